@@ -1,0 +1,81 @@
+// Differentiable losses: cross-entropy (with label smoothing), NLL and MSE.
+#include "autograd/loss.h"
+
+#include "autograd/activation.h"
+#include "autograd/elementwise.h"
+#include "autograd/node.h"
+#include "autograd/reduce.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace qtorch {
+namespace {
+
+// picked[r] = x[r, target[r]]
+struct GatherRowsNode final : Node {
+  Tensor target;
+  int64_t cols = 0;
+  std::string name() const override { return "gather_rows"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {ops::scatter_rows(g, target, cols), Tensor()}; }
+  void release() override { target = Tensor(); }
+};
+
+Tensor gather_rows(const Tensor& x, const Tensor& target) {
+  Tensor out = ops::gather_rows(x, target);
+  if (!any_requires_grad({&x})) return out;
+  auto node = std::make_shared<GatherRowsNode>();
+  node->target = target.detach();
+  node->cols = x.size(1);
+  return attach_node(out, node, {x, target.detach()});
+}
+
+Tensor reduce(const Tensor& per_sample, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::Mean: return mean(per_sample);
+    case Reduction::Sum: return sum(per_sample);
+    case Reduction::None: return per_sample;
+  }
+  return per_sample;
+}
+
+void check_classification(const char* op, const Tensor& scores, const Tensor& targets) {
+  QTORCH_CHECK(scores.defined() && scores.dim() == 2 && scores.size(0) > 0,
+               "{}: expected input [N, C] with N > 0, got {}", op,
+               scores.defined() ? shape_str(scores.shape()) : "undefined");
+  QTORCH_CHECK(targets.defined() && targets.dim() == 1 && targets.size(0) == scores.size(0),
+               "{}: expected targets [{}] for input {}, got {}", op, scores.size(0),
+               shape_str(scores.shape()), targets.defined() ? shape_str(targets.shape()) : "undefined");
+  ops::check_same_device(op, {&scores, &targets});
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction) {
+  check_classification("nll_loss", log_probs, targets);
+  return reduce(-gather_rows(log_probs, targets), reduction);
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, float label_smoothing) {
+  check_classification("cross_entropy", logits, targets);
+  QTORCH_CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f,
+               "cross_entropy: expected label_smoothing in [0, 1], got {}", label_smoothing);
+  Tensor logp = log_softmax(logits, 1);
+  Tensor nll = -gather_rows(logp, targets);
+  if (label_smoothing > 0.0f) {
+    // (1 - e) * nll + e * mean over classes of -log p, as PyTorch.
+    Tensor smooth = -mean(logp, {1});
+    nll = nll * (1.0f - label_smoothing) + smooth * label_smoothing;
+  }
+  return reduce(nll, reduction);
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  QTORCH_CHECK(input.defined() && target.defined() && input.shape() == target.shape(),
+               "mse_loss: expected input and target of the same shape, got {} and {}",
+               input.defined() ? shape_str(input.shape()) : "undefined",
+               target.defined() ? shape_str(target.shape()) : "undefined");
+  Tensor d = input - target;
+  return reduce(d * d, reduction);
+}
+
+}  // namespace qtorch

@@ -1,0 +1,19 @@
+// Differentiable losses.
+#pragma once
+
+#include <string>
+
+#include "core/tensor.h"
+
+namespace qtorch {
+
+enum class Reduction { Mean, Sum, None };
+
+/// logits [N, C], targets [N] holding class indices as floats in [0, C).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
+                     Reduction reduction = Reduction::Mean, float label_smoothing = 0.0f);
+/// log_probs [N, C], targets [N].
+Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction = Reduction::Mean);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace qtorch

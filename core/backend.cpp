@@ -1,0 +1,26 @@
+// The registry that maps a device type to its backend.
+#include "core/backend.h"
+
+#include "core/error.h"
+
+namespace qtorch {
+namespace {
+Backend*& slot(DeviceType type) {
+  static Backend* backends[2] = {nullptr, nullptr};
+  return backends[static_cast<int>(type)];
+}
+}  // namespace
+
+void register_backend(DeviceType type, Backend* backend) { slot(type) = backend; }
+
+Backend& backend_for(Device device) {
+  Backend* b = slot(device.type);
+  QTORCH_CHECK(b != nullptr, "device {}: qtorch was built without CUDA support (configure with "
+               "-DQTORCH_CUDA=ON on a machine with the CUDA Toolkit)", device.str());
+  if (device.is_cuda()) {
+    QTORCH_CHECK(cuda_is_available(), "device {}: no CUDA GPU is visible", device.str());
+  }
+  return *b;
+}
+
+}  // namespace qtorch

@@ -1,0 +1,152 @@
+// CPU elementwise kernels over strided, broadcast inputs. Contiguous transcendental
+// functions go through xtensor + xsimd (vectorised exp/log/tanh); the rest are plain
+// loops that g++ vectorises.
+#include <cmath>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
+
+#include "core/cpu/cpu_backend.h"
+#include "core/cpu/strided_loop.h"
+#include "core/error.h"
+
+namespace qtorch::cpu {
+namespace {
+
+template <class F>
+void map1(const Tensor& x, const Tensor& out, F f) {
+  for_each_row<2>({&out, &x}, [&](int64_t n, std::array<float*, 2> p, std::array<int64_t, 2> s) {
+    float* o = p[0];
+    const float* a = p[1];
+    if (s[0] == 1 && s[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(a[i * s[1]]);
+    }
+  });
+}
+
+template <class F>
+void map2(const Tensor& x, const Tensor& y, const Tensor& out, F f) {
+  for_each_row<3>({&out, &x, &y}, [&](int64_t n, std::array<float*, 3> p, std::array<int64_t, 3> s) {
+    float* o = p[0];
+    const float* a = p[1];
+    const float* b = p[2];
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);
+    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+      const float bv = b[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv);
+    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+      const float av = a[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(a[i * s[1]], b[i * s[2]]);
+    }
+  });
+}
+
+// Vectorised contiguous path for the transcendental functions; false when not taken.
+bool xtensor_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
+  if (!x.is_contiguous() || !out.is_contiguous()) return false;
+  const std::size_t n = static_cast<std::size_t>(x.numel());
+  if (n < 4096) return false;
+  auto run = [&](auto&& fn) {
+    int64_t chunks = static_cast<int64_t>((n + 65535) / 65536);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      std::size_t begin = static_cast<std::size_t>(c) * 65536, len = std::min<std::size_t>(65536, n - begin);
+      auto in = xt::adapt(x.data_ptr() + begin, len, xt::no_ownership(), std::array<std::size_t, 1>{len});
+      auto o = xt::adapt(out.data_ptr() + begin, len, xt::no_ownership(), std::array<std::size_t, 1>{len});
+      fn(in, o);
+    }
+  };
+  switch (op) {
+    case UnaryOp::Exp: run([](auto& in, auto& o) { xt::noalias(o) = xt::exp(in); }); return true;
+    case UnaryOp::Log: run([](auto& in, auto& o) { xt::noalias(o) = xt::log(in); }); return true;
+    case UnaryOp::Tanh: run([](auto& in, auto& o) { xt::noalias(o) = xt::tanh(in); }); return true;
+    case UnaryOp::Sigmoid:
+      run([](auto& in, auto& o) { xt::noalias(o) = 1.0f / (1.0f + xt::exp(-in)); });
+      return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+void CpuBackend::copy(const Tensor& src, const Tensor& out) {
+  map1(src, out, [](float v) { return v; });
+}
+
+void CpuBackend::fill(const Tensor& out, float value) {
+  for_each_row<1>({&out}, [&](int64_t n, std::array<float*, 1> p, std::array<int64_t, 1> s) {
+    if (s[0] == 1) {
+      for (int64_t i = 0; i < n; ++i) p[0][i] = value;
+    } else {
+      for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = value;
+    }
+  });
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float a, float b) {
+  if (xtensor_unary(op, x, out)) return;
+  switch (op) {
+    case UnaryOp::Copy: return map1(x, out, [](float v) { return v; });
+    case UnaryOp::Neg: return map1(x, out, [](float v) { return -v; });
+    case UnaryOp::Exp: return map1(x, out, [](float v) { return std::exp(v); });
+    case UnaryOp::Log: return map1(x, out, [](float v) { return std::log(v); });
+    case UnaryOp::Sqrt: return map1(x, out, [](float v) { return std::sqrt(v); });
+    case UnaryOp::Abs: return map1(x, out, [](float v) { return std::fabs(v); });
+    case UnaryOp::Sign:
+      return map1(x, out, [](float v) { return static_cast<float>((v > 0.0f) - (v < 0.0f)); });
+    case UnaryOp::Relu: return map1(x, out, [](float v) { return v > 0.0f ? v : 0.0f; });
+    case UnaryOp::Sigmoid: return map1(x, out, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+    case UnaryOp::Tanh: return map1(x, out, [](float v) { return std::tanh(v); });
+    case UnaryOp::AddScalar: return map1(x, out, [a](float v) { return v + a; });
+    case UnaryOp::MulScalar: return map1(x, out, [a](float v) { return v * a; });
+    case UnaryOp::PowScalar:
+      if (a == 2.0f) return map1(x, out, [](float v) { return v * v; });
+      return map1(x, out, [a](float v) { return std::pow(v, a); });
+    case UnaryOp::RSubScalar: return map1(x, out, [a](float v) { return a - v; });
+    case UnaryOp::RDivScalar: return map1(x, out, [a](float v) { return a / v; });
+    case UnaryOp::Clamp:
+      return map1(x, out, [a, b](float v) { return std::isnan(v) ? v : std::min(std::max(v, a), b); });
+    case UnaryOp::GtScalar: return map1(x, out, [a](float v) { return v > a ? 1.0f : 0.0f; });
+    case UnaryOp::LtScalar: return map1(x, out, [a](float v) { return v < a ? 1.0f : 0.0f; });
+    case UnaryOp::GeScalar: return map1(x, out, [a](float v) { return v >= a ? 1.0f : 0.0f; });
+    case UnaryOp::EqScalar: return map1(x, out, [a](float v) { return v == a ? 1.0f : 0.0f; });
+  }
+  QTORCH_FAIL("cpu unary: unknown op {}", static_cast<int>(op));
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  switch (op) {
+    case BinaryOp::Add: return map2(a, b, out, [](float x, float y) { return x + y; });
+    case BinaryOp::Sub: return map2(a, b, out, [](float x, float y) { return x - y; });
+    case BinaryOp::Mul: return map2(a, b, out, [](float x, float y) { return x * y; });
+    case BinaryOp::Div: return map2(a, b, out, [](float x, float y) { return x / y; });
+    case BinaryOp::Pow: return map2(a, b, out, [](float x, float y) { return std::pow(x, y); });
+    case BinaryOp::Maximum:
+      return map2(a, b, out, [](float x, float y) { return std::isnan(x) || x > y ? x : y; });
+    case BinaryOp::Minimum:
+      return map2(a, b, out, [](float x, float y) { return std::isnan(x) || x < y ? x : y; });
+    case BinaryOp::Eq: return map2(a, b, out, [](float x, float y) { return x == y ? 1.0f : 0.0f; });
+    case BinaryOp::Ne: return map2(a, b, out, [](float x, float y) { return x != y ? 1.0f : 0.0f; });
+    case BinaryOp::Lt: return map2(a, b, out, [](float x, float y) { return x < y ? 1.0f : 0.0f; });
+    case BinaryOp::Le: return map2(a, b, out, [](float x, float y) { return x <= y ? 1.0f : 0.0f; });
+    case BinaryOp::Gt: return map2(a, b, out, [](float x, float y) { return x > y ? 1.0f : 0.0f; });
+    case BinaryOp::Ge: return map2(a, b, out, [](float x, float y) { return x >= y ? 1.0f : 0.0f; });
+  }
+  QTORCH_FAIL("cpu binary: unknown op {}", static_cast<int>(op));
+}
+
+void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
+  for_each_row<4>({&out, &cond, &a, &b}, [&](int64_t n, std::array<float*, 4> p, std::array<int64_t, 4> s) {
+    for (int64_t i = 0; i < n; ++i) {
+      p[0][i * s[0]] = p[1][i * s[1]] != 0.0f ? p[2][i * s[2]] : p[3][i * s[3]];
+    }
+  });
+}
+
+}  // namespace qtorch::cpu

@@ -1,0 +1,74 @@
+// CPU reductions over [outer, n, inner]. Each output is summed in a fixed order, so the
+// result does not depend on the number of threads.
+#include <cmath>
+#include <limits>
+
+#include "core/cpu/cpu_backend.h"
+
+namespace qtorch::cpu {
+
+void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
+                        const Tensor& out) {
+  const float* in = x.data_ptr();
+  float* o = out.data_ptr();
+  const bool parallel = outer * n * inner > kParallelGrain;
+  if (inner == 1 && op == ReduceOp::Sum) {
+    // Rows: fixed blocks of 1024 summed in float (vectorised), block sums in double.
+#pragma omp parallel for schedule(static) if (parallel && outer > 1)
+    for (int64_t r = 0; r < outer; ++r) {
+      const float* row = in + r * n;
+      double total = 0.0;
+      for (int64_t b = 0; b < n; b += 1024) {
+        float s = 0.0f;
+        int64_t e = std::min(n, b + 1024);
+        for (int64_t i = b; i < e; ++i) s += row[i];
+        total += s;
+      }
+      o[r] = static_cast<float>(total);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t r = 0; r < outer; ++r) {
+    const float* base = in + r * n * inner;
+    float* dst = o + r * inner;
+    switch (op) {
+      case ReduceOp::Sum:
+        for (int64_t i = 0; i < inner; ++i) dst[i] = 0.0f;
+        for (int64_t j = 0; j < n; ++j) {
+          const float* src = base + j * inner;
+          for (int64_t i = 0; i < inner; ++i) dst[i] += src[i];
+        }
+        break;
+      case ReduceOp::Max:
+      case ReduceOp::Min: {
+        const bool is_max = op == ReduceOp::Max;
+        for (int64_t i = 0; i < inner; ++i) dst[i] = base[i];
+        for (int64_t j = 1; j < n; ++j) {
+          const float* src = base + j * inner;
+          for (int64_t i = 0; i < inner; ++i) {
+            float v = src[i];
+            if (std::isnan(v) || (is_max ? v > dst[i] : v < dst[i])) dst[i] = std::isnan(dst[i]) ? dst[i] : v;
+          }
+        }
+        break;
+      }
+      case ReduceOp::ArgMax:
+        for (int64_t i = 0; i < inner; ++i) {
+          int64_t best = 0;
+          float best_v = base[i];
+          for (int64_t j = 1; j < n; ++j) {
+            float v = base[j * inner + i];
+            if (!std::isnan(best_v) && (v > best_v || std::isnan(v))) {
+              best = j;
+              best_v = v;
+            }
+          }
+          dst[i] = static_cast<float>(best);
+        }
+        break;
+    }
+  }
+}
+
+}  // namespace qtorch::cpu

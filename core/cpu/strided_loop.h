@@ -1,0 +1,88 @@
+// Runs a row kernel over K same-shaped strided tensors: axes are merged where the
+// layout allows, the last axis becomes the row, and rows are split across OpenMP threads.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "core/cpu/cpu_backend.h"
+#include "core/shape.h"
+#include "core/tensor.h"
+
+namespace qtorch::cpu {
+
+template <size_t K>
+struct StridedRows {
+  Shape shape;                     // merged shape; the last axis is the row
+  std::array<Shape, K> strides;    // merged strides per tensor
+  std::array<float*, K> base;      // first element per tensor
+};
+
+/// Merges adjacent axes that are contiguous with each other in every tensor.
+template <size_t K>
+StridedRows<K> merge_axes(const std::array<const Tensor*, K>& ts) {
+  StridedRows<K> r;
+  const Shape& shape = ts[0]->shape();
+  for (size_t k = 0; k < K; ++k) r.base[k] = ts[k]->data_ptr();
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    bool merge = !r.shape.empty();
+    for (size_t k = 0; k < K && merge; ++k) {
+      merge = r.strides[k].back() == ts[k]->strides()[i] * shape[i];
+    }
+    if (merge) {
+      r.shape.back() *= shape[i];
+      for (size_t k = 0; k < K; ++k) r.strides[k].back() = ts[k]->strides()[i];
+    } else {
+      r.shape.push_back(shape[i]);
+      for (size_t k = 0; k < K; ++k) r.strides[k].push_back(ts[k]->strides()[i]);
+    }
+  }
+  if (r.shape.empty()) {
+    r.shape.push_back(1);
+    for (size_t k = 0; k < K; ++k) r.strides[k].push_back(1);
+  }
+  return r;
+}
+
+/// Calls row(n, ptrs, inner_strides) for every row; rows run in parallel when large.
+template <size_t K, class Row>
+void for_each_row(const std::array<const Tensor*, K>& ts, Row&& row) {
+  StridedRows<K> r = merge_axes(ts);
+  const int64_t d = static_cast<int64_t>(r.shape.size());
+  const int64_t n = r.shape[d - 1];
+  int64_t rows = 1;
+  for (int64_t i = 0; i + 1 < d; ++i) rows *= r.shape[i];
+  std::array<int64_t, K> inner;
+  for (size_t k = 0; k < K; ++k) inner[k] = r.strides[k][d - 1];
+
+  auto run_rows = [&](int64_t begin, int64_t end) {
+    for (int64_t idx = begin; idx < end; ++idx) {
+      std::array<float*, K> p = r.base;
+      int64_t rem = idx;
+      for (int64_t i = d - 2; i >= 0; --i) {
+        int64_t c = rem % r.shape[i];
+        rem /= r.shape[i];
+        for (size_t k = 0; k < K; ++k) p[k] += c * r.strides[k][i];
+      }
+      row(n, p, inner);
+    }
+  };
+  if (rows == 1) {
+    // One long row: split it into chunks so both cores work.
+    constexpr int64_t chunk = 1 << 16;
+    int64_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      std::array<float*, K> p = r.base;
+      for (size_t k = 0; k < K; ++k) p[k] += c * chunk * inner[k];
+      row(std::min(chunk, n - c * chunk), p, inner);
+    }
+    return;
+  }
+  int64_t total = rows * n;
+#pragma omp parallel for schedule(static) if (total > 4 * kParallelGrain)
+  for (int64_t t = 0; t < rows; ++t) run_rows(t, t + 1);
+}
+
+}  // namespace qtorch::cpu

@@ -1,0 +1,8 @@
+// Definitions for a build without CUDA: no GPU is ever available.
+#include "core/device.h"
+
+namespace qtorch {
+
+bool cuda_is_available() { return false; }
+
+}  // namespace qtorch

@@ -1,0 +1,184 @@
+// Primitive convolution (im2col + one GEMM per group) and pooling.
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/ops.h"
+
+namespace qtorch::ops {
+namespace {
+int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+GemmArgs plain_gemm(const float* a, bool ta, int64_t lda, const float* b, bool tb, int64_t ldb,
+                    float* c, int64_t m, int64_t n, int64_t k, float beta) {
+  GemmArgs g;
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.b = b;
+  g.ldb = ldb;
+  g.c = c;
+  g.ldc = n;
+  g.beta = beta;
+  return g;
+}
+}  // namespace
+
+Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dOptions& o) {
+  QTORCH_CHECK(x.defined() && x.dim() == 4, "conv2d: expected input [N, C, H, W], got {}",
+               x.defined() ? shape_str(x.shape()) : "undefined");
+  QTORCH_CHECK(weight.defined() && weight.dim() == 4,
+               "conv2d: expected weight [O, C/groups, kh, kw], got {}",
+               weight.defined() ? shape_str(weight.shape()) : "undefined");
+  QTORCH_CHECK(o.groups >= 1 && o.stride_h >= 1 && o.stride_w >= 1 && o.dil_h >= 1 && o.dil_w >= 1 &&
+                   o.pad_h >= 0 && o.pad_w >= 0,
+               "conv2d: expected groups, stride, dilation >= 1 and padding >= 0");
+  int64_t c = x.size(1), out_c = weight.size(0);
+  QTORCH_CHECK(c % o.groups == 0 && out_c % o.groups == 0 && weight.size(1) == c / o.groups,
+               "conv2d: expected weight [O, {}, kh, kw] with O divisible by groups={} for input {}, got {}",
+               c / o.groups, o.groups, shape_str(x.shape()), shape_str(weight.shape()));
+  Window2d g;
+  g.n = x.size(0);
+  g.c = c / o.groups;
+  g.h = x.size(2);
+  g.w = x.size(3);
+  g.kh = weight.size(2);
+  g.kw = weight.size(3);
+  g.stride_h = o.stride_h;
+  g.stride_w = o.stride_w;
+  g.pad_h = o.pad_h;
+  g.pad_w = o.pad_w;
+  g.dil_h = o.dil_h;
+  g.dil_w = o.dil_w;
+  g.out_h = out_size(g.h, g.kh, g.stride_h, g.pad_h, g.dil_h);
+  g.out_w = out_size(g.w, g.kw, g.stride_w, g.pad_w, g.dil_w);
+  QTORCH_CHECK(g.out_h >= 1 && g.out_w >= 1, "conv2d: kernel {}x{} larger than padded input {}",
+               g.kh, g.kw, shape_str(x.shape()));
+  return g;
+}
+
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, const Conv2dOptions& o) {
+  check_same_device("conv2d", {&x_in, &weight_in, &bias});
+  Window2d g = conv2d_geometry(x_in, weight_in, o);
+  int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
+  int64_t cols = g.n * g.out_h * g.out_w;
+  if (bias.defined()) {
+    QTORCH_CHECK(bias.dim() == 1 && bias.size(0) == out_c, "conv2d: expected bias [{}], got {}",
+                 out_c, shape_str(bias.shape()));
+  }
+  Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  Backend& be = backend_for(x.device());
+  Tensor col = empty({ckk, cols}, x.device());
+  Tensor y = empty({out_c, cols}, x.device());  // [O, N*OH*OW]
+  for (int64_t grp = 0; grp < o.groups; ++grp) {
+    be.im2col(x, x.size(1), grp * g.c, g, col);
+    be.gemm(plain_gemm(weight.data_ptr() + grp * og * ckk, false, ckk, col.data_ptr(), false, cols,
+                       y.data_ptr() + grp * og * cols, og, cols, ckk, 0.0f));
+  }
+  Tensor out = y.reshape({out_c, g.n, g.out_h, g.out_w}).permute({1, 0, 2, 3}).contiguous();
+  if (bias.defined()) out = binary(BinaryOp::Add, out, bias.reshape({1, out_c, 1, 1}), "conv2d");
+  return out;
+}
+
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, const Shape& x_shape,
+                             const Conv2dOptions& o) {
+  Tensor x_meta = as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0);
+  Window2d g = conv2d_geometry(x_meta, weight_in, o);
+  int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
+  int64_t cols = g.n * g.out_h * g.out_w;
+  Tensor weight = weight_in.contiguous();
+  Tensor dy = grad_out.permute({1, 0, 2, 3}).contiguous();  // [O, N*OH*OW]
+  Backend& be = backend_for(grad_out.device());
+  Tensor dx = zeros(x_shape, grad_out.device());
+  Tensor dcol = empty({ckk, cols}, grad_out.device());
+  for (int64_t grp = 0; grp < o.groups; ++grp) {
+    be.gemm(plain_gemm(weight.data_ptr() + grp * og * ckk, true, ckk, dy.data_ptr() + grp * og * cols,
+                       false, cols, dcol.data_ptr(), ckk, cols, og, 0.0f));
+    be.col2im(dcol, x_shape[1], grp * g.c, g, dx);
+  }
+  return dx;
+}
+
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const Shape& w_shape,
+                              const Conv2dOptions& o) {
+  Tensor w_meta = as_strided(grad_out, w_shape, contiguous_strides(w_shape), 0);
+  Window2d g = conv2d_geometry(x_in, w_meta, o);
+  int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
+  int64_t cols = g.n * g.out_h * g.out_w;
+  Tensor x = x_in.contiguous();
+  Tensor dy = grad_out.permute({1, 0, 2, 3}).contiguous();
+  Backend& be = backend_for(x.device());
+  Tensor dw = empty(w_shape, x.device());
+  Tensor col = empty({ckk, cols}, x.device());
+  for (int64_t grp = 0; grp < o.groups; ++grp) {
+    be.im2col(x, x.size(1), grp * g.c, g, col);
+    be.gemm(plain_gemm(dy.data_ptr() + grp * og * cols, false, cols, col.data_ptr(), true, cols,
+                       dw.data_ptr() + grp * og * ckk, og, ckk, cols, 0.0f));
+  }
+  return dw;
+}
+
+Window2d pool2d_geometry(const Tensor& x, const Pool2dOptions& o, const char* name) {
+  QTORCH_CHECK(x.defined() && x.dim() == 4, "{}: expected input [N, C, H, W], got {}", name,
+               x.defined() ? shape_str(x.shape()) : "undefined");
+  Window2d g;
+  g.n = x.size(0);
+  g.c = x.size(1);
+  g.h = x.size(2);
+  g.w = x.size(3);
+  g.kh = o.kernel_h;
+  g.kw = o.kernel_w;
+  g.stride_h = o.stride_h > 0 ? o.stride_h : o.kernel_h;
+  g.stride_w = o.stride_w > 0 ? o.stride_w : o.kernel_w;
+  g.pad_h = o.pad_h;
+  g.pad_w = o.pad_w;
+  QTORCH_CHECK(g.kh >= 1 && g.kw >= 1 && o.stride_h >= 0 && o.stride_w >= 0 && g.pad_h >= 0 &&
+                   g.pad_w >= 0 && 2 * g.pad_h <= g.kh && 2 * g.pad_w <= g.kw,
+               "{}: expected kernel >= 1, stride >= 0, 0 <= padding <= kernel/2, got kernel {}x{} "
+               "stride {}x{} padding {}x{}", name, g.kh, g.kw, o.stride_h, o.stride_w, g.pad_h, g.pad_w);
+  g.out_h = out_size(g.h, g.kh, g.stride_h, g.pad_h, 1);
+  g.out_w = out_size(g.w, g.kw, g.stride_w, g.pad_w, 1);
+  QTORCH_CHECK(g.out_h >= 1 && g.out_w >= 1, "{}: kernel {}x{} larger than padded input {}", name,
+               g.kh, g.kw, shape_str(x.shape()));
+  return g;
+}
+
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
+  Window2d g = pool2d_geometry(x_in, o, "max_pool2d");
+  Tensor x = x_in.contiguous();
+  Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
+  Tensor idx = empty(out.shape(), x.device());
+  if (out.numel() > 0) backend_for(x.device()).max_pool2d(x, g, out, idx);
+  return {out, idx};
+}
+
+Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& x_shape,
+                           const Pool2dOptions& o) {
+  Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
+                               "max_pool2d");
+  Tensor dx = zeros(x_shape, grad_out.device());
+  if (dx.numel() > 0) backend_for(dx.device()).max_pool2d_backward(grad_out.contiguous(), indices, g, dx);
+  return dx;
+}
+
+Tensor avg_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
+  Window2d g = pool2d_geometry(x_in, o, "avg_pool2d");
+  Tensor x = x_in.contiguous();
+  Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
+  if (out.numel() > 0) backend_for(x.device()).avg_pool2d(x, g, out);
+  return out;
+}
+
+Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dOptions& o) {
+  Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
+                               "avg_pool2d");
+  Tensor dx = zeros(x_shape, grad_out.device());
+  if (dx.numel() > 0) backend_for(dx.device()).avg_pool2d_backward(grad_out.contiguous(), g, dx);
+  return dx;
+}
+
+}  // namespace qtorch::ops

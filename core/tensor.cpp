@@ -1,0 +1,171 @@
+// Tensor metadata, data transfer, factories and in-place updates.
+#include "core/tensor.h"
+
+#include <cmath>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/generator.h"
+#include "core/ops.h"
+
+namespace qtorch {
+namespace {
+const TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
+  QTORCH_CHECK(impl != nullptr, "tensor: operation on an undefined tensor");
+  return *impl;
+}
+}  // namespace
+
+const Shape& Tensor::shape() const { return checked(impl_).shape; }
+const Shape& Tensor::strides() const { return checked(impl_).strides; }
+int64_t Tensor::offset() const { return checked(impl_).offset; }
+int64_t Tensor::numel() const { return numel_of(shape()); }
+Device Tensor::device() const { return checked(impl_).storage->device(); }
+const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
+float* Tensor::data_ptr() const { return storage()->data() + offset(); }
+
+int64_t Tensor::size(int64_t axis) const { return shape()[wrap_axis(axis, dim(), "size")]; }
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (size_t i = shape().size(); i-- > 0;) {
+    if (shape()[i] == 1) continue;
+    if (strides()[i] != expected) return false;
+    expected *= shape()[i];
+  }
+  return true;
+}
+
+Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = x.storage();
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  return Tensor(impl);
+}
+
+Tensor empty(const Shape& shape, Device device) {
+  for (int64_t d : shape) QTORCH_CHECK(d >= 0, "empty: expected non-negative sizes, got {}", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(numel_of(shape), device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  return Tensor(impl);
+}
+
+Tensor full(const Shape& shape, float value, Device device) {
+  Tensor t = empty(shape, device);
+  if (t.numel() > 0) backend_for(device).fill(t, value);
+  return t;
+}
+Tensor zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
+Tensor ones(const Shape& shape, Device device) { return full(shape, 1.0f, device); }
+Tensor empty_like(const Tensor& x) { return empty(x.shape(), x.device()); }
+Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.device()); }
+Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.device()); }
+
+Tensor arange(float start, float end, float step, Device device) {
+  QTORCH_CHECK(step != 0.0f && std::isfinite(step), "arange: expected a finite nonzero step, got {}", step);
+  double count = std::ceil((static_cast<double>(end) - start) / step);
+  int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  std::vector<float> values(n);
+  for (int64_t i = 0; i < n; ++i) values[i] = static_cast<float>(start + static_cast<double>(i) * step);
+  return Tensor::from_vector(values, {n}, device);
+}
+
+Tensor linspace(float start, float end, int64_t steps, Device device) {
+  QTORCH_CHECK(steps >= 1, "linspace: expected steps >= 1, got {}", steps);
+  std::vector<float> values(steps);
+  double delta = steps > 1 ? (static_cast<double>(end) - start) / (steps - 1) : 0.0;
+  for (int64_t i = 0; i < steps; ++i) values[i] = static_cast<float>(start + i * delta);
+  if (steps > 1) values[steps - 1] = end;
+  return Tensor::from_vector(values, {steps}, device);
+}
+
+Tensor rand(const Shape& shape, Device device) {
+  Tensor t = empty(shape, device);
+  Generator& g = default_generator();
+  uint64_t offset = g.reserve(t.numel());
+  if (t.numel() > 0) backend_for(device).random_uniform(t, g.seed(), offset);
+  return t;
+}
+
+Tensor randn(const Shape& shape, Device device) {
+  Tensor t = empty(shape, device);
+  Generator& g = default_generator();
+  uint64_t offset = g.reserve(t.numel());
+  if (t.numel() > 0) backend_for(device).random_normal(t, g.seed(), offset);
+  return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape, Device device) {
+  QTORCH_CHECK(static_cast<int64_t>(values.size()) == numel_of(shape),
+               "from_vector: expected {} values for shape {}, got {}", numel_of(shape),
+               shape_str(shape), values.size());
+  Tensor t = empty(shape, device);
+  if (!values.empty()) backend_for(device).copy_from_host(values.data(), t.data_ptr(), t.numel());
+  return t;
+}
+
+std::vector<float> Tensor::to_vector() const {
+  Tensor c = is_contiguous() ? *this : contiguous();
+  std::vector<float> values(c.numel());
+  if (!values.empty()) backend_for(c.device()).copy_to_host(c.data_ptr(), values.data(), c.numel());
+  return values;
+}
+
+float Tensor::item() const {
+  QTORCH_CHECK(numel() == 1, "item: expected a tensor with one element, got shape {}", shape_str(shape()));
+  return to_vector()[0];
+}
+
+Tensor Tensor::to(Device target) const {
+  if (device() == target) return *this;
+  Tensor src = is_contiguous() ? *this : contiguous();
+  Tensor out = empty(shape(), target);
+  if (numel() == 0) return out;
+  if (target.is_cpu()) {
+    backend_for(src.device()).copy_to_host(src.data_ptr(), out.data_ptr(), numel());
+  } else if (src.device().is_cpu()) {
+    backend_for(target).copy_from_host(src.data_ptr(), out.data_ptr(), numel());
+  } else {
+    return src.cpu().to(target);
+  }
+  return out;
+}
+
+Tensor& Tensor::zero_() { return fill_(0.0f); }
+
+Tensor& Tensor::fill_(float value) {
+  if (numel() > 0) backend_for(device()).fill(*this, value);
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  ops::copy_into(*this, src);
+  return *this;
+}
+
+Tensor& Tensor::add_(const Tensor& other, float alpha) {
+  Tensor term = alpha == 1.0f ? other : ops::unary(UnaryOp::MulScalar, other, alpha);
+  ops::copy_into(*this, ops::binary(BinaryOp::Add, *this, term, "add_"));
+  return *this;
+}
+
+Tensor& Tensor::mul_(float value) {
+  if (numel() == 0) return *this;
+  if (is_contiguous()) {
+    backend_for(device()).unary(UnaryOp::MulScalar, *this, *this, value, 0.0f);
+  } else {
+    ops::copy_into(*this, ops::unary(UnaryOp::MulScalar, *this, value));
+  }
+  return *this;
+}
+
+Tensor& Tensor::mul_(const Tensor& other) {
+  ops::copy_into(*this, ops::binary(BinaryOp::Mul, *this, other, "mul_"));
+  return *this;
+}
+
+}  // namespace qtorch

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every Debian package qtorch needs to build, test and run its examples.
+# Idempotent: quiet and quick when everything is already present.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config
+  libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
+  libfmt-dev libgtest-dev libbenchmark-dev
+  zlib1g-dev libcli11-dev gnuplot-nox dataset-fashion-mnist
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

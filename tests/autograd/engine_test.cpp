@@ -1,0 +1,103 @@
+// The autograd engine: accumulation, hooks, retain_graph, no_grad, deep graphs, errors.
+#include <gtest/gtest.h>
+
+#include "qtorch/qtorch.h"
+
+using namespace qtorch;
+
+TEST(Engine, ScalarBackwardAndAccumulation) {
+  Tensor x = Tensor::from_vector({1, 2, 3}, {3}).requires_grad_();
+  Tensor y = sum(x * x);
+  y.backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{2, 4, 6}));
+  sum(x * 3.0f).backward();  // accumulates into the leaf
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{5, 7, 9}));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Engine, DiamondGraphSumsBothPaths) {
+  Tensor x = Tensor::from_vector({2}, {1}).requires_grad_();
+  Tensor a = x * 3.0f, b = x * x;
+  Tensor y = a * b;  // 3x^3, dy/dx = 9x^2 = 36
+  y.backward(ones({1}));
+  EXPECT_FLOAT_EQ(x.grad().item(), 36.0f);
+}
+
+TEST(Engine, BroadcastGradientsAreSummedToTheInputShape) {
+  Tensor b = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  Tensor x = ones({3, 2});
+  sum(x * b).backward();
+  EXPECT_EQ(b.grad().shape(), (Shape{2}));
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<float>{3, 3}));
+}
+
+TEST(Engine, BackwardWithExplicitGradient) {
+  Tensor x = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  Tensor y = x * 2.0f;
+  y.backward(Tensor::from_vector({10, 100}, {2}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{20, 200}));
+  EXPECT_THROW(y.backward(), Error);  // two elements: needs a gradient (and the graph is freed)
+}
+
+TEST(Engine, GraphIsFreedUnlessRetained) {
+  Tensor x = ones({2}).requires_grad_();
+  Tensor y = sum(exp(x));
+  y.backward(true);
+  y.backward();  // retained once: works
+  EXPECT_THROW(y.backward(), Error);
+}
+
+TEST(Engine, HooksReplaceGradients) {
+  Tensor x = ones({2}).requires_grad_();
+  Tensor h = x * 2.0f;
+  std::vector<float> seen;
+  h.register_hook([&](const Tensor& g) {
+    seen = g.to_vector();
+    return g * 10.0f;
+  });
+  x.register_hook([](const Tensor& g) { return g + 1.0f; });
+  sum(h * 3.0f).backward();
+  EXPECT_EQ(seen, (std::vector<float>{3, 3}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{61, 61}));  // 3 * 10 * 2 + 1
+}
+
+TEST(Engine, NoGradGuardAndDetach) {
+  Tensor x = ones({2}).requires_grad_();
+  {
+    NoGradGuard guard;
+    Tensor y = x * 2.0f;
+    EXPECT_FALSE(y.requires_grad());
+  }
+  Tensor d = (x * 2.0f).detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_TRUE((x * 2.0f).requires_grad());
+  EXPECT_EQ((x * 2.0f).grad_fn_name(), "mul");
+  EXPECT_THROW(sum(d).backward(), Error);
+}
+
+TEST(Engine, DeepGraphDoesNotOverflowTheStack) {
+  Tensor x = ones({1}).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = y + 0.0f;
+  y.backward(ones({1}));
+  EXPECT_FLOAT_EQ(x.grad().item(), 1.0f);
+}
+
+TEST(Engine, GradientOfAViewReachesTheBase) {
+  Tensor x = arange(0, 6).reshape({2, 3});
+  x.requires_grad_();
+  sum(x.t().slice(0, 1, 3) * 2.0f).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0, 2, 2, 0, 2, 2}));
+}
+
+TEST(Engine, ReductionsIndependentOfThreadCount) {
+  manual_seed(5);
+  Tensor x = randn({3, 100003});
+  set_num_threads(1);
+  std::vector<float> a = sum(x, {1}).to_vector();
+  float total1 = sum(x).item();
+  set_num_threads(2);
+  EXPECT_EQ(sum(x, {1}).to_vector(), a);
+  EXPECT_EQ(sum(x).item(), total1);
+}

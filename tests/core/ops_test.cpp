@@ -1,0 +1,163 @@
+// Primitive ops against hand-computed values and naive reference loops.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/ops.h"
+#include "qtorch/qtorch.h"
+
+using namespace qtorch;
+
+namespace {
+std::vector<float> naive_matmul(const std::vector<float>& a, const std::vector<float>& b, int m, int k, int n) {
+  std::vector<float> c(m * n, 0.0f);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double s = 0;
+      for (int t = 0; t < k; ++t) s += a[i * k + t] * b[t * n + j];
+      c[i * n + j] = static_cast<float>(s);
+    }
+  return c;
+}
+
+void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-4f) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "at " << i;
+}
+}  // namespace
+
+TEST(Ops, BroadcastingArithmetic) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor row = Tensor::from_vector({10, 20, 30}, {3});
+  Tensor col = Tensor::from_vector({100, 200}, {2, 1});
+  EXPECT_EQ((a + row).to_vector(), (std::vector<float>{11, 22, 33, 14, 25, 36}));
+  EXPECT_EQ((a * col).to_vector(), (std::vector<float>{100, 200, 300, 800, 1000, 1200}));
+  EXPECT_EQ((row + col).shape(), (Shape{2, 3}));
+  EXPECT_EQ((a - 1.0f).to_vector(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ((12.0f / a).to_vector(), (std::vector<float>{12, 6, 4, 3, 2.4f, 2}));
+  EXPECT_EQ((a / 2.0f).to_vector(), (std::vector<float>{0.5f, 1, 1.5f, 2, 2.5f, 3}));
+  EXPECT_EQ((a.t() + a.t()).to_vector(), (std::vector<float>{2, 8, 4, 10, 6, 12}));
+  EXPECT_THROW(a + Tensor::from_vector({1, 2}, {2}), Error);
+}
+
+TEST(Ops, UnaryFunctions) {
+  Tensor x = Tensor::from_vector({-2, -0.5f, 0, 1, 4}, {5});
+  EXPECT_EQ(relu(x).to_vector(), (std::vector<float>{0, 0, 0, 1, 4}));
+  EXPECT_EQ(abs(x).to_vector(), (std::vector<float>{2, 0.5f, 0, 1, 4}));
+  EXPECT_EQ(clamp(x, -1, 1).to_vector(), (std::vector<float>{-1, -0.5f, 0, 1, 1}));
+  EXPECT_EQ(pow(x, 2.0f).to_vector(), (std::vector<float>{4, 0.25f, 0, 1, 16}));
+  expect_near(exp(x).to_vector(), {std::exp(-2.0f), std::exp(-0.5f), 1, std::exp(1.0f), std::exp(4.0f)});
+  expect_near(sigmoid(x).to_vector(), {1 / (1 + std::exp(2.0f)), 1 / (1 + std::exp(0.5f)), 0.5f,
+                                       1 / (1 + std::exp(-1.0f)), 1 / (1 + std::exp(-4.0f))});
+  expect_near(tanh(x).to_vector(), {std::tanh(-2.0f), std::tanh(-0.5f), 0, std::tanh(1.0f), std::tanh(4.0f)});
+  // The vectorised path for long contiguous tensors agrees with the scalar one.
+  Tensor big = linspace(-5, 5, 10000);
+  std::vector<float> e = exp(big).to_vector(), v = big.to_vector();
+  for (size_t i = 0; i < v.size(); i += 997) EXPECT_NEAR(e[i], std::exp(v[i]), 1e-6f * std::exp(v[i]));
+}
+
+TEST(Ops, ComparisonsAndWhere) {
+  Tensor a = Tensor::from_vector({1, 2, 3}, {3});
+  Tensor b = Tensor::from_vector({3, 2, 1}, {3});
+  EXPECT_EQ(gt(a, b).to_vector(), (std::vector<float>{0, 0, 1}));
+  EXPECT_EQ(eq(a, b).to_vector(), (std::vector<float>{0, 1, 0}));
+  EXPECT_EQ(le(a, b).to_vector(), (std::vector<float>{1, 1, 0}));
+  EXPECT_EQ(where(gt(a, b), a, b).to_vector(), (std::vector<float>{3, 2, 3}));
+  EXPECT_EQ(maximum(a, b).to_vector(), (std::vector<float>{3, 2, 3}));
+}
+
+TEST(Ops, Reductions) {
+  Tensor t = arange(0, 24).reshape({2, 3, 4});
+  EXPECT_FLOAT_EQ(sum(t).item(), 276.0f);
+  EXPECT_EQ(sum(t, {0}).shape(), (Shape{3, 4}));
+  EXPECT_EQ(sum(t, {0, 2}).to_vector(), (std::vector<float>{60, 92, 124}));
+  EXPECT_EQ(sum(t, {-1}, true).shape(), (Shape{2, 3, 1}));
+  EXPECT_EQ(mean(t, {2}).to_vector(), (std::vector<float>{1.5f, 5.5f, 9.5f, 13.5f, 17.5f, 21.5f}));
+  EXPECT_EQ(max(t, {1}).to_vector(), (std::vector<float>{8, 9, 10, 11, 20, 21, 22, 23}));
+  EXPECT_FLOAT_EQ(max(t).item(), 23.0f);
+  Tensor s = Tensor::from_vector({1, 5, 5, 2, 9, 0}, {2, 3});
+  EXPECT_EQ(argmax(s, 1).to_vector(), (std::vector<float>{1, 1}));  // first maximum wins
+  EXPECT_EQ(argmax(s, 0, true).shape(), (Shape{1, 3}));
+  EXPECT_EQ(sum(t.transpose(0, 2), {0}).to_vector(), sum(t, {2}).t().contiguous().to_vector());
+  EXPECT_THROW(sum(t, {3}), Error);
+  EXPECT_THROW(sum(t, {1, 1}), Error);
+  EXPECT_THROW(max(zeros({0})), Error);
+}
+
+TEST(Ops, MatmulMatchesNaiveIncludingTransposedViews) {
+  manual_seed(7);
+  Tensor a = randn({5, 7}), b = randn({7, 3});
+  std::vector<float> ref = naive_matmul(a.to_vector(), b.to_vector(), 5, 7, 3);
+  expect_near(matmul(a, b).to_vector(), ref);
+  Tensor at = a.t().contiguous().t();  // same values, column-major layout
+  Tensor bt = b.t().contiguous().t();
+  expect_near(matmul(at, bt).to_vector(), ref);
+  expect_near(matmul(a.slice(1, 0, 7), b).to_vector(), ref);
+  // Batched with a broadcast batch axis.
+  Tensor ba = randn({2, 5, 7});
+  Tensor out = matmul(ba, b);
+  EXPECT_EQ(out.shape(), (Shape{2, 5, 3}));
+  std::vector<float> bav = ba.to_vector();
+  std::vector<float> second(bav.begin() + 35, bav.end());
+  expect_near(out.slice(0, 1, 2).reshape({5, 3}).to_vector(), naive_matmul(second, b.to_vector(), 5, 7, 3));
+  try {
+    matmul(zeros({32, 784}), zeros({783, 256}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "matmul: expected [M, K] x [K, N], got [32, 784] x [783, 256]");
+  }
+}
+
+TEST(Ops, SoftmaxRowsSumToOne) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 1000, 1000, 1000}, {2, 3});
+  std::vector<float> s = softmax(x).to_vector();
+  float e1 = std::exp(1.0f), e2 = std::exp(2.0f), e3 = std::exp(3.0f), z = e1 + e2 + e3;
+  expect_near(s, {e1 / z, e2 / z, e3 / z, 1 / 3.0f, 1 / 3.0f, 1 / 3.0f}, 1e-6f);
+  std::vector<float> ls = log_softmax(x).to_vector();
+  EXPECT_NEAR(ls[0], 1 - std::log(z) - 0.0f, 1e-5f);
+  EXPECT_NEAR(ls[3], -std::log(3.0f), 1e-5f);
+  expect_near(softmax(x, 0).to_vector(), {0, 0, 0, 1, 1, 1}, 1e-6f);
+}
+
+TEST(Ops, Conv2dMatchesNaive) {
+  manual_seed(3);
+  const int N = 2, C = 4, H = 6, W = 5, O = 6, K = 3, groups = 2, stride = 2, pad = 1, dil = 1;
+  Tensor x = randn({N, C, H, W}), w = randn({O, C / groups, K, K}), b = randn({O});
+  Conv2dOptions o{.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad, .groups = groups};
+  Tensor y = conv2d(x, w, b, o);
+  int OH = (H + 2 * pad - dil * (K - 1) - 1) / stride + 1, OW = (W + 2 * pad - dil * (K - 1) - 1) / stride + 1;
+  ASSERT_EQ(y.shape(), (Shape{N, O, OH, OW}));
+  std::vector<float> xv = x.to_vector(), wv = w.to_vector(), bv = b.to_vector(), yv = y.to_vector();
+  int cg = C / groups, og = O / groups;
+  for (int n = 0; n < N; ++n)
+    for (int oc = 0; oc < O; ++oc)
+      for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow) {
+          double s = bv[oc];
+          int g = oc / og;
+          for (int c = 0; c < cg; ++c)
+            for (int i = 0; i < K; ++i)
+              for (int j = 0; j < K; ++j) {
+                int h = oh * stride - pad + i * dil, ww = ow * stride - pad + j * dil;
+                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                s += xv[((n * C + g * cg + c) * H + h) * W + ww] * wv[((oc * cg + c) * K + i) * K + j];
+              }
+          EXPECT_NEAR(yv[((n * O + oc) * OH + oh) * OW + ow], s, 1e-4) << n << " " << oc << " " << oh << " " << ow;
+        }
+  EXPECT_THROW(conv2d(zeros({1, 3, 5, 5}), zeros({2, 2, 3, 3})), Error);
+}
+
+TEST(Ops, Pooling) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, {1, 1, 4, 4});
+  EXPECT_EQ(max_pool2d(x, {.kernel_h = 2, .kernel_w = 2}).to_vector(), (std::vector<float>{6, 8, 14, 16}));
+  EXPECT_EQ(avg_pool2d(x, {.kernel_h = 2, .kernel_w = 2}).to_vector(),
+            (std::vector<float>{3.5f, 5.5f, 11.5f, 13.5f}));
+  EXPECT_EQ(max_pool2d(x, {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1}).to_vector(),
+            (std::vector<float>{11, 12, 15, 16}));
+  EXPECT_THROW(max_pool2d(zeros({1, 4, 4}), {}), Error);
+}
+
+TEST(Ops, DeviceMismatchAndEmptyChecks) {
+  EXPECT_THROW(ops::check_nonempty("op", zeros({0, 3})), Error);
+  EXPECT_THROW(mean(zeros({0})), Error);
+}

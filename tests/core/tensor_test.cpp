@@ -1,0 +1,128 @@
+// Tensor basics: factories, views sharing storage, strides, copies, printing, errors.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "qtorch/qtorch.h"
+
+using namespace qtorch;
+
+TEST(Tensor, FromVectorRoundTrip) {
+  Tensor t = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(t.shape(), (Shape{2, 3}));
+  EXPECT_EQ(t.strides(), (Shape{3, 1}));
+  EXPECT_EQ(t.numel(), 6);
+  EXPECT_TRUE(t.is_contiguous());
+  EXPECT_EQ(t.to_vector(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+}
+
+TEST(Tensor, Factories) {
+  EXPECT_EQ(zeros({2, 2}).to_vector(), (std::vector<float>{0, 0, 0, 0}));
+  EXPECT_EQ(ones({3}).to_vector(), (std::vector<float>{1, 1, 1}));
+  EXPECT_EQ(full({2}, 2.5f).to_vector(), (std::vector<float>{2.5f, 2.5f}));
+  EXPECT_EQ(arange(0, 5).to_vector(), (std::vector<float>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(1, 2, 0.25f).to_vector(), (std::vector<float>{1, 1.25f, 1.5f, 1.75f}));
+  EXPECT_EQ(linspace(-1, 1, 5).to_vector(), (std::vector<float>{-1, -0.5f, 0, 0.5f, 1}));
+  EXPECT_FLOAT_EQ(full({}, 3.0f).item(), 3.0f);
+}
+
+TEST(Tensor, TransposeIsAViewWithSwappedStrides) {
+  Tensor t = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor tt = t.t();
+  EXPECT_EQ(tt.shape(), (Shape{3, 2}));
+  EXPECT_EQ(tt.strides(), (Shape{1, 3}));
+  EXPECT_FALSE(tt.is_contiguous());
+  EXPECT_EQ(tt.to_vector(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  EXPECT_EQ(tt.data_ptr(), t.data_ptr());
+  Tensor c = tt.contiguous();
+  EXPECT_TRUE(c.is_contiguous());
+  EXPECT_NE(c.data_ptr(), t.data_ptr());
+  EXPECT_EQ(c.to_vector(), tt.to_vector());
+}
+
+TEST(Tensor, WritesThroughViewsReachTheBase) {
+  Tensor t = zeros({3, 4});
+  t.slice(1, 1, 3).fill_(7.0f);
+  t.narrow(0, 2, 1).slice(1, 0, 1).fill_(-1.0f);
+  EXPECT_EQ(t.to_vector(), (std::vector<float>{0, 7, 7, 0, 0, 7, 7, 0, -1, 7, 7, 0}));
+  Tensor r = t.reshape({12});
+  r.slice(0, 0, 12, 4).fill_(5.0f);
+  EXPECT_EQ(t.to_vector(), (std::vector<float>{5, 7, 7, 0, 5, 7, 7, 0, 5, 7, 7, 0}));
+}
+
+TEST(Tensor, SliceWithStepAndNegativeBounds) {
+  Tensor t = arange(0, 10);
+  EXPECT_EQ(t.slice(0, 1, 8, 3).to_vector(), (std::vector<float>{1, 4, 7}));
+  EXPECT_EQ(t.slice(0, -3, 10).to_vector(), (std::vector<float>{7, 8, 9}));
+  EXPECT_EQ(t.slice(0, 1, 8, 3).strides(), (Shape{3}));
+}
+
+TEST(Tensor, ReshapeViewSqueezeUnsqueezeExpandPermute) {
+  Tensor t = arange(0, 24).reshape({2, 3, 4});
+  EXPECT_EQ(t.reshape({-1, 4}).shape(), (Shape{6, 4}));
+  EXPECT_EQ(t.view({6, 4}).data_ptr(), t.data_ptr());
+  EXPECT_THROW(t.transpose(0, 2).view({24}), Error);  // strides forbid a view
+  EXPECT_EQ(t.transpose(0, 2).reshape({24}).to_vector()[1], 12.0f);
+  Tensor u = t.unsqueeze(1);
+  EXPECT_EQ(u.shape(), (Shape{2, 1, 3, 4}));
+  EXPECT_EQ(u.squeeze(1).shape(), (Shape{2, 3, 4}));
+  Tensor p = t.permute({2, 0, 1});
+  EXPECT_EQ(p.shape(), (Shape{4, 2, 3}));
+  EXPECT_EQ(p.to_vector()[1], 4.0f);  // p[0, 0, 1] = t[0, 1, 0]
+  Tensor e = Tensor::from_vector({1, 2}, {2, 1}).expand({2, 3});
+  EXPECT_EQ(e.strides(), (Shape{1, 0}));
+  EXPECT_EQ(e.to_vector(), (std::vector<float>{1, 1, 1, 2, 2, 2}));
+  EXPECT_EQ(t.flatten(1).shape(), (Shape{2, 12}));
+}
+
+TEST(Tensor, PermuteElementOrder) {
+  Tensor t = arange(0, 6).reshape({2, 3});
+  // p[i, j] = t[j, i]
+  EXPECT_EQ(t.permute({1, 0}).to_vector(), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+}
+
+TEST(Tensor, CloneIsIndependent) {
+  Tensor a = ones({3});
+  Tensor b = a.clone();
+  b.fill_(2.0f);
+  EXPECT_EQ(a.to_vector(), (std::vector<float>{1, 1, 1}));
+}
+
+TEST(Tensor, InPlaceUpdates) {
+  Tensor a = Tensor::from_vector({1, 2, 3}, {3});
+  a.add_(Tensor::from_vector({1, 1, 1}, {3}), 2.0f);
+  EXPECT_EQ(a.to_vector(), (std::vector<float>{3, 4, 5}));
+  a.mul_(0.5f);
+  EXPECT_EQ(a.to_vector(), (std::vector<float>{1.5f, 2, 2.5f}));
+  a.copy_(full({1}, 9.0f));  // broadcast copy
+  EXPECT_EQ(a.to_vector(), (std::vector<float>{9, 9, 9}));
+  Tensor m = zeros({2, 2});
+  m.t().copy_(Tensor::from_vector({1, 2, 3, 4}, {2, 2}));
+  EXPECT_EQ(m.to_vector(), (std::vector<float>{1, 3, 2, 4}));
+}
+
+TEST(Tensor, Printing) {
+  Tensor t = Tensor::from_vector({1, 2.5f, 3, 4}, {2, 2});
+  EXPECT_EQ(t.str(), "tensor([[1, 2.5],\n        [3, 4]], shape=[2, 2])");
+  EXPECT_EQ(full({}, 2.0f).str(), "tensor(2, shape=[])");
+  std::string long_row = arange(0, 10).str();
+  EXPECT_NE(long_row.find("..."), std::string::npos);
+}
+
+TEST(Tensor, ErrorsNameWhatWasWrong) {
+  try {
+    Tensor::from_vector({1, 2, 3}, {2, 2});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "from_vector: expected 4 values for shape [2, 2], got 3");
+  }
+  EXPECT_THROW(zeros({2, 3}).reshape({4, 2}), Error);
+  EXPECT_THROW(zeros({2, 3}).transpose(0, 2), Error);
+  EXPECT_THROW(zeros({2, 3}).size(2), Error);
+  EXPECT_THROW(zeros({2, 3}).item(), Error);
+  EXPECT_THROW(zeros({2}).expand({3}), Error);
+  EXPECT_THROW(zeros({2}).permute({0, 0}), Error);
+  EXPECT_THROW(Tensor().shape(), Error);
+  EXPECT_THROW(Device::parse("gpu"), Error);
+  if (!cuda_is_available()) EXPECT_THROW(zeros({2}, Device::cuda()), Error);
+}
