@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config
-  libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-dev
+  libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-openmp-dev
   libfmt-dev libgtest-dev libbenchmark-dev
   zlib1g-dev libcli11-dev gnuplot-nox dataset-fashion-mnist
 )

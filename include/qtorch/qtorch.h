@@ -13,3 +13,5 @@
 #include "core/generator.h"
 #include "core/tensor.h"
 #include "core/threads.h"
+#include "nn/nn.h"
+#include "optim/optim.h"

@@ -1,0 +1,94 @@
+// nn::BatchNorm1d and nn::BatchNorm2d, built from differentiable reductions and
+// broadcasting elementwise ops; running statistics are updated in place without grad.
+#include "nn/batchnorm.h"
+
+#include <fmt/format.h>
+
+#include "autograd/elementwise.h"
+#include "autograd/grad_mode.h"
+#include "autograd/reduce.h"
+#include "core/error.h"
+
+namespace qtorch::nn {
+
+BatchNormBase::BatchNormBase(int64_t num_features, const BatchNormOptions& options)
+    : features_(num_features), options_(options) {
+  QTORCH_CHECK(num_features > 0, "BatchNorm: expected num_features > 0, got {}", num_features);
+  QTORCH_CHECK(options.eps > 0, "BatchNorm: expected eps > 0, got {}", options.eps);
+  QTORCH_CHECK(!options.momentum || (*options.momentum >= 0 && *options.momentum <= 1),
+               "BatchNorm: expected momentum in [0, 1], got {}", options.momentum.value_or(0));
+  if (options.affine) {
+    register_parameter("weight", ones({num_features}));
+    register_parameter("bias", zeros({num_features}));
+  }
+  if (options.track_running_stats) {
+    register_buffer("running_mean", zeros({num_features}));
+    register_buffer("running_var", ones({num_features}));
+  }
+}
+
+void BatchNormBase::reset_running_stats() {
+  batches_tracked_ = 0;
+  if (!options_.track_running_stats) return;
+  buffer("running_mean").zero_();
+  buffer("running_var").fill_(1.0f);
+}
+
+Tensor BatchNormBase::forward(const Tensor& x) {
+  check_input(x);
+  // Reduce over every axis but the channel axis 1; broadcast [C] statistics as [1, C, 1...].
+  Shape axes{0};
+  Shape bshape(static_cast<size_t>(x.dim()), 1);
+  bshape[1] = features_;
+  for (int64_t d = 2; d < x.dim(); ++d) axes.push_back(d);
+  int64_t n = x.numel() / features_;
+
+  Tensor y;
+  if (is_training() || !options_.track_running_stats) {
+    QTORCH_CHECK(n > 1, "{}: expected more than 1 value per channel in training, got input {}",
+                 type_name(), shape_str(x.shape()));
+    Tensor mu = mean(x, axes, true);
+    Tensor xc = x - mu;
+    Tensor var = mean(xc * xc, axes, true);
+    y = xc / sqrt(var + static_cast<float>(options_.eps));
+    if (is_training() && options_.track_running_stats) {
+      NoGradGuard no_grad;
+      ++batches_tracked_;
+      double f = options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(batches_tracked_);
+      Tensor rm = buffer("running_mean");
+      Tensor rv = buffer("running_var");
+      double unbias = static_cast<double>(n) / static_cast<double>(n - 1);
+      rm.mul_(static_cast<float>(1.0 - f)).add_(mu.detach().reshape({features_}), static_cast<float>(f));
+      rv.mul_(static_cast<float>(1.0 - f))
+          .add_(var.detach().reshape({features_}), static_cast<float>(f * unbias));
+    }
+  } else {
+    Tensor rm = buffer("running_mean").reshape(bshape);
+    Tensor rv = buffer("running_var").reshape(bshape);
+    y = (x - rm) / sqrt(rv + static_cast<float>(options_.eps));
+  }
+  if (options_.affine) y = y * weight().reshape(bshape) + bias().reshape(bshape);
+  return y;
+}
+
+std::string BatchNormBase::extra_repr() const {
+  std::string s = fmt::format("{}, eps={}", features_, options_.eps);
+  s += options_.momentum ? fmt::format(", momentum={}", *options_.momentum) : ", momentum=None";
+  if (!options_.affine) s += ", affine=false";
+  if (!options_.track_running_stats) s += ", track_running_stats=false";
+  return s;
+}
+
+void BatchNorm1d::check_input(const Tensor& x) const {
+  QTORCH_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 3) && x.size(1) == num_features(),
+               "BatchNorm1d: expected input [N, {}] or [N, {}, L], got {}", num_features(),
+               num_features(), x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+}
+
+void BatchNorm2d::check_input(const Tensor& x) const {
+  QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == num_features(),
+               "BatchNorm2d: expected input [N, {}, H, W], got {}", num_features(),
+               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+}
+
+}  // namespace qtorch::nn

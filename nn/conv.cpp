@@ -1,0 +1,53 @@
+// nn::Conv2d: 2-D convolution over [N, C, H, W] with stride, padding, dilation and groups.
+#include "nn/conv.h"
+
+#include <fmt/format.h>
+
+#include "autograd/conv.h"
+#include "core/error.h"
+#include "nn/init.h"
+
+namespace qtorch::nn {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+               const Conv2dOptions& options)
+    : in_(in_channels), out_(out_channels), kernel_(kernel_size), options_(options) {
+  QTORCH_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0,
+               "Conv2d: expected positive channels and kernel size, got {} -> {}, k={}",
+               in_channels, out_channels, kernel_size);
+  QTORCH_CHECK(options.groups > 0 && in_channels % options.groups == 0 &&
+                   out_channels % options.groups == 0,
+               "Conv2d: expected groups dividing both {} and {}, got {}", in_channels,
+               out_channels, options.groups);
+  QTORCH_CHECK(options.stride > 0 && options.dilation > 0 && options.padding >= 0,
+               "Conv2d: expected stride, dilation > 0 and padding >= 0, got {}, {}, {}",
+               options.stride, options.dilation, options.padding);
+  Tensor w = empty({out_channels, in_channels / options.groups, kernel_size, kernel_size});
+  Tensor b = options.bias ? empty({out_channels}) : Tensor();
+  init::default_layer_init_(w, b);
+  register_parameter("weight", w);
+  if (options.bias) register_parameter("bias", b);
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
+               "Conv2d: expected input [N, {}, H, W], got {}", in_,
+               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+  qtorch::Conv2dOptions o;
+  o.stride_h = o.stride_w = options_.stride;
+  o.pad_h = o.pad_w = options_.padding;
+  o.dil_h = o.dil_w = options_.dilation;
+  o.groups = options_.groups;
+  return qtorch::conv2d(x, weight(), bias(), o);
+}
+
+std::string Conv2d::extra_repr() const {
+  std::string s = fmt::format("{} -> {}, k={}, stride={}, padding={}", in_, out_, kernel_,
+                              options_.stride, options_.padding);
+  if (options_.dilation != 1) s += fmt::format(", dilation={}", options_.dilation);
+  if (options_.groups != 1) s += fmt::format(", groups={}", options_.groups);
+  if (!options_.bias) s += ", bias=false";
+  return s;
+}
+
+}  // namespace qtorch::nn

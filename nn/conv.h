@@ -1,0 +1,38 @@
+// nn::Conv2d: 2-D convolution over [N, C, H, W] with stride, padding, dilation and groups.
+#pragma once
+
+#include <cstdint>
+
+#include "nn/module.h"
+
+namespace qtorch::nn {
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t dilation = 1;
+  int64_t groups = 1;
+  bool bias = true;
+};
+
+/// weight [out, in/groups, k, k], bias [out]; initialised as PyTorch does.
+class Conv2d : public Cloneable<Conv2d> {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+         const Conv2dOptions& options = {});
+
+  Tensor forward(const Tensor& x) override;
+  Tensor weight() const { return parameter("weight"); }
+  Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }
+  const Conv2dOptions& options() const { return options_; }
+
+  std::string type_name() const override { return "Conv2d"; }
+  /// "1 -> 32, k=3, stride=1, padding=1" (dilation, groups, bias shown when not default).
+  std::string extra_repr() const override;
+
+ private:
+  int64_t in_, out_, kernel_;
+  Conv2dOptions options_;
+};
+
+}  // namespace qtorch::nn

@@ -1,0 +1,35 @@
+// nn::Linear: y = x W^T + b, initialised as PyTorch does.
+#include "nn/linear.h"
+
+#include <fmt/format.h>
+
+#include "autograd/linalg.h"
+#include "core/error.h"
+#include "nn/init.h"
+
+namespace qtorch::nn {
+
+Linear::Linear(int64_t in_features, int64_t out_features, const LinearOptions& options)
+    : in_(in_features), out_(out_features) {
+  QTORCH_CHECK(in_features > 0 && out_features > 0,
+               "Linear: expected positive in and out features, got {} -> {}", in_features,
+               out_features);
+  Tensor w = empty({out_features, in_features});
+  Tensor b = options.bias ? empty({out_features}) : Tensor();
+  init::default_layer_init_(w, b);
+  register_parameter("weight", w);
+  if (options.bias) register_parameter("bias", b);
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  QTORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_,
+               "Linear: expected input [*, {}], got {}", in_,
+               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+  return linear(x, weight(), bias());
+}
+
+std::string Linear::extra_repr() const {
+  return fmt::format("{} -> {}{}", in_, out_, has_parameter("bias") ? "" : ", bias=false");
+}
+
+}  // namespace qtorch::nn

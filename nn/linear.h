@@ -1,0 +1,34 @@
+// nn::Linear: y = x W^T + b, initialised as PyTorch does.
+#pragma once
+
+#include <cstdint>
+
+#include "nn/module.h"
+
+namespace qtorch::nn {
+
+struct LinearOptions {
+  bool bias = true;
+};
+
+/// weight [out, in], bias [out]; accepts input [*, in].
+class Linear : public Cloneable<Linear> {
+ public:
+  Linear(int64_t in_features, int64_t out_features, const LinearOptions& options = {});
+
+  Tensor forward(const Tensor& x) override;
+  Tensor weight() const { return parameter("weight"); }
+  /// Undefined when built without bias.
+  Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }
+  int64_t in_features() const { return in_; }
+  int64_t out_features() const { return out_; }
+
+  std::string type_name() const override { return "Linear"; }
+  /// "784 -> 256", with ", bias=false" when there is no bias.
+  std::string extra_repr() const override;
+
+ private:
+  int64_t in_, out_;
+};
+
+}  // namespace qtorch::nn

@@ -1,0 +1,315 @@
+// nn::Module: registries, traversal, modes, device moves, state dict, deep copy, printing.
+#include "nn/module.h"
+
+#include <ostream>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+
+namespace qtorch::nn {
+
+// ---- StateDict ----
+
+void StateDict::insert(const std::string& name, const Tensor& value) {
+  for (auto& item : items_) {
+    if (item.first == name) {
+      item.second = value;
+      return;
+    }
+  }
+  items_.emplace_back(name, value);
+}
+
+bool StateDict::contains(const std::string& name) const {
+  for (const auto& item : items_)
+    if (item.first == name) return true;
+  return false;
+}
+
+const Tensor& StateDict::at(const std::string& name) const {
+  for (const auto& item : items_)
+    if (item.first == name) return item.second;
+  QTORCH_FAIL("StateDict: expected an entry named '{}', got none", name);
+}
+
+Tensor& StateDict::at(const std::string& name) {
+  for (auto& item : items_)
+    if (item.first == name) return item.second;
+  QTORCH_FAIL("StateDict: expected an entry named '{}', got none", name);
+}
+
+// ---- registration ----
+
+namespace {
+
+template <class Vec>
+auto find_named(Vec& items, const std::string& name) {
+  for (auto it = items.begin(); it != items.end(); ++it)
+    if (it->first == name) return it;
+  return items.end();
+}
+
+std::string join_name(const std::string& prefix, const std::string& name) {
+  if (name.empty()) return prefix;
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+}  // namespace
+
+Tensor Module::forward(const Tensor&) {
+  QTORCH_FAIL("{}.forward: expected a module that overrides forward, got the base Module",
+              type_name());
+}
+
+static void check_new_name(const std::string& op, const std::string& name, bool taken) {
+  QTORCH_CHECK(!name.empty() && name.find('.') == std::string::npos,
+               "{}: expected a non-empty name without '.', got '{}'", op, name);
+  QTORCH_CHECK(!taken, "{}: expected a new name, got '{}' which is already registered", op, name);
+}
+
+Tensor Module::register_parameter(const std::string& name, const Tensor& value, bool requires_grad) {
+  check_new_name("register_parameter", name,
+                 find_named(params_, name) != params_.end() ||
+                     find_named(buffers_, name) != buffers_.end() ||
+                     find_named(children_, name) != children_.end());
+  QTORCH_CHECK(value.defined(), "register_parameter: expected a defined tensor for '{}'", name);
+  Tensor t = value.detach();
+  t.requires_grad_(requires_grad);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, const Tensor& value) {
+  check_new_name("register_buffer", name,
+                 find_named(params_, name) != params_.end() ||
+                     find_named(buffers_, name) != buffers_.end() ||
+                     find_named(children_, name) != children_.end());
+  Tensor t = value.defined() ? value.detach() : value;
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_new_name("register_module", name,
+                 find_named(params_, name) != params_.end() ||
+                     find_named(buffers_, name) != buffers_.end() ||
+                     find_named(children_, name) != children_.end());
+  QTORCH_CHECK(module != nullptr, "register_module: expected a module for '{}', got null", name);
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::set_parameter(const std::string& name, const Tensor& value) {
+  auto it = find_named(params_, name);
+  QTORCH_CHECK(it != params_.end(), "{}: expected a parameter named '{}'", type_name(), name);
+  it->second = value;
+}
+
+void Module::set_buffer(const std::string& name, const Tensor& value) {
+  auto it = find_named(buffers_, name);
+  QTORCH_CHECK(it != buffers_.end(), "{}: expected a buffer named '{}'", type_name(), name);
+  it->second = value;
+}
+
+// ---- traversal ----
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+  std::vector<std::pair<std::string, Tensor>> out(params_.begin(), params_.end());
+  if (recurse) {
+    for (const auto& [cname, child] : children_)
+      for (auto& [n, t] : child->named_parameters(true)) out.emplace_back(join_name(cname, n), t);
+  }
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters(recurse)) out.push_back(t);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& item : buffers_)
+    if (item.second.defined()) out.push_back(item);
+  if (recurse) {
+    for (const auto& [cname, child] : children_)
+      for (auto& [n, t] : child->named_buffers(true)) out.emplace_back(join_name(cname, n), t);
+  }
+  return out;
+}
+
+std::vector<Tensor> Module::buffers(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_buffers(recurse)) out.push_back(t);
+  return out;
+}
+
+std::vector<std::shared_ptr<Module>> Module::children() const {
+  std::vector<std::shared_ptr<Module>> out;
+  for (const auto& item : children_) out.push_back(item.second);
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& fn) {
+  fn(*this);
+  for (auto& item : children_) item.second->apply(fn);
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
+  out.emplace_back("", shared_from_this());
+  for (const auto& [cname, child] : children_)
+    for (auto& [n, m] : child->named_modules()) out.emplace_back(join_name(cname, n), m);
+  return out;
+}
+
+Tensor Module::parameter(const std::string& name) const {
+  auto it = find_named(params_, name);
+  QTORCH_CHECK(it != params_.end(), "{}: expected a parameter named '{}', got none", type_name(),
+               name);
+  return it->second;
+}
+
+Tensor Module::buffer(const std::string& name) const {
+  auto it = find_named(buffers_, name);
+  QTORCH_CHECK(it != buffers_.end(), "{}: expected a buffer named '{}', got none", type_name(),
+               name);
+  return it->second;
+}
+
+bool Module::has_parameter(const std::string& name) const {
+  return find_named(params_, name) != params_.end();
+}
+
+bool Module::has_buffer(const std::string& name) const {
+  auto it = find_named(buffers_, name);
+  return it != buffers_.end() && it->second.defined();
+}
+
+void Module::replace_module(const std::string& name, std::shared_ptr<Module> module) {
+  auto it = find_named(children_, name);
+  QTORCH_CHECK(it != children_.end(), "replace_module: expected a child named '{}' in {}, got none",
+               name, type_name());
+  QTORCH_CHECK(module != nullptr, "replace_module: expected a module for '{}', got null", name);
+  it->second = std::move(module);
+}
+
+// ---- modes and housekeeping ----
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& item : children_) item.second->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.zero_grad();
+}
+
+namespace {
+
+// Moves t's data to `device` while keeping the TensorImpl, so every handle sees the move.
+void move_in_place(Tensor& t, Device device) {
+  if (!t.defined() || t.device() == device) return;
+  Tensor moved = t.detach().to(device).contiguous();
+  TensorImpl* impl = t.impl();
+  impl->storage = moved.impl()->storage;
+  impl->shape = moved.impl()->shape;
+  impl->strides = moved.impl()->strides;
+  impl->offset = moved.impl()->offset;
+  if (t.requires_grad()) t.zero_grad();
+}
+
+}  // namespace
+
+void Module::to(Device device) {
+  for (auto& item : params_) move_in_place(item.second, device);
+  for (auto& item : buffers_) move_in_place(item.second, device);
+  for (auto& item : children_) item.second->to(device);
+}
+
+// ---- state dict ----
+
+StateDict Module::state_dict() const {
+  StateDict out;
+  for (auto& [n, t] : named_parameters(true)) out.insert(n, t);
+  for (auto& [n, t] : named_buffers(true)) out.insert(n, t);
+  return out;
+}
+
+void Module::load_state_dict(const StateDict& state, bool strict) {
+  // Validate everything first: a failure must leave the module untouched.
+  check_state_dict(state, strict);
+  StateDict mine = state_dict();
+  NoGradGuard no_grad;
+  for (const auto& [name, t] : mine)
+    if (state.contains(name)) Tensor(t).copy_(state.at(name));
+}
+
+void Module::check_state_dict(const StateDict& state, bool strict) const {
+  StateDict mine = state_dict();
+  for (const auto& [name, t] : mine) {
+    if (!state.contains(name)) {
+      QTORCH_CHECK(!strict, "load_state_dict: expected an entry '{}' in the state dict, got none",
+                   name);
+      continue;
+    }
+    const Tensor& src = state.at(name);
+    QTORCH_CHECK(src.defined(), "load_state_dict: expected a defined tensor for '{}'", name);
+    QTORCH_CHECK(src.shape() == t.shape(), "load_state_dict: expected '{}' of shape {}, got {}",
+                 name, shape_str(t.shape()), shape_str(src.shape()));
+  }
+  if (strict) {
+    for (const auto& [name, t] : state)
+      QTORCH_CHECK(mine.contains(name),
+                   "load_state_dict: expected only entries of this model, got unknown '{}'", name);
+  }
+}
+
+// ---- copies ----
+
+std::shared_ptr<Module> Module::clone() const {
+  std::shared_ptr<Module> copy = shallow_copy();
+  if (!copy) {
+    QTORCH_CHECK(params_.empty() && buffers_.empty() && children_.empty(),
+                 "clone: expected a module deriving from nn::Cloneable, got {}", type_name());
+    return std::const_pointer_cast<Module>(shared_from_this());
+  }
+  NoGradGuard no_grad;
+  for (auto& item : copy->params_) {
+    bool requires_grad = item.second.requires_grad();
+    item.second = item.second.detach().clone();
+    item.second.requires_grad_(requires_grad);
+  }
+  for (auto& item : copy->buffers_)
+    if (item.second.defined()) item.second = item.second.detach().clone();
+  for (auto& item : copy->children_) item.second = item.second->clone();
+  return copy;
+}
+
+// ---- printing ----
+
+std::string Module::repr() const {
+  std::string out = type_name() + "(" + extra_repr();
+  bool first = extra_repr().empty();
+  for (const auto& item : children_) {
+    if (!first) out += ", ";
+    out += item.second->repr();
+    first = false;
+  }
+  return out + ")";
+}
+
+std::string Module::pretty(int indent) const {
+  if (children_.empty()) return repr();
+  std::string pad(static_cast<size_t>(indent + 2), ' ');
+  std::string out = type_name() + "(";
+  if (!extra_repr().empty()) out += extra_repr();
+  out += "\n";
+  for (const auto& [name, child] : children_)
+    out += pad + "(" + name + "): " + child->pretty(indent + 2) + "\n";
+  return out + std::string(static_cast<size_t>(indent), ' ') + ")";
+}
+
+std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.repr(); }
+
+}  // namespace qtorch::nn

@@ -1,0 +1,153 @@
+// nn::Module: the base of every layer and model. Holds named parameters, buffers and
+// child modules in registration order; gives train/eval, zero_grad, to(device), a state
+// dict, deep copies and readable printing.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/device.h"
+#include "core/tensor.h"
+
+namespace qtorch::nn {
+
+/// Name -> tensor, in insertion order (what state_dict() gives and load_state_dict() takes).
+class StateDict {
+ public:
+  using Item = std::pair<std::string, Tensor>;
+  /// Adds or replaces an entry.
+  void insert(const std::string& name, const Tensor& value);
+  bool contains(const std::string& name) const;
+  /// The tensor stored under name; throws qtorch::Error when absent.
+  const Tensor& at(const std::string& name) const;
+  Tensor& at(const std::string& name);
+  size_t size() const { return items_.size(); }
+  bool empty() const { return items_.empty(); }
+  std::vector<Item>::const_iterator begin() const { return items_.begin(); }
+  std::vector<Item>::const_iterator end() const { return items_.end(); }
+  const std::vector<Item>& items() const { return items_; }
+
+ private:
+  std::vector<Item> items_;
+};
+
+/// Base class of all layers and models; always held by std::shared_ptr.
+class Module : public std::enable_shared_from_this<Module> {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+
+  /// The layer's computation. The default throws (containers and layers override it).
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  // ---- registration (each returns what it stored) ----
+  /// Stores `value` (detached, as a leaf with requires_grad set as asked) under `name`.
+  Tensor register_parameter(const std::string& name, const Tensor& value, bool requires_grad = true);
+  /// Stores a non-trained tensor (e.g. BatchNorm running statistics) under `name`.
+  Tensor register_buffer(const std::string& name, const Tensor& value);
+  /// Adds a child module under `name`.
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    add_child(name, module);
+    return module;
+  }
+
+  // ---- traversal (recursive, registration order; children's names are prefixed) ----
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
+  std::vector<std::shared_ptr<Module>> children() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
+    return children_;
+  }
+  /// Calls fn on this module and every descendant, depth first.
+  void apply(const std::function<void(Module&)>& fn);
+  /// This module ("" name) and every descendant, depth first.
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules();
+
+  /// A parameter or buffer of this module (not recursive) by name; throws when absent.
+  Tensor parameter(const std::string& name) const;
+  Tensor buffer(const std::string& name) const;
+  bool has_parameter(const std::string& name) const;
+  bool has_buffer(const std::string& name) const;
+  /// Replaces the child registered under `name` (e.g. to wrap a layer); throws when absent.
+  void replace_module(const std::string& name, std::shared_ptr<Module> module);
+
+  // ---- modes and housekeeping ----
+  /// Sets training mode on this module and every descendant.
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  /// Drops the gradient of every parameter.
+  void zero_grad();
+  /// Moves every parameter and buffer to `device` in place: tensor handles held elsewhere
+  /// (an optimizer's) see the move. Gradients are dropped.
+  void to(Device device);
+
+  // ---- state dict ----
+  /// Every parameter and buffer, by dotted name ("0.weight", "bn.running_mean").
+  StateDict state_dict() const;
+  /// Copies values in. Every name and shape is checked before anything is copied, so a
+  /// mismatch throws qtorch::Error and leaves the module untouched. With strict, names
+  /// missing on either side are errors too.
+  void load_state_dict(const StateDict& state, bool strict = true);
+  /// The checks of load_state_dict without copying anything; throws qtorch::Error.
+  void check_state_dict(const StateDict& state, bool strict = true) const;
+
+  // ---- copies ----
+  /// A deep copy: new parameters, buffers and children with the same values and modes.
+  /// Layers support it by deriving from Cloneable<Self>; a stateless module without
+  /// clone support (no parameters, buffers or children) is shared instead of copied.
+  std::shared_ptr<Module> clone() const;
+
+  // ---- printing ----
+  /// The layer's type name, e.g. "Linear".
+  virtual std::string type_name() const { return "Module"; }
+  /// The arguments shown inside the parentheses, e.g. "784 -> 256".
+  virtual std::string extra_repr() const { return ""; }
+  /// One-line form: "Linear(784 -> 256)", or for a container
+  /// "Sequential(Linear(784 -> 256), ReLU(), Linear(256 -> 10))".
+  virtual std::string repr() const;
+  /// Multi-line form with one child per line, indented by depth.
+  std::string pretty(int indent = 0) const;
+
+ protected:
+  /// Overridden by Cloneable: a copy of this object's own fields (registries still shared).
+  virtual std::shared_ptr<Module> shallow_copy() const { return nullptr; }
+  /// Replaces the stored tensor in place (keeps the name and position).
+  void set_parameter(const std::string& name, const Tensor& value);
+  void set_buffer(const std::string& name, const Tensor& value);
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+
+  bool training_ = true;
+
+ private:
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+using ModulePtr = std::shared_ptr<Module>;
+
+/// Derive a layer from Cloneable<Layer> to make Module::clone() work for it. The layer
+/// must keep its tensors in the registry (register_parameter/buffer/module) and read them
+/// back through parameter()/buffer()/named_children(), not through member handles.
+template <class Derived>
+class Cloneable : public Module {
+ protected:
+  std::shared_ptr<Module> shallow_copy() const override {
+    return std::make_shared<Derived>(static_cast<const Derived&>(*this));
+  }
+};
+
+/// module.repr()
+std::ostream& operator<<(std::ostream& os, const Module& module);
+
+}  // namespace qtorch::nn

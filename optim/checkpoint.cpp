@@ -1,0 +1,155 @@
+// save_checkpoint / load_checkpoint: map a model, optimizer, loss scaler, schedule, SWA
+// average and the generator state to the named entries of one checkpoint file.
+#include "optim/checkpoint.h"
+
+#include "core/error.h"
+#include "core/generator.h"
+#include "optim/loss_scaler.h"
+#include "optim/optimizer.h"
+#include "optim/scheduler.h"
+#include "optim/swa.h"
+
+namespace qtorch::optim {
+
+namespace {
+
+nn::StateDict tensors_under(const CheckpointData& data, const std::string& prefix) {
+  nn::StateDict out;
+  for (const auto& [k, t] : data.tensors)
+    if (k.rfind(prefix, 0) == 0) out.insert(k.substr(prefix.size()), t);
+  return out;
+}
+
+OptimizerState optimizer_state_of(const CheckpointData& data) {
+  OptimizerState out;
+  out.tensors = tensors_under(data, "optim/");
+  for (const auto& [k, v] : data.scalars)
+    if (k.rfind("optim/", 0) == 0) out.scalars[k.substr(6)] = v;
+  return out;
+}
+
+bool has_section(const CheckpointData& data, const std::string& prefix) {
+  for (const auto& [k, t] : data.tensors)
+    if (k.rfind(prefix, 0) == 0) return true;
+  for (const auto& [k, v] : data.scalars)
+    if (k.rfind(prefix, 0) == 0) return true;
+  for (const auto& [k, v] : data.integers)
+    if (k.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+int64_t integer(const CheckpointData& data, const std::string& key, const std::string& path) {
+  auto it = data.integers.find(key);
+  QTORCH_CHECK(it != data.integers.end(), "load_checkpoint: expected an entry '{}' in '{}', got none",
+               key, path);
+  return it->second;
+}
+
+double scalar(const CheckpointData& data, const std::string& key, const std::string& path) {
+  auto it = data.scalars.find(key);
+  QTORCH_CHECK(it != data.scalars.end(), "load_checkpoint: expected an entry '{}' in '{}', got none",
+               key, path);
+  return it->second;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const TrainingState& state) {
+  CheckpointData data;
+  if (state.model)
+    for (const auto& [k, t] : state.model->state_dict()) data.tensors.insert("model/" + k, t);
+  if (state.optimizer) {
+    OptimizerState os = state.optimizer->state_dict();
+    for (const auto& [k, t] : os.tensors) data.tensors.insert("optim/" + k, t);
+    for (const auto& [k, v] : os.scalars) data.scalars["optim/" + k] = v;
+  }
+  if (state.scaler) {
+    data.scalars["scaler/scale"] = state.scaler->get_scale();
+    data.integers["scaler/growth_tracker"] = state.scaler->growth_tracker();
+    data.integers["scaler/skipped"] = state.scaler->skipped_steps();
+  }
+  if (state.scheduler) data.integers["scheduler/epoch"] = state.scheduler->epoch();
+  if (state.swa) {
+    for (const auto& [k, t] : state.swa->averaged_model()->state_dict())
+      data.tensors.insert("swa/" + k, t);
+    data.integers["swa/count"] = state.swa->count();
+  }
+  if (state.step) data.integers["step"] = *state.step;
+  if (state.rng) {
+    data.integers["rng/seed"] = static_cast<int64_t>(default_generator().seed());
+    data.integers["rng/offset"] = static_cast<int64_t>(default_generator().offset());
+  }
+  write_checkpoint(path, data);
+}
+
+void load_checkpoint(const std::string& path, const TrainingState& state) {
+  CheckpointData data = read_checkpoint(path);
+
+  // 1. Validate every requested part; nothing is changed until all pass.
+  nn::StateDict model_sd, swa_sd;
+  OptimizerState optim_sd;
+  auto need = [&](bool present, const char* part) {
+    QTORCH_CHECK(present, "load_checkpoint: expected {} state in '{}', got none", part, path);
+  };
+  if (state.model) {
+    need(has_section(data, "model/"), "model");
+    model_sd = tensors_under(data, "model/");
+    try {
+      state.model->check_state_dict(model_sd);
+    } catch (const Error& e) {
+      QTORCH_FAIL("load_checkpoint: '{}' does not fit the model: {}", path, e.what());
+    }
+  }
+  if (state.optimizer) {
+    need(has_section(data, "optim/"), "optimizer");
+    optim_sd = optimizer_state_of(data);
+    try {
+      state.optimizer->check_state_dict(optim_sd);
+    } catch (const Error& e) {
+      QTORCH_FAIL("load_checkpoint: '{}' does not fit the optimizer: {}", path, e.what());
+    }
+  }
+  double scale = 0;
+  if (state.scaler) {
+    scale = scalar(data, "scaler/scale", path);
+    QTORCH_CHECK(scale > 0, "load_checkpoint: expected a loss scale > 0 in '{}', got {}", path, scale);
+    integer(data, "scaler/growth_tracker", path);
+    integer(data, "scaler/skipped", path);
+  }
+  if (state.scheduler) integer(data, "scheduler/epoch", path);
+  if (state.swa) {
+    need(has_section(data, "swa/"), "SWA");
+    swa_sd = tensors_under(data, "swa/");
+    integer(data, "swa/count", path);
+    try {
+      state.swa->averaged_model()->check_state_dict(swa_sd);
+    } catch (const Error& e) {
+      QTORCH_FAIL("load_checkpoint: '{}' does not fit the SWA model: {}", path, e.what());
+    }
+  }
+  if (state.step) integer(data, "step", path);
+  if (state.rng) {
+    integer(data, "rng/seed", path);
+    integer(data, "rng/offset", path);
+  }
+
+  // 2. Apply.
+  if (state.model) state.model->load_state_dict(model_sd);
+  if (state.optimizer) state.optimizer->load_state_dict(optim_sd);
+  if (state.scaler) {
+    state.scaler->set_scale(scale);
+    state.scaler->set_growth_tracker(data.integers.at("scaler/growth_tracker"));
+    state.scaler->set_skipped_steps(data.integers.at("scaler/skipped"));
+  }
+  if (state.scheduler) state.scheduler->set_epoch(data.integers.at("scheduler/epoch"));
+  if (state.swa) {
+    state.swa->averaged_model()->load_state_dict(swa_sd);
+    state.swa->set_count(data.integers.at("swa/count"));
+  }
+  if (state.step) *state.step = data.integers.at("step");
+  if (state.rng)
+    default_generator().set_state(static_cast<uint64_t>(data.integers.at("rng/seed")),
+                                  static_cast<uint64_t>(data.integers.at("rng/offset")));
+}
+
+}  // namespace qtorch::optim

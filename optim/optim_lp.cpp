@@ -1,0 +1,139 @@
+// optim::OptimLP: the low-precision optimizer wrapper (NUMERICS.md, "OptimLP").
+#include "optim/optim_lp.h"
+
+#include <cmath>
+
+#include "autograd/elementwise.h"
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+
+namespace qtorch::optim {
+
+namespace {
+
+const Optimizer& checked(const std::shared_ptr<Optimizer>& optimizer) {
+  QTORCH_CHECK(optimizer != nullptr, "OptimLP: expected an optimizer to wrap, got null");
+  return *optimizer;
+}
+
+Tensor quantized(const QuantFn& q, const Tensor& x, const char* what) {
+  Tensor out = q(x);
+  QTORCH_CHECK(out.defined() && out.shape() == x.shape(),
+               "OptimLP: expected the {} quantizer to keep the shape {}, got {}", what,
+               shape_str(x.shape()), out.defined() ? shape_str(out.shape()) : "an undefined tensor");
+  return out.detach();
+}
+
+}  // namespace
+
+OptimLP::OptimLP(std::shared_ptr<Optimizer> optimizer, QuantFn weight_quant, double grad_scaling,
+                 QuantFn grad_quant, QuantFn momentum_quant, QuantFn acc_quant)
+    : OptimLP(std::move(optimizer),
+              OptimLPOptions{std::move(weight_quant), grad_scaling, std::move(grad_quant),
+                             std::move(momentum_quant), std::move(acc_quant)}) {}
+
+OptimLP::OptimLP(std::shared_ptr<Optimizer> optimizer, const OptimLPOptions& options)
+    : Optimizer(checked(optimizer).param_groups(), checked(optimizer).lr(), "OptimLP"),
+      inner_(std::move(optimizer)),
+      options_(options) {
+  QTORCH_CHECK(options.grad_scaling > 0 && std::isfinite(options.grad_scaling),
+               "OptimLP: expected grad_scaling > 0, got {}", options.grad_scaling);
+  NoGradGuard no_grad;
+  for (const Tensor& p : inner_->parameters())
+    acc_.push_back(options_.acc_quant ? p.detach().clone() : Tensor());
+}
+
+void OptimLP::step() {
+  NoGradGuard no_grad;
+  std::vector<Tensor> params = inner_->parameters();
+  // 1. gradients (scaled, not unscaled afterwards, as in the reference)
+  if (options_.grad_quant) {
+    const float scale = static_cast<float>(options_.grad_scaling);
+    for (auto& p : params) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      p.set_grad(quantized(options_.grad_quant, scale == 1.0f ? g : g * scale, "grad"));
+    }
+  }
+  // 2. the accumulator becomes the live weight
+  if (options_.acc_quant)
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(acc_[i]);
+  // 3. the wrapped step
+  inner_->step();
+  // 4. weight = acc = acc_quant(weight)
+  if (options_.acc_quant) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      Tensor q = quantized(options_.acc_quant, params[i], "acc");
+      acc_[i].copy_(q);
+      params[i].copy_(q);
+    }
+  }
+  // 5. weight = weight_quant(weight); the accumulator keeps its copy
+  if (options_.weight_quant)
+    for (auto& p : params) p.copy_(quantized(options_.weight_quant, p, "weight"));
+  // 6. the optimizer's state, after the step
+  if (options_.momentum_quant)
+    inner_->for_each_state([&](Tensor& t) { t = quantized(options_.momentum_quant, t, "momentum"); });
+  count_step();
+}
+
+OptimizerState OptimLP::state_dict() const {
+  OptimizerState inner = inner_->state_dict();
+  OptimizerState out;
+  out.scalars["step_count"] = static_cast<double>(step_count());
+  for (const auto& [k, v] : inner.scalars) out.scalars["inner." + k] = v;
+  for (const auto& [k, t] : inner.tensors) out.tensors.insert("inner." + k, t);
+  for (size_t i = 0; i < acc_.size(); ++i)
+    if (acc_[i].defined()) out.tensors.insert("acc." + std::to_string(i), acc_[i]);
+  return out;
+}
+
+namespace {
+
+OptimizerState strip_inner(const OptimizerState& state) {
+  OptimizerState inner;
+  const std::string prefix = "inner.";
+  for (const auto& [k, v] : state.scalars)
+    if (k.rfind(prefix, 0) == 0) inner.scalars[k.substr(prefix.size())] = v;
+  for (const auto& [k, t] : state.tensors)
+    if (k.rfind(prefix, 0) == 0) inner.tensors.insert(k.substr(prefix.size()), t);
+  return inner;
+}
+
+}  // namespace
+
+void OptimLP::check_state_dict(const OptimizerState& state) const {
+  QTORCH_CHECK(state.scalars.count("step_count"),
+               "OptimLP.load_state_dict: expected an entry 'step_count', got none");
+  inner_->check_state_dict(strip_inner(state));
+  std::vector<Tensor> params = inner_->parameters();
+  for (size_t i = 0; i < acc_.size(); ++i) {
+    std::string key = "acc." + std::to_string(i);
+    if (!acc_[i].defined()) {
+      QTORCH_CHECK(!state.tensors.contains(key),
+                   "OptimLP.load_state_dict: expected no accumulators (acc_quant is off), got '{}'",
+                   key);
+      continue;
+    }
+    QTORCH_CHECK(state.tensors.contains(key),
+                 "OptimLP.load_state_dict: expected an accumulator '{}', got none", key);
+    const Tensor& t = state.tensors.at(key);
+    QTORCH_CHECK(t.defined() && t.shape() == params[i].shape(),
+                 "OptimLP.load_state_dict: expected '{}' of shape {}, got {}", key,
+                 shape_str(params[i].shape()), t.defined() ? shape_str(t.shape()) : "undefined");
+  }
+  for (const auto& [k, t] : state.tensors)
+    QTORCH_CHECK(k.rfind("inner.", 0) == 0 || k.rfind("acc.", 0) == 0,
+                 "OptimLP.load_state_dict: expected 'inner.*' or 'acc.*' entries, got '{}'", k);
+}
+
+void OptimLP::load_state_dict(const OptimizerState& state) {
+  check_state_dict(state);
+  inner_->load_state_dict(strip_inner(state));
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < acc_.size(); ++i)
+    if (acc_[i].defined()) acc_[i].copy_(state.tensors.at("acc." + std::to_string(i)));
+  set_step_count(static_cast<int64_t>(state.scalars.at("step_count")));
+}
+
+}  // namespace qtorch::optim

@@ -1,0 +1,65 @@
+// optim::OptimLP: wraps SGD, Adam or AdamW to train in low precision: quantized
+// gradients, weights, optimizer state and a weight accumulator, in the exact order of
+// NUMERICS.md ("OptimLP").
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "optim/optimizer.h"
+
+namespace qtorch::optim {
+
+/// Any function Tensor -> Tensor; an empty function means "do not quantize".
+using QuantFn = std::function<Tensor(const Tensor&)>;
+
+struct OptimLPOptions {
+  QuantFn weight_quant;
+  double grad_scaling = 1.0;
+  QuantFn grad_quant;
+  QuantFn momentum_quant;
+  QuantFn acc_quant;
+};
+
+/// One step():
+/// 1. if grad_quant: grad = grad_quant(grad * grad_scaling) for each parameter with a grad;
+/// 2. if acc_quant: the full-precision accumulator becomes the live weight;
+/// 3. the wrapped optimizer's step;
+/// 4. if acc_quant: weight = acc = acc_quant(weight);
+/// 5. if weight_quant: weight = weight_quant(weight) (the accumulator keeps its copy);
+/// 6. if momentum_quant: every state buffer of the wrapped optimizer is quantized.
+class OptimLP : public Optimizer {
+ public:
+  OptimLP(std::shared_ptr<Optimizer> optimizer, QuantFn weight_quant = {},
+          double grad_scaling = 1.0, QuantFn grad_quant = {}, QuantFn momentum_quant = {},
+          QuantFn acc_quant = {});
+  OptimLP(std::shared_ptr<Optimizer> optimizer, const OptimLPOptions& options);
+
+  void step() override;
+  void zero_grad() override { inner_->zero_grad(); }
+  double lr() const override { return inner_->lr(); }
+  void set_lr(double lr) override { inner_->set_lr(lr); }
+  /// Visits the wrapped optimizer's state buffers (not the accumulators).
+  void for_each_state(const std::function<void(Tensor&)>& fn) override {
+    inner_->for_each_state(fn);
+  }
+  std::vector<std::string> state_names() const override { return inner_->state_names(); }
+
+  /// The wrapped optimizer's state ("inner." prefix) plus the accumulators ("acc.<i>").
+  OptimizerState state_dict() const override;
+  void load_state_dict(const OptimizerState& state) override;
+  void check_state_dict(const OptimizerState& state) const override;
+
+  Optimizer& inner() { return *inner_; }
+  /// The full-precision accumulator of parameter i (undefined without acc_quant).
+  const Tensor& accumulator(size_t i) const { return acc_.at(i); }
+  const OptimLPOptions& options() const { return options_; }
+
+ private:
+  std::shared_ptr<Optimizer> inner_;
+  OptimLPOptions options_;
+  std::vector<Tensor> acc_;  // one per parameter, in inner_->parameters() order
+};
+
+}  // namespace qtorch::optim

@@ -1,0 +1,120 @@
+// Validation, readable printing and the IEEE/OCP presets of the number formats.
+#include "quant/number.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace qtorch {
+
+void FixedPoint::validate() const {
+  QTORCH_CHECK(wl >= 1, "FixedPoint: expected wl >= 1, got wl={}", wl);
+  QTORCH_CHECK(fl >= -127 && fl <= 149,
+               "FixedPoint: expected -127 <= fl <= 149 (the quantum 2^-fl must be a float32), "
+               "got fl={}",
+               fl);
+  QTORCH_CHECK(wl - fl - 1 <= 127,
+               "FixedPoint: expected wl - fl - 1 <= 127 (the range 2^(wl-fl-1) must be finite in "
+               "float32), got wl={}, fl={}",
+               wl, fl);
+}
+
+int FloatingPoint::emax() const {
+  int top = (1 << exp) - 1;  // the largest exponent code
+  return (range == FloatRange::IEEE ? top - 1 : top) - effective_bias();
+}
+
+float FloatingPoint::max_value() const {
+  int e = emax();
+  // 2^e * (2 - 2^-man), or 2^e * (2 - 2^(1-man)) when the all-ones mantissa is NaN.
+  double m = 2.0 - std::ldexp(1.0, range == FloatRange::FiniteNaN ? 1 - man : -man);
+  double v = std::ldexp(m, e);
+  return v > static_cast<double>(std::numeric_limits<float>::max())
+             ? std::numeric_limits<float>::infinity()
+             : static_cast<float>(v);
+}
+
+void FloatingPoint::validate() const {
+  QTORCH_CHECK(exp >= 2 && exp <= 8, "FloatingPoint: expected 2 <= exp <= 8, got exp={}", exp);
+  QTORCH_CHECK(man >= 0 && man <= 23, "FloatingPoint: expected 0 <= man <= 23, got man={}", man);
+  QTORCH_CHECK(range != FloatRange::FiniteNaN || man >= 1,
+               "FloatingPoint: expected man >= 1 for the FiniteNaN range (the all-ones mantissa "
+               "of the top binade is NaN), got man={}",
+               man);
+  QTORCH_CHECK(emin() >= -126,
+               "FloatingPoint: expected bias <= 127 (smallest normal exponent 1 - bias >= -126, "
+               "within float32), got bias={}",
+               effective_bias());
+  QTORCH_CHECK(emax() <= 128,
+               "FloatingPoint: expected the largest exponent <= 128 (within float32), got {} "
+               "(exp={}, bias={})",
+               emax(), exp, effective_bias());
+}
+
+bool FloatingPoint::operator==(const FloatingPoint& o) const {
+  return exp == o.exp && man == o.man && range == o.range && subnormals == o.subnormals &&
+         saturate == o.saturate && effective_bias() == o.effective_bias();
+}
+
+void BlockFloatingPoint::validate() const {
+  QTORCH_CHECK(wl >= 2 && wl <= 24, "BlockFloatingPoint: expected 2 <= wl <= 24, got wl={}", wl);
+  QTORCH_CHECK(dim >= -1, "BlockFloatingPoint: expected dim >= -1, got dim={}", dim);
+}
+
+void validate(const Number& number) {
+  std::visit([](const auto& f) { f.validate(); }, number);
+}
+
+std::string to_string(const FixedPoint& f) {
+  std::string s = fmt::format("FixedPoint(wl={}, fl={}", f.wl, f.fl);
+  if (!f.clamp) s += ", clamp=false";
+  if (f.symmetric) s += ", symmetric=true";
+  return s + ")";
+}
+
+std::string to_string(const FloatingPoint& f) {
+  std::string s = fmt::format("FloatingPoint(exp={}, man={}", f.exp, f.man);
+  if (f.range == FloatRange::IEEE) s += ", range=ieee";
+  if (f.range == FloatRange::FiniteNaN) s += ", range=fn";
+  if (!f.subnormals) s += ", subnormals=false";
+  if (!f.saturate) s += ", saturate=false";
+  if (f.effective_bias() != (1 << (f.exp - 1)) - 1) s += fmt::format(", bias={}", *f.bias);
+  return s + ")";
+}
+
+std::string to_string(const BlockFloatingPoint& f) {
+  return fmt::format("BlockFloatingPoint(wl={}, dim={})", f.wl, f.dim);
+}
+
+std::string to_string(const Number& n) {
+  return std::visit([](const auto& f) { return to_string(f); }, n);
+}
+
+std::ostream& operator<<(std::ostream& os, const FixedPoint& f) { return os << to_string(f); }
+std::ostream& operator<<(std::ostream& os, const FloatingPoint& f) { return os << to_string(f); }
+std::ostream& operator<<(std::ostream& os, const BlockFloatingPoint& f) {
+  return os << to_string(f);
+}
+std::ostream& operator<<(std::ostream& os, const Number& n) { return os << to_string(n); }
+
+namespace formats {
+FloatingPoint fp16() {
+  return {.exp = 5, .man = 10, .range = FloatRange::IEEE, .saturate = false};
+}
+FloatingPoint bf16() { return {.exp = 8, .man = 7, .range = FloatRange::IEEE, .saturate = false}; }
+FloatingPoint tf32() {
+  return {.exp = 8, .man = 10, .range = FloatRange::IEEE, .saturate = false};
+}
+FloatingPoint fp8_e4m3() {
+  return {.exp = 4, .man = 3, .range = FloatRange::FiniteNaN, .saturate = false};
+}
+FloatingPoint fp8_e5m2() {
+  return {.exp = 5, .man = 2, .range = FloatRange::IEEE, .saturate = false};
+}
+FloatingPoint hfp8_e4m3() {
+  return {.exp = 4, .man = 3, .range = FloatRange::Extended, .saturate = true, .bias = 11};
+}
+}  // namespace formats
+
+}  // namespace qtorch

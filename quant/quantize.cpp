@@ -1,0 +1,137 @@
+// quantize(): format validation, kernel parameters, random offsets and the per-device
+// dispatch (quant/cpu or the CUDA seam in quant/quantize_cuda.h).
+#include "quant/quantize.h"
+
+#include <cmath>
+#include <limits>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "quant/cpu/quantize_cpu.h"
+#include "quant/quantize_cuda.h"
+#include "quant/rounding_core.h"
+
+namespace qtorch::quant {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+void fixed_params(const FixedPoint& f, QuantParams& p) {
+  p.family = QuantFamily::Fixed;
+  p.q = -f.fl;
+  p.unit = pow2_bits(p.q);
+  if (!f.clamp) {
+    p.lo = -kInf;
+    p.hi = kInf;
+    return;
+  }
+  const int top = f.wl - f.fl - 1;  // the range is [-2^top, 2^top - 2^-fl]
+  // t_max rounded down to a float32 (exact up to 25-bit words; all floats that large are
+  // multiples of the quantum, so the grid and the mask stay exact beyond).
+  double hi = f.wl - 1 <= 24 ? std::ldexp(std::ldexp(1.0, f.wl - 1) - 1.0, -f.fl)
+                             : std::ldexp(1.0 - std::ldexp(1.0, -24), top);
+  p.hi = static_cast<float>(hi);
+  p.lo = f.symmetric ? -p.hi : static_cast<float>(-std::ldexp(1.0, top));
+}
+
+void float_params(const FloatingPoint& f, QuantParams& p) {
+  p.family = QuantFamily::Float;
+  p.man = f.man;
+  p.emin = f.emin();
+  p.qsub = f.subnormals ? p.emin - f.man : p.emin;
+  p.unit = pow2_bits(p.qsub);
+  p.max_bits = float_bits(f.max_value());
+  const bool has_inf = f.range != FloatRange::FiniteNaN;
+  const uint32_t unsaturated = has_inf ? kInfBits : kNaNBits;
+  p.ovf_bits = f.saturate ? p.max_bits : unsaturated;
+  p.inf_bits = f.range == FloatRange::IEEE ? kInfBits : p.ovf_bits;
+}
+
+void block_params(const BlockFloatingPoint& b, const Shape& shape, QuantParams& p) {
+  p.family = QuantFamily::Block;
+  p.wl = b.wl;
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  QTORCH_CHECK(b.dim < ndim || (b.dim == -1),
+               "block_quantize: expected -1 <= dim < x.dim() = {}, got dim={}", ndim, b.dim);
+  if (b.dim == -1) {
+    p.outer = 1;
+    p.blocks = 1;
+    p.inner = numel_of(shape);
+    return;
+  }
+  p.outer = 1;
+  p.inner = 1;
+  for (int64_t d = 0; d < b.dim; ++d) p.outer *= shape[d];
+  p.blocks = shape[b.dim];
+  for (int64_t d = b.dim + 1; d < ndim; ++d) p.inner *= shape[d];
+}
+
+}  // namespace
+
+QuantParams make_quant_params(const Number& number, Rounding rounding, const Shape& shape) {
+  validate(number);
+  QuantParams p;
+  if (auto* f = std::get_if<FixedPoint>(&number)) fixed_params(*f, p);
+  else if (auto* fp = std::get_if<FloatingPoint>(&number)) float_params(*fp, p);
+  else block_params(std::get<BlockFloatingPoint>(number), shape, p);
+  p.kind = round_kind(p.family, rounding);
+  return p;
+}
+
+void quantize_into(const Tensor& x, const Tensor& out, const Number& number, Rounding rounding,
+                   const QuantizeOptions& options) {
+  QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
+  QTORCH_CHECK(out.defined() && out.shape() == x.shape() && out.device() == x.device(),
+               "quantize: expected out of shape {} on {}, got {}", shape_str(x.shape()),
+               x.device().str(), out.defined() ? shape_str(out.shape()) : "undefined");
+  QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor");
+  const QuantParams p = make_quant_params(number, rounding, x.shape());
+  NoGradGuard no_grad;
+  const Tensor xc = x.contiguous();
+  const int64_t n = xc.numel();
+
+  uint64_t seed = 0, offset = 0;
+  if (p.kind == RoundKind::Stochastic) {
+    Generator& g = options.generator ? *options.generator : default_generator();
+    seed = g.seed();
+    offset = g.reserve(static_cast<uint64_t>((n + 3) / 4));
+  }
+  float* mask = nullptr;
+  if (options.mask) {
+    *options.mask = empty(x.shape(), x.device());
+    mask = options.mask->data_ptr();
+  }
+  QuantStats stats;
+  if (n > 0) {
+    if (x.device().is_cpu())
+      quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, &stats);
+    else
+      quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
+                    options.stats ? &stats : nullptr);
+  }
+  if (options.stats) *options.stats = stats;
+}
+
+Tensor quantize(const Tensor& x, const Number& number, Rounding rounding,
+                const QuantizeOptions& options) {
+  QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
+  Tensor out = empty(x.shape(), x.device());
+  quantize_into(x, out, number, rounding, options);
+  return out;
+}
+
+Tensor fixed_point_quantize(const Tensor& x, int wl, int fl, bool clamp, bool symmetric,
+                            Rounding rounding) {
+  return quantize(x, FixedPoint{.wl = wl, .fl = fl, .clamp = clamp, .symmetric = symmetric},
+                  rounding);
+}
+
+Tensor block_quantize(const Tensor& x, int wl, int dim, Rounding rounding) {
+  return quantize(x, BlockFloatingPoint{.wl = wl, .dim = dim}, rounding);
+}
+
+Tensor float_quantize(const Tensor& x, int exp, int man, Rounding rounding) {
+  return quantize(x, FloatingPoint{.exp = exp, .man = man}, rounding);
+}
+
+}  // namespace qtorch::quant

@@ -1,0 +1,48 @@
+// The quantize functions (qtorch.quant.*_quantize in Python): one generic entry that
+// dispatches on the format value and the device; the three named functions call it.
+// These are not differentiable; quant/quantizer.h makes the straight-through graph op.
+#pragma once
+
+#include "core/generator.h"
+#include "core/tensor.h"
+#include "quant/kernel_params.h"
+#include "quant/number.h"
+#include "quant/rounding.h"
+
+namespace qtorch::quant {
+
+/// Optional inputs and outputs of one quantize call.
+struct QuantizeOptions {
+  /// Random bits for Stochastic rounding; null means qtorch::default_generator(). The call
+  /// reserves (numel + 3) / 4 Philox blocks from it, so every call draws fresh bits.
+  Generator* generator = nullptr;
+  /// Set to this call's counts (clamped/saturated and flushed-to-zero elements).
+  QuantStats* stats = nullptr;
+  /// Set to a tensor of x's shape holding 1 where the element was clamped or saturated
+  /// (the clamp mask of NUMERICS), else 0. Made in the same pass.
+  Tensor* mask = nullptr;
+};
+
+/// Quantizes x (float32, any device, any strides) to `number`: a new contiguous tensor
+/// on x's device. Validates the format (and a block's dim against x) first.
+Tensor quantize(const Tensor& x, const Number& number, Rounding rounding = Rounding::Stochastic,
+                const QuantizeOptions& options = {});
+
+/// Like quantize, writing into `out` (contiguous, x's shape and device; may be x itself).
+void quantize_into(const Tensor& x, const Tensor& out, const Number& number,
+                   Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
+
+/// quantize(x, FixedPoint{wl, fl, clamp, symmetric}, rounding).
+Tensor fixed_point_quantize(const Tensor& x, int wl, int fl, bool clamp = true,
+                            bool symmetric = false, Rounding rounding = Rounding::Stochastic);
+/// quantize(x, BlockFloatingPoint{wl, dim}, rounding).
+Tensor block_quantize(const Tensor& x, int wl, int dim = -1,
+                      Rounding rounding = Rounding::Stochastic);
+/// quantize(x, FloatingPoint{exp, man}, rounding): the reference semantics.
+Tensor float_quantize(const Tensor& x, int exp, int man, Rounding rounding = Rounding::Stochastic);
+
+/// The kernel parameters of a format and rounding for a tensor of shape `shape` (the
+/// shape matters only for block floating point). Validates; used by the device kernels.
+QuantParams make_quant_params(const Number& number, Rounding rounding, const Shape& shape);
+
+}  // namespace qtorch::quant

@@ -1,0 +1,32 @@
+// The device seam of quantize: one function per device with the same signature.
+// quant/cpu/quantize_cpu.cpp implements quantize_cpu; quant/cuda/*.cu implements
+// quantize_cuda (non-CUDA builds link quant/nocuda/quantize_cuda_stub.cpp, which throws).
+//
+// Contract for both (the CUDA kernel must give the same bits as the CPU one):
+// - x, out (and mask when not null) are contiguous arrays of n floats on the device;
+//   out may equal x (in place). mask[i] = 1.0f where the element was clamped/saturated
+//   (the kernel's `clamped` flag), else 0.0f.
+// - p comes from make_quant_params (quant/quantize.h) and holds only plain values.
+//   Elementwise families (Fixed, Float): out[i] = quantize_fixed/quantize_float<kind>(x[i], p,
+//   rnd_i, clamped_i) from quant/rounding_core.h. Block: x is [p.outer, p.blocks, p.inner];
+//   first the largest |x| bits of each block j (an integer max over float_bits(x) & 0x7fffffff,
+//   which also catches NaN/inf), then block_scale(max_j, p.wl) and quantize_block<kind>.
+// - Random bits (only read when p.kind == RoundKind::Stochastic): rnd_i =
+//   philox_bits(seed, offset, i) from core/philox.h, i.e. word i % 4 of the Philox block at
+//   counter offset + i / 4, where i is the flat element index. The caller has reserved
+//   (n + 3) / 4 blocks from the generator starting at `offset`.
+// - stats: when not null, set to the counts of this call (clamped = number of set mask
+//   elements, flushed = flushed_to_zero(x, out) count, numel = n); may synchronize.
+#pragma once
+
+#include <cstdint>
+
+#include "quant/kernel_params.h"
+
+namespace qtorch::quant {
+
+/// CUDA implementation of the contract above (pointers are device pointers).
+void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                   uint64_t seed, uint64_t offset, QuantStats* stats);
+
+}  // namespace qtorch::quant

@@ -1,0 +1,105 @@
+// The quantizer graph node: forward y = Qf(x); backward g -> hooks -> Qb -> clamp mask.
+#include "quant/quantizer.h"
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "quant/quantize.h"
+
+namespace qtorch::quant {
+namespace {
+
+void check_options(const QuantizerOptions& o) {
+  if (o.forward_number) validate(*o.forward_number);
+  if (o.backward_number) validate(*o.backward_number);
+  if (!o.clamping_grad_zero) return;
+  QTORCH_CHECK(o.forward_number.has_value(),
+               "quantizer: clamping_grad_zero expected a forward number that clamps, got none");
+  const Number& f = *o.forward_number;
+  if (auto* fixed = std::get_if<FixedPoint>(&f)) {
+    QTORCH_CHECK(fixed->clamp,
+                 "quantizer: clamping_grad_zero expected a clamping forward format, got {}",
+                 to_string(f));
+  } else if (auto* fp = std::get_if<FloatingPoint>(&f)) {
+    QTORCH_CHECK(fp->saturate && std::isfinite(fp->max_value()),
+                 "quantizer: clamping_grad_zero expected a clamping forward format (fixed point "
+                 "with clamp or a saturating floating point), got {}",
+                 to_string(f));
+  } else {
+    QTORCH_FAIL(
+        "quantizer: clamping_grad_zero expected a clamping forward format (fixed point with "
+        "clamp or a saturating floating point), got {}",
+        to_string(f));
+  }
+}
+
+/// Straight-through node: backward ignores the forward rounding except for the mask.
+class QuantizerNode : public Node {
+ public:
+  QuantizerNode(std::shared_ptr<const QuantizerOptions> options, Tensor keep)
+      : options_(std::move(options)), keep_(std::move(keep)) {}
+
+  std::string name() const override { return "quantizer"; }
+
+  std::vector<Tensor> backward(const Tensor& grad_output) override {
+    const QuantizerOptions& o = *options_;
+    Tensor g = grad_output;
+    for (const auto& hook : o.backward_hooks) {
+      g = hook(g);
+      QTORCH_CHECK(g.defined() && g.shape() == grad_output.shape(),
+                   "quantizer: expected a backward hook to return a gradient of shape {}, got {}",
+                   shape_str(grad_output.shape()), g.defined() ? shape_str(g.shape()) : "none");
+    }
+    if (o.backward_number) {
+      QuantizeOptions qo{.generator = o.generator.get()};
+      g = quantize(g, *o.backward_number, o.backward_rounding, qo);
+    }
+    if (keep_.defined()) g = ops::binary(BinaryOp::Mul, g, keep_, "quantizer");
+    return {g};
+  }
+
+  void release() override { keep_ = Tensor(); }
+
+ private:
+  std::shared_ptr<const QuantizerOptions> options_;
+  Tensor keep_;  // 1 where the forward value was not clamped (only with clamping_grad_zero)
+};
+
+Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x) {
+  const QuantizerOptions& o = *options;
+  QTORCH_CHECK(x.defined(), "quantizer: expected a defined tensor, got an undefined one");
+  const bool record = any_requires_grad({&x});
+  Tensor mask;
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    if (o.forward_number) {
+      QuantizeOptions qo{.generator = o.generator.get(),
+                         .mask = record && o.clamping_grad_zero ? &mask : nullptr};
+      y = quantize(x, *o.forward_number, o.forward_rounding, qo);
+    } else {
+      y = x.detach();
+    }
+  }
+  if (!record) return y;
+  Tensor keep;
+  if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
+  // A fresh handle, so the node's output is never the caller's tensor itself.
+  if (y.is_same(x) || !o.forward_number) y = as_strided(y, y.shape(), y.strides(), y.offset());
+  return attach_node(y, std::make_shared<QuantizerNode>(options, keep), {x});
+}
+
+}  // namespace
+
+QuantizerFn quantizer(QuantizerOptions options) {
+  check_options(options);
+  auto shared = std::make_shared<const QuantizerOptions>(std::move(options));
+  return [shared](const Tensor& x) { return apply(shared, x); };
+}
+
+Tensor quantize_ste(const Tensor& x, const QuantizerOptions& options) {
+  return quantizer(options)(x);
+}
+
+}  // namespace qtorch::quant

@@ -1,0 +1,47 @@
+// quantizer(): the straight-through quantization op (qtorch.quant.quantizer): forward
+// quantizes with one format, backward runs hooks, quantizes the gradient with another
+// format and optionally zeroes the gradient where the forward pass clamped.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/generator.h"
+#include "core/tensor.h"
+#include "quant/number.h"
+#include "quant/rounding.h"
+
+namespace qtorch::quant {
+
+/// The six options of the Python quantizer, plus an optional own generator.
+struct QuantizerOptions {
+  /// Forward format; empty: the forward pass is the identity.
+  std::optional<Number> forward_number = std::nullopt;
+  /// Gradient format; empty: the gradient is not quantized.
+  std::optional<Number> backward_number = std::nullopt;
+  Rounding forward_rounding = Rounding::Stochastic;
+  Rounding backward_rounding = Rounding::Stochastic;
+  /// Zero the gradient where the forward value was clamped. Needs a forward format that
+  /// clamps: fixed point with clamp=true or a saturating floating point format.
+  bool clamping_grad_zero = false;
+  /// Applied in order to the incoming gradient, before backward quantization (always,
+  /// unlike the reference, which skips them unless clamping_grad_zero and a backward number).
+  std::vector<std::function<Tensor(const Tensor&)>> backward_hooks = {};
+  /// Random bits for both directions; null: qtorch::default_generator().
+  std::shared_ptr<Generator> generator = nullptr;
+};
+
+/// A quantizer: Tensor -> Tensor. Adds one node to the graph when the input requires grad.
+using QuantizerFn = std::function<Tensor(const Tensor&)>;
+
+/// Validates the options (formats; clamping_grad_zero with block floating point, a
+/// non-clamping fixed point, a non-saturating float format or no forward number throws
+/// qtorch::Error here) and returns the quantization function.
+QuantizerFn quantizer(QuantizerOptions options);
+
+/// The same op applied once: quantizer(options)(x).
+Tensor quantize_ste(const Tensor& x, const QuantizerOptions& options);
+
+}  // namespace qtorch::quant

@@ -1,0 +1,187 @@
+// The rounding core shared by every format family and by the CPU and CUDA kernels:
+// branch-free QTORCH_HD helpers on float32 bits, so both backends give identical bits.
+// Every family reduces to "round |x| to a multiple of 2^q" (round_to_quantum) plus its own
+// quantum rule and range rule; the tie rule per family comes from kFamilyTraits.
+// Keep device-specific code out of this header.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "core/hostdevice.h"
+#include "quant/kernel_params.h"
+#include "quant/rounding.h"
+
+namespace qtorch::quant {
+
+// ---- the traits table: one row per family ----
+struct FamilyTraits {
+  const char* name;
+  RoundKind nearest;  // what Rounding::Nearest means (the reference's tie rule)
+};
+inline constexpr FamilyTraits kFamilyTraits[] = {
+    {"fixed point", RoundKind::NearestEven},        // nearbyint
+    {"floating point", RoundKind::NearestAway},     // add half an ulp to the bits
+    {"block floating point", RoundKind::NearestUp}, // add half after a positive rebase
+};
+
+inline constexpr RoundKind round_kind(QuantFamily family, Rounding rounding) {
+  switch (rounding) {
+    case Rounding::Stochastic: return RoundKind::Stochastic;
+    case Rounding::Nearest: return kFamilyTraits[static_cast<int>(family)].nearest;
+    case Rounding::NearestEven: return RoundKind::NearestEven;
+    case Rounding::TowardZero: return RoundKind::TowardZero;
+    case Rounding::Up: return RoundKind::Up;
+    case Rounding::Down: return RoundKind::Down;
+  }
+  return RoundKind::Stochastic;
+}
+
+// ---- float32 bits ----
+inline constexpr uint32_t kSignBit = 0x80000000u;
+inline constexpr uint32_t kAbsMask = 0x7fffffffu;
+inline constexpr uint32_t kInfBits = 0x7f800000u;
+inline constexpr uint32_t kNaNBits = 0x7fc00000u;
+
+QTORCH_HD uint32_t float_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+QTORCH_HD float bits_float(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+/// Bits of 2^q for -149 <= q <= 127 (a subnormal below -126).
+QTORCH_HD uint32_t pow2_bits(int32_t q) {
+  return q >= -126 ? static_cast<uint32_t>(q + 127) << 23 : 1u << ((q + 149) & 31);
+}
+
+/// Whether the magnitude goes up one quantum. F is the dropped fraction of a quantum as a
+/// 32-bit fixed-point number (nonzero exactly when something was dropped), lsb (0/1) the parity of
+/// the truncated multiple, neg (0/1) the sign, rnd 32 uniform random bits. Nearest modes
+/// go up when F > half - t, t (0/1) saying whether a tie goes up; everything stays integer
+/// compares so that the loops vectorise.
+template <RoundKind K>
+QTORCH_HD bool round_up(uint32_t F, uint32_t lsb, uint32_t neg, uint32_t rnd) {
+  constexpr uint32_t kHalf = 0x80000000u;
+  if constexpr (K == RoundKind::Stochastic) return rnd < F;  // P = F / 2^32, exact
+  else if constexpr (K == RoundKind::NearestAway) return F >= kHalf;
+  else if constexpr (K == RoundKind::NearestEven) return F > kHalf - lsb;
+  else if constexpr (K == RoundKind::NearestUp) return F > kHalf - (1u - neg);
+  else if constexpr (K == RoundKind::TowardZero) return false;
+  else if constexpr (K == RoundKind::Up) return F > 0u - neg;  // F > 0 when positive
+  else return F > neg - 1u;                                     // F > 0 when negative
+}
+
+/// True when mode K rounds a value of this sign toward zero (so overflow gives max, not inf).
+template <RoundKind K>
+QTORCH_HD bool rounds_toward_zero(uint32_t neg) {
+  if constexpr (K == RoundKind::TowardZero) return true;
+  else if constexpr (K == RoundKind::Up) return neg != 0u;
+  else if constexpr (K == RoundKind::Down) return neg == 0u;
+  else return false;
+}
+
+/// Rounds the finite magnitude with bits `a` (sign `neg`, 0/1) to a multiple of 2^q with one
+/// exact rounding; `unit` = pow2_bits(q), -149 <= q <= 127. Returns magnitude bits; a
+/// carry may reach the next binade (or inf past float32's range).
+template <RoundKind K>
+QTORCH_HD uint32_t round_to_quantum(uint32_t a, uint32_t neg, int32_t q, uint32_t unit, uint32_t rnd) {
+  int32_t be = static_cast<int32_t>(a >> 23);
+  uint32_t m = (a & 0x7fffffu) | (be != 0 ? 0x800000u : 0u);  // significand, ulp 2^(max(be,1)-150)
+  int32_t sh = q + 150 - (be > 1 ? be : 1);                    // significand bits to drop
+  bool small = sh >= 24;                                       // |x| < 2^q: result 0 or 2^q
+  // |x| >= 2^q: drop sh (0..23) low bits of the magnitude bits; a carry moves the exponent.
+  int32_t s2 = sh < 0 ? 0 : (sh > 23 ? 23 : sh);
+  uint32_t mask = (1u << s2) - 1u;
+  uint32_t rem = a & mask;
+  uint32_t f2 = (rem << (31 - s2)) << 1;
+  // |x| < 2^q: the fraction is m / 2^sh; past 32 bits the tail is ORed into the last bit
+  // (a sticky bit, so F != 0 exactly when something was dropped).
+  int32_t up3 = sh - 32 < 31 ? sh - 32 : 31;
+  uint32_t f3 = sh <= 32 ? m << ((32 - sh) & 31)
+                         : (m >> (up3 & 31)) | static_cast<uint32_t>((m & ((1u << (up3 & 31)) - 1u)) != 0u);
+  uint32_t F = small ? f3 : f2;
+  uint32_t lsb = small ? 0u : (m >> s2) & 1u;
+  uint32_t base = small ? 0u : (a & ~mask);
+  uint32_t inc = small ? unit : mask + 1u;
+  return base + (inc & (0u - static_cast<uint32_t>(round_up<K>(F, lsb, neg, rnd))));
+}
+
+// ---- the families: quantum rule + range rule around round_to_quantum ----
+
+/// Fixed point: grid 2^q, then clamp to [lo, hi]; NaN stays NaN, +-inf clamp.
+template <RoundKind K>
+QTORCH_HD float quantize_fixed(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
+  uint32_t b = float_bits(x);
+  uint32_t a = b & kAbsMask;
+  uint32_t r = round_to_quantum<K>(a, b >> 31, p.q, p.unit, rnd);
+  r = a >= kInfBits ? a : r;
+  float y = bits_float(r | (b & kSignBit));
+  bool over = y > p.hi, under = y < p.lo;
+  clamped = (over | under) ? 1u : 0u;
+  return over ? p.hi : (under ? p.lo : y);
+}
+
+/// Floating point: quantum 2^(e - man) in binade e >= emin, 2^qsub below; overflow per
+/// the range rule; NaN stays NaN.
+template <RoundKind K>
+QTORCH_HD float quantize_float(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
+  uint32_t b = float_bits(x);
+  uint32_t a = b & kAbsMask;
+  uint32_t neg = b >> 31;
+  int32_t be = static_cast<int32_t>(a >> 23);
+  int32_t e = (be > 1 ? be : 1) - 127;
+  int32_t q = e >= p.emin ? e - p.man : p.qsub;
+  uint32_t r = round_to_quantum<K>(a, neg, q, p.unit, rnd);
+  bool is_inf = a == kInfBits, finite = a < kInfBits;
+  bool over = finite & (r > p.max_bits);
+  uint32_t ovf = rounds_toward_zero<K>(neg) ? p.max_bits : p.ovf_bits;
+  uint32_t out = finite ? (over ? ovf : r) : (is_inf ? p.inf_bits : a);
+  clamped = (over | (is_inf & (p.inf_bits != kInfBits))) ? 1u : 0u;
+  return bits_float(out | (b & kSignBit));
+}
+
+/// One block's scale, from the largest magnitude bits in the block.
+struct BlockScale {
+  int32_t q;         // quantum exponent E + 2 - wl
+  uint32_t unit;     // bits of 2^q
+  uint32_t sat;      // magnitude bits of 2^(E+1) - 2^q
+  bool nan;          // the block holds NaN or inf: every element becomes NaN
+};
+
+/// E = floor(log2(max)) from the exponent field; a zero or subnormal max reads as -126
+/// (the exponent float32 gives its subnormals), so the grid is that of the smallest binade.
+QTORCH_HD BlockScale block_scale(uint32_t max_abs_bits, int32_t wl) {
+  int32_t be = static_cast<int32_t>(max_abs_bits >> 23);
+  int32_t E = (be > 1 ? be : 1) - 127;
+  BlockScale s;
+  s.nan = max_abs_bits >= kInfBits;
+  s.q = E + 2 - wl;
+  s.unit = pow2_bits(s.q);
+  uint32_t ones = ((1u << (wl - 2)) - 1u) << (25 - wl);  // wl - 2 mantissa bits set
+  s.sat = (static_cast<uint32_t>(E + 127) << 23) | ones;
+  return s;
+}
+
+/// Block floating point: grid 2^q of the block, saturate to +-(2^(E+1) - 2^q).
+template <RoundKind K>
+QTORCH_HD float quantize_block(float x, const BlockScale& s, uint32_t rnd, uint32_t& clamped) {
+  uint32_t b = float_bits(x);
+  uint32_t a = b & kAbsMask;
+  uint32_t r = round_to_quantum<K>(a, b >> 31, s.q, s.unit, rnd);
+  bool over = r > s.sat;
+  clamped = (over & !s.nan) ? 1u : 0u;
+  uint32_t out = s.nan ? kNaNBits : ((over ? s.sat : r) | (b & kSignBit));
+  return bits_float(out);
+}
+
+/// A finite nonzero input that came out zero.
+QTORCH_HD bool flushed_to_zero(float x, float y) {
+  uint32_t a = float_bits(x) & kAbsMask;
+  return (a != 0) & (a < kInfBits) & ((float_bits(y) & kAbsMask) == 0);
+}
+
+}  // namespace qtorch::quant

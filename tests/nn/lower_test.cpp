@@ -1,0 +1,80 @@
+// make_low_precision: quantizers inserted after the chosen layer kinds, original intact.
+#include <gtest/gtest.h>
+
+#include "autograd/elementwise.h"
+#include "core/error.h"
+#include "nn/nn.h"
+
+using namespace qtorch;
+
+namespace {
+
+// A stand-in for nn::Quantizer: doubles its input so its presence shows in the output.
+class Twice : public nn::Cloneable<Twice> {
+ public:
+  Tensor forward(const Tensor& x) override { return x * 2.0f; }
+  std::string type_name() const override { return "Q"; }
+};
+
+class Net : public nn::Cloneable<Net> {
+ public:
+  Net() {
+    register_module("fc", std::make_shared<nn::Linear>(2, 2));
+    register_module("act", std::make_shared<nn::ReLU>());
+  }
+  Tensor forward(const Tensor& x) override {
+    return named_children()[1].second->forward(named_children()[0].second->forward(x));
+  }
+  std::string type_name() const override { return "Net"; }
+};
+
+}  // namespace
+
+TEST(Lower, InsertsAfterChosenKindsInSequential) {
+  auto model = nn::sequential({std::make_shared<nn::Linear>(3, 4), std::make_shared<nn::ReLU>(),
+                               std::make_shared<nn::Linear>(4, 2)});
+  std::string before = model->repr();
+  int made = 0;
+  auto lp = nn::make_low_precision(*model, {nn::LayerKind::Linear}, [&] {
+    ++made;
+    return std::make_shared<Twice>();
+  });
+  EXPECT_EQ(made, 2);
+  EXPECT_EQ(lp->repr(), "Sequential(Linear(3 -> 4), Q(), ReLU(), Linear(4 -> 2), Q())");
+  EXPECT_EQ(model->repr(), before);
+  // Same weights, separate storage: training the copy leaves the original alone.
+  auto p0 = model->parameters(), p1 = lp->parameters();
+  ASSERT_EQ(p0.size(), p1.size());
+  for (size_t i = 0; i < p0.size(); ++i) {
+    EXPECT_EQ(p0[i].to_vector(), p1[i].to_vector());
+    EXPECT_NE(p0[i].data_ptr(), p1[i].data_ptr());
+  }
+  Tensor x = ones({1, 3});
+  std::vector<float> b = lp->forward(x).to_vector();
+  auto l0 = std::dynamic_pointer_cast<nn::Linear>((*model)[0]);
+  auto l2 = std::dynamic_pointer_cast<nn::Linear>((*model)[2]);
+  Tensor expect = l2->forward(nn::ReLU().forward(l0->forward(x) * 2.0f)) * 2.0f;
+  EXPECT_EQ(b, expect.to_vector());
+}
+
+TEST(Lower, ActivationsAndNestedModules) {
+  auto net = std::make_shared<Net>();
+  auto lp = nn::make_low_precision(*net, {nn::LayerKind::Activation, nn::LayerKind::Pooling},
+                                   [] { return std::make_shared<Twice>(); });
+  EXPECT_EQ(lp->repr(), "Net(Linear(2 -> 2), Sequential(ReLU(), Q()))");
+  EXPECT_EQ(net->repr(), "Net(Linear(2 -> 2), ReLU())");
+  auto single = nn::make_low_precision(nn::Linear(2, 2), {nn::LayerKind::Linear},
+                                       [] { return std::make_shared<Twice>(); });
+  EXPECT_EQ(single->repr(), "Sequential(Linear(2 -> 2), Q())");
+}
+
+TEST(Lower, KindsAndErrors) {
+  EXPECT_EQ(nn::layer_kind(nn::Conv2d(1, 1, 1)), nn::LayerKind::Conv);
+  EXPECT_EQ(nn::layer_kind(nn::BatchNorm2d(1)), nn::LayerKind::Normalization);
+  EXPECT_EQ(nn::layer_kind(nn::AvgPool2d(2)), nn::LayerKind::Pooling);
+  EXPECT_FALSE(nn::layer_kind(nn::Flatten()).has_value());
+  EXPECT_EQ(nn::parse_layer_kind("conv"), nn::LayerKind::Conv);
+  EXPECT_THROW(nn::parse_layer_kind("dense"), Error);
+  auto model = nn::sequential({std::make_shared<nn::ReLU>()});
+  EXPECT_THROW(nn::make_low_precision(*model, {nn::LayerKind::Activation}, nullptr), Error);
+}

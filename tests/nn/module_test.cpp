@@ -1,0 +1,184 @@
+// nn::Module: registration order, recursion, modes, zero_grad, state dicts, deep copies.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "autograd/reduce.h"
+#include "autograd/elementwise.h"
+#include "core/error.h"
+#include "core/generator.h"
+#include "nn/nn.h"
+
+using namespace qtorch;
+
+namespace {
+
+// A user-defined module: two children and a parameter/buffer of its own.
+class Net : public nn::Cloneable<Net> {
+ public:
+  Net() {
+    register_parameter("scale", ones({1}));
+    register_buffer("count", zeros({1}));
+    register_module("fc1", std::make_shared<nn::Linear>(3, 4));
+    register_module("act", std::make_shared<nn::ReLU>());
+    register_module("fc2", std::make_shared<nn::Linear>(4, 2));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = x;
+    for (auto& c : children()) h = c->forward(h);
+    return h * parameter("scale");
+  }
+  std::string type_name() const override { return "Net"; }
+};
+
+std::vector<std::string> names_of(const std::vector<std::pair<std::string, Tensor>>& items) {
+  std::vector<std::string> out;
+  for (auto& [n, t] : items) out.push_back(n);
+  return out;
+}
+
+}  // namespace
+
+TEST(Module, NamedParametersAreRecursiveInRegistrationOrder) {
+  auto net = std::make_shared<Net>();
+  EXPECT_EQ(names_of(net->named_parameters()),
+            (std::vector<std::string>{"scale", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}));
+  EXPECT_EQ(names_of(net->named_parameters(false)), (std::vector<std::string>{"scale"}));
+  EXPECT_EQ(net->parameters().size(), 5u);
+  EXPECT_EQ(names_of(net->named_buffers()), (std::vector<std::string>{"count"}));
+  for (auto& p : net->parameters()) EXPECT_TRUE(p.requires_grad());
+  auto modules = net->named_modules();
+  ASSERT_EQ(modules.size(), 4u);
+  EXPECT_EQ(modules[0].first, "");
+  EXPECT_EQ(modules[3].first, "fc2");
+}
+
+TEST(Module, RegisterReturnsWhatItStoredAndRejectsDuplicates) {
+  nn::Module m;
+  Tensor p = m.register_parameter("w", zeros({2}));
+  EXPECT_TRUE(p.is_same(m.parameter("w")));
+  EXPECT_TRUE(p.requires_grad());
+  auto child = std::make_shared<nn::ReLU>();
+  EXPECT_EQ(m.register_module("r", child), child);
+  EXPECT_THROW(m.register_parameter("w", zeros({2})), Error);
+  EXPECT_THROW(m.register_buffer("r", zeros({2})), Error);
+  EXPECT_THROW(m.register_parameter("a.b", zeros({2})), Error);
+  EXPECT_THROW(m.forward(zeros({2})), Error);
+}
+
+TEST(Module, TrainEvalReachesEveryDescendant) {
+  auto net = std::make_shared<Net>();
+  EXPECT_TRUE(net->is_training());
+  net->eval();
+  for (auto& [n, m] : net->named_modules()) EXPECT_FALSE(m->is_training()) << n;
+  net->train();
+  for (auto& [n, m] : net->named_modules()) EXPECT_TRUE(m->is_training()) << n;
+}
+
+TEST(Module, ZeroGradDropsGradients) {
+  auto net = std::make_shared<Net>();
+  sum(net->forward(ones({2, 3}))).backward();
+  for (auto& p : net->parameters()) EXPECT_TRUE(p.grad().defined());
+  net->zero_grad();
+  for (auto& p : net->parameters()) EXPECT_FALSE(p.grad().defined());
+}
+
+TEST(Module, StateDictRoundTrip) {
+  manual_seed(1);
+  auto a = std::make_shared<Net>();
+  auto b = std::make_shared<Net>();
+  a->buffer("count").fill_(7);
+  nn::StateDict sd = a->state_dict();
+  EXPECT_EQ(sd.size(), 6u);
+  EXPECT_TRUE(sd.contains("fc1.weight"));
+  EXPECT_TRUE(sd.contains("count"));
+  b->load_state_dict(sd);
+  for (auto& [name, t] : a->state_dict())
+    EXPECT_EQ(t.to_vector(), b->state_dict().at(name).to_vector()) << name;
+  // Loading copies values: the handles stay distinct.
+  EXPECT_FALSE(a->parameter("scale").is_same(b->parameter("scale")));
+}
+
+TEST(Module, LoadStateDictMismatchLeavesModuleUntouched) {
+  auto a = std::make_shared<Net>();
+  auto before = a->state_dict();
+  std::vector<std::vector<float>> values;
+  for (auto& [n, t] : before) values.push_back(t.to_vector());
+
+  nn::StateDict bad;
+  for (auto& [n, t] : before) bad.insert(n, zeros(t.shape()));
+  bad.at("fc2.weight") = zeros({3, 3});  // wrong shape, after fc1 in order
+  EXPECT_THROW(a->load_state_dict(bad), Error);
+  nn::StateDict missing;
+  missing.insert("scale", zeros({1}));
+  EXPECT_THROW(a->load_state_dict(missing), Error);
+  nn::StateDict extra;
+  for (auto& [n, t] : before) extra.insert(n, zeros(t.shape()));
+  extra.insert("fc3.weight", zeros({1}));
+  EXPECT_THROW(a->load_state_dict(extra), Error);
+
+  size_t i = 0;
+  for (auto& [n, t] : a->state_dict()) EXPECT_EQ(t.to_vector(), values[i++]) << n;
+  // Non-strict loading ignores missing and unknown names.
+  a->load_state_dict(missing, false);
+  EXPECT_EQ(a->parameter("scale").item(), 0.0f);
+}
+
+TEST(Module, CloneIsDeep) {
+  auto net = std::make_shared<Net>();
+  net->eval();
+  auto copy = std::dynamic_pointer_cast<Net>(net->clone());
+  ASSERT_NE(copy, nullptr);
+  EXPECT_FALSE(copy->is_training());
+  auto pa = net->parameters(), pb = copy->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_EQ(pa[i].to_vector(), pb[i].to_vector());
+    EXPECT_NE(pa[i].data_ptr(), pb[i].data_ptr());
+    EXPECT_TRUE(pb[i].requires_grad());
+  }
+  pb[1].fill_(5);
+  EXPECT_NE(pa[1].to_vector(), pb[1].to_vector());
+  EXPECT_NE(net->named_children()[0].second, copy->named_children()[0].second);
+}
+
+TEST(Module, ToDeviceKeepsHandles) {
+  auto net = std::make_shared<Net>();
+  Tensor w = net->parameter("scale");
+  net->to(Device::cpu());
+  EXPECT_TRUE(w.is_same(net->parameter("scale")));
+  if (!cuda_is_available()) GTEST_SKIP() << "no GPU";
+  net->to(Device::cuda());
+  EXPECT_TRUE(w.device().is_cuda());
+  for (auto& t : net->buffers()) EXPECT_TRUE(t.device().is_cuda());
+}
+
+TEST(Module, Printing) {
+  auto model = nn::sequential({std::make_shared<nn::Linear>(784, 256), std::make_shared<nn::ReLU>(),
+                               std::make_shared<nn::Linear>(256, 10)});
+  EXPECT_EQ(model->repr(), "Sequential(Linear(784 -> 256), ReLU(), Linear(256 -> 10))");
+  std::ostringstream os;
+  os << *model;
+  EXPECT_EQ(os.str(), model->repr());
+  EXPECT_EQ(model->pretty(),
+            "Sequential(\n  (0): Linear(784 -> 256)\n  (1): ReLU()\n  (2): Linear(256 -> 10)\n)");
+  auto cnn = nn::sequential(
+      {std::make_shared<nn::Conv2d>(1, 8, 3, nn::Conv2dOptions{.padding = 1}),
+       std::make_shared<nn::BatchNorm2d>(8), std::make_shared<nn::MaxPool2d>(2),
+       std::make_shared<nn::Flatten>(), std::make_shared<nn::Dropout>(0.25f),
+       std::make_shared<nn::Linear>(8, 2, nn::LinearOptions{.bias = false})});
+  EXPECT_EQ(cnn->repr(),
+            "Sequential(Conv2d(1 -> 8, k=3, stride=1, padding=1), BatchNorm2d(8, eps=1e-05, "
+            "momentum=0.1), MaxPool2d(k=2, stride=2), Flatten(), Dropout(p=0.25), "
+            "Linear(8 -> 2, bias=false))");
+}
+
+TEST(Sequential, IndexingAndForward) {
+  auto model = nn::sequential({std::make_shared<nn::ReLU>(), std::make_shared<nn::Tanh>()});
+  EXPECT_EQ(model->size(), 2u);
+  EXPECT_EQ((*model)[1]->type_name(), "Tanh");
+  EXPECT_THROW((*model)[2], Error);
+  Tensor y = model->forward(Tensor::from_vector({-1, 0.5f}, {2}));
+  EXPECT_FLOAT_EQ(y.to_vector()[0], 0.0f);
+  EXPECT_NEAR(y.to_vector()[1], std::tanh(0.5f), 1e-6);
+}

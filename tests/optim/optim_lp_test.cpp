@@ -1,0 +1,158 @@
+// OptimLP: the spec's six-step order (NUMERICS.md), shown by cases where another order
+// gives a different result; accumulators keep full precision while weights sit on the
+// grid; optimizer state quantized after the step.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autograd/elementwise.h"
+#include "core/error.h"
+#include "optim/adam.h"
+#include "optim/optim_lp.h"
+#include "optim/quant_fn.h"
+#include "optim/sgd.h"
+
+using namespace qtorch;
+
+namespace {
+
+// Round to the nearest multiple of `step` (ties away from zero), on the host: an
+// independent stand-in for a number format.
+optim::QuantFn grid(float step) {
+  return [step](const Tensor& x) {
+    std::vector<float> v = x.to_vector();
+    for (float& e : v) e = std::round(e / step) * step;
+    return Tensor::from_vector(v, x.shape(), x.device());
+  };
+}
+
+bool on_grid(const Tensor& t, float step) {
+  for (float v : t.to_vector())
+    if (std::round(v / step) * step != v) return false;
+  return true;
+}
+
+Tensor param(float v) { return full({1}, v).requires_grad_(); }
+
+}  // namespace
+
+TEST(OptimLP, GradientIsScaledThenQuantizedAndNotUnscaled) {
+  // grad 0.1, scaling 2, grid 1/16: q(0.2) = 3/16. Quantizing before scaling would give
+  // q(0.1) * 2 = 0.25; unscaling afterwards would give 3/32.
+  Tensor p = param(0);
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 1.0});
+  optim::OptimLP opt(sgd, {}, 2.0, grid(1.0f / 16));
+  p.set_grad(full({1}, 0.1f));
+  opt.step();
+  EXPECT_FLOAT_EQ(p.item(), -3.0f / 16);
+  EXPECT_FLOAT_EQ(p.grad().item(), 3.0f / 16);
+}
+
+TEST(OptimLP, AccumulatorKeepsPrecisionWhileWeightsSitOnTheGrid) {
+  // Each step adds 1/64 to the accumulator (grid 1/1024); the weight is the accumulator
+  // rounded to 1/16. Without the accumulator the weight would stay at 0 forever, since
+  // q(0 + 1/64) = 0: the order "acc becomes weight, step, acc = acc_quant, weight_quant"
+  // is what lets small updates add up.
+  Tensor p = param(0);
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 1.0});
+  optim::OptimLP opt(sgd, grid(1.0f / 16), 1.0, {}, {}, grid(1.0f / 1024));
+  std::vector<float> weights, accs;
+  for (int k = 0; k < 5; ++k) {
+    p.set_grad(full({1}, -1.0f / 64));
+    opt.step();
+    weights.push_back(p.item());
+    accs.push_back(opt.accumulator(0).item());
+    EXPECT_TRUE(on_grid(p, 1.0f / 16));
+  }
+  EXPECT_EQ(accs, (std::vector<float>{1 / 64.f, 2 / 64.f, 3 / 64.f, 4 / 64.f, 5 / 64.f}));
+  // round(k/4)/16 with ties away from zero: 0, 1/16 (k=2: 0.5 -> 1), 1/16, 1/16, 1/16
+  EXPECT_EQ(weights, (std::vector<float>{0, 1 / 16.f, 1 / 16.f, 1 / 16.f, 1 / 16.f}));
+
+  // The same without acc_quant: the weight never moves.
+  Tensor w = param(0);
+  auto sgd2 = std::make_shared<optim::SGD>(std::vector<Tensor>{w}, optim::SGDOptions{.lr = 1.0});
+  optim::OptimLP plain(sgd2, grid(1.0f / 16));
+  for (int k = 0; k < 5; ++k) {
+    w.set_grad(full({1}, -1.0f / 64));
+    plain.step();
+  }
+  EXPECT_EQ(w.item(), 0.0f);
+  EXPECT_FALSE(plain.accumulator(0).defined());
+}
+
+TEST(OptimLP, AccumulatorIsQuantizedByAccQuant) {
+  // acc_quant itself is coarse (1/8): weight = acc = q8(weight) after the step, and the
+  // finer weight_quant (1/64) then leaves it unchanged.
+  Tensor p = param(0);
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 1.0});
+  optim::OptimLP opt(sgd, grid(1.0f / 64), 1.0, {}, {}, grid(1.0f / 8));
+  p.set_grad(full({1}, -0.1f));
+  opt.step();
+  EXPECT_FLOAT_EQ(opt.accumulator(0).item(), 0.125f);
+  EXPECT_FLOAT_EQ(p.item(), 0.125f);
+}
+
+TEST(OptimLP, MomentumIsQuantizedAfterTheStep) {
+  // Step 1: buf = 0.1 is used unquantized (p = -0.1), then stored as q(0.1) = 2/16.
+  // Step 2: buf = 0.9 * 0.125 + 0.1 = 0.2125, p = -0.3125, stored as q(0.2125) = 3/16.
+  Tensor p = param(0);
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p},
+                                          optim::SGDOptions{.lr = 1.0, .momentum = 0.9});
+  optim::OptimLP opt(sgd, {}, 1.0, {}, grid(1.0f / 16));
+  std::vector<float> bufs;
+  for (int k = 0; k < 2; ++k) {
+    p.set_grad(full({1}, 0.1f));
+    opt.step();
+    if (k == 0) {
+      EXPECT_FLOAT_EQ(p.item(), -0.1f);
+    }
+    opt.for_each_state([&](Tensor& t) { bufs.push_back(t.item()); });
+  }
+  EXPECT_NEAR(p.item(), -0.3125f, 1e-6);
+  EXPECT_EQ(bufs, (std::vector<float>{2 / 16.f, 3 / 16.f}));
+}
+
+TEST(OptimLP, AdamMomentsAreQuantized) {
+  Tensor p = zeros({4}).requires_grad_();
+  auto adam = std::make_shared<optim::Adam>(std::vector<Tensor>{p}, optim::AdamOptions{.lr = 0.01});
+  optim::OptimLP opt(adam, grid(1.0f / 256), 1.0, {}, grid(1.0f / 1024));
+  for (int k = 0; k < 3; ++k) {
+    p.set_grad(Tensor::from_vector({0.3f, -0.7f, 0.05f, 1.1f}, {4}));
+    opt.step();
+  }
+  int seen = 0;
+  opt.for_each_state([&](Tensor& t) {
+    EXPECT_TRUE(on_grid(t, 1.0f / 1024));
+    ++seen;
+  });
+  EXPECT_EQ(seen, 2);
+  EXPECT_TRUE(on_grid(p, 1.0f / 256));
+  EXPECT_EQ(opt.step_count(), 3);
+}
+
+TEST(OptimLP, ForwardsLearningRateAndChecksArguments) {
+  Tensor p = param(0);
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 0.1});
+  optim::OptimLP opt(sgd, grid(0.5f));
+  opt.set_lr(0.3);
+  EXPECT_DOUBLE_EQ(sgd->lr(), 0.3);
+  EXPECT_DOUBLE_EQ(opt.lr(), 0.3);
+  EXPECT_THROW(optim::OptimLP(sgd, {}, 0.0), Error);
+  EXPECT_THROW(optim::OptimLP(sgd, {}, -1.0), Error);
+  EXPECT_THROW(optim::OptimLP(nullptr), Error);
+  optim::OptimLP bad(sgd, [](const Tensor&) { return zeros({3}); });
+  p.set_grad(full({1}, 1.0f));
+  EXPECT_THROW(bad.step(), Error);
+}
+
+TEST(OptimLP, TakesANumberFormatDirectly) {
+  // FixedPoint(wl=8, fl=4) with nearest rounding: weights on the 1/16 grid within
+  // [-8, 7.9375]; a huge step saturates at the top of the range.
+  Tensor p = Tensor::from_vector({0.0f, 7.5f}, {2}).requires_grad_();
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 1.0});
+  optim::OptimLP opt(sgd, optim::quant_fn(FixedPoint{.wl = 8, .fl = 4}, Rounding::Nearest));
+  p.set_grad(Tensor::from_vector({-0.2f, -3.0f}, {2}));
+  opt.step();
+  EXPECT_EQ(p.to_vector(), (std::vector<float>{0.1875f, 7.9375f}));
+  EXPECT_THROW(optim::quant_fn(FixedPoint{.wl = 0, .fl = 4}), Error);
+}

@@ -1,0 +1,137 @@
+// The quantizer graph op: forward and backward formats, hook order, the clamp mask, the
+// node inside a graph, and the options refused when the quantizer is made.
+#include "autograd/elementwise.h"
+#include "autograd/reduce.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "quant/quantize.h"
+#include "quant/quantizer.h"
+#include "quant_test_util.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+Tensor leaf(const std::vector<float>& v) {
+  Tensor x = T(v);
+  x.requires_grad_(true);
+  return x;
+}
+
+TEST(Quantizer, ForwardAndBackwardFormatsBothAct) {
+  auto q = quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2},
+                      .backward_number = FixedPoint{.wl = 8, .fl = 4},
+                      .forward_rounding = Rounding::Nearest,
+                      .backward_rounding = Rounding::Nearest});
+  Tensor x = leaf({0.1f, 0.33f, -1.4f});
+  Tensor y = q(x);
+  expect_values(y.to_vector(), {0.0f, 0.25f, -1.5f});
+  EXPECT_EQ(y.grad_fn_name(), "quantizer");
+  y.backward(T({0.1f, 0.3f, -0.04f}));
+  // gradient quantized to fl = 4 (1/16), not to the forward's fl = 2
+  expect_values(x.grad().to_vector(), {0.125f, 0.3125f, -0.0625f});
+}
+
+TEST(Quantizer, NoNodeWithoutGradAndIdentityForward) {
+  auto q = quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2}, .forward_rounding = Rounding::Nearest});
+  Tensor y = q(T({0.3f}));
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(y.to_vector()[0], 0.25f);
+  auto id = quantizer({});
+  Tensor x = leaf({0.3f, -7.1f});
+  Tensor z = id(x);
+  expect_values(z.to_vector(), {0.3f, -7.1f});
+  z.backward(T({1.5f, 2.0f}));
+  expect_values(x.grad().to_vector(), {1.5f, 2.0f});
+}
+
+// Hooks run before backward quantization: Q(4g) differs from 4 Q(g).
+TEST(Quantizer, HooksBeforeBackwardQuantization) {
+  auto times4 = [](const Tensor& g) { return g * 4.0f; };
+  auto q = quantizer({.backward_number = FixedPoint{.wl = 8, .fl = 4},
+                      .backward_rounding = Rounding::Nearest,
+                      .backward_hooks = {times4}});
+  Tensor x = leaf({1.0f});
+  q(x).backward(T({0.1f}));
+  EXPECT_EQ(x.grad().to_vector()[0], 0.375f);  // Q(0.4); hook after Q would give 0.5
+}
+
+// Differences from the reference, which applies hooks only when clamping_grad_zero is on
+// and a backward number is set, and skips the mask when the backward number is empty.
+TEST(Quantizer, HooksAndMaskAlwaysApplyUnlikeReference) {
+  auto times2 = [](const Tensor& g) { return g * 2.0f; };
+  // clamping_grad_zero off, no backward number: the reference would ignore the hook
+  auto q1 = quantizer({.forward_number = FixedPoint{.wl = 5, .fl = 4}, .backward_hooks = {times2}});
+  Tensor x1 = leaf({0.5f, 3.0f});
+  q1(x1).backward(T({1.0f, 1.0f}));
+  expect_values(x1.grad().to_vector(), {2.0f, 2.0f});  // reference: {1, 1}
+  // clamping_grad_zero on, no backward number: the reference would not apply the mask
+  auto q2 = quantizer({.forward_number = FixedPoint{.wl = 5, .fl = 4},
+                       .forward_rounding = Rounding::Nearest,
+                       .clamping_grad_zero = true,
+                       .backward_hooks = {times2}});
+  Tensor x2 = leaf({0.5f, 3.0f});
+  q2(x2).backward(T({1.0f, 1.0f}));
+  expect_values(x2.grad().to_vector(), {2.0f, 0.0f});  // reference: {1, 1}
+}
+
+TEST(Quantizer, ClampMaskZeroesClampedGradients) {
+  auto q = quantizer({.forward_number = FixedPoint{.wl = 5, .fl = 4},
+                      .backward_number = FixedPoint{.wl = 5, .fl = 4},
+                      .forward_rounding = Rounding::Nearest,
+                      .backward_rounding = Rounding::Nearest,
+                      .clamping_grad_zero = true});
+  Tensor x = leaf({-1.0f, -0.6f, 0.0f, 1.0f});
+  q(x).backward(T({1.0f, 1.0f, 1.0f, 1.0f}));
+  expect_values(x.grad().to_vector(), {0.9375f, 0.9375f, 0.9375f, 0.0f});
+  // a saturating float format: the mask is the saturated elements
+  auto qf = quantizer({.forward_number = FloatingPoint{.exp = 4, .man = 3},
+                       .forward_rounding = Rounding::Nearest,
+                       .clamping_grad_zero = true});
+  Tensor xf = leaf({1.0f, 1000.0f, -500.0f, 479.0f});
+  qf(xf).backward(T({1.0f, 1.0f, 1.0f, 1.0f}));
+  expect_values(xf.grad().to_vector(), {1.0f, 0.0f, 0.0f, 1.0f});
+}
+
+TEST(Quantizer, NodeInTheMiddleOfAGraph) {
+  auto q = quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 3},
+                      .forward_rounding = Rounding::Nearest});
+  Tensor x = leaf({0.3f, -0.7f, 1.1f});
+  Tensor y = q(x * 2.0f);  // 0.6 -> 0.625, -1.4 -> -1.375, 2.2 -> 2.25
+  Tensor loss = sum(y * y);
+  loss.backward();
+  // d/dx sum(Q(2x)^2) with a straight-through Q = 2 * 2 * Q(2x)
+  expect_values(x.grad().to_vector(), {2.5f, -5.5f, 9.0f});
+}
+
+TEST(Quantizer, StochasticUsesItsOwnGenerator) {
+  QuantizerOptions o{.forward_number = FloatingPoint{.exp = 4, .man = 1},
+                     .generator = std::make_shared<Generator>(77)};
+  auto q1 = quantizer(o);
+  o.generator = std::make_shared<Generator>(77);
+  auto q2 = quantizer(o);
+  Tensor x = linspace(-2.0f, 2.0f, 999);
+  EXPECT_EQ(q1(x).to_vector(), q2(x).to_vector());
+}
+
+TEST(Quantizer, InvalidCombinationsThrowWhenMade) {
+  auto expect_refused = [](QuantizerOptions o, const std::string& part) {
+    try {
+      quantizer(std::move(o));
+      ADD_FAILURE() << "expected qtorch::Error containing " << part;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  expect_refused({.forward_number = BlockFloatingPoint{.wl = 8}, .clamping_grad_zero = true},
+                 "BlockFloatingPoint(wl=8, dim=-1)");
+  expect_refused({.forward_number = FixedPoint{.wl = 8, .fl = 4, .clamp = false},
+                  .clamping_grad_zero = true},
+                 "clamp=false");
+  expect_refused({.clamping_grad_zero = true}, "got none");
+  expect_refused({.forward_number = formats::fp16(), .clamping_grad_zero = true}, "saturate=false");
+  expect_refused({.forward_number = FixedPoint{.wl = 0, .fl = 4}}, "wl >= 1");
+  expect_refused({.backward_number = FloatingPoint{.exp = 9, .man = 2}}, "2 <= exp <= 8");
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
