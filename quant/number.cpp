@@ -99,13 +99,9 @@ std::ostream& operator<<(std::ostream& os, const BlockFloatingPoint& f) {
 std::ostream& operator<<(std::ostream& os, const Number& n) { return os << to_string(n); }
 
 namespace formats {
-FloatingPoint fp16() {
-  return {.exp = 5, .man = 10, .range = FloatRange::IEEE, .saturate = false};
-}
+FloatingPoint fp16() { return {.exp = 5, .man = 10, .range = FloatRange::IEEE, .saturate = false}; }
 FloatingPoint bf16() { return {.exp = 8, .man = 7, .range = FloatRange::IEEE, .saturate = false}; }
-FloatingPoint tf32() {
-  return {.exp = 8, .man = 10, .range = FloatRange::IEEE, .saturate = false};
-}
+FloatingPoint tf32() { return {.exp = 8, .man = 10, .range = FloatRange::IEEE, .saturate = false}; }
 FloatingPoint fp8_e4m3() {
   return {.exp = 4, .man = 3, .range = FloatRange::FiniteNaN, .saturate = false};
 }

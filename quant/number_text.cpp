@@ -18,9 +18,9 @@ struct Preset {
   const char* name;
   FloatingPoint (*make)();
 };
-constexpr Preset kPresets[] = {{"fp16", formats::fp16},         {"bf16", formats::bf16},
-                               {"tf32", formats::tf32},         {"e4m3", formats::fp8_e4m3},
-                               {"e5m2", formats::fp8_e5m2},     {"hfp8", formats::hfp8_e4m3}};
+constexpr Preset kPresets[] = {{"fp16", formats::fp16},     {"bf16", formats::bf16},
+                               {"tf32", formats::tf32},     {"e4m3", formats::fp8_e4m3},
+                               {"e5m2", formats::fp8_e5m2}, {"hfp8", formats::hfp8_e4m3}};
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -85,9 +85,12 @@ std::optional<Number> parse_number(std::string_view text) {
   if (kind == "fixed" && parts.size() >= 3 && parts.size() <= 5) {
     FixedPoint f{.wl = parse_int(text, parts[1], text), .fl = parse_int(text, parts[2], text)};
     for (size_t i = 3; i < parts.size(); ++i) {
-      if (parts[i] == "noclamp") f.clamp = false;
-      else if (parts[i] == "symmetric") f.symmetric = true;
-      else bad_text(text, fmt::format(" (unknown fixed option '{}')", parts[i]));
+      if (parts[i] == "noclamp")
+        f.clamp = false;
+      else if (parts[i] == "symmetric")
+        f.symmetric = true;
+      else
+        bad_text(text, fmt::format(" (unknown fixed option '{}')", parts[i]));
     }
     f.validate();
     return Number(f);
@@ -96,12 +99,18 @@ std::optional<Number> parse_number(std::string_view text) {
     FloatingPoint f{.exp = parse_int(text, parts[1], text), .man = parse_int(text, parts[2], text)};
     for (size_t i = 3; i < parts.size(); ++i) {
       const std::string& o = parts[i];
-      if (o == "ieee") f.range = FloatRange::IEEE;
-      else if (o == "fn") f.range = FloatRange::FiniteNaN;
-      else if (o == "nosub") f.subnormals = false;
-      else if (o == "nosat") f.saturate = false;
-      else if (o.rfind("bias=", 0) == 0) f.bias = parse_int(text, o.substr(5), text);
-      else bad_text(text, fmt::format(" (unknown float option '{}')", o));
+      if (o == "ieee")
+        f.range = FloatRange::IEEE;
+      else if (o == "fn")
+        f.range = FloatRange::FiniteNaN;
+      else if (o == "nosub")
+        f.subnormals = false;
+      else if (o == "nosat")
+        f.saturate = false;
+      else if (o.rfind("bias=", 0) == 0)
+        f.bias = parse_int(text, o.substr(5), text);
+      else
+        bad_text(text, fmt::format(" (unknown float option '{}')", o));
     }
     f.validate();
     return Number(f);

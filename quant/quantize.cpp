@@ -71,9 +71,12 @@ void block_params(const BlockFloatingPoint& b, const Shape& shape, QuantParams& 
 QuantParams make_quant_params(const Number& number, Rounding rounding, const Shape& shape) {
   validate(number);
   QuantParams p;
-  if (auto* f = std::get_if<FixedPoint>(&number)) fixed_params(*f, p);
-  else if (auto* fp = std::get_if<FloatingPoint>(&number)) float_params(*fp, p);
-  else block_params(std::get<BlockFloatingPoint>(number), shape, p);
+  if (auto* f = std::get_if<FixedPoint>(&number))
+    fixed_params(*f, p);
+  else if (auto* fp = std::get_if<FloatingPoint>(&number))
+    float_params(*fp, p);
+  else
+    block_params(std::get<BlockFloatingPoint>(number), shape, p);
   p.kind = round_kind(p.family, rounding);
   return p;
 }

@@ -20,19 +20,25 @@ struct FamilyTraits {
   RoundKind nearest;  // what Rounding::Nearest means (the reference's tie rule)
 };
 inline constexpr FamilyTraits kFamilyTraits[] = {
-    {"fixed point", RoundKind::NearestEven},        // nearbyint
-    {"floating point", RoundKind::NearestAway},     // add half an ulp to the bits
-    {"block floating point", RoundKind::NearestUp}, // add half after a positive rebase
+    {"fixed point", RoundKind::NearestEven},         // nearbyint
+    {"floating point", RoundKind::NearestAway},      // add half an ulp to the bits
+    {"block floating point", RoundKind::NearestUp},  // add half after a positive rebase
 };
 
 inline constexpr RoundKind round_kind(QuantFamily family, Rounding rounding) {
   switch (rounding) {
-    case Rounding::Stochastic: return RoundKind::Stochastic;
-    case Rounding::Nearest: return kFamilyTraits[static_cast<int>(family)].nearest;
-    case Rounding::NearestEven: return RoundKind::NearestEven;
-    case Rounding::TowardZero: return RoundKind::TowardZero;
-    case Rounding::Up: return RoundKind::Up;
-    case Rounding::Down: return RoundKind::Down;
+    case Rounding::Stochastic:
+      return RoundKind::Stochastic;
+    case Rounding::Nearest:
+      return kFamilyTraits[static_cast<int>(family)].nearest;
+    case Rounding::NearestEven:
+      return RoundKind::NearestEven;
+    case Rounding::TowardZero:
+      return RoundKind::TowardZero;
+    case Rounding::Up:
+      return RoundKind::Up;
+    case Rounding::Down:
+      return RoundKind::Down;
   }
   return RoundKind::Stochastic;
 }
@@ -59,40 +65,54 @@ QTORCH_HD uint32_t pow2_bits(int32_t q) {
 }
 
 /// Whether the magnitude goes up one quantum. F is the dropped fraction of a quantum as a
-/// 32-bit fixed-point number (nonzero exactly when something was dropped), lsb (0/1) the parity of
-/// the truncated multiple, neg (0/1) the sign, rnd 32 uniform random bits. Nearest modes
+/// 32-bit fixed-point number (nonzero exactly when something was dropped), lsb (0/1) the
+/// parity of the truncated multiple, neg (0/1) the sign, rnd 32 uniform random bits. Nearest modes
 /// go up when F > half - t, t (0/1) saying whether a tie goes up; everything stays integer
 /// compares so that the loops vectorise.
 template <RoundKind K>
 QTORCH_HD bool round_up(uint32_t F, uint32_t lsb, uint32_t neg, uint32_t rnd) {
   constexpr uint32_t kHalf = 0x80000000u;
-  if constexpr (K == RoundKind::Stochastic) return rnd < F;  // P = F / 2^32, exact
-  else if constexpr (K == RoundKind::NearestAway) return F >= kHalf;
-  else if constexpr (K == RoundKind::NearestEven) return F > kHalf - lsb;
-  else if constexpr (K == RoundKind::NearestUp) return F > kHalf - (1u - neg);
-  else if constexpr (K == RoundKind::TowardZero) return false;
-  else if constexpr (K == RoundKind::Up) return F > 0u - neg;  // F > 0 when positive
-  else return F > neg - 1u;                                     // F > 0 when negative
+  // P(up) = F / 2^32: exact when at most 32 bits were dropped (|x| >= 2^(q-8)), else
+  // within 2^-32 of exact (F carries a sticky bit).
+  if constexpr (K == RoundKind::Stochastic)
+    return rnd < F;
+  else if constexpr (K == RoundKind::NearestAway)
+    return F >= kHalf;
+  else if constexpr (K == RoundKind::NearestEven)
+    return F > kHalf - lsb;
+  else if constexpr (K == RoundKind::NearestUp)
+    return F > kHalf - (1u - neg);
+  else if constexpr (K == RoundKind::TowardZero)
+    return false;
+  else if constexpr (K == RoundKind::Up)
+    return F > 0u - neg;  // F > 0 when positive
+  else
+    return F > neg - 1u;  // F > 0 when negative
 }
 
 /// True when mode K rounds a value of this sign toward zero (so overflow gives max, not inf).
 template <RoundKind K>
 QTORCH_HD bool rounds_toward_zero(uint32_t neg) {
-  if constexpr (K == RoundKind::TowardZero) return true;
-  else if constexpr (K == RoundKind::Up) return neg != 0u;
-  else if constexpr (K == RoundKind::Down) return neg == 0u;
-  else return false;
+  if constexpr (K == RoundKind::TowardZero)
+    return true;
+  else if constexpr (K == RoundKind::Up)
+    return neg != 0u;
+  else if constexpr (K == RoundKind::Down)
+    return neg == 0u;
+  else
+    return false;
 }
 
 /// Rounds the finite magnitude with bits `a` (sign `neg`, 0/1) to a multiple of 2^q with one
 /// exact rounding; `unit` = pow2_bits(q), -149 <= q <= 127. Returns magnitude bits; a
 /// carry may reach the next binade (or inf past float32's range).
 template <RoundKind K>
-QTORCH_HD uint32_t round_to_quantum(uint32_t a, uint32_t neg, int32_t q, uint32_t unit, uint32_t rnd) {
+QTORCH_HD uint32_t round_to_quantum(uint32_t a, uint32_t neg, int32_t q, uint32_t unit,
+                                    uint32_t rnd) {
   int32_t be = static_cast<int32_t>(a >> 23);
   uint32_t m = (a & 0x7fffffu) | (be != 0 ? 0x800000u : 0u);  // significand, ulp 2^(max(be,1)-150)
-  int32_t sh = q + 150 - (be > 1 ? be : 1);                    // significand bits to drop
-  bool small = sh >= 24;                                       // |x| < 2^q: result 0 or 2^q
+  int32_t sh = q + 150 - (be > 1 ? be : 1);                   // significand bits to drop
+  bool small = sh >= 24;                                      // |x| < 2^q: result 0 or 2^q
   // |x| >= 2^q: drop sh (0..23) low bits of the magnitude bits; a carry moves the exponent.
   int32_t s2 = sh < 0 ? 0 : (sh > 23 ? 23 : sh);
   uint32_t mask = (1u << s2) - 1u;
@@ -101,8 +121,8 @@ QTORCH_HD uint32_t round_to_quantum(uint32_t a, uint32_t neg, int32_t q, uint32_
   // |x| < 2^q: the fraction is m / 2^sh; past 32 bits the tail is ORed into the last bit
   // (a sticky bit, so F != 0 exactly when something was dropped).
   int32_t up3 = sh - 32 < 31 ? sh - 32 : 31;
-  uint32_t f3 = sh <= 32 ? m << ((32 - sh) & 31)
-                         : (m >> (up3 & 31)) | static_cast<uint32_t>((m & ((1u << (up3 & 31)) - 1u)) != 0u);
+  uint32_t sticky = static_cast<uint32_t>((m & ((1u << (up3 & 31)) - 1u)) != 0u);
+  uint32_t f3 = sh <= 32 ? m << ((32 - sh) & 31) : (m >> (up3 & 31)) | sticky;
   uint32_t F = small ? f3 : f2;
   uint32_t lsb = small ? 0u : (m >> s2) & 1u;
   uint32_t base = small ? 0u : (a & ~mask);
@@ -146,10 +166,10 @@ QTORCH_HD float quantize_float(float x, const QuantParams& p, uint32_t rnd, uint
 
 /// One block's scale, from the largest magnitude bits in the block.
 struct BlockScale {
-  int32_t q;         // quantum exponent E + 2 - wl
-  uint32_t unit;     // bits of 2^q
-  uint32_t sat;      // magnitude bits of 2^(E+1) - 2^q
-  bool nan;          // the block holds NaN or inf: every element becomes NaN
+  int32_t q;      // quantum exponent E + 2 - wl
+  uint32_t unit;  // bits of 2^q
+  uint32_t sat;   // magnitude bits of 2^(E+1) - 2^q
+  bool nan;       // the block holds NaN or inf: every element becomes NaN
 };
 
 /// E = floor(log2(max)) from the exponent field; a zero or subnormal max reads as -126

@@ -77,7 +77,8 @@ inline float ref_float_rne(float x, int emin, int man, double max, double ovf, b
 /// zero (subnormals), near the range ends and around powers of two.
 inline std::vector<float> wide_sample(uint32_t stride = 4099) {
   std::vector<float> v;
-  for (uint64_t u = 0; u < (1ull << 32); u += stride) v.push_back(float_of(static_cast<uint32_t>(u)));
+  for (uint64_t u = 0; u < (1ull << 32); u += stride)
+    v.push_back(float_of(static_cast<uint32_t>(u)));
   for (uint32_t u = 0; u < 4096; ++u) {
     v.push_back(float_of(u));
     v.push_back(float_of(u | 0x80000000u));

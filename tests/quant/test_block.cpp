@@ -63,7 +63,8 @@ TEST(BlockFloat, SpecialBlocks) {
   const float sat = std::ldexp(1.0f, 127) * (2.0f - std::ldexp(1.0f, -6));
   EXPECT_EQ(b[0], sat);
   EXPECT_EQ(b[1], -sat);
-  EXPECT_EQ(b[2], std::ldexp(1.0f, 121) * static_cast<float>(std::round(static_cast<double>(1e38f) / std::ldexp(1.0, 121))));
+  EXPECT_EQ(b[2], std::ldexp(1.0f, 121) * static_cast<float>(std::round(static_cast<double>(1e38f) /
+                                                                        std::ldexp(1.0, 121))));
   EXPECT_EQ(b[3], 0.0f);
   // a subnormal maximum reads as E = -126: quantum 2^(-124 - wl)
   const float q = std::ldexp(1.0f, -132);

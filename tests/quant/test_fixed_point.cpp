@@ -16,14 +16,13 @@ std::vector<float> fixed(const std::vector<float>& x, FixedPoint f, Rounding r =
 
 TEST(FixedPoint, NearestTableWl5Fl4) {
   // quantum 1/16, range [-1, 0.9375]; ties to even; clamp after rounding
-  std::vector<float> x = {0.0f,     0.03125f, 0.09375f, 0.15625f, -0.03125f, -0.09375f,
-                          0.1f,     0.9375f,  0.96875f, 0.95f,    -1.0f,     -1.03125f,
-                          -1.04f,   2.0f,     -2.0f,    kInf,     -kInf,     kNaN,
-                          -0.6f,    1e30f,    1e-30f,   -1e-30f};
-  std::vector<float> want = {0.0f,    0.0f,   0.125f, 0.125f,  -0.0f,    -0.125f,
-                             0.125f,  0.9375f, 0.9375f, 0.9375f, -1.0f,    -1.0f,
-                             -1.0f,   0.9375f, -1.0f,   0.9375f, -1.0f,    kNaN,
-                             -0.625f, 0.9375f, 0.0f,    -0.0f};
+  std::vector<float> x = {0.0f,   0.03125f, 0.09375f, 0.15625f, -0.03125f, -0.09375f,
+                          0.1f,   0.9375f,  0.96875f, 0.95f,    -1.0f,     -1.03125f,
+                          -1.04f, 2.0f,     -2.0f,    kInf,     -kInf,     kNaN,
+                          -0.6f,  1e30f,    1e-30f,   -1e-30f};
+  std::vector<float> want = {0.0f,    0.0f,    0.125f,  0.125f,  -0.0f, -0.125f, 0.125f, 0.9375f,
+                             0.9375f, 0.9375f, -1.0f,   -1.0f,   -1.0f, 0.9375f, -1.0f,  0.9375f,
+                             -1.0f,   kNaN,    -0.625f, 0.9375f, 0.0f,  -0.0f};
   expect_values(fixed(x, {.wl = 5, .fl = 4}), want, x);
   // the sign of a zero result is kept
   EXPECT_TRUE(std::signbit(fixed({-0.03125f}, {.wl = 5, .fl = 4})[0]));
@@ -120,12 +119,16 @@ TEST(FixedPoint, WideSampleAgainstScalarReference) {
   for (FixedPoint f : {FixedPoint{.wl = 8, .fl = 4}, FixedPoint{.wl = 16, .fl = 140},
                        FixedPoint{.wl = 12, .fl = -20, .symmetric = true}}) {
     double s = std::ldexp(1.0, -f.fl);
-    double hi = (std::ldexp(1.0, f.wl - 1) - 1) * s, lo = f.symmetric ? -hi : -std::ldexp(1.0, f.wl - 1) * s;
+    double hi = (std::ldexp(1.0, f.wl - 1) - 1) * s,
+           lo = f.symmetric ? -hi : -std::ldexp(1.0, f.wl - 1) * s;
     auto check = [&](Rounding r, auto&& round) {
       auto y = quantize(T(x), f, r).to_vector();
       std::vector<float> want(x.size());
       for (size_t i = 0; i < x.size(); ++i) {
-        if (std::isnan(x[i])) { want[i] = x[i]; continue; }
+        if (std::isnan(x[i])) {
+          want[i] = x[i];
+          continue;
+        }
         double v = std::isinf(x[i]) ? x[i] : round(static_cast<double>(x[i]) / s) * s;
         want[i] = static_cast<float>(std::clamp(v, lo, hi));
       }

@@ -23,12 +23,11 @@ TEST(FloatPoint, LargestValues) {
 
 TEST(FloatPoint, NearestTableExp5Man2) {
   // binade [1, 2) has spacing 0.25; ties go away from zero; a carry moves to the next binade
-  std::vector<float> x = {1.0f,   1.125f,   -1.125f,  1.375f,    1.1f,     1.875f,   -1.875f,
-                          3.3f,   120000.f, 123000.f, -123000.f, kInf,     -kInf,    kNaN,
-                          0.0f,   -0.0f};
-  std::vector<float> want = {1.0f,      1.25f,     -1.25f,     1.5f,       1.0f,      2.0f,
-                             -2.0f,     3.5f,      114688.f,   114688.f,   -114688.f, 114688.f,
-                             -114688.f, kNaN,      0.0f,       -0.0f};
+  std::vector<float> x = {1.0f,     1.125f,   -1.125f,   1.375f, 1.1f,  1.875f, -1.875f, 3.3f,
+                          120000.f, 123000.f, -123000.f, kInf,   -kInf, kNaN,   0.0f,    -0.0f};
+  std::vector<float> want = {1.0f,      1.25f, -1.25f,   1.5f,     1.0f,      2.0f,
+                             -2.0f,     3.5f,  114688.f, 114688.f, -114688.f, 114688.f,
+                             -114688.f, kNaN,  0.0f,     -0.0f};
   expect_values(flt(x, {.exp = 5, .man = 2}), want, x);
   auto z = flt({-0.0f, -1e-30f}, {.exp = 5, .man = 2});
   EXPECT_TRUE(std::signbit(z[0]));
@@ -38,10 +37,11 @@ TEST(FloatPoint, NearestTableExp5Man2) {
 TEST(FloatPoint, Subnormals) {
   // exp 5: emin = -14, subnormal spacing 2^(emin - man) = 2^-16 for man 2
   const float s = std::ldexp(1.0f, -16);
-  std::vector<float> x = {s, 0.5f * s, 0.49f * s, 1.5f * s, 2.5f * s, 3.5f * s, -0.5f * s,
-                          std::ldexp(1.0f, -14), 4.5f * s, 1e-40f};
-  std::vector<float> want = {s,      s,      0.0f, 2 * s, 3 * s, 4 * s, -s,
-                             4 * s,  5 * s,  0.0f};  // 4.5 s = 2^-14 * 1.125: spacing 2^-16 there
+  std::vector<float> x = {s,        0.5f * s, 0.49f * s, 1.5f * s,
+                          2.5f * s, 3.5f * s, -0.5f * s, std::ldexp(1.0f, -14),
+                          4.5f * s, 1e-40f};
+  std::vector<float> want = {s,  s,     0.0f,  2 * s, 3 * s, 4 * s,
+                             -s, 4 * s, 5 * s, 0.0f};  // 4.5 s = 2^-14 * 1.125: spacing 2^-16 there
   expect_values(flt(x, {.exp = 5, .man = 2}), want, x);
   QuantStats st;
   flt(x, {.exp = 5, .man = 2}, Rounding::Nearest, &st);
@@ -51,7 +51,8 @@ TEST(FloatPoint, Subnormals) {
 TEST(FloatPoint, SaturationMaskAndStats) {
   QuantStats st;
   Tensor mask;
-  auto y = flt({500.0f, -1e6f, kInf, 3.0f, kNaN}, {.exp = 4, .man = 3}, Rounding::Nearest, &st, &mask);
+  auto y =
+      flt({500.0f, -1e6f, kInf, 3.0f, kNaN}, {.exp = 4, .man = 3}, Rounding::Nearest, &st, &mask);
   expect_values(y, {480.0f, -480.0f, 480.0f, 3.0f, kNaN});
   expect_values(mask.to_vector(), {1.0f, 1.0f, 1.0f, 0.0f, 0.0f});
   EXPECT_EQ(st.clamped, 3);
@@ -71,7 +72,11 @@ TEST(FloatPoint, Exp8KeepsFloat32Behaviour) {
 
 // Reference check: sweeping -30..30 by 0.01 gives exactly the representable sets.
 TEST(FloatPoint, ReferenceRepresentableSets) {
-  struct Case { int exp, man; size_t count; float max; };
+  struct Case {
+    int exp, man;
+    size_t count;
+    float max;
+  };
   for (Case c : {Case{2, 2, 31, 7.0f}, Case{2, 3, 63, 7.5f}, Case{3, 2, 63, 28.0f}}) {
     std::vector<float> x;
     for (int i = -3000; i <= 3000; ++i) x.push_back(static_cast<float>(i) * 0.01f);

@@ -34,10 +34,10 @@ TEST(Formats, Printing) {
 }
 
 TEST(Formats, TextRoundTrip) {
-  for (const char* text : {"fixed:8:6", "fixed:8:6:noclamp:symmetric", "fixed:8:6:symmetric",
-                           "float:5:2", "block:8:0", "block:8:-1", "fp16", "bf16", "tf32", "e4m3",
-                           "e5m2", "hfp8", "fp32", "float:5:10:ieee:nosub", "float:4:3:fn",
-                           "float:4:3:bias=9"}) {
+  for (const char* text :
+       {"fixed:8:6", "fixed:8:6:noclamp:symmetric", "fixed:8:6:symmetric", "float:5:2", "block:8:0",
+        "block:8:-1", "fp16", "bf16", "tf32", "e4m3", "e5m2", "hfp8", "fp32",
+        "float:5:10:ieee:nosub", "float:4:3:fn", "float:4:3:bias=9"}) {
     EXPECT_EQ(number_text(parse_number(text)), text);
   }
   EXPECT_FALSE(parse_number("fp32").has_value());
@@ -53,14 +53,16 @@ TEST(Formats, RoundingNames) {
                      Rounding::TowardZero, Rounding::Up, Rounding::Down})
     EXPECT_EQ(parse_rounding(to_string(r)), r);
   EXPECT_EQ(parse_rounding("Nearest-Even"), Rounding::NearestEven);
-  expect_error([] { parse_rounding("nearst"); },
-               {"parse_rounding", "stochastic, nearest, nearest_even, toward_zero, up, down", "'nearst'"});
+  expect_error(
+      [] { parse_rounding("nearst"); },
+      {"parse_rounding", "stochastic, nearest, nearest_even, toward_zero, up, down", "'nearst'"});
 }
 
 TEST(Formats, BadText) {
-  for (const char* text : {"fixed:8", "fixed:a:6", "fixed:8:6:wrap", "float:5", "block", "fp64",
-                           "", "float:5:2:bias=x", "fixed:8:6:1:2:3"})
-    expect_error([&] { parse_number(text); }, {"parse_number", "fixed:WL:FL", "block:WL:DIM", "fp16"});
+  for (const char* text : {"fixed:8", "fixed:a:6", "fixed:8:6:wrap", "float:5", "block", "fp64", "",
+                           "float:5:2:bias=x", "fixed:8:6:1:2:3"})
+    expect_error([&] { parse_number(text); },
+                 {"parse_number", "fixed:WL:FL", "block:WL:DIM", "fp16"});
   // well-formed text with out-of-range values gives the format's own message
   expect_error([] { parse_number("float:9:2"); }, {"FloatingPoint", "2 <= exp <= 8", "exp=9"});
 }
@@ -76,8 +78,9 @@ TEST(Formats, BadArguments) {
   expect_error([&] { float_quantize(x, 5, -1); }, {"0 <= man <= 23", "man=-1"});
   expect_error([&] { float_quantize(x, 5, 24); }, {"man=24"});
   expect_error([&] { quantize(x, FloatingPoint{.exp = 8, .man = 3, .bias = 130}); }, {"bias"});
-  expect_error([&] { quantize(x, FloatingPoint{.exp = 4, .man = 0, .range = FloatRange::FiniteNaN}); },
-               {"man >= 1"});
+  expect_error(
+      [&] { quantize(x, FloatingPoint{.exp = 4, .man = 0, .range = FloatRange::FiniteNaN}); },
+      {"man >= 1"});
   expect_error([&] { block_quantize(x, 1); }, {"BlockFloatingPoint", "2 <= wl <= 24", "wl=1"});
   expect_error([&] { block_quantize(x, 25); }, {"wl=25"});
   expect_error([&] { block_quantize(x, 8, 1); }, {"block_quantize", "dim < x.dim() = 1", "dim=1"});

@@ -47,12 +47,17 @@ TEST(IeeeFormats, Bf16EqualsBfloat16Cast) {
 
 TEST(IeeeFormats, Fp8AndTf32AgainstScalarReference) {
   auto x = wide_sample(8209);
-  struct Case { FloatingPoint f; int emin, man; double max, ovf; };
+  struct Case {
+    FloatingPoint f;
+    int emin, man;
+    double max, ovf;
+  };
   const double inf = kInf, nan = kNaN;
-  for (const Case& c : {Case{formats::fp8_e5m2(), -14, 2, 57344.0, inf},
-                        Case{formats::fp8_e4m3(), -6, 3, 448.0, nan},
-                        Case{formats::tf32(), -126, 10, std::ldexp(2.0 - std::ldexp(1.0, -10), 127), inf},
-                        Case{formats::hfp8_e4m3(), -10, 3, 30.0, 30.0}}) {
+  for (const Case& c :
+       {Case{formats::fp8_e5m2(), -14, 2, 57344.0, inf},
+        Case{formats::fp8_e4m3(), -6, 3, 448.0, nan},
+        Case{formats::tf32(), -126, 10, std::ldexp(2.0 - std::ldexp(1.0, -10), 127), inf},
+        Case{formats::hfp8_e4m3(), -10, 3, 30.0, 30.0}}) {
     std::vector<float> want(x.size());
     for (size_t i = 0; i < x.size(); ++i) {
       want[i] = ref_float_rne(x[i], c.emin, c.man, c.max, c.ovf, true);

@@ -32,7 +32,8 @@ TEST(Quantizer, ForwardAndBackwardFormatsBothAct) {
 }
 
 TEST(Quantizer, NoNodeWithoutGradAndIdentityForward) {
-  auto q = quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2}, .forward_rounding = Rounding::Nearest});
+  auto q = quantizer(
+      {.forward_number = FixedPoint{.wl = 8, .fl = 2}, .forward_rounding = Rounding::Nearest});
   Tensor y = q(T({0.3f}));
   EXPECT_FALSE(y.requires_grad());
   EXPECT_EQ(y.to_vector()[0], 0.25f);
@@ -93,8 +94,8 @@ TEST(Quantizer, ClampMaskZeroesClampedGradients) {
 }
 
 TEST(Quantizer, NodeInTheMiddleOfAGraph) {
-  auto q = quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 3},
-                      .forward_rounding = Rounding::Nearest});
+  auto q = quantizer(
+      {.forward_number = FixedPoint{.wl = 8, .fl = 3}, .forward_rounding = Rounding::Nearest});
   Tensor x = leaf({0.3f, -0.7f, 1.1f});
   Tensor y = q(x * 2.0f);  // 0.6 -> 0.625, -1.4 -> -1.375, 2.2 -> 2.25
   Tensor loss = sum(y * y);
@@ -124,13 +125,41 @@ TEST(Quantizer, InvalidCombinationsThrowWhenMade) {
   };
   expect_refused({.forward_number = BlockFloatingPoint{.wl = 8}, .clamping_grad_zero = true},
                  "BlockFloatingPoint(wl=8, dim=-1)");
-  expect_refused({.forward_number = FixedPoint{.wl = 8, .fl = 4, .clamp = false},
-                  .clamping_grad_zero = true},
-                 "clamp=false");
+  expect_refused(
+      {.forward_number = FixedPoint{.wl = 8, .fl = 4, .clamp = false}, .clamping_grad_zero = true},
+      "clamp=false");
   expect_refused({.clamping_grad_zero = true}, "got none");
   expect_refused({.forward_number = formats::fp16(), .clamping_grad_zero = true}, "saturate=false");
   expect_refused({.forward_number = FixedPoint{.wl = 0, .fl = 4}}, "wl >= 1");
   expect_refused({.backward_number = FloatingPoint{.exp = 9, .man = 2}}, "2 <= exp <= 8");
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
+
+#include "nn/quantizer_module.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+TEST(QuantizerModule, SameAsFunctionAndPrints) {
+  auto m = std::make_shared<nn::Quantizer>(
+      QuantizerOptions{.forward_number = FixedPoint{.wl = 8, .fl = 2},
+                       .backward_number = BlockFloatingPoint{.wl = 8},
+                       .forward_rounding = Rounding::Nearest,
+                       .clamping_grad_zero = true});
+  Tensor x = leaf({0.1f, 0.33f, 100.0f});
+  Tensor y = (*m)(x);
+  expect_values(y.to_vector(), {0.0f, 0.25f, 31.75f});
+  y.backward(T({1.0f, 1.0f, 1.0f}));
+  expect_values(x.grad().to_vector(), {1.0f, 1.0f, 0.0f});
+  EXPECT_EQ(
+      m->repr(),
+      "Quantizer(forward=fixed:8:2 nearest, backward=block:8:-1 stochastic, clamping_grad_zero)");
+  EXPECT_TRUE(m->parameters().empty());
+  EXPECT_THROW(nn::Quantizer(QuantizerOptions{.forward_number = BlockFloatingPoint{.wl = 8},
+                                              .clamping_grad_zero = true}),
+               Error);
 }
 
 }  // namespace

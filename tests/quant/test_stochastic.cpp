@@ -2,10 +2,10 @@
 // reproducible by seed, independent of the thread count, fresh bits on every call.
 #include <cmath>
 
-#include "core/philox.h"
-#include "core/threads.h"
 #include "autograd/elementwise.h"
+#include "core/philox.h"
 #include "core/tensor.h"
+#include "core/threads.h"
 #include "quant/quantize.h"
 #include "quant/quantizer.h"
 #include "quant_test_util.h"
@@ -37,7 +37,9 @@ double expectation_error(const std::vector<float>& x, const std::vector<float>& 
   return err / static_cast<double>(x.size());
 }
 
-std::vector<float> linspace_values(float a, float b, int64_t n) { return linspace(a, b, n).to_vector(); }
+std::vector<float> linspace_values(float a, float b, int64_t n) {
+  return linspace(a, b, n).to_vector();
+}
 
 TEST(Stochastic, UnbiasedFixed) {
   manual_seed(11);
@@ -130,8 +132,9 @@ TEST(Stochastic, IndependentOfThreadCount) {
   std::vector<std::vector<float>> results;
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
-    for (const Number& n : {Number(FixedPoint{.wl = 8, .fl = 4}), Number(FloatingPoint{.exp = 5, .man = 2}),
-                            Number(BlockFloatingPoint{.wl = 8, .dim = -1})}) {
+    for (const Number& n :
+         {Number(FixedPoint{.wl = 8, .fl = 4}), Number(FloatingPoint{.exp = 5, .man = 2}),
+          Number(BlockFloatingPoint{.wl = 8, .dim = -1})}) {
       Generator g(99);
       results.push_back(quantize(x, n, Rounding::Stochastic, {.generator = &g}).to_vector());
     }

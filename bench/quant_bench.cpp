@@ -1,0 +1,102 @@
+// Quantizer kernel speed on 2^24 float32 elements next to a plain copy of the same tensor
+// in the same run (BENCHMARKS.md: >= 0.8 of the copy for nearest, >= 0.6 for stochastic).
+// Group "alloc": a fresh output per call (x.clone() is the baseline, a single-threaded
+// allocate + memcpy is shown too); group "into": a preallocated output (out.copy_(x)).
+// Run: build/bench/quant_bench   (the table at the end gives each share of the copy speed)
+#include <cstring>
+
+#include "core/tensor.h"
+#include "quant/quantize.h"
+#include "ratio_reporter.h"
+
+using namespace qtorch;
+
+namespace {
+
+constexpr int64_t kElems = int64_t{1} << 24;
+
+const Tensor& input() {
+  static Tensor x = [] {
+    manual_seed(1);
+    return randn({kElems});
+  }();
+  return x;
+}
+
+struct Case {
+  const char* name;
+  Number number;
+  Rounding rounding;
+};
+
+const Case kCases[] = {
+    {"fixed_8_6_nearest", FixedPoint{.wl = 8, .fl = 6}, Rounding::Nearest},
+    {"fixed_8_6_stochastic", FixedPoint{.wl = 8, .fl = 6}, Rounding::Stochastic},
+    {"float_5_2_nearest", FloatingPoint{.exp = 5, .man = 2}, Rounding::Nearest},
+    {"float_5_2_stochastic", FloatingPoint{.exp = 5, .man = 2}, Rounding::Stochastic},
+    {"block_8_nearest", BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Nearest},
+    {"block_8_stochastic", BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Stochastic},
+    {"e5m2_nearest_even", formats::fp8_e5m2(), Rounding::NearestEven},
+};
+
+void set_bytes(benchmark::State& state) {
+  state.SetItemsProcessed(state.iterations() * kElems);
+  state.SetBytesProcessed(state.iterations() * kElems * 2 * static_cast<int64_t>(sizeof(float)));
+}
+
+void copy_alloc(benchmark::State& state) {
+  const Tensor& x = input();
+  for (auto _ : state) benchmark::DoNotOptimize(x.clone().data_ptr());
+  set_bytes(state);
+}
+
+void memcpy_alloc(benchmark::State& state) {
+  const Tensor& x = input();
+  for (auto _ : state) {
+    Tensor out = empty(x.shape());
+    std::memcpy(out.data_ptr(), x.data_ptr(), sizeof(float) * static_cast<size_t>(kElems));
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  set_bytes(state);
+}
+
+void quantize_alloc(benchmark::State& state, const Case& c) {
+  const Tensor& x = input();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(quant::quantize(x, c.number, c.rounding).data_ptr());
+  set_bytes(state);
+}
+
+void copy_into(benchmark::State& state) {
+  const Tensor& x = input();
+  Tensor out = empty(x.shape());
+  for (auto _ : state) benchmark::DoNotOptimize(out.copy_(x).data_ptr());
+  set_bytes(state);
+}
+
+void quantize_into(benchmark::State& state, const Case& c) {
+  const Tensor& x = input();
+  Tensor out = empty(x.shape());
+  for (auto _ : state) {
+    quant::quantize_into(x, out, c.number, c.rounding);
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  set_bytes(state);
+}
+
+const bool registered = [] {
+  benchmark::RegisterBenchmark("alloc/baseline", copy_alloc)->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("alloc/memcpy_1thread", memcpy_alloc)->Unit(benchmark::kMillisecond);
+  for (const Case& c : kCases)
+    benchmark::RegisterBenchmark((std::string("alloc/") + c.name).c_str(), quantize_alloc, c)
+        ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("into/baseline", copy_into)->Unit(benchmark::kMillisecond);
+  for (const Case& c : kCases)
+    benchmark::RegisterBenchmark((std::string("into/") + c.name).c_str(), quantize_into, c)
+        ->Unit(benchmark::kMillisecond);
+  return true;
+}();
+
+}  // namespace
+
+QTORCH_BENCHMARK_MAIN()

@@ -1,0 +1,24 @@
+// nn::Quantizer: forwards to the quantizer function made once from its options.
+#include "nn/quantizer_module.h"
+
+#include <fmt/format.h>
+
+namespace qtorch::nn {
+
+Quantizer::Quantizer(quant::QuantizerOptions options)
+    : options_(std::move(options)), fn_(quant::quantizer(options_)) {}
+
+Tensor Quantizer::forward(const Tensor& x) { return fn_(x); }
+
+std::string Quantizer::extra_repr() const {
+  std::string s =
+      fmt::format("forward={} {}, backward={} {}", number_text(options_.forward_number),
+                  rounding_name(options_.forward_rounding), number_text(options_.backward_number),
+                  rounding_name(options_.backward_rounding));
+  if (options_.clamping_grad_zero) s += ", clamping_grad_zero";
+  if (!options_.backward_hooks.empty())
+    s += fmt::format(", hooks={}", options_.backward_hooks.size());
+  return s;
+}
+
+}  // namespace qtorch::nn

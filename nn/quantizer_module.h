@@ -1,0 +1,30 @@
+// nn::Quantizer: the module form of quant::quantizer (qtorch.quant.Quantizer), with all
+// six options; no parameters, the same in training and eval mode.
+#pragma once
+
+#include <string>
+
+#include "nn/module.h"
+#include "quant/quantizer.h"
+
+namespace qtorch::nn {
+
+/// Quantizes its input with a straight-through graph node (see quant/quantizer.h).
+/// `Quantizer(quant::QuantizerOptions{.forward_number = BlockFloatingPoint{.wl = 8}, ...})`
+class Quantizer : public Cloneable<Quantizer> {
+ public:
+  /// Validates the options (throws qtorch::Error as quant::quantizer does).
+  explicit Quantizer(quant::QuantizerOptions options = {});
+  Tensor forward(const Tensor& x) override;
+  const quant::QuantizerOptions& options() const { return options_; }
+  std::string type_name() const override { return "Quantizer"; }
+  /// "forward=block:8:-1 stochastic, backward=fp32 stochastic" (+ ", clamping_grad_zero",
+  /// ", hooks=N" when set).
+  std::string extra_repr() const override;
+
+ private:
+  quant::QuantizerOptions options_;
+  quant::QuantizerFn fn_;
+};
+
+}  // namespace qtorch::nn
