@@ -124,5 +124,7 @@ TEST(Tensor, ErrorsNameWhatWasWrong) {
   EXPECT_THROW(zeros({2}).permute({0, 0}), Error);
   EXPECT_THROW(Tensor().shape(), Error);
   EXPECT_THROW(Device::parse("gpu"), Error);
-  if (!cuda_is_available()) EXPECT_THROW(zeros({2}, Device::cuda()), Error);
+  if (!cuda_is_available()) {
+    EXPECT_THROW(zeros({2}, Device::cuda()), Error);
+  }
 }
