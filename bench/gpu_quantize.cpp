@@ -1,0 +1,112 @@
+// GPU quantizer throughput next to a device-to-device copy of the same tensor in the same
+// process (shared/BENCHMARKS.md: 2^26 float32 elements; goal: at least 0.9 of the copy for
+// every family and rounding mode). Each timed iteration queues 10 calls and waits once.
+// Run: build/bench/gpu_quantize   (exits at once, saying so, when no GPU is visible)
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "core/backend.h"
+#include "core/ops.h"
+#include "qtorch/qtorch.h"
+#include "quant/quantize.h"
+#include "ratio_reporter.h"
+
+using namespace qtorch;
+
+namespace {
+
+constexpr int64_t kElems = int64_t{1} << 26;
+constexpr int kCallsPerIteration = 10;
+
+struct Buffers {
+  Tensor x, out, mask;
+};
+
+Buffers& buffers() {
+  static Buffers b = [] {
+    manual_seed(1);
+    Buffers r;
+    r.x = randn({kElems}, Device::cuda());
+    r.out = empty({kElems}, Device::cuda());
+    return r;
+  }();
+  return b;
+}
+
+/// Times kCallsPerIteration calls of f per iteration, waiting for the GPU at the end.
+template <class F>
+void timed(benchmark::State& state, F f) {
+  Backend& gpu = backend_for(Device::cuda());
+  f();  // warm-up: lazy initialisation, first launch of each kernel
+  gpu.synchronize();
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kCallsPerIteration; ++i) f();
+    gpu.synchronize();
+    state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  state.SetItemsProcessed(state.iterations() * kCallsPerIteration * kElems);
+  state.SetBytesProcessed(state.iterations() * kCallsPerIteration * kElems * 8);  // read + write
+}
+
+void copy_baseline(benchmark::State& state) {
+  Buffers& b = buffers();
+  timed(state, [&] { ops::copy_into(b.out, b.x); });
+}
+
+void quantize_case(benchmark::State& state, Number number, Rounding rounding, bool with_mask) {
+  Buffers& b = buffers();
+  // Block formats with dim 0 see the tensor as 65536 rows of 1024 (one exponent per row).
+  const Shape shape = {int64_t{1} << 16, kElems >> 16};
+  Tensor x = b.x.view(shape), out = b.out.view(shape);
+  Tensor mask;
+  timed(state, [&] {
+    quant::quantize_into(x, out, number, rounding, {.mask = with_mask ? &mask : nullptr});
+  });
+}
+
+void register_all() {
+  const std::string group = "quantize_2^26";
+  benchmark::RegisterBenchmark((group + "/baseline").c_str(), copy_baseline)
+      ->UseManualTime()
+      ->Unit(benchmark::kMillisecond);
+  struct Family {
+    const char* name;
+    Number number;
+  };
+  const Family families[] = {{"fixed_8_6", FixedPoint{.wl = 8, .fl = 6}},
+                             {"float_e5m2", FloatingPoint{.exp = 5, .man = 2}},
+                             {"block_8", BlockFloatingPoint{.wl = 8, .dim = -1}},
+                             {"block_8_rows", BlockFloatingPoint{.wl = 8, .dim = 0}}};
+  const Rounding roundings[] = {Rounding::Nearest,    Rounding::Stochastic, Rounding::NearestEven,
+                                Rounding::TowardZero, Rounding::Up,         Rounding::Down};
+  for (const Family& f : families) {
+    for (Rounding r : roundings) {
+      std::string name = group + "/" + f.name + "_" + rounding_name(r);
+      benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, r, false)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+    std::string name = group + "/" + f.name + "_stochastic_with_mask";
+    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, Rounding::Stochastic, true)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!cuda_is_available()) {
+    std::printf("gpu_quantize: no CUDA device visible (or a build without CUDA): nothing to run\n");
+    return 0;
+  }
+  register_all();
+  qtorch::bench::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,73 @@
+// Row-major batched GEMM through cuBLAS by swapping the operands: a row-major [M, N]
+// matrix is a column-major [N, M] one, so C^T = op(B)^T op(A)^T is one column-major call
+// with B first. Transposes become flags; nothing is copied. Plain FP32 math (no TF32).
+#include <algorithm>
+#include <limits>
+
+#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "core/cuda/context.h"
+#include "core/cuda/cuda_backend.h"
+
+namespace qtorch::cuda {
+namespace {
+
+int to_int(int64_t v, const char* what) {
+  QTORCH_CHECK(v >= 0 && v <= std::numeric_limits<int>::max(),
+               "gemm: expected {} in [0, 2^31), got {}", what, v);
+  return static_cast<int>(v);
+}
+
+/// C[b] = beta * C[b] for k == 0, where cuBLAS would not touch C consistently.
+__global__ void scale_kernel(float* c, int64_t m, int64_t n, int64_t ldc, int64_t stride_c,
+                             int64_t batch, float beta) {
+  int64_t total = batch * m * n;
+  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t b = idx / (m * n), r = idx / n % m, col = idx % n;
+    float* p = c + b * stride_c + r * ldc + col;
+    *p = beta == 0.0f ? 0.0f : beta * *p;
+  }
+}
+
+}  // namespace
+
+void CudaBackend::gemm(const GemmArgs& g) {
+  QTORCH_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0 && g.batch >= 0,
+               "gemm: expected non-negative sizes, got m={}, n={}, k={}, batch={}", g.m, g.n, g.k,
+               g.batch);
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+  DeviceGuard guard(device_of_pointer(g.c));
+  if (g.k == 0) {
+    scale_kernel<<<blocks_for(g.batch * g.m * g.n, 256), 256, 0, guard.stream()>>>(
+        g.c, g.m, g.n, g.ldc, g.stride_c, g.batch, g.beta);
+    QTORCH_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  // Leading dimensions of the row-major operands as stored: A is [M, K] (or [K, M] when
+  // transposed), B is [K, N] (or [N, K]); column-major, each is its own transpose.
+  // A leading dimension is never used when the other extent of its matrix is 1, but
+  // cuBLAS still checks it: raise such ones to the minimum.
+  int64_t lda64 = g.lda, ldb64 = g.ldb, ldc64 = g.ldc;
+  int64_t need_a = g.trans_a ? g.m : g.k, need_b = g.trans_b ? g.k : g.n;
+  if ((g.trans_a ? g.k : g.m) == 1) lda64 = std::max(lda64, need_a);
+  if ((g.trans_b ? g.n : g.k) == 1) ldb64 = std::max(ldb64, need_b);
+  if (g.m == 1) ldc64 = std::max(ldc64, g.n);
+  int m = to_int(g.m, "m"), n = to_int(g.n, "n"), k = to_int(g.k, "k");
+  int lda = to_int(lda64, "lda"), ldb = to_int(ldb64, "ldb"), ldc = to_int(ldc64, "ldc");
+  QTORCH_CHECK(ldc64 >= g.n && lda64 >= need_a && ldb64 >= need_b,
+               "gemm: leading dimensions too small: lda={}, ldb={}, ldc={} for m={}, n={}, k={}",
+               g.lda, g.ldb, g.ldc, g.m, g.n, g.k);
+  cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasHandle_t h = cublas(guard.device());
+  if (g.batch == 1) {
+    QTORCH_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, n, m, k, &g.alpha, g.b, ldb, g.a, lda, &g.beta,
+                                    g.c, ldc));
+  } else {
+    QTORCH_CUBLAS_CHECK(cublasSgemmStridedBatched(h, op_b, op_a, n, m, k, &g.alpha, g.b, ldb,
+                                                  g.stride_b, g.a, lda, g.stride_a, &g.beta, g.c,
+                                                  ldc, g.stride_c, to_int(g.batch, "batch")));
+  }
+}
+
+}  // namespace qtorch::cuda

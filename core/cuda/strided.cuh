@@ -1,0 +1,6 @@
+// Device-side helpers of the elementwise kernels; the plans themselves are plain C++ in
+// strided_plan.h.
+#pragma once
+
+#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "core/cuda/strided_plan.h"

@@ -1,0 +1,248 @@
+// CUDA quantize kernels behind quant/quantize_cuda.h: one pass over memory for the
+// elementwise families (Philox bits made in the kernel, 4 elements per Philox block and per
+// 16-byte access, mask and counts in the same pass); block floating point adds one read
+// pass for the block maxima (an integer max, so atomics keep it deterministic). Each
+// element's rule is the shared rounding core, so the bits equal the CPU's.
+#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "core/cuda/allocator.h"
+#include "core/cuda/context.h"
+#include "core/philox.h"
+#include "quant/quantize_cuda.h"
+#include "quant/rounding_core.h"
+
+namespace qtorch::quant {
+namespace {
+
+using cuda::blocks_for;
+
+constexpr int kThreads = 256;
+
+/// Block index of flat element e for block floating point.
+__device__ __forceinline__ int64_t block_of(int64_t e, const QuantParams& p) {
+  return p.blocks == 1 ? 0 : (e / p.inner) % p.blocks;
+}
+
+template <QuantFamily F, RoundKind K>
+__device__ __forceinline__ float quantize_one(float x, const QuantParams& p,
+                                              const uint32_t* maxima, int64_t e, uint32_t rnd,
+                                              uint32_t& clamped) {
+  if constexpr (F == QuantFamily::Fixed) {
+    return quantize_fixed<K>(x, p, rnd, clamped);
+  } else if constexpr (F == QuantFamily::Float) {
+    return quantize_float<K>(x, p, rnd, clamped);
+  } else {
+    BlockScale s = block_scale(maxima[block_of(e, p)], p.wl);
+    return quantize_block<K>(x, s, rnd, clamped);
+  }
+}
+
+/// Thread t quantizes the group of elements 4t..4t+3 with the words of Philox block
+/// offset + t (element i uses word i % 4 of block offset + i / 4, as on the CPU).
+/// counters (when not null) receive the clamped and flushed counts.
+template <QuantFamily F, RoundKind K>
+__global__ void __launch_bounds__(kThreads)
+    quantize_kernel(const float* x, float* out, float* mask, int64_t n, QuantParams p,
+                    uint64_t seed, uint64_t offset, const uint32_t* maxima,
+                    unsigned long long* counters) {
+  const int64_t groups = (n + 3) / 4;
+  const bool vec = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
+                    reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
+  unsigned clamped_count = 0, flushed_count = 0;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t e0 = g * 4;
+    const bool full = vec && e0 + 4 <= n;
+    float v[4];
+    if (full) {
+      float4 f = reinterpret_cast<const float4*>(x)[g];
+      v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) v[k] = e0 + k < n ? x[e0 + k] : 0.0f;
+    }
+    PhiloxBlock r{{0u, 0u, 0u, 0u}};
+    if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
+    float y[4], m[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      uint32_t c = 0;  // the rounding core's clamp flag (0 or 1)
+      y[k] = quantize_one<F, K>(v[k], p, maxima, e0 + k, r.w[k], c);
+      m[k] = c != 0 ? 1.0f : 0.0f;
+      bool live = e0 + k < n;
+      clamped_count += (c != 0 && live) ? 1u : 0u;
+      flushed_count += (live && flushed_to_zero(v[k], y[k])) ? 1u : 0u;
+    }
+    if (full) {
+      reinterpret_cast<float4*>(out)[g] = make_float4(y[0], y[1], y[2], y[3]);
+      if (mask != nullptr) reinterpret_cast<float4*>(mask)[g] = make_float4(m[0], m[1], m[2], m[3]);
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if (e0 + k >= n) break;
+        out[e0 + k] = y[k];
+        if (mask != nullptr) mask[e0 + k] = m[k];
+      }
+    }
+  }
+  if (counters != nullptr) {
+    clamped_count = __reduce_add_sync(0xffffffffu, clamped_count);
+    flushed_count = __reduce_add_sync(0xffffffffu, flushed_count);
+    if (threadIdx.x % 32 == 0) {
+      if (clamped_count) atomicAdd(&counters[0], static_cast<unsigned long long>(clamped_count));
+      if (flushed_count) atomicAdd(&counters[1], static_cast<unsigned long long>(flushed_count));
+    }
+  }
+}
+
+// ---- block maxima: maxima[j] = max over block j of float_bits(x) & 0x7fffffff ----
+// An integer max is order-independent, so atomicMax gives the same result every run.
+
+__device__ __forceinline__ uint32_t abs_bits(float v) { return float_bits(v) & kAbsMask; }
+
+/// For rows of inner >= kLongRow elements: block b takes chunk b % chunks of row b / chunks.
+constexpr int64_t kLongRow = 256;
+constexpr int64_t kRowChunk = kThreads * 16;
+
+__global__ void __launch_bounds__(kThreads)
+    long_rows_max_kernel(const float* x, QuantParams p, int64_t chunks, uint32_t* maxima) {
+  __shared__ uint32_t warp_max[kThreads / 32];
+  const int64_t row = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
+  const float* base = x + row * p.inner;
+  const int64_t begin = chunk * kRowChunk, end = min(p.inner, begin + kRowChunk);
+  uint32_t m = 0;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) m = max(m, abs_bits(base[i]));
+  m = __reduce_max_sync(0xffffffffu, m);
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
+    atomicMax(&maxima[row % p.blocks], m);
+  }
+}
+
+/// Short rows, up to kSharedBlocks blocks: per-CUDA-block maxima in shared memory, merged
+/// into the global ones at the end.
+constexpr int64_t kSharedBlocks = 8192;
+
+__global__ void __launch_bounds__(kThreads)
+    short_rows_max_kernel(const float* x, int64_t n, QuantParams p, uint32_t* maxima) {
+  extern __shared__ uint32_t local[];
+  for (int64_t j = threadIdx.x; j < p.blocks; j += blockDim.x) local[j] = 0;
+  __syncthreads();
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    atomicMax(&local[(e / p.inner) % p.blocks], abs_bits(x[e]));
+  __syncthreads();
+  for (int64_t j = threadIdx.x; j < p.blocks; j += blockDim.x)
+    if (local[j] != 0) atomicMax(&maxima[j], local[j]);
+}
+
+/// Anything else: one global atomic per element.
+__global__ void elementwise_max_kernel(const float* x, int64_t n, QuantParams p, uint32_t* maxima) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    atomicMax(&maxima[(e / p.inner) % p.blocks], abs_bits(x[e]));
+}
+
+void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* maxima, int device,
+                  cudaStream_t st) {
+  QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
+               "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer,
+               p.blocks, p.inner, n);
+  QTORCH_CUDA_CHECK(cudaMemsetAsync(maxima, 0, static_cast<size_t>(p.blocks) * sizeof(uint32_t), st));
+  const int64_t rows = p.outer * p.blocks;
+  if (p.inner >= kLongRow) {
+    const int64_t chunks = (p.inner + kRowChunk - 1) / kRowChunk;
+    QTORCH_CHECK(rows * chunks < (int64_t{1} << 31), "quantize (cuda): tensor too large");
+    long_rows_max_kernel<<<static_cast<unsigned>(rows * chunks), kThreads, 0, st>>>(x, p, chunks,
+                                                                                  maxima);
+  } else if (p.blocks <= kSharedBlocks) {
+    const int64_t grid = std::min<int64_t>((n + kThreads - 1) / kThreads, 4LL * cuda::sm_count(device));
+    short_rows_max_kernel<<<static_cast<unsigned>(grid), kThreads,
+                            static_cast<size_t>(p.blocks) * sizeof(uint32_t), st>>>(x, n, p, maxima);
+  } else {
+    elementwise_max_kernel<<<blocks_for(n, kThreads, 1 << 20), kThreads, 0, st>>>(x, n, p, maxima);
+  }
+  QTORCH_CUDA_CHECK_LAUNCH();
+}
+
+template <QuantFamily F, RoundKind K>
+void launch(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+            uint64_t seed, uint64_t offset, const uint32_t* maxima, unsigned long long* counters,
+            cudaStream_t st) {
+  const int64_t groups = (n + 3) / 4;
+  quantize_kernel<F, K><<<blocks_for(groups, kThreads, 1LL << 30), kThreads, 0, st>>>(
+      x, out, mask, n, p, seed, offset, maxima, counters);
+  QTORCH_CUDA_CHECK_LAUNCH();
+}
+
+template <QuantFamily F>
+void launch_family(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                   uint64_t seed, uint64_t offset, const uint32_t* maxima,
+                   unsigned long long* counters, cudaStream_t st) {
+  switch (p.kind) {
+#define QTORCH_QUANT_CASE(k)                                                               \
+  case RoundKind::k:                                                                       \
+    return launch<F, RoundKind::k>(x, out, mask, n, p, seed, offset, maxima, counters, st);
+    QTORCH_QUANT_CASE(Stochastic)
+    QTORCH_QUANT_CASE(NearestAway)
+    QTORCH_QUANT_CASE(NearestEven)
+    QTORCH_QUANT_CASE(NearestUp)
+    QTORCH_QUANT_CASE(TowardZero)
+    QTORCH_QUANT_CASE(Up)
+    QTORCH_QUANT_CASE(Down)
+#undef QTORCH_QUANT_CASE
+  }
+  QTORCH_FAIL("quantize (cuda): unknown rounding kind {}", static_cast<int>(p.kind));
+}
+
+/// Device scratch from the caching allocator, returned when the launches are queued
+/// (stream order makes the reuse safe).
+template <class T>
+struct Scratch {
+  T* p;
+  Scratch(int64_t count, int device)
+      : p(static_cast<T*>(cuda::device_alloc(static_cast<size_t>(count) * sizeof(T), device))) {}
+  ~Scratch() { cuda::device_free(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+}  // namespace
+
+void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                   uint64_t seed, uint64_t offset, QuantStats* stats) {
+  if (stats) *stats = QuantStats{0, 0, n};
+  if (n <= 0) return;
+  cuda::DeviceGuard guard(cuda::device_of_pointer(x));
+  cudaStream_t st = guard.stream();
+
+  Scratch<unsigned long long> counters(stats ? 2 : 0, guard.device());
+  if (stats)
+    QTORCH_CUDA_CHECK(cudaMemsetAsync(counters.p, 0, 2 * sizeof(unsigned long long), st));
+
+  switch (p.family) {
+    case QuantFamily::Fixed:
+      launch_family<QuantFamily::Fixed>(x, out, mask, n, p, seed, offset, nullptr, counters.p, st);
+      break;
+    case QuantFamily::Float:
+      launch_family<QuantFamily::Float>(x, out, mask, n, p, seed, offset, nullptr, counters.p, st);
+      break;
+    case QuantFamily::Block: {
+      Scratch<uint32_t> maxima(p.blocks, guard.device());
+      block_maxima(x, n, p, maxima.p, guard.device(), st);
+      launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, maxima.p, counters.p, st);
+      break;
+    }
+  }
+
+  if (stats) {
+    unsigned long long host[2] = {0, 0};
+    QTORCH_CUDA_CHECK(cudaMemcpyAsync(host, counters.p, sizeof host, cudaMemcpyDeviceToHost, st));
+    QTORCH_CUDA_CHECK(cudaStreamSynchronize(st));
+    stats->clamped = static_cast<int64_t>(host[0]);
+    stats->flushed = static_cast<int64_t>(host[1]);
+  }
+}
+
+}  // namespace qtorch::quant

@@ -1,0 +1,171 @@
+// CPU vs GPU for matmul (cuBLAS by operand swap: plain, transposed views, batched,
+// broadcast batch, degenerate sizes) and convolution (im2col/col2im bit for bit; the
+// GEMM-based forward and both backward passes within 1e-5 of the magnitude scale
+// |a| x |b|, since OpenBLAS and cuBLAS sum in different orders).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/ops.h"
+#include "qtorch/qtorch.h"
+#include "tests/cuda/parity.h"
+
+using namespace qtorch;
+using parity::kGpu;
+
+namespace {
+
+Tensor abs_of(const Tensor& x) { return ops::unary(UnaryOp::Abs, x); }
+
+/// |gpu - cpu| <= 1e-5 * scale + 1e-6, where scale is the same product of magnitudes.
+void expect_product_close(const Tensor& cpu, const Tensor& gpu, const Tensor& scale,
+                          const std::string& what) {
+  ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
+  std::vector<float> a = cpu.to_vector(), b = gpu.to_vector(), s = scale.to_vector();
+  int bad = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::fabs(a[i] - b[i]) <= 1e-5f * s[i] + 1e-6f) && bad++ < 5)
+      ADD_FAILURE() << what << ": element " << i << " cpu " << a[i] << " gpu " << b[i]
+                    << " scale " << s[i];
+  EXPECT_EQ(bad, 0) << what;
+}
+
+void check_matmul(const Tensor& a, const Tensor& b, const std::string& what) {
+  Tensor c = ops::matmul(a, b);
+  Tensor g = ops::matmul(a.to(kGpu), b.to(kGpu));
+  expect_product_close(c, g, ops::matmul(abs_of(a), abs_of(b)), what);
+}
+
+}  // namespace
+
+TEST(CudaMatmul, PlainShapes) {
+  QTORCH_REQUIRE_CUDA();
+  uint32_t seed = 1;
+  for (auto [m, k, n] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {7, 13, 5}, {128, 784, 256},
+                         {64, 1, 33}, {1, 300, 1}, {1000, 10, 3}}) {
+    Tensor a = parity::random_cpu({m, k}, seed++), b = parity::random_cpu({k, n}, seed++);
+    check_matmul(a, b, "matmul " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n));
+  }
+}
+
+TEST(CudaMatmul, TransposedOperandsUseFlagsNotCopies) {
+  QTORCH_REQUIRE_CUDA();
+  Tensor at = parity::random_cpu({96, 64}, 11);   // a = at.t(): [64, 96]
+  Tensor bt = parity::random_cpu({40, 96}, 12);   // b = bt.t(): [96, 40]
+  Tensor a = parity::random_cpu({64, 96}, 13), b = parity::random_cpu({96, 40}, 14);
+  for (int mode = 0; mode < 4; ++mode) {
+    Tensor x = mode & 1 ? at : a, y = mode & 2 ? bt : b;
+    Tensor xc = mode & 1 ? x.t() : x, yc = mode & 2 ? y.t() : y;
+    Tensor c = ops::matmul(xc, yc);
+    Tensor xg = x.to(kGpu), yg = y.to(kGpu);
+    Tensor g = ops::matmul(mode & 1 ? xg.t() : xg, mode & 2 ? yg.t() : yg);
+    expect_product_close(c, g, ops::matmul(abs_of(xc), abs_of(yc)),
+                         "matmul trans_a=" + std::to_string(mode & 1) + " trans_b=" +
+                             std::to_string((mode >> 1) & 1));
+  }
+}
+
+TEST(CudaMatmul, BatchedAndBroadcastBatches) {
+  QTORCH_REQUIRE_CUDA();
+  check_matmul(parity::random_cpu({4, 7, 13}, 21), parity::random_cpu({4, 13, 5}, 22), "batched");
+  check_matmul(parity::random_cpu({7, 13}, 23), parity::random_cpu({3, 13, 5}, 24), "broadcast a");
+  check_matmul(parity::random_cpu({2, 1, 7, 13}, 25), parity::random_cpu({3, 13, 5}, 26),
+               "broadcast both");
+  Tensor bt = parity::random_cpu({4, 5, 13}, 27);
+  Tensor a = parity::random_cpu({4, 7, 13}, 28);
+  Tensor c = ops::matmul(a, bt.transpose(1, 2));
+  Tensor g = ops::matmul(a.to(kGpu), bt.to(kGpu).transpose(1, 2));
+  expect_product_close(c, g, ops::matmul(abs_of(a), abs_of(bt).transpose(1, 2)),
+                       "batched transposed b");
+}
+
+TEST(CudaMatmul, GemmBetaAndEmptyK) {
+  QTORCH_REQUIRE_CUDA();
+  // Direct backend call: C = 0.5 * A B + 2 * C, with padded leading dimensions.
+  const int64_t m = 9, n = 6, k = 4, lda = 5, ldb = 8, ldc = 7;
+  Tensor a = parity::random_cpu({m, lda}, 31), b = parity::random_cpu({k, ldb}, 32);
+  Tensor c0 = parity::random_cpu({m, ldc}, 33);
+  auto run = [&](Device d) {
+    Tensor A = a.to(d), B = b.to(d), C = c0.to(d).clone();
+    GemmArgs g;
+    g.m = m, g.n = n, g.k = k, g.alpha = 0.5f, g.beta = 2.0f;
+    g.a = A.data_ptr(), g.lda = lda, g.b = B.data_ptr(), g.ldb = ldb, g.c = C.data_ptr(), g.ldc = ldc;
+    backend_for(d).gemm(g);
+    return C;
+  };
+  parity::expect_close(run(Device::cpu()), run(kGpu), 1e-5f, 1e-5f, "gemm with beta and padding");
+  Tensor e = ops::matmul(zeros({3, 0}, kGpu), zeros({0, 4}, kGpu));
+  EXPECT_EQ(e.to_vector(), std::vector<float>(12, 0.0f));
+}
+
+// ---- convolution ----
+
+namespace {
+
+struct ConvCase {
+  const char* name;
+  int64_t n, c, h, w, o, kh, kw;
+  Conv2dOptions opt;
+};
+
+const ConvCase kConv[] = {
+    {"lenet conv1", 8, 1, 28, 28, 6, 5, 5, {.pad_h = 2, .pad_w = 2}},
+    {"lenet conv2", 8, 6, 14, 14, 16, 5, 5, {}},
+    {"strided dilated grouped", 3, 4, 11, 9, 6, 3, 2,
+     {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2, .dil_h = 2, .dil_w = 1, .groups = 2}},
+    {"1x1", 2, 5, 4, 4, 3, 1, 1, {}},
+};
+
+}  // namespace
+
+TEST(CudaConv, Im2ColAndCol2ImAreExact) {
+  QTORCH_REQUIRE_CUDA();
+  uint32_t seed = 50;
+  for (const ConvCase& cc : kConv) {
+    Tensor x = parity::random_cpu({cc.n, cc.c, cc.h, cc.w}, seed++);
+    Tensor wmeta = zeros({cc.o, cc.c / cc.opt.groups, cc.kh, cc.kw});
+    Window2d g = ops::conv2d_geometry(x, wmeta, cc.opt);
+    const int64_t rows = g.c * g.kh * g.kw, cols = g.n * g.out_h * g.out_w;
+    for (int64_t grp = 0; grp < cc.opt.groups; ++grp) {
+      Tensor col_c = empty({rows, cols}), col_g = empty({rows, cols}, kGpu);
+      backend_for(Device::cpu()).im2col(x, cc.c, grp * g.c, g, col_c);
+      backend_for(kGpu).im2col(x.to(kGpu), cc.c, grp * g.c, g, col_g);
+      parity::expect_same_bits(col_c, col_g, std::string(cc.name) + " im2col");
+
+      Tensor src = parity::random_cpu({rows, cols}, seed++);
+      Tensor dx_c = parity::random_cpu(x.shape(), seed++);  // col2im adds into it
+      Tensor dx_g = dx_c.to(kGpu);
+      backend_for(Device::cpu()).col2im(src, cc.c, grp * g.c, g, dx_c);
+      backend_for(kGpu).col2im(src.to(kGpu), cc.c, grp * g.c, g, dx_g);
+      parity::expect_same_bits(dx_c, dx_g, std::string(cc.name) + " col2im");
+    }
+  }
+}
+
+TEST(CudaConv, ForwardAndBothBackwardPasses) {
+  QTORCH_REQUIRE_CUDA();
+  uint32_t seed = 80;
+  for (const ConvCase& cc : kConv) {
+    Tensor x = parity::random_cpu({cc.n, cc.c, cc.h, cc.w}, seed++);
+    Tensor w = parity::random_cpu({cc.o, cc.c / cc.opt.groups, cc.kh, cc.kw}, seed++);
+    Tensor bias = parity::random_cpu({cc.o}, seed++);
+    Tensor xg = x.to(kGpu), wg = w.to(kGpu);
+    Tensor y = ops::conv2d(x, w, bias, cc.opt);
+    Tensor yg = ops::conv2d(xg, wg, bias.to(kGpu), cc.opt);
+    Tensor scale = ops::conv2d(abs_of(x), abs_of(w), abs_of(bias), cc.opt);
+    expect_product_close(y, yg, scale, std::string(cc.name) + " forward");
+
+    Tensor dy = parity::random_cpu(y.shape(), seed++);
+    Tensor dx = ops::conv2d_backward_input(dy, w, x.shape(), cc.opt);
+    Tensor dxg = ops::conv2d_backward_input(dy.to(kGpu), wg, x.shape(), cc.opt);
+    expect_product_close(dx, dxg, ops::conv2d_backward_input(abs_of(dy), abs_of(w), x.shape(), cc.opt),
+                         std::string(cc.name) + " backward input");
+    Tensor dw = ops::conv2d_backward_weight(dy, x, w.shape(), cc.opt);
+    Tensor dwg = ops::conv2d_backward_weight(dy.to(kGpu), xg, w.shape(), cc.opt);
+    expect_product_close(dw, dwg, ops::conv2d_backward_weight(abs_of(dy), abs_of(x), w.shape(), cc.opt),
+                         std::string(cc.name) + " backward weight");
+  }
+}

@@ -1,0 +1,179 @@
+// CPU vs GPU for every quantizer family, format option and rounding mode: outputs, clamp
+// masks and counts must be identical bit for bit, stochastic rounding included (same
+// generator seed and offsets). Inputs mix random values with grid points, ties, zeros of
+// both signs, subnormals, huge values, infinities and NaN; sizes are odd so the GPU's
+// 4-element groups have a tail, and one input starts off a 16-byte boundary.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "autograd/reduce.h"
+#include "core/generator.h"
+#include "qtorch/qtorch.h"
+#include "quant/quantize.h"
+#include "quant/quantizer.h"
+#include "tests/cuda/parity.h"
+
+using namespace qtorch;
+using parity::kGpu;
+
+namespace {
+
+const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest,  Rounding::NearestEven,
+                               Rounding::TowardZero, Rounding::Up,       Rounding::Down};
+
+/// Random values at several scales plus special values; `specials` adds inf and NaN.
+Tensor mixed_input(int64_t n, uint32_t seed, bool specials) {
+  std::vector<float> v = parity::random_cpu({n}, seed, -1, 1).to_vector();
+  const float scales[] = {1.0f, 8.0f, 1e-3f, 300.0f, 1e-6f, 1e5f};
+  for (size_t i = 0; i < v.size(); ++i) v[i] *= scales[i % 6];
+  // Grid points and ties of the coarse formats (multiples of 1/16 and their midpoints).
+  for (size_t i = 7; i < v.size(); i += 13) v[i] = static_cast<float>(static_cast<int>(i % 64) - 32) / 16.0f;
+  for (size_t i = 11; i < v.size(); i += 17) v[i] = (static_cast<float>(static_cast<int>(i % 64) - 32) + 0.5f) / 16.0f;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> fixed = {0.0f, -0.0f, 1e-40f, -1e-40f, 1e-45f, 3.0e38f, -3.0e38f,
+                              std::numeric_limits<float>::max(), 65504.0f, 65520.0f, 448.0f, 464.0f};
+  if (specials) {
+    fixed.push_back(inf);
+    fixed.push_back(-inf);
+    fixed.push_back(std::nanf(""));
+  }
+  for (size_t i = 0; i < fixed.size() && i * 37 + 3 < v.size(); ++i) v[i * 37 + 3] = fixed[i];
+  return Tensor::from_vector(v, {n});
+}
+
+/// Quantizes on both devices with the same generator state; compares out, mask, stats.
+void check(const Tensor& x_cpu, const Tensor& x_gpu, const Number& number, Rounding rounding,
+           const std::string& what) {
+  Generator gc(2024), gg(2024);
+  gc.set_state(2024, 77);
+  gg.set_state(2024, 77);
+  Tensor mask_c, mask_g;
+  QuantStats sc, sg;
+  Tensor yc = quant::quantize(x_cpu, number, rounding, {.generator = &gc, .stats = &sc, .mask = &mask_c});
+  Tensor yg = quant::quantize(x_gpu, number, rounding, {.generator = &gg, .stats = &sg, .mask = &mask_g});
+  std::string label = what + " " + qtorch::to_string(number) + " " + rounding_name(rounding);
+  ASSERT_TRUE(yg.device().is_cuda()) << label;
+  parity::expect_same_bits(yc, yg, label);
+  parity::expect_same_bits(mask_c, mask_g, label + " mask");
+  EXPECT_EQ(sc.clamped, sg.clamped) << label;
+  EXPECT_EQ(sc.flushed, sg.flushed) << label;
+  EXPECT_EQ(sc.numel, sg.numel) << label;
+  EXPECT_EQ(gc.offset(), gg.offset()) << label << ": both devices must reserve the same blocks";
+  // Without mask and stats (the kernel's other path): the same bits.
+  gg.set_state(2024, 77);
+  parity::expect_same_bits(yc, quant::quantize(x_gpu, number, rounding, {.generator = &gg}),
+                           label + " (no mask, no stats)");
+}
+
+}  // namespace
+
+TEST(CudaQuantize, FixedPointEveryRounding) {
+  QTORCH_REQUIRE_CUDA();
+  const FixedPoint formats[] = {{.wl = 8, .fl = 4},
+                                {.wl = 5, .fl = 4, .symmetric = true},
+                                {.wl = 16, .fl = 8, .clamp = false},
+                                {.wl = 4, .fl = -2},
+                                {.wl = 24, .fl = 20},
+                                {.wl = 2, .fl = 140}};
+  Tensor x = mixed_input(1001, 1, true);
+  Tensor xg = x.to(kGpu);
+  for (const FixedPoint& f : formats)
+    for (Rounding r : kRoundings) check(x, xg, f, r, "fixed");
+}
+
+TEST(CudaQuantize, FloatingPointEveryRoundingAndOption) {
+  QTORCH_REQUIRE_CUDA();
+  std::vector<FloatingPoint> formats = {
+      {.exp = 5, .man = 2},  {.exp = 4, .man = 3},  {.exp = 5, .man = 10}, {.exp = 8, .man = 7},
+      {.exp = 8, .man = 23}, {.exp = 2, .man = 0},  {.exp = 3, .man = 1, .subnormals = false},
+      {.exp = 5, .man = 2, .saturate = false},
+      {.exp = 4, .man = 3, .range = FloatRange::FiniteNaN, .bias = 11},
+      formats::fp16(), formats::bf16(), formats::tf32(), formats::fp8_e4m3(), formats::fp8_e5m2()};
+  Tensor x = mixed_input(1001, 2, true);
+  Tensor xg = x.to(kGpu);
+  for (const FloatingPoint& f : formats)
+    for (Rounding r : kRoundings) check(x, xg, f, r, "float");
+}
+
+TEST(CudaQuantize, BlockFloatingPointEveryLayoutAndRounding) {
+  QTORCH_REQUIRE_CUDA();
+  struct Case {
+    Shape shape;
+    int wl, dim;
+    const char* path;  // which block-max kernel of quant/cuda/quantize_cuda.cu it takes
+  };
+  const Case cases[] = {
+      {{1001}, 8, -1, "whole tensor, long row"},
+      {{64, 33}, 4, 0, "one block per row: short rows in shared memory"},
+      {{5, 300}, 8, 0, "long rows"},
+      {{3, 50, 7}, 6, 1, "short rows, outer > 1"},
+      {{2, 10000}, 8, 1, "more than 8192 blocks: global atomics"},
+      {{37, 3}, 24, -1, "wl 24"},
+      {{37, 3}, 2, 1, "wl 2"},
+  };
+  uint32_t seed = 10;
+  for (const Case& c : cases) {
+    for (bool specials : {false, true}) {
+      Tensor x = mixed_input(numel_of(c.shape), seed++, specials).reshape(c.shape);
+      Tensor xg = x.to(kGpu);
+      for (Rounding r : kRoundings)
+        check(x, xg, BlockFloatingPoint{.wl = c.wl, .dim = c.dim}, r,
+              std::string("block ") + c.path + (specials ? " with inf/NaN" : ""));
+    }
+  }
+  // Blocks whose largest magnitude is subnormal or zero.
+  Tensor tiny = Tensor::from_vector({1e-40f, -3e-41f, 0.0f, 2e-45f, 0.0f, 0.0f, 0.0f, 0.0f}, {2, 4});
+  for (Rounding r : kRoundings) check(tiny, tiny.to(kGpu), BlockFloatingPoint{.wl = 8, .dim = 0}, r, "block tiny");
+}
+
+TEST(CudaQuantize, MisalignedInputAndInPlace) {
+  QTORCH_REQUIRE_CUDA();
+  Tensor base = mixed_input(2003, 3, true);
+  Tensor x = base.slice(0, 1, 2002);            // starts 4 bytes in: no 16-byte access
+  Tensor xg = base.to(kGpu).slice(0, 1, 2002);
+  for (Rounding r : kRoundings) {
+    check(x, xg, FloatingPoint{.exp = 5, .man = 2}, r, "misaligned");
+    check(x, xg, BlockFloatingPoint{.wl = 8}, r, "misaligned");
+  }
+  // In place (out == x) gives the same bits as out of place.
+  Tensor a = base.to(kGpu).clone();
+  Generator g1(9), g2(9);
+  Tensor expect = quant::quantize(a, FixedPoint{.wl = 8, .fl = 5}, Rounding::Stochastic, {.generator = &g1});
+  quant::quantize_into(a, a, FixedPoint{.wl = 8, .fl = 5}, Rounding::Stochastic, {.generator = &g2});
+  parity::expect_same_bits(expect, a, "in place");
+}
+
+TEST(CudaQuantize, LargeTensorStochasticBitsMatch) {
+  QTORCH_REQUIRE_CUDA();
+  // Several grid-stride iterations per thread, Philox counters past 2^20 blocks.
+  Tensor x = parity::random_cpu({(1 << 22) + 5}, 4);
+  Tensor xg = x.to(kGpu);
+  check(x, xg, FixedPoint{.wl = 8, .fl = 6}, Rounding::Stochastic, "large");
+  check(x, xg, FloatingPoint{.exp = 4, .man = 3}, Rounding::Stochastic, "large");
+  check(x, xg, BlockFloatingPoint{.wl = 8}, Rounding::Stochastic, "large");
+}
+
+TEST(CudaQuantize, QuantizerOpForwardAndBackward) {
+  QTORCH_REQUIRE_CUDA();
+  // The straight-through op: forward values, and gradients quantized and masked by the
+  // forward clamp, identical on both devices for the same generator seed.
+  auto make = [] {
+    return quant::quantizer({.forward_number = FixedPoint{.wl = 6, .fl = 3},
+                             .backward_number = FloatingPoint{.exp = 5, .man = 2},
+                             .clamping_grad_zero = true,
+                             .generator = std::make_shared<Generator>(31)});
+  };
+  Tensor x = mixed_input(999, 5, false);
+  Tensor w = parity::random_cpu({999}, 6);
+  Tensor xc = x.clone().requires_grad_(true);
+  Tensor xg = x.to(kGpu).requires_grad_(true);
+  auto qc = make(), qg = make();
+  Tensor yc = qc(xc), yg = qg(xg);
+  parity::expect_same_bits(yc, yg, "quantizer forward");
+  sum(yc * w).backward();
+  sum(yg * w.to(kGpu)).backward();
+  parity::expect_same_bits(xc.grad(), xg.grad(), "quantizer backward");
+}
