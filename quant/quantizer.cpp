@@ -52,8 +52,10 @@ class QuantizerNode : public Node {
                    shape_str(grad_output.shape()), g.defined() ? shape_str(g.shape()) : "none");
     }
     if (o.backward_number) {
-      QuantizeOptions qo{.generator = o.generator.get()};
+      QuantStats stats;
+      QuantizeOptions qo{.generator = o.generator.get(), .stats = o.backward_stats ? &stats : nullptr};
       g = quantize(g, *o.backward_number, o.backward_rounding, qo);
+      if (o.backward_stats) o.backward_stats(stats);
     }
     if (keep_.defined()) g = ops::binary(BinaryOp::Mul, g, keep_, "quantizer");
     return {g};
@@ -75,9 +77,12 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
   {
     NoGradGuard no_grad;
     if (o.forward_number) {
+      QuantStats stats;
       QuantizeOptions qo{.generator = o.generator.get(),
+                         .stats = o.forward_stats ? &stats : nullptr,
                          .mask = record && o.clamping_grad_zero ? &mask : nullptr};
       y = quantize(x, *o.forward_number, o.forward_rounding, qo);
+      if (o.forward_stats) o.forward_stats(stats);
     } else {
       y = x.detach();
     }

@@ -10,6 +10,7 @@
 
 #include "core/generator.h"
 #include "core/tensor.h"
+#include "quant/kernel_params.h"
 #include "quant/number.h"
 #include "quant/rounding.h"
 
@@ -31,6 +32,11 @@ struct QuantizerOptions {
   std::vector<std::function<Tensor(const Tensor&)>> backward_hooks = {};
   /// Random bits for both directions; null: qtorch::default_generator().
   std::shared_ptr<Generator> generator = nullptr;
+  /// Called after each forward / backward quantization with that call's counts of clamped
+  /// (saturated) and flushed-to-zero elements, e.g. to report saturation inside backward
+  /// quantizers to a dynamic loss scaler as overflow. Counting costs nothing when unset.
+  std::function<void(const QuantStats&)> forward_stats = nullptr;
+  std::function<void(const QuantStats&)> backward_stats = nullptr;
 };
 
 /// A quantizer: Tensor -> Tensor. Adds one node to the graph when the input requires grad.
