@@ -6,7 +6,7 @@ packages=(
   build-essential cmake pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-openmp-dev
   libfmt-dev libgtest-dev libbenchmark-dev
-  zlib1g-dev libcli11-dev gnuplot-nox dataset-fashion-mnist
+  zlib1g-dev libcli11-dev nlohmann-json3-dev gnuplot-nox dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do

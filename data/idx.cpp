@@ -1,0 +1,128 @@
+// IDX reader and writer on top of zlib's gzFile, which reads gzip and raw files alike.
+#include "data/idx.h"
+
+#include <zlib.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+
+namespace qtorch::data {
+namespace {
+
+constexpr uint8_t kUnsignedByte = 0x08;
+// Larger than any IDX data set we know of; guards against allocating for a corrupt header.
+constexpr int64_t kMaxBytes = int64_t{1} << 34;
+
+struct GzCloser {
+  void operator()(gzFile_s* f) const {
+    if (f) gzclose(f);
+  }
+};
+using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
+
+std::string gz_problem(gzFile f) {
+  int errnum = 0;
+  const char* msg = gzerror(f, &errnum);
+  return errnum != Z_OK && msg && *msg ? msg : "unexpected end of file";
+}
+
+// Reads up to n bytes; returns how many were read (fewer at the end of the file).
+int64_t read_bytes(gzFile f, uint8_t* dst, int64_t n, const std::string& path) {
+  int64_t total = 0;
+  while (total < n) {
+    unsigned chunk = static_cast<unsigned>(std::min<int64_t>(n - total, 1 << 30));
+    int got = gzread(f, dst + total, chunk);
+    if (got < 0) QTORCH_FAIL("read_idx: {}: cannot read: {}", path, gz_problem(f));
+    if (got == 0) break;
+    total += got;
+  }
+  return total;
+}
+
+}  // namespace
+
+int64_t IdxArray::item_size() const {
+  int64_t n = 1;
+  for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+  return n;
+}
+
+IdxArray read_idx(const std::string& path, int expected_ndim) {
+  std::error_code ec;
+  QTORCH_CHECK(std::filesystem::is_regular_file(path, ec), "read_idx: {}: no such file", path);
+  GzFile f(gzopen(path.c_str(), "rb"));
+  QTORCH_CHECK(f != nullptr, "read_idx: {}: cannot open the file", path);
+  gzbuffer(f.get(), 1 << 17);
+
+  uint8_t magic[4] = {};
+  int64_t got = read_bytes(f.get(), magic, 4, path);
+  QTORCH_CHECK(got == 4, "read_idx: {}: truncated: expected a 4-byte magic number, got {} bytes",
+               path, got);
+  QTORCH_CHECK(magic[0] == 0 && magic[1] == 0,
+               "read_idx: {}: bad magic number 0x{:02x}{:02x}{:02x}{:02x}: expected an IDX file "
+               "(starting with two zero bytes)",
+               path, magic[0], magic[1], magic[2], magic[3]);
+  QTORCH_CHECK(magic[2] == kUnsignedByte,
+               "read_idx: {}: unsupported element type 0x{:02x}: expected 0x08 (unsigned byte)",
+               path, magic[2]);
+  int ndim = magic[3];
+  QTORCH_CHECK(ndim >= 1, "read_idx: {}: expected at least 1 dimension, got 0", path);
+  QTORCH_CHECK(expected_ndim <= 0 || ndim == expected_ndim,
+               "read_idx: {}: expected {} dimensions, got {}", path, expected_ndim, ndim);
+
+  std::vector<uint8_t> header(4 * static_cast<size_t>(ndim));
+  got = read_bytes(f.get(), header.data(), static_cast<int64_t>(header.size()), path);
+  QTORCH_CHECK(got == static_cast<int64_t>(header.size()),
+               "read_idx: {}: truncated: expected {} bytes of dimensions, got {}", path,
+               header.size(), got);
+  IdxArray out;
+  int64_t bytes = 1;
+  for (int d = 0; d < ndim; ++d) {
+    const uint8_t* p = &header[4 * static_cast<size_t>(d)];
+    int64_t size = (int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | p[3];
+    out.dims.push_back(size);
+    bytes = size == 0 ? 0 : (bytes > kMaxBytes / size ? kMaxBytes + 1 : bytes * size);
+  }
+  QTORCH_CHECK(bytes <= kMaxBytes, "read_idx: {}: implausible dimensions: more than {} bytes",
+               path, kMaxBytes);
+
+  out.data.resize(static_cast<size_t>(bytes));
+  got = read_bytes(f.get(), out.data.data(), bytes, path);
+  QTORCH_CHECK(got == bytes, "read_idx: {}: truncated: expected {} bytes of data, got {}", path,
+               bytes, got);
+  uint8_t extra[64];
+  int64_t left = read_bytes(f.get(), extra, sizeof extra, path);
+  QTORCH_CHECK(left == 0,
+               "read_idx: {}: {}{} bytes left over after the {} bytes of data the header "
+               "announces",
+               path, left == static_cast<int64_t>(sizeof extra) ? "at least " : "", left, bytes);
+  return out;
+}
+
+void write_idx(const std::string& path, const std::vector<int64_t>& dims,
+               const std::vector<uint8_t>& data, bool gzip) {
+  GzFile f(gzopen(path.c_str(), gzip ? "wb6" : "wbT"));
+  QTORCH_CHECK(f != nullptr, "write_idx: {}: cannot create the file", path);
+  QTORCH_CHECK(!dims.empty() && dims.size() < 256, "write_idx: expected 1 to 255 dimensions, got {}",
+               dims.size());
+  std::vector<uint8_t> header = {0, 0, kUnsignedByte, static_cast<uint8_t>(dims.size())};
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    QTORCH_CHECK(d >= 0 && d <= 0xffffffffLL, "write_idx: dimension {} out of range", d);
+    n *= d;
+    for (int shift = 24; shift >= 0; shift -= 8) header.push_back(static_cast<uint8_t>(d >> shift));
+  }
+  QTORCH_CHECK(n == static_cast<int64_t>(data.size()),
+               "write_idx: expected {} bytes of data for these dimensions, got {}", n, data.size());
+  bool ok = gzwrite(f.get(), header.data(), static_cast<unsigned>(header.size())) ==
+            static_cast<int>(header.size());
+  if (ok && !data.empty())
+    ok = gzwrite(f.get(), data.data(), static_cast<unsigned>(data.size())) ==
+         static_cast<int>(data.size());
+  QTORCH_CHECK(ok, "write_idx: {}: write failed: {}", path, gz_problem(f.get()));
+  QTORCH_CHECK(gzclose(f.release()) == Z_OK, "write_idx: {}: cannot finish the file", path);
+}
+
+}  // namespace qtorch::data

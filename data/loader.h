@@ -1,0 +1,61 @@
+// Mini-batches over a Dataset: seeded reshuffling per epoch, and batches gathered into
+// buffers allocated once (or zero-copy views when the order is not shuffled).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/device.h"
+#include "core/tensor.h"
+#include "data/mnist.h"
+
+namespace qtorch::data {
+
+struct LoaderOptions {
+  int64_t batch_size = 128;
+  /// Visit the items in a fresh random order each epoch (random_permutation(n, seed, epoch)).
+  bool shuffle = true;
+  uint64_t seed = 0;
+  /// Skip the last batch when it is smaller than batch_size.
+  bool drop_last = false;
+  /// Where the batch tensors live; CUDA batches are gathered on the host and copied once.
+  Device device = Device::cpu();
+};
+
+/// One mini-batch. Its tensors are buffers owned by the loader, overwritten by the next
+/// call to DataLoader::next: clone them to keep them longer.
+struct Batch {
+  Tensor images;       ///< [size, 1, rows, cols]
+  Tensor labels;       ///< [size]
+  int64_t index = 0;   ///< batch number within the epoch, from 0
+  int64_t size = 0;    ///< number of items
+};
+
+/// Iterates over a data set in mini-batches; the order of epoch e depends only on
+/// (seed, e), so training resumed at an epoch boundary sees the same batches.
+class DataLoader {
+ public:
+  /// Keeps a reference to `data`, which must outlive the loader.
+  DataLoader(const Dataset& data, const LoaderOptions& options);
+
+  /// Batches per epoch.
+  int64_t num_batches() const;
+  /// Items per epoch (fewer than the data set's size when drop_last drops some).
+  int64_t num_samples() const;
+  const LoaderOptions& options() const { return options_; }
+
+  /// Starts epoch `epoch` (from 0): reshuffles when shuffling and rewinds.
+  void reset(int64_t epoch);
+  /// Fills `batch` with the next batch; returns false at the end of the epoch.
+  bool next(Batch& batch);
+
+ private:
+  const Dataset& data_;
+  LoaderOptions options_;
+  std::vector<int64_t> order_;  // empty: identity order
+  int64_t cursor_ = 0, batch_index_ = 0;
+  Tensor host_images_, host_labels_;      // gather buffers [batch_size, ...]
+  Tensor device_images_, device_labels_;  // copies on options_.device when it is not the CPU
+};
+
+}  // namespace qtorch::data

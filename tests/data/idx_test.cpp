@@ -1,0 +1,163 @@
+// IDX reader: valid raw and gzip files, and every kind of broken file naming the problem.
+#include "data/idx.h"
+
+#include <gtest/gtest.h>
+
+#include <iterator>
+
+#include "core/error.h"
+#include "tests/data/idx_file.h"
+
+namespace qtorch::data {
+namespace {
+
+using testing::idx_bytes;
+using testing::ScratchDir;
+using testing::write_file;
+
+// Expects read_idx(path) to throw a message containing path and every one of `parts`.
+void expect_error(const std::string& path, int ndim, std::initializer_list<const char*> parts) {
+  try {
+    read_idx(path, ndim);
+    FAIL() << "read_idx(" << path << ") did not throw";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << msg;
+  }
+}
+
+TEST(Idx, ReadsRawFile) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), idx_bytes({2, 3}, {1, 2, 3, 4, 5, 255}), false);
+  IdxArray a = read_idx(dir.file("a"), 2);
+  EXPECT_EQ(a.dims, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(a.data, (std::vector<uint8_t>{1, 2, 3, 4, 5, 255}));
+  EXPECT_EQ(a.item_size(), 3);
+}
+
+TEST(Idx, ReadsGzipFile) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> data(2 * 4 * 5);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  write_file(dir.file("a.gz"), idx_bytes({2, 4, 5}, data), true);
+  IdxArray a = read_idx(dir.file("a.gz"));
+  EXPECT_EQ(a.dims, (std::vector<int64_t>{2, 4, 5}));
+  EXPECT_EQ(a.data, data);
+  EXPECT_EQ(a.item_size(), 20);
+}
+
+TEST(Idx, ReadsLargeDimensionsBigEndian) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> data(300, 9);
+  write_file(dir.file("a"), idx_bytes({300}, data), false);
+  IdxArray a = read_idx(dir.file("a"), 1);
+  EXPECT_EQ(a.dims, (std::vector<int64_t>{300}));  // bytes 00 00 01 2c
+  EXPECT_EQ(a.data.size(), 300u);
+}
+
+TEST(Idx, MissingFile) {
+  ScratchDir dir("idx");
+  expect_error(dir.file("nope"), -1, {"no such file"});
+}
+
+TEST(Idx, EmptyFile) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), {}, false);
+  expect_error(dir.file("a"), -1, {"truncated", "magic"});
+}
+
+TEST(Idx, BadMagic) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> bytes = idx_bytes({2}, {1, 2});
+  bytes[0] = 0x50;  // e.g. a PNG or text file
+  write_file(dir.file("a"), bytes, false);
+  expect_error(dir.file("a"), -1, {"bad magic number", "0x50000801"});
+}
+
+TEST(Idx, UnsupportedElementType) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), idx_bytes({1}, {0, 0, 0, 0}, 0x0D), false);
+  expect_error(dir.file("a"), -1, {"unsupported element type 0x0d"});
+}
+
+TEST(Idx, WrongNumberOfDimensions) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), idx_bytes({2, 2}, {1, 2, 3, 4}), false);
+  expect_error(dir.file("a"), 3, {"expected 3 dimensions, got 2"});
+}
+
+TEST(Idx, TruncatedHeader) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> bytes = idx_bytes({2, 2, 2}, {});
+  bytes.resize(9);  // magic plus 5 of the 12 dimension bytes
+  write_file(dir.file("a"), bytes, false);
+  expect_error(dir.file("a"), -1, {"truncated", "expected 12 bytes of dimensions, got 5"});
+}
+
+TEST(Idx, TruncatedData) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), idx_bytes({3, 2}, {1, 2, 3, 4}), false);
+  expect_error(dir.file("a"), -1, {"truncated", "expected 6 bytes of data, got 4"});
+}
+
+TEST(Idx, TruncatedGzipData) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a.gz"), idx_bytes({3, 2}, {1, 2, 3, 4}), true);
+  expect_error(dir.file("a.gz"), -1, {"truncated", "expected 6 bytes of data, got 4"});
+}
+
+TEST(Idx, TruncatedGzipStream) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> data(4000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  write_file(dir.file("full.gz"), idx_bytes({4000}, data), true);
+  // Cut the compressed file in half: zlib reports a truncated stream or a short read.
+  std::ifstream in(dir.file("full.gz"), std::ios::binary);
+  std::vector<uint8_t> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  gz.resize(gz.size() / 2);
+  write_file(dir.file("cut.gz"), gz, false);
+  try {
+    read_idx(dir.file("cut.gz"));
+    FAIL() << "no error for a cut gzip stream";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find(dir.file("cut.gz")), std::string::npos) << msg;
+    bool named = msg.find("truncated") != std::string::npos ||
+                 msg.find("unexpected end of file") != std::string::npos;
+    EXPECT_TRUE(named) << msg;
+  }
+}
+
+TEST(Idx, TrailingBytes) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), idx_bytes({2}, {1, 2, 3}), false);
+  expect_error(dir.file("a"), -1, {"1 bytes left over", "2 bytes of data"});
+}
+
+TEST(Idx, CorruptGzip) {
+  ScratchDir dir("idx");
+  // A gzip header followed by garbage deflate data.
+  write_file(dir.file("a.gz"), {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff},
+             false);
+  EXPECT_THROW(read_idx(dir.file("a.gz")), Error);
+}
+
+TEST(Idx, WriteIdxRoundTrip) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> data = {9, 8, 7, 6, 5, 4};
+  for (bool gz : {false, true}) {
+    std::string path = dir.file(gz ? "w.gz" : "w");
+    write_idx(path, {1, 2, 3}, data, gz);
+    IdxArray a = read_idx(path, 3);
+    EXPECT_EQ(a.dims, (std::vector<int64_t>{1, 2, 3}));
+    EXPECT_EQ(a.data, data);
+    std::ifstream in(path, std::ios::binary);
+    int first = in.get();
+    EXPECT_EQ(first, gz ? 0x1f : 0x00);  // gzip magic, or the raw IDX magic
+  }
+  EXPECT_THROW(write_idx(dir.file("bad"), {2, 2}, data, false), Error);
+}
+
+}  // namespace
+}  // namespace qtorch::data
