@@ -37,6 +37,9 @@ const Case kCases[] = {
     {"block_8_nearest", BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Nearest},
     {"block_8_stochastic", BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Stochastic},
     {"e5m2_nearest_even", formats::fp8_e5m2(), Rounding::NearestEven},
+    // CPFloat's published modes on e5m2 (BENCHMARKS.md): nearest ties away, stochastic.
+    {"e5m2_nearest_away", formats::fp8_e5m2(), Rounding::Nearest},
+    {"e5m2_stochastic", formats::fp8_e5m2(), Rounding::Stochastic},
 };
 
 void set_bytes(benchmark::State& state) {

@@ -62,14 +62,15 @@ struct Counts {
 /// The inner loop over a run of elements sharing one op. x and out may alias (in place).
 /// Per element it records events (bit 0 clamped, bit 1 flushed) instead of counting, which
 /// keeps the loop free of reductions so that it vectorises.
-template <RoundKind K, class Op>
+/// Without Track (no stats and no mask requested) the events are not recorded at all.
+template <RoundKind K, bool Track, class Op>
 void run_segment(const Op& op, const float* x, float* out, const uint32_t* __restrict rnd,
                  uint32_t* __restrict events, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     uint32_t c;
     float xi = x[i];
     float y = op(xi, K == RoundKind::Stochastic ? rnd[i] : 0u, c);
-    events[i] = c | (flushed_to_zero(xi, y) ? 2u : 0u);
+    if constexpr (Track) events[i] = c | (flushed_to_zero(xi, y) ? 2u : 0u);
     out[i] = y;
   }
 }
@@ -119,7 +120,7 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
   return result;
 }
 
-template <RoundKind K>
+template <RoundKind K, bool Track>
 void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& p, uint64_t seed,
          uint64_t offset, const BlockScale* scales, Counts& total) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
@@ -134,27 +135,43 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
       if constexpr (K == RoundKind::Stochastic)
         fill_random(seed, offset + static_cast<uint64_t>(i0 / 4), (len + 3) / 4, rnd);
       if (p.family == QuantFamily::Fixed) {
-        run_segment<K>(FixedOp<K>{p}, x + i0, out + i0, rnd, events, len);
+        run_segment<K, Track>(FixedOp<K>{p}, x + i0, out + i0, rnd, events, len);
       } else if (p.family == QuantFamily::Float) {
-        run_segment<K>(FloatOp<K>{p}, x + i0, out + i0, rnd, events, len);
+        run_segment<K, Track>(FloatOp<K>{p}, x + i0, out + i0, rnd, events, len);
       } else {
         // Pieces of the chunk that lie in one row of one block.
         for (int64_t i = i0; i < i0 + len;) {
           const int64_t row = i / p.inner;
           const int64_t end = std::min(i0 + len, (row + 1) * p.inner);
-          run_segment<K>(BlockOp<K>{scales[row % p.blocks]}, x + i, out + i, rnd + (i - i0),
+          run_segment<K, Track>(BlockOp<K>{scales[row % p.blocks]}, x + i, out + i, rnd + (i - i0),
                          events + (i - i0), end - i);
           i = end;
         }
       }
-      Counts counts;
-      tally(events, mask ? mask + i0 : nullptr, len, counts);
-      clamped += counts.clamped;
-      flushed += counts.flushed;
+      if constexpr (Track) {
+        Counts counts;
+        tally(events, mask ? mask + i0 : nullptr, len, counts);
+        clamped += counts.clamped;
+        flushed += counts.flushed;
+      }
     }
   }
   total.clamped += clamped;
   total.flushed += flushed;
+}
+
+template <bool Track>
+void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                   uint64_t seed, uint64_t offset, const BlockScale* s, Counts& counts) {
+  switch (p.kind) {
+    case RoundKind::Stochastic: return run<RoundKind::Stochastic, Track>(x, out, mask, n, p, seed, offset, s, counts);
+    case RoundKind::NearestAway: return run<RoundKind::NearestAway, Track>(x, out, mask, n, p, seed, offset, s, counts);
+    case RoundKind::NearestEven: return run<RoundKind::NearestEven, Track>(x, out, mask, n, p, seed, offset, s, counts);
+    case RoundKind::NearestUp: return run<RoundKind::NearestUp, Track>(x, out, mask, n, p, seed, offset, s, counts);
+    case RoundKind::TowardZero: return run<RoundKind::TowardZero, Track>(x, out, mask, n, p, seed, offset, s, counts);
+    case RoundKind::Up: return run<RoundKind::Up, Track>(x, out, mask, n, p, seed, offset, s, counts);
+    case RoundKind::Down: return run<RoundKind::Down, Track>(x, out, mask, n, p, seed, offset, s, counts);
+  }
 }
 
 }  // namespace
@@ -169,28 +186,10 @@ void quantize_cpu(const float* x, float* out, float* mask, int64_t n, const Quan
   }
   const BlockScale* s = scales.data();
   Counts counts;
-  switch (p.kind) {
-    case RoundKind::Stochastic:
-      run<RoundKind::Stochastic>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
-    case RoundKind::NearestAway:
-      run<RoundKind::NearestAway>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
-    case RoundKind::NearestEven:
-      run<RoundKind::NearestEven>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
-    case RoundKind::NearestUp:
-      run<RoundKind::NearestUp>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
-    case RoundKind::TowardZero:
-      run<RoundKind::TowardZero>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
-    case RoundKind::Up:
-      run<RoundKind::Up>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
-    case RoundKind::Down:
-      run<RoundKind::Down>(x, out, mask, n, p, seed, offset, s, counts);
-      break;
+  if (stats != nullptr || mask != nullptr) {
+    dispatch_kind<true>(x, out, mask, n, p, seed, offset, s, counts);
+  } else {
+    dispatch_kind<false>(x, out, mask, n, p, seed, offset, s, counts);
   }
   if (stats) *stats = QuantStats{counts.clamped, counts.flushed, n};
 }
