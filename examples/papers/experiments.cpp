@@ -1,0 +1,85 @@
+// The part registry, the seed-grouped arm sets and the format shorthands.
+#include "examples/papers/experiments.h"
+
+#include <stdexcept>
+
+namespace qrepro {
+
+const std::vector<PartInfo>& all_parts() {
+  static const std::vector<PartInfo> parts = {
+      {"1a", "gupta", "Gupta 2015: fix<16,8> weights, nearest stalls, stochastic learns", run_1a},
+      {"1b", "gupta", "Gupta 2015: fix<16,8> everywhere, nearest collapses (MLP and LeNet)", run_1b},
+      {"2", "courbariaux", "Courbariaux 2015: update bits matter more than propagation bits", run_2},
+      {"3a", "swalp", "SWALP 2019: averaging fix<8,6> iterates of softmax regression", run_3a},
+      {"3b", "swalp", "SWALP 2019: bfp<8,0> MLP with the SWALP schedule and averaging", run_3b},
+      {"4", "loss-scaling", "Micikevicius 2018: e4m3 errors underflow, loss scaling fixes it", run_4},
+      {"5a", "fp8", "Wang 2018: FP8 training needs the 16-bit weight copy", run_5a},
+      {"5b", "fp8", "Sun 2019: HFP8 (e4m3 bias 11 forward) vs e5m2 everywhere", run_5b},
+      {"6", "bf16", "Kalamkar 2019: bf16 needs a master copy or stochastic rounding", run_6},
+  };
+  return parts;
+}
+
+std::vector<const PartInfo*> select_parts(const std::string& name) {
+  std::vector<const PartInfo*> out;
+  for (const auto& p : all_parts()) {
+    const bool paper_number = !p.id.empty() && name == p.id.substr(0, 1);
+    if (name == "all" || name == p.id || name == p.paper || paper_number) out.push_back(&p);
+  }
+  return out;
+}
+
+void ArmSet::add(ArmResult r) {
+  const std::string name = r.config.name;
+  if (!by_name_.count(name)) order_.push_back(name);
+  by_name_[name].push_back(std::move(r));
+}
+
+const std::vector<ArmResult>& ArmSet::runs(const std::string& name) const {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) throw std::logic_error("qrepro: no arm named " + name);
+  return it->second;
+}
+
+double ArmSet::mean(const std::string& name, const std::function<double(const ArmResult&)>& f) const {
+  return mean_of(runs(name), f);
+}
+
+double ArmSet::acc(const std::string& name) const {
+  return mean(name, [](const ArmResult& r) { return r.test_accuracy; });
+}
+
+std::vector<const ArmResult*> ArmSet::first_seed() const {
+  std::vector<const ArmResult*> out;
+  for (const auto& n : order_) out.push_back(&by_name_.at(n).front());
+  return out;
+}
+
+std::vector<ArmResult> ArmSet::all() const {
+  std::vector<ArmResult> out;
+  for (const auto& n : order_)
+    for (const auto& r : by_name_.at(n)) out.push_back(r);
+  return out;
+}
+
+ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options) {
+  ArmSet set;
+  for (int s = 0; s < std::max(seeds, 1); ++s) {
+    std::vector<ArmConfig> seeded = arms;
+    for (auto& a : seeded) a.seed += static_cast<uint64_t>(s);
+    for (auto& r : run_arms(seeded, data, options)) set.add(std::move(r));
+  }
+  return set;
+}
+
+qtorch::Number fix(int wl, int fl) { return qtorch::FixedPoint{.wl = wl, .fl = fl}.checked(); }
+
+qtorch::Number bfp(int wl, int dim) { return qtorch::BlockFloatingPoint{.wl = wl, .dim = dim}.checked(); }
+
+qtorch::FloatingPoint ieee(int exp, int man, bool saturate) {
+  return qtorch::FloatingPoint{.exp = exp, .man = man, .range = qtorch::FloatRange::IEEE,
+                               .subnormals = true, .saturate = saturate}
+      .checked();
+}
+
+}  // namespace qrepro

@@ -1,0 +1,71 @@
+// The registry of experiment parts (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6) and the helpers they
+// share: runs over several seeds grouped by arm name, and common formats.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "examples/papers/report.h"
+#include "quant/number.h"
+
+namespace qrepro {
+
+using PartFn = std::function<PartResult(const RunOptions&, const Data&)>;
+
+struct PartInfo {
+  std::string id;       ///< "1a"
+  std::string paper;    ///< "gupta": runs every part of the paper
+  std::string summary;  ///< one line for --list
+  PartFn run;
+};
+
+/// Every part, in order.
+const std::vector<PartInfo>& all_parts();
+/// The parts named by `name`: a part id ("3a"), a paper number ("3") or name ("swalp"), or
+/// "all". Empty when nothing matches.
+std::vector<const PartInfo*> select_parts(const std::string& name);
+
+/// Results of the same arms over several seeds, grouped by arm name in run order.
+class ArmSet {
+ public:
+  void add(ArmResult r);
+  const std::vector<ArmResult>& runs(const std::string& name) const;
+  /// Mean over seeds of f(result).
+  double mean(const std::string& name, const std::function<double(const ArmResult&)>& f) const;
+  double acc(const std::string& name) const;  ///< mean final test accuracy
+  const std::vector<std::string>& names() const { return order_; }
+  /// Seed-0 run of each arm, in order (for plots).
+  std::vector<const ArmResult*> first_seed() const;
+  std::vector<ArmResult> all() const;
+
+ private:
+  std::map<std::string, std::vector<ArmResult>> by_name_;
+  std::vector<std::string> order_;
+};
+
+/// Runs each arm (seed = config seed + s) for s in [0, seeds).
+ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options);
+
+/// Fixed point <wl, fl> with clamping.
+qtorch::Number fix(int wl, int fl);
+/// Block floating point <wl, dim>.
+qtorch::Number bfp(int wl, int dim);
+/// IEEE-like float eXmY: subnormals, top exponent code reserved; saturate picks +-max or inf.
+qtorch::FloatingPoint ieee(int exp, int man, bool saturate);
+
+// The parts (one file per paper).
+PartResult run_1a(const RunOptions& o, const Data& d);
+PartResult run_1b(const RunOptions& o, const Data& d);
+PartResult run_2(const RunOptions& o, const Data& d);
+PartResult run_3a(const RunOptions& o, const Data& d);
+PartResult run_3b(const RunOptions& o, const Data& d);
+PartResult run_4(const RunOptions& o, const Data& d);
+PartResult run_5a(const RunOptions& o, const Data& d);
+PartResult run_5b(const RunOptions& o, const Data& d);
+PartResult run_6(const RunOptions& o, const Data& d);
+
+}  // namespace qrepro

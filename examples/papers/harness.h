@@ -1,0 +1,140 @@
+// The shared harness of the paper reproductions: one training run ("arm") of a small model
+// on Fashion-MNIST with a format per role (W, G, M, ACC, A, E), loss scaling, weight
+// averaging, and the diagnostics every experiment logs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/mnist.h"
+#include "examples/papers/role_quantizer.h"
+
+namespace qrepro {
+
+/// softmax: 784-10; mlp: 784-256-10; lenet: LeNet-5 (conv 6 and 16, linear 120-84-10).
+enum class ModelKind { Softmax, Mlp, LeNet };
+const char* model_name(ModelKind kind);
+
+/// Fashion-MNIST in memory (pixels in [0, 1], not normalised).
+struct Data {
+  qtorch::data::Dataset train, test;
+};
+/// Loads the data set from `dir` (default: the Debian package's folder) once per process.
+const Data& fashion_mnist(const std::string& dir = "");
+
+enum class ScaleMode { None, Static, Dynamic };
+
+/// Unit: the pixels as stored, in [0, 1]. Symmetric: 2x - 1, in [-1, 1] (torchvision's
+/// Normalize(0.5, 0.5)). Standardized: (x - 0.2860) / 0.3530, the training set's mean and
+/// deviation.
+enum class InputScale { Unit, Symmetric, Standardized };
+
+struct LossScaling {
+  ScaleMode mode = ScaleMode::None;
+  double init_scale = 65536.0;
+  /// Clean steps before a dynamic scale doubles (PyTorch's 2000 never fires in a few epochs).
+  int64_t growth_interval = 100;
+};
+
+/// Learning-rate schedule: constant, or the SWALP one (base lr up to half of
+/// `decay_epochs`, linear down to ratio * lr at 0.9 of it, then constant).
+struct Schedule {
+  bool swalp = false;
+  int64_t decay_epochs = 0;
+  double ratio = 0.1;
+};
+
+/// One training run. Roles left fp32 are not quantized.
+struct ArmConfig {
+  std::string name;
+  ModelKind model = ModelKind::Mlp;
+  int64_t epochs = 3;
+  int64_t batch_size = 128;
+  double lr = 0.01;
+  double momentum = 0.0;
+  uint64_t seed = 0;
+  /// Stored weights, weight gradients, momentum, the weight accumulator (OptimLP's copy),
+  /// layer outputs (forward) and errors (backward at the same points).
+  Role W, G, M, ACC, A, E;
+  /// With ACC fp32: keep a float32 master copy that takes the update; W is a quantized
+  /// view of it (mixed precision). Without it W is updated in place.
+  bool master_copy = false;
+  /// The loss is multiplied by k before backward and the gradients by 1/k (OptimLP's
+  /// grad_scaling, before G quantizes them).
+  double loss_multiplier = 1.0;
+  LossScaling scaling;
+  Schedule schedule;
+  /// > 0: average the stored weights in float32 every `average_every` steps from the
+  /// start of this epoch (counted from 1), as SWALP does.
+  int64_t average_from_epoch = 0;
+  int64_t average_every = 10;
+  /// Record the histogram of log2|error| entering the E quantizers.
+  bool error_histogram = false;
+  /// How the pixels (stored in [0, 1]) enter the model.
+  InputScale input = InputScale::Unit;
+  /// Train on the first N images only (quick runs); all when < 0.
+  int64_t limit_train = -1;
+  /// Measure the loss over the whole training set at the end (and of the average).
+  bool eval_train_loss = false;
+
+  /// "W=fixed:16:8 nearest G=fp32 ...", only the quantized roles and the recipe knobs.
+  std::string describe() const;
+};
+
+struct EpochLog {
+  int64_t epoch = 0;  ///< 0 is the (quantized) initial model
+  double train_loss = 0;  ///< running mean over the epoch's batches
+  double test_accuracy = 0, test_loss = 0;  ///< accuracy in percent
+  double update_fraction = 0;  ///< mean over the epoch's steps
+  double error_flush_fraction = 0, error_saturation_fraction = 0;  ///< this epoch's E counts
+  double loss_scale = 1;
+  int64_t skipped_steps = 0;  ///< total so far
+  std::optional<double> avg_test_accuracy;
+  double seconds = 0;
+};
+
+struct ArmResult {
+  ArmConfig config;
+  std::vector<EpochLog> epochs;  ///< epoch 0 first
+  double test_accuracy = 0, test_loss = 0;  ///< final model, accuracy in percent
+  std::optional<double> train_loss;         ///< full pass over the training set
+  std::optional<double> avg_test_accuracy, avg_test_loss, avg_train_loss;
+  int64_t averaged_snapshots = 0;
+  /// Largest |value| among the final stored weights (and biases).
+  double max_abs_weight = 0;
+  double first_step_update_fraction = 0;
+  /// Steps after the first in which at least one stored weight changed.
+  int64_t steps_changing_after_first = 0;
+  /// Stored weights bit-identical to the quantized initial weights at the end.
+  bool weights_equal_init = false;
+  Counts weight_counts, grad_counts, momentum_counts, activation_counts, error_counts;
+  /// The loss scale after every step, and the steps skipped for overflow.
+  std::vector<double> scale_trace;
+  int64_t skipped_steps = 0;
+  Log2Histogram error_histogram;
+  int64_t steps = 0;
+  double seconds = 0;
+
+  const EpochLog& last() const { return epochs.back(); }
+};
+
+/// Runs one arm. Paired arms share the seed: the same initial weights, data order and
+/// (before the first quantizer draws) random stream.
+ArmResult train_arm(const ArmConfig& config, const Data& data);
+
+nlohmann::json to_json(const ArmResult& result);
+
+/// Mean of f over the results.
+template <class F>
+double mean_of(const std::vector<ArmResult>& results, F f) {
+  double s = 0;
+  for (const auto& r : results) s += f(r);
+  return results.empty() ? 0.0 : s / double(results.size());
+}
+
+}  // namespace qrepro

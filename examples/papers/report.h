@@ -1,0 +1,89 @@
+// What one experiment part reports: the paper's claim, a measured table, PASS/FAIL criteria,
+// plot panels; printed as text, written as JSON and drawn with gnuplot.
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "examples/papers/harness.h"
+
+namespace qrepro {
+
+/// One checked statement: its text, what was measured, and whether it held.
+struct Criterion {
+  std::string text;
+  std::string measured;
+  bool pass = false;
+};
+
+/// One plot panel: named lines of (x, y) points.
+struct Panel {
+  std::string title, xlabel, ylabel;
+  bool logy = false;
+  bool steps = false;  ///< draw as histogram steps instead of lines with points
+  std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> lines;
+  /// Vertical marker lines (x, label), e.g. a format's smallest subnormal.
+  std::vector<std::pair<double, std::string>> markers;
+};
+
+struct PartResult {
+  std::string id;        ///< "1a"
+  std::string title;     ///< "Gupta et al. 2015: ..."
+  std::string citation;  ///< full reference
+  std::string claim;     ///< what the paper claims, in one or two sentences
+  std::string recipe;    ///< what we run
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<Criterion> criteria;
+  std::vector<std::string> notes;
+  std::vector<Panel> panels;
+  std::vector<ArmResult> arms;  ///< every run, all seeds
+  double seconds = 0;
+
+  bool pass() const;
+  /// Adds a criterion and returns its result.
+  bool check(std::string text, std::string measured, bool pass);
+};
+
+/// Options shared by every part.
+struct RunOptions {
+  bool quick = false;
+  int seeds = 0;  ///< 0: the part's default
+  std::string data_dir;
+  bool verbose = true;  ///< one progress line per finished arm on stderr
+};
+
+/// Prints the part's header, claim, table and criteria.
+void print_part(const PartResult& part, std::ostream& os);
+nlohmann::json to_json(const PartResult& part);
+
+/// Draws every panel (plus the test accuracy per epoch of the seed-0 arms) into `path`
+/// (.png or .svg). Throws std::runtime_error when gnuplot is missing or fails.
+void plot_part(const PartResult& part, const std::string& path);
+/// The path of gnuplot on PATH, or "".
+std::string find_gnuplot();
+
+/// Runs arms one after another, printing a progress line per arm when verbose.
+std::vector<ArmResult> run_arms(const std::vector<ArmConfig>& arms, const Data& data,
+                                const RunOptions& options);
+
+/// Panel of test accuracy per epoch for the given arms (epoch 0: initial model).
+Panel accuracy_panel(const std::vector<const ArmResult*>& arms);
+/// Panel of one per-epoch quantity (e.g. update fraction) for the given arms.
+Panel epoch_panel(const std::string& title, const std::string& ylabel,
+                  const std::vector<const ArmResult*>& arms,
+                  const std::function<double(const EpochLog&)>& f, bool skip_epoch0 = true,
+                  bool logy = false);
+
+// Formatting helpers for the tables.
+std::string pct(double v);    ///< "83.21"
+std::string num(double v, int digits = 4);
+std::string sci(double v);    ///< "1.2e-03"
+std::string signed_pts(double v);  ///< "+1.23"
+
+}  // namespace qrepro

@@ -1,0 +1,24 @@
+// Plots of loss and accuracy per epoch through gnuplot: one run (--plot) or several
+// runs side by side (--compare).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "examples/qtrain/metrics.h"
+
+namespace qtrain {
+
+/// The path of the gnuplot executable found on PATH, or "" when there is none.
+std::string find_gnuplot();
+
+/// The message printed when gnuplot is missing.
+std::string gnuplot_missing_message();
+
+/// Draws train and test loss (left) and accuracy (right) per epoch of every run, labelled
+/// by its name, into `path` (.png or .svg). Throws std::runtime_error naming the problem
+/// when gnuplot is missing or fails.
+void plot_runs(const std::vector<std::pair<std::string, RunMetrics>>& runs, const std::string& path);
+
+}  // namespace qtrain

@@ -1,0 +1,52 @@
+// From the six per-role format choices to the objects that quantize: the quantizer module
+// inserted after layers and activations, and the OptimLP quantizers of the optimizer.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "examples/qtrain/config.h"
+#include "nn/lower.h"
+#include "optim/optim_lp.h"
+#include "quant/kernel_params.h"
+#include "quant/number.h"
+#include "quant/rounding.h"
+
+namespace qtrain {
+
+/// A parsed role: its number format (nullopt: fp32, no quantization) and rounding.
+struct RoleQuant {
+  std::optional<qtorch::Number> number;
+  qtorch::Rounding rounding = qtorch::Rounding::Nearest;
+};
+
+class QuantSetup {
+ public:
+  /// Parses every role of `config`; throws std::invalid_argument naming the option
+  /// (--weight-format, --error-rounding, ...) for an unknown format or rounding.
+  explicit QuantSetup(const Config& config);
+
+  const RoleQuant& role(Role r) const { return roles_[static_cast<int>(r)]; }
+  /// True when activations or errors are quantized (quantizers go into the model).
+  bool quantizes_model() const;
+  /// True when weights, gradients, momentum or the accumulator are quantized.
+  bool quantizes_optimizer() const;
+
+  /// Makes one quantizer module (activation format forward, error format backward).
+  qtorch::nn::QuantizerFactory quantizer_factory() const;
+  /// OptimLP's quantizers for weight, grad, momentum and acc (empty for fp32 roles).
+  qtorch::optim::OptimLPOptions optim_options() const;
+
+  /// What the quantizers counted (clamped/saturated, flushed to zero, elements) since the
+  /// last call, then resets the counts; nullopt when nothing was counted.
+  std::optional<qtorch::QuantStats> take_stats();
+  /// "weight=block:8:0 stochastic, activation=..." for the start-up banner.
+  std::string describe() const;
+
+ private:
+  RoleQuant roles_[kNumRoles];
+  std::shared_ptr<qtorch::QuantStats> stats_;
+};
+
+}  // namespace qtrain

@@ -1,0 +1,18 @@
+// The training run of qtrain: sets everything up from a Config (rejecting bad options and
+// missing data before any training), trains epoch by epoch with progress, metrics,
+// checkpoints and SWA, then reports and plots.
+#pragma once
+
+#include "examples/qtrain/config.h"
+
+namespace qtrain {
+
+/// Exit code of a run whose options or inputs were rejected before training.
+inline constexpr int kBadInput = 2;
+
+/// Runs the configured training; returns the process exit code (0 on success, kBadInput
+/// for bad options or data, 1 for a failure during training). Prints errors as one line
+/// "qtrain: error: ..." on stderr.
+int run_training(const Config& config);
+
+}  // namespace qtrain

@@ -1,0 +1,75 @@
+// Every bad input to qtrain gives one clear line on stderr, a non-zero exit and no
+// training.
+#include <gtest/gtest.h>
+
+#include "core/device.h"
+#include "tests/examples/qtrain_runner.h"
+
+#ifdef QTRAIN_PATH
+namespace qtrain::testing {
+namespace {
+
+// Runs qtrain with `args` (on a tiny synthetic data set unless --data-dir is given) and
+// expects exit code 2 with exactly one stderr line containing every one of `parts`.
+void expect_rejected(std::vector<std::string> args, std::initializer_list<const char*> parts,
+                     const std::string& env = "") {
+  TempDir dir("bad");
+  bool has_data = false;
+  for (const std::string& a : args) has_data |= a == "--data-dir";
+  if (!has_data) {
+    write_synthetic_mnist(dir.str(), 20, 10);
+    args.insert(args.begin(), {"--data-dir", dir.str()});
+  }
+  RunResult r = run_qtrain(args, dir, env);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "trained anyway: " << r.out;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  EXPECT_EQ(r.err.rfind("qtrain: error: ", 0), 0u) << r.err;
+  for (const char* p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
+}
+
+TEST(QtrainBadInput, UnknownFormat) { expect_rejected({"--weight-format", "float:99"}, {"--weight-format", "float:99"}); }
+TEST(QtrainBadInput, UnknownActivationFormat) { expect_rejected({"--activation-format", "int4"}, {"--activation-format", "int4"}); }
+TEST(QtrainBadInput, UnknownRounding) { expect_rejected({"--error-rounding", "sideways"}, {"--error-rounding", "sideways"}); }
+TEST(QtrainBadInput, UnknownPreset) { expect_rejected({"--preset", "fp4"}, {"--preset", "fp4", "block8"}); }
+TEST(QtrainBadInput, NegativeEpochs) { expect_rejected({"--epochs=-1"}, {"--epochs", "-1"}); }
+TEST(QtrainBadInput, NegativeEpochsSeparateValue) { expect_rejected({"--epochs", "-3"}, {"--epochs"}); }
+TEST(QtrainBadInput, BatchSizeZero) { expect_rejected({"--batch-size", "0"}, {"--batch-size", "0"}); }
+TEST(QtrainBadInput, NonNumericEpochs) { expect_rejected({"--epochs", "many"}, {"--epochs"}); }
+TEST(QtrainBadInput, NegativeLearningRate) { expect_rejected({"--lr", "-0.1"}, {"--lr"}); }
+TEST(QtrainBadInput, UnknownModel) { expect_rejected({"--model", "resnet"}, {"--model", "resnet"}); }
+TEST(QtrainBadInput, UnknownOptimizer) { expect_rejected({"--optimizer", "lion"}, {"--optimizer", "lion"}); }
+TEST(QtrainBadInput, BadSchedule) { expect_rejected({"--schedule", "step:0:2"}, {"--schedule"}); }
+TEST(QtrainBadInput, BadLossScale) { expect_rejected({"--loss-scale", "static:-4"}, {"--loss-scale"}); }
+TEST(QtrainBadInput, UnknownOption) { expect_rejected({"--epoch", "3"}, {"--epoch"}); }
+TEST(QtrainBadInput, MissingDataDir) {
+  expect_rejected({"--data-dir", "/nonexistent/fashion"}, {"/nonexistent/fashion", "dataset-fashion-mnist"});
+}
+TEST(QtrainBadInput, TruncatedDataFile) {
+  TempDir dir("truncated");
+  write_synthetic_mnist(dir.str(), 20, 10);
+  std::filesystem::resize_file(dir.file("train-images-idx3-ubyte"), 1000);
+  expect_rejected({"--data-dir", dir.str()}, {"train-images-idx3-ubyte", "truncated"});
+}
+TEST(QtrainBadInput, CudaWhenNotAvailable) {
+  if (qtorch::cuda_is_available()) GTEST_SKIP() << "a GPU is available";
+  expect_rejected({"--device", "cuda"}, {"--device cuda", "no CUDA device"});
+}
+TEST(QtrainBadInput, UnknownDevice) { expect_rejected({"--device", "tpu"}, {"tpu"}); }
+TEST(QtrainBadInput, GnuplotMissingSaysHowToInstall) {
+  expect_rejected({"--plot", "out.png"}, {"--plot", "gnuplot", "gnuplot-nox"}, "PATH=/nonexistent");
+}
+TEST(QtrainBadInput, PlotExtension) { expect_rejected({"--plot", "out.jpg"}, {"--plot", "out.jpg"}); }
+TEST(QtrainBadInput, MetricsFolderMissing) {
+  expect_rejected({"--metrics", "/nonexistent/dir/m.json"}, {"--metrics", "/nonexistent/dir"});
+}
+TEST(QtrainBadInput, ResumeFileMissing) { expect_rejected({"--resume", "/nonexistent.ckpt"}, {"--resume"}); }
+TEST(QtrainBadInput, CompareFileMissing) {
+  expect_rejected({"--compare", "/nonexistent.json"}, {"--compare", "/nonexistent.json"});
+}
+TEST(QtrainBadInput, SwaAfterLastEpoch) { expect_rejected({"--epochs", "2", "--swa-start", "5"}, {"--swa-start"}); }
+
+}  // namespace
+}  // namespace qtrain::testing
+#endif  // QTRAIN_PATH

@@ -1,0 +1,150 @@
+// Unit tests of qtrain's parts: option syntaxes, the preset table, option checks, the
+// metrics file and duration formatting.
+#include <gtest/gtest.h>
+
+#ifdef QTRAIN_PATH
+#include <filesystem>
+#include <stdexcept>
+
+#include "examples/qtrain/cli.h"
+#include "examples/qtrain/metrics.h"
+#include "examples/qtrain/presets.h"
+#include "examples/qtrain/progress.h"
+#include "examples/qtrain/quant_setup.h"
+#include "examples/qtrain/text_specs.h"
+#include "tests/examples/qtrain_runner.h"
+
+namespace qtrain {
+namespace {
+
+TEST(QtrainParts, ParsesSchedules) {
+  EXPECT_EQ(parse_schedule("constant").kind, ScheduleSpec::Constant);
+  EXPECT_EQ(parse_schedule("cosine").kind, ScheduleSpec::Cosine);
+  ScheduleSpec s = parse_schedule("step:3:0.5");
+  EXPECT_EQ(s.kind, ScheduleSpec::Step);
+  EXPECT_EQ(s.step_every, 3);
+  EXPECT_DOUBLE_EQ(s.gamma, 0.5);
+  for (const char* bad : {"", "linear", "step", "step:0:0.5", "step:2", "step:2:0", "step:2:1.5",
+                          "step:1.5:0.5", "step:x:0.5", "step:2:0.5:1"})
+    EXPECT_THROW(parse_schedule(bad), std::invalid_argument) << bad;
+}
+
+TEST(QtrainParts, ParsesLossScales) {
+  EXPECT_EQ(parse_loss_scale("").kind, LossScaleSpec::None);
+  EXPECT_EQ(parse_loss_scale("none").kind, LossScaleSpec::None);
+  LossScaleSpec d = parse_loss_scale("dynamic");
+  EXPECT_EQ(d.kind, LossScaleSpec::Dynamic);
+  EXPECT_DOUBLE_EQ(d.scale, 65536.0);
+  LossScaleSpec s = parse_loss_scale("static:128");
+  EXPECT_EQ(s.kind, LossScaleSpec::Static);
+  EXPECT_DOUBLE_EQ(s.scale, 128.0);
+  EXPECT_DOUBLE_EQ(parse_loss_scale("dynamic:1024").scale, 1024.0);
+  for (const char* bad : {"static", "static:", "static:0", "static:-2", "static:inf", "dyn", "static:1:2"})
+    EXPECT_THROW(parse_loss_scale(bad), std::invalid_argument) << bad;
+}
+
+TEST(QtrainParts, EveryPresetParses) {
+  ASSERT_GE(presets().size(), 6u);
+  for (const Preset& p : presets()) {
+    Config c;
+    c.formats = p.formats;
+    c.loss_scale = p.loss_scale;
+    EXPECT_NO_THROW(QuantSetup{c}) << p.name;
+    EXPECT_NO_THROW(check_config(c)) << p.name;
+    EXPECT_FALSE(p.summary.empty());
+  }
+  EXPECT_EQ(find_preset("block8").formats[static_cast<int>(Role::Activation)].format, "block:8:0");
+  Config fp32;
+  fp32.formats = find_preset("fp32").formats;
+  EXPECT_FALSE(QuantSetup(fp32).quantizes_model());
+  EXPECT_FALSE(QuantSetup(fp32).quantizes_optimizer());
+  EXPECT_FALSE(fp32.low_precision());
+  EXPECT_THROW(find_preset("fp4"), std::invalid_argument);
+}
+
+TEST(QtrainParts, QuantSetupNamesTheOption) {
+  Config c;
+  c.format(Role::Momentum).format = "float:9:99";
+  try {
+    QuantSetup{c};
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--momentum-format: ", 0), 0u) << e.what();
+  }
+  Config r;
+  r.format(Role::Grad).rounding = "up-ish";
+  try {
+    QuantSetup{r};
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--grad-rounding: ", 0), 0u) << e.what();
+  }
+}
+
+TEST(QtrainParts, CheckConfigRanges) {
+  Config ok;
+  EXPECT_NO_THROW(check_config(ok));
+  auto rejects = [](auto change) {
+    Config c;
+    change(c);
+    EXPECT_THROW(check_config(c), std::invalid_argument);
+  };
+  rejects([](Config& c) { c.epochs = -1; });
+  rejects([](Config& c) { c.batch_size = 0; });
+  rejects([](Config& c) { c.lr = 0; });
+  rejects([](Config& c) { c.momentum = 1.0; });
+  rejects([](Config& c) { c.weight_decay = -1; });
+  rejects([](Config& c) { c.threads = -2; });
+  rejects([](Config& c) { c.limit_train = 0; });
+  rejects([](Config& c) { c.limit_test = -5; });
+  rejects([](Config& c) { c.model = "vgg"; });
+  rejects([](Config& c) { c.optimizer = "rmsprop"; });
+  rejects([](Config& c) { c.metrics_path = "out.txt"; });
+  rejects([](Config& c) { c.plot_path = "out.pdf"; });
+  rejects([](Config& c) { c.swa_start = 0; });
+}
+
+TEST(QtrainParts, MetricsRoundTripAndAtomicWrite) {
+  testing::TempDir dir("metrics_unit");
+  RunMetrics m;
+  m.config = config_to_json(Config{});
+  EpochRecord e{.epoch = 1, .train_loss = 0.5, .train_accuracy = 0.8, .test_loss = 0.45,
+                .test_accuracy = 0.83, .seconds = 2.0, .samples_per_second = 30000, .lr = 0.05};
+  e.update_fraction = 0.25;
+  m.epochs.push_back(e);
+  m.final = FinalRecord{.test_accuracy = 0.83, .test_loss = 0.45, .total_seconds = 3, .peak_rss_mb = 200};
+  std::string path = dir.file("m.json");
+  write_json_atomically(path, to_json(m));
+  RunMetrics back = read_metrics(path);
+  EXPECT_EQ(back.config["model"], "lenet");
+  EXPECT_EQ(back.config["formats"]["weight"]["format"], "fp32");
+  ASSERT_EQ(back.epochs.size(), 1u);
+  EXPECT_EQ(back.epochs[0].epoch, 1);
+  EXPECT_DOUBLE_EQ(back.epochs[0].test_accuracy, 0.83);
+  EXPECT_DOUBLE_EQ(*back.epochs[0].update_fraction, 0.25);
+  EXPECT_FALSE(back.epochs[0].flush_fraction.has_value());
+  ASSERT_TRUE(back.final.has_value());
+  EXPECT_DOUBLE_EQ(back.final->peak_rss_mb, 200);
+  // Only the file itself is left in the folder: the temporary was renamed over it.
+  int files = 0;
+  for (auto& entry : std::filesystem::directory_iterator(dir.str())) files += entry.is_regular_file();
+  EXPECT_EQ(files, 1);
+
+  std::ofstream(dir.file("bad.json")) << "{\"epochs\": 3}";
+  EXPECT_THROW(read_metrics(dir.file("bad.json")), std::runtime_error);
+  std::ofstream(dir.file("broken.json")) << "{\"epochs\": [";
+  EXPECT_THROW(read_metrics(dir.file("broken.json")), std::runtime_error);
+  EXPECT_THROW(read_metrics(dir.file("missing.json")), std::runtime_error);
+  EXPECT_THROW(write_json_atomically(dir.file("no/such/dir/m.json"), to_json(m)), std::runtime_error);
+}
+
+TEST(QtrainParts, FormatsDurations) {
+  EXPECT_EQ(format_duration(0), "0:00");
+  EXPECT_EQ(format_duration(65), "1:05");
+  EXPECT_EQ(format_duration(3725), "1:02:05");
+  EXPECT_EQ(format_duration(-3), "0:00");
+}
+
+}  // namespace
+}  // namespace qtrain
+#endif  // QTRAIN_PATH

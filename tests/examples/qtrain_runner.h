@@ -1,0 +1,129 @@
+// Test helper: runs the qtrain program with arguments and captures its exit code, stdout
+// and stderr; and finds data to train on (Fashion-MNIST, or a small synthetic set).
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+// tests/CMakeLists.txt defines QTRAIN_PATH (the qtrain program) when examples are built;
+// the test files compile to nothing otherwise.
+
+namespace qtrain::testing {
+
+struct RunResult {
+  int code = -1;
+  std::string out, err;
+};
+
+inline std::string shell_word(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// A fresh folder for one test, removed at the end.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name) {
+    path_ = std::filesystem::temp_directory_path() /
+            ("qtrain_test_" + name + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Runs qtrain with `args`; stderr goes through a file so both streams stay apart.
+/// `env` is prepended as shell variable assignments, e.g. "PATH=/nonexistent".
+inline RunResult run_qtrain(const std::vector<std::string>& args, const TempDir& dir,
+                            const std::string& env = "") {
+  std::string err_path = dir.file("stderr.txt");
+  std::string cmd = env.empty() ? std::string() : env + " ";
+  cmd.append(shell_word(QTRAIN_PATH));
+  for (const std::string& a : args) {
+    cmd.push_back(' ');
+    cmd.append(shell_word(a));
+  }
+  cmd.append(" </dev/null 2>");
+  cmd.append(shell_word(err_path));
+  RunResult r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  int status = ::pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_text(err_path);
+  return r;
+}
+
+inline void write_idx(const std::string& path, const std::vector<uint32_t>& dims,
+                      const std::vector<uint8_t>& data) {
+  std::ofstream f(path, std::ios::binary);
+  uint8_t magic[4] = {0, 0, 0x08, static_cast<uint8_t>(dims.size())};
+  f.write(reinterpret_cast<const char*>(magic), 4);
+  for (uint32_t d : dims) {
+    uint8_t b[4] = {uint8_t(d >> 24), uint8_t(d >> 16), uint8_t(d >> 8), uint8_t(d)};
+    f.write(reinterpret_cast<const char*>(b), 4);
+  }
+  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+/// Writes a learnable 10-class set of 28x28 images in MNIST layout (raw IDX files):
+/// class c lights rows 2c+4 and 2c+5, plus deterministic noise everywhere.
+inline void write_synthetic_mnist(const std::string& dir, uint32_t n_train, uint32_t n_test) {
+  uint32_t state = 12345;
+  auto noise = [&state]() {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<uint8_t>((state >> 24) % 96);
+  };
+  for (auto [prefix, n] : {std::pair<const char*, uint32_t>{"train", n_train}, {"t10k", n_test}}) {
+    std::vector<uint8_t> images, labels;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t c = static_cast<uint8_t>(i % 10);
+      labels.push_back(c);
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x)
+          images.push_back(y / 2 == c + 2 ? static_cast<uint8_t>(160 + noise() / 2) : noise());
+    }
+    write_idx(dir + "/" + prefix + "-images-idx3-ubyte", {n, 28, 28}, images);
+    write_idx(dir + "/" + prefix + "-labels-idx1-ubyte", {n}, labels);
+  }
+}
+
+/// The Fashion-MNIST folder when the Debian package is installed, otherwise a synthetic
+/// data set written into `dir`.
+inline std::string training_data_dir(const TempDir& dir) {
+  const std::string fashion = "/usr/share/datasets/fashion-mnist";
+  if (std::filesystem::exists(fashion + "/train-images-idx3-ubyte.gz")) return fashion;
+  std::string synthetic = dir.file("synthetic");
+  std::filesystem::create_directories(synthetic);
+  write_synthetic_mnist(synthetic, 600, 200);
+  return synthetic;
+}
+
+}  // namespace qtrain::testing

@@ -1,0 +1,155 @@
+// End-to-end runs of qtrain on a few hundred images: the metrics file, falling loss,
+// low-precision runs, checkpoint and resume, comparing and plotting.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/examples/qtrain_runner.h"
+
+#ifdef QTRAIN_PATH
+namespace qtrain::testing {
+namespace {
+
+using nlohmann::json;
+
+std::vector<std::string> small_run(const std::string& data, const std::string& model,
+                                   const std::string& preset, int epochs) {
+  return {"--data-dir", data, "--model", model, "--preset", preset, "--epochs",
+          std::to_string(epochs), "--limit-train", "512", "--limit-test", "256", "--batch-size",
+          "32", "--seed", "1", "--threads", "1"};
+}
+
+std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+json read_json(const std::string& path) { return json::parse(read_text(path)); }
+
+TEST(QtrainEndToEnd, TrainsAndWritesMetrics) {
+  TempDir dir("metrics");
+  std::string data = training_data_dir(dir);
+  std::string metrics = dir.file("mlp.json");
+  RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 3) + std::vector<std::string>{"--metrics", metrics}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("test accuracy"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 3/3"), std::string::npos) << r.out;
+  // stderr is not a terminal here: plain progress lines, no carriage returns.
+  EXPECT_EQ(r.err.find('\r'), std::string::npos);
+
+  json m = read_json(metrics);
+  EXPECT_EQ(m["config"]["model"], "mlp");
+  EXPECT_EQ(m["config"]["preset"], "fp32");
+  EXPECT_EQ(m["config"]["batch_size"], 32);
+  EXPECT_EQ(m["config"]["formats"]["weight"]["format"], "fp32");
+  ASSERT_EQ(m["epochs"].size(), 3u);
+  for (int e = 0; e < 3; ++e) {
+    const json& rec = m["epochs"][e];
+    EXPECT_EQ(rec["epoch"], e + 1);
+    for (const char* key : {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
+                            "samples_per_second"})
+      ASSERT_TRUE(rec.contains(key) && rec[key].is_number()) << key;
+    EXPECT_GE(rec["test_accuracy"].get<double>(), 0.0);
+    EXPECT_LE(rec["test_accuracy"].get<double>(), 1.0);
+    EXPECT_GT(rec["samples_per_second"].get<double>(), 0.0);
+  }
+  double first = m["epochs"][0]["train_loss"], last = m["epochs"][2]["train_loss"];
+  EXPECT_LT(last, first * 0.8) << "training loss did not fall";
+  EXPECT_LT(last, 2.0);  // below chance level, log(10) = 2.30
+  EXPECT_GT(m["epochs"][2]["test_accuracy"].get<double>(), 0.5);
+  ASSERT_TRUE(m.contains("final"));
+  EXPECT_EQ(m["final"]["test_accuracy"], m["epochs"][2]["test_accuracy"]);
+  EXPECT_GT(m["final"]["total_seconds"].get<double>(), 0.0);
+  EXPECT_GT(m["final"]["peak_rss_mb"].get<double>(), 1.0);
+  EXPECT_FALSE(std::filesystem::exists(metrics + ".tmp." + std::to_string(::getpid())));
+}
+
+TEST(QtrainEndToEnd, LowPrecisionLeNetReportsDiagnostics) {
+  TempDir dir("block8");
+  std::string data = training_data_dir(dir);
+  std::string metrics = dir.file("lenet.json");
+  RunResult r = run_qtrain(small_run(data, "lenet", "block8", 2) + std::vector<std::string>{"--metrics", metrics}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  // The preset says what it chose.
+  EXPECT_NE(r.out.find("block:8"), std::string::npos) << r.out;
+  json m = read_json(metrics);
+  EXPECT_EQ(m["config"]["formats"]["activation"]["rounding"], "stochastic");
+  ASSERT_EQ(m["epochs"].size(), 2u);
+  const json& rec = m["epochs"][1];
+  ASSERT_TRUE(rec.contains("update_fraction"));
+  EXPECT_GT(rec["update_fraction"].get<double>(), 0.0);
+  EXPECT_LE(rec["update_fraction"].get<double>(), 1.0);
+  ASSERT_TRUE(rec.contains("flush_fraction"));
+  ASSERT_TRUE(rec.contains("saturation_fraction"));
+  EXPECT_LT(m["epochs"][1]["train_loss"].get<double>(), m["epochs"][0]["train_loss"].get<double>());
+}
+
+TEST(QtrainEndToEnd, ResumeContinuesExactly) {
+  TempDir dir("resume");
+  std::string data = training_data_dir(dir);
+  // Straight through: 2 epochs.
+  RunResult full = run_qtrain(small_run(data, "mlp", "block8", 2) +
+                                  std::vector<std::string>{"--metrics", dir.file("full.json")},
+                              dir);
+  ASSERT_EQ(full.code, 0) << full.err;
+  // 1 epoch with a checkpoint, then resume to 2.
+  std::string ckpt = dir.file("run.ckpt");
+  RunResult first = run_qtrain(small_run(data, "mlp", "block8", 1) +
+                                   std::vector<std::string>{"--checkpoint", ckpt, "--metrics", dir.file("part.json")},
+                               dir);
+  ASSERT_EQ(first.code, 0) << first.err;
+  ASSERT_TRUE(std::filesystem::exists(ckpt));
+  RunResult second = run_qtrain(small_run(data, "mlp", "block8", 2) +
+                                    std::vector<std::string>{"--resume", ckpt, "--metrics", dir.file("part.json")},
+                                dir);
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_NE(second.out.find("resumed"), std::string::npos) << second.out;
+  json a = read_json(dir.file("full.json")), b = read_json(dir.file("part.json"));
+  ASSERT_EQ(b["epochs"].size(), 2u);  // the first run's epoch kept, the second appended
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(a["epochs"][e]["train_loss"], b["epochs"][e]["train_loss"]) << "epoch " << e + 1;
+    EXPECT_EQ(a["epochs"][e]["test_accuracy"], b["epochs"][e]["test_accuracy"]) << "epoch " << e + 1;
+  }
+}
+
+TEST(QtrainEndToEnd, ComparesAndPlotsRuns) {
+  TempDir dir("compare");
+  std::string data = training_data_dir(dir);
+  for (const char* preset : {"fp32", "block8"}) {
+    RunResult r = run_qtrain(small_run(data, "mlp", preset, 2) +
+                                 std::vector<std::string>{"--metrics", dir.file(std::string(preset) + ".json"),
+                                                          "--no-progress"},
+                             dir);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(r.err.empty()) << r.err;  // --no-progress: nothing on stderr
+  }
+  std::vector<std::string> args = {"--compare", dir.file("fp32.json"), dir.file("block8.json")};
+  RunResult table = run_qtrain(args, dir);
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("fp32"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("block8"), std::string::npos) << table.out;
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot-nox is not installed: plots not checked";
+  RunResult plot = run_qtrain(args + std::vector<std::string>{"--plot", dir.file("cmp.svg")}, dir);
+  ASSERT_EQ(plot.code, 0) << plot.err;
+  std::string svg = read_text(dir.file("cmp.svg"));
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("block8 test"), std::string::npos);
+  RunResult png = run_qtrain(small_run(data, "mlp", "fp32", 1) +
+                                 std::vector<std::string>{"--plot", dir.file("run.png")},
+                             dir);
+  ASSERT_EQ(png.code, 0) << png.err;
+  std::string bytes = read_text(dir.file("run.png"));
+  ASSERT_GT(bytes.size(), 8u);
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+}
+
+TEST(QtrainEndToEnd, HelpExitsZero) {
+  TempDir dir("help");
+  RunResult r = run_qtrain({"--help"}, dir);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--weight-format"), std::string::npos);
+  EXPECT_NE(r.out.find("block8"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qtrain::testing
+#endif  // QTRAIN_PATH
