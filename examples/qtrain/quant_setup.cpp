@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "core/error.h"
-#include "nn/module.h"
+#include "nn/quantizer_module.h"
 #include "quant/quantize.h"
 #include "quant/quantizer.h"
 
@@ -12,21 +12,6 @@ namespace qtrain {
 namespace {
 
 using qtorch::Tensor;
-
-// The quantizer inserted after layers: the straight-through quant::quantizer op with the
-// activation format forward and the error format backward.
-class LayerQuantizer : public qtorch::nn::Cloneable<LayerQuantizer> {
- public:
-  LayerQuantizer(qtorch::quant::QuantizerOptions options, std::string text)
-      : fn_(qtorch::quant::quantizer(std::move(options))), text_(std::move(text)) {}
-  Tensor forward(const Tensor& x) override { return fn_(x); }
-  std::string type_name() const override { return "Quantizer"; }
-  std::string extra_repr() const override { return text_; }
-
- private:
-  qtorch::quant::QuantizerFn fn_;
-  std::string text_;
-};
 
 // quant's messages start with the function name; the option name replaces it here.
 std::string without_prefix(const std::string& message, const std::string& prefix) {
@@ -76,8 +61,11 @@ qtorch::nn::QuantizerFactory QuantSetup::quantizer_factory() const {
   options.forward_rounding = a.rounding;
   options.backward_number = e.number;
   options.backward_rounding = e.rounding;
-  std::string text = "forward " + role_text(a) + ", backward " + role_text(e);
-  return [options, text] { return std::make_shared<LayerQuantizer>(options, text); };
+  // Both directions count into the same totals as the optimizer's quantizers.
+  std::shared_ptr<qtorch::QuantStats> stats = stats_;
+  options.forward_stats = [stats](const qtorch::QuantStats& s) { *stats += s; };
+  options.backward_stats = [stats](const qtorch::QuantStats& s) { *stats += s; };
+  return [options] { return std::make_shared<qtorch::nn::Quantizer>(options); };
 }
 
 qtorch::optim::OptimLPOptions QuantSetup::optim_options() const {
