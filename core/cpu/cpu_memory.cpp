@@ -1,20 +1,87 @@
-// CPU memory (64-byte aligned blocks) and the registration of the CPU backend.
+// CPU memory: 64-byte aligned blocks, with freed medium-sized blocks kept for reuse, and
+// the registration of the CPU backend.
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "core/cpu/cpu_backend.h"
 
 namespace qtorch::cpu {
+namespace {
+
+// Training allocates the same shapes every step. Blocks this large come from mmap and
+// cost a page fault per 4 KiB on every reuse (a third of LeNet's epoch), so freed blocks
+// between these sizes are kept by exact size and handed out again. Huge blocks are rare
+// and amortise their faults over their work; they go back to the system.
+constexpr std::size_t kMinCached = std::size_t{64} << 10;
+constexpr std::size_t kMaxCached = std::size_t{32} << 20;
+constexpr std::size_t kCacheLimit = std::size_t{512} << 20;  // bytes held idle at most
+
+class BlockCache {
+ public:
+  void* take(std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(bytes);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    idle_bytes_ -= bytes;
+    return p;
+  }
+  void remember_size(void* p, std::size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_of_[p] = bytes;
+  }
+  /// Keeps a cacheable block for reuse; false when p is not one or the cache is full,
+  /// and then the caller frees it.
+  bool keep(void* p) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = size_of_.find(p);
+    if (it == size_of_.end()) return false;
+    const std::size_t bytes = it->second;
+    if (idle_bytes_ + bytes > kCacheLimit) {
+      size_of_.erase(it);
+      return false;
+    }
+    free_[bytes].push_back(p);
+    idle_bytes_ += bytes;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, std::size_t> size_of_;  // every cacheable block handed out
+  std::size_t idle_bytes_ = 0;
+};
+
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache();  // never destroyed: tensors may outlive statics
+  return *c;
+}
+
+bool cacheable(std::size_t bytes) { return bytes >= kMinCached && bytes <= kMaxCached; }
+
+}  // namespace
 
 float* CpuBackend::allocate(int64_t numel) {
   std::size_t bytes = (static_cast<std::size_t>(numel) * sizeof(float) + 63) / 64 * 64;
+  if (cacheable(bytes)) {
+    bytes = (bytes + 4095) / 4096 * 4096;  // page multiples: more reuse between near sizes
+    if (void* p = cache().take(bytes)) return static_cast<float*>(p);
+  }
   void* p = std::aligned_alloc(64, bytes);
   if (p == nullptr) throw std::bad_alloc();
+  if (cacheable(bytes)) cache().remember_size(p, bytes);
   return static_cast<float*>(p);
 }
 
-void CpuBackend::deallocate(float* ptr) { std::free(ptr); }
+void CpuBackend::deallocate(float* ptr) {
+  if (!cache().keep(ptr)) std::free(ptr);
+}
 
 void CpuBackend::copy_from_host(const float* host, float* dst, int64_t numel) {
   std::memcpy(dst, host, static_cast<std::size_t>(numel) * sizeof(float));

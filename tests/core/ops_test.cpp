@@ -161,3 +161,45 @@ TEST(Ops, DeviceMismatchAndEmptyChecks) {
   EXPECT_THROW(ops::check_nonempty("op", zeros({0, 3})), Error);
   EXPECT_THROW(mean(zeros({0})), Error);
 }
+
+TEST(Ops, MaxPoolTiesAndNaNMatchAReferenceScan) {
+  // Small integers give many ties; the first maximum in scan order must win, and a NaN
+  // wins over everything (first NaN), on the 2x2 fast path and the general path alike.
+  manual_seed(11);
+  Tensor x = (rand({2, 3, 8, 6}) * 4.0f).contiguous();
+  std::vector<float> v = x.to_vector();
+  for (int i = 0; i < 3; ++i) v[static_cast<size_t>(i * 37 + 5)] = std::nanf("");
+  x = Tensor::from_vector(v, x.shape());
+  for (float& f : v) f = std::isnan(f) ? f : std::floor(f);
+  x = Tensor::from_vector(v, x.shape());
+  for (Pool2dOptions o : {Pool2dOptions{.kernel_h = 2, .kernel_w = 2},
+                          Pool2dOptions{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1}}) {
+    auto [out, idx] = ops::max_pool2d(x, o);
+    Window2d g = ops::pool2d_geometry(x, o, "test");
+    std::vector<float> got = out.to_vector(), got_idx = idx.to_vector();
+    for (int64_t p = 0; p < g.n * g.c; ++p)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow) {
+          float best = 0;
+          int64_t at = -1;
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+              int64_t h = oh * g.stride_h - g.pad_h + i, w = ow * g.stride_w - g.pad_w + j;
+              if (h < 0 || h >= g.h || w < 0 || w >= g.w) continue;
+              float val = v[static_cast<size_t>(p * g.h * g.w + h * g.w + w)];
+              bool take = at < 0 || (!std::isnan(best) && (val > best || std::isnan(val)));
+              if (take) {
+                best = val;
+                at = h * g.w + w;
+              }
+            }
+          size_t k = static_cast<size_t>((p * g.out_h + oh) * g.out_w + ow);
+          if (std::isnan(best)) {
+            EXPECT_TRUE(std::isnan(got[k])) << k;
+          } else {
+            EXPECT_EQ(got[k], best) << k;
+          }
+          EXPECT_EQ(got_idx[k], static_cast<float>(at)) << k;
+        }
+  }
+}
