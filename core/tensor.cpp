@@ -147,9 +147,28 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
+namespace {
+// self = self (op) other, written straight into self when self is contiguous (each
+// element reads only its own position of self, so writing into it is safe).
+void binary_in_place(Tensor& self, BinaryOp op, const Tensor& other, const char* name) {
+  // A view of self's own storage laid out differently would be overwritten while read.
+  const bool overlaps = other.storage() == self.storage() &&
+                        !(other.data_ptr() == self.data_ptr() && other.shape() == self.shape() &&
+                          other.strides() == self.strides());
+  if (self.is_contiguous() && self.numel() > 0 && !overlaps &&
+      broadcast_shapes(self.shape(), other.shape(), name) == self.shape()) {
+    ops::check_same_device(name, {&self, &other});
+    Tensor b = other.shape() == self.shape() ? other : other.expand(self.shape()).detach();
+    backend_for(self.device()).binary(op, self, b, self);
+    return;
+  }
+  ops::copy_into(self, ops::binary(op, self, other, name));
+}
+}  // namespace
+
 Tensor& Tensor::add_(const Tensor& other, float alpha) {
   Tensor term = alpha == 1.0f ? other : ops::unary(UnaryOp::MulScalar, other, alpha);
-  ops::copy_into(*this, ops::binary(BinaryOp::Add, *this, term, "add_"));
+  binary_in_place(*this, BinaryOp::Add, term, "add_");
   return *this;
 }
 
@@ -164,7 +183,7 @@ Tensor& Tensor::mul_(float value) {
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
-  ops::copy_into(*this, ops::binary(BinaryOp::Mul, *this, other, "mul_"));
+  binary_in_place(*this, BinaryOp::Mul, other, "mul_");
   return *this;
 }
 

@@ -128,3 +128,15 @@ TEST(Tensor, ErrorsNameWhatWasWrong) {
     EXPECT_THROW(zeros({2}, Device::cuda()), Error);
   }
 }
+
+TEST(Tensor, InPlaceUpdateFromAnOverlappingViewOfItself) {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
+  a.add_(a.t());  // reads a's own storage transposed: must act as if out of place
+  EXPECT_EQ(a.to_vector(), (std::vector<float>{2, 5, 5, 8}));
+  Tensor b = Tensor::from_vector({1, 2, 3}, {3});
+  b.mul_(b);
+  EXPECT_EQ(b.to_vector(), (std::vector<float>{1, 4, 9}));
+  Tensor c = Tensor::from_vector({1, 2}, {2});
+  c.copy_(c);
+  EXPECT_EQ(c.to_vector(), (std::vector<float>{1, 2}));
+}
