@@ -2,6 +2,9 @@
 // in the same run (BENCHMARKS.md: >= 0.8 of the copy for nearest, >= 0.6 for stochastic).
 // Group "alloc": a fresh output per call (x.clone() is the baseline, a single-threaded
 // allocate + memcpy is shown too); group "into": a preallocated output (out.copy_(x)).
+// Group "cache": 2^15 elements, in cache and single-threaded (below the kernels' parallel
+// threshold), as in training, where most quantized tensors are that small; the counter
+// ns_per_elem gives the cost per element.
 // Run: build/bench/quant_bench   (the table at the end gives each share of the copy speed)
 #include <cstring>
 
@@ -15,10 +18,20 @@ namespace {
 
 constexpr int64_t kElems = int64_t{1} << 24;
 
+constexpr int64_t kCacheElems = int64_t{1} << 15;
+
 const Tensor& input() {
   static Tensor x = [] {
     manual_seed(1);
     return randn({kElems});
+  }();
+  return x;
+}
+
+const Tensor& cache_input() {
+  static Tensor x = [] {
+    manual_seed(2);
+    return randn({kCacheElems});
   }();
   return x;
 }
@@ -87,6 +100,30 @@ void quantize_into(benchmark::State& state, const Case& c) {
   set_bytes(state);
 }
 
+void set_cache_counters(benchmark::State& state) {
+  state.SetItemsProcessed(state.iterations() * kCacheElems);
+  state.counters["ns_per_elem"] = benchmark::Counter(
+      static_cast<double>(kCacheElems) * 1e-9 * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void copy_cache(benchmark::State& state) {
+  const Tensor& x = cache_input();
+  Tensor out = empty(x.shape());
+  for (auto _ : state) benchmark::DoNotOptimize(out.copy_(x).data_ptr());
+  set_cache_counters(state);
+}
+
+void quantize_cache(benchmark::State& state, const Case& c) {
+  const Tensor& x = cache_input();
+  Tensor out = empty(x.shape());
+  for (auto _ : state) {
+    quant::quantize_into(x, out, c.number, c.rounding);
+    benchmark::DoNotOptimize(out.data_ptr());
+  }
+  set_cache_counters(state);
+}
+
 const bool registered = [] {
   benchmark::RegisterBenchmark("alloc/baseline", copy_alloc)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("alloc/memcpy_1thread", memcpy_alloc)->Unit(benchmark::kMillisecond);
@@ -97,6 +134,10 @@ const bool registered = [] {
   for (const Case& c : kCases)
     benchmark::RegisterBenchmark((std::string("into/") + c.name).c_str(), quantize_into, c)
         ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("cache/baseline", copy_cache)->Unit(benchmark::kMicrosecond);
+  for (const Case& c : kCases)
+    benchmark::RegisterBenchmark((std::string("cache/") + c.name).c_str(), quantize_cache, c)
+        ->Unit(benchmark::kMicrosecond);
   return true;
 }();
 

@@ -81,8 +81,11 @@ QuantParams make_quant_params(const Number& number, Rounding rounding, const Sha
   return p;
 }
 
-void quantize_into(const Tensor& x, const Tensor& out, const Number& number, Rounding rounding,
-                   const QuantizeOptions& options) {
+namespace {
+
+/// quantize_into; fresh_output says out was just allocated (a CPU store hint).
+void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Rounding rounding,
+                 const QuantizeOptions& options, bool fresh_output) {
   QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
   QTORCH_CHECK(out.defined() && out.shape() == x.shape() && out.device() == x.device(),
                "quantize: expected out of shape {} on {}, got {}", shape_str(x.shape()),
@@ -107,7 +110,8 @@ void quantize_into(const Tensor& x, const Tensor& out, const Number& number, Rou
   QuantStats stats;
   if (n > 0) {
     if (x.device().is_cpu())
-      quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, &stats);
+      quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
+                   options.stats ? &stats : nullptr, fresh_output);
     else
       quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
                     options.stats ? &stats : nullptr);
@@ -115,11 +119,18 @@ void quantize_into(const Tensor& x, const Tensor& out, const Number& number, Rou
   if (options.stats) *options.stats = stats;
 }
 
+}  // namespace
+
+void quantize_into(const Tensor& x, const Tensor& out, const Number& number, Rounding rounding,
+                   const QuantizeOptions& options) {
+  quantize_to(x, out, number, rounding, options, false);
+}
+
 Tensor quantize(const Tensor& x, const Number& number, Rounding rounding,
                 const QuantizeOptions& options) {
   QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
   Tensor out = empty(x.shape(), x.device());
-  quantize_into(x, out, number, rounding, options);
+  quantize_to(x, out, number, rounding, options, true);
   return out;
 }
 

@@ -1,71 +1,68 @@
-// CPU quantize kernels: OpenMP over fixed chunks of the flat index, Philox bits generated
-// per chunk (one block per 4 elements, all four words used), and a branch-free inner loop
-// over the rounding core that g++ -O3 -march=native vectorises.
+// CPU quantize kernels: fixed chunks of the flat index (OpenMP only for large tensors),
+// Philox bits generated per chunk (one block per 4 elements, all four words used), then
+// the AVX-512 kernels of quant/cpu/fast_kernels.h where their preconditions hold, else the
+// branch-free scalar loop over the rounding core. Both give the same bits.
+// g++ 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "quant/cpu/quantize_cpu.h"
 
 #include <omp.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>  // core/philox.h uses logf/sqrtf/cosf
 #include <vector>
 
-#include "core/philox.h"
+#include "quant/cpu/fast_kernels.h"
+#include "quant/cpu/philox_simd.h"
 #include "quant/rounding_core.h"
 
 namespace qtorch::quant {
 namespace {
 
-// Elements per task; a multiple of 4 so chunks start on a Philox block boundary.
+// Elements per task; a multiple of 64 so chunks start on a 16-block Philox group.
 constexpr int64_t kChunk = 4096;
-
-/// out[4j + w] = word w of Philox block block0 + j (= philox_bits(seed, 4 * block0 + ...)).
-void fill_random(uint64_t seed, uint64_t block0, int64_t nblocks, uint32_t* __restrict out) {
-  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int64_t j = 0; j < nblocks; ++j) {
-    uint64_t c = block0 + static_cast<uint64_t>(j);
-    PhiloxBlock b =
-        philox4x32_10(static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), 0u, 0u, k0, k1);
-    out[4 * j] = b.w[0];
-    out[4 * j + 1] = b.w[1];
-    out[4 * j + 2] = b.w[2];
-    out[4 * j + 3] = b.w[3];
-  }
-}
+// Below this many elements one thread does the work: a parallel region costs more than
+// it saves on small tensors (milliseconds on a loaded machine).
+constexpr int64_t kParallelMin = int64_t{1} << 16;
+// From this many elements (16 MiB out, 32 MiB with the input: past the shared L3 cache)
+// an existing output bypasses the caches (non-temporal stores): it cannot stay cached
+// anyway, and streaming saves the read-for-ownership of every output line. A freshly
+// allocated output is written normally: each page is zeroed by the kernel on first touch,
+// so its lines are in cache already (measured: streaming there is ~10% slower).
+constexpr int64_t kStreamMin = int64_t{1} << 22;
 
 // One functor per family: the per-element rule with its (per-call or per-block) constants.
 template <RoundKind K>
 struct FixedOp {
   QuantParams p;
-  QTORCH_HD float operator()(float x, uint32_t r, uint32_t& c) const {
-    return quantize_fixed<K>(x, p, r, c);
-  }
+  float operator()(float x, uint32_t r, uint32_t& c) const { return quantize_fixed<K>(x, p, r, c); }
 };
 template <RoundKind K>
 struct FloatOp {
   QuantParams p;
-  QTORCH_HD float operator()(float x, uint32_t r, uint32_t& c) const {
-    return quantize_float<K>(x, p, r, c);
-  }
+  float operator()(float x, uint32_t r, uint32_t& c) const { return quantize_float<K>(x, p, r, c); }
 };
 template <RoundKind K>
 struct BlockOp {
   BlockScale s;
-  QTORCH_HD float operator()(float x, uint32_t r, uint32_t& c) const {
-    return quantize_block<K>(x, s, r, c);
-  }
+  float operator()(float x, uint32_t r, uint32_t& c) const { return quantize_block<K>(x, s, r, c); }
 };
 
 struct Counts {
   int64_t clamped = 0, flushed = 0;
 };
 
-/// The inner loop over a run of elements sharing one op. x and out may alias (in place).
-/// Per element it records events (bit 0 clamped, bit 1 flushed) instead of counting, which
-/// keeps the loop free of reductions so that it vectorises.
-/// Without Track (no stats and no mask requested) the events are not recorded at all.
+/// The scalar loop over a run of elements sharing one op (x and out may alias). Per
+/// element it records events (bit 0 clamped, bit 1 flushed) instead of counting, which
+/// keeps the loop free of reductions so that it vectorises; then counts them.
 template <RoundKind K, bool Track, class Op>
-void run_segment(const Op& op, const float* x, float* out, const uint32_t* __restrict rnd,
-                 uint32_t* __restrict events, int64_t n) {
+void generic_segment(const Op& op, const float* x, float* out, float* mask,
+                     const uint32_t* __restrict rnd, uint32_t* __restrict events, int64_t n,
+                     Counts& counts) {
   for (int64_t i = 0; i < n; ++i) {
     uint32_t c;
     float xi = x[i];
@@ -73,40 +70,53 @@ void run_segment(const Op& op, const float* x, float* out, const uint32_t* __res
     if constexpr (Track) events[i] = c | (flushed_to_zero(xi, y) ? 2u : 0u);
     out[i] = y;
   }
-}
-
-/// Counts a chunk's events and writes its part of the clamp mask.
-void tally(const uint32_t* __restrict events, float* __restrict mask, int64_t n, Counts& counts) {
-  uint32_t clamped = 0, flushed = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    clamped += events[i] & 1u;
-    flushed += events[i] >> 1;
+  if constexpr (Track) {
+    uint32_t clamped = 0, flushed = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      clamped += events[i] & 1u;
+      flushed += events[i] >> 1;
+    }
+    if (mask)
+      for (int64_t i = 0; i < n; ++i) mask[i] = static_cast<float>(events[i] & 1u);
+    counts.clamped += clamped;
+    counts.flushed += flushed;
   }
-  if (mask)
-    for (int64_t i = 0; i < n; ++i) mask[i] = static_cast<float>(events[i] & 1u);
-  counts.clamped += clamped;
-  counts.flushed += flushed;
 }
 
 /// Largest magnitude bits per block (x seen as [outer, blocks, inner]).
 std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParams& p) {
   std::vector<uint32_t> result(static_cast<size_t>(p.blocks), 0u);
   auto row_max = [](const float* row, int64_t len) {
+#if QTORCH_QUANT_AVX512
+    return cpu::max_abs_bits(row, len);
+#else
     uint32_t m = 0;
     for (int64_t i = 0; i < len; ++i) m = std::max(m, float_bits(row[i]) & kAbsMask);
     return m;
+#endif
   };
+  if (p.blocks == 1 && n < kParallelMin) {
+    result[0] = row_max(x, n);
+    return result;
+  }
   if (p.blocks == 1) {
     const int64_t nchunks = (n + kChunk - 1) / kChunk;
     uint32_t m = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) if (nchunks > 1)
+#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
     for (int64_t c = 0; c < nchunks; ++c)
       m = std::max(m, row_max(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
     result[0] = m;
     return result;
   }
   const int64_t rows = p.outer * p.blocks;
-#pragma omp parallel if (n > kChunk)
+  if (n < kParallelMin) {
+    for (int64_t r = 0; r < rows; ++r) {
+      uint32_t& m = result[static_cast<size_t>(r % p.blocks)];
+      m = std::max(m, row_max(x + r * p.inner, p.inner));
+    }
+    return result;
+  }
+#pragma omp parallel
   {
     std::vector<uint32_t> local(static_cast<size_t>(p.blocks), 0u);
 #pragma omp for schedule(static)
@@ -120,41 +130,185 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
   return result;
 }
 
+#if defined(__SSE__)
+/// Clears flush-to-zero and denormals-are-zero in this thread's MXCSR for its lifetime:
+/// the grid kernels compute on subnormals with float arithmetic, and the compiler turns
+/// the scalar loop's clamps into vminps / vmaxps, so either mode would change results.
+class ExactSubnormals {
+ public:
+  ExactSubnormals() : saved_(_mm_getcsr()) {
+    if (saved_ & kFlushBits) _mm_setcsr(saved_ & ~kFlushBits);
+  }
+  ~ExactSubnormals() {
+    if (saved_ & kFlushBits) _mm_setcsr(saved_);
+  }
+  ExactSubnormals(const ExactSubnormals&) = delete;
+  ExactSubnormals& operator=(const ExactSubnormals&) = delete;
+
+ private:
+  static constexpr unsigned kFlushBits = 0x8040u;  // FTZ | DAZ
+  unsigned saved_;
+};
+#else
+struct ExactSubnormals {};
+#endif
+
+/// Per-call choices: which kernel each family (each block) takes.
+struct Plan {
+  bool fast = false;  // fixed / float: the AVX-512 kernel applies
+  std::vector<BlockScale> scales;
+#if QTORCH_QUANT_AVX512
+  cpu::Grid grid{};  // fixed point
+  cpu::FloatFast ff{};
+  std::vector<cpu::Grid> block_grids;
+  std::vector<char> block_fast;
+#endif
+};
+
+Plan make_plan(const float* x, int64_t n, const QuantParams& p, bool allow_fast) {
+  Plan plan;
+  if (p.family == QuantFamily::Block) {
+    std::vector<uint32_t> maxima = block_max_bits(x, n, p);
+    plan.scales.reserve(maxima.size());
+    for (uint32_t m : maxima) plan.scales.push_back(block_scale(m, p.wl));
+  }
+#if QTORCH_QUANT_AVX512
+  plan.block_fast.assign(plan.scales.size(), 0);
+  if (!allow_fast) return plan;
+  switch (p.family) {
+    case QuantFamily::Fixed:
+      plan.fast = cpu::grid_supported(p.q);
+      if (plan.fast) plan.grid = cpu::make_grid(p.q);
+      break;
+    case QuantFamily::Float: {
+      cpu::FloatFast& f = plan.ff;
+      f.s = 23 - p.man;
+      // With emin = -126 the core reads float32's subnormals as binade -126 (their bits
+      // are a fixed-point number in its ulp), so the bit rule covers them, whatever qsub.
+      const bool uniform = p.emin == -126;
+      f.sub_below = uniform ? 0u : pow2_bits(p.emin);
+      plan.fast = f.s >= 1 && (uniform || cpu::grid_supported(p.qsub));
+      if (plan.fast && !uniform) f.sub = cpu::make_grid(p.qsub);
+      f.max_bits = p.max_bits;
+      f.ovf_bits = p.ovf_bits;
+      f.inf_bits = p.inf_bits;
+      break;
+    }
+    case QuantFamily::Block:
+      plan.block_grids.resize(plan.scales.size());
+      for (size_t j = 0; j < plan.scales.size(); ++j) {
+        const BlockScale& s = plan.scales[j];
+        plan.block_fast[j] = !s.nan && cpu::grid_supported(s.q);
+        if (plan.block_fast[j]) plan.block_grids[j] = cpu::make_grid(s.q);
+      }
+      break;
+  }
+#endif
+  return plan;
+}
+
 template <RoundKind K, bool Track>
 void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& p, uint64_t seed,
-         uint64_t offset, const BlockScale* scales, Counts& total) {
+         uint64_t offset, const uint32_t* given_rnd, bool fresh_output, const Plan& plan,
+         Counts& total) {
+  constexpr bool kStochastic = K == RoundKind::Stochastic;
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  const bool stream = !fresh_output && n >= kStreamMin && reinterpret_cast<uintptr_t>(out) % 64 == 0 &&
+                      (mask == nullptr || reinterpret_cast<uintptr_t>(mask) % 64 == 0);
+  (void)stream;
   int64_t clamped = 0, flushed = 0;
-#pragma omp parallel reduction(+ : clamped, flushed) if (nchunks > 1)
+#pragma omp parallel reduction(+ : clamped, flushed) if (n >= kParallelMin)
   {
-    alignas(64) uint32_t rnd[kChunk];
-    alignas(64) uint32_t events[kChunk];
+    const ExactSubnormals exact_subnormals;
+    alignas(64) uint32_t rnd[kStochastic ? kChunk : 1];
+    alignas(64) uint32_t events[Track ? kChunk : 1];
+#if QTORCH_QUANT_AVX512
+    const cpu::PhiloxSimd gen(seed);
+#endif
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-      if constexpr (K == RoundKind::Stochastic)
-        fill_random(seed, offset + static_cast<uint64_t>(i0 / 4), (len + 3) / 4, rnd);
+      // The chunk's random words in a buffer, made on first use: the scalar loop and short
+      // block pieces read them there; the fast kernels make theirs in registers.
+      bool filled = false;
+      auto buffer = [&]() -> uint32_t* {
+        if (kStochastic && !filled) {
+          if (given_rnd)
+            std::copy(given_rnd + i0, given_rnd + i0 + len, rnd);
+          else
+            cpu::philox_fill_groups(seed, offset + static_cast<uint64_t>(i0 / 4), (len + 63) / 64, rnd);
+          filled = true;
+        }
+        return rnd;
+      };
+      float* m = mask ? mask + i0 : nullptr;
+      Counts counts;
+#if QTORCH_QUANT_AVX512
+      cpu::Tally tally;
+      // Calls kernel(src) with the random words of the segment at element k of the chunk.
+      // Philox blocks hold 4 words, so registers need a segment starting on a block.
+      auto with_words = [&](int64_t k, int64_t seg_len, auto&& kernel) {
+        if constexpr (!kStochastic)
+          kernel(cpu::NoBits{});
+        else if (given_rnd == nullptr && (i0 + k) % 4 == 0 && (seg_len >= 64 || k == 0))
+          kernel(cpu::PhiloxBits{&gen, offset + static_cast<uint64_t>((i0 + k) / 4)});
+        else
+          kernel(cpu::BufferBits{buffer() + k});
+      };
+#endif
       if (p.family == QuantFamily::Fixed) {
-        run_segment<K, Track>(FixedOp<K>{p}, x + i0, out + i0, rnd, events, len);
+#if QTORCH_QUANT_AVX512
+        if (plan.fast)
+          with_words(0, len, [&](const auto& src) {
+            cpu::fixed_fast<K, Track>(x + i0, out + i0, m, src, len, plan.grid, p.lo, p.hi, stream,
+                                      tally);
+          });
+        else
+#endif
+          generic_segment<K, Track>(FixedOp<K>{p}, x + i0, out + i0, m, buffer(), events, len,
+                                    counts);
       } else if (p.family == QuantFamily::Float) {
-        run_segment<K, Track>(FloatOp<K>{p}, x + i0, out + i0, rnd, events, len);
+#if QTORCH_QUANT_AVX512
+        if (plan.fast)
+          with_words(0, len, [&](const auto& src) {
+            cpu::float_fast<K, Track>(x + i0, out + i0, m, src, len, plan.ff, stream, tally);
+          });
+        else
+#endif
+          generic_segment<K, Track>(FloatOp<K>{p}, x + i0, out + i0, m, buffer(), events, len,
+                                    counts);
       } else {
-        // Pieces of the chunk that lie in one row of one block.
+        // Pieces of the chunk that lie in one row of one block (one piece: a single block).
         for (int64_t i = i0; i < i0 + len;) {
           const int64_t row = i / p.inner;
-          const int64_t end = std::min(i0 + len, (row + 1) * p.inner);
-          run_segment<K, Track>(BlockOp<K>{scales[row % p.blocks]}, x + i, out + i, rnd + (i - i0),
-                         events + (i - i0), end - i);
+          const int64_t end = p.blocks == 1 ? i0 + len : std::min(i0 + len, (row + 1) * p.inner);
+          const size_t j = static_cast<size_t>(row % p.blocks);
+          const int64_t k = i - i0;
+#if QTORCH_QUANT_AVX512
+          if (plan.block_fast[j] && (end - i >= 16 || p.blocks == 1))
+            with_words(k, end - i, [&](const auto& src) {
+              cpu::block_fast<K, Track>(x + i, out + i, m ? m + k : nullptr, src, end - i,
+                                        plan.block_grids[j], plan.scales[j].sat,
+                                        stream && (i % 16 == 0), tally);
+            });
+          else
+#endif
+            generic_segment<K, Track>(BlockOp<K>{plan.scales[j]}, x + i, out + i,
+                                      m ? m + k : nullptr, buffer() + k,
+                                      events + (Track ? k : 0), end - i, counts);
           i = end;
         }
       }
-      if constexpr (Track) {
-        Counts counts;
-        tally(events, mask ? mask + i0 : nullptr, len, counts);
-        clamped += counts.clamped;
-        flushed += counts.flushed;
-      }
+#if QTORCH_QUANT_AVX512
+      counts.clamped += tally.clamped;
+      counts.flushed += tally.flushed;
+#endif
+      clamped += counts.clamped;
+      flushed += counts.flushed;
     }
+#if QTORCH_QUANT_AVX512
+    if (stream) _mm_sfence();  // order the streamed stores before the region ends
+#endif
   }
   total.clamped += clamped;
   total.flushed += flushed;
@@ -162,36 +316,61 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
 
 template <bool Track>
 void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, const BlockScale* s, Counts& counts) {
+                   uint64_t seed, uint64_t offset, const uint32_t* given_rnd, bool fresh_output,
+                   const Plan& plan, Counts& counts) {
   switch (p.kind) {
-    case RoundKind::Stochastic: return run<RoundKind::Stochastic, Track>(x, out, mask, n, p, seed, offset, s, counts);
-    case RoundKind::NearestAway: return run<RoundKind::NearestAway, Track>(x, out, mask, n, p, seed, offset, s, counts);
-    case RoundKind::NearestEven: return run<RoundKind::NearestEven, Track>(x, out, mask, n, p, seed, offset, s, counts);
-    case RoundKind::NearestUp: return run<RoundKind::NearestUp, Track>(x, out, mask, n, p, seed, offset, s, counts);
-    case RoundKind::TowardZero: return run<RoundKind::TowardZero, Track>(x, out, mask, n, p, seed, offset, s, counts);
-    case RoundKind::Up: return run<RoundKind::Up, Track>(x, out, mask, n, p, seed, offset, s, counts);
-    case RoundKind::Down: return run<RoundKind::Down, Track>(x, out, mask, n, p, seed, offset, s, counts);
+#define QTORCH_QUANT_CASE(k) \
+  case RoundKind::k:         \
+    return run<RoundKind::k, Track>(x, out, mask, n, p, seed, offset, given_rnd, fresh_output, \
+                                   plan, counts);
+    QTORCH_QUANT_CASE(Stochastic)
+    QTORCH_QUANT_CASE(NearestAway)
+    QTORCH_QUANT_CASE(NearestEven)
+    QTORCH_QUANT_CASE(NearestUp)
+    QTORCH_QUANT_CASE(TowardZero)
+    QTORCH_QUANT_CASE(Up)
+    QTORCH_QUANT_CASE(Down)
+#undef QTORCH_QUANT_CASE
   }
+}
+
+void quantize_cpu_impl(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                       uint64_t seed, uint64_t offset, const uint32_t* given_rnd,
+                       QuantStats* stats, bool allow_fast, bool fresh_output) {
+  const Plan plan = make_plan(x, n, p, allow_fast);
+  Counts counts;
+  if (stats != nullptr || mask != nullptr)
+    dispatch_kind<true>(x, out, mask, n, p, seed, offset, given_rnd, fresh_output, plan, counts);
+  else
+    dispatch_kind<false>(x, out, mask, n, p, seed, offset, given_rnd, fresh_output, plan, counts);
+  if (stats) *stats = QuantStats{counts.clamped, counts.flushed, n};
 }
 
 }  // namespace
 
 void quantize_cpu(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                  uint64_t seed, uint64_t offset, QuantStats* stats) {
-  std::vector<BlockScale> scales;
-  if (p.family == QuantFamily::Block) {
-    std::vector<uint32_t> maxima = block_max_bits(x, n, p);
-    scales.reserve(maxima.size());
-    for (uint32_t m : maxima) scales.push_back(block_scale(m, p.wl));
-  }
-  const BlockScale* s = scales.data();
-  Counts counts;
-  if (stats != nullptr || mask != nullptr) {
-    dispatch_kind<true>(x, out, mask, n, p, seed, offset, s, counts);
-  } else {
-    dispatch_kind<false>(x, out, mask, n, p, seed, offset, s, counts);
-  }
-  if (stats) *stats = QuantStats{counts.clamped, counts.flushed, n};
+                  uint64_t seed, uint64_t offset, QuantStats* stats, bool fresh_output) {
+  quantize_cpu_impl(x, out, mask, n, p, seed, offset, nullptr, stats, true, fresh_output);
+}
+
+void quantize_cpu_reference(const float* x, float* out, float* mask, int64_t n,
+                            const QuantParams& p, uint64_t seed, uint64_t offset,
+                            QuantStats* stats) {
+  quantize_cpu_impl(x, out, mask, n, p, seed, offset, nullptr, stats, false, false);
+}
+
+void quantize_cpu_with_bits(const float* x, float* out, float* mask, int64_t n,
+                            const QuantParams& p, const uint32_t* rnd, QuantStats* stats,
+                            bool fast) {
+  quantize_cpu_impl(x, out, mask, n, p, 0, 0, rnd, stats, fast, false);
+}
+
+bool quantize_cpu_has_fast_kernels() {
+#if QTORCH_QUANT_AVX512
+  return true;
+#else
+  return false;
+#endif
 }
 
 }  // namespace qtorch::quant
