@@ -64,7 +64,11 @@ qtorch::nn::QuantizerFactory QuantSetup::quantizer_factory() const {
   // Both directions count into the same totals as the optimizer's quantizers.
   std::shared_ptr<qtorch::QuantStats> stats = stats_;
   options.forward_stats = [stats](const qtorch::QuantStats& s) { *stats += s; };
-  options.backward_stats = [stats](const qtorch::QuantStats& s) { *stats += s; };
+  std::shared_ptr<std::function<void(int64_t)>> sink = saturation_sink_;
+  options.backward_stats = [stats, sink](const qtorch::QuantStats& s) {
+    *stats += s;
+    if (s.clamped > 0 && *sink) (*sink)(s.clamped);
+  };
   return [options] { return std::make_shared<qtorch::nn::Quantizer>(options); };
 }
 

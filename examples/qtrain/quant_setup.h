@@ -2,6 +2,7 @@
 // inserted after layers and activations, and the OptimLP quantizers of the optimizer.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,10 +44,17 @@ class QuantSetup {
   std::optional<qtorch::QuantStats> take_stats();
   /// "weight=block:8:0 stochastic, activation=..." for the start-up banner.
   std::string describe() const;
+  /// Called with the count of saturated gradient elements whenever a backward (error)
+  /// quantizer saturates, so a dynamic loss scaler can treat it as overflow (NUMERICS:
+  /// with saturating formats, inf/NaN checks alone never see it). Set after the model
+  /// exists; the quantizers made earlier see it too.
+  void on_error_saturation(std::function<void(int64_t)> sink) { *saturation_sink_ = std::move(sink); }
 
  private:
   RoleQuant roles_[kNumRoles];
   std::shared_ptr<qtorch::QuantStats> stats_;
+  std::shared_ptr<std::function<void(int64_t)>> saturation_sink_ =
+      std::make_shared<std::function<void(int64_t)>>();
 };
 
 }  // namespace qtrain

@@ -132,6 +132,10 @@ Run::Run(const Config& cfg)
   if (loss_scale.kind != LossScaleSpec::None)
     scaler_ = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{
         .init_scale = loss_scale.scale, .dynamic = loss_scale.kind == LossScaleSpec::Dynamic});
+  if (scaler_) {
+    optim::LossScaler* scaler = scaler_.get();
+    quant_.on_error_saturation([scaler](int64_t count) { scaler->report_overflow(count); });
+  }
   if (cfg.swa_start > 0) swa_ = std::make_unique<optim::SWA>(model_, cfg.swa_start, 1);
 
   metrics_.config = config_to_json(cfg);

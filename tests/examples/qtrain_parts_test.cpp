@@ -81,6 +81,23 @@ TEST(QtrainParts, QuantSetupNamesTheOption) {
   }
 }
 
+TEST(QtrainParts, ErrorSaturationReachesTheLossScalerSink) {
+  // fixed:4:2 saturates at 1.75: a gradient of 100 must be reported, 0.5 must not.
+  Config c;
+  for (Role r : kRoles) c.format(r) = {"fp32", "nearest"};
+  c.format(Role::Error) = {"fixed:4:2", "nearest"};
+  QuantSetup setup(c);
+  std::vector<int64_t> reported;
+  qtorch::nn::QuantizerFactory factory = setup.quantizer_factory();
+  setup.on_error_saturation([&](int64_t n) { reported.push_back(n); });  // set after: still seen
+  std::shared_ptr<qtorch::nn::Module> q = factory();
+  qtorch::Tensor x = qtorch::Tensor::from_vector({1.0f, 2.0f, 3.0f}, {3}).requires_grad_();
+  q->forward(x).backward(qtorch::Tensor::from_vector({0.5f, 100.0f, -100.0f}, {3}));
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0], 2);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0.5f, 1.75f, -2.0f}));
+}
+
 TEST(QtrainParts, CheckConfigRanges) {
   Config ok;
   EXPECT_NO_THROW(check_config(ok));
