@@ -145,15 +145,17 @@ QTORCH_HD float quantize_fixed(float x, const QuantParams& p, uint32_t rnd, uint
   return over ? p.hi : (under ? p.lo : y);
 }
 
-/// Floating point: quantum 2^(e - man) in binade e >= emin, 2^qsub below; overflow per
-/// the range rule; NaN stays NaN.
+/// Floating point: quantum 2^(e - man) in binade e >= emin, 2^qsub below (|x| < 2^emin);
+/// overflow per the range rule; NaN stays NaN.
 template <RoundKind K>
 QTORCH_HD float quantize_float(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
   uint32_t a = b & kAbsMask;
   uint32_t neg = b >> 31;
   int32_t be = static_cast<int32_t>(a >> 23);
-  int32_t e = (be > 1 ? be : 1) - 127;
+  // A float32 subnormal (be = 0) is below 2^-126 <= 2^emin, so it takes qsub: reading it
+  // as binade -126 would keep it on the normal grid when emin = -126 without subnormals.
+  int32_t e = be - 127;
   int32_t q = e >= p.emin ? e - p.man : p.qsub;
   uint32_t r = round_to_quantum<K>(a, neg, q, p.unit, rnd);
   bool is_inf = a == kInfBits, finite = a < kInfBits;

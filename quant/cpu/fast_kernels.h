@@ -249,7 +249,8 @@ inline uint32_t max_abs_bits(const float* x, int64_t n) {
 /// below sub_below (nonzero) use the grid `sub` (the subnormal or flushed range).
 struct FloatFast {
   int s;
-  uint32_t sub_below;  // 0: the bit rule holds everywhere (emin = -126 with subnormals)
+  uint32_t sub_below;  // 0: the bit rule holds everywhere (emin = -126 with subnormals);
+                       // else 2^emin (float32 subnormals are below it whatever emin)
   Grid sub;
   uint32_t max_bits, ovf_bits, inf_bits;
 };

@@ -184,9 +184,10 @@ Plan make_plan(const float* x, int64_t n, const QuantParams& p, bool allow_fast)
     case QuantFamily::Float: {
       cpu::FloatFast& f = plan.ff;
       f.s = 23 - p.man;
-      // With emin = -126 the core reads float32's subnormals as binade -126 (their bits
-      // are a fixed-point number in its ulp), so the bit rule covers them, whatever qsub.
-      const bool uniform = p.emin == -126;
+      // With emin = -126 and subnormals (qsub = -126 - man) the subnormal grid continues
+      // binade -126's (float32 subnormal bits are a fixed-point number in its ulp), so the
+      // bit rule covers them; without subnormals they go to the grid 2^qsub = 2^-126.
+      const bool uniform = p.emin == -126 && p.qsub == p.emin - p.man;
       f.sub_below = uniform ? 0u : pow2_bits(p.emin);
       plan.fast = f.s >= 1 && (uniform || cpu::grid_supported(p.qsub));
       if (plan.fast && !uniform) f.sub = cpu::make_grid(p.qsub);
