@@ -95,7 +95,7 @@ Panel accuracy_panel(const std::vector<const ArmResult*>& arms) {
   Panel p;
   p.title = "test accuracy";
   p.xlabel = "epoch";
-  p.ylabel = "%";
+  p.ylabel = std::string(1, '%');  // not = "%": g++ 12 false -Wrestrict (PR 105329)
   for (const ArmResult* a : arms) {
     std::vector<std::pair<double, double>> pts;
     for (const auto& e : a->epochs) pts.emplace_back(double(e.epoch), e.test_accuracy);
@@ -121,31 +121,10 @@ Panel epoch_panel(const std::string& title, const std::string& ylabel,
   return p;
 }
 
-std::string find_gnuplot() {
-  const char* env = std::getenv("PATH");
-  std::stringstream ss(env ? env : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) continue;
-    std::string candidate = dir + "/gnuplot";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
 
 namespace {
 
-std::string gp_string(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
 
-std::string shell_word(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 std::string make_script(const PartResult& part, const std::vector<Panel>& panels, const std::string& path) {
   std::ostringstream s;
@@ -166,26 +145,26 @@ std::string make_script(const PartResult& part, const std::vector<Panel>& panels
       for (const auto& [x, y] : panels[p].lines[l].second) s << x << ' ' << y << '\n';
       s << "EOD\n";
     }
-  s << "set output " << gp_string(path) << "\n";
+  s << "set output " << qtorch::examples::gnuplot_string(path) << "\n";
   s << "set multiplot layout " << rows << "," << cols << " title "
-    << gp_string(part.id + "  " + part.title) << "\n";
+    << qtorch::examples::gnuplot_string(part.id + "  " + part.title) << "\n";
   s << "set grid\nset key bottom right font ',9'\n";
   for (size_t p = 0; p < panels.size(); ++p) {
     const Panel& pn = panels[p];
     s << "unset arrow\nunset label\n";
-    s << "set title " << gp_string(pn.title) << "\nset xlabel " << gp_string(pn.xlabel)
-      << "\nset ylabel " << gp_string(pn.ylabel) << "\n";
+    s << "set title " << qtorch::examples::gnuplot_string(pn.title) << "\nset xlabel " << qtorch::examples::gnuplot_string(pn.xlabel)
+      << "\nset ylabel " << qtorch::examples::gnuplot_string(pn.ylabel) << "\n";
     s << (pn.logy ? "set logscale y\n" : "unset logscale y\n");
     int m = 0;
     for (const auto& [x, label] : pn.markers) {
       s << "set arrow from " << x << ", graph 0 to " << x << ", graph 1 nohead dt 2 lc rgb 'red'\n";
-      s << "set label " << ++m << " " << gp_string(label) << " at " << x << ", graph 0.95 left offset 0.5,0 tc rgb 'red' font ',9'\n";
+      s << "set label " << ++m << " " << qtorch::examples::gnuplot_string(label) << " at " << x << ", graph 0.95 left offset 0.5,0 tc rgb 'red' font ',9'\n";
     }
     s << "plot ";
     for (size_t l = 0; l < pn.lines.size(); ++l) {
       if (l) s << ", ";
       s << "$d" << p << "_" << l << " using 1:2 with " << (pn.steps ? "steps" : "linespoints pt 7 ps 0.6")
-        << " lw 1.5 title " << gp_string(pn.lines[l].first);
+        << " lw 1.5 title " << qtorch::examples::gnuplot_string(pn.lines[l].first);
     }
     if (pn.lines.empty()) s << "NaN notitle";
     s << "\n";
@@ -197,28 +176,7 @@ std::string make_script(const PartResult& part, const std::vector<Panel>& panels
 }  // namespace
 
 void plot_part(const PartResult& part, const std::string& path) {
-  const std::string gnuplot = find_gnuplot();
-  if (gnuplot.empty())
-    throw std::runtime_error("gnuplot is not installed, so no plot was drawn: install the Debian "
-                             "package gnuplot-nox");
-  std::filesystem::path script = std::filesystem::temp_directory_path() /
-                                 fmt::format("qrepro_{}_{}.gp", ::getpid(), part.id);
-  {
-    std::ofstream out(script);
-    out << make_script(part, part.panels, path);
-    if (!out) throw std::runtime_error("plot: cannot write " + script.string());
-  }
-  std::string cmd = shell_word(gnuplot) + " " + shell_word(script.string()) + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) throw std::runtime_error("plot: cannot run " + gnuplot);
-  std::string output;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, pipe)) output += buf;
-  int status = ::pclose(pipe);
-  std::error_code ec;
-  std::filesystem::remove(script, ec);
-  if (status != 0 || !std::filesystem::exists(path))
-    throw std::runtime_error("plot: gnuplot failed to draw " + path + ": " + output);
+  qtorch::examples::run_gnuplot(make_script(part, part.panels, path), path, "qrepro_" + part.id);
 }
 
 }  // namespace qrepro

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "examples/common/gnuplot.h"
 #include "examples/papers/harness.h"
 
 namespace qrepro {
@@ -65,8 +66,7 @@ nlohmann::json to_json(const PartResult& part);
 /// Draws every panel (plus the test accuracy per epoch of the seed-0 arms) into `path`
 /// (.png or .svg). Throws std::runtime_error when gnuplot is missing or fails.
 void plot_part(const PartResult& part, const std::string& path);
-/// The path of gnuplot on PATH, or "".
-std::string find_gnuplot();
+using qtorch::examples::find_gnuplot;
 
 /// Runs arms one after another, printing a progress line per arm when verbose.
 std::vector<ArmResult> run_arms(const std::vector<ArmConfig>& arms, const Data& data,

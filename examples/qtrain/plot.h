@@ -6,15 +6,13 @@
 #include <utility>
 #include <vector>
 
+#include "examples/common/gnuplot.h"
 #include "examples/qtrain/metrics.h"
 
 namespace qtrain {
 
-/// The path of the gnuplot executable found on PATH, or "" when there is none.
-std::string find_gnuplot();
-
-/// The message printed when gnuplot is missing.
-std::string gnuplot_missing_message();
+using qtorch::examples::find_gnuplot;
+using qtorch::examples::gnuplot_missing_message;
 
 /// Draws train and test loss (left) and accuracy (right) per epoch of every run, labelled
 /// by its name, into `path` (.png or .svg). Throws std::runtime_error naming the problem
