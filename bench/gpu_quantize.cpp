@@ -98,15 +98,12 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  if (!cuda_is_available()) {
-    std::printf("gpu_quantize: no CUDA device visible (or a build without CUDA): nothing to run\n");
-    return 0;
-  }
-  register_all();
-  qtorch::bench::RatioReporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
-  return 0;
+  return qtorch::bench::run_with_ratios(argc, argv, [] {
+    if (!qtorch::cuda_is_available()) {
+      std::printf("%s: no CUDA device visible (or a build without CUDA): nothing to run\n", "gpu_quantize");
+      return false;
+    }
+    register_all();
+    return true;
+  });
 }

@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,15 +54,21 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::map<std::string, std::vector<Row>> results_;
 };
 
+/// Runs the registered benchmarks with the ratio table. `prepare` runs after argument
+/// parsing; it registers run-time benchmarks and returns false when there is nothing to run
+/// here (it says why), which is a success.
+inline int run_with_ratios(int argc, char** argv, const std::function<bool()>& prepare = [] { return true; }) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (!prepare()) return 0;
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
+
 }  // namespace qtorch::bench
 
 /// Use instead of BENCHMARK_MAIN() to get the ratio table.
-#define QTORCH_BENCHMARK_MAIN()                                      \
-  int main(int argc, char** argv) {                                  \
-    benchmark::Initialize(&argc, argv);                              \
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
-    qtorch::bench::RatioReporter reporter;                           \
-    benchmark::RunSpecifiedBenchmarks(&reporter);                    \
-    benchmark::Shutdown();                                           \
-    return 0;                                                        \
-  }
+#define QTORCH_BENCHMARK_MAIN() \
+  int main(int argc, char** argv) { return qtorch::bench::run_with_ratios(argc, argv); }
