@@ -1,14 +1,19 @@
 // A Google Benchmark reporter that, after the usual console output, prints each
 // benchmark's speed as a ratio of its group's baseline measured in the same run.
 // Name benchmarks "group/variant"; the variant called "baseline" is the reference.
+// With repetitions, each variant's fastest repetition counts: on a shared machine the
+// slow ones measure the neighbours. run_with_ratios asks for 5 repetitions, randomly
+// interleaved, unless the command line says otherwise.
 #pragma once
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qtorch::bench {
@@ -24,23 +29,37 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (slash == std::string::npos) continue;
       std::string group = name.substr(0, slash), variant = name.substr(slash + 1);
       double seconds = run.GetAdjustedRealTime();
-      results_[group].push_back({variant, seconds});
+      std::vector<Row>& rows = results_[group];
+      auto same = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.variant == variant; });
+      if (same == rows.end()) {
+        rows.push_back({variant, seconds, 1});
+      } else {
+        same->seconds = std::min(same->seconds, seconds);
+        ++same->runs;
+      }
     }
   }
 
   void Finalize() override {
     ConsoleReporter::Finalize();
-    std::printf("\n%-40s %-28s %12s %s\n", "group", "variant", "time", "share of baseline speed");
-    for (const auto& [group, rows] : results_) {
+    std::printf("\n%-40s %-28s %12s %5s %s\n", "group", "variant", "fastest", "runs",
+                "share of baseline speed");
+    for (auto& [group, rows] : results_) {
+      // Baseline first, then by name (interleaved runs arrive in random order).
+      std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return std::make_pair(a.variant != "baseline", a.variant) < std::make_pair(b.variant != "baseline", b.variant);
+      });
       double base = 0;
       for (const auto& r : rows) {
         if (r.variant == "baseline") base = r.seconds;
       }
       for (const auto& r : rows) {
         if (base > 0) {
-          std::printf("%-40s %-28s %12.4g %.3f\n", group.c_str(), r.variant.c_str(), r.seconds, base / r.seconds);
+          std::printf("%-40s %-28s %12.4g %5d %.3f\n", group.c_str(), r.variant.c_str(), r.seconds, r.runs,
+                      base / r.seconds);
         } else {
-          std::printf("%-40s %-28s %12.4g (no baseline)\n", group.c_str(), r.variant.c_str(), r.seconds);
+          std::printf("%-40s %-28s %12.4g %5d (no baseline)\n", group.c_str(), r.variant.c_str(), r.seconds,
+                      r.runs);
         }
       }
     }
@@ -49,7 +68,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
  private:
   struct Row {
     std::string variant;
-    double seconds;
+    double seconds;  // the fastest repetition
+    int runs;
   };
   std::map<std::string, std::vector<Row>> results_;
 };
@@ -58,6 +78,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
 /// parsing; it registers run-time benchmarks and returns false when there is nothing to run
 /// here (it says why), which is a success.
 inline int run_with_ratios(int argc, char** argv, const std::function<bool()>& prepare = [] { return true; }) {
+  // Defaults first, so that the user's own flags (parsed later) win.
+  std::vector<char*> args(argv, argv + argc);
+  std::string repetitions = "--benchmark_repetitions=5";
+  std::string interleave = "--benchmark_enable_random_interleaving=true";
+  args.insert(args.begin() + 1, {repetitions.data(), interleave.data()});
+  args.push_back(nullptr);
+  argc = static_cast<int>(args.size()) - 1;
+  argv = args.data();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (!prepare()) return 0;

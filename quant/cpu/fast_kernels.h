@@ -92,20 +92,30 @@ inline __mmask16 tail_mask(int64_t left) {
 
 inline __m512i abs_mask() { return _mm512_set1_epi32(static_cast<int>(kAbsMask)); }
 
-/// Per-vector bookkeeping: counts and the clamp mask (1.0 / 0.0).
+/// Per-vector bookkeeping: counts and the clamp mask (1.0 / 0.0). The counts stay in
+/// vector lanes (one per lane, summed once at the end) rather than popcounts of mask
+/// registers: g++ 12 spills a __mmask16 with a 16-bit kmovw and then popcounts the slot
+/// as 32 bits, counting stack garbage (seen: 256 phantom clamps per chunk on the first
+/// call of a process, when the lazy-binding resolver had dirtied the stack).
 struct Tally {
-  int64_t clamped = 0, flushed = 0;
-  inline void add(__mmask16 live, __mmask16 clamped_lanes, __m512i ab, __m512 y, float* mask) {
-    clamped_lanes &= live;
+  __m512i clamped_lanes = _mm512_setzero_si512();
+  __m512i flushed_lanes = _mm512_setzero_si512();
+  inline void add(__mmask16 live, __mmask16 clamped, __m512i ab, __m512 y, float* mask) {
+    clamped &= live;
     const __mmask16 nonzero_in = _mm512_test_epi32_mask(ab, ab) &
                                  _mm512_cmplt_epu32_mask(ab, _mm512_set1_epi32(static_cast<int>(kInfBits)));
     const __mmask16 zero_out = _mm512_testn_epi32_mask(_mm512_castps_si512(y), abs_mask());
-    clamped += __builtin_popcount(clamped_lanes);
-    flushed += __builtin_popcount(nonzero_in & zero_out & live);
+    const __m512i one = _mm512_set1_epi32(1);
+    clamped_lanes = _mm512_mask_add_epi32(clamped_lanes, clamped, clamped_lanes, one);
+    flushed_lanes = _mm512_mask_add_epi32(flushed_lanes, nonzero_in & zero_out & live, flushed_lanes, one);
     if (mask)
       _mm512_mask_storeu_ps(mask, live,
-                            _mm512_mask_blend_ps(clamped_lanes, _mm512_setzero_ps(), _mm512_set1_ps(1.0f)));
+                            _mm512_mask_blend_ps(clamped, _mm512_setzero_ps(), _mm512_set1_ps(1.0f)));
   }
+  /// The counts so far (each lane counts at most one element in 16, so int32 lanes hold
+  /// any chunk the kernels are given).
+  int64_t clamped() const { return _mm512_reduce_add_epi32(clamped_lanes); }
+  int64_t flushed() const { return _mm512_reduce_add_epi32(flushed_lanes); }
 };
 
 // sign | magnitude

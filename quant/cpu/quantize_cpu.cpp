@@ -2,8 +2,10 @@
 // Philox bits generated per chunk (one block per 4 elements, all four words used), then
 // the AVX-512 kernels of quant/cpu/fast_kernels.h where their preconditions hold, else the
 // branch-free scalar loop over the rounding core. Both give the same bits.
-// g++ 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers.
+// g++ 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic headers (their
+// reductions start from _mm256_undefined_si256()).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 #include "quant/cpu/quantize_cpu.h"
 
@@ -84,20 +86,26 @@ void generic_segment(const Op& op, const float* x, float* out, float* mask,
   }
 }
 
+/// max over i of float_bits(x[i]) & 0x7fffffff.
+uint32_t max_abs_bits_of(const float* x, int64_t n) {
+#if QTORCH_QUANT_AVX512
+  return cpu::max_abs_bits(x, n);
+#else
+  uint32_t m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, float_bits(x[i]) & kAbsMask);
+  return m;
+#endif
+}
+
+/// What of a block's largest magnitude its scale depends on: the biased exponent, read
+/// as block_scale reads it (subnormal maxima as 1; 255 for NaN or inf).
+uint32_t block_scale_key(uint32_t max_abs_bits) { return std::max(max_abs_bits >> 23, 1u); }
+
 /// Largest magnitude bits per block (x seen as [outer, blocks, inner]).
 std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParams& p) {
   std::vector<uint32_t> result(static_cast<size_t>(p.blocks), 0u);
-  auto row_max = [](const float* row, int64_t len) {
-#if QTORCH_QUANT_AVX512
-    return cpu::max_abs_bits(row, len);
-#else
-    uint32_t m = 0;
-    for (int64_t i = 0; i < len; ++i) m = std::max(m, float_bits(row[i]) & kAbsMask);
-    return m;
-#endif
-  };
   if (p.blocks == 1 && n < kParallelMin) {
-    result[0] = row_max(x, n);
+    result[0] = max_abs_bits_of(x, n);
     return result;
   }
   if (p.blocks == 1) {
@@ -105,7 +113,7 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
     uint32_t m = 0;
 #pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
     for (int64_t c = 0; c < nchunks; ++c)
-      m = std::max(m, row_max(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
+      m = std::max(m, max_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
     result[0] = m;
     return result;
   }
@@ -113,7 +121,7 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
   if (n < kParallelMin) {
     for (int64_t r = 0; r < rows; ++r) {
       uint32_t& m = result[static_cast<size_t>(r % p.blocks)];
-      m = std::max(m, row_max(x + r * p.inner, p.inner));
+      m = std::max(m, max_abs_bits_of(x + r * p.inner, p.inner));
     }
     return result;
   }
@@ -123,7 +131,7 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       size_t j = static_cast<size_t>(r % p.blocks);
-      local[j] = std::max(local[j], row_max(x + r * p.inner, p.inner));
+      local[j] = std::max(local[j], max_abs_bits_of(x + r * p.inner, p.inner));
     }
 #pragma omp critical(qtorch_block_max)
     for (size_t j = 0; j < local.size(); ++j) result[j] = std::max(result[j], local[j]);
@@ -154,56 +162,69 @@ class ExactSubnormals {
 struct ExactSubnormals {};
 #endif
 
-/// Per-call choices: which kernel each family (each block) takes.
-struct Plan {
-  bool fast = false;  // fixed / float: the AVX-512 kernel applies
-  std::vector<BlockScale> scales;
+/// One block's scale and, where the AVX-512 kernel applies, its grid.
+struct BlockKernel {
+  BlockScale scale;
+  bool fast = false;
 #if QTORCH_QUANT_AVX512
-  cpu::Grid grid{};  // fixed point
-  cpu::FloatFast ff{};
-  std::vector<cpu::Grid> block_grids;
-  std::vector<char> block_fast;
+  cpu::Grid grid{};
 #endif
 };
 
-Plan make_plan(const float* x, int64_t n, const QuantParams& p, bool allow_fast) {
+BlockKernel make_block_kernel(uint32_t max_abs_bits, int32_t wl, bool allow_fast) {
+  BlockKernel k;
+  k.scale = block_scale(max_abs_bits, wl);
+#if QTORCH_QUANT_AVX512
+  k.fast = allow_fast && !k.scale.nan && cpu::grid_supported(k.scale.q);
+  if (k.fast) k.grid = cpu::make_grid(k.scale.q);
+#else
+  (void)allow_fast;
+#endif
+  return k;
+}
+
+/// Per-call choices: which kernel each family (each block) takes.
+struct Plan {
+  bool allow_fast = false;
+  bool fast = false;  // fixed / float: the AVX-512 kernel applies
+  /// Block floating point with one block and an output apart from the input: the scale
+  /// is found while quantizing (see run), not by a pass of its own; `blocks` stays empty.
+  bool block_one_pass = false;
+  std::vector<BlockKernel> blocks;  // per block, in block order
+#if QTORCH_QUANT_AVX512
+  cpu::Grid grid{};  // fixed point
+  cpu::FloatFast ff{};
+#endif
+};
+
+Plan make_plan(const float* x, const float* out, int64_t n, const QuantParams& p,
+               bool allow_fast) {
   Plan plan;
+  plan.allow_fast = allow_fast;
   if (p.family == QuantFamily::Block) {
-    std::vector<uint32_t> maxima = block_max_bits(x, n, p);
-    plan.scales.reserve(maxima.size());
-    for (uint32_t m : maxima) plan.scales.push_back(block_scale(m, p.wl));
+    plan.block_one_pass = p.blocks == 1 && (x + n <= out || out + n <= x);
+    if (!plan.block_one_pass)
+      for (uint32_t m : block_max_bits(x, n, p))
+        plan.blocks.push_back(make_block_kernel(m, p.wl, allow_fast));
   }
 #if QTORCH_QUANT_AVX512
-  plan.block_fast.assign(plan.scales.size(), 0);
   if (!allow_fast) return plan;
-  switch (p.family) {
-    case QuantFamily::Fixed:
-      plan.fast = cpu::grid_supported(p.q);
-      if (plan.fast) plan.grid = cpu::make_grid(p.q);
-      break;
-    case QuantFamily::Float: {
-      cpu::FloatFast& f = plan.ff;
-      f.s = 23 - p.man;
-      // With emin = -126 and subnormals (qsub = -126 - man) the subnormal grid continues
-      // binade -126's (float32 subnormal bits are a fixed-point number in its ulp), so the
-      // bit rule covers them; without subnormals they go to the grid 2^qsub = 2^-126.
-      const bool uniform = p.emin == -126 && p.qsub == p.emin - p.man;
-      f.sub_below = uniform ? 0u : pow2_bits(p.emin);
-      plan.fast = f.s >= 1 && (uniform || cpu::grid_supported(p.qsub));
-      if (plan.fast && !uniform) f.sub = cpu::make_grid(p.qsub);
-      f.max_bits = p.max_bits;
-      f.ovf_bits = p.ovf_bits;
-      f.inf_bits = p.inf_bits;
-      break;
-    }
-    case QuantFamily::Block:
-      plan.block_grids.resize(plan.scales.size());
-      for (size_t j = 0; j < plan.scales.size(); ++j) {
-        const BlockScale& s = plan.scales[j];
-        plan.block_fast[j] = !s.nan && cpu::grid_supported(s.q);
-        if (plan.block_fast[j]) plan.block_grids[j] = cpu::make_grid(s.q);
-      }
-      break;
+  if (p.family == QuantFamily::Fixed) {
+    plan.fast = cpu::grid_supported(p.q);
+    if (plan.fast) plan.grid = cpu::make_grid(p.q);
+  } else if (p.family == QuantFamily::Float) {
+    cpu::FloatFast& f = plan.ff;
+    f.s = 23 - p.man;
+    // With emin = -126 and subnormals (qsub = -126 - man) the subnormal grid continues
+    // binade -126's (float32 subnormal bits are a fixed-point number in its ulp), so the
+    // bit rule covers them; without subnormals they go to the grid 2^qsub = 2^-126.
+    const bool uniform = p.emin == -126 && p.qsub == p.emin - p.man;
+    f.sub_below = uniform ? 0u : pow2_bits(p.emin);
+    plan.fast = f.s >= 1 && (uniform || cpu::grid_supported(p.qsub));
+    if (plan.fast && !uniform) f.sub = cpu::make_grid(p.qsub);
+    f.max_bits = p.max_bits;
+    f.ovf_bits = p.ovf_bits;
+    f.inf_bits = p.inf_bits;
   }
 #endif
   return plan;
@@ -218,6 +239,8 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
   const bool stream = !fresh_output && n >= kStreamMin && reinterpret_cast<uintptr_t>(out) % 64 == 0 &&
                       (mask == nullptr || reinterpret_cast<uintptr_t>(mask) % 64 == 0);
   (void)stream;
+  // One-pass block: each thread's largest magnitude so far, published for the others.
+  std::vector<uint32_t> thread_max(plan.block_one_pass ? static_cast<size_t>(omp_get_max_threads()) : 0);
   int64_t clamped = 0, flushed = 0;
 #pragma omp parallel reduction(+ : clamped, flushed) if (n >= kParallelMin)
   {
@@ -227,8 +250,8 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
 #if QTORCH_QUANT_AVX512
     const cpu::PhiloxSimd gen(seed);
 #endif
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < nchunks; ++c) {
+    // Quantizes chunk c; a block family takes `single` as its one block's kernel.
+    auto quantize_chunk = [&](int64_t c, const BlockKernel* single) {
       const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
       // The chunk's random words in a buffer, made on first use: the scalar loop and short
       // block pieces read them there; the fast kernels make theirs in registers.
@@ -284,29 +307,76 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
         for (int64_t i = i0; i < i0 + len;) {
           const int64_t row = i / p.inner;
           const int64_t end = p.blocks == 1 ? i0 + len : std::min(i0 + len, (row + 1) * p.inner);
-          const size_t j = static_cast<size_t>(row % p.blocks);
+          const BlockKernel& bk = single ? *single : plan.blocks[static_cast<size_t>(row % p.blocks)];
           const int64_t k = i - i0;
 #if QTORCH_QUANT_AVX512
-          if (plan.block_fast[j] && (end - i >= 16 || p.blocks == 1))
+          if (bk.fast && (end - i >= 16 || p.blocks == 1))
             with_words(k, end - i, [&](const auto& src) {
-              cpu::block_fast<K, Track>(x + i, out + i, m ? m + k : nullptr, src, end - i,
-                                        plan.block_grids[j], plan.scales[j].sat,
-                                        stream && (i % 16 == 0), tally);
+              cpu::block_fast<K, Track>(x + i, out + i, m ? m + k : nullptr, src, end - i, bk.grid,
+                                        bk.scale.sat, stream && (i % 16 == 0), tally);
             });
           else
 #endif
-            generic_segment<K, Track>(BlockOp<K>{plan.scales[j]}, x + i, out + i,
-                                      m ? m + k : nullptr, buffer() + k,
-                                      events + (Track ? k : 0), end - i, counts);
+            generic_segment<K, Track>(BlockOp<K>{bk.scale}, x + i, out + i, m ? m + k : nullptr,
+                                      buffer() + k, events + (Track ? k : 0), end - i, counts);
           i = end;
         }
       }
 #if QTORCH_QUANT_AVX512
-      counts.clamped += tally.clamped;
-      counts.flushed += tally.flushed;
+      counts.clamped += tally.clamped();
+      counts.flushed += tally.flushed();
 #endif
-      clamped += counts.clamped;
-      flushed += counts.flushed;
+      return counts;
+    };
+
+    if (!plan.block_one_pass) {
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < nchunks; ++c) {
+        const Counts counts = quantize_chunk(c, nullptr);
+        clamped += counts.clamped;
+        flushed += counts.flushed;
+      }
+    } else {
+      // One block, one pass in the common case. Each thread quantizes its chunks with the
+      // scale of the largest magnitude it has seen so far (a chunk's maximum is taken just
+      // before the chunk is quantized, from cache). After a barrier every thread knows the
+      // block's maximum, and redoes only the chunks it quantized with a smaller scale: the
+      // result is always that of the block's true scale, whatever the thread count.
+      const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t begin = nchunks * t / threads, end = nchunks * (t + 1) / threads;
+      uint32_t seen = 0;
+      BlockKernel bk = make_block_kernel(seen, p.wl, plan.allow_fast);
+      int64_t settled = begin;  // first chunk quantized with the current scale
+      Counts since;             // counts of the chunks from `settled` on
+      for (int64_t c = begin; c < end; ++c) {
+        const int64_t i0 = c * kChunk;
+        const uint32_t chunk_max = max_abs_bits_of(x + i0, std::min(kChunk, n - i0));
+        if (block_scale_key(chunk_max) > block_scale_key(seen)) {
+          bk = make_block_kernel(chunk_max, p.wl, plan.allow_fast);
+          settled = c;
+          since = Counts{};
+        }
+        seen = std::max(seen, chunk_max);
+        const Counts counts = quantize_chunk(c, &bk);
+        since.clamped += counts.clamped;
+        since.flushed += counts.flushed;
+      }
+      thread_max[static_cast<size_t>(t)] = seen;
+#pragma omp barrier
+      uint32_t block_max = 0;
+      for (int u = 0; u < threads; ++u) block_max = std::max(block_max, thread_max[static_cast<size_t>(u)]);
+      int64_t redo_end = end;
+      if (block_scale_key(block_max) == block_scale_key(seen)) {
+        redo_end = settled;
+        clamped += since.clamped;
+        flushed += since.flushed;
+      }
+      const BlockKernel final_bk = make_block_kernel(block_max, p.wl, plan.allow_fast);
+      for (int64_t c = begin; c < redo_end; ++c) {
+        const Counts counts = quantize_chunk(c, &final_bk);
+        clamped += counts.clamped;
+        flushed += counts.flushed;
+      }
     }
 #if QTORCH_QUANT_AVX512
     if (stream) _mm_sfence();  // order the streamed stores before the region ends
@@ -339,7 +409,7 @@ void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const Qua
 void quantize_cpu_impl(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                        uint64_t seed, uint64_t offset, const uint32_t* given_rnd,
                        QuantStats* stats, bool allow_fast, bool fresh_output) {
-  const Plan plan = make_plan(x, n, p, allow_fast);
+  const Plan plan = make_plan(x, out, n, p, allow_fast);
   Counts counts;
   if (stats != nullptr || mask != nullptr)
     dispatch_kind<true>(x, out, mask, n, p, seed, offset, given_rnd, fresh_output, plan, counts);
