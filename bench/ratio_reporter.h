@@ -27,7 +27,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
       std::string name = run.benchmark_name();
       auto slash = name.find('/');
       if (slash == std::string::npos) continue;
-      std::string group = name.substr(0, slash), variant = name.substr(slash + 1);
+      // "group/variant", perhaps followed by "/manual_time" and the like.
+      const auto variant_end = name.find('/', slash + 1);
+      std::string group = name.substr(0, slash);
+      std::string variant = name.substr(slash + 1, variant_end == std::string::npos ? std::string::npos : variant_end - slash - 1);
       double seconds = run.GetAdjustedRealTime();
       std::vector<Row>& rows = results_[group];
       auto same = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.variant == variant; });

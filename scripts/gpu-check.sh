@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check of the CUDA backend: the CPU-vs-GPU parity suite (tests/cuda), the GPU
-# benchmarks (bench/gpu_quantize, bench/gpu_train) and one-epoch qtrain runs on Fashion-MNIST
+# benchmarks (bench/gpu_quantize, bench/train_bench) and one-epoch qtrain runs on Fashion-MNIST
 # with --device cuda, with every result written under $OUT.
 #
 #   scripts/gpu-check.sh bundle   On a machine WITHOUT a GPU (this one): builds the CUDA
@@ -16,7 +16,7 @@
 # With the device tool, after `scripts/gpu-check.sh bundle` here:
 #   run(command="bash scripts/gpu-check.sh", carry=["build-gpu-bundle"], timeout_s=540)
 # Files under $OUT (flat, at most 8): summary.txt, test_cuda.log, test_cuda.xml,
-# gpu_quantize.log, gpu_quantize.json, gpu_train.log, gpu_train.json, qtrain.log.
+# gpu_quantize.log, gpu_quantize.json, train_bench.log, train_bench.json, qtrain.log.
 # Environment: OUT (default ./gpu-check-out); QTORCH_GPU_SANITIZER=1 adds a
 # compute-sanitizer memcheck pass over a quick subset of the parity suite;
 # QTORCH_GPU_QTRAIN=0 skips the qtrain runs. The whole run takes about 5 minutes on an H100.
@@ -25,7 +25,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUNDLE_DIR="$ROOT/build-gpu-bundle"
 BUNDLE="$BUNDLE_DIR/qtorch-gpu-bundle.tar.xz"
-BINARIES=(tests/test_cuda bench/gpu_quantize bench/gpu_train examples/qtrain/qtrain)
+BINARIES=(tests/test_cuda bench/gpu_quantize bench/train_bench examples/qtrain/qtrain)
 DATA_FILES=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz
             t10k-labels-idx1-ubyte.gz)
 
@@ -34,7 +34,7 @@ make_bundle() {
   local build="$ROOT/build-gpu"
   cmake -S "$ROOT" -B "$build" -DQTORCH_CUDA=ON -DQTORCH_NATIVE=OFF -DQTORCH_BUILD_EXAMPLES=ON \
     -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target test_cuda gpu_quantize gpu_train qtrain
+  cmake --build "$build" -j"$(nproc)" --target test_cuda gpu_quantize train_bench qtrain
   local stage
   stage="$(mktemp -d)"
   mkdir -p "$stage/bin" "$stage/lib"
@@ -109,7 +109,7 @@ run_checks() {
     say "no bundle: building from source in build-cuda/"
     if ! cmake -S "$ROOT" -B "$ROOT/build-cuda" -DQTORCH_CUDA=ON -DQTORCH_BUILD_EXAMPLES=OFF \
            >"$OUT/build.log" 2>&1 ||
-       ! cmake --build "$ROOT/build-cuda" -j"$(nproc)" --target test_cuda gpu_quantize gpu_train qtrain \
+       ! cmake --build "$ROOT/build-cuda" -j"$(nproc)" --target test_cuda gpu_quantize train_bench qtrain \
            >>"$OUT/build.log" 2>&1; then
       say "BUILD FAILED (see build.log; the GPU machines lack the Debian dependencies:"
       say "run 'scripts/gpu-check.sh bundle' on the build machine and carry build-gpu-bundle)"
@@ -119,7 +119,7 @@ run_checks() {
     bin="$ROOT/build-cuda/bin-links"
     mkdir -p "$bin"
     ln -sf "$ROOT/build-cuda/tests/test_cuda" "$ROOT/build-cuda/bench/gpu_quantize" \
-       "$ROOT/build-cuda/bench/gpu_train" "$ROOT/build-cuda/examples/qtrain/qtrain" "$bin/"
+       "$ROOT/build-cuda/bench/train_bench" "$ROOT/build-cuda/examples/qtrain/qtrain" "$bin/"
     libpath="$ROOT/build-cuda"
     [ -f "/usr/share/datasets/fashion-mnist/${DATA_FILES[0]}" ] && data=/usr/share/datasets/fashion-mnist
   fi
@@ -157,16 +157,16 @@ run_checks() {
 
   say ""
   say "== bench/gpu_quantize (2^26 elements; share of a device-to-device copy)"
-  timeout 240 "$bin/gpu_quantize" --benchmark_out="$OUT/gpu_quantize.json" --benchmark_out_format=json \
+  timeout 240 "$bin/gpu_quantize" --benchmark_repetitions=2 --benchmark_out="$OUT/gpu_quantize.json" --benchmark_out_format=json \
     >"$OUT/gpu_quantize.log" 2>&1 || status=1
   sed -n '/share of baseline speed/,$p' "$OUT/gpu_quantize.log" | tee -a "$summary"
 
   say ""
-  say "== bench/gpu_train (samples/s; block8 against fp32 of the same model and batch)"
-  timeout 300 "$bin/gpu_train" --benchmark_out="$OUT/gpu_train.json" --benchmark_out_format=json \
-    >"$OUT/gpu_train.log" 2>&1 || status=1
-  grep -E "samples_per_s" "$OUT/gpu_train.log" | tee -a "$summary"
-  sed -n '/share of baseline speed/,$p' "$OUT/gpu_train.log" | tee -a "$summary"
+  say "== bench/train_bench (samples/s; block8 against fp32 of the same model, device and batch)"
+  timeout 300 "$bin/train_bench" --benchmark_filter=cuda_ --benchmark_repetitions=2 --benchmark_out="$OUT/train_bench.json" --benchmark_out_format=json \
+    >"$OUT/train_bench.log" 2>&1 || status=1
+  grep -E "samples_per_s" "$OUT/train_bench.log" | tee -a "$summary"
+  sed -n '/share of baseline speed/,$p' "$OUT/train_bench.log" | tee -a "$summary"
 
   if [ "${QTORCH_GPU_QTRAIN:-1}" = 1 ] && [ -n "$data" ] && command -v nvidia-smi >/dev/null; then
     say ""

@@ -19,9 +19,9 @@ struct EpochRecord {
   double seconds = 0, samples_per_second = 0, lr = 0;
   /// Share of weight elements that the last sampled optimizer step changed.
   std::optional<double> update_fraction{};
-  /// Share of quantized elements that were nonzero and became zero, and share clipped
-  /// or saturated at the format's range (counted by the optimizer's quantizers, and by
-  /// the layer quantizers when they report counts).
+  /// Share of the error quantizers' elements (the gradients flowing back through the
+  /// layer quantizers) that were nonzero and became zero, and share clipped or saturated
+  /// at the format's range. Absent when errors are not quantized.
   std::optional<double> flush_fraction{}, saturation_fraction{};
   /// The dynamic loss scale at the end of the epoch.
   std::optional<double> loss_scale{};

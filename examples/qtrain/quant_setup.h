@@ -39,8 +39,9 @@ class QuantSetup {
   /// OptimLP's quantizers for weight, grad, momentum and acc (empty for fp32 roles).
   qtorch::optim::OptimLPOptions optim_options() const;
 
-  /// What the quantizers counted (clamped/saturated, flushed to zero, elements) since the
-  /// last call, then resets the counts; nullopt when nothing was counted.
+  /// What the error (backward) quantizers counted (clamped/saturated, flushed to zero,
+  /// elements) since the last call, then resets the counts; nullopt when nothing was
+  /// counted (no error format).
   std::optional<qtorch::QuantStats> take_stats();
   /// "weight=block:8:0 stochastic, activation=..." for the start-up banner.
   std::string describe() const;

@@ -55,6 +55,16 @@ struct BlockOp {
   float operator()(float x, uint32_t r, uint32_t& c) const { return quantize_block<K>(x, s, r, c); }
 };
 
+/// Block floating point where every element is a block of its own (a 1-D tensor with
+/// dim 0): the scale comes from the element itself.
+template <RoundKind K>
+struct OwnBlockOp {
+  int32_t wl;
+  float operator()(float x, uint32_t r, uint32_t& c) const {
+    return quantize_block<K>(x, block_scale(float_bits(x) & kAbsMask, wl), r, c);
+  }
+};
+
 struct Counts {
   int64_t clamped = 0, flushed = 0;
 };
@@ -190,7 +200,12 @@ struct Plan {
   /// Block floating point with one block and an output apart from the input: the scale
   /// is found while quantizing (see run), not by a pass of its own; `blocks` stays empty.
   bool block_one_pass = false;
-  std::vector<BlockKernel> blocks;  // per block, in block order
+  /// Block floating point with one block per contiguous row (dim 0, or the last dim of
+  /// one row): each row's scale is found just before the row is quantized, from cache;
+  /// `blocks` stays empty. Not for in-place calls split among threads, where a row shared
+  /// by two threads could be read by one after the other has written part of it.
+  bool block_rows = false;
+  std::vector<BlockKernel> blocks;  // otherwise: per block, in block order
 #if QTORCH_QUANT_AVX512
   cpu::Grid grid{};  // fixed point
   cpu::FloatFast ff{};
@@ -202,8 +217,11 @@ Plan make_plan(const float* x, const float* out, int64_t n, const QuantParams& p
   Plan plan;
   plan.allow_fast = allow_fast;
   if (p.family == QuantFamily::Block) {
-    plan.block_one_pass = p.blocks == 1 && (x + n <= out || out + n <= x);
-    if (!plan.block_one_pass)
+    const bool apart = x + n <= out || out + n <= x;
+    plan.block_one_pass = p.blocks == 1 && apart;
+    plan.block_rows = p.blocks > 1 && p.outer == 1 && p.inner > 1 && (apart || n < kParallelMin);
+    const bool own_blocks = p.blocks > 1 && p.outer == 1 && p.inner == 1;
+    if (!plan.block_one_pass && !plan.block_rows && !own_blocks)
       for (uint32_t m : block_max_bits(x, n, p))
         plan.blocks.push_back(make_block_kernel(m, p.wl, allow_fast));
   }
@@ -250,6 +268,18 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
 #if QTORCH_QUANT_AVX512
     const cpu::PhiloxSimd gen(seed);
 #endif
+    // block_rows: the kernel of the row this thread saw last (rows run over chunks).
+    int64_t kernel_row = -1;
+    BlockKernel row_kernel;
+    auto kernel_of_row = [&](int64_t row) -> const BlockKernel& {
+      if (row != kernel_row) {
+        // Rows shorter than a vector take the scalar loop: no grid to make.
+        row_kernel = make_block_kernel(max_abs_bits_of(x + row * p.inner, p.inner), p.wl,
+                                       plan.allow_fast && p.inner >= 16);
+        kernel_row = row;
+      }
+      return row_kernel;
+    };
     // Quantizes chunk c; a block family takes `single` as its one block's kernel.
     auto quantize_chunk = [&](int64_t c, const BlockKernel* single) {
       const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
@@ -302,12 +332,17 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
 #endif
           generic_segment<K, Track>(FloatOp<K>{p}, x + i0, out + i0, m, buffer(), events, len,
                                     counts);
+      } else if (p.outer == 1 && p.inner == 1 && p.blocks > 1) {
+        generic_segment<K, Track>(OwnBlockOp<K>{p.wl}, x + i0, out + i0, m, buffer(), events, len,
+                                  counts);
       } else {
         // Pieces of the chunk that lie in one row of one block (one piece: a single block).
         for (int64_t i = i0; i < i0 + len;) {
           const int64_t row = i / p.inner;
           const int64_t end = p.blocks == 1 ? i0 + len : std::min(i0 + len, (row + 1) * p.inner);
-          const BlockKernel& bk = single ? *single : plan.blocks[static_cast<size_t>(row % p.blocks)];
+          const BlockKernel& bk = single           ? *single
+                                  : plan.block_rows ? kernel_of_row(row)
+                                                    : plan.blocks[static_cast<size_t>(row % p.blocks)];
           const int64_t k = i - i0;
 #if QTORCH_QUANT_AVX512
           if (bk.fast && (end - i >= 16 || p.blocks == 1))

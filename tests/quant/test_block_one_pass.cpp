@@ -1,9 +1,10 @@
 // Block floating point over one block (dim = -1) on tensors large enough to be split into
-// chunks and threads. The kernel finds the block's scale while quantizing and redoes the
+// chunks and threads, and per-row blocks (dim 0), whose scales are found row by row. The kernel finds the block's scale while quantizing and redoes the
 // chunks it quantized with a smaller scale; these tests place the block maximum where a
 // redo is needed (last element, another thread's range, late NaN) and check the result
 // against a double reference, against the two-pass in-place path, and across threads.
 #include "core/threads.h"
+#include "quant/rounding.h"
 #include "quant/quantize.h"
 #include "quant_test_util.h"
 
@@ -115,6 +116,60 @@ TEST(BlockOnePassSpecial, SameBinadeMaximumKeepsTheScale) {
                       {.stats = &st});
   expect_values(y.to_vector(), want, in);
   EXPECT_EQ(st.clamped, want_clamped);
+}
+
+// Rows (dim 0) are scaled while quantizing when the output is apart from the input, or in
+// place on one thread; in place on several threads the scales are found first. All three
+// give the same bits, with rows that straddle chunks and threads.
+TEST(BlockRows, EveryPathGivesTheSameBits) {
+  for (Shape shape : {Shape{300, 1001}, Shape{50, 37}, Shape{3, 5000}}) {
+    const int64_t n = shape[0] * shape[1];
+    std::vector<float> in = small_values(n);
+    for (int64_t r = 0; r < shape[0]; r += 7) in[static_cast<size_t>(r * shape[1] + shape[1] - 1)] = 3.0f;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      for (Rounding rounding : {Rounding::Stochastic, Rounding::Nearest}) {
+        Generator g1(5), g2(5);
+        QuantStats s1, s2;
+        const Tensor x = Tensor::from_vector(in, shape);
+        Tensor fresh = quantize(x, BlockFloatingPoint{.wl = 5, .dim = 0}, rounding,
+                                {.generator = &g1, .stats = &s1});
+        Tensor in_place = x.clone();
+        quantize_into(in_place, in_place, BlockFloatingPoint{.wl = 5, .dim = 0}, rounding,
+                      {.generator = &g2, .stats = &s2});
+        SCOPED_TRACE(testing::Message() << shape[0] << "x" << shape[1] << ", " << threads << " threads, "
+                                        << rounding_name(rounding));
+        expect_values(fresh.to_vector(), in_place.to_vector(), in);
+        EXPECT_EQ(s1.clamped, s2.clamped);
+        EXPECT_EQ(s1.flushed, s2.flushed);
+      }
+    }
+  }
+  set_num_threads(2);
+}
+
+// A 1-D tensor with dim 0: every element is a block of its own, E from the element itself.
+TEST(BlockRows, OwnBlockPerElementMatchesReference) {
+  const std::vector<float> in = {0.0f, -0.0f, 1.0f, -1.3f, 3.7f, 1e-40f, -2.5e-39f, 6.0e37f, 3.0e38f,
+                                 kInf, -kInf, kNaN, 0.15625f, 0.171875f, -7.9f, 100.0f};
+  std::vector<float> want;
+  for (float x : in) {
+    if (std::isnan(x) || std::isinf(x)) {
+      want.push_back(kNaN);  // a NaN or inf makes its block NaN
+      continue;
+    }
+    const double a = std::fabs(static_cast<double>(x));
+    int E = -126;  // zero and float32 subnormals read the exponent -126
+    if (a >= std::ldexp(1.0, -126)) {
+      std::frexp(a, &E);
+      E -= 1;
+    }
+    const double q = std::ldexp(1.0, E + 2 - 4), sat = std::ldexp(1.0, E + 1) - q;
+    const double r = std::floor(x / q + 0.5) * q;  // ties toward +inf
+    want.push_back(static_cast<float>(std::clamp(r, -sat, sat)));
+  }
+  expect_values(quantize(T(in), BlockFloatingPoint{.wl = 4, .dim = 0}, Rounding::Nearest).to_vector(),
+                want, in);
 }
 
 }  // namespace
