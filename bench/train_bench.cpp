@@ -9,7 +9,7 @@
 // Goals (BENCHMARKS.md): CPU block8 at most 1.3x the fp32 step time, i.e. a share of at
 // least 0.77. GPU peers on an H100: PyTorch fp32 MLP 70 000 samples/s at batch 128 (first
 // epoch), libtorch MLP 159 000, LeNet 94 000 (steady state).
-// Run: OMP_WAIT_POLICY=passive build/bench/train_bench
+// Run: GOMP_SPINCOUNT=3000 build/bench/train_bench   (qtrain's own wait policy; see its main.cpp)
 #include <chrono>
 #include <cstdio>
 #include <memory>

@@ -15,7 +15,10 @@
 #endif
 
 #include <algorithm>
+#include <strings.h>
+
 #include <cmath>  // core/philox.h uses logf/sqrtf/cosf
+#include <cstdlib>
 #include <vector>
 
 #include "quant/cpu/fast_kernels.h"
@@ -28,9 +31,21 @@ namespace {
 // Elements per task; a multiple of 64 so chunks start on a 16-block Philox group.
 constexpr int64_t kChunk = 4096;
 // Below this many elements one thread does the work: a parallel region costs more than
-// it saves on training-sized tensors (waking a sleeping OpenMP worker costs tens of
-// microseconds; on a loaded machine, milliseconds). MLP block8 epoch: 1.25 s -> 1.01 s.
-constexpr int64_t kParallelMin = int64_t{1} << 18;
+// it saves. What a region costs depends on how idle OpenMP workers wait. Sleeping ones
+// (OMP_WAIT_POLICY=passive, or GOMP_SPINCOUNT=0) take tens of microseconds to wake, so
+// only large tensors are split (MLP block8, 2 cores: 68 000 samples/s at 2^18, 50 000 at
+// 2^16). Spinning ones (libgomp's default, or qtrain's short spin) start at once, and
+// training-sized tensors gain (94 000 samples/s at 2^16, 84 000 at 2^18).
+int64_t parallel_min() {
+  static const int64_t value = [] {
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const char* spins = std::getenv("GOMP_SPINCOUNT");
+    const bool sleeping = (policy != nullptr && strcasecmp(policy, "passive") == 0) ||
+                          (spins != nullptr && std::strtoll(spins, nullptr, 10) == 0);
+    return sleeping ? int64_t{1} << 18 : int64_t{1} << 16;
+  }();
+  return value;
+}
 // From this many elements (16 MiB out, 32 MiB with the input: past the shared L3 cache)
 // an existing output bypasses the caches (non-temporal stores): it cannot stay cached
 // anyway, and streaming saves the read-for-ownership of every output line. A freshly
@@ -114,21 +129,21 @@ uint32_t block_scale_key(uint32_t max_abs_bits) { return std::max(max_abs_bits >
 /// Largest magnitude bits per block (x seen as [outer, blocks, inner]).
 std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParams& p) {
   std::vector<uint32_t> result(static_cast<size_t>(p.blocks), 0u);
-  if (p.blocks == 1 && n < kParallelMin) {
+  if (p.blocks == 1 && n < parallel_min()) {
     result[0] = max_abs_bits_of(x, n);
     return result;
   }
   if (p.blocks == 1) {
     const int64_t nchunks = (n + kChunk - 1) / kChunk;
     uint32_t m = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) reduction(max : m) if (n >= parallel_min())
     for (int64_t c = 0; c < nchunks; ++c)
       m = std::max(m, max_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
     result[0] = m;
     return result;
   }
   const int64_t rows = p.outer * p.blocks;
-  if (n < kParallelMin) {
+  if (n < parallel_min()) {
     for (int64_t r = 0; r < rows; ++r) {
       uint32_t& m = result[static_cast<size_t>(r % p.blocks)];
       m = std::max(m, max_abs_bits_of(x + r * p.inner, p.inner));
@@ -202,8 +217,7 @@ struct Plan {
   bool block_one_pass = false;
   /// Block floating point with one block per contiguous row (dim 0, or the last dim of
   /// one row): each row's scale is found just before the row is quantized, from cache;
-  /// `blocks` stays empty. Not for in-place calls split among threads, where a row shared
-  /// by two threads could be read by one after the other has written part of it.
+  /// `blocks` stays empty.
   bool block_rows = false;
   std::vector<BlockKernel> blocks;  // otherwise: per block, in block order
 #if QTORCH_QUANT_AVX512
@@ -219,7 +233,7 @@ Plan make_plan(const float* x, const float* out, int64_t n, const QuantParams& p
   if (p.family == QuantFamily::Block) {
     const bool apart = x + n <= out || out + n <= x;
     plan.block_one_pass = p.blocks == 1 && apart;
-    plan.block_rows = p.blocks > 1 && p.outer == 1 && p.inner > 1 && (apart || n < kParallelMin);
+    plan.block_rows = p.blocks > 1 && p.outer == 1 && p.inner > 1;
     const bool own_blocks = p.blocks > 1 && p.outer == 1 && p.inner == 1;
     if (!plan.block_one_pass && !plan.block_rows && !own_blocks)
       for (uint32_t m : block_max_bits(x, n, p))
@@ -260,7 +274,7 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
   // One-pass block: each thread's largest magnitude so far, published for the others.
   std::vector<uint32_t> thread_max(plan.block_one_pass ? static_cast<size_t>(omp_get_max_threads()) : 0);
   int64_t clamped = 0, flushed = 0;
-#pragma omp parallel reduction(+ : clamped, flushed) if (n >= kParallelMin)
+#pragma omp parallel reduction(+ : clamped, flushed) if (n >= parallel_min())
   {
     const ExactSubnormals exact_subnormals;
     alignas(64) uint32_t rnd[kStochastic ? kChunk : 1];
@@ -268,14 +282,34 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
 #if QTORCH_QUANT_AVX512
     const cpu::PhiloxSimd gen(seed);
 #endif
-    // block_rows: the kernel of the row this thread saw last (rows run over chunks).
-    int64_t kernel_row = -1;
-    BlockKernel row_kernel;
+    // This thread's chunks (a static split: the results do not depend on it).
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t begin = nchunks * t / threads, end = nchunks * (t + 1) / threads;
+
+    // block_rows: a row's kernel is made from the row just before the row is quantized.
+    // Rows inside this thread's range are written by this thread alone; the (at most two)
+    // rows it shares with its neighbours get their kernels before anyone writes (the
+    // barrier), since the output may be the input.
+    auto make_row_kernel = [&](int64_t row) {
+      // Rows shorter than a vector take the scalar loop: no grid to make.
+      return make_block_kernel(max_abs_bits_of(x + row * p.inner, p.inner), p.wl,
+                               plan.allow_fast && p.inner >= 16);
+    };
+    int64_t kernel_row = -1, head_row = -1, tail_row = -1;
+    BlockKernel row_kernel, head_kernel, tail_kernel;
+    if (plan.block_rows && begin < end) {
+      const int64_t first = begin * kChunk, last = std::min(end * kChunk, n) - 1;
+      if (first % p.inner != 0) head_kernel = make_row_kernel(head_row = first / p.inner);
+      if ((last + 1) % p.inner != 0) tail_kernel = make_row_kernel(tail_row = last / p.inner);
+    }
+    if (plan.block_rows) {
+#pragma omp barrier
+    }
     auto kernel_of_row = [&](int64_t row) -> const BlockKernel& {
+      if (row == head_row) return head_kernel;
+      if (row == tail_row) return tail_kernel;
       if (row != kernel_row) {
-        // Rows shorter than a vector take the scalar loop: no grid to make.
-        row_kernel = make_block_kernel(max_abs_bits_of(x + row * p.inner, p.inner), p.wl,
-                                       plan.allow_fast && p.inner >= 16);
+        row_kernel = make_row_kernel(row);
         kernel_row = row;
       }
       return row_kernel;
@@ -365,8 +399,7 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
     };
 
     if (!plan.block_one_pass) {
-#pragma omp for schedule(static)
-      for (int64_t c = 0; c < nchunks; ++c) {
+      for (int64_t c = begin; c < end; ++c) {
         const Counts counts = quantize_chunk(c, nullptr);
         clamped += counts.clamped;
         flushed += counts.flushed;
@@ -377,8 +410,6 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
       // before the chunk is quantized, from cache). After a barrier every thread knows the
       // block's maximum, and redoes only the chunks it quantized with a smaller scale: the
       // result is always that of the block's true scale, whatever the thread count.
-      const int threads = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t begin = nchunks * t / threads, end = nchunks * (t + 1) / threads;
       uint32_t seen = 0;
       BlockKernel bk = make_block_kernel(seen, p.wl, plan.allow_fast);
       int64_t settled = begin;  // first chunk quantized with the current scale
