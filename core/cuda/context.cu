@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "core/cuda/cublas_api.h"
 #include "core/device.h"
 
 namespace qtorch::cuda {
@@ -16,8 +17,9 @@ void throw_cuda_error(cudaError_t status, const char* expr, const char* file, in
 }
 
 void throw_cublas_error(cublasStatus_t status, const char* expr, const char* file, int line) {
-  throw Error(fmt::format("cuBLAS error {} ({}): {} at {}:{}", cublasGetStatusName(status),
-                          cublasGetStatusString(status), expr, file, line));
+  const CublasApi& api = cublas_api();
+  throw Error(fmt::format("cuBLAS error {} ({}): {} at {}:{}", api.status_name(status),
+                          api.status_string(status), expr, file, line));
 }
 
 namespace {
@@ -48,8 +50,8 @@ DeviceState& state(int device) {
     QTORCH_CUDA_CHECK(cudaGetDevice(&previous));
     QTORCH_CUDA_CHECK(cudaSetDevice(device));
     QTORCH_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
-    QTORCH_CUBLAS_CHECK(cublasCreate(&s.cublas));
-    QTORCH_CUBLAS_CHECK(cublasSetStream(s.cublas, s.stream));
+    QTORCH_CUBLAS_CHECK(cublas_api().create(&s.cublas));
+    QTORCH_CUBLAS_CHECK(cublas_api().set_stream(s.cublas, s.stream));
     QTORCH_CUDA_CHECK(cudaDeviceGetAttribute(&s.sm_count, cudaDevAttrMultiProcessorCount, device));
     QTORCH_CUDA_CHECK(cudaSetDevice(previous));
     s.ready = true;

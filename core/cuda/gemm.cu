@@ -6,6 +6,7 @@
 
 #include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "core/cuda/context.h"
+#include "core/cuda/cublas_api.h"
 #include "core/cuda/cuda_backend.h"
 
 namespace qtorch::cuda {
@@ -61,10 +62,10 @@ void CudaBackend::gemm(const GemmArgs& g) {
   cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasHandle_t h = cublas(guard.device());
   if (g.batch == 1) {
-    QTORCH_CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, n, m, k, &g.alpha, g.b, ldb, g.a, lda, &g.beta,
+    QTORCH_CUBLAS_CHECK(cublas_api().sgemm(h, op_b, op_a, n, m, k, &g.alpha, g.b, ldb, g.a, lda, &g.beta,
                                     g.c, ldc));
   } else {
-    QTORCH_CUBLAS_CHECK(cublasSgemmStridedBatched(h, op_b, op_a, n, m, k, &g.alpha, g.b, ldb,
+    QTORCH_CUBLAS_CHECK(cublas_api().sgemm_strided_batched(h, op_b, op_a, n, m, k, &g.alpha, g.b, ldb,
                                                   g.stride_b, g.a, lda, g.stride_a, &g.beta, g.c,
                                                   ldc, g.stride_c, to_int(g.batch, "batch")));
   }
