@@ -81,6 +81,28 @@ TEST(QtrainParts, QuantSetupNamesTheOption) {
   }
 }
 
+// The diagnostics (flush and saturation shares) are the error quantizers' alone: the
+// activation and optimizer quantizers do not count.
+TEST(QtrainParts, StatsCountOnlyTheErrorQuantizers) {
+  Config c;
+  for (Role r : kRoles) c.format(r) = {"fixed:4:2", "nearest"};
+  QuantSetup setup(c);
+  // Forward: 3.0 saturates (activation); backward: 0.1 flushes, 100 saturates (error).
+  std::shared_ptr<qtorch::nn::Module> q = setup.quantizer_factory()();
+  qtorch::Tensor x = qtorch::Tensor::from_vector({0.5f, 3.0f, 1.0f}, {3}).requires_grad_();
+  q->forward(x).backward(qtorch::Tensor::from_vector({0.1f, 100.0f, 0.25f}, {3}));
+  // The optimizer's weight quantizer: 5.0 saturates, 0.01 flushes; neither is counted.
+  qtorch::Tensor w = qtorch::Tensor::from_vector({5.0f, 0.01f}, {2});
+  setup.optim_options().weight_quant(w);
+  std::optional<qtorch::QuantStats> s = setup.take_stats();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->numel, 3);
+  EXPECT_EQ(s->clamped, 1);  // the error 100
+  EXPECT_EQ(s->flushed, 1);  // the error 0.1 (below half of 0.25)
+  EXPECT_EQ(w.to_vector(), (std::vector<float>{1.75f, 0.0f}));  // it did quantize
+  EXPECT_FALSE(setup.take_stats().has_value());                 // taking resets
+}
+
 TEST(QtrainParts, ErrorSaturationReachesTheLossScalerSink) {
   // fixed:4:2 saturates at 1.75: a gradient of 100 must be reported, 0.5 must not.
   Config c;
