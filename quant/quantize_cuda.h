@@ -1,6 +1,6 @@
 // The device seam of quantize: one function per device with the same signature.
 // quant/cpu/quantize_cpu.cpp implements quantize_cpu; quant/cuda/*.cu implements
-// quantize_cuda (non-CUDA builds link quant/nocuda/quantize_cuda_stub.cpp, which throws).
+// quantize_cuda (non-CUDA builds link quant/nocuda/quantize_cuda_unavailable.cpp, which throws).
 //
 // Contract for both (the CUDA kernel must give the same bits as the CPU one):
 // - x, out (and mask when not null) are contiguous arrays of n floats on the device;
