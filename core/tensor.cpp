@@ -24,6 +24,12 @@ Device Tensor::device() const { return checked(impl_).storage->device(); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
 float* Tensor::data_ptr() const { return storage()->data() + offset(); }
 
+bool Tensor::is_sole_owner() const {
+  return impl_ != nullptr && impl_.use_count() == 1 && impl_->storage.use_count() == 1 &&
+         impl_->autograd == nullptr && impl_->offset == 0 && is_contiguous() &&
+         impl_->storage->numel() == numel();
+}
+
 int64_t Tensor::size(int64_t axis) const { return shape()[wrap_axis(axis, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {

@@ -51,6 +51,10 @@ class Tensor {
   TensorImpl* impl() const { return impl_.get(); }
   /// True when both handles refer to the same tensor object.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  /// True when nothing but this handle reaches the tensor's memory: no other handle to
+  /// the tensor, no view of its storage, no autograd record, and it spans its whole
+  /// storage contiguously. Such a tensor can be handed on without a defensive copy.
+  bool is_sole_owner() const;
 
   // ---- data in and out ----
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape,

@@ -101,3 +101,39 @@ TEST(Engine, ReductionsIndependentOfThreadCount) {
   EXPECT_EQ(sum(x, {1}).to_vector(), a);
   EXPECT_EQ(sum(x).item(), total1);
 }
+
+// Stored gradients are stored without a copy only when nothing else reaches them; these
+// are the cases where something does, and the stored gradient must stay independent.
+TEST(Engine, StoredGradientsNeverAlias) {
+  // a + b passes the same gradient tensor to both leaves.
+  Tensor a = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  Tensor b = Tensor::from_vector({3, 4}, {2}).requires_grad_();
+  (a + b).backward(Tensor::from_vector({1, 1}, {2}));
+  a.grad().mul_(5.0f);
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<float>{1, 1}));
+  EXPECT_NE(a.grad().data_ptr(), b.grad().data_ptr());
+
+  // A leaf root: the caller keeps the gradient it passed in.
+  Tensor x = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  Tensor given = Tensor::from_vector({7, 8}, {2});
+  x.backward(given);
+  given.fill_(0.0f);
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{7, 8}));
+
+  // A hook that keeps what it sees: the stored gradient is not that tensor.
+  Tensor w = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  Tensor seen;
+  w.register_hook([&](const Tensor& g) {
+    seen = g;
+    return g;
+  });
+  sum(w * 3.0f).backward();
+  seen.fill_(0.0f);
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<float>{3, 3}));
+
+  // A view's gradient reaching its base: the base's gradient owns its memory.
+  Tensor v = Tensor::from_vector({1, 2, 3, 4}, {2, 2}).requires_grad_();
+  sum(v.transpose(0, 1) * 2.0f).backward();
+  EXPECT_TRUE(v.grad().is_contiguous());
+  EXPECT_EQ(v.grad().to_vector(), (std::vector<float>{2, 2, 2, 2}));
+}
