@@ -40,8 +40,10 @@ int64_t parallel_min() {
   static const int64_t value = [] {
     const char* policy = std::getenv("OMP_WAIT_POLICY");
     const char* spins = std::getenv("GOMP_SPINCOUNT");
-    const bool sleeping = (policy != nullptr && strcasecmp(policy, "passive") == 0) ||
-                          (spins != nullptr && std::strtoll(spins, nullptr, 10) == 0);
+    // GOMP_SPINCOUNT is a count with an optional k/M/G... suffix, or "infinite".
+    const bool no_spins = spins != nullptr && strncasecmp(spins, "inf", 3) != 0 &&
+                          std::strtoll(spins, nullptr, 10) == 0;
+    const bool sleeping = (policy != nullptr && strcasecmp(policy, "passive") == 0) || no_spins;
     return sleeping ? int64_t{1} << 18 : int64_t{1} << 16;
   }();
   return value;
