@@ -21,7 +21,7 @@
 namespace qtrain {
 namespace {
 
-void fail(const std::string& message) { throw std::invalid_argument(message); }
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
 
 bool one_of(const std::string& v, std::initializer_list<const char*> names) {
   for (const char* n : names)
@@ -60,9 +60,16 @@ double parse_real(const std::string& option, const std::string& text, const Real
   return parse_real_option(option, text, range.in_range, range.expected);
 }
 
-// -1 (all images / SWA off) or an integer in [1, max].
-int64_t parse_count_or_off(const std::string& option, const std::string& text, int64_t max) {
-  return text == "-1" ? -1 : parse_integer_option(option, text, 1, max);
+// -1 (`minus_one` says what it means: "all", "off") or an integer in [1, max].
+int64_t parse_count_or_minus_one(const std::string& option, const std::string& text, int64_t max,
+                                 const std::string& minus_one) {
+  if (text == "-1") return -1;
+  try {
+    return parse_integer_option(option, text, 1, max);
+  } catch (const std::invalid_argument&) {
+    fail(option + ": expected -1 (" + minus_one + ") or an integer in [1, " + std::to_string(max) + "], got '" +
+         text + "'");
+  }
 }
 
 // The checks of a Config made in code go through the text parsers: one message per option.
@@ -197,8 +204,8 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   cfg.progress = !no_progress;
 
   try {
-    cfg.limit_train = parse_count_or_off("--limit-train", limit_train, kMaxLimit);
-    cfg.limit_test = parse_count_or_off("--limit-test", limit_test, kMaxLimit);
+    cfg.limit_train = parse_count_or_minus_one("--limit-train", limit_train, kMaxLimit, "all");
+    cfg.limit_test = parse_count_or_minus_one("--limit-test", limit_test, kMaxLimit, "all");
     cfg.epochs = parse_integer_option("--epochs", epochs, 0, kMaxEpochs);
     cfg.batch_size = parse_integer_option("--batch-size", batch_size, 1, kMaxBatchSize);
     cfg.lr = parse_real("--lr", lr, kLrRange);
@@ -206,7 +213,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
     cfg.weight_decay = parse_real("--weight-decay", weight_decay, kWeightDecayRange);
     cfg.seed = parse_unsigned_option("--seed", seed);
     cfg.threads = static_cast<int>(parse_integer_option("--threads", threads, 0, kMaxThreads));
-    cfg.swa_start = parse_count_or_off("--swa-start", swa_start, kMaxEpochs);
+    cfg.swa_start = parse_count_or_minus_one("--swa-start", swa_start, kMaxEpochs, "off");
     if (!cfg.compare.empty()) {
       // --compare only reads metrics files and plots them: a file these options name
       // would silently never be written or read.
@@ -249,11 +256,11 @@ void check_config(const Config& c) {
   parse_schedule(c.schedule);  // throws naming --schedule
   check_integer("--threads", c.threads, 0, kMaxThreads);
   check_device(c.device);
-  if (c.limit_train != -1) check_integer("--limit-train", c.limit_train, 1, kMaxLimit);
-  if (c.limit_test != -1) check_integer("--limit-test", c.limit_test, 1, kMaxLimit);
+  parse_count_or_minus_one("--limit-train", std::to_string(c.limit_train), kMaxLimit, "all");
+  parse_count_or_minus_one("--limit-test", std::to_string(c.limit_test), kMaxLimit, "all");
   check_block_dims(c);  // and every format and rounding
   parse_loss_scale(c.loss_scale);  // throws naming --loss-scale
-  if (c.swa_start != -1) check_integer("--swa-start", c.swa_start, 1, kMaxEpochs);
+  parse_count_or_minus_one("--swa-start", std::to_string(c.swa_start), kMaxEpochs, "off");
   if (c.swa_start > c.epochs)
     fail("--swa-start: epoch " + std::to_string(c.swa_start) + " is after the last epoch (" +
          std::to_string(c.epochs) + ")");

@@ -12,12 +12,18 @@ namespace {
 TEST(QtrainBadNumbers, IntegersBeyondInt64AreNotClamped) {
   for (const char* option : {"--batch-size", "--epochs", "--limit-train", "--limit-test", "--threads", "--swa-start"})
     for (const char* value : {"9223372036854775808", "99999999999999999999999"})
-      expect_rejected({option, value}, {option, "expected an integer in [", std::string("got '").append(value).c_str()});
+      expect_rejected({option, value}, {option, "an integer in [", std::string("got '").append(value).c_str()});
 }
 
 TEST(QtrainBadNumbers, BatchSizeHasASaneBound) {
   expect_rejected({"--batch-size", "4611686018427387904"}, {"--batch-size: expected an integer in [1, 1000000], got '4611686018427387904'"});
   expect_rejected({"--batch-size", "10000000"}, {"--batch-size: expected an integer in [1, 1000000]"});
+}
+
+TEST(QtrainBadNumbers, MinusOneIsNamedWhereItIsAllowed) {
+  expect_rejected({"--limit-train", "0"}, {"--limit-train: expected -1 (all) or an integer in [1, 9223372036854775807], got '0'"});
+  expect_rejected({"--limit-test", "-2"}, {"--limit-test: expected -1 (all) or an integer in [1, "});
+  expect_rejected({"--swa-start", "0"}, {"--swa-start: expected -1 (off) or an integer in [1, 1000000], got '0'"});
 }
 
 TEST(QtrainBadNumbers, SeedOutsideUint64) {
