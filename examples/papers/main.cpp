@@ -59,14 +59,16 @@ int main(int argc, char** argv) {
                                     "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6), paper (1-6, gupta, "
                                     "courbariaux, swalp, loss-scaling, fp8, bf16) or all");
   app.add_flag("--quick", options.quick, "shorter runs (subsets / fewer epochs) for smoke tests and CI");
-  auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1 or 3)");
+  auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1 or 3)")
+                          ->type_name("INT");
   app.add_option("--json", json_path, "write every result (tables, criteria, per-epoch logs) as JSON");
   app.add_option("--plot", plot, "draw the plots with gnuplot into FILE (.png or .svg; FILE-<part>.png "
                                  "when several parts run)");
   app.add_option("--data", data_dir, "Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)");
   app.add_option("--threads", threads,
                  "CPU threads, 1 to 256 (default 1: results do not depend on it, and on a shared 2-core "
-                 "machine one thread is several times faster than two spinning OpenMP threads)");
+                 "machine one thread is several times faster than two spinning OpenMP threads)")
+      ->type_name("INT");
   app.add_flag("--list", list, "list the parts and exit");
   app.add_flag("-q,--quiet", quiet, "no progress line per arm");
   try {

@@ -152,17 +152,17 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
               lr = exact_text(cfg.lr), momentum = exact_text(cfg.momentum),
               weight_decay = exact_text(cfg.weight_decay), seed = std::to_string(cfg.seed),
               threads = std::to_string(cfg.threads), swa_start = std::to_string(cfg.swa_start);
-  app.add_option("--limit-train", limit_train, "use only the first N training images (-1: all)");
-  app.add_option("--limit-test", limit_test, "use only the first N test images (-1: all)");
-  app.add_option("--epochs", epochs, "number of epochs, 0 to " + std::to_string(kMaxEpochs) + " (0: only evaluate)");
-  app.add_option("--batch-size", batch_size, "mini-batch size, 1 to " + std::to_string(kMaxBatchSize));
-  app.add_option("--lr", lr, "learning rate (> 0)");
-  app.add_option("--momentum", momentum, "SGD momentum, in [0, 1)");
-  app.add_option("--weight-decay", weight_decay, "L2 weight decay, >= 0 (decoupled for adamw)");
+  app.add_option("--limit-train", limit_train, "use only the first N training images (-1: all)")->type_name("INT");
+  app.add_option("--limit-test", limit_test, "use only the first N test images (-1: all)")->type_name("INT");
+  app.add_option("--epochs", epochs, "number of epochs, 0 to " + std::to_string(kMaxEpochs) + " (0: only evaluate)")->type_name("INT");
+  app.add_option("--batch-size", batch_size, "mini-batch size, 1 to " + std::to_string(kMaxBatchSize))->type_name("INT");
+  app.add_option("--lr", lr, "learning rate (> 0)")->type_name("NUMBER");
+  app.add_option("--momentum", momentum, "SGD momentum, in [0, 1)")->type_name("NUMBER");
+  app.add_option("--weight-decay", weight_decay, "L2 weight decay, >= 0 (decoupled for adamw)")->type_name("NUMBER");
   app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw");
   app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, cosine or step:EVERY:GAMMA (epochs)");
-  app.add_option("--seed", seed, "seed of initialisation, shuffling and stochastic rounding (0 to 2^64 - 1)");
-  app.add_option("--threads", threads, "CPU threads, 0 to " + std::to_string(kMaxThreads) + " (0: the library default)");
+  app.add_option("--seed", seed, "seed of initialisation, shuffling and stochastic rounding (0 to 2^64 - 1)")->type_name("INT");
+  app.add_option("--threads", threads, "CPU threads, 0 to " + std::to_string(kMaxThreads) + " (0: the library default)")->type_name("INT");
   app.add_option("--device", cfg.device, "cpu or cuda[:N]");
 
   app.add_option("--preset", cfg.preset, "number-format recipe: " + preset_names());
@@ -180,7 +180,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   }
   auto* loss_scale_opt =
       app.add_option("--loss-scale", cfg.loss_scale, "loss scaling: static:S or dynamic (default: the preset's)");
-  app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off");
+  app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");
   app.add_option("--plot", cfg.plot_path, "draw loss and accuracy per epoch to FILE.png or FILE.svg (gnuplot)");
