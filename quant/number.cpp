@@ -42,6 +42,14 @@ void FloatingPoint::validate() const {
                "FloatingPoint: expected man >= 1 for the FiniteNaN range (the all-ones mantissa "
                "of the top binade is NaN), got man={}",
                man);
+  // The bias is range-checked before emin() and emax() compute with it (1 - bias and
+  // 2^exp - 1 - bias overflow int for a bias near INT_MIN or INT_MAX). No exponent width
+  // allows a bias outside [-126, 127]: emin = 1 - bias >= -126, and emax <= 128 needs
+  // bias >= 2^exp - 2 - 128 >= -126.
+  QTORCH_CHECK(!bias || (*bias >= -126 && *bias <= 127),
+               "FloatingPoint: expected -126 <= bias <= 127 (the exponents must fit float32's), "
+               "got bias={}",
+               *bias);
   QTORCH_CHECK(emin() >= -126,
                "FloatingPoint: expected bias <= 127 (smallest normal exponent 1 - bias >= -126, "
                "within float32), got bias={}",

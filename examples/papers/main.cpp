@@ -6,11 +6,20 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "core/threads.h"
+#include "examples/common/option_number.h"
+#include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"
 
 namespace {
+
+using qtorch::examples::check_distinct_outputs;
+using qtorch::examples::check_output_path;
+using qtorch::examples::parse_integer_option;
 
 // FILE for a single part, FILE-<part>.ext when several parts share one --plot option.
 std::string plot_path(const std::string& path, const std::string& id, bool several) {
@@ -26,6 +35,16 @@ std::string list_text() {
   return s;
 }
 
+// The experiment argument: one line on a bad or missing name, as for every other option.
+std::vector<const qrepro::PartInfo*> parts_to_run(const std::string& which, bool given) {
+  if (!given) throw std::invalid_argument("missing the experiment to run (--list shows them)");
+  auto parts = qrepro::select_parts(which);
+  if (parts.empty())
+    throw std::invalid_argument("expected an experiment (1a..6, a paper name or all; --list shows them), got '" +
+                                which + "'");
+  return parts;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -33,48 +52,60 @@ int main(int argc, char** argv) {
   std::string which;
   qrepro::RunOptions options;
   std::string json_path, plot, data_dir;
-  int threads = 1;
+  // Numbers are read as text and parsed with the range in the message ("" is not 0).
+  std::string seeds, threads = "1";
   bool list = false, quiet = false;
-  app.add_option("experiment", which, "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6), paper (1-6, gupta, "
-                                      "courbariaux, swalp, loss-scaling, fp8, bf16) or all");
+  auto* experiment = app.add_option("experiment", which,
+                                    "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6), paper (1-6, gupta, "
+                                    "courbariaux, swalp, loss-scaling, fp8, bf16) or all");
   app.add_flag("--quick", options.quick, "shorter runs (subsets / fewer epochs) for smoke tests and CI");
-  app.add_option("--seeds", options.seeds, "seeds per arm (default: the part's own, 1 or 3)")
-      ->check(CLI::Range(1, 100));
+  auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1 or 3)")
+                          ->type_name("INT");
   app.add_option("--json", json_path, "write every result (tables, criteria, per-epoch logs) as JSON");
   app.add_option("--plot", plot, "draw the plots with gnuplot into FILE (.png or .svg; FILE-<part>.png "
                                  "when several parts run)");
   app.add_option("--data", data_dir, "Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)");
   app.add_option("--threads", threads,
-                 "CPU threads (default 1: results do not depend on it, and on a shared 2-core machine "
-                 "one thread is several times faster than two spinning OpenMP threads)")
-      ->check(CLI::Range(1, 256));
+                 "CPU threads, 1 to 256 (default 1: results do not depend on it, and on a shared 2-core "
+                 "machine one thread is several times faster than two spinning OpenMP threads)")
+      ->type_name("INT");
   app.add_flag("--list", list, "list the parts and exit");
   app.add_flag("-q,--quiet", quiet, "no progress line per arm");
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    std::cerr << "qrepro: error: " << e.what() << " (see qrepro --help)\n";
+    return 2;
   }
   if (list) {
     std::cout << list_text();
     return 0;
   }
-  auto parts = qrepro::select_parts(which);
-  if (parts.empty()) {
-    std::cerr << "qrepro: error: unknown experiment '" << which << "'\n" << list_text();
+  std::vector<const qrepro::PartInfo*> parts;
+  int thread_count = 1;
+  try {
+    parts = parts_to_run(which, experiment->count() > 0);
+    if (seeds_option->count()) options.seeds = static_cast<int>(parse_integer_option("--seeds", seeds, 1, 100));
+    thread_count = static_cast<int>(parse_integer_option("--threads", threads, 1, 256));
+    if (!plot.empty()) {
+      std::string ext = std::filesystem::path(plot).extension().string();
+      if (ext != ".png" && ext != ".svg")
+        throw std::invalid_argument("--plot: expected a file ending in .png or .svg, got '" + plot + "'");
+    }
+    // Up front, so that a long run does not end with nowhere to write its results.
+    check_output_path("--json", json_path);
+    check_output_path("--plot", plot);
+    check_distinct_outputs({{"--json", json_path}, {"--plot", plot}});
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "qrepro: error: " << e.what() << "\n";
     return 2;
   }
-  if (!plot.empty()) {
-    std::string ext = std::filesystem::path(plot).extension().string();
-    if (ext != ".png" && ext != ".svg") {
-      std::cerr << "qrepro: error: --plot: expected a file ending in .png or .svg, got '" << plot << "'\n";
-      return 2;
-    }
-    if (qrepro::find_gnuplot().empty())
-      std::cerr << "qrepro: warning: gnuplot is not installed, so no plot will be drawn: install the "
-                   "Debian package gnuplot-nox\n";
-  }
-  qtorch::set_num_threads(threads);
+  if (!plot.empty() && qrepro::find_gnuplot().empty())
+    std::cerr << "qrepro: warning: gnuplot is not installed, so no plot will be drawn: install the "
+                 "Debian package gnuplot-nox\n";
+  qtorch::set_num_threads(thread_count);
   options.verbose = !quiet;
   options.data_dir = data_dir;
 

@@ -3,19 +3,25 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
+#include <limits>
 #include <stdexcept>
+#include <variant>
 
 #include "data/mnist.h"
+#include "examples/common/option_number.h"
+#include "examples/common/output_path.h"
 #include "examples/qtrain/presets.h"
+#include "examples/qtrain/quant_setup.h"
 #include "examples/qtrain/text_specs.h"
 
 namespace qtrain {
 namespace {
 
-void fail(const std::string& message) { throw std::invalid_argument(message); }
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
 
 bool one_of(const std::string& v, std::initializer_list<const char*> names) {
   for (const char* n : names)
@@ -23,23 +29,97 @@ bool one_of(const std::string& v, std::initializer_list<const char*> names) {
   return false;
 }
 
-// 0.05 rather than std::to_string's 0.050000.
-std::string num(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
+using qtorch::examples::check_output_path;
+using qtorch::examples::parse_integer_option;
+using qtorch::examples::parse_real_option;
+using qtorch::examples::parse_unsigned_option;
+
+// The ranges of the numeric options, for the command line and for a Config made in code.
+constexpr int64_t kMaxEpochs = 1'000'000;
+constexpr int64_t kMaxBatchSize = 1'000'000;  // 10^6 images of 28x28 floats: 3 GB per batch
+constexpr int64_t kMaxLimit = std::numeric_limits<int64_t>::max();  // more than any data set
+constexpr int64_t kMaxThreads = 1024;
+constexpr int kMaxGpuIndex = 1023;
+
+struct RealRange {
+  bool (*in_range)(double);
+  const char* expected;
+};
+constexpr RealRange kLrRange{[](double v) { return v > 0; }, "a finite number > 0"};
+constexpr RealRange kMomentumRange{[](double v) { return v >= 0 && v < 1; }, "a number in [0, 1)"};
+constexpr RealRange kWeightDecayRange{[](double v) { return v >= 0; }, "a finite number >= 0"};
+
+// Shortest text that reads back as exactly v ("0.05", "inf", "nan").
+std::string exact_text(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
+double parse_real(const std::string& option, const std::string& text, const RealRange& range) {
+  return parse_real_option(option, text, range.in_range, range.expected);
+}
+
+// -1 (`minus_one` says what it means: "all", "off") or an integer in [1, max].
+int64_t parse_count_or_minus_one(const std::string& option, const std::string& text, int64_t max,
+                                 const std::string& minus_one) {
+  if (text == "-1") return -1;
+  try {
+    return parse_integer_option(option, text, 1, max);
+  } catch (const std::invalid_argument&) {
+    fail(option + ": expected -1 (" + minus_one + ") or an integer in [1, " + std::to_string(max) + "], got '" +
+         text + "'");
+  }
+}
+
+// The checks of a Config made in code go through the text parsers: one message per option.
+void check_integer(const std::string& option, int64_t value, int64_t min, int64_t max) {
+  parse_integer_option(option, std::to_string(value), min, max);
+}
+void check_real(const std::string& option, double value, const RealRange& range) {
+  parse_real(option, exact_text(value), range);
 }
 
 std::string extension(const std::string& path) {
   return std::filesystem::path(path).extension().string();
 }
 
-void check_output_path(const char* option, const std::string& path) {
-  if (path.empty()) return;
-  std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
-    fail(std::string(option) + ": folder '" + parent.string() + "' does not exist");
+// cpu, cuda or cuda:N with N a GPU index (digits only, no sign or blank).
+void check_device(const std::string& device) {
+  if (device == "cpu" || device == "cuda") return;
+  const std::string prefix = "cuda:";
+  int index = -1;
+  if (device.rfind(prefix, 0) == 0) {
+    const char* first = device.data() + prefix.size();
+    const char* last = device.data() + device.size();
+    auto [ptr, ec] = std::from_chars(first, last, index);
+    if (first != last && std::isdigit(static_cast<unsigned char>(*first)) && ec == std::errc() &&
+        ptr == last && index <= kMaxGpuIndex)
+      return;
+  }
+  fail("--device: expected cpu, cuda or cuda:N (N a GPU index, 0 to " + std::to_string(kMaxGpuIndex) +
+       "), got '" + device + "'");
+}
+
+// Block formats share one exponent along DIM, which must exist in every tensor the role's
+// quantizer sees: weights, gradients, momentum and accumulators include the 1-D biases
+// (and batch-norm scales); activations and errors are 2-D after linear layers in every
+// model (and 4-D after convolutions in lenet and cnn).
+void check_block_dims(const Config& c) {
+  QuantSetup setup(c);  // throws naming --<role>-format / --<role>-rounding
+  for (Role r : kRoles) {
+    const std::optional<qtorch::Number>& number = setup.role(r).number;
+    const auto* block = number ? std::get_if<qtorch::BlockFloatingPoint>(&*number) : nullptr;
+    if (!block) continue;
+    const bool activations = r == Role::Activation || r == Role::Error;
+    const int smallest_rank = activations ? 2 : 1;
+    if (block->dim < smallest_rank) continue;
+    const char* expected = activations ? "-1, 0 or 1" : "-1 or 0";
+    const std::string why = activations ? c.model + "'s activations after linear layers are 2-D"
+                                        : "biases are 1-D";
+    fail(std::string("--") + role_name(r) + "-format " + c.format(r).format + ": expected DIM " + expected +
+         " (" + why + "), got " + std::to_string(block->dim));
+  }
 }
 
 std::string epilog() {
@@ -65,17 +145,24 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   app.add_option("--model", cfg.model, "mlp (784-256-256-10), lenet (LeNet-5) or cnn (VGG-style, batch norm)");
   app.add_option("--data-dir", cfg.data_dir, "folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]");
   app.add_flag("--normalize", cfg.normalize, "normalise pixels to mean 0, std 1 (Fashion-MNIST statistics)");
-  app.add_option("--limit-train", cfg.limit_train, "use only the first N training images (-1: all)");
-  app.add_option("--limit-test", cfg.limit_test, "use only the first N test images (-1: all)");
-  app.add_option("--epochs", cfg.epochs, "number of epochs (0: only evaluate)");
-  app.add_option("--batch-size", cfg.batch_size, "mini-batch size");
-  app.add_option("--lr", cfg.lr, "learning rate");
-  app.add_option("--momentum", cfg.momentum, "SGD momentum");
-  app.add_option("--weight-decay", cfg.weight_decay, "L2 weight decay (decoupled for adamw)");
+  // Numbers are read as text and parsed after app.parse: CLI11 would take "" as 0
+  // and clamp or wrap values beyond the variable's type.
+  std::string limit_train = std::to_string(cfg.limit_train), limit_test = std::to_string(cfg.limit_test),
+              epochs = std::to_string(cfg.epochs), batch_size = std::to_string(cfg.batch_size),
+              lr = exact_text(cfg.lr), momentum = exact_text(cfg.momentum),
+              weight_decay = exact_text(cfg.weight_decay), seed = std::to_string(cfg.seed),
+              threads = std::to_string(cfg.threads), swa_start = std::to_string(cfg.swa_start);
+  app.add_option("--limit-train", limit_train, "use only the first N training images (-1: all)")->type_name("INT");
+  app.add_option("--limit-test", limit_test, "use only the first N test images (-1: all)")->type_name("INT");
+  app.add_option("--epochs", epochs, "number of epochs, 0 to " + std::to_string(kMaxEpochs) + " (0: only evaluate)")->type_name("INT");
+  app.add_option("--batch-size", batch_size, "mini-batch size, 1 to " + std::to_string(kMaxBatchSize))->type_name("INT");
+  app.add_option("--lr", lr, "learning rate (> 0)")->type_name("NUMBER");
+  app.add_option("--momentum", momentum, "SGD momentum, in [0, 1)")->type_name("NUMBER");
+  app.add_option("--weight-decay", weight_decay, "L2 weight decay, >= 0 (decoupled for adamw)")->type_name("NUMBER");
   app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw");
   app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, cosine or step:EVERY:GAMMA (epochs)");
-  app.add_option("--seed", cfg.seed, "seed of initialisation, shuffling and stochastic rounding");
-  app.add_option("--threads", cfg.threads, "CPU threads (0: the library default)");
+  app.add_option("--seed", seed, "seed of initialisation, shuffling and stochastic rounding (0 to 2^64 - 1)")->type_name("INT");
+  app.add_option("--threads", threads, "CPU threads, 0 to " + std::to_string(kMaxThreads) + " (0: the library default)")->type_name("INT");
   app.add_option("--device", cfg.device, "cpu or cuda[:N]");
 
   app.add_option("--preset", cfg.preset, "number-format recipe: " + preset_names());
@@ -93,7 +180,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   }
   auto* loss_scale_opt =
       app.add_option("--loss-scale", cfg.loss_scale, "loss scaling: static:S or dynamic (default: the preset's)");
-  app.add_option("--swa-start", cfg.swa_start, "average weights from this epoch on (SWA); -1: off");
+  app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");
   app.add_option("--plot", cfg.plot_path, "draw loss and accuracy per epoch to FILE.png or FILE.svg (gnuplot)");
@@ -117,6 +204,24 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   cfg.progress = !no_progress;
 
   try {
+    cfg.limit_train = parse_count_or_minus_one("--limit-train", limit_train, kMaxLimit, "all");
+    cfg.limit_test = parse_count_or_minus_one("--limit-test", limit_test, kMaxLimit, "all");
+    cfg.epochs = parse_integer_option("--epochs", epochs, 0, kMaxEpochs);
+    cfg.batch_size = parse_integer_option("--batch-size", batch_size, 1, kMaxBatchSize);
+    cfg.lr = parse_real("--lr", lr, kLrRange);
+    cfg.momentum = parse_real("--momentum", momentum, kMomentumRange);
+    cfg.weight_decay = parse_real("--weight-decay", weight_decay, kWeightDecayRange);
+    cfg.seed = parse_unsigned_option("--seed", seed);
+    cfg.threads = static_cast<int>(parse_integer_option("--threads", threads, 0, kMaxThreads));
+    cfg.swa_start = parse_count_or_minus_one("--swa-start", swa_start, kMaxEpochs, "off");
+    if (!cfg.compare.empty()) {
+      // --compare only reads metrics files and plots them: a file these options name
+      // would silently never be written or read.
+      for (const char* name : {"--metrics", "--checkpoint", "--resume"})
+        if (app.get_option(name)->count())
+          fail(std::string(name) + ": has no effect with --compare (which only plots metrics files); "
+               "remove one of them");
+    }
     const Preset& preset = find_preset(cfg.preset);
     cfg.formats = preset.formats;
     if (loss_scale_opt->count() == 0) cfg.loss_scale = preset.loss_scale;
@@ -137,32 +242,25 @@ void check_config(const Config& c) {
   if (!c.compare.empty()) {
     for (const std::string& path : c.compare)
       if (!std::filesystem::is_regular_file(path)) fail("--compare: no such file '" + path + "'");
-    if (!c.plot_path.empty() && !one_of(extension(c.plot_path), {".png", ".svg"}))
-      fail("--plot: expected a file name ending in .png or .svg, got '" + c.plot_path + "'");
-    check_output_path("--plot", c.plot_path);
-    return;
   }
+  // With --compare too: an option that is given is valid, even where it has no effect.
   if (!one_of(c.model, {"mlp", "lenet", "cnn"}))
     fail("--model: expected mlp, lenet or cnn, got '" + c.model + "'");
-  if (c.epochs < 0) fail("--epochs: expected a number >= 0, got " + std::to_string(c.epochs));
-  if (c.batch_size < 1) fail("--batch-size: expected a number >= 1, got " + std::to_string(c.batch_size));
-  if (!(c.lr > 0)) fail("--lr: expected a number > 0, got " + num(c.lr));
-  if (!(c.momentum >= 0 && c.momentum < 1))
-    fail("--momentum: expected a number in [0, 1), got " + num(c.momentum));
-  if (!(c.weight_decay >= 0))
-    fail("--weight-decay: expected a number >= 0, got " + num(c.weight_decay));
+  check_integer("--epochs", c.epochs, 0, kMaxEpochs);
+  check_integer("--batch-size", c.batch_size, 1, kMaxBatchSize);
+  check_real("--lr", c.lr, kLrRange);
+  check_real("--momentum", c.momentum, kMomentumRange);
+  check_real("--weight-decay", c.weight_decay, kWeightDecayRange);
   if (!one_of(c.optimizer, {"sgd", "adam", "adamw"}))
     fail("--optimizer: expected sgd, adam or adamw, got '" + c.optimizer + "'");
   parse_schedule(c.schedule);  // throws naming --schedule
-  if (c.threads < 0) fail("--threads: expected a number >= 0, got " + std::to_string(c.threads));
-  if (c.limit_train == 0 || c.limit_train < -1)
-    fail("--limit-train: expected a number >= 1 (or -1 for all), got " + std::to_string(c.limit_train));
-  if (c.limit_test == 0 || c.limit_test < -1)
-    fail("--limit-test: expected a number >= 1 (or -1 for all), got " + std::to_string(c.limit_test));
-  // Formats and roundings are checked by QuantSetup, with quant's parsers.
+  check_integer("--threads", c.threads, 0, kMaxThreads);
+  check_device(c.device);
+  parse_count_or_minus_one("--limit-train", std::to_string(c.limit_train), kMaxLimit, "all");
+  parse_count_or_minus_one("--limit-test", std::to_string(c.limit_test), kMaxLimit, "all");
+  check_block_dims(c);  // and every format and rounding
   parse_loss_scale(c.loss_scale);  // throws naming --loss-scale
-  if (c.swa_start == 0 || c.swa_start < -1)
-    fail("--swa-start: expected an epoch >= 1 (or -1 for off), got " + std::to_string(c.swa_start));
+  parse_count_or_minus_one("--swa-start", std::to_string(c.swa_start), kMaxEpochs, "off");
   if (c.swa_start > c.epochs)
     fail("--swa-start: epoch " + std::to_string(c.swa_start) + " is after the last epoch (" +
          std::to_string(c.epochs) + ")");
@@ -173,6 +271,8 @@ void check_config(const Config& c) {
   check_output_path("--metrics", c.metrics_path);
   check_output_path("--plot", c.plot_path);
   check_output_path("--checkpoint", c.checkpoint_path);
+  qtorch::examples::check_distinct_outputs(
+      {{"--metrics", c.metrics_path}, {"--plot", c.plot_path}, {"--checkpoint", c.checkpoint_path}});
   if (!c.resume_path.empty() && !std::filesystem::is_regular_file(c.resume_path))
     fail("--resume: no such file '" + c.resume_path + "'");
 }

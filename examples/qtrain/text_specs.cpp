@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "examples/common/option_number.h"
+
 namespace qtrain {
 namespace {
 
@@ -37,16 +39,17 @@ ScheduleSpec parse_schedule(const std::string& text) {
     return s;
   }
   std::vector<std::string> p = split(text, ':');
-  double every = 0, gamma = 0;
-  if (p.size() == 3 && p[0] == "step" && to_double(p[1], every) && to_double(p[2], gamma) &&
-      every >= 1 && every == std::floor(every) && gamma > 0 && gamma <= 1) {
+  if (p.size() == 3 && p[0] == "step") {
     s.kind = ScheduleSpec::Step;
-    s.step_every = static_cast<int64_t>(every);
-    s.gamma = gamma;
+    s.step_every = qtorch::examples::parse_integer_option("--schedule " + text + ": EVERY", p[1], 1,
+                                                          kMaxStepEvery);
+    s.gamma = qtorch::examples::parse_real_option(
+        "--schedule " + text + ": GAMMA", p[2], [](double g) { return g > 0 && g <= 1; }, "a number in (0, 1]");
     return s;
   }
-  throw std::invalid_argument("--schedule: expected constant, cosine or step:EVERY:GAMMA (EVERY >= 1 "
-                              "epochs, 0 < GAMMA <= 1), got '" + text + "'");
+  throw std::invalid_argument("--schedule: expected constant, cosine or step:EVERY:GAMMA (EVERY an integer "
+                              "in [1, " + std::to_string(kMaxStepEvery) + "] epochs, 0 < GAMMA <= 1), got '" +
+                              text + "'");
 }
 
 LossScaleSpec parse_loss_scale(const std::string& text) {

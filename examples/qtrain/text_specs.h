@@ -13,6 +13,9 @@ struct ScheduleSpec {
   double gamma = 1.0;      ///< decay factor (Step)
 };
 
+/// The largest EVERY of step:EVERY:GAMMA (qtrain's largest --epochs).
+inline constexpr int64_t kMaxStepEvery = 1'000'000;
+
 /// Throws std::invalid_argument naming --schedule.
 ScheduleSpec parse_schedule(const std::string& text);
 

@@ -9,26 +9,6 @@
 namespace qtrain::testing {
 namespace {
 
-// Runs qtrain with `args` (on a tiny synthetic data set unless --data-dir is given) and
-// expects exit code 2 with exactly one stderr line containing every one of `parts`.
-void expect_rejected(std::vector<std::string> args, std::initializer_list<const char*> parts,
-                     const std::string& env = "") {
-  TempDir dir("bad");
-  bool has_data = false;
-  for (const std::string& a : args) has_data |= a == "--data-dir";
-  if (!has_data) {
-    write_synthetic_mnist(dir.str(), 20, 10);
-    args.insert(args.begin(), {"--data-dir", dir.str()});
-  }
-  RunResult r = run_qtrain(args, dir, env);
-  EXPECT_EQ(r.code, 2) << r.out << r.err;
-  EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "trained anyway: " << r.out;
-  ASSERT_FALSE(r.err.empty());
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
-  EXPECT_EQ(r.err.rfind("qtrain: error: ", 0), 0u) << r.err;
-  for (const char* p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
-}
-
 TEST(QtrainBadInput, UnknownFormat) { expect_rejected({"--weight-format", "float:99"}, {"--weight-format", "float:99"}); }
 TEST(QtrainBadInput, UnknownActivationFormat) { expect_rejected({"--activation-format", "int4"}, {"--activation-format", "int4"}); }
 TEST(QtrainBadInput, UnknownRounding) { expect_rejected({"--error-rounding", "sideways"}, {"--error-rounding", "sideways"}); }

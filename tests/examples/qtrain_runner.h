@@ -1,7 +1,9 @@
-// Test helper: runs the qtrain program with arguments and captures its exit code, stdout
-// and stderr; and finds data to train on (Fashion-MNIST, or a small synthetic set).
+// Test helper: runs the qtrain program (or another: run_program) with arguments and captures
+// its exit code, stdout and stderr; checks a rejection (expect_rejected); and finds data to
+// train on (Fashion-MNIST, or a small synthetic set).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -56,13 +59,13 @@ inline std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-/// Runs qtrain with `args`; stderr goes through a file so both streams stay apart.
+/// Runs `program` with `args`; stderr goes through a file so both streams stay apart.
 /// `env` is prepended as shell variable assignments, e.g. "PATH=/nonexistent".
-inline RunResult run_qtrain(const std::vector<std::string>& args, const TempDir& dir,
-                            const std::string& env = "") {
+inline RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                             const TempDir& dir, const std::string& env = "") {
   std::string err_path = dir.file("stderr.txt");
   std::string cmd = env.empty() ? std::string() : env + " ";
-  cmd.append(shell_word(QTRAIN_PATH));
+  cmd.append(shell_word(program));
   for (const std::string& a : args) {
     cmd.push_back(' ');
     cmd.append(shell_word(a));
@@ -80,6 +83,14 @@ inline RunResult run_qtrain(const std::vector<std::string>& args, const TempDir&
   r.err = read_text(err_path);
   return r;
 }
+
+#ifdef QTRAIN_PATH
+/// Runs qtrain with `args` (see run_program).
+inline RunResult run_qtrain(const std::vector<std::string>& args, const TempDir& dir,
+                            const std::string& env = "") {
+  return run_program(QTRAIN_PATH, args, dir, env);
+}
+#endif
 
 inline void write_idx(const std::string& path, const std::vector<uint32_t>& dims,
                       const std::vector<uint8_t>& data) {
@@ -125,5 +136,27 @@ inline std::string training_data_dir(const TempDir& dir) {
   write_synthetic_mnist(synthetic, 600, 200);
   return synthetic;
 }
+
+#ifdef QTRAIN_PATH
+/// Runs qtrain with `args` (on a tiny synthetic data set unless --data-dir is given) and
+/// expects exit code 2 with exactly one stderr line containing every one of `parts`.
+inline void expect_rejected(std::vector<std::string> args, std::initializer_list<const char*> parts,
+                            const std::string& env = "") {
+  TempDir dir("bad");
+  bool has_data = false;
+  for (const std::string& a : args) has_data |= a == "--data-dir";
+  if (!has_data) {
+    write_synthetic_mnist(dir.str(), 20, 10);
+    args.insert(args.begin(), {"--data-dir", dir.str()});
+  }
+  RunResult r = run_qtrain(args, dir, env);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "trained anyway: " << r.out;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  EXPECT_EQ(r.err.rfind("qtrain: error: ", 0), 0u) << r.err;
+  for (const char* p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << "'" << p << "' not in: " << r.err;
+}
+#endif
 
 }  // namespace qtrain::testing
