@@ -1,12 +1,10 @@
 // JSON form of the run metrics (nlohmann-json) and the atomic write.
 #include "examples/qtrain/metrics.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
+
+#include "examples/common/atomic_file.h"
 
 namespace qtrain {
 namespace {
@@ -127,22 +125,7 @@ RunMetrics read_metrics(const std::string& path) {
 }
 
 void write_json_atomically(const std::string& path, const nlohmann::ordered_json& value) {
-  std::filesystem::path target(path);
-  std::filesystem::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    if (!out) throw std::runtime_error(path + ": cannot write " + tmp.string());
-    out << value.dump(2) << '\n';
-    out.flush();
-    if (!out) throw std::runtime_error(path + ": write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw std::runtime_error(path + ": cannot replace the file: " + ec.message());
-  }
+  qtorch::examples::write_file_atomically(path, value.dump(2) + "\n");
 }
 
 }  // namespace qtrain

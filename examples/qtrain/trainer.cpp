@@ -86,6 +86,7 @@ Run::Run(const Config& cfg)
     throw std::invalid_argument("--device " + cfg.device +
                                 ": no CUDA device is available (this build has no CUDA support or "
                                 "no GPU is visible); use --device cpu");
+  if (!cfg.plot_path.empty()) check_plot_path(cfg.plot_path);
   if (!cfg.plot_path.empty() && find_gnuplot().empty())
     throw std::invalid_argument("--plot: " + gnuplot_missing_message());
   if (cfg.threads > 0) qtorch::set_num_threads(cfg.threads);
@@ -250,7 +251,12 @@ bool Run::has_batchnorm(nn::Module& model) const {
 }
 
 void Run::write_metrics() const {
-  if (!cfg_.metrics_path.empty()) write_json_atomically(cfg_.metrics_path, to_json(metrics_));
+  if (cfg_.metrics_path.empty()) return;
+  try {
+    write_json_atomically(cfg_.metrics_path, to_json(metrics_));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("--metrics: ") + e.what());
+  }
 }
 
 void Run::train() {

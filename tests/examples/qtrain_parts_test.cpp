@@ -10,6 +10,7 @@
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/presets.h"
 #include "examples/qtrain/progress.h"
+#include "examples/qtrain/plot.h"
 #include "examples/qtrain/quant_setup.h"
 #include "examples/qtrain/text_specs.h"
 #include "tests/examples/qtrain_runner.h"
@@ -175,6 +176,22 @@ TEST(QtrainParts, MetricsRoundTripAndAtomicWrite) {
   EXPECT_THROW(read_metrics(dir.file("broken.json")), std::runtime_error);
   EXPECT_THROW(read_metrics(dir.file("missing.json")), std::runtime_error);
   EXPECT_THROW(write_json_atomically(dir.file("no/such/dir/m.json"), to_json(m)), std::runtime_error);
+}
+
+TEST(QtrainParts, GnuplotStringsRejectControlCharacters) {
+  EXPECT_EQ(qtorch::examples::gnuplot_string("it's"), "'it''s'");
+  EXPECT_THROW(qtorch::examples::gnuplot_string("a\nsystem 'touch x'"), std::invalid_argument);
+  EXPECT_THROW(qtorch::examples::gnuplot_string(std::string("a\x7f")), std::invalid_argument);
+  try {
+    check_plot_path("x.svg\nsystem \"touch pwned\"\nset output \"y.svg");
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--plot: expected text without control characters, got "
+                                         "'x.svg?system \"touch pwned\"?set output \"y.svg' (byte 0x0a at position 5)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(check_plot_path("it's \"q\".svg"));
 }
 
 TEST(QtrainParts, FormatsDurations) {
