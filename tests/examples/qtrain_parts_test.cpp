@@ -4,6 +4,7 @@
 
 #ifdef QTRAIN_PATH
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include "examples/qtrain/cli.h"
@@ -176,6 +177,39 @@ TEST(QtrainParts, MetricsRoundTripAndAtomicWrite) {
   EXPECT_THROW(read_metrics(dir.file("broken.json")), std::runtime_error);
   EXPECT_THROW(read_metrics(dir.file("missing.json")), std::runtime_error);
   EXPECT_THROW(write_json_atomically(dir.file("no/such/dir/m.json"), to_json(m)), std::runtime_error);
+}
+
+// --compare reads only whole epochs >= 1 and finite numbers, naming the file and field.
+TEST(QtrainParts, MetricsNumbersAreChecked) {
+  testing::TempDir dir("metrics_numbers");
+  auto error_of = [&](const std::string& epoch_fields, const std::string& final_fields = "") {
+    std::string path = dir.file("m.json");
+    std::ofstream(path) << "{\"epochs\": [{" << epoch_fields << "}]" << final_fields << "}";
+    try {
+      read_metrics(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string rest = R"("train_loss": 1, "train_accuracy": 0.5, "test_loss": 1, "test_accuracy": 0.5)";
+  const std::string m = dir.file("m.json");
+  EXPECT_EQ(error_of(R"("epoch": 1.7, )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got 1.7");
+  EXPECT_EQ(error_of(R"("epoch": 1e300, )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got 1e+300");
+  EXPECT_EQ(error_of(R"("epoch": 0, )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got 0");
+  EXPECT_EQ(error_of(R"("epoch": 18446744073709551615, )" + rest),
+            m + ": epochs[0].epoch: expected an integer >= 1, got 18446744073709551615");
+  EXPECT_EQ(error_of(R"("epoch": "x", )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 1)"), m + ": epochs[0].train_loss: expected a finite number, got none");
+  EXPECT_EQ(error_of(R"("epoch": 1, "seconds": "x", )" + rest), m + ": epochs[0].seconds: expected a finite number, got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 1, "loss_scale": [1], )" + rest),
+            m + ": epochs[0].loss_scale: expected a finite number, got [1]");
+  EXPECT_EQ(error_of(R"("epoch": 1, )" + rest, R"(, "final": 3)"), m + ": final: expected an object, got 3");
+  EXPECT_EQ(error_of(R"("epoch": 1, )" + rest, R"(, "final": {"test_accuracy": 0.5, "peak_rss_mb": "x"})"),
+            m + ": final.peak_rss_mb: expected a finite number, got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 2, )" + rest), "accepted");
+  std::ofstream(m) << R"({"epochs": [5]})";
+  EXPECT_THROW(read_metrics(m), std::runtime_error);
 }
 
 TEST(QtrainParts, GnuplotStringsRejectControlCharacters) {
