@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #ifdef QTRAIN_PATH
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -13,6 +14,7 @@
 #include "examples/qtrain/progress.h"
 #include "examples/qtrain/plot.h"
 #include "examples/qtrain/quant_setup.h"
+#include "examples/qtrain/resume_check.h"
 #include "examples/qtrain/text_specs.h"
 #include "tests/examples/qtrain_runner.h"
 
@@ -226,6 +228,54 @@ TEST(QtrainParts, GnuplotStringsRejectControlCharacters) {
         << e.what();
   }
   EXPECT_NO_THROW(check_plot_path("it's \"q\".svg"));
+}
+
+// The checks before resuming: same model and formats, an epoch within [0, --epochs].
+// A configuration of `model` with the formats of `preset`.
+Config config_of(const std::string& model, const std::string& preset) {
+  Config c;
+  c.model = model;
+  c.preset = preset;
+  c.formats = find_preset(preset).formats;
+  return c;
+}
+
+TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
+  Config then = config_of("mlp", "bf16");
+  qtorch::optim::CheckpointData checkpoint;
+  checkpoint.texts = run_identity(then);
+  checkpoint.integers["step"] = 1;
+  auto error_of = [&](Config now) {
+    now.resume_path = "run.ckpt";
+    try {
+      std::string warning;
+      check_resumable(checkpoint, now, &warning);
+      return warning.empty() ? std::string("accepted") : "warning: " + warning;
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(error_of(then), "accepted");
+  EXPECT_EQ(error_of(config_of("mlp", "fixed16")),
+            "--resume: run.ckpt was trained with --preset bf16 (model mlp), this run uses --preset fixed16");
+  EXPECT_EQ(error_of(config_of("cnn", "bf16")),
+            "--resume: run.ckpt was trained with --preset bf16 (model mlp), this run uses --preset bf16 (model cnn)");
+  Config other_rounding = then;
+  other_rounding.format(Role::Weight).rounding = "nearest";
+  EXPECT_EQ(error_of(other_rounding),
+            "--resume: run.ckpt was trained with --preset bf16 with weight bf16 stochastic (model mlp), this run "
+            "uses --preset bf16 with weight bf16 nearest");
+  Config one_epoch = then;
+  one_epoch.epochs = 1;
+  checkpoint.integers["step"] = 3;
+  EXPECT_EQ(error_of(one_epoch), "--resume: run.ckpt is at epoch 3, beyond --epochs 1");
+  checkpoint.integers["step"] = -5;
+  EXPECT_EQ(error_of(then), "--resume: run.ckpt: entry 'step': expected an epoch >= 0, got -5");
+  checkpoint.integers["step"] = INT64_MAX;
+  EXPECT_EQ(error_of(then), "--resume: run.ckpt is at epoch 9223372036854775807, beyond --epochs 2");
+  checkpoint.integers["step"] = 1;
+  checkpoint.texts.clear();  // an older qtrain's checkpoint
+  EXPECT_EQ(error_of(then).rfind("warning: --resume: run.ckpt records no model or number formats", 0), 0u);
 }
 
 TEST(QtrainParts, FormatsDurations) {
