@@ -2,6 +2,9 @@
 // average and the generator state to the named entries of one checkpoint file.
 #include "optim/checkpoint.h"
 
+#include <cmath>
+#include <vector>
+
 #include "core/error.h"
 #include "core/generator.h"
 #include "optim/loss_scaler.h"
@@ -45,11 +48,43 @@ int64_t integer(const CheckpointData& data, const std::string& key, const std::s
   return it->second;
 }
 
+// An integer entry that counts something: present and >= 0.
+int64_t count(const CheckpointData& data, const std::string& key, const std::string& path) {
+  int64_t v = integer(data, key, path);
+  QTORCH_CHECK(v >= 0, "load_checkpoint: '{}': entry '{}': expected an integer >= 0, got {}", path, key, v);
+  return v;
+}
+
 double scalar(const CheckpointData& data, const std::string& key, const std::string& path) {
   auto it = data.scalars.find(key);
   QTORCH_CHECK(it != data.scalars.end(), "load_checkpoint: expected an entry '{}' in '{}', got none",
                key, path);
   return it->second;
+}
+
+// Every value of every tensor under `prefix` is finite (a NaN weight would train to NaN).
+void check_finite_tensors(const CheckpointData& data, const std::string& prefix, const std::string& path) {
+  for (const auto& [k, t] : data.tensors) {
+    if (k.rfind(prefix, 0) != 0) continue;
+    std::vector<float> values = t.to_vector();
+    for (size_t i = 0; i < values.size(); ++i)
+      QTORCH_CHECK(std::isfinite(values[i]),
+                   "load_checkpoint: '{}': entry '{}': expected finite values, got {} at index {}", path, k,
+                   values[i], i);
+  }
+}
+
+// The optimizer's numbers: finite, and its step counts ("step_count", "<i>.step") whole
+// numbers in [0, 2^53] (they are converted back to integers).
+void check_optimizer_scalars(const CheckpointData& data, const std::string& path) {
+  for (const auto& [k, v] : data.scalars) {
+    if (k.rfind("optim/", 0) != 0) continue;
+    QTORCH_CHECK(std::isfinite(v), "load_checkpoint: '{}': entry '{}': expected a finite number, got {}", path,
+                 k, v);
+    const bool is_count = k.ends_with("step_count") || k.ends_with(".step");
+    QTORCH_CHECK(!is_count || (v >= 0 && v <= 9007199254740992.0 && v == std::floor(v)),
+                 "load_checkpoint: '{}': entry '{}': expected a whole number >= 0, got {}", path, k, v);
+  }
 }
 
 }  // namespace
@@ -75,6 +110,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
     data.integers["swa/count"] = state.swa->count();
   }
   if (state.step) data.integers["step"] = *state.step;
+  if (state.texts) data.texts.insert(state.texts->begin(), state.texts->end());
   if (state.rng) {
     data.integers["rng/seed"] = static_cast<int64_t>(default_generator().seed());
     data.integers["rng/offset"] = static_cast<int64_t>(default_generator().offset());
@@ -83,8 +119,10 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
 }
 
 void load_checkpoint(const std::string& path, const TrainingState& state) {
-  CheckpointData data = read_checkpoint(path);
+  restore_checkpoint(read_checkpoint(path), path, state);
+}
 
+void restore_checkpoint(const CheckpointData& data, const std::string& path, const TrainingState& state) {
   // 1. Validate every requested part; nothing is changed until all pass.
   nn::StateDict model_sd, swa_sd;
   OptimizerState optim_sd;
@@ -99,6 +137,7 @@ void load_checkpoint(const std::string& path, const TrainingState& state) {
     } catch (const Error& e) {
       QTORCH_FAIL("load_checkpoint: '{}' does not fit the model: {}", path, e.what());
     }
+    check_finite_tensors(data, "model/", path);
   }
   if (state.optimizer) {
     need(has_section(data, "optim/"), "optimizer");
@@ -108,26 +147,31 @@ void load_checkpoint(const std::string& path, const TrainingState& state) {
     } catch (const Error& e) {
       QTORCH_FAIL("load_checkpoint: '{}' does not fit the optimizer: {}", path, e.what());
     }
+    check_finite_tensors(data, "optim/", path);
+    check_optimizer_scalars(data, path);
   }
   double scale = 0;
   if (state.scaler) {
     scale = scalar(data, "scaler/scale", path);
-    QTORCH_CHECK(scale > 0, "load_checkpoint: expected a loss scale > 0 in '{}', got {}", path, scale);
-    integer(data, "scaler/growth_tracker", path);
-    integer(data, "scaler/skipped", path);
+    QTORCH_CHECK(std::isfinite(scale) && scale > 0,
+                 "load_checkpoint: '{}': entry 'scaler/scale': expected a finite loss scale > 0, got {}", path,
+                 scale);
+    count(data, "scaler/growth_tracker", path);
+    count(data, "scaler/skipped", path);
   }
-  if (state.scheduler) integer(data, "scheduler/epoch", path);
+  if (state.scheduler) count(data, "scheduler/epoch", path);
   if (state.swa) {
     need(has_section(data, "swa/"), "SWA");
     swa_sd = tensors_under(data, "swa/");
-    integer(data, "swa/count", path);
+    count(data, "swa/count", path);
     try {
       state.swa->averaged_model()->check_state_dict(swa_sd);
     } catch (const Error& e) {
       QTORCH_FAIL("load_checkpoint: '{}' does not fit the SWA model: {}", path, e.what());
     }
+    check_finite_tensors(data, "swa/", path);
   }
-  if (state.step) integer(data, "step", path);
+  if (state.step) count(data, "step", path);
   if (state.rng) {
     integer(data, "rng/seed", path);
     integer(data, "rng/offset", path);

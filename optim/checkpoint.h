@@ -17,11 +17,12 @@ class LossScaler;
 class LRScheduler;
 class SWA;
 
-/// The raw content of a checkpoint file: named tensors, doubles and 64-bit integers.
+/// The raw content of a checkpoint file: named tensors, doubles, 64-bit integers and texts.
 struct CheckpointData {
   nn::StateDict tensors;
   std::map<std::string, double> scalars;
   std::map<std::string, int64_t> integers;
+  std::map<std::string, std::string> texts;
 };
 
 /// Writes `data` to `path` atomically: a temporary file beside it, flushed and fsynced,
@@ -43,12 +44,19 @@ struct TrainingState {
   /// The global generator's seed and offset (needed for bit-identical resumption with
   /// dropout or stochastic rounding).
   bool rng = true;
+  /// Texts saved with the state as they are (e.g. what produced it, to be compared before
+  /// resuming); load_checkpoint ignores them: read them with read_checkpoint.
+  const std::map<std::string, std::string>* texts = nullptr;
 };
 
 void save_checkpoint(const std::string& path, const TrainingState& state);
 /// Restores every non-null member of `state` from the file. All parts are checked (file
-/// integrity, names, shapes, presence) before any is changed, so an error leaves the
-/// model, optimizer and the rest untouched.
+/// integrity, names, shapes, presence, and values: finite tensors, counts >= 0, a finite
+/// loss scale > 0) before any is changed, so an error leaves the model, optimizer and the
+/// rest untouched. Errors name the file and the entry.
 void load_checkpoint(const std::string& path, const TrainingState& state);
+/// load_checkpoint for content already read from `path` with read_checkpoint (for callers
+/// that check entries of their own first).
+void restore_checkpoint(const CheckpointData& data, const std::string& path, const TrainingState& state);
 
 }  // namespace qtorch::optim

@@ -7,6 +7,8 @@
 //            kind 1 (tensor): u32 ndim, i64 dims[ndim], f32 data[numel]
 //            kind 2 (f64):    8 bytes
 //            kind 3 (i64):    8 bytes
+//            kind 4 (text):   u32 length, bytes (format version 2 on)
+// Version 2 added kind 4; version 1 files are still read.
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -30,9 +32,10 @@ static_assert(std::endian::native == std::endian::little,
 namespace {
 
 constexpr char kMagic[8] = {'Q', 'T', 'O', 'R', 'C', 'H', 'C', 'K'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 8 + 4;
-constexpr uint8_t kTensor = 1, kF64 = 2, kI64 = 3;
+constexpr uint8_t kTensor = 1, kF64 = 2, kI64 = 3, kText = 4;
 constexpr uint32_t kMaxDims = 16;
 
 class Writer {
@@ -109,7 +112,8 @@ void write_all(int fd, const char* data, size_t n, const std::string& tmp) {
 
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
   Writer payload;
-  payload.put(static_cast<uint32_t>(data.tensors.size() + data.scalars.size() + data.integers.size()));
+  payload.put(static_cast<uint32_t>(data.tensors.size() + data.scalars.size() + data.integers.size() +
+                                    data.texts.size()));
   for (const auto& [name, t] : data.tensors) {
     QTORCH_CHECK(t.defined(), "save_checkpoint: expected a defined tensor for '{}'", name);
     payload.put_name(kTensor, name);
@@ -125,6 +129,11 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   for (const auto& [name, v] : data.integers) {
     payload.put_name(kI64, name);
     payload.put(v);
+  }
+  for (const auto& [name, v] : data.texts) {
+    payload.put_name(kText, name);
+    payload.put(static_cast<uint32_t>(v.size()));
+    payload.put_bytes(v.data(), v.size());
   }
   Writer file;
   file.put_bytes(kMagic, sizeof(kMagic));
@@ -178,8 +187,9 @@ CheckpointData read_checkpoint(const std::string& path) {
   header.get<uint32_t>();
   uint64_t size = header.get<uint64_t>();
   uint32_t crc = header.get<uint32_t>();
-  QTORCH_CHECK(version == kVersion, "load_checkpoint: expected format version {} in '{}', got {}",
-               kVersion, path, version);
+  QTORCH_CHECK(version >= kOldestVersion && version <= kVersion,
+               "load_checkpoint: expected format version {} to {} in '{}', got {}", kOldestVersion, kVersion,
+               path, version);
   QTORCH_CHECK(bytes.size() - kHeaderSize == size,
                "load_checkpoint: '{}' is truncated or padded: expected a payload of {} bytes, got {}",
                path, size, bytes.size() - kHeaderSize);
@@ -219,8 +229,16 @@ CheckpointData read_checkpoint(const std::string& path) {
       data.scalars[name] = r.get<double>();
     } else if (kind == kI64) {
       data.integers[name] = r.get<int64_t>();
+    } else if (kind == kText && version >= 2) {
+      uint32_t size = r.get<uint32_t>();
+      QTORCH_CHECK(size <= r.left(), "load_checkpoint: '{}' is corrupt: text '{}' of {} bytes overruns", path,
+                   name, size);
+      std::string text(size, '\0');
+      r.take(text.data(), size);
+      data.texts[name] = text;
     } else {
-      QTORCH_FAIL("load_checkpoint: '{}' is corrupt: expected an entry kind 1-3, got {}", path, kind);
+      QTORCH_FAIL("load_checkpoint: '{}' is corrupt: expected an entry kind 1-{}, got {}", path,
+                  version >= 2 ? 4 : 3, kind);
     }
   }
   QTORCH_CHECK(r.left() == 0, "load_checkpoint: '{}' is corrupt: {} bytes after the last entry",

@@ -4,13 +4,13 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/threads.h"
+#include "examples/common/atomic_file.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"
@@ -140,10 +140,10 @@ int main(int argc, char** argv) {
       }
     }
     if (!json_path.empty()) {  // rewritten after every part, so a long run keeps what it has
-      std::ofstream f(json_path);
-      f << out.dump(2) << "\n";
-      if (!f) {
-        std::cerr << "qrepro: error: cannot write " << json_path << "\n";
+      try {
+        qtorch::examples::write_file_atomically(json_path, out.dump(2) + "\n");
+      } catch (const std::exception& e) {
+        std::cerr << "qrepro: error: --json: " << e.what() << "\n";
         return 2;
       }
     }

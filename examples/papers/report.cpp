@@ -121,31 +121,32 @@ Panel epoch_panel(const std::string& title, const std::string& ylabel,
   return p;
 }
 
-
 namespace {
 
-
-
-std::string make_script(const PartResult& part, const std::vector<Panel>& panels, const std::string& path) {
-  std::ostringstream s;
-  s.precision(9);
+// The gnuplot terminal for the file's extension (.svg or .png), sized for the panels.
+std::string terminal_for(const std::vector<Panel>& panels, const std::string& path) {
   const std::string ext = std::filesystem::path(path).extension().string();
   const int cols = panels.size() > 1 ? 2 : 1;
   const int rows = int((panels.size() + 1) / 2);
   const int w = 620 * cols, h = 420 * rows + 40;
   if (ext == ".svg")
-    s << "set terminal svg size " << w << "," << h << " dynamic background rgb 'white'\n";
-  else if (ext == ".png")
-    s << "set terminal pngcairo size " << w << "," << h << "\n";
-  else
-    throw std::runtime_error("--plot: expected a file name ending in .png or .svg, got '" + path + "'");
+    return "set terminal svg size " + std::to_string(w) + "," + std::to_string(h) + " dynamic background rgb 'white'";
+  if (ext == ".png") return "set terminal pngcairo size " + std::to_string(w) + "," + std::to_string(h);
+  throw std::runtime_error("--plot: expected a file name ending in .png or .svg, got '" + path + "'");
+}
+
+// The data blocks and plot commands (everything after `set output`).
+std::string plot_commands(const PartResult& part, const std::vector<Panel>& panels) {
+  std::ostringstream s;
+  s.precision(9);
+  const int cols = panels.size() > 1 ? 2 : 1;
+  const int rows = int((panels.size() + 1) / 2);
   for (size_t p = 0; p < panels.size(); ++p)
     for (size_t l = 0; l < panels[p].lines.size(); ++l) {
       s << "$d" << p << "_" << l << " << EOD\n";
       for (const auto& [x, y] : panels[p].lines[l].second) s << x << ' ' << y << '\n';
       s << "EOD\n";
     }
-  s << "set output " << qtorch::examples::gnuplot_string(path) << "\n";
   s << "set multiplot layout " << rows << "," << cols << " title "
     << qtorch::examples::gnuplot_string(part.id + "  " + part.title) << "\n";
   s << "set grid\nset key bottom right font ',9'\n";
@@ -169,14 +170,15 @@ std::string make_script(const PartResult& part, const std::vector<Panel>& panels
     if (pn.lines.empty()) s << "NaN notitle";
     s << "\n";
   }
-  s << "unset multiplot\nset output\n";
+  s << "unset multiplot\n";
   return s.str();
 }
 
 }  // namespace
 
 void plot_part(const PartResult& part, const std::string& path) {
-  qtorch::examples::run_gnuplot(make_script(part, part.panels, path), path, "qrepro_" + part.id);
+  qtorch::examples::run_gnuplot(terminal_for(part.panels, path), plot_commands(part, part.panels), path, "--plot",
+                                "qrepro_" + part.id);
 }
 
 }  // namespace qrepro

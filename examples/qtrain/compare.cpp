@@ -14,11 +14,19 @@ namespace qtrain {
 int run_compare(const Config& cfg) {
   std::vector<std::pair<std::string, RunMetrics>> runs;
   try {
+    if (!cfg.plot_path.empty()) check_plot_path(cfg.plot_path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qtrain: error: %s\n", e.what());
+    return 2;
+  }
+  try {
     for (const std::string& path : cfg.compare) {
       // Label runs by file name; fall back to the path when two files share a name.
       std::string label = std::filesystem::path(path).stem().string();
       for (const auto& r : runs)
         if (r.first == label) label = path;
+      // The labels go into the gnuplot script as plot titles.
+      if (!cfg.plot_path.empty()) qtorch::examples::check_gnuplot_text("a file name used as a plot label", label);
       runs.emplace_back(label, read_metrics(path));
     }
   } catch (const std::exception& e) {

@@ -1,12 +1,13 @@
 // JSON form of the run metrics (nlohmann-json) and the atomic write.
 #include "examples/qtrain/metrics.h"
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
+
+#include "examples/common/atomic_file.h"
 
 namespace qtrain {
 namespace {
@@ -15,10 +16,56 @@ void put_optional(nlohmann::ordered_json& j, const char* key, const std::optiona
   if (v) j[key] = *v;
 }
 
-std::optional<double> get_optional(const nlohmann::ordered_json& j, const char* key) {
-  if (j.contains(key) && j[key].is_number()) return j[key].get<double>();
-  return std::nullopt;
-}
+using Json = nlohmann::ordered_json;
+
+// Reading one record of a metrics file: every problem names the file and the field
+// ("m.json: epochs[0].epoch: expected an integer >= 1, got 1.7").
+class RecordReader {
+ public:
+  RecordReader(const std::string& path, std::string where, const Json& record)
+      : path_(path), where_(std::move(where)), record_(record) {
+    if (!record.is_object()) fail("", "an object", record.dump());
+  }
+
+  /// The field as an integer >= 1 (a JSON integer, not 1.7 or 1e300).
+  int64_t count_from_one(const char* key) const {
+    const Json& v = required(key, "an integer >= 1");
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) ||
+        v.get<int64_t>() < 1)
+      fail(key, "an integer >= 1", v.dump());
+    return v.get<int64_t>();
+  }
+  /// The field as a finite number.
+  double number(const char* key) const { return finite(key, required(key, "a finite number")); }
+  /// The field as a finite number, or `fallback` when absent.
+  double number_or(const char* key, double fallback) const {
+    return record_.contains(key) ? finite(key, record_[key]) : fallback;
+  }
+  /// The field as a finite number, or nothing when absent or null.
+  std::optional<double> optional_number(const char* key) const {
+    if (!record_.contains(key) || record_[key].is_null()) return std::nullopt;
+    return finite(key, record_[key]);
+  }
+
+ private:
+  const Json& required(const char* key, const char* expected) const {
+    if (!record_.contains(key)) fail(key, expected, "none");
+    return record_[key];
+  }
+  double finite(const char* key, const Json& v) const {
+    if (!v.is_number() || !std::isfinite(v.get<double>())) fail(key, "a finite number", v.dump());
+    return v.get<double>();
+  }
+  [[noreturn]] void fail(const std::string& key, const char* expected, const std::string& got) const {
+    std::string shown = got.size() > 60 ? got.substr(0, 60) + "..." : got;
+    throw std::runtime_error(path_ + ": " + where_ + (key.empty() ? "" : "." + key) + ": expected " + expected +
+                             ", got " + shown);
+  }
+
+  const std::string& path_;
+  std::string where_;
+  const Json& record_;
+};
 
 }  // namespace
 
@@ -92,57 +139,39 @@ RunMetrics read_metrics(const std::string& path) {
   if (!j.is_object() || !j.contains("epochs") || !j["epochs"].is_array())
     throw std::runtime_error(path + ": not a qtrain metrics file (no \"epochs\" array)");
   RunMetrics m;
-  try {
-    if (j.contains("config")) m.config = j["config"];
-    for (const nlohmann::ordered_json& e : j["epochs"]) {
-      EpochRecord r;
-      r.epoch = e.at("epoch").get<int64_t>();
-      r.train_loss = e.at("train_loss").get<double>();
-      r.train_accuracy = e.at("train_accuracy").get<double>();
-      r.test_loss = e.at("test_loss").get<double>();
-      r.test_accuracy = e.at("test_accuracy").get<double>();
-      r.seconds = e.value("seconds", 0.0);
-      r.samples_per_second = e.value("samples_per_second", 0.0);
-      r.lr = e.value("lr", 0.0);
-      r.update_fraction = get_optional(e, "update_fraction");
-      r.flush_fraction = get_optional(e, "flush_fraction");
-      r.saturation_fraction = get_optional(e, "saturation_fraction");
-      r.loss_scale = get_optional(e, "loss_scale");
-      m.epochs.push_back(r);
-    }
-    if (j.contains("final")) {
-      const nlohmann::ordered_json& f = j["final"];
-      FinalRecord r;
-      r.test_accuracy = f.at("test_accuracy").get<double>();
-      r.test_loss = f.value("test_loss", 0.0);
-      r.total_seconds = f.value("total_seconds", 0.0);
-      r.peak_rss_mb = f.value("peak_rss_mb", 0.0);
-      r.swa_test_accuracy = get_optional(f, "swa_test_accuracy");
-      m.final = r;
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path + ": malformed metrics record: " + e.what());
+  if (j.contains("config")) m.config = j["config"];
+  for (size_t i = 0; i < j["epochs"].size(); ++i) {
+    RecordReader e(path, "epochs[" + std::to_string(i) + "]", j["epochs"][i]);
+    EpochRecord r;
+    r.epoch = e.count_from_one("epoch");
+    r.train_loss = e.number("train_loss");
+    r.train_accuracy = e.number("train_accuracy");
+    r.test_loss = e.number("test_loss");
+    r.test_accuracy = e.number("test_accuracy");
+    r.seconds = e.number_or("seconds", 0.0);
+    r.samples_per_second = e.number_or("samples_per_second", 0.0);
+    r.lr = e.number_or("lr", 0.0);
+    r.update_fraction = e.optional_number("update_fraction");
+    r.flush_fraction = e.optional_number("flush_fraction");
+    r.saturation_fraction = e.optional_number("saturation_fraction");
+    r.loss_scale = e.optional_number("loss_scale");
+    m.epochs.push_back(r);
+  }
+  if (j.contains("final")) {
+    RecordReader f(path, "final", j["final"]);
+    FinalRecord r;
+    r.test_accuracy = f.number("test_accuracy");
+    r.test_loss = f.number_or("test_loss", 0.0);
+    r.total_seconds = f.number_or("total_seconds", 0.0);
+    r.peak_rss_mb = f.number_or("peak_rss_mb", 0.0);
+    r.swa_test_accuracy = f.optional_number("swa_test_accuracy");
+    m.final = r;
   }
   return m;
 }
 
 void write_json_atomically(const std::string& path, const nlohmann::ordered_json& value) {
-  std::filesystem::path target(path);
-  std::filesystem::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    if (!out) throw std::runtime_error(path + ": cannot write " + tmp.string());
-    out << value.dump(2) << '\n';
-    out.flush();
-    if (!out) throw std::runtime_error(path + ": write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw std::runtime_error(path + ": cannot replace the file: " + ec.message());
-  }
+  qtorch::examples::write_file_atomically(path, value.dump(2) + "\n");
 }
 
 }  // namespace qtrain

@@ -14,9 +14,13 @@ namespace qtrain {
 using qtorch::examples::find_gnuplot;
 using qtorch::examples::gnuplot_missing_message;
 
+/// Throws std::invalid_argument naming --plot unless `path` ends in .png or .svg and holds
+/// no control characters (which would break out of the gnuplot script's string).
+void check_plot_path(const std::string& path);
+
 /// Draws train and test loss (left) and accuracy (right) per epoch of every run, labelled
-/// by its name, into `path` (.png or .svg). Throws std::runtime_error naming the problem
-/// when gnuplot is missing or fails.
+/// by its name, into `path` (.png or .svg), atomically. Throws std::runtime_error naming
+/// the problem when gnuplot is missing or fails (any earlier file at `path` is then kept).
 void plot_runs(const std::vector<std::pair<std::string, RunMetrics>>& runs, const std::string& path);
 
 }  // namespace qtrain

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <stdexcept>
 
@@ -23,6 +24,7 @@
 #include "examples/qtrain/plot.h"
 #include "examples/qtrain/progress.h"
 #include "examples/qtrain/quant_setup.h"
+#include "examples/qtrain/resume_check.h"
 #include "examples/qtrain/text_specs.h"
 #include "nn/batchnorm.h"
 #include "nn/loss.h"
@@ -60,6 +62,8 @@ class Run {
  private:
   void banner() const;
   void resume();
+  /// What a checkpoint saves and restores: everything training changes, and the run's identity.
+  optim::TrainingState training_state();
   EpochRecord train_epoch(int64_t epoch);
   bool has_batchnorm(nn::Module& model) const;
   void finish();
@@ -77,6 +81,7 @@ class Run {
   nn::CrossEntropyLoss criterion_;
   RunMetrics metrics_;
   int64_t epochs_done_ = 0;
+  std::map<std::string, std::string> identity_;  // model and formats, recorded in checkpoints
   Clock::time_point start_;  // set first: total_seconds includes loading the data
 };
 
@@ -86,6 +91,7 @@ Run::Run(const Config& cfg)
     throw std::invalid_argument("--device " + cfg.device +
                                 ": no CUDA device is available (this build has no CUDA support or "
                                 "no GPU is visible); use --device cpu");
+  if (!cfg.plot_path.empty()) check_plot_path(cfg.plot_path);
   if (!cfg.plot_path.empty() && find_gnuplot().empty())
     throw std::invalid_argument("--plot: " + gnuplot_missing_message());
   if (cfg.threads > 0) qtorch::set_num_threads(cfg.threads);
@@ -139,16 +145,29 @@ Run::Run(const Config& cfg)
   if (cfg.swa_start > 0) swa_ = std::make_unique<optim::SWA>(model_, cfg.swa_start, 1);
 
   metrics_.config = config_to_json(cfg);
+  identity_ = run_identity(cfg);
   if (!cfg.resume_path.empty()) resume();
 }
 
 void Run::resume() {
-  optim::load_checkpoint(cfg_.resume_path, {.model = model_.get(),
-                                            .optimizer = optimizer_.get(),
-                                            .scaler = scaler_.get(),
-                                            .scheduler = scheduler_.get(),
-                                            .swa = swa_.get(),
-                                            .step = &epochs_done_});
+  const std::string& path = cfg_.resume_path;
+  auto on_resume = [](const std::exception& e) {
+    return std::invalid_argument(std::string("--resume: ") + e.what());
+  };
+  optim::CheckpointData checkpoint;
+  try {
+    checkpoint = optim::read_checkpoint(path);
+  } catch (const std::exception& e) {
+    throw on_resume(e);
+  }
+  std::string warning;
+  check_resumable(checkpoint, cfg_, &warning);
+  if (!warning.empty()) std::fprintf(stderr, "qtrain: warning: %s\n", warning.c_str());
+  try {
+    optim::restore_checkpoint(checkpoint, path, training_state());
+  } catch (const std::exception& e) {
+    throw on_resume(e);
+  }
   // Keep the earlier epochs' records when the metrics file of the first run is there.
   std::error_code ec;
   if (!cfg_.metrics_path.empty() && std::filesystem::exists(cfg_.metrics_path, ec)) {
@@ -160,6 +179,16 @@ void Run::resume() {
     }
   }
   std::printf("resumed from %s after epoch %lld\n", cfg_.resume_path.c_str(), (long long)epochs_done_);
+}
+
+optim::TrainingState Run::training_state() {
+  return {.model = model_.get(),
+          .optimizer = optimizer_.get(),
+          .scaler = scaler_.get(),
+          .scheduler = scheduler_.get(),
+          .swa = swa_.get(),
+          .step = &epochs_done_,
+          .texts = &identity_};
 }
 
 void Run::banner() const {
@@ -250,7 +279,12 @@ bool Run::has_batchnorm(nn::Module& model) const {
 }
 
 void Run::write_metrics() const {
-  if (!cfg_.metrics_path.empty()) write_json_atomically(cfg_.metrics_path, to_json(metrics_));
+  if (cfg_.metrics_path.empty()) return;
+  try {
+    write_json_atomically(cfg_.metrics_path, to_json(metrics_));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("--metrics: ") + e.what());
+  }
 }
 
 void Run::train() {
@@ -270,12 +304,7 @@ void Run::train() {
     epochs_done_ = epoch;
     write_metrics();
     if (!cfg_.checkpoint_path.empty())
-      optim::save_checkpoint(cfg_.checkpoint_path, {.model = model_.get(),
-                                                    .optimizer = optimizer_.get(),
-                                                    .scaler = scaler_.get(),
-                                                    .scheduler = scheduler_.get(),
-                                                    .swa = swa_.get(),
-                                                    .step = &epochs_done_});
+      optim::save_checkpoint(cfg_.checkpoint_path, training_state());
   }
   finish();
 }

@@ -48,6 +48,34 @@ TEST(QtrainBadInput, ResumeFileMissing) { expect_rejected({"--resume", "/nonexis
 TEST(QtrainBadInput, CompareFileMissing) {
   expect_rejected({"--compare", "/nonexistent.json"}, {"--compare", "/nonexistent.json"});
 }
+// A checkpoint of `epochs` epochs of the mlp with `preset`, trained on synthetic data in `dir`.
+std::string checkpoint_of(const TempDir& dir, const std::string& preset, int epochs) {
+  write_synthetic_mnist(dir.str(), 20, 10);
+  std::string ckpt = dir.file(preset + ".ckpt");
+  RunResult r = run_qtrain({"--data-dir", dir.str(), "--model", "mlp", "--preset", preset, "--epochs",
+                            std::to_string(epochs), "--no-progress", "--checkpoint", ckpt},
+                           dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return ckpt;
+}
+TEST(QtrainBadInput, ResumeBeyondEpochsWritesNothing) {
+  TempDir dir("resume_beyond");
+  std::string ckpt = checkpoint_of(dir, "block8", 2);
+  expect_rejected({"--data-dir", dir.str(), "--model", "mlp", "--preset", "block8", "--epochs", "1", "--resume",
+                   ckpt, "--metrics", dir.file("m.json")},
+                  {("--resume: " + ckpt + " is at epoch 2, beyond --epochs 1").c_str()});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.json")));
+}
+TEST(QtrainBadInput, ResumeWithAnotherPreset) {
+  TempDir dir("resume_preset");
+  std::string ckpt = checkpoint_of(dir, "fp32", 1);
+  expect_rejected({"--data-dir", dir.str(), "--model", "mlp", "--preset", "block8", "--epochs", "2", "--resume", ckpt},
+                  {("--resume: " + ckpt + " was trained with --preset fp32 (model mlp), this run uses --preset block8")
+                       .c_str()});
+  ckpt = checkpoint_of(dir, "bf16", 1);
+  expect_rejected({"--data-dir", dir.str(), "--model", "mlp", "--preset", "fixed16", "--epochs", "2", "--resume", ckpt},
+                  {"was trained with --preset bf16 (model mlp), this run uses --preset fixed16"});
+}
 TEST(QtrainBadInput, SwaAfterLastEpoch) { expect_rejected({"--epochs", "2", "--swa-start", "5"}, {"--swa-start"}); }
 
 }  // namespace

@@ -3,14 +3,18 @@
 #include <gtest/gtest.h>
 
 #ifdef QTRAIN_PATH
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include "examples/qtrain/cli.h"
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/presets.h"
 #include "examples/qtrain/progress.h"
+#include "examples/qtrain/plot.h"
 #include "examples/qtrain/quant_setup.h"
+#include "examples/qtrain/resume_check.h"
 #include "examples/qtrain/text_specs.h"
 #include "tests/examples/qtrain_runner.h"
 
@@ -175,6 +179,103 @@ TEST(QtrainParts, MetricsRoundTripAndAtomicWrite) {
   EXPECT_THROW(read_metrics(dir.file("broken.json")), std::runtime_error);
   EXPECT_THROW(read_metrics(dir.file("missing.json")), std::runtime_error);
   EXPECT_THROW(write_json_atomically(dir.file("no/such/dir/m.json"), to_json(m)), std::runtime_error);
+}
+
+// --compare reads only whole epochs >= 1 and finite numbers, naming the file and field.
+TEST(QtrainParts, MetricsNumbersAreChecked) {
+  testing::TempDir dir("metrics_numbers");
+  auto error_of = [&](const std::string& epoch_fields, const std::string& final_fields = "") {
+    std::string path = dir.file("m.json");
+    std::ofstream(path) << "{\"epochs\": [{" << epoch_fields << "}]" << final_fields << "}";
+    try {
+      read_metrics(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string rest = R"("train_loss": 1, "train_accuracy": 0.5, "test_loss": 1, "test_accuracy": 0.5)";
+  const std::string m = dir.file("m.json");
+  EXPECT_EQ(error_of(R"("epoch": 1.7, )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got 1.7");
+  EXPECT_EQ(error_of(R"("epoch": 1e300, )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got 1e+300");
+  EXPECT_EQ(error_of(R"("epoch": 0, )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got 0");
+  EXPECT_EQ(error_of(R"("epoch": 18446744073709551615, )" + rest),
+            m + ": epochs[0].epoch: expected an integer >= 1, got 18446744073709551615");
+  EXPECT_EQ(error_of(R"("epoch": "x", )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 1)"), m + ": epochs[0].train_loss: expected a finite number, got none");
+  EXPECT_EQ(error_of(R"("epoch": 1, "seconds": "x", )" + rest), m + ": epochs[0].seconds: expected a finite number, got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 1, "loss_scale": [1], )" + rest),
+            m + ": epochs[0].loss_scale: expected a finite number, got [1]");
+  EXPECT_EQ(error_of(R"("epoch": 1, )" + rest, R"(, "final": 3)"), m + ": final: expected an object, got 3");
+  EXPECT_EQ(error_of(R"("epoch": 1, )" + rest, R"(, "final": {"test_accuracy": 0.5, "peak_rss_mb": "x"})"),
+            m + ": final.peak_rss_mb: expected a finite number, got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 2, )" + rest), "accepted");
+  std::ofstream(m) << R"({"epochs": [5]})";
+  EXPECT_THROW(read_metrics(m), std::runtime_error);
+}
+
+TEST(QtrainParts, GnuplotStringsRejectControlCharacters) {
+  EXPECT_EQ(qtorch::examples::gnuplot_string("it's"), "'it''s'");
+  EXPECT_THROW(qtorch::examples::gnuplot_string("a\nsystem 'touch x'"), std::invalid_argument);
+  EXPECT_THROW(qtorch::examples::gnuplot_string(std::string("a\x7f")), std::invalid_argument);
+  try {
+    check_plot_path("x.svg\nsystem \"touch pwned\"\nset output \"y.svg");
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--plot: expected text without control characters, got "
+                                         "'x.svg?system \"touch pwned\"?set output \"y.svg' (byte 0x0a at position 5)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(check_plot_path("it's \"q\".svg"));
+}
+
+// The checks before resuming: same model and formats, an epoch within [0, --epochs].
+// A configuration of `model` with the formats of `preset`.
+Config config_of(const std::string& model, const std::string& preset) {
+  Config c;
+  c.model = model;
+  c.preset = preset;
+  c.formats = find_preset(preset).formats;
+  return c;
+}
+
+TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
+  Config then = config_of("mlp", "bf16");
+  qtorch::optim::CheckpointData checkpoint;
+  checkpoint.texts = run_identity(then);
+  checkpoint.integers["step"] = 1;
+  auto error_of = [&](Config now) {
+    now.resume_path = "run.ckpt";
+    try {
+      std::string warning;
+      check_resumable(checkpoint, now, &warning);
+      return warning.empty() ? std::string("accepted") : "warning: " + warning;
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(error_of(then), "accepted");
+  EXPECT_EQ(error_of(config_of("mlp", "fixed16")),
+            "--resume: run.ckpt was trained with --preset bf16 (model mlp), this run uses --preset fixed16");
+  EXPECT_EQ(error_of(config_of("cnn", "bf16")),
+            "--resume: run.ckpt was trained with --preset bf16 (model mlp), this run uses --preset bf16 (model cnn)");
+  Config other_rounding = then;
+  other_rounding.format(Role::Weight).rounding = "nearest";
+  EXPECT_EQ(error_of(other_rounding),
+            "--resume: run.ckpt was trained with --preset bf16 with weight bf16 stochastic (model mlp), this run "
+            "uses --preset bf16 with weight bf16 nearest");
+  Config one_epoch = then;
+  one_epoch.epochs = 1;
+  checkpoint.integers["step"] = 3;
+  EXPECT_EQ(error_of(one_epoch), "--resume: run.ckpt is at epoch 3, beyond --epochs 1");
+  checkpoint.integers["step"] = -5;
+  EXPECT_EQ(error_of(then), "--resume: run.ckpt: entry 'step': expected an epoch >= 0, got -5");
+  checkpoint.integers["step"] = INT64_MAX;
+  EXPECT_EQ(error_of(then), "--resume: run.ckpt is at epoch 9223372036854775807, beyond --epochs 2");
+  checkpoint.integers["step"] = 1;
+  checkpoint.texts.clear();  // an older qtrain's checkpoint
+  EXPECT_EQ(error_of(then).rfind("warning: --resume: run.ckpt records no model or number formats", 0), 0u);
 }
 
 TEST(QtrainParts, FormatsDurations) {

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 
 #include "autograd/elementwise.h"
 #include "core/error.h"
@@ -233,4 +235,61 @@ TEST_F(Checkpoint, MissingPartIsAnError) {
   TrainRun other(3);
   optim::load_checkpoint(path("model_only.ckpt"), {.model = other.model.get(), .rng = false});
   EXPECT_EQ(values_of(*other.model), values_of(*run.model));
+}
+
+// A checkpoint with a valid checksum but impossible values is rejected when loaded, naming
+// the file and the entry, and changes nothing.
+TEST_F(Checkpoint, ImpossibleValuesAreRejectedNamingTheEntry) {
+  const optim::CheckpointData good = optim::read_checkpoint(saved());
+  auto expect_rejected = [&](const std::string& name, const std::function<void(optim::CheckpointData&)>& edit,
+                             const std::string& entry) {
+    optim::CheckpointData data = good;
+    edit(data);
+    optim::write_checkpoint(path(name), data);
+    expect_load_fails(path(name), "'" + path(name) + "': entry '" + entry);
+  };
+  expect_rejected("step.ckpt", [](auto& d) { d.integers["step"] = -5; }, "step");
+  expect_rejected("swa.ckpt", [](auto& d) { d.integers["swa/count"] = -3; }, "swa/count");
+  expect_rejected("sched.ckpt", [](auto& d) { d.integers["scheduler/epoch"] = -7; }, "scheduler/epoch");
+  expect_rejected("skipped.ckpt", [](auto& d) { d.integers["scaler/skipped"] = -1; }, "scaler/skipped");
+  expect_rejected("inf.ckpt", [](auto& d) { d.scalars["scaler/scale"] = INFINITY; }, "scaler/scale");
+  expect_rejected("nan.ckpt", [](auto& d) { d.scalars["scaler/scale"] = NAN; }, "scaler/scale");
+  expect_rejected("zero.ckpt", [](auto& d) { d.scalars["scaler/scale"] = 0; }, "scaler/scale");
+  expect_rejected("count.ckpt", [](auto& d) { d.scalars["optim/step_count"] = 1e300; }, "optim/step_count");
+  expect_rejected("frac.ckpt", [](auto& d) { d.scalars["optim/step_count"] = 2.5; }, "optim/step_count");
+  expect_rejected("lr.ckpt", [](auto& d) { d.scalars["optim/inner.lr.0"] = NAN; }, "optim/inner.lr.0");
+  for (const std::string prefix : {"model/", "optim/", "swa/"}) {
+    expect_rejected(
+        "nan_tensor.ckpt",
+        [&](auto& d) {
+          for (const auto& [k, t] : good.tensors)
+            if (k.rfind(prefix, 0) == 0) {
+              std::vector<float> v = t.to_vector();
+              v.back() = NAN;
+              d.tensors.at(k) = Tensor::from_vector(v, t.shape());
+              return;
+            }
+          FAIL() << "no tensor under " << prefix;
+        },
+        prefix);
+  }
+}
+
+// Texts (kind 4, format version 2) round-trip; version 1 files, which have none, still load.
+TEST_F(Checkpoint, TextsRoundTripAndVersion1FilesStillLoad) {
+  TrainRun run(1);
+  const std::map<std::string, std::string> texts = {{"app/model", "mlp"}, {"app/note", "it's \"quoted\""}};
+  optim::TrainingState state = run.state();
+  state.texts = &texts;
+  optim::save_checkpoint(path("texts.ckpt"), state);
+  EXPECT_EQ(optim::read_checkpoint(path("texts.ckpt")).texts, texts);
+  TrainRun fresh(5);
+  EXPECT_NO_THROW(optim::load_checkpoint(path("texts.ckpt"), fresh.state()));
+
+  std::string bytes = read_bytes(saved());  // no texts: the same bytes as version 1 wrote
+  bytes[8] = 1;
+  write_bytes(path("v1.ckpt"), bytes);
+  TrainRun old(5);
+  EXPECT_NO_THROW(optim::load_checkpoint(path("v1.ckpt"), old.state()));
+  EXPECT_EQ(old.step, 3);
 }

@@ -1,0 +1,23 @@
+// Writing files atomically: the content goes to a temporary file in the target's folder,
+// which is renamed over the target only once it is complete. A reader sees the old file
+// or the new one, never a fragment, and no temporary is left behind on failure.
+#pragma once
+
+#include <string>
+
+namespace qtorch::examples {
+
+/// A fresh, unused name for a temporary file beside `path` (same folder, so a rename onto
+/// `path` is atomic): "<path>.tmp.<pid>.<n>".
+std::string temporary_path_beside(const std::string& path);
+
+/// Renames `temporary` over `path`. On failure removes `temporary` and throws
+/// std::runtime_error "cannot replace '<path>': <OS reason>".
+void replace_file(const std::string& temporary, const std::string& path);
+
+/// Writes `content` to `path` atomically (temporary file, flush, fsync, rename). Throws
+/// std::runtime_error "cannot write '<path>': <OS reason>" on any failure; `path` is then
+/// unchanged and the temporary file removed.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace qtorch::examples

@@ -1,0 +1,71 @@
+// Recording and comparing the identity of a run in its checkpoints.
+#include "examples/qtrain/resume_check.h"
+
+#include <stdexcept>
+
+namespace qtrain {
+namespace {
+
+const char* const kModel = "qtrain/model";
+const char* const kPreset = "qtrain/preset";
+
+// "qtrain/format/weight" and so on.
+std::string format_key(Role role) { return std::string("qtrain/format/") + role_name(role); }
+
+// "block:8:-1 stochastic": the format and rounding of one role.
+std::string format_text(const Config& config, Role role) {
+  return config.format(role).format + " " + config.format(role).rounding;
+}
+
+std::string text_or(const qtorch::optim::CheckpointData& checkpoint, const char* key, const std::string& none) {
+  auto it = checkpoint.texts.find(key);
+  return it == checkpoint.texts.end() ? none : it->second;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> run_identity(const Config& config) {
+  std::map<std::string, std::string> identity = {{kModel, config.model}, {kPreset, config.preset}};
+  for (Role r : kRoles) identity[format_key(r)] = format_text(config, r);
+  return identity;
+}
+
+void check_resumable(const qtorch::optim::CheckpointData& checkpoint, const Config& config,
+                     std::string* warning) {
+  const std::string file = "--resume: " + config.resume_path;
+  if (!checkpoint.texts.count(kModel)) {
+    if (warning)
+      *warning = file + " records no model or number formats (written by an older qtrain), so they "
+                        "are not checked against this run";
+  } else {
+    const std::string model = text_or(checkpoint, kModel, "?"), preset = text_or(checkpoint, kPreset, "?");
+    std::string then_formats, now_formats;  // the roles whose format or rounding differ
+    for (Role r : kRoles) {
+      const std::string then = text_or(checkpoint, format_key(r).c_str(), "none");
+      if (then == format_text(config, r)) continue;
+      then_formats += std::string(then_formats.empty() ? "" : ", ") + role_name(r) + " " + then;
+      now_formats += std::string(now_formats.empty() ? "" : ", ") + role_name(r) + " " + format_text(config, r);
+    }
+    if (model != config.model || !then_formats.empty()) {
+      std::string then = "--preset " + preset, now = "--preset " + config.preset;
+      if (preset == config.preset && !then_formats.empty()) {  // other --<role>-format/-rounding flags
+        then += " with " + then_formats;
+        now += " with " + now_formats;
+      }
+      then += " (model " + model + ")";
+      if (model != config.model) now += " (model " + config.model + ")";
+      throw std::invalid_argument(file + " was trained with " + then + ", this run uses " + now);
+    }
+  }
+  auto step = checkpoint.integers.find("step");
+  if (step == checkpoint.integers.end())
+    throw std::invalid_argument(file + ": expected an entry 'step' (the epochs done), got none");
+  if (step->second < 0)
+    throw std::invalid_argument(file + ": entry 'step': expected an epoch >= 0, got " +
+                                std::to_string(step->second));
+  if (step->second > config.epochs)
+    throw std::invalid_argument(file + " is at epoch " + std::to_string(step->second) + ", beyond --epochs " +
+                                std::to_string(config.epochs));
+}
+
+}  // namespace qtrain

@@ -1,0 +1,80 @@
+// write_file_atomically (examples/common): the target is replaced whole or left as it was,
+// and no temporary file is left behind on any failure.
+#include "examples/common/atomic_file.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "tests/examples/qtrain_runner.h"
+
+namespace qtorch::examples {
+namespace {
+
+using qtrain::testing::read_text;
+using qtrain::testing::TempDir;
+
+int files_in(const std::string& dir) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+std::string error_of(const std::string& path, const std::string& content) {
+  try {
+    write_file_atomically(path, content);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(AtomicFile, WritesAndReplacesWithoutLeftovers) {
+  TempDir dir("atomic_ok");
+  write_file_atomically(dir.file("a.txt"), "first");
+  write_file_atomically(dir.file("a.txt"), "second");
+  EXPECT_EQ(read_text(dir.file("a.txt")), "second");
+  EXPECT_EQ(files_in(dir.str()), 1);
+}
+
+// A write that fails part-way (a file-size limit, as under `ulimit -f 1`) keeps the old
+// file and removes the temporary.
+TEST(AtomicFile, FailedWriteKeepsOldFileAndRemovesTemporary) {
+  TempDir dir("atomic_fsize");
+  const std::string path = dir.file("m.json");
+  write_file_atomically(path, "old");
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old_limit;
+  small.rlim_cur = 1024;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string error = error_of(path, std::string(8192, 'x'));
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(error.find("cannot write '" + path + "': File too large"), std::string::npos) << error;
+  EXPECT_EQ(read_text(path), "old");
+  EXPECT_EQ(files_in(dir.str()), 1) << "a temporary file was left behind";
+}
+
+TEST(AtomicFile, NamesTheFileAndTheOsReason) {
+  TempDir dir("atomic_errors");
+  std::filesystem::create_directories(dir.file("adir.json"));
+  std::string error = error_of(dir.file("adir.json"), "{}");
+  EXPECT_NE(error.find("'" + dir.file("adir.json") + "': Is a directory"), std::string::npos) << error;
+  EXPECT_EQ(files_in(dir.str()), 1) << "a temporary file was left behind";
+  error = error_of(dir.file("missing/m.json"), "{}");
+  EXPECT_NE(error.find("'" + dir.file("missing/m.json") + "': No such file or directory"), std::string::npos)
+      << error;
+  EXPECT_EQ(error_of("/proc/m.json", "{}").find("Success"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qtorch::examples

@@ -1,0 +1,47 @@
+// qrepro --json replaces its file atomically: a write that fails (here under a 1 KiB
+// file-size limit) keeps the previous file whole and leaves no temporary behind.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "data/mnist.h"
+
+#ifdef QREPRO_PATH
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(QreproJson, FailedWriteKeepsThePreviousFile) {
+  if (!std::filesystem::exists(std::filesystem::path(qtorch::data::kFashionMnistDir) / "train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Fashion-MNIST is not installed";
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("qrepro_json_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string json = (dir / "r.json").string(), err = (dir / "err.txt").string();
+  const std::string previous = "[{\"previous\": \"results\"}]\n";
+  std::ofstream(json) << previous;
+  // SIGXFSZ ignored: the write fails with EFBIG instead of killing the program.
+  std::string command = "trap '' XFSZ; ulimit -f 1; exec " + std::string(QREPRO_PATH) + " 1a --quick -q --threads 1 --json " +
+                        json + " >/dev/null 2>" + err;
+  int status = std::system(("bash -c \"" + command + "\"").c_str());
+  EXPECT_NE(status, 0);
+  EXPECT_EQ(read_text(json), previous);
+  EXPECT_NE(read_text(err).find("--json: cannot write '" + json + "': File too large"), std::string::npos)
+      << read_text(err);
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) files += entry.path().string() != err;
+  EXPECT_EQ(files, 1) << "a temporary file was left behind";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+#endif  // QREPRO_PATH
