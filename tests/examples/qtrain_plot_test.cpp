@@ -51,6 +51,7 @@ TEST(QtrainPlot, NewlineInACompareFileNameIsRejected) {
       << r.err;
 }
 
+// The start-up check (examples/common/output_path) finds a directory target before gnuplot runs.
 TEST(QtrainPlot, DirectoryTargetGivesOneLine) {
   if (!has_gnuplot()) GTEST_SKIP() << "gnuplot-nox is not installed";
   TempDir dir("plot_dir");
@@ -58,7 +59,7 @@ TEST(QtrainPlot, DirectoryTargetGivesOneLine) {
   std::filesystem::create_directories(dir.file("adir.png"));
   RunResult r = run_qtrain({"--compare", a, "--plot", dir.file("adir.png")}, dir);
   EXPECT_NE(r.code, 0);
-  EXPECT_EQ(r.err, "qtrain: error: --plot: cannot write '" + dir.file("adir.png") + "': Is a directory\n");
+  EXPECT_EQ(r.err, "qtrain: error: --plot: cannot write '" + dir.file("adir.png") + "': it is a directory\n");
   r = run_qtrain({"--compare", a, "--plot", "/proc/c.png"}, dir);
   EXPECT_NE(r.code, 0);
   EXPECT_EQ(r.err.rfind("qtrain: error: --plot: cannot write '/proc/c.png': ", 0), 0u) << r.err;
