@@ -14,9 +14,8 @@ DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
   QTORCH_CHECK(options.batch_size >= 1, "DataLoader: expected batch_size >= 1, got {}",
                options.batch_size);
   QTORCH_CHECK(data.images.defined() && data.labels.defined(),
-               "DataLoader: expected a data set with images and labels, got {} images and {} labels",
-               data.images.defined() ? "defined" : "undefined",
-               data.labels.defined() ? "defined" : "undefined");
+               "DataLoader: expected a data set with image and label tensors, got undefined {}",
+               data.images.defined() ? "labels" : "images");
   QTORCH_CHECK(data.images.dim() >= 1 && data.labels.dim() == 1 &&
                    data.images.size(0) == data.labels.size(0),
                "DataLoader: expected images [N, ...] and labels [N], got images {} and labels {}",

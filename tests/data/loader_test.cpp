@@ -165,6 +165,7 @@ TEST(Loader, MalformedDataSetsAreNamed) {
   mismatch.labels = zeros({3});
   EXPECT_EQ(message(mismatch),
             "DataLoader: expected images [N, ...] and labels [N], got images [4, 1, 2, 2] and labels [3]");
+  EXPECT_EQ(message(Dataset{}), "DataLoader: expected a data set with image and label tensors, got undefined images");
   Dataset strided = make_dataset(4);
   strided.images = strided.images.transpose(2, 3);
   EXPECT_NE(message(strided).find("DataLoader: expected contiguous image and label tensors"), std::string::npos);
