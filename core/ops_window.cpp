@@ -5,8 +5,19 @@
 
 namespace qtorch::ops {
 namespace {
-int64_t out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+// Sets g.out_h and g.out_w from the rest of g. The (dilated) window must fit inside the
+// padded input: when it does not, (in + 2 pad - span) / stride + 1 truncates a negative
+// numerator towards zero and yields 1, an output whose window reads past the input.
+void set_output_size(Window2d& g, const Tensor& x, const char* op) {
+  const int64_t span_h = g.dil_h * (g.kh - 1) + 1, span_w = g.dil_w * (g.kw - 1) + 1;
+  const int64_t padded_h = g.h + 2 * g.pad_h, padded_w = g.w + 2 * g.pad_w;
+  QTORCH_CHECK(padded_h >= span_h && padded_w >= span_w,
+               "{}: expected an input of at least {}x{} (padded by {}x{}) for the {}x{} window, got "
+               "input {}",
+               op, span_h - 2 * g.pad_h, span_w - 2 * g.pad_w, g.pad_h, g.pad_w, span_h, span_w,
+               shape_str(x.shape()));
+  g.out_h = (padded_h - span_h) / g.stride_h + 1;
+  g.out_w = (padded_w - span_w) / g.stride_w + 1;
 }
 
 GemmArgs plain_gemm(const float* a, bool ta, int64_t lda, const float* b, bool tb, int64_t ldb,
@@ -54,10 +65,7 @@ Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dOpti
   g.pad_w = o.pad_w;
   g.dil_h = o.dil_h;
   g.dil_w = o.dil_w;
-  g.out_h = out_size(g.h, g.kh, g.stride_h, g.pad_h, g.dil_h);
-  g.out_w = out_size(g.w, g.kw, g.stride_w, g.pad_w, g.dil_w);
-  QTORCH_CHECK(g.out_h >= 1 && g.out_w >= 1, "conv2d: kernel {}x{} larger than padded input {}",
-               g.kh, g.kw, shape_str(x.shape()));
+  set_output_size(g, x, "conv2d");
   return g;
 }
 
@@ -140,10 +148,7 @@ Window2d pool2d_geometry(const Tensor& x, const Pool2dOptions& o, const char* na
                    g.pad_w >= 0 && 2 * g.pad_h <= g.kh && 2 * g.pad_w <= g.kw,
                "{}: expected kernel >= 1, stride >= 0, 0 <= padding <= kernel/2, got kernel {}x{} "
                "stride {}x{} padding {}x{}", name, g.kh, g.kw, o.stride_h, o.stride_w, g.pad_h, g.pad_w);
-  g.out_h = out_size(g.h, g.kh, g.stride_h, g.pad_h, 1);
-  g.out_w = out_size(g.w, g.kw, g.stride_w, g.pad_w, 1);
-  QTORCH_CHECK(g.out_h >= 1 && g.out_w >= 1, "{}: kernel {}x{} larger than padded input {}", name,
-               g.kh, g.kw, shape_str(x.shape()));
+  set_output_size(g, x, name);
   return g;
 }
 

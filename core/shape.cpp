@@ -4,13 +4,25 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "core/error.h"
 
 namespace qtorch {
 
 int64_t numel_of(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  // The product of the sizes with zeros counted as 1 bounds every contiguous stride, so
+  // checking it (not just the possibly zero element count) keeps the strides exact too.
+  int64_t n = 1, span = 1;
+  for (int64_t d : shape) {
+    QTORCH_CHECK(d >= 0, "shape {}: expected sizes >= 0, got {}", shape_str(shape), d);
+    QTORCH_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span),
+                 "shape {}: expected at most {} elements, got more (the product of the sizes "
+                 "overflows int64)",
+                 shape_str(shape), std::numeric_limits<int64_t>::max());
+    n *= d;
+  }
   return n;
 }
 

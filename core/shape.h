@@ -9,7 +9,8 @@ namespace qtorch {
 
 using Shape = std::vector<int64_t>;
 
-/// Number of elements of a shape (1 for a scalar shape []).
+/// Number of elements of a shape (1 for a scalar shape []). Throws naming the shape when a
+/// size is negative or the product of the sizes overflows int64.
 int64_t numel_of(const Shape& shape);
 /// Row-major strides for a shape.
 Shape contiguous_strides(const Shape& shape);

@@ -1,6 +1,7 @@
 // DataLoader: shuffled gathering into reusable batch buffers.
 #include "data/loader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -12,12 +13,20 @@ DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
     : data_(data), options_(options) {
   QTORCH_CHECK(options.batch_size >= 1, "DataLoader: expected batch_size >= 1, got {}",
                options.batch_size);
-  QTORCH_CHECK(data.images.defined() && data.labels.defined() && data.images.dim() >= 1 &&
+  QTORCH_CHECK(data.images.defined() && data.labels.defined(),
+               "DataLoader: expected a data set with image and label tensors, got undefined {}",
+               data.images.defined() ? "labels" : "images");
+  QTORCH_CHECK(data.images.dim() >= 1 && data.labels.dim() == 1 &&
                    data.images.size(0) == data.labels.size(0),
-               "DataLoader: expected images [N, ...] and labels [N]");
-  QTORCH_CHECK(data.images.is_contiguous() && data.labels.is_contiguous() &&
-                   data.images.device().is_cpu() && data.labels.device().is_cpu(),
-               "DataLoader: expected contiguous CPU tensors");
+               "DataLoader: expected images [N, ...] and labels [N], got images {} and labels {}",
+               shape_str(data.images.shape()), shape_str(data.labels.shape()));
+  QTORCH_CHECK(data.size() >= 1, "DataLoader: expected a data set of at least 1 item, got 0");
+  QTORCH_CHECK(data.images.device().is_cpu() && data.labels.device().is_cpu(),
+               "DataLoader: expected the data set on the CPU, got images on {} and labels on {}",
+               data.images.device().str(), data.labels.device().str());
+  QTORCH_CHECK(data.images.is_contiguous() && data.labels.is_contiguous(),
+               "DataLoader: expected contiguous image and label tensors, got strides {} and {}",
+               shape_str(data.images.strides()), shape_str(data.labels.strides()));
   reset(0);
 }
 
@@ -27,8 +36,8 @@ int64_t DataLoader::num_samples() const {
 }
 
 int64_t DataLoader::num_batches() const {
-  int64_t b = options_.batch_size;
-  return (num_samples() + b - 1) / b;
+  const int64_t n = num_samples(), b = options_.batch_size;
+  return n / b + (n % b != 0 ? 1 : 0);  // not (n + b - 1) / b: that overflows for huge b
 }
 
 void DataLoader::reset(int64_t epoch) {
@@ -37,6 +46,8 @@ void DataLoader::reset(int64_t epoch) {
   if (options_.shuffle)
     order_ = random_permutation(data_.size(), options_.seed, static_cast<uint64_t>(epoch));
 }
+
+int64_t DataLoader::buffer_rows() const { return std::min(options_.batch_size, num_samples()); }
 
 bool DataLoader::next(Batch& batch) {
   const int64_t end = num_samples();
@@ -50,9 +61,9 @@ bool DataLoader::next(Batch& batch) {
   } else {
     if (!host_images_.defined()) {
       Shape shape = data_.images.shape();
-      shape[0] = options_.batch_size;
+      shape[0] = buffer_rows();
       host_images_ = empty(shape);
-      host_labels_ = empty({options_.batch_size});
+      host_labels_ = empty({buffer_rows()});
     }
     const int64_t row = data_.images.numel() / std::max<int64_t>(data_.size(), 1);
     const float* src = data_.images.data_ptr();
@@ -64,18 +75,18 @@ bool DataLoader::next(Batch& batch) {
       std::memcpy(dst + i * row, src + item * row, static_cast<size_t>(row) * sizeof(float));
       dst_labels[i] = src_labels[item];
     }
-    images = n == options_.batch_size ? host_images_ : host_images_.narrow(0, 0, n);
-    labels = n == options_.batch_size ? host_labels_ : host_labels_.narrow(0, 0, n);
+    images = n == buffer_rows() ? host_images_ : host_images_.narrow(0, 0, n);
+    labels = n == buffer_rows() ? host_labels_ : host_labels_.narrow(0, 0, n);
   }
   if (!options_.device.is_cpu()) {
     if (!device_images_.defined()) {
       Shape shape = data_.images.shape();
-      shape[0] = options_.batch_size;
+      shape[0] = buffer_rows();
       device_images_ = empty(shape, options_.device);
-      device_labels_ = empty({options_.batch_size}, options_.device);
+      device_labels_ = empty({buffer_rows()}, options_.device);
     }
-    Tensor di = n == options_.batch_size ? device_images_ : device_images_.narrow(0, 0, n);
-    Tensor dl = n == options_.batch_size ? device_labels_ : device_labels_.narrow(0, 0, n);
+    Tensor di = n == buffer_rows() ? device_images_ : device_images_.narrow(0, 0, n);
+    Tensor dl = n == buffer_rows() ? device_labels_ : device_labels_.narrow(0, 0, n);
     di.copy_(images);
     dl.copy_(labels);
     images = di;

@@ -35,7 +35,8 @@ struct Batch {
 /// (seed, e), so training resumed at an epoch boundary sees the same batches.
 class DataLoader {
  public:
-  /// Keeps a reference to `data`, which must outlive the loader.
+  /// Keeps a reference to `data`, which must outlive the loader. Throws on an empty data
+  /// set. A batch_size above the data set's size gives one batch of the whole set.
   DataLoader(const Dataset& data, const LoaderOptions& options);
 
   /// Batches per epoch.
@@ -54,7 +55,10 @@ class DataLoader {
   LoaderOptions options_;
   std::vector<int64_t> order_;  // empty: identity order
   int64_t cursor_ = 0, batch_index_ = 0;
-  Tensor host_images_, host_labels_;      // gather buffers [batch_size, ...]
+  /// Rows of the batch buffers: batch_size, or fewer when the epoch holds fewer items.
+  int64_t buffer_rows() const;
+
+  Tensor host_images_, host_labels_;      // gather buffers [buffer_rows(), ...]
   Tensor device_images_, device_labels_;  // copies on options_.device when it is not the CPU
 };
 

@@ -38,10 +38,17 @@ Dataset load_mnist(const std::string& dir, Split split, const MnistOptions& o) {
 
   IdxArray labels = read_idx(label_path, 1);
   IdxArray images = read_idx(image_path, 3);
+  QTORCH_CHECK(images.dims[1] == kMnistImageSide && images.dims[2] == kMnistImageSide,
+               "load_mnist: {}: expected {}x{} images, got {}x{}", image_path, kMnistImageSide,
+               kMnistImageSide, images.dims[1], images.dims[2]);
+  QTORCH_CHECK(images.dims[0] >= 1, "load_mnist: {}: holds 0 images; expected at least 1",
+               image_path);
   QTORCH_CHECK(images.dims[0] == labels.dims[0],
                "load_mnist: {} holds {} images but {} holds {} labels", image_path,
                images.dims[0], label_path, labels.dims[0]);
-  const int64_t n = o.limit >= 0 ? std::min(o.limit, images.dims[0]) : images.dims[0];
+  QTORCH_CHECK(o.limit != 0, "load_mnist: limit 0 keeps none of the {} images of {}; expected a "
+               "limit >= 1 (or negative for all)", images.dims[0], image_path);
+  const int64_t n = o.limit > 0 ? std::min(o.limit, images.dims[0]) : images.dims[0];
   const int64_t rows = images.dims[1], cols = images.dims[2], pixels = rows * cols;
 
   Dataset out;

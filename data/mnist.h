@@ -25,10 +25,13 @@ struct MnistOptions {
   bool normalize = false;
   float mean = 0.2860f;  ///< Fashion-MNIST training-set pixel mean
   float std = 0.3530f;   ///< Fashion-MNIST training-set pixel standard deviation
-  /// Keep only the first `limit` images (all when negative).
+  /// Keep only the first `limit` images (all when negative; 0 is an error).
   int64_t limit = -1;
   int64_t num_classes = 10;
 };
+
+/// MNIST and Fashion-MNIST images are 28x28 pixels; the models are built for that size.
+inline constexpr int64_t kMnistImageSide = 28;
 
 /// Where the Debian package dataset-fashion-mnist puts its files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
@@ -38,8 +41,8 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 std::string find_idx_file(const std::string& dir, const std::string& name);
 
 /// Loads one split of an MNIST-layout folder ({train,t10k}-{images-idx3,labels-idx1}-ubyte,
-/// each optionally .gz). Checks that the images are 3-D, that image and label counts
-/// agree and that every label is below num_classes.
+/// each optionally .gz). Checks that the images are 28x28, that there is at least one,
+/// that image and label counts agree and that every label is below num_classes.
 Dataset load_mnist(const std::string& dir, Split split, const MnistOptions& options = {});
 
 }  // namespace qtorch::data

@@ -157,6 +157,36 @@ TEST(Ops, Pooling) {
   EXPECT_THROW(max_pool2d(zeros({1, 4, 4}), {}), Error);
 }
 
+// An input smaller than the window made (in - k) / stride + 1 truncate to 1: a 1x1 output
+// whose 2x2 window read past the input (heap-buffer-overflow in max_pool_2x2).
+TEST(Ops, WindowLargerThanInputIsRejected) {
+  auto expect_error = [](auto&& f, const std::string& what) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error: " << what;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  const Pool2dOptions k2{.kernel_h = 2, .kernel_w = 2};
+  expect_error([&] { ops::max_pool2d(zeros({4, 6, 1, 1}), k2); },
+               "max_pool2d: expected an input of at least 2x2 (padded by 0x0) for the 2x2 window, "
+               "got input [4, 6, 1, 1]");
+  expect_error([&] { ops::avg_pool2d(zeros({1, 1, 5, 1}), k2); }, "avg_pool2d: expected an input of at least 2x2");
+  expect_error([&] { ops::max_pool2d_backward(zeros({1, 1, 1, 1}), zeros({1, 1, 1, 1}), {1, 1, 1, 1}, k2); },
+               "got input [1, 1, 1, 1]");
+  expect_error([&] { ops::pool2d_geometry(zeros({1, 1, 2, 2}), {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}, "p"); },
+               "p: expected an input of at least 3x3");
+  expect_error([&] { conv2d(zeros({1, 1, 4, 4}), zeros({2, 1, 5, 5})); },
+               "conv2d: expected an input of at least 5x5 (padded by 0x0) for the 5x5 window, got input [1, 1, 4, 4]");
+  expect_error([&] { conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 3, 3}), Tensor(), {.dil_h = 2, .dil_w = 2}); },
+               "for the 5x5 window");
+  // Exactly the window, or smaller but padded up to it, is fine.
+  EXPECT_EQ(ops::max_pool2d(zeros({1, 1, 2, 2}), k2).first.shape(), (Shape{1, 1, 1, 1}));
+  EXPECT_EQ(conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 5, 5}), Tensor(), {.pad_h = 1, .pad_w = 1}).shape(),
+            (Shape{1, 2, 1, 1}));
+}
+
 TEST(Ops, DeviceMismatchAndEmptyChecks) {
   EXPECT_THROW(ops::check_nonempty("op", zeros({0, 3})), Error);
   EXPECT_THROW(mean(zeros({0})), Error);

@@ -140,3 +140,42 @@ TEST(Tensor, InPlaceUpdateFromAnOverlappingViewOfItself) {
   c.copy_(c);
   EXPECT_EQ(c.to_vector(), (std::vector<float>{1, 2}));
 }
+
+// Shapes whose element count overflows int64 were wrapped into small allocations that
+// later writes ran past (heap corruption); they are now a clear error.
+TEST(Tensor, ShapeWhoseElementCountOverflowsIsRejected) {
+  const int64_t big = int64_t{1} << 62;
+  try {
+    empty({big, 1, 28, 28});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("[4611686018427387904, 1, 28, 28]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("overflows int64"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(numel_of({big, 4}), Error);
+  EXPECT_THROW(empty({0, big, big}), Error);  // no elements, but its strides would overflow
+  EXPECT_THROW(numel_of({2, -3}), Error);
+  EXPECT_EQ(numel_of({big, 1}), big);
+  EXPECT_EQ(numel_of({0, 5}), 0);
+}
+
+// An allocation the machine cannot satisfy is a qtorch::Error, not std::bad_alloc.
+TEST(Tensor, AllocationFailureIsAClearError) {
+  try {
+    empty({int64_t{1} << 50});  // 4 PiB: more than any address space holds
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("Storage:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("1125899906842624 floats"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cpu"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(empty({int64_t{1} << 61}), Error);  // bytes overflow size_t
+}
+
+// A tensor without elements is contiguous whatever its zero-sized shape (as in PyTorch).
+TEST(Tensor, EmptyTensorsAreContiguous) {
+  EXPECT_TRUE(empty({3, 1, 0, 0}).is_contiguous());
+  EXPECT_TRUE(empty({0, 5}).is_contiguous());
+}

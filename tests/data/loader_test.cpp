@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "core/error.h"
@@ -112,6 +113,66 @@ TEST(Loader, ShuffledBatchesReuseOneBuffer) {
 TEST(Loader, RejectsBadOptions) {
   Dataset d = make_dataset(4);
   EXPECT_THROW(DataLoader(d, {.batch_size = 0}), Error);
+}
+
+// A batch larger than the data set yields one batch of the whole set, gathered into a
+// buffer of the data set's size: batch_size x item floats used to be allocated up front
+// (std::bad_alloc for 10^7 items of 28x28), and (n + b - 1) / b overflowed for huge b.
+TEST(Loader, BatchLargerThanTheDataSetIsOneBatchOfItAll) {
+  Dataset d = make_dataset(5);
+  for (int64_t batch_size : {int64_t{6}, int64_t{10000000}, int64_t{1} << 62,
+                             std::numeric_limits<int64_t>::max()}) {
+    DataLoader loader(d, {.batch_size = batch_size});
+    EXPECT_EQ(loader.num_batches(), 1) << batch_size;
+    EXPECT_EQ(loader.num_samples(), 5) << batch_size;
+    std::vector<int64_t> order = epoch_order(loader, 0);
+    std::sort(order.begin(), order.end());
+    EXPECT_EQ(order, (std::vector<int64_t>{0, 1, 2, 3, 4})) << batch_size;
+    Batch b;
+    loader.reset(1);
+    ASSERT_TRUE(loader.next(b));
+    EXPECT_EQ(b.images.storage()->numel(), 5 * 4) << "the gather buffer holds the data set, no more";
+  }
+  DataLoader unshuffled(d, {.batch_size = std::numeric_limits<int64_t>::max(), .shuffle = false});
+  EXPECT_EQ(epoch_order(unshuffled, 0), (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  DataLoader dropped(d, {.batch_size = 6, .drop_last = true});
+  EXPECT_EQ(dropped.num_batches(), 0);
+  Batch b;
+  EXPECT_FALSE(dropped.next(b));
+}
+
+// Iterating over nothing "trained" for 0 steps and reported success.
+TEST(Loader, RejectsAnEmptyDataSet) {
+  try {
+    DataLoader(make_dataset(0), {});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "DataLoader: expected a data set of at least 1 item, got 0");
+  }
+}
+
+// Each malformed data set gets a message about what is wrong with it.
+TEST(Loader, MalformedDataSetsAreNamed) {
+  auto message = [](const Dataset& d) {
+    try {
+      DataLoader loader(d, {});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  Dataset mismatch = make_dataset(4);
+  mismatch.labels = zeros({3});
+  EXPECT_EQ(message(mismatch),
+            "DataLoader: expected images [N, ...] and labels [N], got images [4, 1, 2, 2] and labels [3]");
+  EXPECT_EQ(message(Dataset{}), "DataLoader: expected a data set with image and label tensors, got undefined images");
+  Dataset strided = make_dataset(4);
+  strided.images = strided.images.transpose(2, 3);
+  EXPECT_NE(message(strided).find("DataLoader: expected contiguous image and label tensors"), std::string::npos);
+  Dataset no_pixels;  // 3 images of 0x0 pixels hold no element out of place
+  no_pixels.images = empty({3, 1, 0, 0});
+  no_pixels.labels = zeros({3});
+  EXPECT_EQ(message(no_pixels), "no error");
 }
 
 }  // namespace
