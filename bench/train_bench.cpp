@@ -62,7 +62,8 @@ void train(benchmark::State& state, Device device, bool mlp_model, bool block8, 
   nn::ModulePtr model = mlp_model ? mlp() : lenet();
   if (block8) {
     using K = nn::LayerKind;
-    model = nn::make_low_precision(*model, {K::Linear, K::Conv, K::Activation},
+    // qtrain's placement: after each linear and conv layer (see examples/qtrain/trainer.cpp).
+    model = nn::make_low_precision(*model, {K::Linear, K::Conv},
                                    [] {
                                      // block:8:0, stochastic, forward and backward
                                      return std::make_shared<nn::Quantizer>(quant::QuantizerOptions{

@@ -15,15 +15,15 @@ std::vector<Preset> make_presets() {
   // Stochastic rounding wherever small updates would otherwise round away (weights,
   // gradients, momentum); activations and errors as the papers behind each recipe do.
   // Blocks along axis 0: one exponent per sample for activations and errors, per output
-  // unit or channel for weights (LeNet, 10 epochs: 0.9071 against 0.9052 with one
-  // exponent per weight tensor; fp32 0.9114).
+  // unit or channel for weights (LeNet, 10 epochs, seed 0, measured with quantizers also
+  // after each ReLU: 0.9071 against 0.9052 with one exponent per weight tensor).
   const FormatChoice b8 = f("block:8:0", "stochastic");
   const FormatChoice b8_weight = b8;
   return {
       {"fp32", "no quantization (float32 everywhere)", {kFp32, kFp32, kFp32, kFp32, kFp32, kFp32}, ""},
       {"block8",
        "8-bit block floating point (one exponent per row: per sample, per output unit), "
-       "stochastic, after every layer and activation (forward and backward) and for weights, "
+       "stochastic, after every linear, conv and batch-norm layer (forward and backward) and for weights, "
        "gradients and momentum",
        {b8_weight, b8, b8, b8_weight, b8_weight, kFp32},
        ""},

@@ -110,7 +110,11 @@ Run::Run(const Config& cfg)
   model_ = build_model(cfg.model);
   if (quant_.quantizes_model()) {
     using K = nn::LayerKind;
-    model_ = nn::make_low_precision(*model_, {K::Linear, K::Conv, K::Activation, K::Normalization},
+    // A quantizer after each linear, conv and batch-norm layer, none after its ReLU: ReLU
+    // and max pooling keep quantized values on their grid, so a second quantizer there would
+    // change nothing forward and only re-round the error before the ReLU mask (measured:
+    // 5% of a block8 MLP step, LeNet 10-epoch accuracy unchanged within seed noise).
+    model_ = nn::make_low_precision(*model_, {K::Linear, K::Conv, K::Normalization},
                                     quant_.quantizer_factory());
   }
   model_->to(device_);
