@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every full paper reproduction of examples/papers (qrepro) one after another and keeps
 # each part's table (.txt), results (.json) and plot (.png). Exits non-zero when any effect
-# fails to show. About 5 minutes on 2 CPU cores (217 s in the last run with part 3b on one seed;
-# 3b now runs 5 seeds, about 80 s; one thread per part).
+# fails to show. About 5 minutes on 2 CPU cores (275 s in the last run, part 3b's 5 seeds 80 s of
+# it; one thread per part).
 # Usage: scripts/reproduce-papers.sh [extra qrepro options, e.g. --quick or --seeds 3]
 # Environment: QTORCH_BUILD_DIR (default build), PAPERS_OUT (default papers-out).
 set -euo pipefail
