@@ -222,6 +222,9 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
           fail(std::string(name) + ": has no effect with --compare (which only plots metrics files); "
                "remove one of them");
     }
+    if (cfg.optimizer != "sgd" && app.get_option("--momentum")->count())
+      fail("--momentum: applies to --optimizer sgd only, got --optimizer " + cfg.optimizer +
+           " (Adam keeps its own moments, betas 0.9 and 0.999)");
     const Preset& preset = find_preset(cfg.preset);
     cfg.formats = preset.formats;
     if (loss_scale_opt->count() == 0) cfg.loss_scale = preset.loss_scale;

@@ -2,6 +2,7 @@
 #include "examples/qtrain/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -302,6 +303,12 @@ void Run::train() {
     if (rec.loss_scale) std::printf(", loss scale %g", *rec.loss_scale);
     std::printf("\n");
     std::fflush(stdout);
+    if (!std::isfinite(rec.train_loss) || !std::isfinite(rec.test_loss))
+      std::fprintf(stderr,
+                   "qtrain: warning: epoch %lld: the mean %s loss is %g: some batch gave a non-finite "
+                   "loss (the run may have diverged; a loss scaler skips such steps)\n",
+                   (long long)epoch, std::isfinite(rec.train_loss) ? "test" : "training",
+                   std::isfinite(rec.train_loss) ? rec.test_loss : rec.train_loss);
     metrics_.epochs.push_back(rec);
     if (scheduler_) scheduler_->step();
     if (swa_) swa_->update(epoch);

@@ -16,6 +16,10 @@ TEST(QtrainBadInput, UnknownPreset) { expect_rejected({"--preset", "fp4"}, {"--p
 TEST(QtrainBadInput, NegativeEpochs) { expect_rejected({"--epochs=-1"}, {"--epochs", "-1"}); }
 TEST(QtrainBadInput, NegativeEpochsSeparateValue) { expect_rejected({"--epochs", "-3"}, {"--epochs"}); }
 TEST(QtrainBadInput, BatchSizeZero) { expect_rejected({"--batch-size", "0"}, {"--batch-size", "0"}); }
+// Adam keeps its own moments: a --momentum given with it would be silently ignored.
+TEST(QtrainBadInput, MomentumWithAdam) {
+  expect_rejected({"--optimizer", "adam", "--momentum", "0.5"}, {"--momentum", "sgd only", "adam"});
+}
 TEST(QtrainBadInput, NonNumericEpochs) { expect_rejected({"--epochs", "many"}, {"--epochs"}); }
 TEST(QtrainBadInput, NegativeLearningRate) { expect_rejected({"--lr", "-0.1"}, {"--lr"}); }
 TEST(QtrainBadInput, UnknownModel) { expect_rejected({"--model", "resnet"}, {"--model", "resnet"}); }

@@ -63,6 +63,21 @@ TEST(QtrainEndToEnd, TrainsAndWritesMetrics) {
   EXPECT_FALSE(std::filesystem::exists(metrics + ".tmp." + std::to_string(::getpid())));
 }
 
+// A learning rate of 1e30 overflows the weights in the first steps: the run finishes (a
+// diverged run is a result, not a usage error) but says so on stderr in every epoch.
+TEST(QtrainEndToEnd, DivergedLossIsReported) {
+  TempDir dir("diverged");
+  std::string data = training_data_dir(dir);
+  RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 2) + std::vector<std::string>{"--lr", "1e30"}, dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("qtrain: warning: epoch 1: the mean training loss is nan"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("qtrain: warning: epoch 2: "), std::string::npos) << r.err;
+  // A run that trains normally gives no warning.
+  r = run_qtrain(small_run(data, "mlp", "fp32", 1), dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
 TEST(QtrainEndToEnd, LowPrecisionLeNetReportsDiagnostics) {
   TempDir dir("block8");
   std::string data = training_data_dir(dir);
