@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 namespace qtorch::data::testing {
 
 /// The bytes of an IDX file: magic 00 00 <type> <ndim>, big-endian dims, then `data`.
@@ -45,26 +47,6 @@ inline void write_file(const std::string& path, const std::vector<uint8_t>& byte
   }
 }
 
-/// A fresh, empty folder under the system temp folder, removed by the destructor.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& name) {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("qtorch_" + name + "_" + (info ? info->name() : "x") + "_" +
-             std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = qtorch::testing::TempDir;
 
 }  // namespace qtorch::data::testing

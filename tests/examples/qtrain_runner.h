@@ -19,6 +19,8 @@
 // tests/CMakeLists.txt defines QTRAIN_PATH (the qtrain program) when examples are built;
 // the test files compile to nothing otherwise.
 
+#include "support/temp_dir.h"
+
 namespace qtrain::testing {
 
 struct RunResult {
@@ -32,25 +34,7 @@ inline std::string shell_word(const std::string& s) {
   return q + "'";
 }
 
-/// A fresh folder for one test, removed at the end.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) {
-    path_ = std::filesystem::temp_directory_path() /
-            ("qtrain_test_" + name + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = qtorch::testing::TempDir;
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
