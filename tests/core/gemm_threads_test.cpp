@@ -33,7 +33,7 @@ struct Case {
   bool ta, tb;
 };
 
-// Training-sized products, with and without transposed operands. Those with 96 rows or more and
+// Training-sized products, with and without transposed operands. Those with 128 rows or more and
 // 2^20 multiply-adds or more are split into row blocks; the others are one call, which OpenBLAS
 // must not thread either.
 const Case kCases[] = {
