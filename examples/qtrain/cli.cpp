@@ -14,6 +14,7 @@
 #include "data/mnist.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
+#include "examples/qtrain/placement.h"
 #include "examples/qtrain/presets.h"
 #include "examples/qtrain/quant_setup.h"
 #include "examples/qtrain/text_specs.h"
@@ -180,6 +181,9 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   }
   auto* loss_scale_opt =
       app.add_option("--loss-scale", cfg.loss_scale, "loss scaling: static:S or dynamic (default: the preset's)");
+  app.add_option("--quantize-after", cfg.quantize_after,
+                 "layer kinds followed by the activation/error quantizer: comma-separated linear, conv, "
+                 "normalization, activation, pooling, or all (BENCHMARKS.md's block8: all)");
   app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");
@@ -234,6 +238,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
       if (rounding_opts[i]->count()) cfg.formats[i].rounding = rounding_flags[i];
     }
     check_config(cfg);
+    cfg.quantize_after = quantize_after_text(parse_quantize_after(cfg.quantize_after));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "qtrain: error: %s\n", e.what());
     return 2;
@@ -263,6 +268,7 @@ void check_config(const Config& c) {
   parse_count_or_minus_one("--limit-test", std::to_string(c.limit_test), kMaxLimit, "all");
   check_block_dims(c);  // and every format and rounding
   parse_loss_scale(c.loss_scale);  // throws naming --loss-scale
+  parse_quantize_after(c.quantize_after);
   parse_count_or_minus_one("--swa-start", std::to_string(c.swa_start), kMaxEpochs, "off");
   if (c.swa_start > c.epochs)
     fail("--swa-start: epoch " + std::to_string(c.swa_start) + " is after the last epoch (" +

@@ -15,6 +15,9 @@ inline constexpr int kNumRoles = 6;
 inline constexpr std::array<Role, kNumRoles> kRoles = {Role::Weight, Role::Activation, Role::Error,
                                                        Role::Grad,   Role::Momentum,   Role::Acc};
 
+/// --quantize-after's default: the layer kinds followed by an activation/error quantizer.
+inline constexpr const char* kDefaultQuantizeAfter = "linear,conv,normalization";
+
 /// "weight", "activation", "error", "grad", "momentum", "acc" (as in --<role>-format).
 const char* role_name(Role role);
 
@@ -53,6 +56,8 @@ struct Config {
   std::string preset = "block8";
   std::array<FormatChoice, kNumRoles> formats{};
   std::string loss_scale{};  ///< "" (none), "static:S" or "dynamic"
+  /// Layer kinds followed by an activation/error quantizer (placement.h).
+  std::string quantize_after = kDefaultQuantizeAfter;
   int64_t swa_start = -1;  ///< first epoch (from 1) averaged into the SWA model; < 0: off
 
   // ---- output ----

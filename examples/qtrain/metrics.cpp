@@ -92,6 +92,7 @@ nlohmann::ordered_json config_to_json(const Config& c) {
       {"preset", c.preset},
       {"formats", formats},
       {"loss_scale", c.loss_scale.empty() ? "none" : c.loss_scale},
+      {"quantize_after", c.quantize_after},
       {"swa_start", c.swa_start},
       {"checkpoint", c.checkpoint_path},
       {"resume", c.resume_path},

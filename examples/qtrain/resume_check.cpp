@@ -8,6 +8,7 @@ namespace {
 
 const char* const kModel = "qtrain/model";
 const char* const kPreset = "qtrain/preset";
+const char* const kQuantizeAfter = "qtrain/quantize_after";
 
 // "qtrain/format/weight" and so on.
 std::string format_key(Role role) { return std::string("qtrain/format/") + role_name(role); }
@@ -25,7 +26,8 @@ std::string text_or(const qtorch::optim::CheckpointData& checkpoint, const char*
 }  // namespace
 
 std::map<std::string, std::string> run_identity(const Config& config) {
-  std::map<std::string, std::string> identity = {{kModel, config.model}, {kPreset, config.preset}};
+  std::map<std::string, std::string> identity = {
+      {kModel, config.model}, {kPreset, config.preset}, {kQuantizeAfter, config.quantize_after}};
   for (Role r : kRoles) identity[format_key(r)] = format_text(config, r);
   return identity;
 }
@@ -57,6 +59,11 @@ void check_resumable(const qtorch::optim::CheckpointData& checkpoint, const Conf
       throw std::invalid_argument(file + " was trained with " + then + ", this run uses " + now);
     }
   }
+  // Checkpoints from before --quantize-after were trained with its default.
+  const std::string after = text_or(checkpoint, kQuantizeAfter, kDefaultQuantizeAfter);
+  if (checkpoint.texts.count(kModel) && after != config.quantize_after)
+    throw std::invalid_argument(file + " was trained with --quantize-after " + after +
+                                ", this run uses --quantize-after " + config.quantize_after);
   auto step = checkpoint.integers.find("step");
   if (step == checkpoint.integers.end())
     throw std::invalid_argument(file + ": expected an entry 'step' (the epochs done), got none");

@@ -10,6 +10,7 @@
 
 #include "examples/qtrain/cli.h"
 #include "examples/qtrain/metrics.h"
+#include "examples/qtrain/placement.h"
 #include "examples/qtrain/presets.h"
 #include "examples/qtrain/progress.h"
 #include "examples/qtrain/plot.h"
@@ -274,8 +275,42 @@ TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
   checkpoint.integers["step"] = INT64_MAX;
   EXPECT_EQ(error_of(then), "--resume: run.ckpt is at epoch 9223372036854775807, beyond --epochs 2");
   checkpoint.integers["step"] = 1;
+  Config every_layer = then;
+  every_layer.quantize_after = "linear,conv,normalization,activation,pooling";
+  EXPECT_EQ(error_of(every_layer),
+            "--resume: run.ckpt was trained with --quantize-after linear,conv,normalization, this run uses "
+            "--quantize-after linear,conv,normalization,activation,pooling");
+  checkpoint.texts.erase("qtrain/quantize_after");  // before --quantize-after: its default
+  EXPECT_EQ(error_of(then), "accepted");
+  EXPECT_EQ(error_of(every_layer).rfind("--resume: run.ckpt was trained with --quantize-after linear,conv,normalization,", 0), 0u);
   checkpoint.texts.clear();  // an older qtrain's checkpoint
   EXPECT_EQ(error_of(then).rfind("warning: --resume: run.ckpt records no model or number formats", 0), 0u);
+}
+
+TEST(QtrainParts, ParsesQuantizeAfter) {
+  using K = qtorch::nn::LayerKind;
+  EXPECT_EQ(parse_quantize_after("linear,conv"), (std::vector<K>{K::Linear, K::Conv}));
+  EXPECT_EQ(parse_quantize_after("pooling"), (std::vector<K>{K::Pooling}));
+  EXPECT_EQ(parse_quantize_after("all"),
+            (std::vector<K>{K::Linear, K::Conv, K::Normalization, K::Activation, K::Pooling}));
+  EXPECT_EQ(quantize_after_text(parse_quantize_after("activation,conv,linear")), "linear,conv,activation");
+  EXPECT_EQ(quantize_after_text(parse_quantize_after(kDefaultQuantizeAfter)), kDefaultQuantizeAfter);
+  auto error_of = [](const std::string& text) {
+    try {
+      parse_quantize_after(text);
+      return std::string("accepted");
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  const std::string expected =
+      "--quantize-after: expected a comma-separated list of linear, conv, normalization, activation, pooling, or all, got ";
+  EXPECT_EQ(error_of("relu"), expected + "'relu' in 'relu'");
+  EXPECT_EQ(error_of("linear,Conv"), expected + "'Conv' in 'linear,Conv'");
+  EXPECT_EQ(error_of(""), expected + "'' (an empty kind)");
+  EXPECT_EQ(error_of("linear,"), expected + "'linear,' (an empty kind)");
+  EXPECT_EQ(error_of("all,linear"), expected + "'all' in 'all,linear'");
+  EXPECT_EQ(error_of("conv,linear,conv"), "--quantize-after: 'conv' is named twice in 'conv,linear,conv'");
 }
 
 TEST(QtrainParts, FormatsDurations) {

@@ -157,6 +157,26 @@ TEST(QtrainEndToEnd, ComparesAndPlotsRuns) {
   EXPECT_EQ(bytes.substr(1, 3), "PNG");
 }
 
+// The placement is recorded in canonical form (the order of the kinds does not matter), and
+// quantizers after every layer and activation train differently from the default placement.
+TEST(QtrainEndToEnd, QuantizeAfterChoosesThePlacement) {
+  TempDir dir("quantize_after");
+  std::string data = training_data_dir(dir);
+  auto run = [&](const std::vector<std::string>& extra, const std::string& name) {
+    std::string metrics = dir.file(name + ".json");
+    RunResult r = run_qtrain(small_run(data, "lenet", "block8", 1) + extra + std::vector<std::string>{"--metrics", metrics}, dir);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return read_json(metrics);
+  };
+  json base = run({}, "default"), reordered = run({"--quantize-after", "normalization,conv,linear"}, "reordered"),
+       every = run({"--quantize-after", "all"}, "every");
+  EXPECT_EQ(base["config"]["quantize_after"], "linear,conv,normalization");
+  EXPECT_EQ(reordered["config"]["quantize_after"], "linear,conv,normalization");
+  EXPECT_EQ(every["config"]["quantize_after"], "linear,conv,normalization,activation,pooling");
+  EXPECT_EQ(base["epochs"][0]["train_loss"], reordered["epochs"][0]["train_loss"]);
+  EXPECT_NE(base["epochs"][0]["train_loss"], every["epochs"][0]["train_loss"]);
+}
+
 TEST(QtrainEndToEnd, HelpExitsZero) {
   TempDir dir("help");
   RunResult r = run_qtrain({"--help"}, dir);
