@@ -13,6 +13,9 @@ namespace {
 
 // Products with fewer multiply-adds than this, or fewer than two blocks of rows, are one call.
 constexpr double kSplitWork = 1 << 20;
+// OpenBLAS threads no product with fewer multiply-adds than this (0.3.21, interface/gemm.c:
+// SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD): such a call needs no parallel region.
+constexpr double kBlasThreadsWork = 65536.0 * 4;
 // Blocks have at least this many rows: each block packs all of op(B) again, which costs about as
 // much as computing 64 rows, so smaller blocks would slow one thread down more than they help two.
 constexpr int64_t kMinBlockRows = 64;
@@ -23,9 +26,12 @@ constexpr int64_t kRowQuantum = 24;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+double work(const GemmArgs& g) {
+  return static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
+}
+
 int64_t block_rows(const GemmArgs& g) {
-  const double work = static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
-  if (g.m < 2 * kMinBlockRows || work < kSplitWork) return g.m;
+  if (g.m < 2 * kMinBlockRows || work(g) < kSplitWork) return g.m;
   return ceil_div(ceil_div(g.m, g.m / kMinBlockRows), kRowQuantum) * kRowQuantum;
 }
 
@@ -41,14 +47,14 @@ void gemm_rows(const GemmArgs& g, int64_t entry, int64_t r0, int64_t rows) {
 
 }  // namespace
 
-// Every call is made inside a parallel region: OpenBLAS's OpenMP build runs a call on
-// omp_get_max_threads() threads unless it is made inside an active parallel region, and then
-// runs it on the calling thread alone. (Lowering the thread count around a call instead makes
-// OpenBLAS resize its thread buffers on every call.)
+// Calls that OpenBLAS could thread are made inside a parallel region: OpenBLAS's OpenMP build
+// runs a call on omp_get_max_threads() threads unless it is made inside an active parallel
+// region, and then runs it on the calling thread alone. (Lowering the thread count around a call
+// instead makes OpenBLAS resize its thread buffers on every call.)
 void CpuBackend::gemm(const GemmArgs& g) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   const int64_t rows = block_rows(g), blocks = ceil_div(g.m, rows), tasks = g.batch * blocks;
-#pragma omp parallel
+#pragma omp parallel if (tasks > 1 || work(g) >= kBlasThreadsWork)
   {
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {

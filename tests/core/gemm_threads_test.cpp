@@ -45,6 +45,8 @@ const Case kCases[] = {
     {"few rows, B transposed", 6, 5000, 40, false, true},
     {"few rows, long inner dimension (conv dW)", 16, 150, 12800, false, true},
     {"few rows, long inner dimension, A transposed", 6, 25, 20000, true, false},
+    {"just above OpenBLAS's threading threshold (2^18)", 64, 64, 65, false, false},
+    {"just below it: one plain call", 64, 64, 63, false, true},
     {"small", 10, 10, 10, false, false},
 };
 
