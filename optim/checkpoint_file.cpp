@@ -21,6 +21,7 @@
 #include <iterator>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "optim/checkpoint.h"
 
@@ -93,21 +94,6 @@ uint32_t crc_of(const char* data, size_t n) {
   return static_cast<uint32_t>(crc);
 }
 
-void write_all(int fd, const char* data, size_t n, const std::string& tmp) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int err = errno;
-      ::close(fd);
-      std::remove(tmp.c_str());
-      QTORCH_FAIL("save_checkpoint: expected to write '{}', got error: {}", tmp, std::strerror(err));
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
@@ -142,30 +128,12 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   file.put(static_cast<uint64_t>(payload.bytes.size()));
   file.put(crc_of(payload.bytes.data(), payload.bytes.size()));
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  QTORCH_CHECK(fd >= 0, "save_checkpoint: expected to create '{}', got error: {}", tmp,
-               std::strerror(errno));
-  write_all(fd, file.bytes.data(), file.bytes.size(), tmp);
-  write_all(fd, payload.bytes.data(), payload.bytes.size(), tmp);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    QTORCH_FAIL("save_checkpoint: expected to flush '{}', got error: {}", tmp, std::strerror(err));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    QTORCH_FAIL("save_checkpoint: expected to rename '{}' to '{}', got error: {}", tmp, path,
-                std::strerror(err));
-  }
-  // Make the rename itself durable (best effort: some file systems refuse directory fsync).
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  if (dir.empty()) dir = "/";
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
+  std::string content(file.bytes.begin(), file.bytes.end());
+  content.append(payload.bytes.begin(), payload.bytes.end());
+  try {
+    write_file_atomically(path, content);
+  } catch (const std::runtime_error& e) {
+    QTORCH_FAIL("save_checkpoint: {}", e.what());
   }
 }
 

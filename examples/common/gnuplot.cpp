@@ -13,7 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "examples/common/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace qtorch::examples {
 namespace {

@@ -32,15 +32,15 @@ PartResult run_1a(const RunOptions& o, const Data& d) {
                          "only W = fix<16,8> (updated in place, initial weights quantized)",
                          epochs, limit > 0 ? fmt::format(" on the first {} images", limit) : "");
   ArmConfig base;
-  base.epochs = epochs;
-  base.lr = 0.01;
+  base.training.epochs = epochs;
+  base.training.optimizer.lr = 0.01;
   base.limit_train = limit;
   ArmConfig f32 = base, rn = base, sr = base;
   f32.name = "fp32";
   rn.name = "fix16 nearest";
-  rn.W = role(fix(16, 8), qtorch::Rounding::Nearest);
+  set_roles(rn.recipe, {Role::Weight}, role(fix(16, 8), qtorch::Rounding::Nearest));
   sr.name = "fix16 stochastic";
-  sr.W = role(fix(16, 8), qtorch::Rounding::Stochastic);
+  set_roles(sr.recipe, {Role::Weight}, role(fix(16, 8), qtorch::Rounding::Stochastic));
   ArmSet set = run_seeded({f32, rn, sr}, o.seeds ? o.seeds : 1, d, o);
 
   p.columns = {"arm", "W", "init acc %", "final acc %", "vs fp32", "update frac (step 1)",
@@ -48,7 +48,7 @@ PartResult run_1a(const RunOptions& o, const Data& d) {
   const double a32 = set.acc("fp32");
   for (const auto& name : set.names()) {
     const auto& r = set.runs(name).front();
-    p.rows.push_back({name, r.config.W.text(), pct(set.mean(name, [](auto& x) { return x.epochs[0].test_accuracy; })),
+    p.rows.push_back({name, to_string(r.config.recipe[Role::Weight]), pct(set.mean(name, [](auto& x) { return x.epochs[0].test_accuracy; })),
                       pct(set.acc(name)), signed_pts(set.acc(name) - a32),
                       sci(set.mean(name, [](auto& x) { return x.first_step_update_fraction; })),
                       fmt::format("{} of {}", r.steps_changing_after_first, r.steps - 1),
@@ -102,8 +102,8 @@ PartResult run_1b(const RunOptions& o, const Data& d) {
     const std::string tag = m == ModelKind::Mlp ? "mlp " : "lenet ";
     ArmConfig base;
     base.model = m;
-    base.epochs = m == ModelKind::Mlp ? epochs : lenet_epochs;
-    base.lr = 0.1;
+    base.training.epochs = m == ModelKind::Mlp ? epochs : lenet_epochs;
+    base.training.optimizer.lr = 0.1;
     base.limit_train = limit;
     ArmConfig f32 = base;
     f32.name = tag + "fp32";
@@ -112,7 +112,7 @@ PartResult run_1b(const RunOptions& o, const Data& d) {
                               std::pair{"stochastic", qtorch::Rounding::Stochastic}}) {
       ArmConfig a = base;
       a.name = tag + "fix16 " + rname;
-      a.W = a.G = a.A = a.E = role(fix(16, 8), rnd);
+      set_roles(a.recipe, {Role::Weight, Role::Grad, Role::Activation, Role::Error}, role(fix(16, 8), rnd));
       arms.push_back(a);
     }
   }

@@ -24,9 +24,9 @@ PartResult run_2(const RunOptions& o, const Data& d) {
                          "the means",
                          epochs, limit > 0 ? fmt::format(", first {} images", limit) : "", seeds);
   ArmConfig base;
-  base.epochs = epochs;
-  base.lr = 0.05;
-  base.momentum = 0.9;
+  base.training.epochs = epochs;
+  base.training.optimizer.lr = 0.05;
+  base.training.optimizer.momentum = 0.9;
   base.limit_train = limit;
   std::vector<ArmConfig> arms;
   ArmConfig f32 = base;
@@ -36,8 +36,8 @@ PartResult run_2(const RunOptions& o, const Data& d) {
   for (int u : widths) {
     ArmConfig a = base;
     a.name = fmt::format("W bfp<{},-1>", u);
-    a.A = a.E = a.G = a.M = role(bfp(10, -1), qtorch::Rounding::Nearest);
-    a.W = role(bfp(u, -1), qtorch::Rounding::Nearest);
+    set_roles(a.recipe, {Role::Activation, Role::Error, Role::Grad, Role::Momentum}, role(bfp(10, -1), qtorch::Rounding::Nearest));
+    set_roles(a.recipe, {Role::Weight}, role(bfp(u, -1), qtorch::Rounding::Nearest));
     arms.push_back(a);
   }
   // Three seeds: neighbouring widths differ by less than the seed-to-seed spread of one run.
@@ -47,7 +47,7 @@ PartResult run_2(const RunOptions& o, const Data& d) {
                "G flushed"};
   for (const auto& name : set.names()) {
     const auto& r = set.runs(name).front();
-    p.rows.push_back({name, r.config.W.on() ? r.config.W.text() : "fp32", pct(set.acc(name)),
+    p.rows.push_back({name, r.config.recipe[Role::Weight].quantized() ? to_string(r.config.recipe[Role::Weight]) : "fp32", pct(set.acc(name)),
                       signed_pts(set.acc(name) - ref),
                       sci(set.mean(name, [](auto& x) { return x.last().update_fraction; })),
                       num(set.mean(name, [](auto& x) { return x.error_counts.flush_fraction(); }), 3),

@@ -35,19 +35,17 @@ PartResult run_3a(const RunOptions& o, const Data& d) {
                          epochs, limit > 0 ? fmt::format(" on the first {} images", limit) : "", from);
   ArmConfig base;
   base.model = ModelKind::Softmax;
-  base.epochs = epochs;
-  base.lr = 0.1;
+  base.training.epochs = epochs;
+  base.training.optimizer.lr = 0.1;
   base.limit_train = limit;
   base.eval_train_loss = true;
   base.input = InputScale::Symmetric;
   ArmConfig f32 = base, lp = base;
   f32.name = "fp32 SGD";
-  f32.average_from_epoch = from;  // only read: the fp32 run is unchanged, its average a reference
-  f32.average_every = 10;
+  f32.training.averaging = averaging(from, 10);  // only read: the fp32 run is unchanged, its average a reference
   lp.name = "fix<8,6> stochastic";
-  lp.W = role(fix(8, 6), qtorch::Rounding::Stochastic);
-  lp.average_from_epoch = from;
-  lp.average_every = 10;
+  set_roles(lp.recipe, {Role::Weight}, role(fix(8, 6), qtorch::Rounding::Stochastic));
+  lp.training.averaging = averaging(from, 10);
   ArmSet set = run_seeded({f32, lp}, o.seeds ? o.seeds : 1, d, o);
 
   auto train_loss = [](const ArmResult& r) { return r.train_loss.value_or(0); };
@@ -115,17 +113,16 @@ PartResult run_3b(const RunOptions& o, const Data& d) {
                          epochs, limit > 0 ? fmt::format(" on the first {} images", limit) : "", seeds, decay / 2,
                          decay * 0.9, decay + 1);
   ArmConfig base;
-  base.epochs = epochs;
-  base.lr = 0.05;
-  base.momentum = 0.9;
+  base.training.epochs = epochs;
+  base.training.optimizer.lr = 0.05;
+  base.training.optimizer.momentum = 0.9;
   base.limit_train = limit;
-  base.schedule = Schedule{.swalp = true, .decay_epochs = decay, .ratio = 0.2};
-  base.average_from_epoch = decay + 1;
-  base.average_every = 10;
+  base.training.schedule = {Schedule::Kind::Swalp, decay, 0.2};
+  base.training.averaging = averaging(decay + 1, 10);
   ArmConfig f32 = base, lp = base;
   f32.name = "fp32";
   lp.name = "bfp<8,0> stochastic";
-  lp.W = lp.G = lp.M = lp.A = lp.E = role(bfp(8, 0), qtorch::Rounding::Stochastic);
+  set_roles(lp.recipe, {Role::Weight, Role::Grad, Role::Momentum, Role::Activation, Role::Error}, role(bfp(8, 0), qtorch::Rounding::Stochastic));
   ArmSet set = run_seeded({f32, lp}, seeds, d, o);
   auto avg_acc = [](const ArmResult& r) { return r.avg_test_accuracy.value_or(0); };
   const double a32 = set.acc("fp32"), a32avg = set.mean("fp32", avg_acc);

@@ -29,21 +29,21 @@ PartResult run_4(const RunOptions& o, const Data& d) {
                          epochs, limit > 0 ? fmt::format(", first {} images", limit) : "",
                          qtorch::to_string(e4m3), emin_sub, e4m3.max_value());
   ArmConfig base;
-  base.epochs = epochs;
-  base.lr = 0.05;
-  base.momentum = 0.9;
+  base.training.epochs = epochs;
+  base.training.optimizer.lr = 0.05;
+  base.training.optimizer.momentum = 0.9;
   base.limit_train = limit;
   base.error_histogram = true;
   ArmConfig f32 = base, none = base, st = base, dyn = base;
   f32.name = "fp32";
   none.name = "e4m3 no scaling";
-  none.E = role(e4m3, qtorch::Rounding::Nearest);
+  set_roles(none.recipe, {Role::Error}, role(e4m3, qtorch::Rounding::Nearest));
   st = none;
   st.name = "e4m3 static 4096";
-  st.scaling = LossScaling{.mode = ScaleMode::Static, .init_scale = 4096, .growth_interval = 100};
+  st.recipe.loss_scaling = {LossScaling::Kind::Static, 4096, 100};
   dyn = none;
   dyn.name = "e4m3 dynamic";
-  dyn.scaling = LossScaling{.mode = ScaleMode::Dynamic, .init_scale = 65536, .growth_interval = 100};
+  dyn.recipe.loss_scaling = {LossScaling::Kind::Dynamic, 65536, 100};
   ArmSet set = run_seeded({f32, none, st, dyn}, o.seeds ? o.seeds : 1, d, o);
   const double ref = set.acc("fp32");
   p.columns = {"arm", "final acc %", "vs fp32", "E flushed (nonzero->0)", "E saturated", "errors < 2^" +
@@ -70,7 +70,7 @@ PartResult run_4(const RunOptions& o, const Data& d) {
   bool settled = true, skipped = true;
   double lo = INFINITY, hi = 0;
   for (const auto& r : set.runs(dyn.name)) {
-    const size_t n = r.scale_trace.size(), per_epoch = size_t(r.steps / std::max<int64_t>(r.config.epochs, 1));
+    const size_t n = r.scale_trace.size(), per_epoch = size_t(r.steps / std::max<int64_t>(r.config.training.epochs, 1));
     for (size_t i = n - std::min(n, per_epoch); i < n; ++i) {
       lo = std::min(lo, r.scale_trace[i]);
       hi = std::max(hi, r.scale_trace[i]);

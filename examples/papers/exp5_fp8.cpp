@@ -12,14 +12,14 @@ namespace {
 // The Wang et al. recipe: W = G = A = E = e5m2 nearest, M = ACC = e6m9 stochastic, loss x1000.
 ArmConfig fp8_arm(int64_t epochs, int64_t limit) {
   ArmConfig a;
-  a.epochs = epochs;
-  a.lr = 0.05;
-  a.momentum = 0.9;
+  a.training.epochs = epochs;
+  a.training.optimizer.lr = 0.05;
+  a.training.optimizer.momentum = 0.9;
   a.limit_train = limit;
   const auto e5m2 = ieee(5, 2, /*saturate=*/false);
-  a.W = a.G = a.A = a.E = role(e5m2, qtorch::Rounding::Nearest);
-  a.M = a.ACC = role(ieee(6, 9, /*saturate=*/false), qtorch::Rounding::Stochastic);
-  a.loss_multiplier = 1000.0;
+  set_roles(a.recipe, {Role::Weight, Role::Grad, Role::Activation, Role::Error}, role(e5m2, qtorch::Rounding::Nearest));
+  set_roles(a.recipe, {Role::Momentum, Role::Acc}, role(ieee(6, 9, /*saturate=*/false), qtorch::Rounding::Stochastic));
+  a.recipe.loss_scaling = {LossScaling::Kind::Multiplier, 1000.0};
   return a;
 }
 
@@ -43,16 +43,16 @@ PartResult run_5a(const RunOptions& o, const Data& d) {
                          "(before G); with the copy ACC = e6m9 stochastic, without it W is updated in place",
                          epochs, limit_text(limit));
   ArmConfig f32;
-  f32.epochs = epochs;
-  f32.lr = 0.05;
-  f32.momentum = 0.9;
+  f32.training.epochs = epochs;
+  f32.training.optimizer.lr = 0.05;
+  f32.training.optimizer.momentum = 0.9;
   f32.limit_train = limit;
   f32.name = "fp32";
   ArmConfig copy = fp8_arm(epochs, limit);
   copy.name = "e5m2 + e6m9 copy";
   ArmConfig nocopy = copy;
   nocopy.name = "e5m2 in place";
-  nocopy.ACC = fp32();
+  set_roles(nocopy.recipe, {Role::Acc}, fp32());
   ArmSet set = run_seeded({f32, copy, nocopy}, o.seeds ? o.seeds : 1, d, o);
   const double ref = set.acc("fp32");
   p.columns = {"arm", "final acc %", "vs fp32", "update frac (last epoch)", "E flushed", "G flushed", "A saturated"};
@@ -96,9 +96,9 @@ PartResult run_5b(const RunOptions& o, const Data& d) {
                          "G = E = e5m2 nearest; against W = G = A = E = e5m2 nearest",
                          epochs, limit_text(limit), seeds, qtorch::to_string(hfp8), hfp8.max_value());
   ArmConfig f32;
-  f32.epochs = epochs;
-  f32.lr = 0.05;
-  f32.momentum = 0.9;
+  f32.training.epochs = epochs;
+  f32.training.optimizer.lr = 0.05;
+  f32.training.optimizer.momentum = 0.9;
   f32.limit_train = limit;
   f32.eval_train_loss = true;
   f32.name = "fp32";
@@ -107,7 +107,7 @@ PartResult run_5b(const RunOptions& o, const Data& d) {
   e5.name = "e5m2 everywhere";
   ArmConfig h = e5;
   h.name = "HFP8";
-  h.W = h.A = role(hfp8, qtorch::Rounding::Nearest);
+  set_roles(h.recipe, {Role::Weight, Role::Activation}, role(hfp8, qtorch::Rounding::Nearest));
   ArmSet set = run_seeded({f32, e5, h}, seeds, d, o);
   auto tl = [](const ArmResult& r) { return r.train_loss.value_or(0); };
   p.columns = {"arm", "mean train loss", "mean test acc %", "per-seed test acc %", "A saturated", "W flushed"};

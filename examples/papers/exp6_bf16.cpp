@@ -22,22 +22,22 @@ PartResult run_6(const RunOptions& o, const Data& d) {
                          "updated in place, rounded to nearest or stochastically",
                          epochs, limit > 0 ? fmt::format(", first {} images", limit) : "");
   ArmConfig base;
-  base.epochs = epochs;
-  base.lr = 0.01;
+  base.training.epochs = epochs;
+  base.training.optimizer.lr = 0.01;
   base.limit_train = limit;
   ArmConfig f32 = base;
   f32.name = "fp32";
   const qtorch::FloatingPoint bf16 = qtorch::formats::bf16();
   ArmConfig master = base;
   master.name = "bf16 + fp32 master";
-  master.W = master.G = master.A = master.E = role(bf16, qtorch::Rounding::Nearest);
-  master.master_copy = true;
+  set_roles(master.recipe, {Role::Weight, Role::Grad, Role::Activation, Role::Error}, role(bf16, qtorch::Rounding::Nearest));
+  master.recipe.master_weights = true;
   ArmConfig pure = master;
   pure.name = "pure bf16 nearest";
-  pure.master_copy = false;
+  pure.recipe.master_weights = false;
   ArmConfig pure_sr = pure;
   pure_sr.name = "pure bf16 stochastic W";
-  pure_sr.W = role(bf16, qtorch::Rounding::Stochastic);
+  set_roles(pure_sr.recipe, {Role::Weight}, role(bf16, qtorch::Rounding::Stochastic));
   ArmSet set = run_seeded({f32, master, pure, pure_sr}, o.seeds ? o.seeds : 1, d, o);
   const double ref = set.acc("fp32");
   p.columns = {"arm", "final acc %", "vs fp32", "update frac (last epoch)", "E flushed", "G flushed"};

@@ -1,9 +1,10 @@
-// One paired-arm training run of the paper harness: model with layer quantizers, SGD wrapped
-// in OptimLP, optional loss scaling and weight averaging, and the per-step diagnostics.
+// One paired-arm training run of the paper harness: the model, train::Trainer with the
+// arm's recipe, and the per-step diagnostics read from its callbacks.
 #include "examples/papers/harness.h"
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,26 +13,16 @@
 
 #include "autograd/elementwise.h"
 #include "autograd/grad_mode.h"
-#include "autograd/loss.h"
 #include "autograd/reduce.h"
 #include "core/generator.h"
-#include "data/loader.h"
-#include "nn/activation.h"
-#include "nn/conv.h"
-#include "nn/linear.h"
-#include "nn/pooling.h"
 #include "nn/sequential.h"
-#include "optim/loss_scaler.h"
-#include "optim/optim_lp.h"
-#include "optim/scheduler.h"
-#include "optim/sgd.h"
-#include "optim/swa.h"
+#include "train/models.h"
 
 namespace qrepro {
 
 using qtorch::Tensor;
 namespace nn = qtorch::nn;
-namespace optim = qtorch::optim;
+using qtorch::NoGradGuard;
 
 const char* model_name(ModelKind kind) {
   switch (kind) {
@@ -57,22 +48,44 @@ const Data& fashion_mnist(const std::string& dir) {
   return *slot;
 }
 
+qtorch::train::TrainerOptions default_training() {
+  qtorch::train::TrainerOptions t;
+  t.epochs = 3;
+  t.batch_size = 128;
+  t.optimizer = {.kind = "sgd", .lr = 0.01, .momentum = 0.0};
+  t.eval_batch_size = 1000;
+  t.evaluate_initial = true;
+  t.update_fraction_samples = std::numeric_limits<int64_t>::max();  // every step
+  t.apply.counted_roles = {qtorch::train::kRoles.begin(), qtorch::train::kRoles.end()};
+  t.apply.count_nonzero = true;
+  return t;
+}
+
+qtorch::train::Recipe default_recipe() {
+  qtorch::train::Recipe r;
+  r.quantize_initial_weights = true;
+  return r;
+}
+
+qtorch::train::Averaging averaging(int64_t from, int64_t every) {
+  return {.start_epoch = from, .every_steps = every, .evaluate_each_epoch = true};
+}
+
+void set_roles(qtorch::train::Recipe& recipe, std::initializer_list<Role> roles, const qtorch::train::RoleFormat& format) {
+  for (Role r : roles) recipe[r] = format;
+}
+
 std::string ArmConfig::describe() const {
   std::string s;
-  auto add = [&](const char* name, const Role& r) {
-    if (r.on()) s += std::string(s.empty() ? "" : " ") + name + "=" + r.text();
-  };
-  add("W", W);
-  add("G", G);
-  add("M", M);
-  add("ACC", ACC);
-  add("A", A);
-  add("E", E);
-  if (master_copy && !ACC.on()) s += " ACC=fp32-master";
+  for (auto [name, r] : {std::pair{"W", Role::Weight}, {"G", Role::Grad}, {"M", Role::Momentum}, {"ACC", Role::Acc},
+                         {"A", Role::Activation}, {"E", Role::Error}})
+    if (recipe[r].quantized()) s += std::string(s.empty() ? "" : " ") + name + "=" + to_string(recipe[r]);
+  if (recipe.master_weights) s += " ACC=fp32-master";
   if (s.empty()) s = "fp32";
-  if (loss_multiplier != 1.0) s += " loss*" + fmt::format("{:g}", loss_multiplier);
-  if (scaling.mode == ScaleMode::Static) s += fmt::format(" scale=static:{:g}", scaling.init_scale);
-  if (scaling.mode == ScaleMode::Dynamic) s += " scale=dynamic";
+  const LossScaling& ls = recipe.loss_scaling;
+  if (ls.kind == LossScaling::Kind::Multiplier) s += " loss*" + fmt::format("{:g}", ls.scale);
+  if (ls.kind == LossScaling::Kind::Static) s += fmt::format(" scale=static:{:g}", ls.scale);
+  if (ls.kind == LossScaling::Kind::Dynamic) s += " scale=dynamic";
   return s;
 }
 
@@ -89,101 +102,13 @@ class Normalize : public nn::Cloneable<Normalize> {
   float mean_, inv_std_;
 };
 
-// Appends a layer and, when A or E is quantized, its output quantizer.
-struct NetBuilder {
-  std::shared_ptr<nn::Sequential> net = std::make_shared<nn::Sequential>();
-  Role a, e;
-  std::shared_ptr<LayerCounters> counters;
-
-  void layer(nn::ModulePtr m) {
-    net->push_back(std::move(m));
-    if (a.on() || e.on() || counters->record_histogram)
-      net->push_back(std::make_shared<LayerQuantizer>(a, e, counters));
-  }
-  void plain(nn::ModulePtr m) { net->push_back(std::move(m)); }
-};
-
-nn::ModulePtr build_model(ModelKind kind, InputScale input, const Role& a, const Role& e,
-                          const std::shared_ptr<LayerCounters>& counters) {
-  using std::make_shared;
-  NetBuilder b;
-  b.a = a;
-  b.e = e;
-  b.counters = counters;
-  if (input == InputScale::Symmetric) b.plain(make_shared<Normalize>(0.5f, 0.5f));
-  if (input == InputScale::Standardized) b.plain(make_shared<Normalize>(0.2860f, 0.3530f));
-  switch (kind) {
-    case ModelKind::Softmax:
-      b.plain(make_shared<nn::Flatten>());
-      b.layer(make_shared<nn::Linear>(784, 10));
-      break;
-    case ModelKind::Mlp:
-      b.plain(make_shared<nn::Flatten>());
-      b.layer(make_shared<nn::Linear>(784, 256));
-      b.plain(make_shared<nn::ReLU>());
-      b.layer(make_shared<nn::Linear>(256, 10));
-      break;
-    case ModelKind::LeNet:
-      b.layer(make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2}));
-      b.plain(make_shared<nn::ReLU>());
-      b.plain(make_shared<nn::MaxPool2d>(2));
-      b.layer(make_shared<nn::Conv2d>(6, 16, 5));
-      b.plain(make_shared<nn::ReLU>());
-      b.plain(make_shared<nn::MaxPool2d>(2));
-      b.plain(make_shared<nn::Flatten>());
-      b.layer(make_shared<nn::Linear>(400, 120));
-      b.plain(make_shared<nn::ReLU>());
-      b.layer(make_shared<nn::Linear>(120, 84));
-      b.plain(make_shared<nn::ReLU>());
-      b.layer(make_shared<nn::Linear>(84, 10));
-      break;
-  }
-  return b.net;
-}
-
-struct Score {
-  double loss = 0, accuracy = 0;
-};
-
-// Mean loss and accuracy (percent) over a data set in eval mode; the layer counters are
-// restored afterwards so evaluation never counts as training.
-Score evaluate(nn::Module& model, const qtorch::data::Dataset& d, LayerCounters& counters) {
-  LayerCounters saved = counters;
-  counters.record_histogram = false;
-  const bool was_training = model.is_training();
-  model.eval();
-  qtorch::NoGradGuard no_grad;
-  const int64_t n = d.size(), bs = 1000;
-  double loss = 0;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < n; i += bs) {
-    int64_t m = std::min(bs, n - i);
-    Tensor x = d.images.narrow(0, i, m), y = d.labels.narrow(0, i, m);
-    Tensor logits = model.forward(x);
-    loss += qtorch::cross_entropy(logits, y, qtorch::Reduction::Sum).item();
-    std::vector<float> pred = qtorch::argmax(logits, 1).to_vector(), lab = y.to_vector();
-    for (int64_t k = 0; k < m; ++k) correct += pred[k] == lab[k] ? 1 : 0;
-  }
-  model.train(was_training);
-  counters = saved;
-  return {loss / double(n), 100.0 * double(correct) / double(n)};
-}
-
-std::vector<Tensor> snapshot(const std::vector<Tensor>& params) {
-  std::vector<Tensor> out;
-  for (const auto& p : params) out.push_back(p.detach().clone());
-  return out;
-}
-
-// Elements that differ between the live parameters and a snapshot.
-int64_t changed_elements(const std::vector<Tensor>& params, const std::vector<Tensor>& before) {
-  int64_t changed = 0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    Tensor a = params[i].contiguous(), b = before[i];
-    const float *pa = a.data_ptr(), *pb = b.data_ptr();
-    for (int64_t k = 0, n = a.numel(); k < n; ++k) changed += pa[k] != pb[k] ? 1 : 0;
-  }
-  return changed;
+nn::ModulePtr build_model(ModelKind kind, InputScale input) {
+  nn::ModulePtr net = kind == ModelKind::Softmax ? qtorch::train::models::mlp({784, 10})
+                      : kind == ModelKind::Mlp   ? qtorch::train::models::mlp({784, 256, 10})
+                                                 : qtorch::train::models::lenet();
+  if (input == InputScale::Unit) return net;
+  const auto [mean, std] = input == InputScale::Symmetric ? std::pair{0.5f, 0.5f} : std::pair{0.2860f, 0.3530f};
+  return nn::sequential({std::make_shared<Normalize>(mean, std), net});
 }
 
 qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit) {
@@ -191,158 +116,81 @@ qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit) {
   return {d.images.narrow(0, 0, limit), d.labels.narrow(0, 0, limit), d.num_classes};
 }
 
+// As a percentage of the counts, exactly as 100 * correct / n.
+double percent(const qtorch::train::Score& s) { return s.samples ? 100.0 * double(s.correct) / double(s.samples) : 0.0; }
+
 }  // namespace
 
-ArmResult train_arm(const ArmConfig& cfg, const Data& data) {
+ArmResult run_arm(const ArmConfig& cfg, const Data& data) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   ArmResult res;
   res.config = cfg;
 
-  qtorch::manual_seed(cfg.seed);
-  auto counters = std::make_shared<LayerCounters>();
-  counters->record_histogram = cfg.error_histogram;
-  nn::ModulePtr model = build_model(cfg.model, cfg.input, cfg.A, cfg.E, counters);
-  std::vector<Tensor> params = model->parameters();
-
-  auto wc = std::make_shared<Counts>(), gc = std::make_shared<Counts>(),
-       mc = std::make_shared<Counts>(), ac = std::make_shared<Counts>();
-  {
-    // The accumulator starts as ACC(init), the stored weights as W(ACC(init)).
-    qtorch::NoGradGuard no_grad;
-    if (cfg.ACC.on())
-      for (auto& p : params) p.copy_(quantize_counted(p, cfg.ACC, nullptr));
-  }
-  auto sgd = std::make_shared<optim::SGD>(params, optim::SGDOptions{.lr = cfg.lr, .momentum = cfg.momentum});
-  optim::OptimLPOptions lp;
-  lp.weight_quant = optim_quant_fn(cfg.W, wc);
-  lp.grad_quant = optim_quant_fn(cfg.G, gc);
-  lp.momentum_quant = optim_quant_fn(cfg.M, mc);
-  lp.acc_quant = optim_quant_fn(cfg.ACC, ac);
-  if (!lp.acc_quant && cfg.master_copy) lp.acc_quant = [](const Tensor& x) { return x.detach().clone(); };
-  lp.grad_scaling = 1.0 / cfg.loss_multiplier;
-  const bool use_lp = lp.weight_quant || lp.grad_quant || lp.momentum_quant || lp.acc_quant ||
-                      cfg.loss_multiplier != 1.0;
-  std::shared_ptr<optim::Optimizer> opt = sgd;
-  if (use_lp) opt = std::make_shared<optim::OptimLP>(sgd, lp);
-  {
-    qtorch::NoGradGuard no_grad;
-    if (cfg.W.on())
-      for (auto& p : params) p.copy_(quantize_counted(p, cfg.W, nullptr));
-  }
-  const std::vector<Tensor> init = snapshot(params);
-  int64_t total_weights = 0;
-  for (const auto& p : params) total_weights += p.numel();
-
-  std::unique_ptr<optim::LossScaler> scaler;
-  if (cfg.scaling.mode != ScaleMode::None) {
-    scaler = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{
-        .init_scale = cfg.scaling.init_scale,
-        .dynamic = cfg.scaling.mode == ScaleMode::Dynamic,
-        .growth_interval = cfg.scaling.growth_interval});
-    // Saturation inside E is overflow too (NUMERICS "Overflow must stay visible").
-    scaler->add_overflow_check([counters] {
-      bool overflow = counters->error_saturated_pending > 0;
-      counters->error_saturated_pending = 0;
-      return overflow;
+  qtorch::manual_seed(cfg.training.seed);
+  qtorch::train::TrainerOptions training = cfg.training;
+  if (cfg.error_histogram)
+    training.apply.error_hooks.push_back([&res](const Tensor& g) {
+      res.error_histogram.add(g);
+      return g;
     });
-  }
-  std::unique_ptr<optim::SWALPScheduleLR> schedule;
-  if (cfg.schedule.swalp)
-    schedule = std::make_unique<optim::SWALPScheduleLR>(*opt, cfg.schedule.decay_epochs, cfg.schedule.ratio);
+  qtorch::train::Trainer trainer(build_model(cfg.model, cfg.input), cfg.recipe, training);
+  std::vector<Tensor> params = trainer.model().parameters();
+  std::vector<Tensor> init;
+  for (const auto& p : params) init.push_back(p.detach().clone());
 
-  const qtorch::data::Dataset train = limited(data.train, cfg.limit_train);
-  qtorch::data::DataLoader loader(train, {.batch_size = cfg.batch_size, .shuffle = true, .seed = cfg.seed});
-  const int64_t steps_per_epoch = loader.num_batches();
-  std::unique_ptr<optim::SWA> swa;
-  if (cfg.average_from_epoch > 0)
-    swa = std::make_unique<optim::SWA>(model, (cfg.average_from_epoch - 1) * steps_per_epoch,
-                                       cfg.average_every);
-
-  {
-    Score s0 = evaluate(*model, data.test, *counters);
-    EpochLog e0;
-    e0.test_accuracy = s0.accuracy;
-    e0.test_loss = s0.loss;
-    e0.loss_scale = scaler ? scaler->get_scale() : 1.0;
-    res.epochs.push_back(e0);
-  }
-
-  int64_t step = 0;
-  qtorch::data::Batch batch;
-  for (int64_t epoch = 1; epoch <= cfg.epochs; ++epoch) {
-    const auto te = clock::now();
-    if (schedule) schedule->set_epoch(epoch - 1);
-    loader.reset(epoch - 1);
-    Counts error_before = counters->error;
-    double loss_sum = 0, update_sum = 0;
-    int64_t batches = 0;
-    while (loader.next(batch)) {
-      Tensor logits = model->forward(batch.images);
-      Tensor loss = qtorch::cross_entropy(logits, batch.labels);
-      loss_sum += loss.item();
-      Tensor l = cfg.loss_multiplier != 1.0 ? loss * static_cast<float>(cfg.loss_multiplier) : loss;
-      if (scaler) l = scaler->scale(l);
-      l.backward();
-      std::vector<Tensor> before = snapshot(params);
-      if (scaler) {
-        scaler->step(*opt);
-      } else {
-        opt->step();
-      }
-      opt->zero_grad();
-      const int64_t changed = changed_elements(params, before);
-      const double frac = double(changed) / double(total_weights);
-      update_sum += frac;
-      if (step == 0) res.first_step_update_fraction = frac;
-      else if (changed > 0) ++res.steps_changing_after_first;
-      if (scaler) res.scale_trace.push_back(scaler->get_scale());
-      if (swa) swa->update(step);
-      ++step;
-      ++batches;
-    }
+  qtorch::train::TrainerCallbacks callbacks;
+  callbacks.on_step = [&res](const qtorch::train::StepInfo& s) {
+    const int64_t changed = s.changed.value_or(0);
+    if (s.step == 0) res.first_step_update_fraction = double(changed) / double(s.total_weights);
+    else if (changed > 0) ++res.steps_changing_after_first;
+    if (s.loss_scale) res.scale_trace.push_back(*s.loss_scale);
+  };
+  auto epoch_start = clock::now();
+  callbacks.on_epoch = [&](const qtorch::train::EpochMetrics& m) {
     EpochLog log;
-    log.epoch = epoch;
-    log.train_loss = loss_sum / double(std::max<int64_t>(batches, 1));
-    log.update_fraction = update_sum / double(std::max<int64_t>(batches, 1));
-    Counts ep;
-    ep.numel = counters->error.numel - error_before.numel;
-    ep.nonzero = counters->error.nonzero - error_before.nonzero;
-    ep.flushed = counters->error.flushed - error_before.flushed;
-    ep.saturated = counters->error.saturated - error_before.saturated;
-    log.error_flush_fraction = ep.flush_fraction();
-    log.error_saturation_fraction = ep.saturation_fraction();
-    log.loss_scale = scaler ? scaler->get_scale() : 1.0;
-    log.skipped_steps = scaler ? scaler->skipped_steps() : 0;
-    Score s = evaluate(*model, data.test, *counters);
-    log.test_accuracy = s.accuracy;
-    log.test_loss = s.loss;
-    if (swa && swa->count() > 0) log.avg_test_accuracy = evaluate(*swa->averaged_model(), data.test, *counters).accuracy;
-    log.seconds = std::chrono::duration<double>(clock::now() - te).count();
+    log.epoch = m.epoch;
+    log.train_loss = m.train_loss;
+    log.update_fraction = m.update_fraction.value_or(0.0);
+    const Counts& e = m.counts[static_cast<int>(Role::Error)];
+    log.error_flush_fraction = e.flush_fraction();
+    log.error_saturation_fraction = e.saturation_fraction();
+    log.loss_scale = m.loss_scale.value_or(1.0);
+    log.skipped_steps = m.skipped_steps;
+    log.test_accuracy = percent(m.test);
+    log.test_loss = m.test_loss;
+    if (m.averaged_test) log.avg_test_accuracy = percent(*m.averaged_test);
+    if (m.epoch > 0) log.seconds = std::chrono::duration<double>(clock::now() - epoch_start).count();
+    epoch_start = clock::now();
     res.epochs.push_back(log);
-  }
+  };
+  const qtorch::data::Dataset train = limited(data.train, cfg.limit_train);
+  const qtorch::train::TrainResult result = trainer.fit(train, data.test, callbacks);
 
-  res.test_accuracy = res.last().test_accuracy;
-  res.test_loss = res.last().test_loss;
-  if (cfg.eval_train_loss) res.train_loss = evaluate(*model, train, *counters).loss;
-  if (swa && swa->count() > 0) {
-    Score s = evaluate(*swa->averaged_model(), data.test, *counters);
-    res.avg_test_accuracy = s.accuracy;
-    res.avg_test_loss = s.loss;
-    res.averaged_snapshots = swa->count();
-    if (cfg.eval_train_loss) res.avg_train_loss = evaluate(*swa->averaged_model(), train, *counters).loss;
+  res.test_accuracy = percent(result.test);
+  res.test_loss = result.test.loss;
+  if (cfg.eval_train_loss) res.train_loss = trainer.evaluate(train).loss;
+  if (result.averaged_test) {
+    res.avg_test_accuracy = percent(*result.averaged_test);
+    res.avg_test_loss = result.averaged_test->loss;
+    res.averaged_snapshots = result.averaged_snapshots;
+    if (cfg.eval_train_loss) res.avg_train_loss = trainer.evaluate(train, trainer.averaged_model().get()).loss;
   }
-  res.weights_equal_init = changed_elements(params, init) == 0;
-  for (const auto& p : params)
-    for (float v : p.contiguous().to_vector()) res.max_abs_weight = std::max(res.max_abs_weight, double(std::fabs(v)));
-  res.weight_counts = *wc;
-  res.grad_counts = *gc;
-  res.momentum_counts = *mc;
-  res.activation_counts = counters->activation;
-  res.error_counts = counters->error;
-  res.error_histogram = counters->error_histogram;
-  res.skipped_steps = scaler ? scaler->skipped_steps() : 0;
-  res.steps = step;
+  NoGradGuard no_grad;
+  bool equal = true;
+  for (size_t i = 0; i < params.size(); ++i) {
+    equal = equal && qtorch::sum(qtorch::ne(params[i], init[i])).item() == 0.0f;
+    for (float v : params[i].contiguous().to_vector()) res.max_abs_weight = std::max(res.max_abs_weight, double(std::fabs(v)));
+  }
+  res.weights_equal_init = equal;
+  const qtorch::train::QuantCounters& c = trainer.counters();
+  res.weight_counts = c.total(Role::Weight);
+  res.grad_counts = c.total(Role::Grad);
+  res.momentum_counts = c.total(Role::Momentum);
+  res.activation_counts = c.total(Role::Activation);
+  res.error_counts = c.total(Role::Error);
+  res.skipped_steps = trainer.loss_scaler() ? trainer.loss_scaler()->skipped_steps() : 0;
+  res.steps = result.steps;
   res.seconds = std::chrono::duration<double>(clock::now() - t0).count();
   return res;
 }
@@ -387,21 +235,24 @@ nlohmann::json to_json(const ArmResult& r) {
       {"config",
        {{"model", model_name(c.model)},
         {"roles", c.describe()},
-        {"W", c.W.text()},
-        {"G", c.G.text()},
-        {"M", c.M.text()},
-        {"ACC", c.ACC.on() ? c.ACC.text() : (c.master_copy ? "fp32 master copy" : "none")},
-        {"A", c.A.text()},
-        {"E", c.E.text()},
-        {"epochs", c.epochs},
-        {"batch_size", c.batch_size},
-        {"lr", c.lr},
-        {"momentum", c.momentum},
-        {"seed", c.seed},
-        {"loss_multiplier", c.loss_multiplier},
+        {"recipe", to_string(c.recipe)},
+        {"W", to_string(c.recipe[Role::Weight])},
+        {"G", to_string(c.recipe[Role::Grad])},
+        {"M", to_string(c.recipe[Role::Momentum])},
+        {"ACC", c.recipe[Role::Acc].quantized() ? to_string(c.recipe[Role::Acc])
+                                                : (c.recipe.master_weights ? "fp32 master copy" : "none")},
+        {"A", to_string(c.recipe[Role::Activation])},
+        {"E", to_string(c.recipe[Role::Error])},
+        {"epochs", c.training.epochs},
+        {"batch_size", c.training.batch_size},
+        {"lr", c.training.optimizer.lr},
+        {"momentum", c.training.optimizer.momentum},
+        {"seed", c.training.seed},
+        {"loss_scale", to_string(c.recipe.loss_scaling)},
+        {"schedule", to_string(c.training.schedule)},
         {"limit_train", c.limit_train},
-        {"average_from_epoch", c.average_from_epoch},
-        {"average_every", c.average_every},
+        {"average_from_epoch", c.training.averaging.start_epoch},
+        {"average_every", c.training.averaging.every_steps},
         {"input", c.input == InputScale::Unit ? "[0, 1]" : c.input == InputScale::Symmetric ? "[-1, 1]" : "standardized"}}},
       {"epochs", epochs},
       {"test_accuracy", r.test_accuracy},

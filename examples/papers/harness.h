@@ -1,6 +1,6 @@
 // The shared harness of the paper reproductions: one training run ("arm") of a small model
-// on Fashion-MNIST with a format per role (W, G, M, ACC, A, E), loss scaling, weight
-// averaging, and the diagnostics every experiment logs.
+// on Fashion-MNIST with a train::Recipe and hyperparameters, through train::Trainer, and
+// the diagnostics every experiment logs.
 #pragma once
 
 #include <cstdint>
@@ -12,9 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include "data/mnist.h"
-#include "examples/papers/role_quantizer.h"
+#include "examples/papers/log2_histogram.h"
+#include "train/trainer.h"
 
 namespace qrepro {
+
+using qtorch::train::LossScaling;
+using qtorch::train::Role;
+using qtorch::train::Schedule;
+using Counts = qtorch::train::QuantCounts;
 
 /// softmax: 784-10; mlp: 784-256-10; lenet: LeNet-5 (conv 6 and 16, linear 120-84-10).
 enum class ModelKind { Softmax, Mlp, LeNet };
@@ -27,64 +33,48 @@ struct Data {
 /// Loads the data set from `dir` (default: the Debian package's folder) once per process.
 const Data& fashion_mnist(const std::string& dir = "");
 
-enum class ScaleMode { None, Static, Dynamic };
-
 /// Unit: the pixels as stored, in [0, 1]. Symmetric: 2x - 1, in [-1, 1] (torchvision's
 /// Normalize(0.5, 0.5)). Standardized: (x - 0.2860) / 0.3530, the training set's mean and
 /// deviation.
 enum class InputScale { Unit, Symmetric, Standardized };
 
-struct LossScaling {
-  ScaleMode mode = ScaleMode::None;
-  double init_scale = 65536.0;
-  /// Clean steps before a dynamic scale doubles (PyTorch's 2000 never fires in a few epochs).
-  int64_t growth_interval = 100;
-};
+/// The harness's hyperparameters unless an arm says otherwise: SGD lr 0.01 without
+/// momentum, batch 128, 3 epochs, evaluation in batches of 1000 and after every step a
+/// count of the weights it changed.
+qtorch::train::TrainerOptions default_training();
 
-/// Learning-rate schedule: constant, or the SWALP one (base lr up to half of
-/// `decay_epochs`, linear down to ratio * lr at 0.9 of it, then constant).
-struct Schedule {
-  bool swalp = false;
-  int64_t decay_epochs = 0;
-  double ratio = 0.1;
-};
+/// The recipe of an arm starts all float32, with the initial weights quantized: the
+/// accumulator starts as acc(init), the stored weights as weight(acc(init)).
+qtorch::train::Recipe default_recipe();
 
-/// One training run. Roles left fp32 are not quantized.
+/// Averaging of the stored weights in float32 every `every` steps from the start of epoch
+/// `from` (counted from 1), as SWALP does, with the average evaluated after each epoch.
+qtorch::train::Averaging averaging(int64_t from, int64_t every);
+
+/// One training run: a model, a recipe and hyperparameters.
 struct ArmConfig {
   std::string name;
   ModelKind model = ModelKind::Mlp;
-  int64_t epochs = 3;
-  int64_t batch_size = 128;
-  double lr = 0.01;
-  double momentum = 0.0;
-  uint64_t seed = 0;
-  /// Stored weights, weight gradients, momentum, the weight accumulator (OptimLP's copy),
-  /// layer outputs (forward) and errors (backward at the same points).
-  Role W, G, M, ACC, A, E;
-  /// With ACC fp32: keep a float32 master copy that takes the update; W is a quantized
-  /// view of it (mixed precision). Without it W is updated in place.
-  bool master_copy = false;
-  /// The loss is multiplied by k before backward and the gradients by 1/k (OptimLP's
-  /// grad_scaling, before G quantizes them).
-  double loss_multiplier = 1.0;
-  LossScaling scaling;
-  Schedule schedule;
-  /// > 0: average the stored weights in float32 every `average_every` steps from the
-  /// start of this epoch (counted from 1), as SWALP does.
-  int64_t average_from_epoch = 0;
-  int64_t average_every = 10;
-  /// Record the histogram of log2|error| entering the E quantizers.
-  bool error_histogram = false;
   /// How the pixels (stored in [0, 1]) enter the model.
   InputScale input = InputScale::Unit;
+  qtorch::train::Recipe recipe = default_recipe();
+  qtorch::train::TrainerOptions training = default_training();
   /// Train on the first N images only (quick runs); all when < 0.
   int64_t limit_train = -1;
+  /// Record the histogram of log2|error| entering the error quantizers.
+  bool error_histogram = false;
   /// Measure the loss over the whole training set at the end (and of the average).
   bool eval_train_loss = false;
 
   /// "W=fixed:16:8 nearest G=fp32 ...", only the quantized roles and the recipe knobs.
   std::string describe() const;
 };
+
+/// Sets the format of each of `roles`.
+void set_roles(qtorch::train::Recipe& recipe, std::initializer_list<Role> roles, const qtorch::train::RoleFormat& format);
+/// A quantized role, and float32 (not quantized).
+inline qtorch::train::RoleFormat role(qtorch::Number number, qtorch::Rounding rounding) { return {number, rounding}; }
+inline qtorch::train::RoleFormat fp32() { return {}; }
 
 struct EpochLog {
   int64_t epoch = 0;  ///< 0 is the (quantized) initial model
@@ -123,9 +113,9 @@ struct ArmResult {
   const EpochLog& last() const { return epochs.back(); }
 };
 
-/// Runs one arm. Paired arms share the seed: the same initial weights, data order and
-/// (before the first quantizer draws) random stream.
-ArmResult train_arm(const ArmConfig& config, const Data& data);
+/// Runs one arm with the library's trainer. Paired arms share the seed: the same initial
+/// weights, data order and (before the first quantizer draws) random stream.
+ArmResult run_arm(const ArmConfig& config, const Data& data);
 
 nlohmann::json to_json(const ArmResult& result);
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/threads.h"
-#include "examples/common/atomic_file.h"
+#include "core/atomic_file.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     }
     if (!json_path.empty()) {  // rewritten after every part, so a long run keeps what it has
       try {
-        qtorch::examples::write_file_atomically(json_path, out.dump(2) + "\n");
+        qtorch::write_file_atomically(json_path, out.dump(2) + "\n");
       } catch (const std::exception& e) {
         std::cerr << "qrepro: error: --json: " << e.what() << "\n";
         return 2;

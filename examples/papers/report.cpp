@@ -81,10 +81,10 @@ std::vector<ArmResult> run_arms(const std::vector<ArmConfig>& arms, const Data& 
                                 const RunOptions& options) {
   std::vector<ArmResult> out;
   for (const auto& a : arms) {
-    out.push_back(train_arm(a, data));
+    out.push_back(run_arm(a, data));
     if (options.verbose) {
       const ArmResult& r = out.back();
-      std::cerr << fmt::format("  [arm] {:<28} seed {}  test {:6.2f}%  {:5.1f} s  ({})\n", a.name, a.seed,
+      std::cerr << fmt::format("  [arm] {:<28} seed {}  test {:6.2f}%  {:5.1f} s  ({})\n", a.name, a.training.seed,
                                r.test_accuracy, r.seconds, a.describe());
     }
   }

@@ -14,13 +14,13 @@
 #include "data/mnist.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
-#include "examples/qtrain/placement.h"
-#include "examples/qtrain/presets.h"
-#include "examples/qtrain/quant_setup.h"
-#include "examples/qtrain/text_specs.h"
+#include "core/error.h"
+#include "train/trainer.h"
 
 namespace qtrain {
 namespace {
+
+namespace train = qtorch::train;
 
 [[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
 
@@ -107,9 +107,8 @@ void check_device(const std::string& device) {
 // (and batch-norm scales); activations and errors are 2-D after linear layers in every
 // model (and 4-D after convolutions in lenet and cnn).
 void check_block_dims(const Config& c) {
-  QuantSetup setup(c);  // throws naming --<role>-format / --<role>-rounding
-  for (Role r : kRoles) {
-    const std::optional<qtorch::Number>& number = setup.role(r).number;
+  for (Role r : train::kRoles) {
+    const std::optional<qtorch::Number>& number = c.recipe[r].number;
     const auto* block = number ? std::get_if<qtorch::BlockFloatingPoint>(&*number) : nullptr;
     if (!block) continue;
     const bool activations = r == Role::Activation || r == Role::Error;
@@ -118,14 +117,25 @@ void check_block_dims(const Config& c) {
     const char* expected = activations ? "-1, 0 or 1" : "-1 or 0";
     const std::string why = activations ? c.model + "'s activations after linear layers are 2-D"
                                         : "biases are 1-D";
-    fail(std::string("--") + role_name(r) + "-format " + c.format(r).format + ": expected DIM " + expected +
-         " (" + why + "), got " + std::to_string(block->dim));
+    fail(std::string("--") + train::role_name(r) + "-format " + qtorch::number_text(number) + ": expected DIM " +
+         expected + " (" + why + "), got " + std::to_string(block->dim));
+  }
+}
+
+// The library's messages start with the function name; the option name replaces it.
+template <class Parse>
+auto parse_as(const std::string& option, const std::string& prefix, Parse parse) {
+  try {
+    return parse();
+  } catch (const qtorch::Error& e) {
+    std::string m = e.what();
+    fail(option + ": " + (m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m));
   }
 }
 
 std::string epilog() {
   std::string out = "Presets (--preset; explicit --<role>-format/--<role>-rounding win):\n";
-  for (const Preset& p : presets()) out += "  " + p.name + ": " + p.summary + "\n";
+  for (const train::Preset& p : train::presets()) out += "  " + p.name + ": " + p.summary + "\n";
   out +=
       "Formats: fp32 (no quantization), fixed:WL:FL, float:EXP:MAN, block:WL:DIM (DIM -1: one\n"
       "block per tensor), fp16, bf16, tf32, e4m3, e5m2, hfp8 (quant's text syntax).\n"
@@ -166,12 +176,12 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   app.add_option("--threads", threads, "CPU threads, 0 to " + std::to_string(kMaxThreads) + " (0: the library default)")->type_name("INT");
   app.add_option("--device", cfg.device, "cpu or cuda[:N]");
 
-  app.add_option("--preset", cfg.preset, "number-format recipe: " + preset_names());
-  std::array<std::string, kNumRoles> format_flags, rounding_flags;
-  std::array<CLI::Option*, kNumRoles> format_opts{}, rounding_opts{};
-  for (Role r : kRoles) {
+  app.add_option("--preset", cfg.preset, "number-format recipe: " + train::preset_names());
+  std::array<std::string, train::kNumRoles> format_flags, rounding_flags;
+  std::array<CLI::Option*, train::kNumRoles> format_opts{}, rounding_opts{};
+  for (Role r : train::kRoles) {
     int i = static_cast<int>(r);
-    std::string name = role_name(r);
+    std::string name = train::role_name(r);
     format_opts[i] = app.add_option("--" + name + "-format", format_flags[i],
                                     "number format of the " + name + " role (overrides the preset)");
     format_opts[i]->default_str("");
@@ -179,9 +189,11 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
                                       "rounding of the " + name + " role (overrides the preset)");
     rounding_opts[i]->default_str("");
   }
-  auto* loss_scale_opt =
-      app.add_option("--loss-scale", cfg.loss_scale, "loss scaling: static:S or dynamic (default: the preset's)");
-  app.add_option("--quantize-after", cfg.quantize_after,
+  std::string loss_scale, quantize_after = train::layer_kinds_text(train::Recipe{}.quantize_after);
+  auto* loss_scale_opt = app.add_option(
+      "--loss-scale", loss_scale,
+      "loss scaling: none, static:S, dynamic[:S[:INTERVAL]] or multiplier:K (default: the preset's)");
+  app.add_option("--quantize-after", quantize_after,
                  "layer kinds followed by the activation/error quantizer: comma-separated linear, conv, "
                  "normalization, activation, pooling, or all (BENCHMARKS.md's block8: all)");
   app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
@@ -229,16 +241,21 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
     if (cfg.optimizer != "sgd" && app.get_option("--momentum")->count())
       fail("--momentum: applies to --optimizer sgd only, got --optimizer " + cfg.optimizer +
            " (Adam keeps its own moments, betas 0.9 and 0.999)");
-    const Preset& preset = find_preset(cfg.preset);
-    cfg.formats = preset.formats;
-    if (loss_scale_opt->count() == 0) cfg.loss_scale = preset.loss_scale;
-    for (Role r : kRoles) {
+    cfg.recipe = parse_as("--preset", "preset: ", [&] { return train::preset(cfg.preset); });
+    if (loss_scale_opt->count())
+      cfg.recipe.loss_scaling = parse_as("--loss-scale", "", [&] { return train::parse_loss_scaling(loss_scale, "--loss-scale"); });
+    cfg.recipe.quantize_after =
+        parse_as("--quantize-after", "", [&] { return train::parse_layer_kinds(quantize_after, "--quantize-after"); });
+    for (Role r : train::kRoles) {
       int i = static_cast<int>(r);
-      if (format_opts[i]->count()) cfg.formats[i].format = format_flags[i];
-      if (rounding_opts[i]->count()) cfg.formats[i].rounding = rounding_flags[i];
+      const std::string role = std::string("--") + train::role_name(r);
+      if (format_opts[i]->count())
+        cfg.recipe[r].number = parse_as(role + "-format", "parse_number: ", [&] { return qtorch::parse_number(format_flags[i]); });
+      if (rounding_opts[i]->count())
+        cfg.recipe[r].rounding =
+            parse_as(role + "-rounding", "parse_rounding: ", [&] { return qtorch::parse_rounding(rounding_flags[i]); });
     }
     check_config(cfg);
-    cfg.quantize_after = quantize_after_text(parse_quantize_after(cfg.quantize_after));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "qtrain: error: %s\n", e.what());
     return 2;
@@ -261,14 +278,16 @@ void check_config(const Config& c) {
   check_real("--weight-decay", c.weight_decay, kWeightDecayRange);
   if (!one_of(c.optimizer, {"sgd", "adam", "adamw"}))
     fail("--optimizer: expected sgd, adam or adamw, got '" + c.optimizer + "'");
-  parse_schedule(c.schedule);  // throws naming --schedule
+  parse_as("--schedule", "", [&] { return train::parse_schedule(c.schedule, "--schedule"); });
   check_integer("--threads", c.threads, 0, kMaxThreads);
   check_device(c.device);
   parse_count_or_minus_one("--limit-train", std::to_string(c.limit_train), kMaxLimit, "all");
   parse_count_or_minus_one("--limit-test", std::to_string(c.limit_test), kMaxLimit, "all");
-  check_block_dims(c);  // and every format and rounding
-  parse_loss_scale(c.loss_scale);  // throws naming --loss-scale
-  parse_quantize_after(c.quantize_after);
+  check_block_dims(c);
+  parse_as("--loss-scale", "recipe: ", [&] {
+    c.recipe.validate();
+    return 0;
+  });
   parse_count_or_minus_one("--swa-start", std::to_string(c.swa_start), kMaxEpochs, "off");
   if (c.swa_start > c.epochs)
     fail("--swa-start: epoch " + std::to_string(c.swa_start) + " is after the last epoch (" +

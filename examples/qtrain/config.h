@@ -1,34 +1,16 @@
-// qtrain's configuration: every command-line option as one plain struct, with the number
-// format (text syntax of quant/) and rounding chosen for each of the six roles.
+// qtrain's configuration: every command-line option as one plain struct. The number
+// formats, quantizer placement and loss scaling form the run's train::Recipe.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "train/recipe.h"
+
 namespace qtrain {
 
-/// The values a training run quantizes, each with its own format and rounding.
-enum class Role { Weight, Activation, Error, Grad, Momentum, Acc };
-inline constexpr int kNumRoles = 6;
-inline constexpr std::array<Role, kNumRoles> kRoles = {Role::Weight, Role::Activation, Role::Error,
-                                                       Role::Grad,   Role::Momentum,   Role::Acc};
-
-/// --quantize-after's default: the layer kinds followed by an activation/error quantizer.
-inline constexpr const char* kDefaultQuantizeAfter = "linear,conv,normalization";
-
-/// "weight", "activation", "error", "grad", "momentum", "acc" (as in --<role>-format).
-const char* role_name(Role role);
-
-/// A number format in quant's text syntax ("fp32", "block:8:-1", ...) and a rounding mode
-/// in quant's names ("stochastic", "nearest", "nearest_even", ...).
-struct FormatChoice {
-  std::string format = "fp32";
-  std::string rounding = "nearest";
-
-  bool is_fp32() const { return format == "fp32"; }
-};
+using qtorch::train::Role;
 
 struct Config {
   // ---- model and data ----
@@ -51,24 +33,17 @@ struct Config {
   std::string device = "cpu";
 
   // ---- number formats ----
-  /// parse_command_line fills `formats` from the preset, then applies explicit
-  /// --<role>-format/--<role>-rounding flags; a Config made in code starts all fp32.
+  /// parse_command_line starts from the preset's recipe, then applies explicit
+  /// --<role>-format/--<role>-rounding, --loss-scale and --quantize-after; a Config made in
+  /// code starts all fp32.
   std::string preset = "block8";
-  std::array<FormatChoice, kNumRoles> formats{};
-  std::string loss_scale{};  ///< "" (none), "static:S" or "dynamic"
-  /// Layer kinds followed by an activation/error quantizer (placement.h).
-  std::string quantize_after = kDefaultQuantizeAfter;
+  qtorch::train::Recipe recipe{};
   int64_t swa_start = -1;  ///< first epoch (from 1) averaged into the SWA model; < 0: off
 
   // ---- output ----
   std::string metrics_path{}, plot_path{}, checkpoint_path{}, resume_path{};
   std::vector<std::string> compare{};  ///< metrics files to plot together (no training)
   bool progress = true;              ///< progress bar / periodic lines on stderr
-
-  const FormatChoice& format(Role role) const { return formats[static_cast<int>(role)]; }
-  FormatChoice& format(Role role) { return formats[static_cast<int>(role)]; }
-  /// True when any role is quantized.
-  bool low_precision() const;
 };
 
 }  // namespace qtrain

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "examples/common/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace qtrain {
 namespace {
@@ -70,9 +70,11 @@ class RecordReader {
 }  // namespace
 
 nlohmann::ordered_json config_to_json(const Config& c) {
+  namespace train = qtorch::train;
   nlohmann::ordered_json formats = nlohmann::ordered_json::object();
-  for (Role r : kRoles)
-    formats[role_name(r)] = {{"format", c.format(r).format}, {"rounding", c.format(r).rounding}};
+  for (Role r : train::kRoles)
+    formats[train::role_name(r)] = {{"format", qtorch::number_text(c.recipe[r].number)},
+                                    {"rounding", qtorch::rounding_name(c.recipe[r].rounding)}};
   return {
       {"model", c.model},
       {"data_dir", c.data_dir},
@@ -90,9 +92,10 @@ nlohmann::ordered_json config_to_json(const Config& c) {
       {"threads", c.threads},
       {"device", c.device},
       {"preset", c.preset},
+      {"recipe", train::to_string(c.recipe)},
       {"formats", formats},
-      {"loss_scale", c.loss_scale.empty() ? "none" : c.loss_scale},
-      {"quantize_after", c.quantize_after},
+      {"loss_scale", train::to_string(c.recipe.loss_scaling)},
+      {"quantize_after", train::layer_kinds_text(c.recipe.quantize_after)},
       {"swa_start", c.swa_start},
       {"checkpoint", c.checkpoint_path},
       {"resume", c.resume_path},
@@ -172,7 +175,7 @@ RunMetrics read_metrics(const std::string& path) {
 }
 
 void write_json_atomically(const std::string& path, const nlohmann::ordered_json& value) {
-  qtorch::examples::write_file_atomically(path, value.dump(2) + "\n");
+  qtorch::write_file_atomically(path, value.dump(2) + "\n");
 }
 
 }  // namespace qtrain

@@ -10,13 +10,18 @@ const char* const kModel = "qtrain/model";
 const char* const kPreset = "qtrain/preset";
 const char* const kQuantizeAfter = "qtrain/quantize_after";
 
+using qtorch::train::kRoles;
+using qtorch::train::role_name;
+
 // "qtrain/format/weight" and so on.
 std::string format_key(Role role) { return std::string("qtrain/format/") + role_name(role); }
 
 // "block:8:-1 stochastic": the format and rounding of one role.
 std::string format_text(const Config& config, Role role) {
-  return config.format(role).format + " " + config.format(role).rounding;
+  return qtorch::number_text(config.recipe[role].number) + " " + qtorch::rounding_name(config.recipe[role].rounding);
 }
+
+std::string quantize_after(const Config& config) { return qtorch::train::layer_kinds_text(config.recipe.quantize_after); }
 
 std::string text_or(const qtorch::optim::CheckpointData& checkpoint, const char* key, const std::string& none) {
   auto it = checkpoint.texts.find(key);
@@ -27,7 +32,7 @@ std::string text_or(const qtorch::optim::CheckpointData& checkpoint, const char*
 
 std::map<std::string, std::string> run_identity(const Config& config) {
   std::map<std::string, std::string> identity = {
-      {kModel, config.model}, {kPreset, config.preset}, {kQuantizeAfter, config.quantize_after}};
+      {kModel, config.model}, {kPreset, config.preset}, {kQuantizeAfter, quantize_after(config)}};
   for (Role r : kRoles) identity[format_key(r)] = format_text(config, r);
   return identity;
 }
@@ -60,10 +65,10 @@ void check_resumable(const qtorch::optim::CheckpointData& checkpoint, const Conf
     }
   }
   // Checkpoints from before --quantize-after were trained with its default.
-  const std::string after = text_or(checkpoint, kQuantizeAfter, kDefaultQuantizeAfter);
-  if (checkpoint.texts.count(kModel) && after != config.quantize_after)
+  const std::string after = text_or(checkpoint, kQuantizeAfter, "linear,conv,normalization");
+  if (checkpoint.texts.count(kModel) && after != quantize_after(config))
     throw std::invalid_argument(file + " was trained with --quantize-after " + after +
-                                ", this run uses --quantize-after " + config.quantize_after);
+                                ", this run uses --quantize-after " + quantize_after(config));
   auto step = checkpoint.integers.find("step");
   if (step == checkpoint.integers.end())
     throw std::invalid_argument(file + ": expected an entry 'step' (the epochs done), got none");

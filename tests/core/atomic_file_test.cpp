@@ -1,6 +1,6 @@
-// write_file_atomically (examples/common): the target is replaced whole or left as it was,
+// write_file_atomically (core/): the target is replaced whole or left as it was,
 // and no temporary file is left behind on any failure.
-#include "examples/common/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -10,13 +10,22 @@
 #include <stdexcept>
 #include <string>
 
-#include "tests/examples/qtrain_runner.h"
+#include <fstream>
+#include <sstream>
 
-namespace qtorch::examples {
+#include "tests/support/temp_dir.h"
+
+namespace qtorch {
 namespace {
 
-using qtrain::testing::read_text;
-using qtrain::testing::TempDir;
+using qtorch::testing::TempDir;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 int files_in(const std::string& dir) {
   int n = 0;
@@ -77,4 +86,4 @@ TEST(AtomicFile, NamesTheFileAndTheOsReason) {
 }
 
 }  // namespace
-}  // namespace qtorch::examples
+}  // namespace qtorch

@@ -1,5 +1,5 @@
 // Atomic file writes through a temporary file and a rename.
-#include "examples/common/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace qtorch::examples {
+namespace qtorch {
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const std::string& path, int err) {
@@ -57,6 +57,14 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     fail("cannot write", path, err);
   }
   replace_file(tmp, path);
+  // Make the rename itself durable (best effort: some file systems refuse a folder fsync).
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
-}  // namespace qtorch::examples
+}  // namespace qtorch

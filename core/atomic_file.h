@@ -5,7 +5,7 @@
 
 #include <string>
 
-namespace qtorch::examples {
+namespace qtorch {
 
 /// A fresh, unused name for a temporary file beside `path` (same folder, so a rename onto
 /// `path` is atomic): "<path>.tmp.<pid>.<n>".
@@ -15,9 +15,10 @@ std::string temporary_path_beside(const std::string& path);
 /// std::runtime_error "cannot replace '<path>': <OS reason>".
 void replace_file(const std::string& temporary, const std::string& path);
 
-/// Writes `content` to `path` atomically (temporary file, flush, fsync, rename). Throws
+/// Writes `content` to `path` atomically (temporary file, flush, fsync, rename, then an
+/// fsync of the folder so the rename itself is durable where the file system allows). Throws
 /// std::runtime_error "cannot write '<path>': <OS reason>" on any failure; `path` is then
 /// unchanged and the temporary file removed.
 void write_file_atomically(const std::string& path, const std::string& content);
 
-}  // namespace qtorch::examples
+}  // namespace qtorch

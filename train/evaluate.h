@@ -9,33 +9,34 @@
 #include "data/mnist.h"
 #include "nn/module.h"
 
-namespace qtrain {
+namespace qtorch::train {
 
 struct Score {
   double loss = 0;      ///< mean cross-entropy
   double accuracy = 0;  ///< share of correct top-1 predictions
+  int64_t correct = 0, samples = 0;
 };
 
 /// Sums of loss and correct predictions, kept as device tensors so that adding a batch
 /// never waits for the device; read() waits once.
 class RunningScore {
  public:
-  explicit RunningScore(qtorch::Device device);
+  explicit RunningScore(Device device);
   /// Adds a batch: `loss` is the batch's mean loss, `logits` [n, classes], `labels` [n].
-  void add(const qtorch::Tensor& loss, const qtorch::Tensor& logits, const qtorch::Tensor& labels);
+  void add(const Tensor& loss, const Tensor& logits, const Tensor& labels);
   int64_t samples() const { return samples_; }
   /// Mean loss so far (waits for the device).
   double mean_loss() const;
   Score read() const;
 
  private:
-  qtorch::Tensor loss_sum_, correct_;
+  Tensor loss_sum_, correct_;
   int64_t samples_ = 0;
 };
 
 /// Evaluates `model` on `data` in batches of `batch_size` (views of the data set, moved to
 /// `device` when it is not the CPU). Restores the model's training mode afterwards.
-Score evaluate(qtorch::nn::Module& model, const qtorch::data::Dataset& data, int64_t batch_size,
-               qtorch::Device device);
+Score evaluate(nn::Module& model, const data::Dataset& data, int64_t batch_size,
+               Device device);
 
-}  // namespace qtrain
+}  // namespace train

@@ -1,0 +1,148 @@
+// Lowering a model and wrapping its optimizer for a recipe.
+#include "train/apply.h"
+
+#include <algorithm>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "nn/lower.h"
+#include "optim/optim_lp.h"
+#include "quant/quantize.h"
+#include "quant/quantizer.h"
+
+namespace qtorch::train {
+namespace {
+
+bool counted(const ApplyOptions& options, Role role) {
+  return std::find(options.counted_roles.begin(), options.counted_roles.end(), role) != options.counted_roles.end();
+}
+
+/// The activation/error quantizer after a layer: quant::quantizer, plus a count of the
+/// finite nonzero inputs of each direction for the flush fractions.
+class LayerQuantizer : public nn::Cloneable<LayerQuantizer> {
+ public:
+  LayerQuantizer(quant::QuantizerOptions options, std::shared_ptr<int64_t> nonzero_in, bool count_forward)
+      : description_(describe(options)), nonzero_in_(std::move(nonzero_in)), count_forward_(count_forward),
+        fn_(quant::quantizer(std::move(options))) {}
+  Tensor forward(const Tensor& x) override {
+    if (count_forward_) *nonzero_in_ = count_finite_nonzero(x);
+    return fn_(x);
+  }
+  std::string type_name() const override { return "Quantizer"; }
+  std::string extra_repr() const override { return description_; }
+
+ private:
+  static std::string describe(const quant::QuantizerOptions& o) {
+    return "forward=" + to_string(RoleFormat{o.forward_number, o.forward_rounding}) +
+           ", backward=" + to_string(RoleFormat{o.backward_number, o.backward_rounding});
+  }
+  std::string description_;
+  std::shared_ptr<int64_t> nonzero_in_;  // nonzero inputs of the quantization under way
+  bool count_forward_;
+  quant::QuantizerFn fn_;
+};
+
+nn::QuantizerFactory layer_quantizers(const Recipe& recipe, const ApplyOptions& options,
+                                      const std::shared_ptr<QuantCounters>& counters,
+                                      const std::shared_ptr<OverflowChannel>& overflow) {
+  const RoleFormat& a = recipe[Role::Activation];
+  const RoleFormat& e = recipe[Role::Error];
+  const bool count_a = a.quantized() && counted(options, Role::Activation);
+  const bool count_e = e.quantized() && counted(options, Role::Error);
+  const bool nonzero = options.count_nonzero;
+  return [=] {
+    quant::QuantizerOptions o;
+    o.forward_number = a.number;
+    o.forward_rounding = a.rounding;
+    o.backward_number = e.number;
+    o.backward_rounding = e.rounding;
+    o.clamping_grad_zero = recipe.clamping_grad_zero;
+    o.backward_hooks = options.error_hooks;
+    auto nonzero_in = std::make_shared<int64_t>(0);
+    if (count_e && nonzero)
+      o.backward_hooks.push_back([nonzero_in](const Tensor& g) {
+        *nonzero_in = count_finite_nonzero(g);
+        return g;
+      });
+    if (count_a)
+      o.forward_stats = [counters, nonzero_in](const QuantStats& s) {
+        counters->add(Role::Activation, s, *nonzero_in);
+      };
+    // Saturated errors always reach the overflow channel; counts only when asked.
+    if (e.quantized())
+      o.backward_stats = [counters, overflow, nonzero_in, count_e](const QuantStats& s) {
+        if (count_e) counters->add(Role::Error, s, *nonzero_in);
+        if (s.clamped > 0) overflow->report(s.clamped);
+      };
+    return std::make_shared<LayerQuantizer>(std::move(o), nonzero_in, count_a && nonzero);
+  };
+}
+
+}  // namespace
+
+void OverflowChannel::connect(const std::shared_ptr<OverflowChannel>& channel, optim::LossScaler& scaler) {
+  scaler.add_overflow_check([channel] { return channel->take() > 0; });
+}
+
+std::function<Tensor(const Tensor&)> role_quantizer_fn(const RoleFormat& format, Role role,
+                                                       std::shared_ptr<QuantCounters> counters, bool count_nonzero) {
+  if (!format.quantized()) return {};
+  const Number number = *format.number;
+  const Rounding rounding = format.rounding;
+  // In place: OptimLP stores the result back into the same weight, gradient or state
+  // buffer, so quantizing into x saves an allocation and a pass per tensor and step.
+  return [=](const Tensor& x) {
+    QuantStats stats;
+    const quant::QuantizeOptions q{.stats = counters ? &stats : nullptr};
+    const int64_t nonzero = counters && count_nonzero ? count_finite_nonzero(x) : 0;
+    Tensor out = x;
+    if (x.is_contiguous())
+      quant::quantize_into(x, x, number, rounding, q);
+    else
+      out = quant::quantize(x, number, rounding, q);
+    if (counters) counters->add(role, stats, nonzero);
+    return out;
+  };
+}
+
+LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model, const OptimizerFactory& make_optimizer,
+                               const ApplyOptions& options) {
+  QTORCH_CHECK(model != nullptr, "apply_recipe: expected a model, got null");
+  QTORCH_CHECK(static_cast<bool>(make_optimizer), "apply_recipe: expected an optimizer factory, got an empty function");
+  recipe.validate();
+  LowPrecisionSetup setup;
+  setup.counters = std::make_shared<QuantCounters>();
+  setup.overflow = std::make_shared<OverflowChannel>();
+  setup.model = model;
+  if (recipe.quantizes_model() || !options.error_hooks.empty())
+    setup.model = nn::make_low_precision(*model, recipe.quantize_after,
+                                         layer_quantizers(recipe, options, setup.counters, setup.overflow));
+
+  std::vector<Tensor> params = setup.model->parameters();
+  auto quantizer_of = [&](Role role) {
+    return role_quantizer_fn(recipe[role], role, counted(options, role) ? setup.counters : nullptr,
+                             options.count_nonzero);
+  };
+  auto quantize_params = [&](Role role) {
+    if (!recipe.quantize_initial_weights || !recipe[role].quantized()) return;
+    NoGradGuard no_grad;
+    for (Tensor& p : params) p.copy_(quant::quantize(p, *recipe[role].number, recipe[role].rounding));
+  };
+  quantize_params(Role::Acc);  // the accumulator starts as acc(w0) ...
+  setup.optimizer = make_optimizer(params);
+  QTORCH_CHECK(setup.optimizer != nullptr, "apply_recipe: expected the optimizer factory to return an optimizer, got null");
+  if (recipe.quantizes_optimizer()) {
+    optim::OptimLPOptions lp;
+    lp.weight_quant = quantizer_of(Role::Weight);
+    lp.grad_quant = quantizer_of(Role::Grad);
+    lp.momentum_quant = quantizer_of(Role::Momentum);
+    lp.acc_quant = quantizer_of(Role::Acc);
+    if (!lp.acc_quant && recipe.master_weights) lp.acc_quant = [](const Tensor& x) { return x.detach().clone(); };
+    if (recipe.loss_scaling.kind == LossScaling::Kind::Multiplier) lp.grad_scaling = 1.0 / recipe.loss_scaling.scale;
+    setup.optimizer = std::make_shared<optim::OptimLP>(setup.optimizer, lp);
+  }
+  quantize_params(Role::Weight);  // ... and the stored weights as weight(acc(w0))
+  return setup;
+}
+
+}  // namespace qtorch::train

@@ -1,0 +1,72 @@
+// apply_recipe: puts a recipe into a model and an optimizer. The activation/error
+// quantizers go into a lowered copy of the model, the optimizer is wrapped in OptimLP with
+// the weight, grad, momentum and acc quantizers, and everything that counts or overflows
+// reports to one set of counters and one overflow channel, each built here only.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "nn/module.h"
+#include "optim/loss_scaler.h"
+#include "optim/optimizer.h"
+#include "train/quant_counters.h"
+#include "train/recipe.h"
+
+namespace qtorch::train {
+
+/// Saturation inside the error quantizers, which a dynamic loss scaler must treat as
+/// overflow: with saturating formats, inf/NaN checks of the gradients alone never see it.
+class OverflowChannel {
+ public:
+  /// Called by the error quantizers with the count of saturated elements.
+  void report(int64_t count) { pending_.fetch_add(count); }
+  /// The count reported since the last call, then zero.
+  int64_t take() { return pending_.exchange(0); }
+  /// Makes `scaler` skip the step (and back off) after any report since its last check.
+  static void connect(const std::shared_ptr<OverflowChannel>& channel, optim::LossScaler& scaler);
+
+ private:
+  std::atomic<int64_t> pending_{0};
+};
+
+/// Builds the optimizer over the lowered model's parameters.
+using OptimizerFactory = std::function<std::shared_ptr<optim::Optimizer>(const std::vector<Tensor>& params)>;
+
+struct ApplyOptions {
+  /// Roles whose quantizers count (each count costs about a third of a quantize kernel):
+  /// by default the error role only, whose saturation the loss scaler needs anyway.
+  std::vector<Role> counted_roles = {Role::Error};
+  /// Also count the finite nonzero inputs of the counted quantizers, so that
+  /// QuantCounts::flush_fraction is defined (one more pass over each tensor, on the host).
+  bool count_nonzero = false;
+  /// Run on every error entering an error quantizer, before it quantizes (e.g. to record
+  /// a histogram); quantizers are placed even when activations and errors are float32.
+  std::vector<std::function<Tensor(const Tensor&)>> error_hooks = {};
+};
+
+/// What apply_recipe made.
+struct LowPrecisionSetup {
+  /// The model with its activation/error quantizers (the model itself when it needs none).
+  nn::ModulePtr model;
+  /// The optimizer, wrapped in optim::OptimLP when the recipe quantizes it.
+  std::shared_ptr<optim::Optimizer> optimizer;
+  std::shared_ptr<OverflowChannel> overflow;
+  std::shared_ptr<QuantCounters> counters;
+};
+
+/// Validates the recipe, lowers the model (nn::make_low_precision after the recipe's layer
+/// kinds), builds the optimizer with `make_optimizer` on the lowered parameters and wraps
+/// it. With quantize_initial_weights the accumulator starts as acc(w0) and the stored
+/// weights as weight(acc(w0)). Stochastic roles draw from the global generator.
+LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model, const OptimizerFactory& make_optimizer,
+                               const ApplyOptions& options = {});
+
+/// The function that quantizes one tensor in a role's format (empty for a float32 role),
+/// in place when x is contiguous, counting into `counters` when not null.
+std::function<Tensor(const Tensor&)> role_quantizer_fn(const RoleFormat& format, Role role,
+                                                       std::shared_ptr<QuantCounters> counters, bool count_nonzero);
+
+}  // namespace qtorch::train

@@ -1,0 +1,314 @@
+// The training loop.
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+
+#include "autograd/elementwise.h"
+#include "autograd/grad_mode.h"
+#include "autograd/reduce.h"
+#include "core/error.h"
+#include "data/loader.h"
+#include "nn/batchnorm.h"
+#include "autograd/loss.h"
+#include "optim/adam.h"
+#include "optim/checkpoint.h"
+#include "optim/sgd.h"
+
+namespace qtorch::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+constexpr const char* kRecipeKey = "qtorch/recipe";
+
+bool has_batchnorm(nn::Module& model) {
+  for (auto& [name, m] : model.named_modules())
+    if (dynamic_cast<nn::BatchNormBase*>(m.get())) return true;
+  return false;
+}
+
+// Weight elements that differ between the live parameters and a snapshot.
+int64_t changed_elements(const std::vector<Tensor>& params, const std::vector<Tensor>& before) {
+  NoGradGuard no_grad;
+  double changed = 0;
+  for (size_t i = 0; i < params.size(); ++i) changed += sum(ne(params[i], before[i])).item();
+  return static_cast<int64_t>(changed);
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t pos = text.find(sep, start);
+    parts.push_back(text.substr(start, pos - start));
+    if (pos == std::string::npos) return parts;
+    start = pos + 1;
+  }
+}
+
+bool read_number(const std::string& s, double& out) {
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size() && std::isfinite(out);
+}
+
+}  // namespace
+
+std::shared_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, const std::vector<Tensor>& params) {
+  if (o.kind == "sgd")
+    return std::make_shared<optim::SGD>(params, optim::SGDOptions{.lr = o.lr, .momentum = o.momentum,
+                                                                  .weight_decay = o.weight_decay});
+  if (o.kind == "adam")
+    return std::make_shared<optim::Adam>(params, optim::AdamOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  if (o.kind == "adamw")
+    return std::make_shared<optim::AdamW>(params, optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+  QTORCH_FAIL("optimizer: expected sgd, adam or adamw, got '{}'", o.kind);
+}
+
+Schedule parse_schedule(const std::string& text, const std::string& what) {
+  Schedule s;
+  if (text == "constant") return s;
+  if (text == "cosine") return {Schedule::Kind::Cosine, 0, 1.0};
+  const std::vector<std::string> p = split(text, ':');
+  double every = 0, factor = 0;
+  if (p.size() == 3 && (p[0] == "step" || p[0] == "swalp") && read_number(p[1], every) && read_number(p[2], factor) &&
+      every >= 1 && every <= 1e6 && every == std::floor(every) && factor > 0 && factor <= 1)
+    return {p[0] == "step" ? Schedule::Kind::Step : Schedule::Kind::Swalp, static_cast<int64_t>(every), factor};
+  QTORCH_FAIL("{}: expected constant, cosine, step:EVERY:GAMMA or swalp:EPOCHS:RATIO (EVERY, EPOCHS whole "
+              "numbers of epochs in [1, 1000000], 0 < GAMMA, RATIO <= 1), got '{}'",
+              what, text);
+}
+
+std::string to_string(const Schedule& s) {
+  switch (s.kind) {
+    case Schedule::Kind::Constant: return "constant";
+    case Schedule::Kind::Cosine: return "cosine";
+    case Schedule::Kind::Step: return fmt::format("step:{}:{}", s.every, s.factor);
+    case Schedule::Kind::Swalp: return fmt::format("swalp:{}:{}", s.every, s.factor);
+  }
+  return "?";
+}
+
+Trainer::Trainer(const nn::ModulePtr& model, const Recipe& recipe, const TrainerOptions& options)
+    : recipe_(recipe), options_(options) {
+  const TrainerOptions& o = options_;
+  QTORCH_CHECK(o.epochs >= 0, "Trainer: expected epochs >= 0, got {}", o.epochs);
+  QTORCH_CHECK(o.batch_size >= 1 && o.eval_batch_size >= 1, "Trainer: expected batch sizes >= 1, got {} and {}",
+               o.batch_size, o.eval_batch_size);
+  QTORCH_CHECK(o.averaging.start_epoch >= 0 && o.averaging.every_steps >= 0,
+               "Trainer: expected averaging start_epoch >= 0 and every_steps >= 0, got {} and {}",
+               o.averaging.start_epoch, o.averaging.every_steps);
+  setup_ = apply_recipe(recipe, model, [&](const std::vector<Tensor>& params) {
+    return make_optimizer(o.optimizer, params);
+  }, o.apply);
+  setup_.model->to(o.device);
+
+  optim::Optimizer& opt = *setup_.optimizer;
+  switch (o.schedule.kind) {
+    case Schedule::Kind::Constant: break;
+    case Schedule::Kind::Cosine:
+      scheduler_ = std::make_unique<optim::CosineAnnealingLR>(opt, std::max<int64_t>(o.epochs, 1));
+      break;
+    case Schedule::Kind::Step:
+      scheduler_ = std::make_unique<optim::StepLR>(opt, o.schedule.every, o.schedule.factor);
+      break;
+    case Schedule::Kind::Swalp:
+      scheduler_ = std::make_unique<optim::SWALPScheduleLR>(opt, o.schedule.every, o.schedule.factor);
+      break;
+  }
+  const LossScaling& ls = recipe.loss_scaling;
+  if (ls.kind == LossScaling::Kind::Static || ls.kind == LossScaling::Kind::Dynamic) {
+    scaler_ = std::make_unique<optim::LossScaler>(optim::LossScalerOptions{
+        .init_scale = ls.scale, .dynamic = ls.kind == LossScaling::Kind::Dynamic, .growth_interval = ls.growth_interval});
+    OverflowChannel::connect(setup_.overflow, *scaler_);
+  }
+  if (o.averaging.start_epoch > 0)
+    swa_ = std::make_unique<optim::SWA>(setup_.model, 0, std::max<int64_t>(o.averaging.every_steps, 1));
+}
+
+nn::ModulePtr Trainer::averaged_model() const { return swa_ ? swa_->averaged_model() : nullptr; }
+
+Score Trainer::evaluate(const data::Dataset& data, nn::Module* model) {
+  const bool was_paused = setup_.counters->paused();
+  setup_.counters->pause(true);
+  Score s = train::evaluate(model ? *model : *setup_.model, data, options_.eval_batch_size, options_.device);
+  setup_.counters->pause(was_paused);
+  return s;
+}
+
+void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sample, const TrainerCallbacks& cb,
+                         double& update_sum, int64_t& update_samples) {
+  optim::Optimizer& opt = *setup_.optimizer;
+  Tensor logits = setup_.model->forward(batch.images);
+  Tensor loss = cross_entropy(logits, batch.labels);
+  opt.zero_grad();
+  std::vector<Tensor> before;
+  if (sample) {
+    NoGradGuard no_grad;
+    for (const Tensor& p : opt.parameters()) before.push_back(p.clone());
+  }
+  Tensor scaled = loss;
+  if (recipe_.loss_scaling.kind == LossScaling::Kind::Multiplier)
+    scaled = loss * static_cast<float>(recipe_.loss_scaling.scale);
+  StepInfo info;
+  info.step = steps_done_;
+  if (scaler_) {
+    scaler_->scale(scaled).backward();
+    info.skipped = !scaler_->step(opt);
+    info.loss_scale = scaler_->get_scale();
+  } else {
+    scaled.backward();
+    opt.step();
+  }
+  if (sample) {
+    std::vector<Tensor> params = opt.parameters();
+    for (const Tensor& p : params) info.total_weights += p.numel();
+    info.changed = changed_elements(params, before);
+    update_sum += info.total_weights > 0 ? double(*info.changed) / double(info.total_weights) : 0.0;
+    ++update_samples;
+  }
+  score.add(loss, logits, batch.labels);
+  const Averaging& avg = options_.averaging;
+  if (swa_ && avg.every_steps > 0) {
+    const int64_t start = (avg.start_epoch - 1) * steps_per_epoch_;
+    if (steps_done_ >= start) swa_->update(steps_done_ - start);
+  }
+  if (cb.on_step) cb.on_step(info);
+  ++steps_done_;
+}
+
+EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb) {
+  const int64_t epoch = epochs_done_ + 1;
+  data::DataLoader loader(train, {.batch_size = options_.batch_size, .shuffle = true, .seed = options_.seed,
+                                  .device = options_.device});
+  loader.reset(epoch - 1);
+  const int64_t batches = loader.num_batches();
+  const int64_t samples = options_.update_fraction_samples;
+  const int64_t sample_every = samples > 0 ? std::max<int64_t>(1, batches / samples) : 0;
+  double update_sum = 0;
+  int64_t update_samples = 0;
+  std::array<QuantCounts, kNumRoles> counts_before;
+  for (Role r : kRoles) counts_before[static_cast<int>(r)] = setup_.counters->total(r);
+
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.lr = setup_.optimizer->lr();
+  setup_.model->train();
+  RunningScore score(options_.device);
+  const Clock::time_point t0 = Clock::now();
+  data::Batch batch;
+  while (loader.next(batch)) {
+    const bool sample = sample_every > 0 && (batch.index + 1) % sample_every == 0;
+    train_step(batch, score, sample, cb, update_sum, update_samples);
+    if (cb.on_batch) cb.on_batch(epoch, batch.index + 1, batches, score);
+  }
+  const Score trained = score.read();  // waits for the device
+  m.seconds = seconds_since(t0);
+  m.train_loss = trained.loss;
+  m.train_accuracy = trained.accuracy;
+  m.samples_per_second = m.seconds > 0 ? double(score.samples()) / m.seconds : 0;
+  if (update_samples > 0) m.update_fraction = update_sum / double(update_samples);
+  for (Role r : kRoles) m.counts[static_cast<int>(r)] = setup_.counters->total(r) - counts_before[static_cast<int>(r)];
+  if (scaler_) {
+    m.loss_scale = scaler_->get_scale();
+    m.skipped_steps = scaler_->skipped_steps();
+  }
+  const Averaging& avg = options_.averaging;
+  if (swa_ && avg.every_steps == 0 && epoch >= avg.start_epoch) swa_->update(epoch - avg.start_epoch);
+  const Score tested = evaluate(test);
+  m.test_loss = tested.loss;
+  m.test_accuracy = tested.accuracy;
+  m.test = tested;
+  last_test_ = tested;
+  if (swa_ && avg.evaluate_each_epoch && swa_->count() > 0) m.averaged_test = evaluate_averaged(train, test);
+  return m;
+}
+
+Score Trainer::evaluate_averaged(const data::Dataset& train, const data::Dataset& test) {
+  nn::ModulePtr avg = swa_->averaged_model();
+  if (has_batchnorm(*avg)) {
+    NoGradGuard no_grad;
+    optim::update_bn(*avg, [&](const std::function<void(const Tensor&)>& run_batch) {
+      data::DataLoader loader(train, {.batch_size = options_.batch_size, .shuffle = false, .device = options_.device});
+      data::Batch b;
+      while (loader.next(b)) run_batch(b.images);
+    });
+  }
+  return evaluate(test, avg.get());
+}
+
+TrainResult Trainer::fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb) {
+  TrainResult result;
+  {
+    data::DataLoader probe(train, {.batch_size = options_.batch_size, .shuffle = false});
+    steps_per_epoch_ = probe.num_batches();
+  }
+  steps_done_ = std::max(steps_done_, epochs_done_ * steps_per_epoch_);  // after resume
+  if (options_.evaluate_initial && epochs_done_ == 0) {
+    EpochMetrics m0;
+    const Score s = evaluate(test);
+    m0.test_loss = s.loss;
+    m0.test_accuracy = s.accuracy;
+    m0.test = s;
+    m0.lr = setup_.optimizer->lr();
+    if (scaler_) m0.loss_scale = scaler_->get_scale();
+    result.epochs.push_back(m0);
+    if (cb.on_epoch) cb.on_epoch(m0);
+  }
+  while (epochs_done_ < options_.epochs) {
+    EpochMetrics m = train_epoch(train, test, cb);
+    if (scheduler_) scheduler_->step();
+    epochs_done_ = m.epoch;
+    result.epochs.push_back(m);
+    if (cb.on_epoch) cb.on_epoch(m);
+  }
+  if (!result.epochs.empty() && result.epochs.back().epoch == options_.epochs && options_.epochs > 0) {
+    result.test = last_test_;
+  } else {
+    result.test = evaluate(test);
+  }
+  if (swa_ && swa_->count() > 0) {
+    result.averaged_test = evaluate_averaged(train, test);
+    result.averaged_snapshots = swa_->count();
+  }
+  result.steps = steps_done_;
+  return result;
+}
+
+optim::TrainingState Trainer::state() {
+  return {.model = setup_.model.get(),
+          .optimizer = setup_.optimizer.get(),
+          .scaler = scaler_.get(),
+          .scheduler = scheduler_.get(),
+          .swa = swa_.get(),
+          .step = &epochs_done_};
+}
+
+void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts) {
+  std::map<std::string, std::string> all = texts;
+  all[kRecipeKey] = to_string(recipe_);
+  optim::TrainingState s = state();
+  s.texts = &all;
+  optim::save_checkpoint(path, s);
+}
+
+void Trainer::resume(const std::string& path) {
+  const optim::CheckpointData data = optim::read_checkpoint(path);
+  auto recipe = data.texts.find(kRecipeKey);
+  if (recipe != data.texts.end() && recipe->second != to_string(recipe_))
+    QTORCH_FAIL("resume: '{}' was trained with the recipe '{}', this run uses '{}'", path, recipe->second,
+                to_string(recipe_));
+  auto step = data.integers.find("step");
+  QTORCH_CHECK(step != data.integers.end(), "resume: '{}': expected an entry 'step' (the epochs done), got none", path);
+  QTORCH_CHECK(step->second >= 0 && step->second <= options_.epochs,
+               "resume: '{}' is at epoch {}, expected an epoch in [0, {}] (the trainer's epochs)", path, step->second,
+               options_.epochs);
+  optim::restore_checkpoint(data, path, state());
+}
+
+}  // namespace qtorch::train

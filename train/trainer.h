@@ -1,0 +1,175 @@
+// train::Trainer: the epoch loop of low-precision training. Applies a recipe to a model,
+// then trains on shuffled mini-batches (forward, loss, backward with loss scaling, skipped
+// steps on overflow, optimizer step, schedule, weight averaging), evaluates, reports each
+// epoch through a callback and checkpoints. It prints nothing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/device.h"
+#include "data/loader.h"
+#include "data/mnist.h"
+#include "nn/module.h"
+#include "optim/checkpoint.h"
+#include "optim/loss_scaler.h"
+#include "optim/scheduler.h"
+#include "optim/swa.h"
+#include "train/apply.h"
+#include "train/evaluate.h"
+#include "train/recipe.h"
+
+namespace qtorch::train {
+
+/// The optimizer the recipe wraps.
+struct OptimizerOptions {
+  std::string kind = "sgd";  ///< sgd | adam | adamw
+  double lr = 0.05;
+  double momentum = 0.9;  ///< sgd only
+  double weight_decay = 0.0;
+};
+/// Builds it on `params`; throws qtorch::Error for an unknown kind or bad value.
+std::shared_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& options, const std::vector<Tensor>& params);
+
+/// The learning rate per epoch.
+struct Schedule {
+  enum class Kind { Constant, Cosine, Step, Swalp } kind = Kind::Constant;
+  int64_t every = 0;      ///< Step: epochs between decays; Swalp: the epochs of its schedule
+  double factor = 1.0;    ///< Step: the decay factor; Swalp: the final ratio of the lr
+  bool operator==(const Schedule&) const = default;
+};
+/// "constant", "cosine" (over the run's epochs), "step:EVERY:GAMMA", "swalp:EPOCHS:RATIO"
+/// (base lr for the first half, linear down to RATIO * lr at 0.9 of EPOCHS, then constant).
+Schedule parse_schedule(const std::string& text, const std::string& what = "schedule");
+std::string to_string(const Schedule& schedule);
+
+/// Stochastic weight averaging of the trained weights, in float32.
+struct Averaging {
+  int64_t start_epoch = 0;  ///< first epoch (from 1) averaged; 0: off
+  /// > 0: average every that many steps from the start of start_epoch (as SWALP does);
+  /// 0: once at the end of every epoch from start_epoch.
+  int64_t every_steps = 0;
+  /// Also evaluate the averaged model after every epoch that has averaged snapshots.
+  bool evaluate_each_epoch = false;
+};
+
+struct TrainerOptions {
+  int64_t epochs = 1;
+  int64_t batch_size = 128;
+  /// Seed of the data order (each epoch's permutation). Initial weights and stochastic
+  /// rounding draw from the global generator: call qtorch::manual_seed before building the model.
+  uint64_t seed = 0;
+  Device device = Device::cpu();
+  OptimizerOptions optimizer{};
+  Schedule schedule{};
+  Averaging averaging{};
+  int64_t eval_batch_size = 256;
+  /// Evaluate the model before the first step (reported as epoch 0).
+  bool evaluate_initial = false;
+  /// Measure the share of weights a step changes this many times per epoch, evenly spread
+  /// (each costs a copy of the weights); >= the batches per epoch: every step; 0: never.
+  int64_t update_fraction_samples = 4;
+  ApplyOptions apply{};
+};
+
+/// One epoch's figures.
+struct EpochMetrics {
+  int64_t epoch = 0;  ///< from 1; 0 for the evaluation before training
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  double seconds = 0, samples_per_second = 0, lr = 0;
+  /// Mean share of weight elements changed by the sampled steps.
+  std::optional<double> update_fraction{};
+  /// This epoch's counts per role (only the counted roles are nonzero).
+  std::array<QuantCounts, kNumRoles> counts{};
+  std::optional<double> loss_scale{};  ///< at the end of the epoch, with loss scaling
+  int64_t skipped_steps = 0;           ///< in the whole run so far
+  Score test{};                          ///< the test figures with their counts
+  std::optional<Score> averaged_test{};  ///< with Averaging::evaluate_each_epoch
+};
+
+/// What each step did (for per-step diagnostics).
+struct StepInfo {
+  int64_t step = 0;  ///< from 0, over the whole run
+  /// Weight elements the step changed, when it was sampled (TrainerOptions::update_fraction_samples).
+  std::optional<int64_t> changed{};
+  int64_t total_weights = 0;
+  bool skipped = false;  ///< overflow: the loss scaler skipped it
+  std::optional<double> loss_scale{};  ///< after the step
+};
+
+/// The whole run.
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;
+  Score test{};                  ///< the final model
+  std::optional<Score> averaged_test{};  ///< the averaged model, when it averaged anything
+  int64_t averaged_snapshots = 0;
+  int64_t steps = 0;
+};
+
+struct TrainerCallbacks {
+  /// After every epoch, with that epoch's figures.
+  std::function<void(const EpochMetrics&)> on_epoch;
+  /// After every batch: the epoch, the batches done and per epoch, and the running score
+  /// (reading its loss waits for the device, so do it only now and then).
+  std::function<void(int64_t epoch, int64_t done, int64_t batches, const RunningScore& score)> on_batch;
+  std::function<void(const StepInfo&)> on_step;
+};
+
+class Trainer {
+ public:
+  /// Applies `recipe` to `model` (see apply_recipe; the model moves to options.device) and
+  /// builds the optimizer, schedule, loss scaler and weight averaging.
+  Trainer(const nn::ModulePtr& model, const Recipe& recipe, const TrainerOptions& options);
+
+  /// Trains from the epoch after the last one done up to options.epochs, evaluating on
+  /// `test` after each epoch; then evaluates the averaged model (recomputing batch-norm
+  /// statistics on `train` first when it has batch norm).
+  TrainResult fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& callbacks = {});
+
+  /// Mean loss and accuracy of `model` (default: the trained one) over `data`, in eval mode;
+  /// nothing is counted meanwhile.
+  Score evaluate(const data::Dataset& data, nn::Module* model = nullptr);
+
+  /// Saves everything training changes (model, optimizer state, loss scale, schedule,
+  /// average, generator, epochs done) and the recipe's text, atomically.
+  void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts = {});
+  /// Restores a checkpoint of the same recipe; throws qtorch::Error naming the file when it
+  /// was written with another recipe or beyond options.epochs (nothing is changed then).
+  void resume(const std::string& path);
+
+  nn::Module& model() { return *setup_.model; }
+  const nn::ModulePtr& model_ptr() const { return setup_.model; }
+  optim::Optimizer& optimizer() { return *setup_.optimizer; }
+  const Recipe& recipe() const { return recipe_; }
+  const TrainerOptions& options() const { return options_; }
+  const QuantCounters& counters() const { return *setup_.counters; }
+  /// The averaged model, or null without averaging.
+  nn::ModulePtr averaged_model() const;
+  optim::LossScaler* loss_scaler() { return scaler_.get(); }
+  int64_t epochs_done() const { return epochs_done_; }
+
+ private:
+  EpochMetrics train_epoch(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb);
+  void train_step(const data::Batch& batch, RunningScore& score, bool sample, const TrainerCallbacks& cb,
+                  double& update_sum, int64_t& update_samples);
+  Score evaluate_averaged(const data::Dataset& train, const data::Dataset& test);
+  optim::TrainingState state();
+
+  Recipe recipe_;
+  TrainerOptions options_;
+  LowPrecisionSetup setup_;
+  std::unique_ptr<optim::LRScheduler> scheduler_;
+  std::unique_ptr<optim::LossScaler> scaler_;
+  std::unique_ptr<optim::SWA> swa_;
+  int64_t epochs_done_ = 0;
+  int64_t steps_done_ = 0;
+  int64_t steps_per_epoch_ = 0;
+  Score last_test_{};
+};
+
+}  // namespace qtorch::train
