@@ -1,5 +1,5 @@
 // GPU quantizer throughput next to a device-to-device copy of the same tensor in the same
-// process (shared/BENCHMARKS.md: 2^26 float32 elements; goal: at least 0.9 of the copy for
+// process (docs/benchmarks.md: 2^26 float32 elements; goal: at least 0.9 of the copy for
 // every family and rounding mode). Each timed iteration queues 10 calls and waits once.
 // Run: build/bench/gpu_quantize   (exits at once, saying so, when no GPU is visible)
 #include <chrono>

@@ -1,5 +1,5 @@
 // Quantizer kernel speed on 2^24 float32 elements next to a plain copy of the same tensor
-// in the same run (BENCHMARKS.md: >= 0.8 of the copy for nearest, >= 0.6 for stochastic).
+// in the same run (docs/benchmarks.md: >= 0.8 of the copy for nearest, >= 0.6 for stochastic).
 // Group "alloc": a fresh output per call (x.clone() is the baseline, a single-threaded
 // allocate + memcpy is shown too); group "into": a preallocated output (out.copy_(x)).
 // Group "cache": 2^15 elements, in cache and single-threaded (below the kernels' parallel
@@ -50,7 +50,7 @@ const Case kCases[] = {
     {"block_8_nearest", BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Nearest},
     {"block_8_stochastic", BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Stochastic},
     {"e5m2_nearest_even", formats::fp8_e5m2(), Rounding::NearestEven},
-    // CPFloat's published modes on e5m2 (BENCHMARKS.md): nearest ties away, stochastic.
+    // CPFloat's published modes on e5m2 (docs/benchmarks.md): nearest ties away, stochastic.
     {"e5m2_nearest_away", formats::fp8_e5m2(), Rounding::Nearest},
     {"e5m2_stochastic", formats::fp8_e5m2(), Rounding::Stochastic},
 };

@@ -1,14 +1,14 @@
-// Training throughput (samples/s) of the BENCHMARKS.md workloads: the MLP 784-256-256-10
+// Training throughput (samples/s) of the docs/benchmarks.md workloads: the MLP 784-256-256-10
 // and LeNet-5 in fp32 and block8 (8-bit block floating point, one exponent per row along
 // axis 0, stochastic, forward and backward, and OptimLP on weights, gradients and momentum:
 // qtrain's block8 preset), SGD lr 0.05 momentum 0.9. block8 quantizes after each linear and
 // conv layer (qtrain's default placement); block8_every_layer after every layer and
-// activation, as BENCHMARKS.md words the workload (qtrain --quantize-after all).
+// activation, as docs/benchmarks.md words the workload (qtrain --quantize-after all).
 // On the CPU at batch 128; on a GPU, when one is visible, at batch 128 and 1024. Data are
 // random images and labels already on the device, so the figures are of the training step
 // alone. Each timed iteration runs 20 steps (and waits once on a GPU); the fp32 variant of
 // each model, device and batch is the ratio table's baseline.
-// Goals (BENCHMARKS.md): CPU block8 at most 1.3x the fp32 step time, i.e. a share of at
+// Goals (docs/benchmarks.md): CPU block8 at most 1.3x the fp32 step time, i.e. a share of at
 // least 0.77. GPU peers on an H100: PyTorch fp32 MLP 70 000 samples/s at batch 128 (first
 // epoch), libtorch MLP 159 000, LeNet 94 000 (steady state).
 // Run: GOMP_SPINCOUNT=3000 build/bench/train_bench   (qtrain's own wait policy; see its main.cpp)
@@ -61,7 +61,7 @@ optim::QuantFn in_place(Number number) {
 }
 
 // block8: qtrain's default placement, a quantizer after each linear and conv layer
-// (examples/qtrain/placement.h); block8_every_layer: BENCHMARKS.md's literal workload, one after
+// (examples/qtrain/placement.h); block8_every_layer: docs/benchmarks.md's literal workload, one after
 // every layer and activation (qtrain --quantize-after all).
 enum class Variant { Fp32, Block8, Block8EveryLayer };
 

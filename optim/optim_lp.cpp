@@ -1,4 +1,4 @@
-// optim::OptimLP: the low-precision optimizer wrapper (NUMERICS.md, "OptimLP").
+// optim::OptimLP: the low-precision optimizer wrapper (docs/numerics.md, "OptimLP").
 #include "optim/optim_lp.h"
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // optim::OptimLP: wraps SGD, Adam or AdamW to train in low precision: quantized
 // gradients, weights, optimizer state and a weight accumulator, in the exact order of
-// NUMERICS.md ("OptimLP").
+// docs/numerics.md ("OptimLP").
 #pragma once
 
 #include <functional>

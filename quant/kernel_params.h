@@ -7,7 +7,7 @@
 
 namespace qtorch {
 
-/// What one quantize call did (NUMERICS "Overflow must stay visible").
+/// What one quantize call did (docs/numerics.md, "Overflow must stay visible").
 struct QuantStats {
   /// Elements whose rounded value fell outside the format's range and were replaced by
   /// the range end (clamp/saturation) or by inf/NaN (non-saturating overflow), including

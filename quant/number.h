@@ -1,6 +1,6 @@
 // Number formats as plain values (qtorch.FixedPoint, FloatingPoint, BlockFloatingPoint in
 // Python), their validation, printing, text form ("fixed:8:6", "fp16", ...) and presets.
-// The exact meaning of every field is in NUMERICS.md.
+// The exact meaning of every field is in docs/numerics.md.
 #pragma once
 
 #include <optional>
@@ -44,7 +44,7 @@ enum class FloatRange {
 };
 
 /// Floating point with `exp` exponent bits and `man` explicit mantissa bits.
-/// Defaults give the reference semantics (NUMERICS "Floating point"); the options give
+/// Defaults give the reference semantics (docs/numerics.md, "Floating point"); the options give
 /// IEEE/OCP formats (see qtorch::formats).
 struct FloatingPoint {
   int exp = 8;

@@ -19,7 +19,7 @@ struct QuantizeOptions {
   /// Set to this call's counts (clamped/saturated and flushed-to-zero elements).
   QuantStats* stats = nullptr;
   /// Set to a tensor of x's shape holding 1 where the element was clamped or saturated
-  /// (the clamp mask of NUMERICS), else 0. Made in the same pass.
+  /// (the clamp mask of docs/numerics.md), else 0. Made in the same pass.
   Tensor* mask = nullptr;
 };
 

@@ -1,4 +1,4 @@
-// Rounding modes (NUMERICS "Rounding modes") and their names as text.
+// Rounding modes (docs/numerics.md, "Rounding modes") and their names as text.
 #pragma once
 
 #include <ostream>

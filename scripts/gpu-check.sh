@@ -170,7 +170,7 @@ run_checks() {
 
   if [ "${QTORCH_GPU_QTRAIN:-1}" = 1 ] && [ -n "$data" ] && command -v nvidia-smi >/dev/null; then
     say ""
-    say "== qtrain --device cuda, one epoch of Fashion-MNIST, batch 128 (BENCHMARKS.md workloads)"
+    say "== qtrain --device cuda, one epoch of Fashion-MNIST, batch 128 (docs/benchmarks.md workloads)"
     : >"$OUT/qtrain.log"
     local model preset
     for model in mlp lenet; do

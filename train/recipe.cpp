@@ -207,6 +207,12 @@ bool Recipe::quantizes_optimizer() const {
   return master_weights || loss_scaling.kind == LossScaling::Kind::Multiplier;
 }
 
+bool Recipe::operator==(const Recipe& o) const {
+  return roles == o.roles && layer_kinds_text(quantize_after) == layer_kinds_text(o.quantize_after) &&
+         loss_scaling == o.loss_scaling && clamping_grad_zero == o.clamping_grad_zero &&
+         quantize_initial_weights == o.quantize_initial_weights && master_weights == o.master_weights;
+}
+
 void Recipe::validate() const {
   for (Role r : kRoles)
     if ((*this)[r].number) qtorch::validate(*(*this)[r].number);

@@ -108,7 +108,8 @@ struct Recipe {
   /// without a grad format, master_weights with an acc format, a non-positive or non-finite scale.
   void validate() const;
 
-  bool operator==(const Recipe&) const = default;
+  /// Equal roles, options and set of layer kinds (in any order).
+  bool operator==(const Recipe& o) const;
 };
 
 /// The stable text form, one "key=value" per role and option, separated by "; ":

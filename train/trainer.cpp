@@ -71,16 +71,20 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, cons
 }
 
 Schedule parse_schedule(const std::string& text, const std::string& what) {
-  Schedule s;
-  if (text == "constant") return s;
+  if (text == "constant") return {};
   if (text == "cosine") return {Schedule::Kind::Cosine, 0, 1.0};
   const std::vector<std::string> p = split(text, ':');
-  double every = 0, factor = 0;
-  if (p.size() == 3 && (p[0] == "step" || p[0] == "swalp") && read_number(p[1], every) && read_number(p[2], factor) &&
-      every >= 1 && every <= 1e6 && every == std::floor(every) && factor > 0 && factor <= 1)
-    return {p[0] == "step" ? Schedule::Kind::Step : Schedule::Kind::Swalp, static_cast<int64_t>(every), factor};
-  QTORCH_FAIL("{}: expected constant, cosine, step:EVERY:GAMMA or swalp:EPOCHS:RATIO (EVERY, EPOCHS whole "
-              "numbers of epochs in [1, 1000000], 0 < GAMMA, RATIO <= 1), got '{}'",
+  if (p.size() == 3 && (p[0] == "step" || p[0] == "swalp")) {
+    const bool step = p[0] == "step";
+    double every = 0, factor = 0;
+    QTORCH_CHECK(read_number(p[1], every) && every >= 1 && every <= 1e6 && every == std::floor(every),
+                 "{} {}: {}: expected an integer in [1, 1000000], got '{}'", what, text, step ? "EVERY" : "EPOCHS", p[1]);
+    QTORCH_CHECK(read_number(p[2], factor) && factor > 0 && factor <= 1, "{} {}: {}: expected a number in (0, 1], got '{}'",
+                 what, text, step ? "GAMMA" : "RATIO", p[2]);
+    return {step ? Schedule::Kind::Step : Schedule::Kind::Swalp, static_cast<int64_t>(every), factor};
+  }
+  QTORCH_FAIL("{}: expected constant, cosine, step:EVERY:GAMMA or swalp:EPOCHS:RATIO (EVERY, EPOCHS integers in "
+              "[1, 1000000] epochs, 0 < GAMMA, RATIO <= 1), got '{}'",
               what, text);
 }
 

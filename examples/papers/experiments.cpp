@@ -42,7 +42,9 @@ const std::vector<ArmResult>& ArmSet::runs(const std::string& name) const {
 }
 
 double ArmSet::mean(const std::string& name, const std::function<double(const ArmResult&)>& f) const {
-  return mean_of(runs(name), f);
+  double sum = 0;
+  for (const ArmResult& r : runs(name)) sum += f(r);
+  return runs(name).empty() ? 0.0 : sum / double(runs(name).size());
 }
 
 double ArmSet::acc(const std::string& name) const {

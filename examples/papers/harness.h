@@ -119,12 +119,4 @@ ArmResult run_arm(const ArmConfig& config, const Data& data);
 
 nlohmann::json to_json(const ArmResult& result);
 
-/// Mean of f over the results.
-template <class F>
-double mean_of(const std::vector<ArmResult>& results, F f) {
-  double s = 0;
-  for (const auto& r : results) s += f(r);
-  return results.empty() ? 0.0 : s / double(results.size());
-}
-
 }  // namespace qrepro

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """An independent PyTorch re-implementation of qrepro parts 1b (LeNet) and 3a, and of the
-BENCHMARKS.md fp32 workloads, to check qtorch's figures against a second simulator.
+docs/benchmarks.md fp32 workloads, to check qtorch's figures against a second simulator.
 
-It shares no code with qtorch: the fixed-point quantizer below is written from NUMERICS.md
+It shares no code with qtorch: the fixed-point quantizer below is written from docs/numerics.md
 (x * 2^fl rounded, stochastic = floor(x * 2^fl + u), clamped to the word length) and the
 training loops from the issue's recipes. The random streams differ from qtorch's, so compare
 distributions over seeds, not single runs.

@@ -129,6 +129,7 @@ auto parse_as(const std::string& option, const std::string& prefix, Parse parse)
     return parse();
   } catch (const qtorch::Error& e) {
     std::string m = e.what();
+    if (m.rfind(option, 0) == 0) fail(m);  // already named
     fail(option + ": " + (m.rfind(prefix, 0) == 0 ? m.substr(prefix.size()) : m));
   }
 }
@@ -171,7 +172,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   app.add_option("--momentum", momentum, "SGD momentum, in [0, 1)")->type_name("NUMBER");
   app.add_option("--weight-decay", weight_decay, "L2 weight decay, >= 0 (decoupled for adamw)")->type_name("NUMBER");
   app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw");
-  app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, cosine or step:EVERY:GAMMA (epochs)");
+  app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, cosine, step:EVERY:GAMMA or swalp:EPOCHS:RATIO (epochs)");
   app.add_option("--seed", seed, "seed of initialisation, shuffling and stochastic rounding (0 to 2^64 - 1)")->type_name("INT");
   app.add_option("--threads", threads, "CPU threads, 0 to " + std::to_string(kMaxThreads) + " (0: the library default)")->type_name("INT");
   app.add_option("--device", cfg.device, "cpu or cuda[:N]");
@@ -195,7 +196,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
       "loss scaling: none, static:S, dynamic[:S[:INTERVAL]] or multiplier:K (default: the preset's)");
   app.add_option("--quantize-after", quantize_after,
                  "layer kinds followed by the activation/error quantizer: comma-separated linear, conv, "
-                 "normalization, activation, pooling, or all (BENCHMARKS.md's block8: all)");
+                 "normalization, activation, pooling, or all (docs/benchmarks.md's block8: all)");
   app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");

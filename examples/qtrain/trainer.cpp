@@ -2,6 +2,8 @@
 // checkpoints and plot around it.
 #include "examples/qtrain/trainer.h"
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,7 +17,6 @@
 #include "core/generator.h"
 #include "core/threads.h"
 #include "data/mnist.h"
-#include "examples/qtrain/memory_usage.h"
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/plot.h"
 #include "examples/qtrain/progress.h"
@@ -31,6 +32,13 @@ namespace train = qtorch::train;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The largest resident set size so far, in MiB (Linux reports ru_maxrss in KiB).
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
 
 train::TrainerOptions trainer_options(const Config& c) {
   return {.epochs = c.epochs,

@@ -10,119 +10,43 @@
 
 #include "examples/qtrain/cli.h"
 #include "examples/qtrain/metrics.h"
-#include "examples/qtrain/placement.h"
-#include "examples/qtrain/presets.h"
 #include "examples/qtrain/progress.h"
 #include "examples/qtrain/plot.h"
-#include "examples/qtrain/quant_setup.h"
 #include "examples/qtrain/resume_check.h"
-#include "examples/qtrain/text_specs.h"
 #include "tests/examples/qtrain_runner.h"
 
 namespace qtrain {
 namespace {
 
-TEST(QtrainParts, ParsesSchedules) {
-  EXPECT_EQ(parse_schedule("constant").kind, ScheduleSpec::Constant);
-  EXPECT_EQ(parse_schedule("cosine").kind, ScheduleSpec::Cosine);
-  ScheduleSpec s = parse_schedule("step:3:0.5");
-  EXPECT_EQ(s.kind, ScheduleSpec::Step);
-  EXPECT_EQ(s.step_every, 3);
-  EXPECT_DOUBLE_EQ(s.gamma, 0.5);
-  for (const char* bad : {"", "linear", "step", "step:0:0.5", "step:2", "step:2:0", "step:2:1.5",
-                          "step:1.5:0.5", "step:x:0.5", "step:2:0.5:1"})
-    EXPECT_THROW(parse_schedule(bad), std::invalid_argument) << bad;
-}
-
-TEST(QtrainParts, ParsesLossScales) {
-  EXPECT_EQ(parse_loss_scale("").kind, LossScaleSpec::None);
-  EXPECT_EQ(parse_loss_scale("none").kind, LossScaleSpec::None);
-  LossScaleSpec d = parse_loss_scale("dynamic");
-  EXPECT_EQ(d.kind, LossScaleSpec::Dynamic);
-  EXPECT_DOUBLE_EQ(d.scale, 65536.0);
-  LossScaleSpec s = parse_loss_scale("static:128");
-  EXPECT_EQ(s.kind, LossScaleSpec::Static);
-  EXPECT_DOUBLE_EQ(s.scale, 128.0);
-  EXPECT_DOUBLE_EQ(parse_loss_scale("dynamic:1024").scale, 1024.0);
-  for (const char* bad : {"static", "static:", "static:0", "static:-2", "static:inf", "dyn", "static:1:2"})
-    EXPECT_THROW(parse_loss_scale(bad), std::invalid_argument) << bad;
-}
-
-TEST(QtrainParts, EveryPresetParses) {
-  ASSERT_GE(presets().size(), 6u);
-  for (const Preset& p : presets()) {
+// The option names replace the library's function names in qtrain's messages.
+TEST(QtrainParts, RecipeErrorsNameTheOption) {
+  for (auto [args, prefix] : {std::pair{std::vector<std::string>{"--momentum-format", "float:9:99"}, "--momentum-format: "},
+                              {{"--grad-rounding", "up-ish"}, "--grad-rounding: "},
+                              {{"--preset", "fp4"}, "--preset: unknown preset 'fp4'"},
+                              {{"--loss-scale", "static:0"}, "--loss-scale: "},
+                              {{"--quantize-after", "linear,banana"}, "--quantize-after: "},
+                              {{"--schedule", "step:0:1"}, "--schedule step:0:1: EVERY: "}}) {
+    std::vector<std::string> argv_text = {"qtrain"};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_text) argv.push_back(a.data());
     Config c;
-    c.formats = p.formats;
-    c.loss_scale = p.loss_scale;
-    EXPECT_NO_THROW(QuantSetup{c}) << p.name;
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(parse_command_line(static_cast<int>(argv.size()), argv.data(), c), std::optional<int>(2));
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err.rfind(std::string("qtrain: error: ") + prefix, 0), 0u) << err;
+  }
+}
+
+TEST(QtrainParts, EveryPresetPassesTheChecks) {
+  for (const qtorch::train::Preset& p : qtorch::train::presets()) {
+    Config c;
+    c.recipe = p.recipe;
     EXPECT_NO_THROW(check_config(c)) << p.name;
-    EXPECT_FALSE(p.summary.empty());
   }
-  EXPECT_EQ(find_preset("block8").formats[static_cast<int>(Role::Activation)].format, "block:8:0");
-  Config fp32;
-  fp32.formats = find_preset("fp32").formats;
-  EXPECT_FALSE(QuantSetup(fp32).quantizes_model());
-  EXPECT_FALSE(QuantSetup(fp32).quantizes_optimizer());
-  EXPECT_FALSE(fp32.low_precision());
-  EXPECT_THROW(find_preset("fp4"), std::invalid_argument);
-}
-
-TEST(QtrainParts, QuantSetupNamesTheOption) {
-  Config c;
-  c.format(Role::Momentum).format = "float:9:99";
-  try {
-    QuantSetup{c};
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("--momentum-format: ", 0), 0u) << e.what();
-  }
-  Config r;
-  r.format(Role::Grad).rounding = "up-ish";
-  try {
-    QuantSetup{r};
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("--grad-rounding: ", 0), 0u) << e.what();
-  }
-}
-
-// The diagnostics (flush and saturation shares) are the error quantizers' alone: the
-// activation and optimizer quantizers do not count.
-TEST(QtrainParts, StatsCountOnlyTheErrorQuantizers) {
-  Config c;
-  for (Role r : kRoles) c.format(r) = {"fixed:4:2", "nearest"};
-  QuantSetup setup(c);
-  // Forward: 3.0 saturates (activation); backward: 0.1 flushes, 100 saturates (error).
-  std::shared_ptr<qtorch::nn::Module> q = setup.quantizer_factory()();
-  qtorch::Tensor x = qtorch::Tensor::from_vector({0.5f, 3.0f, 1.0f}, {3}).requires_grad_();
-  q->forward(x).backward(qtorch::Tensor::from_vector({0.1f, 100.0f, 0.25f}, {3}));
-  // The optimizer's weight quantizer: 5.0 saturates, 0.01 flushes; neither is counted.
-  qtorch::Tensor w = qtorch::Tensor::from_vector({5.0f, 0.01f}, {2});
-  setup.optim_options().weight_quant(w);
-  std::optional<qtorch::QuantStats> s = setup.take_stats();
-  ASSERT_TRUE(s.has_value());
-  EXPECT_EQ(s->numel, 3);
-  EXPECT_EQ(s->clamped, 1);  // the error 100
-  EXPECT_EQ(s->flushed, 1);  // the error 0.1 (below half of 0.25)
-  EXPECT_EQ(w.to_vector(), (std::vector<float>{1.75f, 0.0f}));  // it did quantize
-  EXPECT_FALSE(setup.take_stats().has_value());                 // taking resets
-}
-
-TEST(QtrainParts, ErrorSaturationReachesTheLossScalerSink) {
-  // fixed:4:2 saturates at 1.75: a gradient of 100 must be reported, 0.5 must not.
-  Config c;
-  for (Role r : kRoles) c.format(r) = {"fp32", "nearest"};
-  c.format(Role::Error) = {"fixed:4:2", "nearest"};
-  QuantSetup setup(c);
-  std::vector<int64_t> reported;
-  qtorch::nn::QuantizerFactory factory = setup.quantizer_factory();
-  setup.on_error_saturation([&](int64_t n) { reported.push_back(n); });  // set after: still seen
-  std::shared_ptr<qtorch::nn::Module> q = factory();
-  qtorch::Tensor x = qtorch::Tensor::from_vector({1.0f, 2.0f, 3.0f}, {3}).requires_grad_();
-  q->forward(x).backward(qtorch::Tensor::from_vector({0.5f, 100.0f, -100.0f}, {3}));
-  ASSERT_EQ(reported.size(), 1u);
-  EXPECT_EQ(reported[0], 2);
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0.5f, 1.75f, -2.0f}));
+  Config lenet;
+  lenet.recipe[Role::Activation] = {qtorch::BlockFloatingPoint{.wl = 8, .dim = 2}, qtorch::Rounding::Nearest};
+  EXPECT_THROW(check_config(lenet), std::invalid_argument);  // 2-D activations after linear layers
 }
 
 TEST(QtrainParts, CheckConfigRanges) {
@@ -237,7 +161,7 @@ Config config_of(const std::string& model, const std::string& preset) {
   Config c;
   c.model = model;
   c.preset = preset;
-  c.formats = find_preset(preset).formats;
+  c.recipe = qtorch::train::preset(preset);
   return c;
 }
 
@@ -262,7 +186,7 @@ TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
   EXPECT_EQ(error_of(config_of("cnn", "bf16")),
             "--resume: run.ckpt was trained with --preset bf16 (model mlp), this run uses --preset bf16 (model cnn)");
   Config other_rounding = then;
-  other_rounding.format(Role::Weight).rounding = "nearest";
+  other_rounding.recipe[Role::Weight].rounding = qtorch::Rounding::Nearest;
   EXPECT_EQ(error_of(other_rounding),
             "--resume: run.ckpt was trained with --preset bf16 with weight bf16 stochastic (model mlp), this run "
             "uses --preset bf16 with weight bf16 nearest");
@@ -276,7 +200,7 @@ TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
   EXPECT_EQ(error_of(then), "--resume: run.ckpt is at epoch 9223372036854775807, beyond --epochs 2");
   checkpoint.integers["step"] = 1;
   Config every_layer = then;
-  every_layer.quantize_after = "linear,conv,normalization,activation,pooling";
+  every_layer.recipe.quantize_after = qtorch::train::parse_layer_kinds("all");
   EXPECT_EQ(error_of(every_layer),
             "--resume: run.ckpt was trained with --quantize-after linear,conv,normalization, this run uses "
             "--quantize-after linear,conv,normalization,activation,pooling");
@@ -285,32 +209,6 @@ TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
   EXPECT_EQ(error_of(every_layer).rfind("--resume: run.ckpt was trained with --quantize-after linear,conv,normalization,", 0), 0u);
   checkpoint.texts.clear();  // an older qtrain's checkpoint
   EXPECT_EQ(error_of(then).rfind("warning: --resume: run.ckpt records no model or number formats", 0), 0u);
-}
-
-TEST(QtrainParts, ParsesQuantizeAfter) {
-  using K = qtorch::nn::LayerKind;
-  EXPECT_EQ(parse_quantize_after("linear,conv"), (std::vector<K>{K::Linear, K::Conv}));
-  EXPECT_EQ(parse_quantize_after("pooling"), (std::vector<K>{K::Pooling}));
-  EXPECT_EQ(parse_quantize_after("all"),
-            (std::vector<K>{K::Linear, K::Conv, K::Normalization, K::Activation, K::Pooling}));
-  EXPECT_EQ(quantize_after_text(parse_quantize_after("activation,conv,linear")), "linear,conv,activation");
-  EXPECT_EQ(quantize_after_text(parse_quantize_after(kDefaultQuantizeAfter)), kDefaultQuantizeAfter);
-  auto error_of = [](const std::string& text) {
-    try {
-      parse_quantize_after(text);
-      return std::string("accepted");
-    } catch (const std::invalid_argument& e) {
-      return std::string(e.what());
-    }
-  };
-  const std::string expected =
-      "--quantize-after: expected a comma-separated list of linear, conv, normalization, activation, pooling, or all, got ";
-  EXPECT_EQ(error_of("relu"), expected + "'relu' in 'relu'");
-  EXPECT_EQ(error_of("linear,Conv"), expected + "'Conv' in 'linear,Conv'");
-  EXPECT_EQ(error_of(""), expected + "'' (an empty kind)");
-  EXPECT_EQ(error_of("linear,"), expected + "'linear,' (an empty kind)");
-  EXPECT_EQ(error_of("all,linear"), expected + "'all' in 'all,linear'");
-  EXPECT_EQ(error_of("conv,linear,conv"), "--quantize-after: 'conv' is named twice in 'conv,linear,conv'");
 }
 
 TEST(QtrainParts, FormatsDurations) {

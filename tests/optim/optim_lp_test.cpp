@@ -1,4 +1,4 @@
-// OptimLP: the spec's six-step order (NUMERICS.md), shown by cases where another order
+// OptimLP: the spec's six-step order (docs/numerics.md), shown by cases where another order
 // gives a different result; accumulators keep full precision while weights sit on the
 // grid; optimizer state quantized after the step.
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Helpers for the quant tests: tensors from lists, bit comparison, and independent scalar
-// references (double arithmetic, written from NUMERICS.md, not from the code under test).
+// references (double arithmetic, written from docs/numerics.md, not from the code under test).
 #pragma once
 
 #include <gtest/gtest.h>

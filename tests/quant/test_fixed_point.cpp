@@ -1,4 +1,4 @@
-// Fixed point: exact tables from NUMERICS.md and the reference library's checks restated.
+// Fixed point: exact tables from docs/numerics.md and the reference library's checks restated.
 #include <algorithm>
 
 #include "core/tensor.h"

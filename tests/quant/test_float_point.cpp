@@ -1,4 +1,4 @@
-// Floating point with the reference semantics: exact tables from NUMERICS.md and the
+// Floating point with the reference semantics: exact tables from docs/numerics.md and the
 // reference library's representable-set checks.
 #include <set>
 

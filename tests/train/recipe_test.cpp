@@ -1,0 +1,161 @@
+// train::Recipe: text form (parse and print), equality, presets and validation.
+#include "train/recipe.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/error.h"
+
+namespace qtorch::train {
+namespace {
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_recipe(text);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Recipe, DefaultIsFloat32AfterLinearConvNorm) {
+  const Recipe r;
+  for (Role role : kRoles) EXPECT_FALSE(r[role].quantized()) << role_name(role);
+  EXPECT_FALSE(r.quantizes_model());
+  EXPECT_FALSE(r.quantizes_optimizer());
+  EXPECT_EQ(to_string(r),
+            "weight=fp32; activation=fp32; error=fp32; grad=fp32; momentum=fp32; acc=fp32; "
+            "after=linear,conv,normalization; loss_scale=none");
+  EXPECT_EQ(r, preset("fp32"));
+}
+
+TEST(Recipe, PrintsAndParsesBack) {
+  Recipe r;
+  r[Role::Weight] = {FixedPoint{.wl = 8, .fl = 6}, Rounding::Stochastic};
+  r[Role::Error] = {formats::fp8_e5m2(), Rounding::Nearest};
+  r[Role::Grad] = {BlockFloatingPoint{.wl = 8, .dim = 0}, Rounding::NearestEven};
+  r.quantize_after = {nn::LayerKind::Activation, nn::LayerKind::Linear};
+  r.loss_scaling = {LossScaling::Kind::Dynamic, 1024, 100};
+  r.quantize_initial_weights = true;
+  const std::string text = to_string(r);
+  EXPECT_EQ(text,
+            "weight=fixed:8:6 stochastic; activation=fp32; error=e5m2 nearest; grad=block:8:0 nearest_even; "
+            "momentum=fp32; acc=fp32; after=linear,activation; loss_scale=dynamic:1024:100; "
+            "quantize_initial_weights");
+  EXPECT_EQ(parse_recipe(text), r);
+  for (const Preset& p : presets()) EXPECT_EQ(parse_recipe(to_string(p.recipe)), p.recipe) << p.name;
+}
+
+TEST(Recipe, ParsesPartialTextWithDefaults) {
+  const Recipe r = parse_recipe(" weight = fixed:16:14 stochastic ;loss_scale=static:128");
+  EXPECT_EQ(r[Role::Weight].number, std::optional<Number>(FixedPoint{.wl = 16, .fl = 14}));
+  EXPECT_EQ(r[Role::Weight].rounding, Rounding::Stochastic);
+  EXPECT_FALSE(r[Role::Activation].quantized());
+  EXPECT_EQ(r.loss_scaling, (LossScaling{LossScaling::Kind::Static, 128, 2000}));
+  EXPECT_EQ(r.quantize_after, Recipe{}.quantize_after);
+  EXPECT_EQ(parse_recipe("after=all").quantize_after.size(), 5u);
+  EXPECT_TRUE(parse_recipe("after=none").quantize_after.empty());
+}
+
+TEST(Recipe, EqualityIgnoresTheRoundingOfFloat32Roles) {
+  Recipe a, b;
+  b[Role::Grad].rounding = Rounding::Stochastic;  // no format: nothing to round
+  EXPECT_EQ(a, b);
+  b[Role::Grad].number = FixedPoint{.wl = 8, .fl = 4};
+  a[Role::Grad].number = FixedPoint{.wl = 8, .fl = 4};
+  EXPECT_NE(a, b);
+  b.master_weights = true;
+  a[Role::Grad].rounding = Rounding::Stochastic;
+  EXPECT_NE(a, b);
+}
+
+TEST(Recipe, ParseErrorsNameTheKey) {
+  EXPECT_EQ(error_of("weight=float:9:99 nearest").rfind("parse_recipe: weight: ", 0), 0u) << error_of("weight=float:9:99 nearest");
+  EXPECT_EQ(error_of("grad=fixed:8:4 upish").rfind("parse_recipe: grad: ", 0), 0u) << error_of("grad=fixed:8:4 upish");
+  EXPECT_NE(error_of("colour=fp32").find("got 'colour'"), std::string::npos);
+  EXPECT_NE(error_of("weight=fp32; weight=fp32").find("given twice"), std::string::npos);
+  EXPECT_NE(error_of("after=linear,banana").find("'banana'"), std::string::npos);
+  EXPECT_NE(error_of("after=linear,linear").find("named twice"), std::string::npos);
+  EXPECT_NE(error_of("loss_scale=static:0").find("loss_scale"), std::string::npos);
+  EXPECT_NE(error_of("weight=fixed:8:4").find("expected 'FORMAT ROUNDING'"), std::string::npos);
+  EXPECT_NE(error_of("master_weights=yes").find("bare flag"), std::string::npos);
+}
+
+TEST(Recipe, LossScalingText) {
+  EXPECT_EQ(parse_loss_scaling("").kind, LossScaling::Kind::None);
+  EXPECT_EQ(parse_loss_scaling("none").kind, LossScaling::Kind::None);
+  EXPECT_EQ(parse_loss_scaling("dynamic"), (LossScaling{LossScaling::Kind::Dynamic, 65536, 2000}));
+  EXPECT_EQ(parse_loss_scaling("dynamic:1024"), (LossScaling{LossScaling::Kind::Dynamic, 1024, 2000}));
+  EXPECT_EQ(parse_loss_scaling("dynamic:1024:50"), (LossScaling{LossScaling::Kind::Dynamic, 1024, 50}));
+  EXPECT_EQ(parse_loss_scaling("multiplier:1000"), (LossScaling{LossScaling::Kind::Multiplier, 1000, 2000}));
+  EXPECT_EQ(to_string(parse_loss_scaling("static:0.5")), "static:0.5");
+  for (const char* bad : {"static", "static:", "static:0", "static:-2", "static:inf", "dyn", "static:1:2",
+                          "dynamic:8:0", "dynamic:8:1.5", "multiplier", "multiplier:nan"})
+    EXPECT_THROW(parse_loss_scaling(bad), Error) << bad;
+}
+
+TEST(Recipe, ValidationRejectsInvalidCombinations) {
+  Recipe block;
+  block[Role::Activation] = {BlockFloatingPoint{.wl = 8, .dim = 0}, Rounding::Nearest};
+  block.clamping_grad_zero = true;
+  try {
+    block.validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("clamping_grad_zero"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("got BlockFloatingPoint(wl=8, dim=0)"), std::string::npos) << e.what();
+  }
+  Recipe none;
+  none.clamping_grad_zero = true;  // no activation format: nothing clamps
+  EXPECT_THROW(none.validate(), Error);
+  Recipe ok;
+  ok[Role::Activation] = {FixedPoint{.wl = 8, .fl = 4}, Rounding::Nearest};
+  ok.clamping_grad_zero = true;
+  EXPECT_NO_THROW(ok.validate());
+
+  Recipe multiplier;
+  multiplier.loss_scaling = {LossScaling::Kind::Multiplier, 1000};
+  EXPECT_THROW(multiplier.validate(), Error);  // nothing divides the gradients back
+  multiplier[Role::Grad] = {formats::fp8_e5m2(), Rounding::Nearest};
+  EXPECT_NO_THROW(multiplier.validate());
+
+  Recipe master;
+  master.master_weights = true;
+  master[Role::Acc] = {formats::fp16(), Rounding::Stochastic};
+  EXPECT_THROW(master.validate(), Error);
+  Recipe bad_scale;
+  bad_scale.loss_scaling = {LossScaling::Kind::Static, -4};
+  EXPECT_THROW(bad_scale.validate(), Error);
+  EXPECT_THROW(parse_recipe("activation=e5m2 nearest; clamping_grad_zero"), Error);  // e5m2 overflows to inf
+}
+
+TEST(Recipe, Presets) {
+  ASSERT_EQ(presets().size(), 6u);
+  for (const Preset& p : presets()) {
+    EXPECT_NO_THROW(p.recipe.validate()) << p.name;
+    EXPECT_FALSE(p.summary.empty());
+  }
+  const Recipe& b8 = preset("block8");
+  EXPECT_EQ(b8[Role::Activation].number, std::optional<Number>(BlockFloatingPoint{.wl = 8, .dim = 0}));
+  EXPECT_EQ(b8[Role::Weight].rounding, Rounding::Stochastic);
+  EXPECT_FALSE(b8[Role::Acc].quantized());
+  EXPECT_TRUE(b8.quantizes_model());
+  EXPECT_TRUE(b8.quantizes_optimizer());
+  EXPECT_EQ(preset("fp8").loss_scaling.kind, LossScaling::Kind::Dynamic);
+  EXPECT_EQ(preset("hfp8")[Role::Weight].number, std::optional<Number>(formats::hfp8_e4m3()));
+  try {
+    preset("fp4");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fp32, block8, fixed16, bf16, fp8, hfp8"), std::string::npos);
+  }
+}
+
+TEST(Recipe, Roles) {
+  for (Role r : kRoles) EXPECT_EQ(parse_role(role_name(r)), r);
+  EXPECT_THROW(parse_role("bias"), Error);
+}
+
+}  // namespace
+}  // namespace qtorch::train

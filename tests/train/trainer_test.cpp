@@ -1,0 +1,202 @@
+// train::Trainer: the loop's mechanics on synthetic data, and figures pinned from the
+// programs as they were before the trainer became library API (bit-identical losses).
+#include "train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/generator.h"
+#include "core/threads.h"
+#include "tests/support/temp_dir.h"
+#include "train/models.h"
+
+namespace qtorch::train {
+namespace {
+
+// 64 samples of 4 features in 2 linearly separable classes.
+data::Dataset separable(int64_t n = 64) {
+  std::vector<float> x, y;
+  manual_seed(7);
+  Tensor noise = randn({n, 4});
+  std::vector<float> r = noise.to_vector();
+  for (int64_t i = 0; i < n; ++i) {
+    const float label = float(i % 2);
+    for (int k = 0; k < 4; ++k) x.push_back(r[i * 4 + k] * 0.3f + (label == 1 ? 1.0f : -1.0f));
+    y.push_back(label);
+  }
+  return {Tensor::from_vector(x, {n, 1, 2, 2}), Tensor::from_vector(y, {n}), 2};
+}
+
+TrainerOptions small_options(int64_t epochs) {
+  return {.epochs = epochs, .batch_size = 16, .optimizer = {.lr = 0.1, .momentum = 0.9}, .eval_batch_size = 32};
+}
+
+TEST(Trainer, LearnsAndReportsEveryEpoch) {
+  const data::Dataset d = separable();
+  manual_seed(1);
+  Trainer t(models::mlp({4, 8, 2}), preset("block8"), small_options(3));
+  std::vector<int64_t> epochs;
+  int64_t batches_seen = 0, steps_seen = 0;
+  TrainResult r = t.fit(d, d, {.on_epoch = [&](const EpochMetrics& m) { epochs.push_back(m.epoch); },
+                               .on_batch = [&](int64_t, int64_t, int64_t, const RunningScore&) { ++batches_seen; },
+                               .on_step = [&](const StepInfo&) { ++steps_seen; }});
+  EXPECT_EQ(epochs, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(batches_seen, 12);
+  EXPECT_EQ(steps_seen, 12);
+  EXPECT_EQ(r.steps, 12);
+  EXPECT_GE(r.test.accuracy, 0.95);
+  EXPECT_EQ(r.test.samples, 64);
+  EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+  ASSERT_TRUE(r.epochs[0].update_fraction.has_value());  // 4 samples per epoch, 4 batches
+  EXPECT_GT(*r.epochs[0].update_fraction, 0.0);
+  // block8 counts its error quantizers only.
+  EXPECT_GT(r.epochs[0].counts[static_cast<int>(Role::Error)].numel, 0);
+  EXPECT_EQ(r.epochs[0].counts[static_cast<int>(Role::Activation)].numel, 0);
+  EXPECT_EQ(t.epochs_done(), 3);
+  EXPECT_EQ(t.fit(d, d).epochs.size(), 0u);  // nothing left to train
+}
+
+TEST(Trainer, DynamicLossScalingSkipsOverflowingSteps) {
+  const data::Dataset d = separable();
+  manual_seed(1);
+  Recipe r;
+  r[Role::Error] = {FloatingPoint{.exp = 4, .man = 3, .range = FloatRange::IEEE, .subnormals = true,
+                                  .saturate = true},
+                    Rounding::Nearest};
+  r.loss_scaling = {LossScaling::Kind::Dynamic, 1e30, 2000};  // saturates at once, backs off
+  Trainer t(models::mlp({4, 8, 2}), r, small_options(1));
+  int64_t skipped = 0;
+  std::vector<double> scales;
+  t.fit(d, d, {.on_step = [&](const StepInfo& s) {
+                 skipped += s.skipped;
+                 scales.push_back(*s.loss_scale);
+               }});
+  EXPECT_GE(skipped, 1);
+  EXPECT_LT(scales.back(), 1e30);
+  EXPECT_EQ(t.loss_scaler()->skipped_steps(), skipped);
+}
+
+TEST(Trainer, PerStepAveragingAndInitialEvaluation) {
+  const data::Dataset d = separable();
+  manual_seed(1);
+  TrainerOptions o = small_options(2);
+  o.averaging = {.start_epoch = 2, .every_steps = 2, .evaluate_each_epoch = true};
+  o.evaluate_initial = true;
+  o.update_fraction_samples = 1000;  // every step
+  Trainer t(models::mlp({4, 8, 2}), Recipe{}, o);
+  int64_t sampled = 0;
+  TrainResult r = t.fit(d, d, {.on_step = [&](const StepInfo& s) { sampled += s.changed.has_value(); }});
+  ASSERT_EQ(r.epochs.size(), 3u);
+  EXPECT_EQ(r.epochs[0].epoch, 0);
+  EXPECT_FALSE(r.epochs[1].averaged_test.has_value());  // averaging starts with epoch 2
+  EXPECT_TRUE(r.epochs[2].averaged_test.has_value());
+  EXPECT_EQ(r.averaged_snapshots, 2);  // steps 4 and 6 of epoch 2's steps 4..7
+  EXPECT_EQ(sampled, 8);
+  ASSERT_TRUE(r.averaged_test.has_value());
+}
+
+TEST(Trainer, CheckpointResumesBitIdentically) {
+  const data::Dataset d = separable();
+  qtorch::testing::TempDir dir("trainer_ckpt");
+  const std::string path = dir.file("run.ckpt");
+  manual_seed(5);
+  Trainer whole(models::mlp({4, 8, 2}), preset("block8"), small_options(2));
+  const TrainResult all = whole.fit(d, d);
+
+  manual_seed(5);
+  TrainerOptions one = small_options(2);
+  one.epochs = 1;
+  Trainer first(models::mlp({4, 8, 2}), preset("block8"), one);
+  first.fit(d, d);
+  first.save_checkpoint(path);
+  manual_seed(99);  // the checkpoint restores the generator
+  Trainer second(models::mlp({4, 8, 2}), preset("block8"), small_options(2));
+  second.resume(path);
+  EXPECT_EQ(second.epochs_done(), 1);
+  const TrainResult rest = second.fit(d, d);
+  ASSERT_EQ(rest.epochs.size(), 1u);
+  EXPECT_EQ(rest.epochs[0].train_loss, all.epochs[1].train_loss);
+  EXPECT_EQ(rest.test.loss, all.test.loss);
+
+  Trainer other(models::mlp({4, 8, 2}), preset("fp32"), small_options(2));
+  try {
+    other.resume(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("was trained with the recipe 'weight=block:8:0 stochastic"), std::string::npos)
+        << e.what();
+  }
+  Trainer shorter(models::mlp({4, 8, 2}), preset("block8"), small_options(0));
+  EXPECT_THROW(shorter.resume(path), Error);
+}
+
+TEST(Trainer, RejectsBadOptions) {
+  EXPECT_THROW(Trainer(models::mlp({4, 2}), Recipe{}, {.batch_size = 0}), Error);
+  EXPECT_THROW(Trainer(models::mlp({4, 2}), Recipe{}, {.optimizer = {.kind = "rmsprop"}}), Error);
+  EXPECT_THROW(parse_schedule("step:0:0.5"), Error);
+  EXPECT_THROW(parse_schedule("swalp:10"), Error);
+  EXPECT_THROW(parse_schedule("step:2:1.5"), Error);
+  EXPECT_EQ(parse_schedule("swalp:10:0.2"), (Schedule{Schedule::Kind::Swalp, 10, 0.2}));
+  EXPECT_EQ(to_string(parse_schedule("step:3:0.5")), "step:3:0.5");
+}
+
+// Figures of `qtrain --model mlp --limit-train 3000 --limit-test 1000 --threads 2 ...`
+// written by qtrain before it was rebuilt on train::Trainer (commit 565936a): the library
+// must reproduce them to the last bit.
+class PinnedFigures : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(std::string(data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
+      GTEST_SKIP() << "Fashion-MNIST is not installed (scripts/install-deps.sh installs it)";
+    train_ = data::load_mnist(data::kFashionMnistDir, data::Split::Train, {.limit = 3000});
+    test_ = data::load_mnist(data::kFashionMnistDir, data::Split::Test, {.limit = 1000});
+    set_num_threads(2);
+  }
+  TrainResult run(const std::string& preset_name, int64_t epochs, Schedule schedule = {}, int64_t swa_start = 0) {
+    manual_seed(0);
+    TrainerOptions o{.epochs = epochs, .schedule = schedule, .averaging = {.start_epoch = swa_start}};
+    Trainer t(models::mlp({784, 256, 256, 10}), preset(preset_name), o);
+    return t.fit(train_, test_);
+  }
+  data::Dataset train_, test_;
+};
+
+TEST_F(PinnedFigures, MlpFp32) {
+  TrainResult r = run("fp32", 2);
+  EXPECT_EQ(r.epochs[0].train_loss, 1.8627677408854166);
+  EXPECT_EQ(r.epochs[0].test_loss, 1.03927587890625);
+  EXPECT_EQ(r.epochs[1].test_loss, 0.8413544311523438);
+  EXPECT_EQ(r.test.accuracy, 0.714);
+  EXPECT_EQ(r.epochs[1].update_fraction, 0.9879837146612606);
+}
+
+TEST_F(PinnedFigures, MlpBlock8) {
+  TrainResult r = run("block8", 2);
+  EXPECT_EQ(r.epochs[0].train_loss, 1.8668561197916667);
+  EXPECT_EQ(r.epochs[1].train_loss, 1.0296212565104166);
+  EXPECT_EQ(r.epochs[1].test_loss, 0.9164945068359375);
+  EXPECT_EQ(r.test.accuracy, 0.64);
+  EXPECT_EQ(r.epochs[0].update_fraction, 0.24387443283504504);
+}
+
+TEST_F(PinnedFigures, MlpFp8WithDynamicLossScaling) {
+  TrainResult r = run("fp8", 2);
+  EXPECT_EQ(r.epochs[0].test_loss, 1.0686773681640624);
+  EXPECT_EQ(r.epochs[1].train_loss, 0.9832931315104166);
+  EXPECT_EQ(r.epochs[1].test_loss, 0.799999755859375);
+  EXPECT_EQ(r.epochs[1].loss_scale, 65536.0);
+}
+
+TEST_F(PinnedFigures, MlpBlock8StepScheduleAndSwa) {
+  TrainResult r = run("block8", 3, parse_schedule("step:1:0.5"), 2);
+  EXPECT_EQ(r.epochs[1].train_loss, 0.9655664876302084);
+  EXPECT_EQ(r.epochs[2].test_loss, 0.7422469482421875);
+  EXPECT_EQ(r.epochs[2].lr, 0.0125);
+  ASSERT_TRUE(r.averaged_test.has_value());
+  EXPECT_EQ(r.averaged_test->accuracy, 0.69);
+}
+
+}  // namespace
+}  // namespace qtorch::train
