@@ -3,12 +3,12 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "quant/quantizer.h"
+#include "train/text_parsing.h"
 
 namespace qtorch::train {
 namespace {
@@ -21,29 +21,13 @@ const std::pair<nn::LayerKind, const char*> kLayerKinds[] = {{nn::LayerKind::Lin
                                                              {nn::LayerKind::Activation, "activation"},
                                                              {nn::LayerKind::Pooling, "pooling"}};
 
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  for (;;) {
-    size_t pos = text.find(sep, start);
-    parts.push_back(text.substr(start, pos - start));
-    if (pos == std::string::npos) return parts;
-    start = pos + 1;
-  }
-}
-
 std::string trim(const std::string& s) {
   const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
 // A finite number > 0 spelled out completely ("4096", "1e3").
-bool positive_number(const std::string& s, double& out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
-  return end == s.c_str() + s.size() && std::isfinite(out) && out > 0;
-}
+bool positive_number(const std::string& s, double& out) { return text::read_finite(s, out) && out > 0; }
 
 // Shortest text that reads back as exactly v.
 std::string exact(double v) {
@@ -144,7 +128,7 @@ std::string to_string(const LossScaling& s) {
 LossScaling parse_loss_scaling(const std::string& text, const std::string& what) {
   LossScaling s;
   if (text.empty() || text == "none") return s;
-  const std::vector<std::string> p = split(text, ':');
+  const std::vector<std::string> p = text::split(text, ':');
   double scale = 65536.0;
   bool ok = false;
   if (p[0] == "dynamic" && p.size() <= 3) {
@@ -182,7 +166,7 @@ std::vector<nn::LayerKind> parse_layer_kinds(const std::string& text, const std:
     for (const auto& [kind, name] : kLayerKinds) kinds.push_back(kind);
     return kinds;
   }
-  for (const std::string& name : split(text, ',')) {
+  for (const std::string& name : text::split(text, ',')) {
     if (name.empty()) QTORCH_FAIL("{}: expected {}, got '{}' (an empty kind)", what, expected, text);
     nn::LayerKind kind;
     try {
@@ -254,7 +238,7 @@ std::string to_string(const Recipe& recipe) {
 Recipe parse_recipe(const std::string& text) {
   Recipe recipe;
   std::vector<std::string> seen;
-  for (const std::string& raw : split(text, ';')) {
+  for (const std::string& raw : text::split(text, ';')) {
     const std::string item = trim(raw);
     if (item.empty()) continue;
     const size_t eq = item.find('=');

@@ -16,6 +16,7 @@
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
 #include "optim/sgd.h"
+#include "train/text_parsing.h"
 
 namespace qtorch::train {
 namespace {
@@ -40,23 +41,6 @@ int64_t changed_elements(const std::vector<Tensor>& params, const std::vector<Te
   return static_cast<int64_t>(changed);
 }
 
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  for (;;) {
-    size_t pos = text.find(sep, start);
-    parts.push_back(text.substr(start, pos - start));
-    if (pos == std::string::npos) return parts;
-    start = pos + 1;
-  }
-}
-
-bool read_number(const std::string& s, double& out) {
-  char* end = nullptr;
-  out = std::strtod(s.c_str(), &end);
-  return !s.empty() && end == s.c_str() + s.size() && std::isfinite(out);
-}
-
 }  // namespace
 
 std::shared_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, const std::vector<Tensor>& params) {
@@ -73,13 +57,13 @@ std::shared_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, cons
 Schedule parse_schedule(const std::string& text, const std::string& what) {
   if (text == "constant") return {};
   if (text == "cosine") return {Schedule::Kind::Cosine, 0, 1.0};
-  const std::vector<std::string> p = split(text, ':');
+  const std::vector<std::string> p = text::split(text, ':');
   if (p.size() == 3 && (p[0] == "step" || p[0] == "swalp")) {
     const bool step = p[0] == "step";
     double every = 0, factor = 0;
-    QTORCH_CHECK(read_number(p[1], every) && every >= 1 && every <= 1e6 && every == std::floor(every),
+    QTORCH_CHECK(text::read_finite(p[1], every) && every >= 1 && every <= 1e6 && every == std::floor(every),
                  "{} {}: {}: expected an integer in [1, 1000000], got '{}'", what, text, step ? "EVERY" : "EPOCHS", p[1]);
-    QTORCH_CHECK(read_number(p[2], factor) && factor > 0 && factor <= 1, "{} {}: {}: expected a number in (0, 1], got '{}'",
+    QTORCH_CHECK(text::read_finite(p[2], factor) && factor > 0 && factor <= 1, "{} {}: {}: expected a number in (0, 1], got '{}'",
                  what, text, step ? "GAMMA" : "RATIO", p[2]);
     return {step ? Schedule::Kind::Step : Schedule::Kind::Swalp, static_cast<int64_t>(every), factor};
   }
