@@ -12,21 +12,13 @@ namespace qtorch {
 namespace {
 
 // picked[r] = x[r, target[r]]
-struct GatherRowsNode final : Node {
-  Tensor target;
-  int64_t cols = 0;
-  std::string name() const override { return "gather_rows"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {ops::scatter_rows(g, target, cols), Tensor()}; }
-  void release() override { target = Tensor(); }
-};
-
 Tensor gather_rows(const Tensor& x, const Tensor& target) {
   Tensor out = ops::gather_rows(x, target);
-  if (!any_requires_grad({&x})) return out;
-  auto node = std::make_shared<GatherRowsNode>();
-  node->target = target.detach();
-  node->cols = x.size(1);
-  return attach_node(out, node, {x, target.detach()});
+  if (!any_requires_grad({&x})) return out;  // target is not differentiated
+  return record("gather_rows", out, {x, target.detach()},
+                [target = target.detach(), cols = x.size(1)](const Tensor& g, const Node&) -> Grads {
+                  return {ops::scatter_rows(g, target, cols), Tensor()};
+                });
 }
 
 Tensor reduce(const Tensor& per_sample, Reduction reduction) {

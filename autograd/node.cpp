@@ -16,6 +16,14 @@ bool any_requires_grad(std::initializer_list<const Tensor*> tensors) {
   return false;
 }
 
+bool any_requires_grad(std::initializer_list<Tensor> tensors) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor& t : tensors) {
+    if (takes_part(t)) return true;
+  }
+  return false;
+}
+
 bool any_requires_grad(const std::vector<Tensor>& tensors) {
   if (!GradMode::is_enabled()) return false;
   for (const Tensor& t : tensors) {
@@ -32,6 +40,11 @@ Tensor attach_node(Tensor out, std::shared_ptr<Node> node, std::vector<Tensor> i
   auto impl = std::make_shared<TensorImpl>(*out.impl());
   impl->autograd = std::move(meta);
   return Tensor(impl);
+}
+
+Tensor attach_function(std::string name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+  return attach_node(std::move(out), std::make_shared<FunctionNode>(std::move(name), std::move(backward)),
+                     std::move(inputs));
 }
 
 }  // namespace qtorch

@@ -7,6 +7,7 @@
 #include "autograd/node.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch {
 namespace {
@@ -22,37 +23,21 @@ Shape kept_shape(const Shape& in, const Shape& axes, const char* op) {
   return kept;
 }
 
-struct SumNode final : Node {
-  Shape kept;
-  float scale = 1.0f;  // 1/count for mean
-  std::string name() const override { return scale == 1.0f ? "sum" : "mean"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor gk = g.reshape(kept);
-    if (scale != 1.0f) gk = ops::unary(UnaryOp::MulScalar, gk, scale);
-    return {ops::broadcast_to(gk, inputs[0].shape())};
-  }
-};
-
-struct MaxNode final : Node {
-  Tensor x, out_kept;
-  Shape axes;
-  std::string name() const override { return "max"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor mask = ops::binary(BinaryOp::Eq, x, out_kept, "max");
-    Tensor count = ops::sum(mask, axes, true);
-    return {mask * (g.reshape(out_kept.shape()) / count)};
-  }
-  void release() override { x = out_kept = Tensor(); }
-};
+// The gradient of sum (scale 1) and mean (scale 1/count): g spread back over x's shape.
+Tensor record_sum(const char* op, const Tensor& x, Tensor out, const Shape& axes, float scale) {
+  return record(op, std::move(out), {x}, [&] {
+    return [kept = kept_shape(x.shape(), axes, op), scale](const Tensor& g, const Node& n) -> Grads {
+      Tensor gk = ops::reshape(g, kept);
+      if (scale != 1.0f) gk = ops::unary(UnaryOp::MulScalar, gk, scale);
+      return {ops::broadcast_to(gk, n.inputs[0].shape())};
+    };
+  });
+}
 
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& axes, bool keepdim) {
-  Tensor out = ops::sum(x, axes, keepdim);
-  if (!any_requires_grad({&x})) return out;
-  auto node = std::make_shared<SumNode>();
-  node->kept = kept_shape(x.shape(), axes, "sum");
-  return attach_node(out, node, {x});
+  return record_sum("sum", x, ops::sum(x, axes, keepdim), axes, 1.0f);
 }
 
 Tensor mean(const Tensor& x, const Shape& axes, bool keepdim) {
@@ -60,12 +45,8 @@ Tensor mean(const Tensor& x, const Shape& axes, bool keepdim) {
   Tensor s = ops::sum(x, axes, keepdim);
   int64_t count = x.numel() / std::max<int64_t>(s.numel(), 1);
   float scale = 1.0f / static_cast<float>(count);
-  Tensor out = ops::unary(UnaryOp::MulScalar, s, scale);
-  if (!any_requires_grad({&x})) return out;
-  auto node = std::make_shared<SumNode>();
-  node->kept = kept_shape(x.shape(), axes, "mean");
-  node->scale = scale;
-  return attach_node(out, node, {x});
+  // Named "sum" when it averages one element (scale 1), as it always was.
+  return record_sum(scale == 1.0f ? "sum" : "mean", x, ops::unary(UnaryOp::MulScalar, s, scale), axes, scale);
 }
 
 Tensor max(const Tensor& x, const Shape& axes, bool keepdim) {
@@ -79,13 +60,13 @@ Tensor max(const Tensor& x, const Shape& axes, bool keepdim) {
                    });
     if (!reduced || keepdim) out_shape.push_back(reduced ? 1 : x.shape()[i]);
   }
-  Tensor out = kept.reshape(out_shape);
-  if (!any_requires_grad({&x})) return out;
-  auto node = std::make_shared<MaxNode>();
-  node->x = x.detach();
-  node->out_kept = kept;
-  node->axes = axes;
-  return attach_node(out, node, {x});
+  return record("max", ops::reshape(kept, out_shape), {x}, [&] {
+    return [x = x.detach(), kept, axes](const Tensor& g, const Node&) -> Grads {
+      Tensor mask = ops::binary(BinaryOp::Eq, x, kept, "max");
+      Tensor count = ops::sum(mask, axes, true);
+      return {mask * (ops::reshape(g, kept.shape()) / count)};
+    };
+  });
 }
 
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) { return ops::argmax(x, axis, keepdim); }

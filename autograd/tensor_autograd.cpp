@@ -12,6 +12,14 @@ AutogradMeta& meta_of(const Tensor& t) {
   if (!meta) meta = std::make_shared<AutogradMeta>();
   return *meta;
 }
+
+// What Tensor::str() (core/print.cpp) adds for a tensor with autograd state.
+std::string autograd_str(const Tensor& t) {
+  if (!t.requires_grad()) return "";
+  std::string fn = t.grad_fn_name();
+  return fn.empty() ? ", requires_grad" : ", grad_fn=" + fn;
+}
+[[maybe_unused]] const bool autograd_str_registered = (detail::set_autograd_str(&autograd_str), true);
 }  // namespace
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {

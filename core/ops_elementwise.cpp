@@ -4,6 +4,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch::ops {
 
@@ -99,7 +100,7 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   }
   Tensor s = axes.empty() ? x : sum(x, axes, true);
   // Drop the leading axes, keep the size-1 ones.
-  return as_strided(s.is_contiguous() ? s : s.contiguous(), shape, contiguous_strides(shape),
+  return as_strided(contiguous(s), shape, contiguous_strides(shape),
                     s.is_contiguous() ? s.offset() : 0);
 }
 

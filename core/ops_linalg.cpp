@@ -2,6 +2,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch::ops {
 namespace {
@@ -68,7 +69,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
       }
       v = as_strided(x, full, strides, x.offset());
     }
-    if (!layout_of(v).ok || batch_stride(v, batch) < 0) v = broadcast_to(v.contiguous(), full);
+    if (!layout_of(v).ok || batch_stride(v, batch) < 0) v = broadcast_to(contiguous(v), full);
     return v;
   };
   Tensor a = prepare(a_in, m, k), b = prepare(b_in, k, n);

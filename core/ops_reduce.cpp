@@ -4,6 +4,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch::ops {
 namespace {
@@ -35,7 +36,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& axes_in, bool keepdim, 
                name, shape_str(x.shape()));
   QTORCH_CHECK(op != ReduceOp::ArgMax || axes.size() == 1 || x.dim() <= 1,
                "{}: expected one axis", name);
-  Tensor r = x.is_contiguous() ? x : x.contiguous();
+  Tensor r = contiguous(x);
   if (x.dim() == 0) {
     r = as_strided(r, {1}, {1}, r.offset());
     axes = {0};

@@ -2,6 +2,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch::ops {
 
@@ -10,12 +11,12 @@ Tensor softmax(const Tensor& x, int64_t axis_in, bool log) {
   QTORCH_CHECK(x.defined() && x.dim() >= 1, "{}: expected a tensor with at least 1 axis", name);
   int64_t axis = wrap_axis(axis_in, x.dim(), name);
   int64_t last = x.dim() - 1;
-  Tensor moved = axis == last ? x : x.transpose(axis, last);
-  Tensor in = moved.is_contiguous() ? moved : moved.contiguous();
+  Tensor moved = axis == last ? x : transpose(x, axis, last);
+  Tensor in = contiguous(moved);
   Tensor out = empty(in.shape(), x.device());
   int64_t cols = in.shape()[last];
   if (out.numel() > 0) backend_for(x.device()).softmax(in, out, out.numel() / cols, cols, log);
-  return axis == last ? out : out.transpose(axis, last).contiguous();
+  return axis == last ? out : contiguous(transpose(out, axis, last));
 }
 
 namespace {
@@ -29,8 +30,8 @@ Tensor gather_rows(const Tensor& x, const Tensor& index) {
   QTORCH_CHECK(x.dim() == 2, "gather_rows: expected [rows, cols], got {}", shape_str(x.shape()));
   check_rows("gather_rows", index, x.size(0));
   check_same_device("gather_rows", {&x, &index});
-  Tensor in = x.is_contiguous() ? x : x.contiguous();
-  Tensor idx = index.is_contiguous() ? index : index.contiguous();
+  Tensor in = contiguous(x);
+  Tensor idx = contiguous(index);
   Tensor out = empty({x.size(0)}, x.device());
   if (out.numel() > 0) backend_for(x.device()).gather_rows(in, idx, out);
   return out;
@@ -41,8 +42,8 @@ Tensor scatter_rows(const Tensor& values, const Tensor& index, int64_t cols) {
   check_rows("scatter_rows", index, values.size(0));
   check_same_device("scatter_rows", {&values, &index});
   Tensor out = zeros({values.size(0), cols}, values.device());
-  Tensor v = values.is_contiguous() ? values : values.contiguous();
-  Tensor idx = index.is_contiguous() ? index : index.contiguous();
+  Tensor v = contiguous(values);
+  Tensor idx = contiguous(index);
   if (out.numel() > 0) backend_for(values.device()).scatter_add_rows(v, idx, out);
   return out;
 }

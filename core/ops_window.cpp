@@ -2,6 +2,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch::ops {
 namespace {
@@ -78,7 +79,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, c
     QTORCH_CHECK(bias.dim() == 1 && bias.size(0) == out_c, "conv2d: expected bias [{}], got {}",
                  out_c, shape_str(bias.shape()));
   }
-  Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
+  Tensor x = contiguous(x_in), weight = contiguous(weight_in);
   Backend& be = backend_for(x.device());
   Tensor col = empty({ckk, cols}, x.device());
   Tensor y = empty({out_c, cols}, x.device());  // [O, N*OH*OW]
@@ -87,8 +88,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, c
     be.gemm(plain_gemm(weight.data_ptr() + grp * og * ckk, false, ckk, col.data_ptr(), false, cols,
                        y.data_ptr() + grp * og * cols, og, cols, ckk, 0.0f));
   }
-  Tensor out = y.reshape({out_c, g.n, g.out_h, g.out_w}).permute({1, 0, 2, 3}).contiguous();
-  if (bias.defined()) out = binary(BinaryOp::Add, out, bias.reshape({1, out_c, 1, 1}), "conv2d");
+  Tensor out = contiguous(permute(reshape(y, {out_c, g.n, g.out_h, g.out_w}), {1, 0, 2, 3}));
+  if (bias.defined()) out = binary(BinaryOp::Add, out, reshape(bias, {1, out_c, 1, 1}), "conv2d");
   return out;
 }
 
@@ -98,8 +99,8 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, co
   Window2d g = conv2d_geometry(x_meta, weight_in, o);
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
-  Tensor weight = weight_in.contiguous();
-  Tensor dy = grad_out.permute({1, 0, 2, 3}).contiguous();  // [O, N*OH*OW]
+  Tensor weight = contiguous(weight_in);
+  Tensor dy = contiguous(permute(grad_out, {1, 0, 2, 3}));  // [O, N*OH*OW]
   Backend& be = backend_for(grad_out.device());
   Tensor dx = zeros(x_shape, grad_out.device());
   Tensor dcol = empty({ckk, cols}, grad_out.device());
@@ -117,8 +118,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const 
   Window2d g = conv2d_geometry(x_in, w_meta, o);
   int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
-  Tensor x = x_in.contiguous();
-  Tensor dy = grad_out.permute({1, 0, 2, 3}).contiguous();
+  Tensor x = contiguous(x_in);
+  Tensor dy = contiguous(permute(grad_out, {1, 0, 2, 3}));
   Backend& be = backend_for(x.device());
   Tensor dw = empty(w_shape, x.device());
   Tensor col = empty({ckk, cols}, x.device());
@@ -154,7 +155,7 @@ Window2d pool2d_geometry(const Tensor& x, const Pool2dOptions& o, const char* na
 
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
   Window2d g = pool2d_geometry(x_in, o, "max_pool2d");
-  Tensor x = x_in.contiguous();
+  Tensor x = contiguous(x_in);
   Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
   Tensor idx = empty(out.shape(), x.device());
   if (out.numel() > 0) backend_for(x.device()).max_pool2d(x, g, out, idx);
@@ -166,13 +167,13 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const 
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "max_pool2d");
   Tensor dx = zeros(x_shape, grad_out.device());
-  if (dx.numel() > 0) backend_for(dx.device()).max_pool2d_backward(grad_out.contiguous(), indices, g, dx);
+  if (dx.numel() > 0) backend_for(dx.device()).max_pool2d_backward(contiguous(grad_out), indices, g, dx);
   return dx;
 }
 
 Tensor avg_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
   Window2d g = pool2d_geometry(x_in, o, "avg_pool2d");
-  Tensor x = x_in.contiguous();
+  Tensor x = contiguous(x_in);
   Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
   if (out.numel() > 0) backend_for(x.device()).avg_pool2d(x, g, out);
   return out;
@@ -182,7 +183,7 @@ Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const P
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "avg_pool2d");
   Tensor dx = zeros(x_shape, grad_out.device());
-  if (dx.numel() > 0) backend_for(dx.device()).avg_pool2d_backward(grad_out.contiguous(), g, dx);
+  if (dx.numel() > 0) backend_for(dx.device()).avg_pool2d_backward(contiguous(grad_out), g, dx);
   return dx;
 }
 

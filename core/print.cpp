@@ -5,6 +5,8 @@
 
 namespace qtorch {
 namespace {
+detail::AutogradStrFn autograd_str = nullptr;  // set by autograd/ (tensor_autograd.cpp)
+
 void print_axis(std::string& out, const std::vector<float>& v, const Shape& shape, size_t axis,
                 int64_t base, int64_t stride_below) {
   if (axis == shape.size()) {
@@ -36,8 +38,10 @@ std::string Tensor::str() const {
     print_axis(body, v, shape(), 0, 0, numel());
   }
   std::string extra = device().is_cpu() ? "" : ", device=" + device().str();
-  if (requires_grad()) extra += grad_fn_name().empty() ? ", requires_grad" : ", grad_fn=" + grad_fn_name();
+  if (impl()->autograd != nullptr && autograd_str != nullptr) extra += autograd_str(*this);
   return fmt::format("tensor({}, shape={}{})", body, shape_str(shape()), extra);
 }
+
+void detail::set_autograd_str(AutogradStrFn fn) { autograd_str = fn; }
 
 }  // namespace qtorch

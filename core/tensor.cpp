@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "core/view.h"
 
 namespace qtorch {
 namespace {
@@ -116,7 +117,7 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape,
 }
 
 std::vector<float> Tensor::to_vector() const {
-  Tensor c = is_contiguous() ? *this : contiguous();
+  Tensor c = ops::contiguous(*this);
   std::vector<float> values(c.numel());
   if (!values.empty()) backend_for(c.device()).copy_to_host(c.data_ptr(), values.data(), c.numel());
   return values;
@@ -129,7 +130,7 @@ float Tensor::item() const {
 
 Tensor Tensor::to(Device target) const {
   if (device() == target) return *this;
-  Tensor src = is_contiguous() ? *this : contiguous();
+  Tensor src = ops::contiguous(*this);
   Tensor out = empty(shape(), target);
   if (numel() == 0) return out;
   if (target.is_cpu()) {
@@ -165,7 +166,7 @@ void binary_in_place(Tensor& self, BinaryOp op, const Tensor& other, const char*
   if (self.is_contiguous() && self.numel() > 0 && !overlaps &&
       broadcast_shapes(self.shape(), other.shape(), name) == self.shape()) {
     ops::check_same_device(name, {&self, &other});
-    Tensor b = other.shape() == self.shape() ? other : other.expand(self.shape()).detach();
+    Tensor b = other.shape() == self.shape() ? other : ops::expand(other, self.shape());
     backend_for(self.device()).binary(op, self, b, self);
     return;
   }

@@ -134,6 +134,14 @@ Tensor zeros_like(const Tensor& x);
 Tensor ones_like(const Tensor& x);
 Tensor empty_like(const Tensor& x);
 
+namespace detail {
+/// The autograd part of Tensor::str() (", requires_grad" or ", grad_fn=NAME", else "") for
+/// a tensor with autograd state. autograd/ registers it when loaded: core/ calls no code of
+/// autograd/ directly, and only autograd/ gives a tensor autograd state.
+using AutogradStrFn = std::string (*)(const Tensor&);
+void set_autograd_str(AutogradStrFn fn);
+}  // namespace detail
+
 /// A view with explicit shape, strides and offset over x's storage (no checks of bounds
 /// beyond the storage size; not differentiable).
 Tensor as_strided(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset);

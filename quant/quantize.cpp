@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
+#include "core/view.h"
 #include "quant/cpu/quantize_cpu.h"
 #include "quant/quantize_cuda.h"
 #include "quant/rounding_core.h"
@@ -93,7 +94,7 @@ void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Round
   QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor");
   const QuantParams p = make_quant_params(number, rounding, x.shape());
   NoGradGuard no_grad;
-  const Tensor xc = x.contiguous();
+  const Tensor xc = ops::contiguous(x);
   const int64_t n = xc.numel();
 
   uint64_t seed = 0, offset = 0;

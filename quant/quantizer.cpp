@@ -34,16 +34,34 @@ void check_options(const QuantizerOptions& o) {
   }
 }
 
-/// Straight-through node: backward ignores the forward rounding except for the mask.
-class QuantizerNode : public Node {
- public:
-  QuantizerNode(std::shared_ptr<const QuantizerOptions> options, Tensor keep)
-      : options_(std::move(options)), keep_(std::move(keep)) {}
-
-  std::string name() const override { return "quantizer"; }
-
-  std::vector<Tensor> backward(const Tensor& grad_output) override {
-    const QuantizerOptions& o = *options_;
+Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x) {
+  const QuantizerOptions& o = *options;
+  QTORCH_CHECK(x.defined(), "quantizer: expected a defined tensor, got an undefined one");
+  const bool recording = any_requires_grad({&x});
+  Tensor mask;
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    if (o.forward_number) {
+      QuantStats stats;
+      QuantizeOptions qo{.generator = o.generator.get(),
+                         .stats = o.forward_stats ? &stats : nullptr,
+                         .mask = recording && o.clamping_grad_zero ? &mask : nullptr};
+      y = quantize(x, *o.forward_number, o.forward_rounding, qo);
+      if (o.forward_stats) o.forward_stats(stats);
+    } else {
+      y = x.detach();
+    }
+  }
+  if (!recording) return y;
+  // 1 where the forward value was not clamped (only with clamping_grad_zero).
+  Tensor keep;
+  if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
+  // A fresh handle, so the node's output is never the caller's tensor itself.
+  if (y.is_same(x) || !o.forward_number) y = as_strided(y, y.shape(), y.strides(), y.offset());
+  // Straight-through: backward ignores the forward rounding except for the mask.
+  return record("quantizer", y, {x}, [options, keep](const Tensor& grad_output, const Node&) -> Grads {
+    const QuantizerOptions& o = *options;
     Tensor g = grad_output;
     for (const auto& hook : o.backward_hooks) {
       g = hook(g);
@@ -57,42 +75,9 @@ class QuantizerNode : public Node {
       g = quantize(g, *o.backward_number, o.backward_rounding, qo);
       if (o.backward_stats) o.backward_stats(stats);
     }
-    if (keep_.defined()) g = ops::binary(BinaryOp::Mul, g, keep_, "quantizer");
+    if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
     return {g};
-  }
-
-  void release() override { keep_ = Tensor(); }
-
- private:
-  std::shared_ptr<const QuantizerOptions> options_;
-  Tensor keep_;  // 1 where the forward value was not clamped (only with clamping_grad_zero)
-};
-
-Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x) {
-  const QuantizerOptions& o = *options;
-  QTORCH_CHECK(x.defined(), "quantizer: expected a defined tensor, got an undefined one");
-  const bool record = any_requires_grad({&x});
-  Tensor mask;
-  Tensor y;
-  {
-    NoGradGuard no_grad;
-    if (o.forward_number) {
-      QuantStats stats;
-      QuantizeOptions qo{.generator = o.generator.get(),
-                         .stats = o.forward_stats ? &stats : nullptr,
-                         .mask = record && o.clamping_grad_zero ? &mask : nullptr};
-      y = quantize(x, *o.forward_number, o.forward_rounding, qo);
-      if (o.forward_stats) o.forward_stats(stats);
-    } else {
-      y = x.detach();
-    }
-  }
-  if (!record) return y;
-  Tensor keep;
-  if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
-  // A fresh handle, so the node's output is never the caller's tensor itself.
-  if (y.is_same(x) || !o.forward_number) y = as_strided(y, y.shape(), y.strides(), y.offset());
-  return attach_node(y, std::make_shared<QuantizerNode>(options, keep), {x});
+  });
 }
 
 }  // namespace

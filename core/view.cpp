@@ -1,0 +1,184 @@
+// View and copy primitives: shape and stride arithmetic over shared storage.
+#include "core/view.h"
+
+#include <algorithm>
+
+#include "core/backend.h"
+#include "core/error.h"
+
+namespace qtorch {
+
+std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& shape) {
+  if (numel_of(old_shape) == 0 || old_shape.empty()) return contiguous_strides(shape);
+  Shape strides(shape.size());
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_base = old_strides.back(), tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(old_shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old_shape[d];
+    if (d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        strides[view_d] = view_numel * chunk_base;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_base = old_strides[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return strides;
+}
+
+Shape infer_shape(const Shape& requested, int64_t numel, const char* op, const Shape& from) {
+  Shape shape = requested;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      QTORCH_CHECK(infer < 0, "{}: only one size may be -1, got {}", op, shape_str(requested));
+      infer = static_cast<int64_t>(i);
+    } else {
+      QTORCH_CHECK(shape[i] >= 0, "{}: expected sizes >= 0 or -1, got {}", op, shape_str(requested));
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0) {
+    QTORCH_CHECK(known > 0 && numel % known == 0, "{}: cannot reshape {} into {}", op, shape_str(from),
+                 shape_str(requested));
+    shape[infer] = numel / known;
+  }
+  QTORCH_CHECK(numel_of(shape) == numel, "{}: cannot reshape {} ({} elements) into {}", op,
+               shape_str(from), numel, shape_str(requested));
+  return shape;
+}
+
+}  // namespace qtorch
+
+namespace qtorch::ops {
+
+Tensor view(const Tensor& x, const Shape& requested) {
+  Shape shape = infer_shape(requested, x.numel(), "view", x.shape());
+  auto strides = view_strides(x.shape(), x.strides(), shape);
+  QTORCH_CHECK(strides.has_value(), "view: the strides of {} do not allow a view as {}; use reshape",
+               shape_str(x.shape()), shape_str(requested));
+  return as_strided(x, shape, *strides, x.offset());
+}
+
+Tensor reshape(const Tensor& x, const Shape& requested) {
+  Shape shape = infer_shape(requested, x.numel(), "reshape", x.shape());
+  if (auto strides = view_strides(x.shape(), x.strides(), shape)) {
+    return as_strided(x, shape, *strides, x.offset());
+  }
+  return view(contiguous(x), shape);
+}
+
+Tensor flatten(const Tensor& x, int64_t start_axis, int64_t end_axis) {
+  if (x.dim() == 0) return reshape(x, {1});
+  int64_t s = wrap_axis(start_axis, x.dim(), "flatten"), e = wrap_axis(end_axis, x.dim(), "flatten");
+  QTORCH_CHECK(s <= e, "flatten: expected start_axis <= end_axis, got {} and {}", start_axis, end_axis);
+  const Shape& in = x.shape();
+  Shape shape(in.begin(), in.begin() + s);
+  int64_t n = 1;
+  for (int64_t i = s; i <= e; ++i) n *= in[i];
+  shape.push_back(n);
+  shape.insert(shape.end(), in.begin() + e + 1, in.end());
+  return reshape(x, shape);
+}
+
+Tensor permute(const Tensor& x, const Shape& axes) {
+  QTORCH_CHECK(static_cast<int64_t>(axes.size()) == x.dim(), "permute: expected {} axes, got {}", x.dim(),
+               shape_str(axes));
+  Shape shape(axes.size()), strides(axes.size());
+  std::vector<bool> used(axes.size(), false);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    int64_t a = wrap_axis(axes[i], x.dim(), "permute");
+    QTORCH_CHECK(!used[a], "permute: expected each axis once, got {}", shape_str(axes));
+    used[a] = true;
+    shape[i] = x.shape()[a];
+    strides[i] = x.strides()[a];
+  }
+  return as_strided(x, shape, strides, x.offset());
+}
+
+Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
+  Shape axes(x.dim());
+  for (int64_t i = 0; i < x.dim(); ++i) axes[i] = i;
+  std::swap(axes[wrap_axis(axis0, x.dim(), "transpose")], axes[wrap_axis(axis1, x.dim(), "transpose")]);
+  return permute(x, axes);
+}
+
+Tensor slice(const Tensor& x, int64_t axis_in, int64_t start, int64_t end, int64_t step) {
+  int64_t axis = wrap_axis(axis_in, x.dim(), "slice");
+  QTORCH_CHECK(step >= 1, "slice: expected step >= 1, got {}", step);
+  int64_t n = x.shape()[axis];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::clamp<int64_t>(start, 0, n);
+  end = std::clamp<int64_t>(end, start, n);
+  Shape shape = x.shape(), strides = x.strides();
+  shape[axis] = (end - start + step - 1) / step;
+  strides[axis] *= step;
+  return as_strided(x, shape, strides, x.offset() + start * x.strides()[axis]);
+}
+
+Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length) {
+  int64_t a = wrap_axis(axis, x.dim(), "narrow");
+  QTORCH_CHECK(start >= 0 && length >= 0 && start + length <= x.shape()[a],
+               "narrow: expected [start, start + length) within [0, {}], got start {} length {}",
+               x.shape()[a], start, length);
+  return slice(x, a, start, start + length);
+}
+
+Tensor squeeze(const Tensor& x, int64_t axis_in) {
+  int64_t axis = wrap_axis(axis_in, x.dim(), "squeeze");
+  if (x.shape()[axis] != 1) return x;
+  Shape shape = x.shape(), strides = x.strides();
+  shape.erase(shape.begin() + axis);
+  strides.erase(strides.begin() + axis);
+  return as_strided(x, shape, strides, x.offset());
+}
+
+Tensor unsqueeze(const Tensor& x, int64_t axis_in) {
+  int64_t axis = wrap_axis(axis_in, x.dim() + 1, "unsqueeze");
+  Shape shape = x.shape(), strides = x.strides();
+  int64_t stride = axis < x.dim() ? x.strides()[axis] * x.shape()[axis] : 1;
+  shape.insert(shape.begin() + axis, 1);
+  strides.insert(strides.begin() + axis, stride);
+  return as_strided(x, shape, strides, x.offset());
+}
+
+Tensor expand(const Tensor& x, const Shape& target) {
+  const Shape& have_shape = x.shape();
+  QTORCH_CHECK(target.size() >= have_shape.size(), "expand: cannot expand {} to fewer axes {}",
+               shape_str(have_shape), shape_str(target));
+  size_t lead = target.size() - have_shape.size();
+  Shape shape(target.size()), strides(target.size(), 0);
+  for (size_t i = 0; i < target.size(); ++i) {
+    int64_t want = target[i];
+    if (i < lead) {
+      QTORCH_CHECK(want >= 0, "expand: expected sizes >= 0, got {}", shape_str(target));
+      shape[i] = want;
+      continue;
+    }
+    int64_t have = have_shape[i - lead];
+    if (want == -1) want = have;
+    QTORCH_CHECK(want == have || have == 1, "expand: cannot expand {} to {}", shape_str(have_shape),
+                 shape_str(target));
+    shape[i] = want;
+    strides[i] = want == have ? x.strides()[i - lead] : 0;
+  }
+  return as_strided(x, shape, strides, x.offset());
+}
+
+Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
+
+Tensor clone(const Tensor& x) {
+  Tensor out = empty(x.shape(), x.device());
+  if (x.numel() > 0) backend_for(x.device()).copy(x, out);
+  return out;
+}
+
+}  // namespace qtorch::ops
