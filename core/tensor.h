@@ -1,6 +1,8 @@
 // Tensor: a cheap shared handle over device storage with shape, strides and offset.
-// Data access and views live here; the autograd state is an opaque pointer owned by
-// autograd/ (the Tensor methods that touch it are defined there).
+// Data access lives here; the autograd state is an opaque pointer owned by autograd/.
+// The differentiable view methods and the autograd methods are declared here but defined
+// in autograd/: core code must not call them (core_standalone_test links core alone) and
+// uses the non-recording primitives of core/view.h instead.
 #pragma once
 
 #include <cstdint>
@@ -68,7 +70,7 @@ class Tensor {
   /// Multi-line readable form, e.g. "tensor([[1, 2], [3, 4]], shape=[2, 2])".
   std::string str() const;
 
-  // ---- views and copies (differentiable) ----
+  // ---- views and copies (differentiable; defined in autograd/shape.cpp on core/view.h) ----
   Tensor reshape(const Shape& shape) const;
   /// Like reshape, but never copies: throws when the strides do not allow a view.
   Tensor view(const Shape& shape) const;
