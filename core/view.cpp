@@ -104,6 +104,8 @@ Tensor permute(const Tensor& x, const Shape& axes) {
 }
 
 Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
+  QTORCH_CHECK(x.dim() >= 1, "transpose: expected a tensor with at least 1 dimension, got shape {}",
+               shape_str(x.shape()));
   Shape axes(x.dim());
   for (int64_t i = 0; i < x.dim(); ++i) axes[i] = i;
   std::swap(axes[wrap_axis(axis0, x.dim(), "transpose")], axes[wrap_axis(axis1, x.dim(), "transpose")]);

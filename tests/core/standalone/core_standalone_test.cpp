@@ -45,6 +45,7 @@ TEST(CoreStandalone, ViewsShareStorageAndRecordNothing) {
   EXPECT_EQ(ops::expand(ops::narrow(t, 0, 0, 1), {2, 3}).strides(), (Shape{0, 1}));
   EXPECT_EQ(ops::flatten(t).shape(), (Shape{6}));
   EXPECT_THROW(ops::view(tt, {6}), Error);
+  EXPECT_THROW(ops::transpose(Tensor::from_vector({1}, {}), 0, 0), Error);  // a scalar has no axes to swap
 }
 
 TEST(CoreStandalone, MatmulAndElementwise) {
