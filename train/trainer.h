@@ -113,11 +113,11 @@ struct TrainResult {
 
 struct TrainerCallbacks {
   /// After every epoch, with that epoch's figures.
-  std::function<void(const EpochMetrics&)> on_epoch;
+  std::function<void(const EpochMetrics&)> on_epoch = nullptr;
   /// After every batch: the epoch, the batches done and per epoch, and the running score
   /// (reading its loss waits for the device, so do it only now and then).
-  std::function<void(int64_t epoch, int64_t done, int64_t batches, const RunningScore& score)> on_batch;
-  std::function<void(const StepInfo&)> on_step;
+  std::function<void(int64_t epoch, int64_t done, int64_t batches, const RunningScore& score)> on_batch = nullptr;
+  std::function<void(const StepInfo&)> on_step = nullptr;
 };
 
 class Trainer {
