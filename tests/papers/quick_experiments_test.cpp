@@ -38,6 +38,29 @@ TEST(PapersQuick, Gupta1aNearestStallsStochasticLearns) {
       EXPECT_EQ(arm.test_accuracy, arm.epochs[0].test_accuracy);
     }
   }
+  // Pinned: the figures of `qrepro 1a --quick` before the harness ran on train::Trainer
+  // (commit 565936a), to the last bit.
+  ASSERT_EQ(part.arms.size(), 3u);
+  EXPECT_EQ(part.arms[0].test_accuracy, 62.82);
+  EXPECT_EQ(part.arms[1].test_accuracy, 8.38);
+  EXPECT_EQ(part.arms[2].test_accuracy, 61.98);
+  EXPECT_EQ(part.arms[0].first_step_update_fraction, 0.9029086621136934);
+  EXPECT_EQ(part.arms[2].first_step_update_fraction, 0.0028398761853289443);
+  EXPECT_EQ(part.arms[2].steps_changing_after_first, 156);
+}
+
+TEST(PapersQuick, LossScaling4PinnedFigures) {
+  const qrepro::Data* data = data_or_null();
+  if (!data) GTEST_SKIP() << "Fashion-MNIST not found in " << qtorch::data::kFashionMnistDir;
+  qrepro::RunOptions o{.quick = true, .seeds = 1, .data_dir = "", .verbose = false};
+  qrepro::PartResult part = qrepro::run_4(o, *data);
+  // Pinned as above: `qrepro 4 --quick` before the rebuild on train::Trainer.
+  ASSERT_EQ(part.arms.size(), 4u);
+  EXPECT_EQ(part.arms[1].test_accuracy, 67.25);  // e4m3 errors, no scaling
+  EXPECT_EQ(part.arms[2].test_accuracy, 80.19);  // static 4096
+  EXPECT_EQ(part.arms[3].test_accuracy, 81.13);  // dynamic
+  EXPECT_EQ(part.arms[3].skipped_steps, 4);
+  EXPECT_EQ(part.arms[3].steps, 157);
 }
 
 TEST(PapersQuick, Swalp3aAverageBeatsIterate) {
