@@ -1,12 +1,12 @@
 // Differentiable activations, softmax / log-softmax and dropout.
-#include "autograd/activation.h"
+#include "qtorch/autograd/activation.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/node.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/ops.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch {
 namespace {

@@ -1,7 +1,7 @@
 // Differentiable activations, softmax and dropout.
 #pragma once
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

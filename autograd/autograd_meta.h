@@ -5,8 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "autograd/node.h"
-#include "core/tensor.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

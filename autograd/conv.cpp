@@ -1,11 +1,11 @@
 // Differentiable conv2d, max_pool2d and avg_pool2d.
-#include "autograd/conv.h"
+#include "qtorch/autograd/conv.h"
 
-#include "autograd/node.h"
-#include "core/ops.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch {
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& options) {
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   return record("conv2d", ops::conv2d(x, weight, bias, options), std::move(inputs), [&] {
@@ -19,7 +19,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   });
 }
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& options) {
   auto [out, indices] = ops::max_pool2d(x, options);
   return record("max_pool2d", out, {x}, [&] {
     return [indices, x_shape = x.shape(), options](const Tensor& g, const Node&) -> Grads {
@@ -28,7 +28,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   });
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& options) {
   return record("avg_pool2d", ops::avg_pool2d(x, options), {x}, [&] {
     return [x_shape = x.shape(), options](const Tensor& g, const Node&) -> Grads {
       return {ops::avg_pool2d_backward(g, x_shape, options)};

@@ -1,9 +1,9 @@
 // Differentiable elementwise ops: each forward next to its backward.
-#include "autograd/elementwise.h"
+#include "qtorch/autograd/elementwise.h"
 
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch {
 namespace {

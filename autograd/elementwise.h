@@ -1,7 +1,7 @@
 // Differentiable elementwise ops with NumPy broadcasting, and the arithmetic operators.
 #pragma once
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

@@ -1,15 +1,15 @@
 // The backward engine. No recursion: a deep graph cannot overflow the stack.
-#include "autograd/engine.h"
+#include "qtorch/autograd/engine.h"
 
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
-#include "autograd/autograd_meta.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include "qtorch/autograd/autograd_meta.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch {
 namespace {

@@ -1,7 +1,7 @@
 // The backward engine: an iterative reverse topological walk over the graph.
 #pragma once
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

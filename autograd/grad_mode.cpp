@@ -1,5 +1,5 @@
 // The thread-local grad mode switch.
-#include "autograd/grad_mode.h"
+#include "qtorch/autograd/grad_mode.h"
 
 namespace qtorch {
 namespace {

@@ -1,11 +1,11 @@
 // Differentiable matmul and linear. Backward passes transposed views to BLAS as flags.
-#include "autograd/linalg.h"
+#include "qtorch/autograd/linalg.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch {
 Tensor matmul(const Tensor& a, const Tensor& b) {

@@ -1,7 +1,7 @@
 // Differentiable matrix products.
 #pragma once
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

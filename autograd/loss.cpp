@@ -1,19 +1,25 @@
 // Differentiable losses: cross-entropy (with label smoothing), NLL and MSE.
-#include "autograd/loss.h"
+#include "qtorch/autograd/loss.h"
 
-#include "autograd/activation.h"
-#include "autograd/elementwise.h"
-#include "autograd/node.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include "qtorch/autograd/activation.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch {
 namespace {
 
-// picked[r] = x[r, target[r]]
-Tensor gather_rows(const Tensor& x, const Tensor& target) {
-  Tensor out = ops::gather_rows(x, target);
+// picked[r] = x[r, target[r]]; a bad class index is reported as the user's op (`op`).
+Tensor gather_rows(const Tensor& x, const Tensor& target, const char* op) {
+  Tensor out;
+  try {
+    out = ops::gather_rows(x, target);
+  } catch (const Error& e) {
+    const std::string m = e.what(), internal = "gather_rows: ";
+    throw Error(m.rfind(internal, 0) == 0 ? op + (": " + m.substr(internal.size())) : m);
+  }
   if (!any_requires_grad({&x})) return out;  // target is not differentiated
   return record("gather_rows", out, {x, target.detach()},
                 [target = target.detach(), cols = x.size(1)](const Tensor& g, const Node&) -> Grads {
@@ -44,7 +50,7 @@ void check_classification(const char* op, const Tensor& scores, const Tensor& ta
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, Reduction reduction) {
   check_classification("nll_loss", log_probs, targets);
-  return reduce(-gather_rows(log_probs, targets), reduction);
+  return reduce(-gather_rows(log_probs, targets, "nll_loss"), reduction);
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction, float label_smoothing) {
@@ -52,7 +58,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction redu
   QTORCH_CHECK(label_smoothing >= 0.0f && label_smoothing <= 1.0f,
                "cross_entropy: expected label_smoothing in [0, 1], got {}", label_smoothing);
   Tensor logp = log_softmax(logits, 1);
-  Tensor nll = -gather_rows(logp, targets);
+  Tensor nll = -gather_rows(logp, targets, "cross_entropy");
   if (label_smoothing > 0.0f) {
     // (1 - e) * nll + e * mean over classes of -log p, as PyTorch.
     Tensor smooth = -mean(logp, {1});

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

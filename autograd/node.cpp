@@ -1,8 +1,8 @@
 // Recording op nodes into the graph.
-#include "autograd/node.h"
+#include "qtorch/autograd/node.h"
 
-#include "autograd/autograd_meta.h"
-#include "autograd/grad_mode.h"
+#include "qtorch/autograd/autograd_meta.h"
+#include "qtorch/autograd/grad_mode.h"
 
 namespace qtorch {
 

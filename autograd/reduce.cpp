@@ -1,13 +1,13 @@
 // Differentiable reductions: sum, mean, max; argmax is not differentiated.
-#include "autograd/reduce.h"
+#include "qtorch/autograd/reduce.h"
 
 #include <algorithm>
 
-#include "autograd/elementwise.h"
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch {
 namespace {

@@ -1,7 +1,7 @@
 // Differentiable reductions over all axes or the given ones.
 #pragma once
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

@@ -1,9 +1,9 @@
 // Differentiable views and copies: reshape, view, transpose, permute, slice, squeeze,
 // unsqueeze, expand, contiguous, clone. Each computes with its core primitive
 // (core/view.h) and records a backward that maps the gradient back to the input's layout.
-#include "autograd/node.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch {
 namespace {

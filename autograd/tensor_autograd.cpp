@@ -1,8 +1,8 @@
 // The autograd methods of Tensor.
-#include "autograd/autograd_meta.h"
-#include "autograd/engine.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include "qtorch/autograd/autograd_meta.h"
+#include "qtorch/autograd/engine.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch {
 namespace {

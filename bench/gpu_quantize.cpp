@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <string>
 
-#include "core/backend.h"
-#include "core/ops.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
-#include "quant/quantize.h"
+#include "qtorch/quant/quantize.h"
 #include "ratio_reporter.h"
 
 using namespace qtorch;

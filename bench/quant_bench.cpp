@@ -8,8 +8,8 @@
 // Run: build/bench/quant_bench   (the table at the end gives each share of the copy speed)
 #include <cstring>
 
-#include "core/tensor.h"
-#include "quant/quantize.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
 #include "ratio_reporter.h"
 
 using namespace qtorch;

@@ -19,14 +19,14 @@
 #include <utility>
 #include <vector>
 
-#include "core/backend.h"
-#include "nn/nn.h"
-#include "nn/quantizer_module.h"
-#include "optim/optim_lp.h"
-#include "optim/sgd.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/nn/nn.h"
+#include "qtorch/nn/quantizer_module.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/optim/sgd.h"
 #include "qtorch/qtorch.h"
-#include "quant/quantize.h"
-#include "quant/quantizer.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
 #include "ratio_reporter.h"
 
 using namespace qtorch;

@@ -1,5 +1,5 @@
 // Atomic file writes through a temporary file and a rename.
-#include "core/atomic_file.h"
+#include "qtorch/core/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // The registry that maps a device type to its backend.
-#include "core/backend.h"
+#include "qtorch/core/backend.h"
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 namespace {

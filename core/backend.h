@@ -5,8 +5,8 @@
 
 #include <cstdint>
 
-#include "core/device.h"
-#include "core/tensor.h"
+#include "qtorch/core/device.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

@@ -1,7 +1,7 @@
 // Parsing of device names.
-#include "core/device.h"
+#include "qtorch/core/device.h"
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 

@@ -1,5 +1,5 @@
 // The global generator.
-#include "core/generator.h"
+#include "qtorch/core/generator.h"
 
 namespace qtorch {
 

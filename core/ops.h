@@ -5,17 +5,17 @@
 
 #include <cstdint>
 
-#include "core/backend.h"
-#include "core/tensor.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 
-/// Convolution hyper-parameters (per axis).
-struct Conv2dOptions {
+/// Convolution parameters per axis, as qtorch::conv2d takes them (nn::Conv2dOptions is the layer's).
+struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
 };
-/// Pooling window; stride 0 means "same as the kernel".
-struct Pool2dOptions {
+/// Pooling window per axis (nn::Pool2dOptions is the layer's); stride 0 means "same as the kernel".
+struct Pool2dParams {
   int64_t kernel_h = 2, kernel_w = 2, stride_h = 0, stride_w = 0, pad_h = 0, pad_w = 0;
 };
 
@@ -55,20 +55,20 @@ Tensor scatter_rows(const Tensor& values, const Tensor& index, int64_t cols);
 // ---- windows ----
 /// Checks shapes and fills the geometry of a convolution of x [N, C, H, W] by weight
 /// [O, C/groups, kh, kw].
-Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dOptions& o);
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o);
+Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dParams& o);
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& o);
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& x_shape,
-                             const Conv2dOptions& o);
+                             const Conv2dParams& o);
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& w_shape,
-                              const Conv2dOptions& o);
+                              const Conv2dParams& o);
 
-Window2d pool2d_geometry(const Tensor& x, const Pool2dOptions& o, const char* name);
+Window2d pool2d_geometry(const Tensor& x, const Pool2dParams& o, const char* name);
 /// Returns {out, indices}.
-std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dOptions& o);
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& o);
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& x_shape,
-                           const Pool2dOptions& o);
-Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o);
-Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dOptions& o);
+                           const Pool2dParams& o);
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& o);
+Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dParams& o);
 
 /// Checks that all defined tensors share one device; names `op` otherwise.
 void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors);

@@ -1,10 +1,10 @@
 // Primitive elementwise ops: broadcasting, output allocation and dispatch.
 #include <fmt/format.h>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch::ops {
 

@@ -1,8 +1,8 @@
 // Primitive matmul: shapes checked here, transposed views passed to BLAS as flags.
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch::ops {
 namespace {

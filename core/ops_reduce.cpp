@@ -1,10 +1,10 @@
 // Primitive reductions over any set of axes, one axis at a time through the backend.
 #include <algorithm>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch::ops {
 namespace {

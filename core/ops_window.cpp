@@ -1,8 +1,8 @@
 // Primitive convolution (im2col + one GEMM per group) and pooling.
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch::ops {
 namespace {
@@ -40,7 +40,7 @@ GemmArgs plain_gemm(const float* a, bool ta, int64_t lda, const float* b, bool t
 }
 }  // namespace
 
-Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dOptions& o) {
+Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dParams& o) {
   QTORCH_CHECK(x.defined() && x.dim() == 4, "conv2d: expected input [N, C, H, W], got {}",
                x.defined() ? shape_str(x.shape()) : "undefined");
   QTORCH_CHECK(weight.defined() && weight.dim() == 4,
@@ -70,7 +70,7 @@ Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dOpti
   return g;
 }
 
-Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, const Conv2dOptions& o) {
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, const Conv2dParams& o) {
   check_same_device("conv2d", {&x_in, &weight_in, &bias});
   Window2d g = conv2d_geometry(x_in, weight_in, o);
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
@@ -94,7 +94,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, c
 }
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, const Shape& x_shape,
-                             const Conv2dOptions& o) {
+                             const Conv2dParams& o) {
   Tensor x_meta = as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0);
   Window2d g = conv2d_geometry(x_meta, weight_in, o);
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
@@ -113,7 +113,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, co
 }
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const Shape& w_shape,
-                              const Conv2dOptions& o) {
+                              const Conv2dParams& o) {
   Tensor w_meta = as_strided(grad_out, w_shape, contiguous_strides(w_shape), 0);
   Window2d g = conv2d_geometry(x_in, w_meta, o);
   int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
@@ -131,7 +131,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const 
   return dw;
 }
 
-Window2d pool2d_geometry(const Tensor& x, const Pool2dOptions& o, const char* name) {
+Window2d pool2d_geometry(const Tensor& x, const Pool2dParams& o, const char* name) {
   QTORCH_CHECK(x.defined() && x.dim() == 4, "{}: expected input [N, C, H, W], got {}", name,
                x.defined() ? shape_str(x.shape()) : "undefined");
   Window2d g;
@@ -153,7 +153,7 @@ Window2d pool2d_geometry(const Tensor& x, const Pool2dOptions& o, const char* na
   return g;
 }
 
-std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dParams& o) {
   Window2d g = pool2d_geometry(x_in, o, "max_pool2d");
   Tensor x = contiguous(x_in);
   Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
@@ -163,7 +163,7 @@ std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dOptions& o)
 }
 
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& x_shape,
-                           const Pool2dOptions& o) {
+                           const Pool2dParams& o) {
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "max_pool2d");
   Tensor dx = zeros(x_shape, grad_out.device());
@@ -171,7 +171,7 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const 
   return dx;
 }
 
-Tensor avg_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
+Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& o) {
   Window2d g = pool2d_geometry(x_in, o, "avg_pool2d");
   Tensor x = contiguous(x_in);
   Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
@@ -179,7 +179,7 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dOptions& o) {
   return out;
 }
 
-Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dOptions& o) {
+Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dParams& o) {
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "avg_pool2d");
   Tensor dx = zeros(x_shape, grad_out.device());

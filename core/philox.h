@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/hostdevice.h"
+#include "qtorch/core/hostdevice.h"
 
 namespace qtorch {
 

@@ -1,7 +1,7 @@
 // Readable printing of tensors: nested brackets, at most 6 items per axis shown.
 #include <fmt/format.h>
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 namespace {

@@ -1,5 +1,5 @@
 // Shape arithmetic shared by all ops.
-#include "core/shape.h"
+#include "qtorch/core/shape.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 

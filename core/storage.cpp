@@ -1,12 +1,12 @@
 // Storage allocation through the owning device's backend.
-#include "core/storage.h"
+#include "qtorch/core/storage.h"
 
 #include <cstddef>
 #include <limits>
 #include <new>
 
-#include "core/backend.h"
-#include "core/error.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 

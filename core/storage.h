@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "core/device.h"
+#include "qtorch/core/device.h"
 
 namespace qtorch {
 

@@ -1,13 +1,13 @@
 // Tensor metadata, data transfer, factories and in-place updates.
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 #include <cmath>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/ops.h"
-#include "core/view.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/view.h"
 
 namespace qtorch {
 namespace {

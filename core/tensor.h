@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/shape.h"
-#include "core/storage.h"
+#include "qtorch/core/device.h"
+#include "qtorch/core/shape.h"
+#include "qtorch/core/storage.h"
 
 namespace qtorch {
 

@@ -1,9 +1,9 @@
 // Thread count shared by OpenMP kernels and OpenBLAS.
-#include "core/threads.h"
+#include "qtorch/core/threads.h"
 
 #include <omp.h>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 extern "C" void openblas_set_num_threads(int num_threads);
 

@@ -1,10 +1,10 @@
 // View and copy primitives: shape and stride arithmetic over shared storage.
-#include "core/view.h"
+#include "qtorch/core/view.h"
 
 #include <algorithm>
 
-#include "core/backend.h"
-#include "core/error.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "qtorch/core/shape.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch {
 

@@ -1,12 +1,12 @@
 // IDX reader and writer on top of zlib's gzFile, which reads gzip and raw files alike.
-#include "data/idx.h"
+#include "qtorch/data/idx.h"
 
 #include <zlib.h>
 
 #include <filesystem>
 #include <memory>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::data {
 namespace {

@@ -1,11 +1,11 @@
 // DataLoader: shuffled gathering into reusable batch buffers.
-#include "data/loader.h"
+#include "qtorch/data/loader.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/error.h"
-#include "data/shuffle.h"
+#include "qtorch/core/error.h"
+#include "qtorch/data/shuffle.h"
 
 namespace qtorch::data {
 

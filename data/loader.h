@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/device.h"
-#include "core/tensor.h"
-#include "data/mnist.h"
+#include "qtorch/core/device.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/data/mnist.h"
 
 namespace qtorch::data {
 

@@ -1,10 +1,10 @@
 // Loading MNIST-layout folders into tensors.
-#include "data/mnist.h"
+#include "qtorch/data/mnist.h"
 
 #include <filesystem>
 
-#include "core/error.h"
-#include "data/idx.h"
+#include "qtorch/core/error.h"
+#include "qtorch/data/idx.h"
 
 namespace qtorch::data {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::data {
 

@@ -1,11 +1,11 @@
 // Philox-driven Fisher-Yates shuffling.
-#include "data/shuffle.h"
+#include "qtorch/data/shuffle.h"
 
 #include <numeric>
 #include <utility>
 
-#include "core/error.h"
-#include "core/philox.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/philox.h"
 
 namespace qtorch::data {
 

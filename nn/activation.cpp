@@ -1,10 +1,10 @@
 // Parameter-free layers: ReLU, Sigmoid, Tanh, Dropout and Flatten.
-#include "nn/activation.h"
+#include "qtorch/nn/activation.h"
 
 #include <fmt/format.h>
 
-#include "autograd/activation.h"
-#include "core/error.h"
+#include "qtorch/autograd/activation.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn {
 

@@ -1,13 +1,13 @@
 // nn::BatchNorm1d and nn::BatchNorm2d, built from differentiable reductions and
 // broadcasting elementwise ops; running statistics are updated in place without grad.
-#include "nn/batchnorm.h"
+#include "qtorch/nn/batchnorm.h"
 
 #include <fmt/format.h>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn {
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "nn/module.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::nn {
 

@@ -1,11 +1,11 @@
 // nn::Conv2d: 2-D convolution over [N, C, H, W] with stride, padding, dilation and groups.
-#include "nn/conv.h"
+#include "qtorch/nn/conv.h"
 
 #include <fmt/format.h>
 
-#include "autograd/conv.h"
-#include "core/error.h"
-#include "nn/init.h"
+#include "qtorch/autograd/conv.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/init.h"
 
 namespace qtorch::nn {
 
@@ -33,7 +33,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
                "Conv2d: expected input [N, {}, H, W], got {}", in_,
                x.defined() ? shape_str(x.shape()) : "an undefined tensor");
-  qtorch::Conv2dOptions o;
+  qtorch::Conv2dParams o;
   o.stride_h = o.stride_w = options_.stride;
   o.pad_h = o.pad_w = options_.padding;
   o.dil_h = o.dil_w = options_.dilation;

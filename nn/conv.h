@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "nn/module.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::nn {
 

@@ -1,11 +1,11 @@
 // Weight initialisation as in PyTorch's torch.nn.init, from the global seeded generator.
-#include "nn/init.h"
+#include "qtorch/nn/init.h"
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn::init {
 

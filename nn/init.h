@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <utility>
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::nn::init {
 

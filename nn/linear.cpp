@@ -1,11 +1,11 @@
 // nn::Linear: y = x W^T + b, initialised as PyTorch does.
-#include "nn/linear.h"
+#include "qtorch/nn/linear.h"
 
 #include <fmt/format.h>
 
-#include "autograd/linalg.h"
-#include "core/error.h"
-#include "nn/init.h"
+#include "qtorch/autograd/linalg.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/init.h"
 
 namespace qtorch::nn {
 

@@ -1,7 +1,7 @@
 // Loss modules: CrossEntropyLoss (mean/sum, label smoothing) and MSELoss.
-#include "nn/loss.h"
+#include "qtorch/nn/loss.h"
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn {
 

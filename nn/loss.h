@@ -1,8 +1,8 @@
 // Loss modules: CrossEntropyLoss (mean/sum, label smoothing) and MSELoss.
 #pragma once
 
-#include "autograd/loss.h"
-#include "core/tensor.h"
+#include "qtorch/autograd/loss.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::nn {
 

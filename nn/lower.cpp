@@ -1,15 +1,15 @@
 // make_low_precision: insert quantizer modules after chosen layer kinds in a deep copy.
-#include "nn/lower.h"
+#include "qtorch/nn/lower.h"
 
 #include <algorithm>
 
-#include "core/error.h"
-#include "nn/activation.h"
-#include "nn/batchnorm.h"
-#include "nn/conv.h"
-#include "nn/linear.h"
-#include "nn/pooling.h"
-#include "nn/sequential.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/activation.h"
+#include "qtorch/nn/batchnorm.h"
+#include "qtorch/nn/conv.h"
+#include "qtorch/nn/linear.h"
+#include "qtorch/nn/pooling.h"
+#include "qtorch/nn/sequential.h"
 
 namespace qtorch::nn {
 

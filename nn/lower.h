@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::nn {
 

@@ -1,10 +1,10 @@
 // nn::Module: registries, traversal, modes, device moves, state dict, deep copy, printing.
-#include "nn/module.h"
+#include "qtorch/nn/module.h"
 
 #include <ostream>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn {
 
@@ -59,6 +59,50 @@ std::string join_name(const std::string& prefix, const std::string& name) {
 Tensor Module::forward(const Tensor&) {
   QTORCH_FAIL("{}.forward: expected a module that overrides forward, got the base Module",
               type_name());
+}
+
+Tensor Module::operator()(const Tensor& x) {
+  Tensor out = forward(x);
+  if (forward_hooks_.empty() && backward_hooks_.empty()) return out;
+  for (const auto& [id, hook] : forward_hooks_) {
+    Tensor replaced = hook(*this, x, out);
+    if (replaced.defined()) out = replaced;
+  }
+  if (!backward_hooks_.empty() && out.requires_grad()) {
+    // The module's output keeps the hooks alive through its graph node; the module itself
+    // is held weakly, so a graph never keeps its model alive.
+    std::weak_ptr<Module> self = weak_from_this();
+    auto hooks = backward_hooks_;
+    out.register_hook([self, hooks](const Tensor& grad) {
+      if (std::shared_ptr<Module> m = self.lock())
+        for (const auto& [id, hook] : hooks) hook(*m, grad);
+      return grad;
+    });
+  }
+  return out;
+}
+
+int64_t Module::register_forward_hook(ForwardHook hook) {
+  QTORCH_CHECK(static_cast<bool>(hook), "{}.register_forward_hook: expected a function, got an empty one", type_name());
+  forward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+int64_t Module::register_full_backward_hook(BackwardHook hook) {
+  QTORCH_CHECK(static_cast<bool>(hook), "{}.register_full_backward_hook: expected a function, got an empty one",
+               type_name());
+  backward_hooks_.emplace_back(next_hook_id_, std::move(hook));
+  return next_hook_id_++;
+}
+
+void Module::remove_hook(int64_t id) {
+  auto drop = [id](auto& hooks) {
+    const size_t before = hooks.size();
+    std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
+    return hooks.size() != before;
+  };
+  QTORCH_CHECK(drop(forward_hooks_) || drop(backward_hooks_), "{}.remove_hook: expected the id of a registered hook, got {}",
+               type_name(), id);
 }
 
 static void check_new_name(const std::string& op, const std::string& name, bool taken) {

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/device.h"
-#include "core/tensor.h"
+#include "qtorch/core/device.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::nn {
 
@@ -44,7 +44,23 @@ class Module : public std::enable_shared_from_this<Module> {
 
   /// The layer's computation. The default throws (containers and layers override it).
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// forward(x), then this module's hooks: the forward hooks in registration order, and the
+  /// backward hooks attached to the output. Containers call their children this way;
+  /// calling forward() directly skips the hooks (as in PyTorch).
+  Tensor operator()(const Tensor& x);
+
+  // ---- hooks (PyTorch's register_forward_hook / register_full_backward_hook) ----
+  /// Called after forward with the module, its input and its output. A hook that returns a
+  /// defined tensor replaces the output; an undefined one keeps it.
+  using ForwardHook = std::function<Tensor(Module& module, const Tensor& input, const Tensor& output)>;
+  /// Called during backward with the gradient of the loss with respect to the module's
+  /// output (before it flows into the module). Only for outputs that take part in autograd.
+  using BackwardHook = std::function<void(Module& module, const Tensor& grad_output)>;
+  /// Registers a hook; the returned id removes it with remove_hook.
+  int64_t register_forward_hook(ForwardHook hook);
+  int64_t register_full_backward_hook(BackwardHook hook);
+  /// Removes a forward or backward hook by id; throws qtorch::Error for an unknown id.
+  void remove_hook(int64_t id);
 
   // ---- registration (each returns what it stored) ----
   /// Stores `value` (detached, as a leaf with requires_grad set as asked) under `name`.
@@ -132,6 +148,9 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::pair<int64_t, ForwardHook>> forward_hooks_;
+  std::vector<std::pair<int64_t, BackwardHook>> backward_hooks_;
+  int64_t next_hook_id_ = 1;
 };
 
 using ModulePtr = std::shared_ptr<Module>;

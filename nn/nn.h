@@ -1,13 +1,13 @@
 // Everything in nn/: modules, layers, losses, initialisation and the lowering helper.
 #pragma once
 
-#include "nn/activation.h"
-#include "nn/batchnorm.h"
-#include "nn/conv.h"
-#include "nn/init.h"
-#include "nn/linear.h"
-#include "nn/loss.h"
-#include "nn/lower.h"
-#include "nn/module.h"
-#include "nn/pooling.h"
-#include "nn/sequential.h"
+#include "qtorch/nn/activation.h"
+#include "qtorch/nn/batchnorm.h"
+#include "qtorch/nn/conv.h"
+#include "qtorch/nn/init.h"
+#include "qtorch/nn/linear.h"
+#include "qtorch/nn/loss.h"
+#include "qtorch/nn/lower.h"
+#include "qtorch/nn/module.h"
+#include "qtorch/nn/pooling.h"
+#include "qtorch/nn/sequential.h"

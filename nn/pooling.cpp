@@ -1,17 +1,17 @@
 // nn::MaxPool2d and nn::AvgPool2d over [N, C, H, W].
-#include "nn/pooling.h"
+#include "qtorch/nn/pooling.h"
 
 #include <fmt/format.h>
 
-#include "autograd/conv.h"
-#include "core/error.h"
+#include "qtorch/autograd/conv.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn {
 
 namespace {
 
-qtorch::Pool2dOptions to_ops(int64_t kernel, const Pool2dOptions& o) {
-  qtorch::Pool2dOptions p;
+qtorch::Pool2dParams to_ops(int64_t kernel, const Pool2dOptions& o) {
+  qtorch::Pool2dParams p;
   p.kernel_h = p.kernel_w = kernel;
   p.stride_h = p.stride_w = o.stride > 0 ? o.stride : kernel;
   p.pad_h = p.pad_w = o.padding;

@@ -1,5 +1,5 @@
 // nn::Quantizer: forwards to the quantizer function made once from its options.
-#include "nn/quantizer_module.h"
+#include "qtorch/nn/quantizer_module.h"
 
 #include <fmt/format.h>
 

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "nn/module.h"
-#include "quant/quantizer.h"
+#include "qtorch/nn/module.h"
+#include "qtorch/quant/quantizer.h"
 
 namespace qtorch::nn {
 

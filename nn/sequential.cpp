@@ -1,7 +1,7 @@
 // nn::Sequential: runs its children one after another.
-#include "nn/sequential.h"
+#include "qtorch/nn/sequential.h"
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::nn {
 
@@ -20,7 +20,7 @@ ModulePtr Sequential::operator[](size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor out = x;
-  for (const auto& item : named_children()) out = item.second->forward(out);
+  for (const auto& item : named_children()) out = (*item.second)(out);
   return out;
 }
 

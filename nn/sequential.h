@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "nn/module.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::nn {
 

@@ -1,11 +1,11 @@
 // optim::Adam and optim::AdamW (PyTorch's update rules, with bias correction).
-#include "optim/adam.h"
+#include "qtorch/optim/adam.h"
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::optim {
 

@@ -1,16 +1,16 @@
 // save_checkpoint / load_checkpoint: map a model, optimizer, loss scaler, schedule, SWA
 // average and the generator state to the named entries of one checkpoint file.
-#include "optim/checkpoint.h"
+#include "qtorch/optim/checkpoint.h"
 
 #include <cmath>
 #include <vector>
 
-#include "core/error.h"
-#include "core/generator.h"
-#include "optim/loss_scaler.h"
-#include "optim/optimizer.h"
-#include "optim/scheduler.h"
-#include "optim/swa.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/optimizer.h"
+#include "qtorch/optim/scheduler.h"
+#include "qtorch/optim/swa.h"
 
 namespace qtorch::optim {
 

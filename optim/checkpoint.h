@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "nn/module.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::optim {
 

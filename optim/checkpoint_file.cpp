@@ -21,9 +21,9 @@
 #include <iterator>
 #include <vector>
 
-#include "core/atomic_file.h"
-#include "core/error.h"
-#include "optim/checkpoint.h"
+#include "qtorch/core/atomic_file.h"
+#include "qtorch/core/error.h"
+#include "qtorch/optim/checkpoint.h"
 
 namespace qtorch::optim {
 

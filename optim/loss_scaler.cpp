@@ -1,13 +1,13 @@
 // optim::LossScaler: static or dynamic loss scaling with overflow detection.
-#include "optim/loss_scaler.h"
+#include "qtorch/optim/loss_scaler.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::optim {
 

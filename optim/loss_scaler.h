@@ -9,8 +9,8 @@
 #include <functional>
 #include <vector>
 
-#include "core/tensor.h"
-#include "optim/optimizer.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/optim/optimizer.h"
 
 namespace qtorch::optim {
 

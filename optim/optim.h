@@ -1,12 +1,12 @@
 // Everything in optim/: optimizers, schedules, OptimLP, loss scaling, SWA, checkpoints.
 #pragma once
 
-#include "optim/adam.h"
-#include "optim/checkpoint.h"
-#include "optim/loss_scaler.h"
-#include "optim/optim_lp.h"
-#include "optim/optimizer.h"
-#include "optim/quant_fn.h"
-#include "optim/scheduler.h"
-#include "optim/sgd.h"
-#include "optim/swa.h"
+#include "qtorch/optim/adam.h"
+#include "qtorch/optim/checkpoint.h"
+#include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/optim/optimizer.h"
+#include "qtorch/optim/quant_fn.h"
+#include "qtorch/optim/scheduler.h"
+#include "qtorch/optim/sgd.h"
+#include "qtorch/optim/swa.h"

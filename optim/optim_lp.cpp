@@ -1,11 +1,11 @@
 // optim::OptimLP: the low-precision optimizer wrapper (docs/numerics.md, "OptimLP").
-#include "optim/optim_lp.h"
+#include "qtorch/optim/optim_lp.h"
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::optim {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "qtorch/optim/optimizer.h"
 
 namespace qtorch::optim {
 
@@ -29,6 +29,12 @@ struct OptimLPOptions {
 /// 4. if acc_quant: weight = acc = acc_quant(weight);
 /// 5. if weight_quant: weight = weight_quant(weight) (the accumulator keeps its copy);
 /// 6. if momentum_quant: every state buffer of the wrapped optimizer is quantized.
+///
+/// With an optim::LossScaler, call scaler.step(optlp): the scaler first divides every
+/// gradient by the loss scale (and skips the step on overflow), then OptimLP's step runs, so
+/// grad_quant sees the unscaled gradient, exactly as if no scaling had happened. grad_scaling
+/// is the other, QPyTorch way: the gradient stays scaled until grad_quant multiplies it by
+/// grad_scaling just before rounding, and no step is ever skipped.
 class OptimLP : public Optimizer {
  public:
   OptimLP(std::shared_ptr<Optimizer> optimizer, QuantFn weight_quant = {},

@@ -1,11 +1,11 @@
 // optim::Optimizer: parameter groups, per-parameter state, the state visitor and the
 // state dict shared by every optimizer.
-#include "optim/optimizer.h"
+#include "qtorch/optim/optimizer.h"
 
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::optim {
 

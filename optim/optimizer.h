@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "nn/module.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::optim {
 

@@ -2,8 +2,8 @@
 // OptimLP takes: OptimLP(sgd, optim::quant_fn(FixedPoint{8, 6}, Rounding::Stochastic)).
 #pragma once
 
-#include "optim/optim_lp.h"
-#include "quant/quantize.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/quant/quantize.h"
 
 namespace qtorch::optim {
 

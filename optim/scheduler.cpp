@@ -1,11 +1,11 @@
 // Learning-rate schedules as closed-form functions of the epoch.
-#include "optim/scheduler.h"
+#include "qtorch/optim/scheduler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::optim {
 

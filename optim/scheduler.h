@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "qtorch/optim/optimizer.h"
 
 namespace qtorch::optim {
 

@@ -1,9 +1,9 @@
 // optim::SGD with momentum, dampening, Nesterov and weight decay (PyTorch's update rule).
-#include "optim/sgd.h"
+#include "qtorch/optim/sgd.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::optim {
 

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "optim/optimizer.h"
+#include "qtorch/optim/optimizer.h"
 
 namespace qtorch::optim {
 

@@ -1,12 +1,12 @@
 // optim::SWA running average of weights and the batch-norm statistics recompute.
-#include "optim/swa.h"
+#include "qtorch/optim/swa.h"
 
 #include <optional>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "nn/batchnorm.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/batchnorm.h"
 
 namespace qtorch::optim {
 
@@ -55,7 +55,7 @@ void update_bn(nn::Module& model, const BatchFeeder& feed) {
   model.train(true);
   {
     NoGradGuard no_grad;
-    feed([&](const Tensor& batch) { model.forward(batch); });
+    feed([&](const Tensor& batch) { model(batch); });
   }
   for (auto& [bn, momentum] : norms) bn->set_momentum(momentum);
   model.train(was_training);

@@ -1,10 +1,10 @@
 // Validation, readable printing and the IEEE/OCP presets of the number formats.
-#include "quant/number.h"
+#include "qtorch/quant/number.h"
 
 #include <cmath>
 #include <limits>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 
@@ -115,6 +115,16 @@ FloatingPoint fp8_e4m3() {
 }
 FloatingPoint fp8_e5m2() {
   return {.exp = 5, .man = 2, .range = FloatRange::IEEE, .saturate = false};
+}
+FloatingPoint fp8_e4m3_sat() {
+  FloatingPoint f = fp8_e4m3();
+  f.saturate = true;
+  return f;
+}
+FloatingPoint fp8_e5m2_sat() {
+  FloatingPoint f = fp8_e5m2();
+  f.saturate = true;
+  return f;
 }
 FloatingPoint hfp8_e4m3() {
   return {.exp = 4, .man = 3, .range = FloatRange::Extended, .saturate = true, .bias = 11};

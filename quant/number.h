@@ -134,6 +134,11 @@ FloatingPoint tf32();
 FloatingPoint fp8_e4m3();
 /// OCP FP8 E5M2: IEEE-like, max 57344, overflow to inf.
 FloatingPoint fp8_e5m2();
+/// The saturating variants training recipes want ("e4m3_sat", "e5m2_sat"): overflow gives
+/// +-448 / +-57344 instead of NaN / inf (an inf input stays inf in E5M2), as OCP's
+/// saturating conversion mode; clamping_grad_zero accepts them.
+FloatingPoint fp8_e4m3_sat();
+FloatingPoint fp8_e5m2_sat();
 /// HFP8 forward format (Sun et al. 2019): e4m3 with bias 11 and no inf, max 30,
 /// smallest normal 2^-10, saturating.
 FloatingPoint hfp8_e4m3();

@@ -4,15 +4,15 @@
 #include <charconv>
 #include <vector>
 
-#include "core/error.h"
-#include "quant/number.h"
+#include "qtorch/core/error.h"
+#include "qtorch/quant/number.h"
 
 namespace qtorch {
 namespace {
 
 constexpr const char* kAcceptedForms =
     "fixed:WL:FL[:noclamp][:symmetric], float:EXP:MAN[:ieee|:fn][:nosub][:nosat][:bias=N], "
-    "block:WL:DIM, fp16, bf16, tf32, e4m3, e5m2, hfp8, fp32 (no quantization)";
+    "block:WL:DIM, fp16, bf16, tf32, e4m3, e5m2, e4m3_sat, e5m2_sat, hfp8, fp32 (no quantization)";
 
 struct Preset {
   const char* name;
@@ -20,7 +20,8 @@ struct Preset {
 };
 constexpr Preset kPresets[] = {{"fp16", formats::fp16},     {"bf16", formats::bf16},
                                {"tf32", formats::tf32},     {"e4m3", formats::fp8_e4m3},
-                               {"e5m2", formats::fp8_e5m2}, {"hfp8", formats::hfp8_e4m3}};
+                               {"e5m2", formats::fp8_e5m2}, {"hfp8", formats::hfp8_e4m3},
+                               {"e4m3_sat", formats::fp8_e4m3_sat}, {"e5m2_sat", formats::fp8_e5m2_sat}};
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;

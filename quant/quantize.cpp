@@ -1,16 +1,16 @@
 // quantize(): format validation, kernel parameters, random offsets and the per-device
 // dispatch (quant/cpu or the CUDA seam in quant/quantize_cuda.h).
-#include "quant/quantize.h"
+#include "qtorch/quant/quantize.h"
 
 #include <cmath>
 #include <limits>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "core/view.h"
-#include "quant/cpu/quantize_cpu.h"
-#include "quant/quantize_cuda.h"
-#include "quant/rounding_core.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/view.h"
+#include "qtorch/quant/cpu/quantize_cpu.h"
+#include "qtorch/quant/quantize_cuda.h"
+#include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant {
 namespace {

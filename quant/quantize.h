@@ -3,11 +3,11 @@
 // These are not differentiable; quant/quantizer.h makes the straight-through graph op.
 #pragma once
 
-#include "core/generator.h"
-#include "core/tensor.h"
-#include "quant/kernel_params.h"
-#include "quant/number.h"
-#include "quant/rounding.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/kernel_params.h"
+#include "qtorch/quant/number.h"
+#include "qtorch/quant/rounding.h"
 
 namespace qtorch::quant {
 

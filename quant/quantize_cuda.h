@@ -21,7 +21,7 @@
 
 #include <cstdint>
 
-#include "quant/kernel_params.h"
+#include "qtorch/quant/kernel_params.h"
 
 namespace qtorch::quant {
 

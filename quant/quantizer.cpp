@@ -1,11 +1,11 @@
 // The quantizer graph node: forward y = Qf(x); backward g -> hooks -> Qb -> clamp mask.
-#include "quant/quantizer.h"
+#include "qtorch/quant/quantizer.h"
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "quant/quantize.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/quant/quantize.h"
 
 namespace qtorch::quant {
 namespace {

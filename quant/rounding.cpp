@@ -1,9 +1,9 @@
 // Names of the rounding modes and their parsing from text.
-#include "quant/rounding.h"
+#include "qtorch/quant/rounding.h"
 
 #include <cctype>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch {
 namespace {

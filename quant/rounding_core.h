@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/hostdevice.h"
-#include "quant/kernel_params.h"
-#include "quant/rounding.h"
+#include "qtorch/core/hostdevice.h"
+#include "qtorch/quant/kernel_params.h"
+#include "qtorch/quant/rounding.h"
 
 namespace qtorch::quant {
 

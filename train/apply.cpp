@@ -1,14 +1,14 @@
 // Lowering a model and wrapping its optimizer for a recipe.
-#include "train/apply.h"
+#include "qtorch/train/apply.h"
 
 #include <algorithm>
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "nn/lower.h"
-#include "optim/optim_lp.h"
-#include "quant/quantize.h"
-#include "quant/quantizer.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/lower.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
 
 namespace qtorch::train {
 namespace {

@@ -9,11 +9,11 @@
 #include <memory>
 #include <vector>
 
-#include "nn/module.h"
-#include "optim/loss_scaler.h"
-#include "optim/optimizer.h"
-#include "train/quant_counters.h"
-#include "train/recipe.h"
+#include "qtorch/nn/module.h"
+#include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/optimizer.h"
+#include "qtorch/train/quant_counters.h"
+#include "qtorch/train/recipe.h"
 
 namespace qtorch::train {
 

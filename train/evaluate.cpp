@@ -1,11 +1,11 @@
 // Evaluation over a data set and the device-side running sums.
-#include "train/evaluate.h"
+#include "qtorch/train/evaluate.h"
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "data/loader.h"
-#include "nn/loss.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/data/loader.h"
+#include "qtorch/nn/loss.h"
 
 namespace qtorch::train {
 
@@ -41,7 +41,7 @@ Score evaluate(nn::Module& model, const data::Dataset& data, int64_t batch_size,
   RunningScore score(device);
   data::Batch batch;
   while (loader.next(batch)) {
-    Tensor logits = model.forward(batch.images);
+    Tensor logits = model(batch.images);
     score.add(criterion(logits, batch.labels), logits, batch.labels);
   }
   model.train(was_training);

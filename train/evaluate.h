@@ -4,10 +4,10 @@
 
 #include <cstdint>
 
-#include "core/device.h"
-#include "core/tensor.h"
-#include "data/mnist.h"
-#include "nn/module.h"
+#include "qtorch/core/device.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/data/mnist.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::train {
 

@@ -1,13 +1,13 @@
 // Model builders, as nn::Sequential chains.
-#include "train/models.h"
+#include "qtorch/train/models.h"
 
-#include "core/error.h"
-#include "nn/activation.h"
-#include "nn/batchnorm.h"
-#include "nn/conv.h"
-#include "nn/linear.h"
-#include "nn/pooling.h"
-#include "nn/sequential.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/activation.h"
+#include "qtorch/nn/batchnorm.h"
+#include "qtorch/nn/conv.h"
+#include "qtorch/nn/linear.h"
+#include "qtorch/nn/pooling.h"
+#include "qtorch/nn/sequential.h"
 
 namespace qtorch::train::models {
 namespace {

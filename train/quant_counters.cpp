@@ -1,5 +1,5 @@
 // Per-role quantization counts.
-#include "train/quant_counters.h"
+#include "qtorch/train/quant_counters.h"
 
 #include <cmath>
 

@@ -5,9 +5,9 @@
 #include <array>
 #include <cstdint>
 
-#include "core/tensor.h"
-#include "quant/kernel_params.h"
-#include "train/recipe.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/kernel_params.h"
+#include "qtorch/train/recipe.h"
 
 namespace qtorch::train {
 

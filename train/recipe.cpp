@@ -1,14 +1,14 @@
 // Recipes: text form, validation and the preset table.
-#include "train/recipe.h"
+#include "qtorch/train/recipe.h"
 
 #include <charconv>
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "core/error.h"
-#include "quant/quantizer.h"
-#include "train/text_parsing.h"
+#include "qtorch/core/error.h"
+#include "qtorch/quant/quantizer.h"
+#include "qtorch/train/text_parsing.h"
 
 namespace qtorch::train {
 namespace {

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "nn/lower.h"
-#include "quant/number.h"
-#include "quant/rounding.h"
+#include "qtorch/nn/lower.h"
+#include "qtorch/quant/number.h"
+#include "qtorch/quant/rounding.h"
 
 namespace qtorch::train {
 

@@ -1,22 +1,22 @@
 // The training loop.
-#include "train/trainer.h"
+#include "qtorch/train/trainer.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "data/loader.h"
-#include "nn/batchnorm.h"
-#include "autograd/loss.h"
-#include "optim/adam.h"
-#include "optim/checkpoint.h"
-#include "optim/sgd.h"
-#include "train/text_parsing.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/data/loader.h"
+#include "qtorch/nn/batchnorm.h"
+#include "qtorch/autograd/loss.h"
+#include "qtorch/optim/adam.h"
+#include "qtorch/optim/checkpoint.h"
+#include "qtorch/optim/sgd.h"
+#include "qtorch/train/text_parsing.h"
 
 namespace qtorch::train {
 namespace {
@@ -132,7 +132,7 @@ Score Trainer::evaluate(const data::Dataset& data, nn::Module* model) {
 void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sample, const TrainerCallbacks& cb,
                          double& update_sum, int64_t& update_samples) {
   optim::Optimizer& opt = *setup_.optimizer;
-  Tensor logits = setup_.model->forward(batch.images);
+  Tensor logits = (*setup_.model)(batch.images);
   Tensor loss = cross_entropy(logits, batch.labels);
   opt.zero_grad();
   std::vector<Tensor> before;

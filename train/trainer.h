@@ -12,17 +12,17 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "data/loader.h"
-#include "data/mnist.h"
-#include "nn/module.h"
-#include "optim/checkpoint.h"
-#include "optim/loss_scaler.h"
-#include "optim/scheduler.h"
-#include "optim/swa.h"
-#include "train/apply.h"
-#include "train/evaluate.h"
-#include "train/recipe.h"
+#include "qtorch/core/device.h"
+#include "qtorch/data/loader.h"
+#include "qtorch/data/mnist.h"
+#include "qtorch/nn/module.h"
+#include "qtorch/optim/checkpoint.h"
+#include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/scheduler.h"
+#include "qtorch/optim/swa.h"
+#include "qtorch/train/apply.h"
+#include "qtorch/train/evaluate.h"
+#include "qtorch/train/recipe.h"
 
 namespace qtorch::train {
 

@@ -2,7 +2,7 @@
 // Internal to core/cpu/; each group of methods lives in its own file.
 #pragma once
 
-#include "core/backend.h"
+#include "qtorch/core/backend.h"
 
 namespace qtorch::cpu {
 

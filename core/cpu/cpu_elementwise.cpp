@@ -7,9 +7,9 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 
-#include "core/cpu/cpu_backend.h"
-#include "core/cpu/strided_loop.h"
-#include "core/error.h"
+#include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/strided_loop.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::cpu {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/cpu_backend.h"
 
 namespace qtorch::cpu {
 namespace {

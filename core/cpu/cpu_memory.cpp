@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/cpu_backend.h"
 
 namespace qtorch::cpu {
 namespace {

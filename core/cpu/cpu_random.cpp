@@ -1,6 +1,6 @@
 // CPU random fills from the counter-based Philox generator (same bits as CUDA).
-#include "core/cpu/cpu_backend.h"
-#include "core/philox.h"
+#include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/philox.h"
 
 namespace qtorch::cpu {
 

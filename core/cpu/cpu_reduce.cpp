@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/cpu_backend.h"
 
 namespace qtorch::cpu {
 

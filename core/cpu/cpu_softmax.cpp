@@ -1,8 +1,8 @@
 // CPU softmax / log-softmax over rows, and the row gather/scatter of the losses.
 #include <cmath>
 
-#include "core/cpu/cpu_backend.h"
-#include "core/error.h"
+#include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::cpu {
 

@@ -1,7 +1,7 @@
 // CPU im2col/col2im for convolution and the pooling kernels, over contiguous NCHW.
 #include <limits>
 
-#include "core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/cpu_backend.h"
 
 namespace qtorch::cpu {
 

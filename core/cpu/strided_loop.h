@@ -5,9 +5,9 @@
 #include <array>
 #include <cstdint>
 
-#include "core/cpu/cpu_backend.h"
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/shape.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::cpu {
 

@@ -1,13 +1,13 @@
 // The caching device allocator (see allocator.h).
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/allocator.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/allocator.h"
 
 #include <map>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
-#include "core/cuda/context.h"
+#include "qtorch/core/cuda/context.h"
 
 namespace qtorch::cuda {
 namespace {

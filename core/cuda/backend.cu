@@ -1,10 +1,10 @@
 // The CUDA backend's memory entry points and synchronisation, and its registration at
 // static-initialisation time (no CUDA call happens until a CUDA tensor is used).
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/allocator.h"
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/index_check.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/allocator.h"
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/index_check.h"
 
 namespace qtorch::cuda {
 

@@ -1,13 +1,13 @@
 // Per-device streams and cuBLAS handles, created lazily and kept for the process lifetime,
 // and the functions that turn CUDA/cuBLAS statuses into qtorch::Error.
-#include "core/cuda/context.h"
+#include "qtorch/core/cuda/context.h"
 
 #include <array>
 #include <atomic>
 #include <mutex>
 
-#include "core/cuda/cublas_api.h"
-#include "core/device.h"
+#include "qtorch/core/cuda/cublas_api.h"
+#include "qtorch/core/device.h"
 
 namespace qtorch::cuda {
 

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "core/cuda/cuda_check.h"
-#include "core/tensor.h"
+#include "qtorch/core/cuda/cuda_check.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::cuda {
 

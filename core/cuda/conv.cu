@@ -1,9 +1,9 @@
 // im2col and col2im for convolution by GEMM. col is [g.c*kh*kw, N*out_h*out_w]: row
 // (c*kh + i)*kw + j, column (n*out_h + oh)*out_w + ow holds
 // x[n, c0 + c, oh*stride_h - pad_h + i*dil_h, ow*stride_w - pad_w + j*dil_w] (0 in padding).
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -1,11 +1,11 @@
 // Opens libcublas on first use and resolves the entry points qtorch calls.
-#include "core/cuda/cublas_api.h"
+#include "qtorch/core/cuda/cublas_api.h"
 
 #include <dlfcn.h>
 
 #include <string>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -3,7 +3,7 @@
 // softmax.cu, conv.cu, pool.cu, random.cu and backend.cu (memory, registration).
 #pragma once
 
-#include "core/backend.h"
+#include "qtorch/core/backend.h"
 
 namespace qtorch::cuda {
 

@@ -11,7 +11,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::cuda {
 

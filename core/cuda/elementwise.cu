@@ -3,11 +3,11 @@
 // rest map each linear index to per-tensor offsets (32-bit index math when it fits).
 #include <cstring>
 
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/scalar_ops.cuh"
-#include "core/cuda/strided.cuh"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/scalar_ops.cuh"
+#include "qtorch/core/cuda/strided.cuh"
 
 namespace qtorch::cuda {
 namespace {

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/context.h"
-#include "core/cuda/cublas_api.h"
-#include "core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cublas_api.h"
+#include "qtorch/core/cuda/cuda_backend.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -1,11 +1,11 @@
 // The asynchronous index check (see index_check.h).
-#include "core/cuda/index_check.h"
+#include "qtorch/core/cuda/index_check.h"
 
 #include <array>
 #include <cstring>
 #include <mutex>
 
-#include "core/cuda/context.h"
+#include "qtorch/core/cuda/context.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -4,7 +4,7 @@
 // synchronize), so a training step needs no host synchronisation for the check.
 #pragma once
 
-#include "core/cuda/cuda_check.h"
+#include "qtorch/core/cuda/cuda_check.h"
 
 namespace qtorch::cuda {
 

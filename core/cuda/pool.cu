@@ -2,9 +2,9 @@
 // backward kernels gather (one thread per input element, windows visited in output
 // order) instead of scattering with atomics, so they are deterministic and add in the CPU
 // backend's order. As on the CPU, pooling windows ignore dilation.
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
 
 namespace qtorch::cuda {
 namespace {

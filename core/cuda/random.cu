@@ -1,11 +1,11 @@
 // Uniform and normal random tensors from the Philox generator shared with the CPU
 // (core/philox.h): element i (row-major) is philox_uniform/philox_normal(seed, offset, i),
 // whatever the launch shape. A dense uniform tensor takes one Philox block per 4 elements.
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/strided.cuh"
-#include "core/philox.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/strided.cuh"
+#include "qtorch/core/philox.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -3,10 +3,10 @@
 // on timing), partial results are combined in a fixed tree order, and no atomics are used.
 #include <limits>
 
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/allocator.h"
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/allocator.h"
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -2,7 +2,7 @@
 // backend's (core/cpu/cpu_elementwise.cpp) so NaN, signs and special cases agree.
 #pragma once
 
-#include "core/backend.h"
+#include "qtorch/core/backend.h"
 
 namespace qtorch::cuda {
 

@@ -2,10 +2,10 @@
 // that cross-entropy uses (out[r] = x[r, index[r]] and its adjoint; a bad index is
 // reported asynchronously, see index_check.h). One warp per row for
 // rows of up to 1024 columns, one block per row beyond.
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/context.h"
-#include "core/cuda/cuda_backend.h"
-#include "core/cuda/index_check.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/index_check.h"
 
 namespace qtorch::cuda {
 namespace {

@@ -2,5 +2,5 @@
 // strided_plan.h.
 #pragma once
 
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/strided_plan.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/strided_plan.h"

@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
-#include "core/error.h"
-#include "core/hostdevice.h"
-#include "core/tensor.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/hostdevice.h"
+#include "qtorch/core/tensor.h"
 
 // Loops over the fixed axis count unroll on the device.
 #if defined(__CUDA_ARCH__)

@@ -1,7 +1,7 @@
 // The device allocator's entry points in a build without CUDA: nothing is ever cached.
-#include "core/cuda/allocator.h"
+#include "qtorch/core/cuda/allocator.h"
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::cuda {
 

@@ -1,5 +1,5 @@
 // Definitions for a build without CUDA: no GPU is ever available.
-#include "core/device.h"
+#include "qtorch/core/device.h"
 
 namespace qtorch {
 

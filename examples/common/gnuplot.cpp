@@ -13,7 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "core/atomic_file.h"
+#include "qtorch/core/atomic_file.h"
 
 namespace qtorch::examples {
 namespace {

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "examples/papers/report.h"
-#include "quant/number.h"
+#include "qtorch/quant/number.h"
 
 namespace qrepro {
 

@@ -11,12 +11,12 @@
 
 #include <fmt/format.h>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "core/generator.h"
-#include "nn/sequential.h"
-#include "train/models.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/nn/sequential.h"
+#include "qtorch/train/models.h"
 
 namespace qrepro {
 

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/mnist.h"
+#include "qtorch/data/mnist.h"
 #include "examples/papers/log2_histogram.h"
-#include "train/trainer.h"
+#include "qtorch/train/trainer.h"
 
 namespace qrepro {
 

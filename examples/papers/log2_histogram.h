@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <map>
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qrepro {
 

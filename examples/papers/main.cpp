@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/threads.h"
-#include "core/atomic_file.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/core/atomic_file.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"

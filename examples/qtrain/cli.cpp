@@ -11,11 +11,11 @@
 #include <stdexcept>
 #include <variant>
 
-#include "data/mnist.h"
+#include "qtorch/data/mnist.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
-#include "core/error.h"
-#include "train/trainer.h"
+#include "qtorch/core/error.h"
+#include "qtorch/train/trainer.h"
 
 namespace qtrain {
 namespace {

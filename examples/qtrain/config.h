@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "train/recipe.h"
+#include "qtorch/train/recipe.h"
 
 namespace qtrain {
 

@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "core/atomic_file.h"
+#include "qtorch/core/atomic_file.h"
 
 namespace qtrain {
 namespace {

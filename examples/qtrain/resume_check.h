@@ -7,7 +7,7 @@
 #include <string>
 
 #include "examples/qtrain/config.h"
-#include "optim/checkpoint.h"
+#include "qtorch/optim/checkpoint.h"
 
 namespace qtrain {
 

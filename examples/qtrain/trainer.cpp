@@ -12,18 +12,18 @@
 #include <optional>
 #include <stdexcept>
 
-#include "core/backend.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/threads.h"
-#include "data/mnist.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/data/mnist.h"
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/plot.h"
 #include "examples/qtrain/progress.h"
 #include "examples/qtrain/resume_check.h"
-#include "optim/checkpoint.h"
-#include "train/models.h"
-#include "train/trainer.h"
+#include "qtorch/optim/checkpoint.h"
+#include "qtorch/train/models.h"
+#include "qtorch/train/trainer.h"
 
 namespace qtrain {
 namespace {

@@ -1,7 +1,6 @@
-// train_mlp: the library's recipe and trainer in a few lines. Trains the MLP 784-256-256-10
-// on Fashion-MNIST for one epoch with the block8 recipe (8-bit block floating point,
-// stochastic rounding, for weights, activations, errors, gradients and momentum) and prints
-// its test accuracy. Usage: train_mlp [FASHION_MNIST_DIR]
+// train_mlp [FASHION_MNIST_DIR [CHECKPOINT]]: trains the MLP 784-256-256-10 on Fashion-MNIST
+// for one epoch in the block8 recipe with the library's trainer, prints the test accuracy and
+// saves a checkpoint that Trainer::resume continues from (model, optimizer, generator, recipe).
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -23,6 +22,7 @@ int main(int argc, char** argv) {
           std::printf("epoch %lld: train loss %.4f, test loss %.4f\n", (long long)m.epoch, m.train_loss,
                       m.test_loss);
         }});
+    if (argc > 2) trainer.save_checkpoint(argv[2]);
     std::printf("test accuracy %.4f\n", result.test.accuracy);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_mlp: error: %s\n", e.what());

@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "quant/cpu/philox_simd.h"
-#include "quant/rounding_core.h"
+#include "qtorch/quant/cpu/philox_simd.h"
+#include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant::cpu {
 

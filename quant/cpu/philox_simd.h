@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "core/philox.h"
+#include "qtorch/core/philox.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>

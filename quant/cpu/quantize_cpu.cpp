@@ -7,7 +7,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-#include "quant/cpu/quantize_cpu.h"
+#include "qtorch/quant/cpu/quantize_cpu.h"
 
 #include <omp.h>
 #if defined(__SSE__)
@@ -21,9 +21,9 @@
 #include <cstdlib>
 #include <vector>
 
-#include "quant/cpu/fast_kernels.h"
-#include "quant/cpu/philox_simd.h"
-#include "quant/rounding_core.h"
+#include "qtorch/quant/cpu/fast_kernels.h"
+#include "qtorch/quant/cpu/philox_simd.h"
+#include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant {
 namespace {

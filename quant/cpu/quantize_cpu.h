@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "quant/kernel_params.h"
+#include "qtorch/quant/kernel_params.h"
 
 namespace qtorch::quant {
 

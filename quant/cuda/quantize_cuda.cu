@@ -3,12 +3,12 @@
 // 16-byte access, mask and counts in the same pass); block floating point adds one read
 // pass for the block maxima (an integer max, so atomics keep it deterministic). Each
 // element's rule is the shared rounding core, so the bits equal the CPU's.
-#include "core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "core/cuda/allocator.h"
-#include "core/cuda/context.h"
-#include "core/philox.h"
-#include "quant/quantize_cuda.h"
-#include "quant/rounding_core.h"
+#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#include "qtorch/core/cuda/allocator.h"
+#include "qtorch/core/cuda/context.h"
+#include "qtorch/core/philox.h"
+#include "qtorch/quant/quantize_cuda.h"
+#include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant {
 namespace {

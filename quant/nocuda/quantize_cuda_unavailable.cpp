@@ -1,6 +1,6 @@
 // quantize_cuda in a build without CUDA: always throws.
-#include "core/error.h"
-#include "quant/quantize_cuda.h"
+#include "qtorch/core/error.h"
+#include "qtorch/quant/quantize_cuda.h"
 
 namespace qtorch::quant {
 

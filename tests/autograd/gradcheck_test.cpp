@@ -85,7 +85,7 @@ TEST_F(GradCheck, ShapeOps) {
 }
 
 TEST_F(GradCheck, ConvAndPooling) {
-  Conv2dOptions o{.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 2, .groups = 2};
+  Conv2dParams o{.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 2, .groups = 2};
   expect_gradients_match([o](const V& x) { return conv2d(x[0], x[1], x[2], o); },
                          {r({2, 4, 5, 5}), r({4, 2, 3, 2}), r({4})});
   expect_gradients_match([](const V& x) { return conv2d(x[0], x[1]); }, {r({1, 1, 4, 4}), r({2, 1, 3, 3})});

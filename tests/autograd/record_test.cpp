@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "autograd/node.h"
-#include "core/view.h"
+#include "qtorch/autograd/node.h"
+#include "qtorch/core/view.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;

@@ -1,6 +1,6 @@
 // write_file_atomically (core/): the target is replaced whole or left as it was,
 // and no temporary file is left behind on any failure.
-#include "core/atomic_file.h"
+#include "qtorch/core/atomic_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/backend.h"
+#include "qtorch/core/backend.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;

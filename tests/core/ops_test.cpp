@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/ops.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;
@@ -123,7 +123,7 @@ TEST(Ops, Conv2dMatchesNaive) {
   manual_seed(3);
   const int N = 2, C = 4, H = 6, W = 5, O = 6, K = 3, groups = 2, stride = 2, pad = 1, dil = 1;
   Tensor x = randn({N, C, H, W}), w = randn({O, C / groups, K, K}), b = randn({O});
-  Conv2dOptions o{.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad, .groups = groups};
+  Conv2dParams o{.stride_h = stride, .stride_w = stride, .pad_h = pad, .pad_w = pad, .groups = groups};
   Tensor y = conv2d(x, w, b, o);
   int OH = (H + 2 * pad - dil * (K - 1) - 1) / stride + 1, OW = (W + 2 * pad - dil * (K - 1) - 1) / stride + 1;
   ASSERT_EQ(y.shape(), (Shape{N, O, OH, OW}));
@@ -168,7 +168,7 @@ TEST(Ops, WindowLargerThanInputIsRejected) {
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
   };
-  const Pool2dOptions k2{.kernel_h = 2, .kernel_w = 2};
+  const Pool2dParams k2{.kernel_h = 2, .kernel_w = 2};
   expect_error([&] { ops::max_pool2d(zeros({4, 6, 1, 1}), k2); },
                "max_pool2d: expected an input of at least 2x2 (padded by 0x0) for the 2x2 window, "
                "got input [4, 6, 1, 1]");
@@ -202,8 +202,8 @@ TEST(Ops, MaxPoolTiesAndNaNMatchAReferenceScan) {
   x = Tensor::from_vector(v, x.shape());
   for (float& f : v) f = std::isnan(f) ? f : std::floor(f);
   x = Tensor::from_vector(v, x.shape());
-  for (Pool2dOptions o : {Pool2dOptions{.kernel_h = 2, .kernel_w = 2},
-                          Pool2dOptions{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1}}) {
+  for (Pool2dParams o : {Pool2dParams{.kernel_h = 2, .kernel_w = 2},
+                          Pool2dParams{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1}}) {
     auto [out, idx] = ops::max_pool2d(x, o);
     Window2d g = ops::pool2d_geometry(x, o, "test");
     std::vector<float> got = out.to_vector(), got_idx = idx.to_vector();

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/philox.h"
+#include "qtorch/core/philox.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;

@@ -1,8 +1,8 @@
 // Tensor basics: factories, views sharing storage, strides, copies, printing, errors.
 #include <gtest/gtest.h>
 
-#include "core/error.h"
-#include "core/tensor.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/tensor.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;

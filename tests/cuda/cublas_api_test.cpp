@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/cuda/cublas_api.h"
+#include "qtorch/core/cuda/cublas_api.h"
 
 TEST(CublasApi, OpensTheLibraryAndResolvesEveryEntryPoint) {
   const qtorch::cuda::CublasApi& api = qtorch::cuda::cublas_api();

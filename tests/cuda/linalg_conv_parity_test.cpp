@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/ops.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 #include "tests/cuda/parity.h"
 
@@ -108,7 +108,7 @@ namespace {
 struct ConvCase {
   const char* name;
   int64_t n, c, h, w, o, kh, kw;
-  Conv2dOptions opt;
+  Conv2dParams opt;
 };
 
 const ConvCase kConv[] = {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/tensor.h"
+#include "qtorch/core/device.h"
+#include "qtorch/core/tensor.h"
 
 /// Skips the test when no GPU is visible (CI, CUDA-less builds).
 #define QTORCH_REQUIRE_CUDA()                                              \

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/generator.h"
-#include "core/ops.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 #include "tests/cuda/parity.h"
 
@@ -19,7 +19,7 @@ using parity::kGpu;
 
 namespace {
 
-const Pool2dOptions kPools[] = {
+const Pool2dParams kPools[] = {
     {.kernel_h = 2, .kernel_w = 2},                                   // LeNet
     {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1},     // overlapping
     {.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1},

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "autograd/reduce.h"
-#include "core/generator.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/generator.h"
 #include "qtorch/qtorch.h"
-#include "quant/quantize.h"
-#include "quant/quantizer.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
 #include "tests/cuda/parity.h"
 
 using namespace qtorch;

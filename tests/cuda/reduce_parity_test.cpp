@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/ops.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 #include "tests/cuda/parity.h"
 

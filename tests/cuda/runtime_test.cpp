@@ -4,10 +4,10 @@
 
 #include <string>
 
-#include "core/backend.h"
-#include "core/cuda/allocator.h"
-#include "core/error.h"
-#include "core/ops.h"
+#include "qtorch/core/backend.h"
+#include "qtorch/core/cuda/allocator.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 #include "tests/cuda/parity.h"
 

@@ -5,8 +5,8 @@
 
 #include <vector>
 
-#include "core/cuda/strided_plan.h"
-#include "core/error.h"
+#include "qtorch/core/cuda/strided_plan.h"
+#include "qtorch/core/error.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/nn.h"
-#include "optim/sgd.h"
+#include "qtorch/nn/nn.h"
+#include "qtorch/optim/sgd.h"
 #include "qtorch/qtorch.h"
 #include "tests/cuda/parity.h"
 

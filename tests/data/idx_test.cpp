@@ -1,11 +1,11 @@
 // IDX reader: valid raw and gzip files, and every kind of broken file naming the problem.
-#include "data/idx.h"
+#include "qtorch/data/idx.h"
 
 #include <gtest/gtest.h>
 
 #include <iterator>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 #include "tests/data/idx_file.h"
 
 namespace qtorch::data {

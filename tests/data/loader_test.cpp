@@ -1,6 +1,6 @@
 // DataLoader: batch counts, every item once per epoch, images kept with their labels,
 // reproducible order per (seed, epoch), and no copies where none are needed.
-#include "data/loader.h"
+#include "qtorch/data/loader.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include <limits>
 #include <set>
 
-#include "core/error.h"
-#include "data/shuffle.h"
+#include "qtorch/core/error.h"
+#include "qtorch/data/shuffle.h"
 
 namespace qtorch::data {
 namespace {

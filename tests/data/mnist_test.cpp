@@ -1,9 +1,9 @@
 // MNIST-layout folders: scaling, normalisation, limits, and the checks across files.
-#include "data/mnist.h"
+#include "qtorch/data/mnist.h"
 
 #include <gtest/gtest.h>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 #include "tests/data/idx_file.h"
 
 namespace qtorch::data {

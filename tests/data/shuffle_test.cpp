@@ -1,6 +1,6 @@
 // Philox-driven permutations: valid, reproducible, uniform, and equal to a reference
 // Fisher-Yates written here from the spec (Philox4x32-10 words, Lemire's bounded ints).
-#include "data/shuffle.h"
+#include "qtorch/data/shuffle.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include <cmath>  // core/philox.h uses sqrtf/logf/cosf without including it
 
-#include "core/philox.h"
+#include "qtorch/core/philox.h"
 
 namespace qtorch::data {
 namespace {

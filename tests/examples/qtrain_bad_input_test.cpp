@@ -2,7 +2,7 @@
 // training.
 #include <gtest/gtest.h>
 
-#include "core/device.h"
+#include "qtorch/core/device.h"
 #include "tests/examples/qtrain_runner.h"
 
 #ifdef QTRAIN_PATH

@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "core/error.h"
-#include "core/generator.h"
-#include "nn/batchnorm.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/nn/batchnorm.h"
 #include "support/gradcheck.h"
 
 using namespace qtorch;

@@ -4,10 +4,10 @@
 #include <array>
 #include <cmath>
 
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "nn/nn.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/nn/nn.h"
 #include "support/gradcheck.h"
 
 using namespace qtorch;

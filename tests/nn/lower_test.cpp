@@ -1,9 +1,9 @@
 // make_low_precision: quantizers inserted after the chosen layer kinds, original intact.
 #include <gtest/gtest.h>
 
-#include "autograd/elementwise.h"
-#include "core/error.h"
-#include "nn/nn.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/nn.h"
 
 using namespace qtorch;
 

@@ -3,11 +3,11 @@
 
 #include <sstream>
 
-#include "autograd/reduce.h"
-#include "autograd/elementwise.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "nn/nn.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/nn/nn.h"
 
 using namespace qtorch;
 

@@ -9,11 +9,11 @@
 #include <functional>
 #include <map>
 
-#include "autograd/elementwise.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "nn/nn.h"
-#include "optim/optim.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/nn/nn.h"
+#include "qtorch/optim/optim.h"
 
 using namespace qtorch;
 namespace fs = std::filesystem;

@@ -4,12 +4,12 @@
 
 #include <limits>
 
-#include "autograd/elementwise.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "optim/loss_scaler.h"
-#include "optim/optim_lp.h"
-#include "optim/sgd.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/optim/sgd.h"
 
 using namespace qtorch;
 

@@ -5,12 +5,13 @@
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "core/error.h"
-#include "optim/adam.h"
-#include "optim/optim_lp.h"
-#include "optim/quant_fn.h"
-#include "optim/sgd.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/error.h"
+#include "qtorch/optim/adam.h"
+#include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/optim/quant_fn.h"
+#include "qtorch/optim/sgd.h"
 
 using namespace qtorch;
 
@@ -155,4 +156,20 @@ TEST(OptimLP, TakesANumberFormatDirectly) {
   opt.step();
   EXPECT_EQ(p.to_vector(), (std::vector<float>{0.1875f, 7.9375f}));
   EXPECT_THROW(optim::quant_fn(FixedPoint{.wl = 0, .fl = 4}), Error);
+}
+
+// With a LossScaler, the scaler unscales the gradients first (g * 1/scale), then OptimLP
+// quantizes the unscaled gradient: the grad format sees the true magnitude, not the scaled one.
+TEST(OptimLP, LossScalerUnscalesBeforeTheGradQuantizer) {
+  // true grad 0.1; scale 1024: backward gives 102.4. Unscale then quantize to 1/16: 0.125
+  // (nearest of 0.1 is 2/16 = 0.125). Quantize-then-unscale would give 102.375 / 1024.
+  Tensor p = param(0);
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{p}, optim::SGDOptions{.lr = 1.0});
+  optim::OptimLP opt(sgd, {}, 1.0, grid(1.0f / 16));
+  optim::LossScaler scaler({.init_scale = 1024, .dynamic = false});
+  scaler.scale(p * 0.1f).backward();
+  EXPECT_FLOAT_EQ(p.grad().item(), 102.4f);
+  ASSERT_TRUE(scaler.step(opt));
+  EXPECT_FLOAT_EQ(p.grad().item(), 0.125f);
+  EXPECT_FLOAT_EQ(p.item(), -0.125f);
 }

@@ -4,10 +4,10 @@
 
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "core/error.h"
-#include "optim/adam.h"
-#include "optim/sgd.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/error.h"
+#include "qtorch/optim/adam.h"
+#include "qtorch/optim/sgd.h"
 
 using namespace qtorch;
 

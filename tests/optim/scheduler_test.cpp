@@ -4,9 +4,9 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.h"
-#include "optim/scheduler.h"
-#include "optim/sgd.h"
+#include "qtorch/core/error.h"
+#include "qtorch/optim/scheduler.h"
+#include "qtorch/optim/sgd.h"
 
 using namespace qtorch;
 

@@ -2,9 +2,9 @@
 // recomputed for the averaged model.
 #include <gtest/gtest.h>
 
-#include "core/error.h"
-#include "nn/nn.h"
-#include "optim/swa.h"
+#include "qtorch/core/error.h"
+#include "qtorch/nn/nn.h"
+#include "qtorch/optim/swa.h"
 
 using namespace qtorch;
 

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <vector>
 
-#include "core/generator.h"
-#include "core/tensor.h"
-#include "quant/number.h"
-#include "quant/quantize.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/number.h"
+#include "qtorch/quant/quantize.h"
 
 namespace {
 

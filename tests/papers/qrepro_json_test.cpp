@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "data/mnist.h"
+#include "qtorch/data/mnist.h"
 
 #ifdef QREPRO_PATH
 namespace {

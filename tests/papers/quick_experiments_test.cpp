@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "core/threads.h"
-#include "data/mnist.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/data/mnist.h"
 #include "examples/papers/experiments.h"
 
 namespace {

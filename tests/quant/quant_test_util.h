@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/tensor.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::quant::test {
 

@@ -1,8 +1,8 @@
 // Block floating point: exact tables, per-dim exponents on 2-D and 4-D tensors, special
 // blocks (zero, NaN/inf, subnormal maximum, maximum near FLT_MAX).
-#include "autograd/elementwise.h"
-#include "core/tensor.h"
-#include "quant/quantize.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

@@ -3,9 +3,9 @@
 // chunks it quantized with a smaller scale; these tests place the block maximum where a
 // redo is needed (last element, another thread's range, late NaN) and check the result
 // against a double reference, against the two-pass in-place path, and across threads.
-#include "core/threads.h"
-#include "quant/rounding.h"
-#include "quant/quantize.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/quant/rounding.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "core/philox.h"
-#include "quant/cpu/quantize_cpu.h"
-#include "quant/quantize.h"
-#include "quant/rounding_core.h"
+#include "qtorch/core/philox.h"
+#include "qtorch/quant/cpu/quantize_cpu.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/rounding_core.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

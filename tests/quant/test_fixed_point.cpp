@@ -1,8 +1,8 @@
 // Fixed point: exact tables from docs/numerics.md and the reference library's checks restated.
 #include <algorithm>
 
-#include "core/tensor.h"
-#include "quant/quantize.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

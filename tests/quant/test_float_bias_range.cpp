@@ -5,8 +5,8 @@
 #include <climits>
 #include <string>
 
-#include "core/error.h"
-#include "quant/number.h"
+#include "qtorch/core/error.h"
+#include "qtorch/quant/number.h"
 
 namespace qtorch {
 namespace {

@@ -2,8 +2,8 @@
 // reference library's representable-set checks.
 #include <set>
 
-#include "core/tensor.h"
-#include "quant/quantize.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

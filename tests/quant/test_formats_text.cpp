@@ -2,9 +2,9 @@
 // argument refused with a message naming what was expected.
 #include <sstream>
 
-#include "core/error.h"
-#include "core/tensor.h"
-#include "quant/quantize.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {
@@ -37,10 +37,12 @@ TEST(Formats, TextRoundTrip) {
   for (const char* text :
        {"fixed:8:6", "fixed:8:6:noclamp:symmetric", "fixed:8:6:symmetric", "float:5:2", "block:8:0",
         "block:8:-1", "fp16", "bf16", "tf32", "e4m3", "e5m2", "hfp8", "fp32",
-        "float:5:10:ieee:nosub", "float:4:3:fn", "float:4:3:bias=9"}) {
+        "float:5:10:ieee:nosub", "e4m3_sat", "e5m2_sat", "float:4:3:bias=9"}) {
     EXPECT_EQ(number_text(parse_number(text)), text);
   }
   EXPECT_FALSE(parse_number("fp32").has_value());
+  EXPECT_EQ(parse_number("float:4:3:fn"), std::optional<Number>(formats::fp8_e4m3_sat()));
+  EXPECT_EQ(parse_number("float:5:2:ieee"), std::optional<Number>(formats::fp8_e5m2_sat()));
   EXPECT_EQ(parse_number(" FP16 "), std::optional<Number>(formats::fp16()));
   EXPECT_EQ(parse_number("float:5:10:ieee:nosat"), std::optional<Number>(formats::fp16()));
   EXPECT_EQ(parse_number("fixed:8:6:noclamp"),

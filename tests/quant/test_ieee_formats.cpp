@@ -1,7 +1,7 @@
 // IEEE/OCP presets against real casts (_Float16, bfloat16 by bit rounding) and an
 // independent scalar reference, over a wide sample of float32 bit patterns.
-#include "core/tensor.h"
-#include "quant/quantize.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

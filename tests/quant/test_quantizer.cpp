@@ -1,11 +1,11 @@
 // The quantizer graph op: forward and backward formats, hook order, the clamp mask, the
 // node inside a graph, and the options refused when the quantizer is made.
-#include "autograd/elementwise.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "core/tensor.h"
-#include "quant/quantize.h"
-#include "quant/quantizer.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {
@@ -137,7 +137,7 @@ TEST(Quantizer, InvalidCombinationsThrowWhenMade) {
 }  // namespace
 }  // namespace qtorch::quant::test
 
-#include "nn/quantizer_module.h"
+#include "qtorch/nn/quantizer_module.h"
 
 namespace qtorch::quant::test {
 namespace {

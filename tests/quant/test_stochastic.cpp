@@ -2,12 +2,12 @@
 // reproducible by seed, independent of the thread count, fresh bits on every call.
 #include <cmath>
 
-#include "autograd/elementwise.h"
-#include "core/philox.h"
-#include "core/tensor.h"
-#include "core/threads.h"
-#include "quant/quantize.h"
-#include "quant/quantizer.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/core/philox.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "quant/cpu/quantize_cpu.h"
-#include "quant/quantize.h"
+#include "qtorch/quant/cpu/quantize_cpu.h"
+#include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {

@@ -7,11 +7,11 @@
 #include <functional>
 #include <vector>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "core/generator.h"
-#include "core/tensor.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/tensor.h"
 
 namespace qtorch::testing {
 

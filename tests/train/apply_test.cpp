@@ -1,18 +1,18 @@
 // apply_recipe: the lowered model, the OptimLP wrapper, the counters and the overflow channel.
-#include "train/apply.h"
+#include "qtorch/train/apply.h"
 
 #include <gtest/gtest.h>
 
-#include "autograd/elementwise.h"
-#include "autograd/grad_mode.h"
-#include "autograd/reduce.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "nn/linear.h"
-#include "nn/quantizer_module.h"
-#include "optim/optim_lp.h"
-#include "optim/sgd.h"
-#include "train/models.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/nn/linear.h"
+#include "qtorch/nn/quantizer_module.h"
+#include "qtorch/optim/optim_lp.h"
+#include "qtorch/optim/sgd.h"
+#include "qtorch/train/models.h"
 
 namespace qtorch::train {
 namespace {

@@ -1,11 +1,11 @@
 // train::Recipe: text form (parse and print), equality, presets and validation.
-#include "train/recipe.h"
+#include "qtorch/train/recipe.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "core/error.h"
+#include "qtorch/core/error.h"
 
 namespace qtorch::train {
 namespace {

@@ -1,16 +1,16 @@
 // train::Trainer: the loop's mechanics on synthetic data, and figures pinned from the
 // programs as they were before the trainer became library API (bit-identical losses).
-#include "train/trainer.h"
+#include "qtorch/train/trainer.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/threads.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/core/threads.h"
 #include "tests/support/temp_dir.h"
-#include "train/models.h"
+#include "qtorch/train/models.h"
 
 namespace qtorch::train {
 namespace {

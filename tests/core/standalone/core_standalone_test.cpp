@@ -5,10 +5,10 @@
 
 #include <vector>
 
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/tensor.h"
-#include "core/view.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/core/tensor.h"
+#include "qtorch/core/view.h"
 
 using namespace qtorch;
 
