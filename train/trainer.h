@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -74,7 +75,21 @@ struct TrainerOptions {
   /// Measure the share of weights a step changes this many times per epoch, evenly spread
   /// (each costs a copy of the weights); >= the batches per epoch: every step; 0: never.
   int64_t update_fraction_samples = 4;
+  /// End fit() with TrainingDiverged after an epoch that left a weight NaN or infinite, or
+  /// (without a loss scaler, which skips such steps) whose mean training loss is not finite.
+  bool stop_on_nan = true;
   ApplyOptions apply{};
+};
+
+/// Thrown by Trainer::fit when training diverged (TrainerOptions::stop_on_nan); the epoch's
+/// figures say how. Nothing is checkpointed after a diverged epoch.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  TrainingDiverged(const std::string& what, int64_t epoch) : std::runtime_error(what), epoch_(epoch) {}
+  int64_t epoch() const { return epoch_; }
+
+ private:
+  int64_t epoch_;
 };
 
 /// One epoch's figures.
@@ -136,7 +151,8 @@ class Trainer {
   Score evaluate(const data::Dataset& data, nn::Module* model = nullptr);
 
   /// Saves everything training changes (model, optimizer state, loss scale, schedule,
-  /// average, generator, epochs done) and the recipe's text, atomically.
+  /// average, generator, epochs done) and the recipe's text, atomically. Throws
+  /// qtorch::Error, writing nothing, when a weight is NaN or infinite.
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts = {});
   /// Restores a checkpoint of the same recipe; throws qtorch::Error naming the file when it
   /// was written with another recipe or beyond options.epochs (nothing is changed then).

@@ -55,6 +55,7 @@ qtorch::train::TrainerOptions default_training() {
   t.optimizer = {.kind = "sgd", .lr = 0.01, .momentum = 0.0};
   t.eval_batch_size = 1000;
   t.evaluate_initial = true;
+  t.stop_on_nan = false;  // a diverging arm is a result to report
   t.update_fraction_samples = std::numeric_limits<int64_t>::max();  // every step
   t.apply.counted_roles = {qtorch::train::kRoles.begin(), qtorch::train::kRoles.end()};
   t.apply.count_nonzero = true;

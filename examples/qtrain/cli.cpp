@@ -205,6 +205,8 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
       ->expected(1, -1);
   app.add_option("--checkpoint", cfg.checkpoint_path, "save model and optimizer state to FILE after every epoch");
   app.add_option("--resume", cfg.resume_path, "continue training from a --checkpoint FILE");
+  app.add_flag("--stop-on-nan,!--no-stop-on-nan", cfg.stop_on_nan,
+               "end with exit status 3 once a weight or the mean training loss is NaN or infinite (default on)");
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no progress bar or periodic lines");
 

@@ -39,6 +39,7 @@ struct Config {
   std::string preset = "block8";
   qtorch::train::Recipe recipe{};
   int64_t swa_start = -1;  ///< first epoch (from 1) averaged into the SWA model; < 0: off
+  bool stop_on_nan = true;  ///< end with exit status 3 once training diverges
 
   // ---- output ----
   std::string metrics_path{}, plot_path{}, checkpoint_path{}, resume_path{};

@@ -50,7 +50,8 @@ train::TrainerOptions trainer_options(const Config& c) {
           .averaging = {.start_epoch = std::max<int64_t>(c.swa_start, 0)},
           // Evaluation batch: large enough to amortise per-batch costs, small enough that
           // the convolution buffers (im2col) stay far below the training set's 188 MB.
-          .eval_batch_size = 256};
+          .eval_batch_size = 256,
+          .stop_on_nan = c.stop_on_nan};
 }
 
 EpochRecord record_of(const train::EpochMetrics& m) {
@@ -167,7 +168,12 @@ void Run::on_epoch(const train::EpochMetrics& m) {
                  std::isfinite(rec.train_loss) ? rec.test_loss : rec.train_loss);
   metrics_.epochs.push_back(rec);
   write_metrics();
-  if (!cfg_.checkpoint_path.empty()) trainer_->save_checkpoint(cfg_.checkpoint_path, run_identity(cfg_));
+  if (cfg_.checkpoint_path.empty()) return;
+  try {
+    trainer_->save_checkpoint(cfg_.checkpoint_path, run_identity(cfg_));
+  } catch (const qtorch::Error& e) {  // NaN weights (--no-stop-on-nan): keep the last good one
+    std::fprintf(stderr, "qtrain: warning: epoch %lld: %s\n", (long long)rec.epoch, e.what());
+  }
 }
 
 void Run::train() {
@@ -219,6 +225,9 @@ int run_training(const Config& config) {
   }
   try {
     run->train();
+  } catch (const train::TrainingDiverged& e) {
+    std::fprintf(stderr, "\nqtrain: error: %s; stopped (--no-stop-on-nan trains on)\n", e.what());
+    return kDiverged;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\nqtrain: error: %s\n", e.what());
     return 1;

@@ -9,6 +9,8 @@ namespace qtrain {
 
 /// Exit code of a run whose options or inputs were rejected before training.
 inline constexpr int kBadInput = 2;
+/// Exit code of a run stopped because training diverged (--stop-on-nan).
+inline constexpr int kDiverged = 3;
 
 /// Runs the configured training; returns the process exit code (0 on success, kBadInput
 /// for bad options or data, 1 for a failure during training). Prints errors as one line

@@ -68,10 +68,25 @@ TEST(QtrainEndToEnd, TrainsAndWritesMetrics) {
 TEST(QtrainEndToEnd, DivergedLossIsReported) {
   TempDir dir("diverged");
   std::string data = training_data_dir(dir);
-  RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 2) + std::vector<std::string>{"--lr", "1e30"}, dir);
+  // By default the run stops after the first diverged epoch, exit status 3, and writes no
+  // checkpoint of NaN weights.
+  const std::string ckpt = dir.file("nan.ckpt");
+  RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 2) +
+                               std::vector<std::string>{"--lr", "1e30", "--checkpoint", ckpt}, dir);
+  EXPECT_EQ(r.code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("qtrain: error: training diverged in epoch 1: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--no-stop-on-nan trains on"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("epoch 2/2"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(ckpt));
+  // --no-stop-on-nan trains on, warning each epoch, and still never checkpoints NaN weights.
+  r = run_qtrain(small_run(data, "mlp", "fp32", 2) +
+                     std::vector<std::string>{"--lr", "1e30", "--no-stop-on-nan", "--checkpoint", ckpt},
+                 dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("qtrain: warning: epoch 1: the mean training loss is nan"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("qtrain: warning: epoch 2: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("save_checkpoint: expected finite weights"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(ckpt));
   // A run that trains normally gives no warning.
   r = run_qtrain(small_run(data, "mlp", "fp32", 1), dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;

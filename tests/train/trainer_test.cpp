@@ -132,6 +132,31 @@ TEST(Trainer, CheckpointResumesBitIdentically) {
   EXPECT_THROW(shorter.resume(path), Error);
 }
 
+TEST(Trainer, StopsWhenTrainingDivergesAndNeverCheckpointsNanWeights) {
+  const data::Dataset d = separable();
+  qtorch::testing::TempDir dir("trainer_nan");
+  manual_seed(1);
+  TrainerOptions o = small_options(3);
+  o.optimizer.lr = 1e30;
+  Trainer t(models::mlp({4, 8, 2}), Recipe{}, o);
+  std::vector<int64_t> reported;
+  try {
+    t.fit(d, d, {.on_epoch = [&](const EpochMetrics& m) { reported.push_back(m.epoch); }});
+    FAIL() << "expected TrainingDiverged";
+  } catch (const TrainingDiverged& e) {
+    EXPECT_EQ(e.epoch(), 1);
+    EXPECT_NE(std::string(e.what()).find("training diverged in epoch 1"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(reported.empty());  // the diverged epoch is not reported as a normal one
+  EXPECT_THROW(t.save_checkpoint(dir.file("nan.ckpt")), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("nan.ckpt")));
+
+  manual_seed(1);
+  o.stop_on_nan = false;
+  Trainer on(models::mlp({4, 8, 2}), Recipe{}, o);
+  EXPECT_EQ(on.fit(d, d).epochs.size(), 3u);  // trains on
+}
+
 TEST(Trainer, RejectsBadOptions) {
   EXPECT_THROW(Trainer(models::mlp({4, 2}), Recipe{}, {.batch_size = 0}), Error);
   EXPECT_THROW(Trainer(models::mlp({4, 2}), Recipe{}, {.optimizer = {.kind = "rmsprop"}}), Error);
