@@ -12,7 +12,9 @@
 namespace qtorch::testing {
 namespace {
 
-bool same(float a, float b, const CompareOptions& o) {
+}  // namespace
+
+bool elements_equal(float a, float b, const CompareOptions& o) {
   if (std::isnan(a) || std::isnan(b)) {
     if (!(std::isnan(a) && std::isnan(b))) return false;
     return o.nan == NanEquality::AnyNan || bits_of(a) == bits_of(b);
@@ -23,6 +25,8 @@ bool same(float a, float b, const CompareOptions& o) {
   const double diff = std::fabs(static_cast<double>(a) - static_cast<double>(b));
   return diff <= o.atol + o.rtol * std::fabs(static_cast<double>(b));
 }
+
+namespace {
 
 std::string rule(const CompareOptions& o) {
   if (o.atol != 0.0 || o.rtol != 0.0) return fmt::format("|actual - expected| <= {} + {} * |expected|", o.atol, o.rtol);
@@ -42,7 +46,7 @@ CompareResult compare(const std::vector<float>& actual, const std::vector<float>
   }
   std::string listed;
   for (size_t i = 0; i < actual.size(); ++i) {
-    if (same(actual[i], expected[i], options)) continue;
+    if (elements_equal(actual[i], expected[i], options)) continue;
     if (r.differing == 0) {
       r.first_index = static_cast<int64_t>(i);
       r.first_actual = actual[i];

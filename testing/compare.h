@@ -34,6 +34,9 @@ struct CompareOptions {
   int max_listed = 4;
 };
 
+/// Whether two elements are equal under `options` (the rule every comparison here uses).
+bool elements_equal(float actual, float expected, const CompareOptions& options = {});
+
 /// Outcome of a comparison. Converts to bool (true: equal).
 struct CompareResult {
   bool equal = true;

@@ -10,15 +10,13 @@
 #include "qtorch/core/generator.h"
 #include "qtorch/core/shape.h"
 #include "qtorch/testing/bits.h"
+#include "qtorch/testing/compare.h"
 
 namespace qtorch::testing {
 namespace {
 
 // Same output: bitwise (the sign of zero counts), any NaN equal to any NaN.
-bool same(float a, float b) {
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  return bits_of(a) == bits_of(b);
-}
+bool same(float a, float b) { return elements_equal(a, b); }
 
 Tensor call(const QuantizeFn& quantize, const Tensor& x) {
   Tensor y = quantize(x);
