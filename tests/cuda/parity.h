@@ -7,13 +7,13 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "qtorch/core/device.h"
 #include "qtorch/core/tensor.h"
+#include "qtorch/testing.h"
 
 /// Skips the test when no GPU is visible (CI, CUDA-less builds).
 #define QTORCH_REQUIRE_CUDA()                                              \
@@ -34,29 +34,16 @@ inline Tensor random_cpu(const Shape& shape, uint32_t seed, float lo = -2.0f, fl
   return Tensor::from_vector(v, shape);
 }
 
-inline uint32_t bits_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-}
+using qtorch::testing::bits_of;
 
 /// Every element has the same bits (nan_any_payload: any NaN matches any NaN, for
 /// arithmetic where the two devices make different NaN payloads).
 inline void expect_same_bits(const Tensor& cpu, const Tensor& gpu, const std::string& what,
                              bool nan_any_payload = false) {
-  ASSERT_EQ(cpu.shape(), gpu.shape()) << what;
   ASSERT_TRUE(gpu.device().is_cuda() || gpu.device().is_cpu()) << what;
-  std::vector<float> a = cpu.to_vector(), b = gpu.to_vector();
-  int reported = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    bool same = bits_of(a[i]) == bits_of(b[i]) ||
-                (nan_any_payload && std::isnan(a[i]) && std::isnan(b[i]));
-    if (!same && reported++ < 5)
-      ADD_FAILURE() << what << ": element " << i << " cpu " << a[i] << " (0x" << std::hex
-                    << bits_of(a[i]) << ") gpu " << b[i] << " (0x" << bits_of(b[i]) << std::dec
-                    << ")";
-  }
-  EXPECT_EQ(reported, 0) << what << ": elements differ";
+  const testing::CompareResult r = testing::compare(
+      gpu, cpu, {.nan = nan_any_payload ? testing::NanEquality::AnyNan : testing::NanEquality::Bitwise});
+  EXPECT_TRUE(r.equal) << what << " (actual: gpu, expected: cpu): " << r.message;
 }
 
 /// |gpu - cpu| <= atol + rtol * |cpu| elementwise; NaN and inf must agree.

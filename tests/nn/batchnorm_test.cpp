@@ -7,7 +7,7 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/batchnorm.h"
-#include "support/gradcheck.h"
+#include "qtorch/testing/gtest.h"
 
 using namespace qtorch;
 
@@ -80,11 +80,11 @@ TEST(BatchNorm, Gradients) {
   manual_seed(8);
   auto bn = std::make_shared<nn::BatchNorm2d>(2);
   bn->weight().copy_(Tensor::from_vector({1.5f, 0.5f}, {2}));
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return bn->forward(v[0]); },
-                                  {randn({3, 2, 2, 2}), bn->weight(), bn->bias()}, 1e-2f, 3e-2f,
-                                  3e-2f);
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return bn->forward(v[0]); },
+                                  {randn({3, 2, 2, 2}), bn->weight(), bn->bias()},
+                                  {.eps = 1e-2f, .atol = 3e-2, .rtol = 3e-2});
   bn->eval();
   bn->zero_grad();  // the checker accumulates into the same parameters
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return bn->forward(v[0]); },
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return bn->forward(v[0]); },
                                   {randn({2, 2, 2, 2}), bn->weight(), bn->bias()});
 }

@@ -4,11 +4,12 @@
 #include <array>
 #include <cmath>
 
+#include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/nn.h"
-#include "support/gradcheck.h"
+#include "qtorch/testing/gtest.h"
 
 using namespace qtorch;
 
@@ -43,7 +44,7 @@ TEST(Linear, WithoutBias) {
 TEST(Linear, Gradients) {
   manual_seed(5);
   auto fc = std::make_shared<nn::Linear>(3, 2);
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return fc->forward(v[0]); },
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return fc->forward(v[0]); },
                                   {randn({4, 3}), fc->weight(), fc->bias()});
 }
 
@@ -76,7 +77,7 @@ TEST(Conv2d, Gradients) {
   manual_seed(6);
   auto conv = std::make_shared<nn::Conv2d>(
       2, 2, 3, nn::Conv2dOptions{.stride = 2, .padding = 1, .dilation = 1, .groups = 2});
-  qtorch::testing::expect_gradients_match(
+  qtorch::testing::expect_gradcheck(
       [&](const std::vector<Tensor>& v) { return conv->forward(v[0]); },
       {randn({1, 2, 5, 5}), conv->weight(), conv->bias()});
 }
@@ -93,12 +94,12 @@ TEST(Pooling, ForwardHandValues) {
 TEST(Pooling, Gradients) {
   manual_seed(7);
   auto pool = std::make_shared<nn::AvgPool2d>(2);
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return pool->forward(v[0]); },
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return pool->forward(v[0]); },
                                   {randn({1, 2, 4, 4})});
   // Distinct values so the maximum is unique under perturbation.
   auto maxpool = std::make_shared<nn::MaxPool2d>(2);
   Tensor x = (arange(0, 32) * 0.37f).reshape({1, 2, 4, 4});
-  qtorch::testing::expect_gradients_match(
+  qtorch::testing::expect_gradcheck(
       [&](const std::vector<Tensor>& v) { return maxpool->forward(v[0]); }, {x.clone()});
 }
 
@@ -110,11 +111,11 @@ TEST(Activations, ForwardAndGradients) {
   auto sig = std::make_shared<nn::Sigmoid>();
   auto tanh = std::make_shared<nn::Tanh>();
   auto relu = std::make_shared<nn::ReLU>();
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return sig->forward(v[0]); },
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return sig->forward(v[0]); },
                                   {x.clone()});
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return tanh->forward(v[0]); },
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return tanh->forward(v[0]); },
                                   {x.clone()});
-  qtorch::testing::expect_gradients_match([&](const std::vector<Tensor>& v) { return relu->forward(v[0]); },
+  qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return relu->forward(v[0]); },
                                   {x.clone()});
 }
 

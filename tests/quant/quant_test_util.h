@@ -1,16 +1,18 @@
-// Helpers for the quant tests: tensors from lists, bit comparison, and independent scalar
-// references (double arithmetic, written from docs/numerics.md, not from the code under test).
+// Helpers for the quant tests: tensors from lists, value comparison and bits (from
+// qtorch::testing), and independent scalar references (double arithmetic, written from
+// docs/numerics.md, not from the code under test).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "qtorch/core/tensor.h"
+#include "qtorch/testing.h"
 
 namespace qtorch::quant::test {
 
@@ -18,40 +20,25 @@ inline Tensor T(const std::vector<float>& v) {
   return Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
 }
 
-inline uint32_t bits_of(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  return u;
-}
-inline float float_of(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
+using qtorch::testing::bits_of;
+using qtorch::testing::float_of;
 
 /// Same value, with NaN == NaN and the sign of zero compared too.
-inline bool same(float a, float b) {
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  return bits_of(a) == bits_of(b);
-}
+inline bool same(float a, float b) { return qtorch::testing::elements_equal(a, b); }
 
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
 inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-/// Checks got against want element by element (values), reporting the first few misses.
+/// Checks got against want element by element (values: -0 == +0, NaN == NaN), reporting
+/// the first misses with their bits and, when given, the inputs.
 inline void expect_values(const std::vector<float>& got, const std::vector<float>& want,
                           const std::vector<float>& input = {}) {
-  ASSERT_EQ(got.size(), want.size());
-  int misses = 0;
-  for (size_t i = 0; i < got.size() && misses < 8; ++i) {
-    bool ok = std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i];
-    if (!ok) {
-      ++misses;
-      ADD_FAILURE() << "element " << i << (input.empty() ? "" : " input ")
-                    << (input.empty() ? 0.0f : input[i]) << ": got " << got[i] << ", want "
-                    << want[i];
-    }
-  }
+  const qtorch::testing::CompareResult r = qtorch::testing::expect_equal_values(got, want);
+  if (r) return;
+  ADD_FAILURE() << r.message
+                << (input.empty() || r.first_index < 0
+                        ? std::string()
+                        : " (first differing input " + qtorch::testing::describe_float(input[r.first_index]) + ")");
 }
 
 /// Round-half-even (the C default rounding mode) of a double.

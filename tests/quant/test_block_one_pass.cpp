@@ -58,7 +58,7 @@ TEST_P(BlockOnePass, NearestMatchesReferenceWherever) {
     QuantStats st;
     Tensor y = quantize(T(in), BlockFloatingPoint{.wl = 8, .dim = -1}, Rounding::Nearest,
                         {.stats = &st});
-    SCOPED_TRACE(testing::Message() << threads << " threads");
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
     expect_values(y.to_vector(), want, in);
     EXPECT_EQ(st.clamped, want_clamped);
     EXPECT_EQ(st.numel, kN);
@@ -79,7 +79,7 @@ TEST_P(BlockOnePass, StochasticEqualsInPlacePath) {
     Tensor in_place = T(in);
     quantize_into(in_place, in_place, BlockFloatingPoint{.wl = 6, .dim = -1},
                   Rounding::Stochastic, {.generator = &g2, .stats = &s2});
-    SCOPED_TRACE(testing::Message() << threads << " threads");
+    SCOPED_TRACE(::testing::Message() << threads << " threads");
     expect_values(fresh.to_vector(), in_place.to_vector(), in);
     EXPECT_EQ(s1.clamped, s2.clamped);
     EXPECT_EQ(s1.flushed, s2.flushed);
@@ -137,7 +137,7 @@ TEST(BlockRows, EveryPathGivesTheSameBits) {
         Tensor in_place = x.clone();
         quantize_into(in_place, in_place, BlockFloatingPoint{.wl = 5, .dim = 0}, rounding,
                       {.generator = &g2, .stats = &s2});
-        SCOPED_TRACE(testing::Message() << shape[0] << "x" << shape[1] << ", " << threads << " threads, "
+        SCOPED_TRACE(::testing::Message() << shape[0] << "x" << shape[1] << ", " << threads << " threads, "
                                         << rounding_name(rounding));
         expect_values(fresh.to_vector(), in_place.to_vector(), in);
         EXPECT_EQ(s1.clamped, s2.clamped);

@@ -1,11 +1,12 @@
 // Uses its own core/, nn/ and data/ headers next to qtorch's installed ones, and trains
 // through the installed headers and library: one autograd step, then the recipe and trainer
-// on a tiny synthetic data set.
+// on a tiny synthetic data set; checks a gradient with the installed test toolkit.
 #include "core/tensor.h"
 #include "data/loader.h"
 #include "nn/module.h"
 
 #include <qtorch/qtorch.h>
+#include <qtorch/testing.h>
 
 #include <cstdio>
 
@@ -17,6 +18,18 @@ int main() {
   qtorch::sum(x * x).backward();
   std::printf("%s\n", x.grad().str().c_str());
   if (x.grad().to_vector() != std::vector<float>{2, 2, 2, 2}) return 1;
+
+  // The test toolkit: the input gradients of x * w for grad_output [1, 10] are exactly
+  // w * g = [1.5, -20] and x * g = [3, 40]; a one-ulp change is caught.
+  using qtorch::Tensor;
+  const auto f = [](const std::vector<Tensor>& v) { return v[0] * v[1]; };
+  const std::vector<std::vector<float>> g = qtorch::testing::grad_of(
+      f, {Tensor::from_vector({3, 4}, {2}), Tensor::from_vector({1.5f, -2}, {2})}, Tensor::from_vector({1, 10}, {2}));
+  const qtorch::testing::CompareResult same = qtorch::testing::expect_bitwise_equal(g[0], {1.5f, -20});
+  const qtorch::testing::CompareResult ulp = qtorch::testing::expect_bitwise_equal(g[1], {3, 40.000004f});
+  std::printf("grad_of: %s; one ulp off: %s\n", same ? "bitwise equal" : same.message.c_str(), ulp.message.c_str());
+  if (!same || ulp || ulp.differing != 1 || !qtorch::testing::gradcheck(f, {qtorch::randn({3}), qtorch::randn({3})}))
+    return 1;
 
   // 32 samples of 4 features, two classes; a block8 recipe and one epoch.
   qtorch::manual_seed(0);
