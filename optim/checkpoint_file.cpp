@@ -70,6 +70,7 @@ class Reader {
   void take(void* out, size_t n) {
     QTORCH_CHECK(n <= left_, "load_checkpoint: '{}' is corrupt: expected {} more bytes, got {}",
                  path_, n, left_);
+    if (n == 0) return;  // an empty tensor's buffer may be null, and memcpy(null, ..., 0) is undefined
     std::memcpy(out, p_, n);
     p_ += n;
     left_ -= n;
