@@ -19,6 +19,9 @@ void replace_file(const std::string& temporary, const std::string& path);
 /// fsync of the folder so the rename itself is durable where the file system allows). Throws
 /// std::runtime_error "cannot write '<path>': <OS reason>" on any failure; `path` is then
 /// unchanged and the temporary file removed.
+/// Test hook: with QTORCH_TEST_KILL_WRITE="N:STAGE" in the environment the process kills
+/// itself (SIGKILL) at STAGE of its N-th atomic write, STAGE one of opened, half, written,
+/// synced, renamed (tests/examples/qtrain_crash_test.cpp).
 void write_file_atomically(const std::string& path, const std::string& content);
 
 }  // namespace qtorch
