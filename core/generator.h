@@ -2,6 +2,7 @@
 // so two calls never share a stream and results do not depend on the thread count.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace qtorch {
