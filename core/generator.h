@@ -8,26 +8,33 @@
 namespace qtorch {
 
 /// A (seed, offset) pair handing out disjoint ranges of Philox counter blocks.
+/// Thread-safe: reserve() is one atomic add, so random calls from several user threads get
+/// disjoint ranges (which thread gets which depends on timing: results are reproducible
+/// only when one thread draws, or each thread has its own Generator). set_state must not
+/// race with reserve.
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
-  uint64_t seed() const { return seed_; }
-  uint64_t offset() const { return offset_; }
+  Generator(const Generator& other) : seed_(other.seed()), offset_(other.offset()) {}
+  Generator& operator=(const Generator& other) {
+    set_state(other.seed(), other.offset());
+    return *this;
+  }
+  uint64_t seed() const { return seed_.load(std::memory_order_relaxed); }
+  uint64_t offset() const { return offset_.load(std::memory_order_relaxed); }
   void set_state(uint64_t seed, uint64_t offset) {
-    seed_ = seed;
-    offset_ = offset;
+    seed_.store(seed, std::memory_order_relaxed);
+    offset_.store(offset, std::memory_order_relaxed);
   }
   /// Returns the start of a fresh range of `numel` counter blocks and advances past it.
   /// A range of numel blocks covers any kernel that uses at most one block per element.
   uint64_t reserve(uint64_t numel) {
-    uint64_t start = offset_;
-    offset_ += numel > 0 ? numel : 1;
-    return start;
+    return offset_.fetch_add(numel > 0 ? numel : 1, std::memory_order_relaxed);
   }
 
  private:
-  uint64_t seed_ = 0;
-  uint64_t offset_ = 0;
+  std::atomic<uint64_t> seed_{0};
+  std::atomic<uint64_t> offset_{0};
 };
 
 /// The process-wide generator used when no other is given.
