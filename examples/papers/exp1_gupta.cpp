@@ -1,6 +1,5 @@
 // Experiment 1, Gupta et al. 2015: with 16-bit fixed point <16,8>, round-to-nearest loses
 // every small update (and every small error), stochastic rounding keeps them in expectation.
-#include <chrono>
 
 #include "examples/papers/experiments.h"
 
@@ -12,14 +11,9 @@ constexpr const char* kGupta =
     "S. Gupta, A. Agrawal, K. Gopalakrishnan, P. Narayanan. Deep Learning with Limited "
     "Numerical Precision. ICML 2015 (arXiv:1502.02551)";
 
-double secs_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 PartResult run_1a(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "1a";
   p.title = "Gupta et al. 2015: fix<16,8> weights updated in place, nearest vs stochastic";
@@ -79,12 +73,10 @@ PartResult run_1a(const RunOptions& o, const Data& d) {
                                  set.first_seed(),
                                  [](const EpochLog& e) { return std::max(e.update_fraction, 1e-7); }, true, true));
   p.arms = set.all();
-  p.seconds = secs_since(t0);
   return p;
 }
 
 PartResult run_1b(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "1b";
   p.title = "Gupta et al. 2015: fix<16,8> weights, gradients, activations and errors";
@@ -140,7 +132,6 @@ PartResult run_1b(const RunOptions& o, const Data& d) {
   p.panels.push_back(epoch_panel("E: share of nonzero errors flushed to 0", "fraction", set.first_seed(),
                                  [](const EpochLog& e) { return e.error_flush_fraction; }));
   p.arms = set.all();
-  p.seconds = secs_since(t0);
   return p;
 }
 

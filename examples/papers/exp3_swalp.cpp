@@ -1,6 +1,5 @@
 // Experiment 3, SWALP (Yang et al. 2019): an average of low-precision SGD iterates, kept in
 // float32, converges to the float32 solution although each iterate stays noisy.
-#include <chrono>
 
 #include "examples/papers/experiments.h"
 
@@ -15,7 +14,6 @@ constexpr const char* kSwalp =
 }  // namespace
 
 PartResult run_3a(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "3a";
   p.title = "SWALP: averaging fix<8,6> iterates of softmax regression";
@@ -88,12 +86,10 @@ PartResult run_3a(const RunOptions& o, const Data& d) {
   avg.lines.push_back({"fp32 SGD", ref});
   p.panels.push_back(avg);
   p.arms = set.all();
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
 }
 
 PartResult run_3b(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "3b";
   p.title = "SWALP: bfp<8,0> MLP with the SWALP schedule and weight averaging";
@@ -150,7 +146,6 @@ PartResult run_3b(const RunOptions& o, const Data& d) {
   }
   p.panels.push_back(avg);
   p.arms = set.all();
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
 }
 

@@ -1,7 +1,6 @@
 // Experiment 5: 8-bit floating point training. (a) Wang et al. 2018: e5m2 everywhere works
 // with a 16-bit weight copy (updates accumulate there), fails without it. (b) Sun et al. 2019:
 // the hybrid format (e4m3 with bias 11 forward, e5m2 backward) against e5m2 everywhere.
-#include <chrono>
 
 #include "examples/papers/experiments.h"
 
@@ -28,7 +27,6 @@ std::string limit_text(int64_t limit) { return limit > 0 ? fmt::format(", first 
 }  // namespace
 
 PartResult run_5a(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "5a";
   p.title = "Wang et al. 2018: FP8 (e5m2) training needs the 16-bit weight copy";
@@ -74,12 +72,10 @@ PartResult run_5a(const RunOptions& o, const Data& d) {
   p.panels.push_back(epoch_panel("share of stored weights changed per step", "fraction (log)", set.first_seed(),
                                  [](const EpochLog& e) { return std::max(e.update_fraction, 1e-7); }, true, true));
   p.arms = set.all();
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
 }
 
 PartResult run_5b(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "5b";
   p.title = "Sun et al. 2019: hybrid FP8 (HFP8) against e5m2 everywhere";
@@ -133,7 +129,6 @@ PartResult run_5b(const RunOptions& o, const Data& d) {
   p.panels.push_back(epoch_panel("running train loss", "loss", set.first_seed(),
                                  [](const EpochLog& e) { return e.train_loss; }));
   p.arms = set.all();
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
 }
 

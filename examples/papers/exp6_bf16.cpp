@@ -1,13 +1,11 @@
 // Experiment 6, Kalamkar et al. 2019: bfloat16 training matches float32 when the update goes
 // to a float32 master copy; pure bf16 weights lose small updates unless rounded stochastically.
-#include <chrono>
 
 #include "examples/papers/experiments.h"
 
 namespace qrepro {
 
 PartResult run_6(const RunOptions& o, const Data& d) {
-  const auto t0 = std::chrono::steady_clock::now();
   PartResult p;
   p.id = "6";
   p.title = "Kalamkar et al. 2019: bfloat16 with and without a float32 master copy";
@@ -59,7 +57,6 @@ PartResult run_6(const RunOptions& o, const Data& d) {
   p.panels.push_back(epoch_panel("share of stored weights changed per step", "fraction (log)", set.first_seed(),
                                  [](const EpochLog& e) { return std::max(e.update_fraction, 1e-7); }, true, true));
   p.arms = set.all();
-  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
 }
 

@@ -3,6 +3,7 @@
 // Exit status: 0 when every criterion holds, 1 when an effect fails to show, 2 for bad usage.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <stdexcept>
@@ -122,7 +123,9 @@ int main(int argc, char** argv) {
   for (const qrepro::PartInfo* info : parts) {
     qrepro::PartResult r;
     try {
+      const auto t0 = std::chrono::steady_clock::now();
       r = info->run(options, *data);
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } catch (const std::exception& e) {
       std::cerr << "qrepro: error in part " << info->id << ": " << e.what() << "\n";
       return 1;
