@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -88,8 +89,18 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
   QTORCH_CHECK(bytes <= kMaxBytes, "read_idx: {}: implausible dimensions: more than {} bytes",
                path, kMaxBytes);
 
-  out.data.resize(static_cast<size_t>(bytes));
-  got = read_bytes(f.get(), out.data.data(), bytes, path);
+  // The buffer grows with the data actually read (doubling, from 1 MiB), not to the size
+  // the header announces: a corrupt or hostile header of a few bytes must not allocate
+  // gigabytes before the truncation is noticed.
+  got = 0;
+  while (got < bytes) {
+    int64_t chunk = std::min(bytes - got, std::max<int64_t>(got, int64_t{1} << 20));
+    out.data.resize(static_cast<size_t>(got + chunk));
+    int64_t n = read_bytes(f.get(), out.data.data() + got, chunk, path);
+    got += n;
+    if (n < chunk) break;
+  }
+  out.data.resize(static_cast<size_t>(got));
   QTORCH_CHECK(got == bytes, "read_idx: {}: truncated: expected {} bytes of data, got {}", path,
                bytes, got);
   uint8_t extra[64];
