@@ -20,7 +20,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& options) {
-  auto [out, indices] = ops::max_pool2d(x, options);
+  // Named variables, not a structured binding: clang before 16 cannot capture one in a lambda.
+  std::pair<Tensor, Tensor> pooled = ops::max_pool2d(x, options);
+  const Tensor& out = pooled.first;
+  const Tensor& indices = pooled.second;
   return record("max_pool2d", out, {x}, [&] {
     return [indices, x_shape = x.shape(), options](const Tensor& g, const Node&) -> Grads {
       return {ops::max_pool2d_backward(g, indices, x_shape, options)};

@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -45,7 +46,9 @@ int64_t read_bytes(gzFile f, uint8_t* dst, int64_t n, const std::string& path) {
 
 int64_t IdxArray::item_size() const {
   int64_t n = 1;
-  for (size_t i = 1; i < dims.size(); ++i) n *= dims[i];
+  for (size_t i = 1; i < dims.size(); ++i)
+    QTORCH_CHECK(!__builtin_mul_overflow(n, dims[i], &n),
+                 "IdxArray::item_size: the product of the dimensions overflows int64");
   return n;
 }
 
@@ -78,18 +81,33 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
                "read_idx: {}: truncated: expected {} bytes of dimensions, got {}", path,
                header.size(), got);
   IdxArray out;
-  int64_t bytes = 1;
+  // `span` counts zero sizes as 1: it bounds the byte count and every partial product
+  // (item_size()), so that a file with no items but huge other dimensions is refused too.
+  int64_t span = 1;
   for (int d = 0; d < ndim; ++d) {
     const uint8_t* p = &header[4 * static_cast<size_t>(d)];
     int64_t size = (int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | p[3];
     out.dims.push_back(size);
-    bytes = size == 0 ? 0 : (bytes > kMaxBytes / size ? kMaxBytes + 1 : bytes * size);
+    int64_t factor = std::max<int64_t>(size, 1);
+    span = span > kMaxBytes / factor ? kMaxBytes + 1 : span * factor;
   }
-  QTORCH_CHECK(bytes <= kMaxBytes, "read_idx: {}: implausible dimensions: more than {} bytes",
+  QTORCH_CHECK(span <= kMaxBytes, "read_idx: {}: implausible dimensions: more than {} bytes",
                path, kMaxBytes);
+  int64_t bytes = 1;
+  for (int64_t size : out.dims) bytes *= size;  // <= span: no overflow
 
-  out.data.resize(static_cast<size_t>(bytes));
-  got = read_bytes(f.get(), out.data.data(), bytes, path);
+  // The buffer grows with the data actually read (doubling, from 1 MiB), not to the size
+  // the header announces: a corrupt or hostile header of a few bytes must not allocate
+  // gigabytes before the truncation is noticed.
+  got = 0;
+  while (got < bytes) {
+    int64_t chunk = std::min(bytes - got, std::max<int64_t>(got, int64_t{1} << 20));
+    out.data.resize(static_cast<size_t>(got + chunk));
+    int64_t n = read_bytes(f.get(), out.data.data() + got, chunk, path);
+    got += n;
+    if (n < chunk) break;
+  }
+  out.data.resize(static_cast<size_t>(got));
   QTORCH_CHECK(got == bytes, "read_idx: {}: truncated: expected {} bytes of data, got {}", path,
                bytes, got);
   uint8_t extra[64];

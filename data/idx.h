@@ -14,7 +14,8 @@ struct IdxArray {
   std::vector<int64_t> dims;
   std::vector<uint8_t> data;
 
-  /// Elements per item (the product of all dimensions but the first).
+  /// Elements per item (the product of all dimensions but the first); throws qtorch::Error
+  /// when it overflows int64 (never for what read_idx returns: it refuses such files).
   int64_t item_size() const;
 };
 

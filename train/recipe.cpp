@@ -137,7 +137,7 @@ LossScaling parse_loss_scaling(const std::string& text, const std::string& what)
     if (ok && p.size() == 3) {
       double interval = 0;
       ok = positive_number(p[2], interval) && interval == std::floor(interval) && interval <= 1e12;
-      s.growth_interval = static_cast<int64_t>(interval);
+      if (ok) s.growth_interval = static_cast<int64_t>(interval);  // in range only once checked
     }
   } else if ((p[0] == "static" || p[0] == "multiplier") && p.size() == 2) {
     s.kind = p[0] == "static" ? LossScaling::Kind::Static : LossScaling::Kind::Multiplier;

@@ -4,8 +4,10 @@
 // branch-free scalar loop over the rounding core. Both give the same bits.
 // g++ 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic headers (their
 // reductions start from _mm256_undefined_si256()).
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 #include "qtorch/quant/cpu/quantize_cpu.h"
 

@@ -101,6 +101,43 @@ TEST(Idx, TruncatedData) {
   expect_error(dir.file("a"), -1, {"truncated", "expected 6 bytes of data, got 4"});
 }
 
+// Found by tests/fuzz/idx_fuzz: a 15-byte file whose header announces 5243648 x 512 bytes
+// made the reader allocate and zero 2.5 GB before noticing the truncation (16 GiB, the
+// largest size accepted, for a 12-byte header). The buffer now grows with the bytes read.
+TEST(Idx, HugeAnnouncedSizeWithLittleDataIsTruncatedNotAllocated) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"), {0x00, 0x00, 0x08, 0x02, 0x00, 0x50, 0x03, 0x00, 0x00, 0x00, 0x02, 0x00, 1, 2, 3},
+             false);
+  expect_error(dir.file("a"), -1, {"truncated", "expected 2684747776 bytes of data, got 3"});
+  write_file(dir.file("b"), idx_bytes({16, 1u << 30}, std::vector<uint8_t>(100, 7)), false);
+  expect_error(dir.file("b"), -1, {"truncated", "expected 17179869184 bytes of data, got 100"});
+}
+
+// Found by tests/fuzz/idx_fuzz: no items (first dimension 0) but other dimensions whose
+// product overflows int64 was accepted, and item_size() then overflowed (undefined
+// behaviour). Such a file is now refused like any other implausible size.
+TEST(Idx, ZeroItemsWithHugeItemDimensionsIsImplausible) {
+  ScratchDir dir("idx");
+  write_file(dir.file("a"),
+             {0x00, 0x00, 0x08, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x31,
+              0x31, 0x31, 0x31, 0xb1, 0x31, 0x30, 0x00, 0x00, 0x00, 0x00, 0x31, 0x97},
+             false);
+  expect_error(dir.file("a"), -1, {"implausible dimensions"});
+  write_file(dir.file("b"), idx_bytes({0, 0xffffffffu, 0xffffffffu}, {}), false);
+  expect_error(dir.file("b"), -1, {"implausible dimensions"});
+  // Zero sizes themselves stay fine.
+  write_file(dir.file("c"), idx_bytes({0, 28, 28}, {}), false);
+  IdxArray c = read_idx(dir.file("c"));
+  EXPECT_EQ(c.item_size(), 28 * 28);
+  EXPECT_TRUE(c.data.empty());
+}
+
+TEST(Idx, ItemSizeOverflowThrows) {
+  IdxArray a;
+  a.dims = {1, int64_t{1} << 40, int64_t{1} << 40};
+  EXPECT_THROW(a.item_size(), Error);
+}
+
 TEST(Idx, TruncatedGzipData) {
   ScratchDir dir("idx");
   write_file(dir.file("a.gz"), idx_bytes({3, 2}, {1, 2, 3, 4}), true);

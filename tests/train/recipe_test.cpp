@@ -95,6 +95,19 @@ TEST(Recipe, LossScalingText) {
     EXPECT_THROW(parse_loss_scaling(bad), Error) << bad;
 }
 
+// Found by tests/fuzz/recipe_fuzz: an interval too large for int64 (here 2e24) was
+// converted to int64 before the range check rejected it, undefined behaviour that
+// scripts/sanitize.sh reports. Now it is only a qtorch::Error.
+TEST(Recipe, HugeLossScaleIntervalIsAnErrorNotAnOverflow) {
+  EXPECT_THROW(parse_loss_scaling("dynamic:65536:2008888888888888888888888"), Error);
+  EXPECT_THROW(parse_loss_scaling("dynamic:1:1e300"), Error);
+  EXPECT_THROW(parse_loss_scaling("dynamic:1:1e12.5"), Error);
+  EXPECT_EQ(parse_loss_scaling("dynamic:1:1e12").growth_interval, int64_t{1000000000000});
+  const std::string finding =
+      "weight=float:4:3:bias=-11 nearest; acc=fp32 stochastic; after=all; loss_scale=dynamic:65536:2008888888888888888888888ght=bf08 s88888888888888888888888888888888888\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036\036(\036\036\036\036\036\036\036\036\036\036\036\033\036\036\036\036\036\036\036\036\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355\355~\355\355; master_weights";
+  EXPECT_NE(error_of(finding).find("loss_scale"), std::string::npos);
+}
+
 TEST(Recipe, ValidationRejectsInvalidCombinations) {
   Recipe block;
   block[Role::Activation] = {BlockFloatingPoint{.wl = 8, .dim = 0}, Rounding::Nearest};
