@@ -28,7 +28,16 @@ struct QuantStats {
 
 namespace quant {
 
-enum class QuantFamily : uint8_t { Fixed, Float, Block };
+enum class QuantFamily : uint8_t { Fixed, Float, Block, MX, NVFP4 };
+
+/// The element format of a block-scaled format (MX elements; NVFP4 uses E2M1): a float
+/// grid with `man` mantissa bits, binades from emin (subnormal spacing 2^(emin - man)
+/// below), the exponent emax that the block scale aligns the block's largest magnitude
+/// to, and the largest magnitude (float32 bits). int8 is the grid k/64 (man 6, emin 0).
+struct ElementFormat {
+  int32_t man = 3, emin = -6, emax = 8;
+  uint32_t max_bits = 0x43e00000u;  // 448
+};
 
 /// A rounding mode with the family's tie rule resolved (Rounding::Nearest becomes the
 /// family's nearest rule from kFamilyTraits).
@@ -61,6 +70,13 @@ struct QuantParams {
   // ---- Block: x (contiguous) seen as [outer, blocks, inner], one exponent per block ----
   int32_t wl = 8;
   int64_t outer = 1, blocks = 1, inner = 1;
+
+  // ---- MX / NVFP4: x (contiguous) seen as [outer, len, inner]; blocks of `block`
+  // consecutive indices along len (the last one may be shorter), one scale per block and
+  // inner index ----
+  int64_t len = 1;
+  int64_t block = 32;
+  ElementFormat element{};
 };
 
 }  // namespace quant

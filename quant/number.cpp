@@ -70,6 +70,29 @@ void BlockFloatingPoint::validate() const {
   QTORCH_CHECK(dim >= -1, "BlockFloatingPoint: expected dim >= -1, got dim={}", dim);
 }
 
+const char* mx_element_name(MXElement e) {
+  switch (e) {
+    case MXElement::E4M3: return "e4m3";
+    case MXElement::E5M2: return "e5m2";
+    case MXElement::E3M2: return "e3m2";
+    case MXElement::E2M3: return "e2m3";
+    case MXElement::E2M1: return "e2m1";
+    case MXElement::Int8: return "int8";
+  }
+  return "?";
+}
+
+void MXFormat::validate() const {
+  QTORCH_CHECK(element >= MXElement::E4M3 && element <= MXElement::Int8,
+               "MXFormat: expected an element e4m3, e5m2, e3m2, e2m3, e2m1 or int8, got code {}",
+               static_cast<int>(element));
+  QTORCH_CHECK(block >= 1, "MXFormat: expected block >= 1, got block={}", block);
+}
+
+void NVFP4Format::validate() const {
+  QTORCH_CHECK(block >= 1, "NVFP4Format: expected block >= 1, got block={}", block);
+}
+
 void validate(const Number& number) {
   std::visit([](const auto& f) { f.validate(); }, number);
 }
@@ -95,6 +118,18 @@ std::string to_string(const BlockFloatingPoint& f) {
   return fmt::format("BlockFloatingPoint(wl={}, dim={})", f.wl, f.dim);
 }
 
+std::string to_string(const MXFormat& f) {
+  std::string s = fmt::format("MXFormat(element={}, block={}", mx_element_name(f.element), f.block);
+  if (f.axis != -1) s += fmt::format(", axis={}", f.axis);
+  return s + ")";
+}
+
+std::string to_string(const NVFP4Format& f) {
+  std::string s = fmt::format("NVFP4Format(block={}", f.block);
+  if (f.axis != -1) s += fmt::format(", axis={}", f.axis);
+  return s + ")";
+}
+
 std::string to_string(const Number& n) {
   return std::visit([](const auto& f) { return to_string(f); }, n);
 }
@@ -104,6 +139,8 @@ std::ostream& operator<<(std::ostream& os, const FloatingPoint& f) { return os <
 std::ostream& operator<<(std::ostream& os, const BlockFloatingPoint& f) {
   return os << to_string(f);
 }
+std::ostream& operator<<(std::ostream& os, const MXFormat& f) { return os << to_string(f); }
+std::ostream& operator<<(std::ostream& os, const NVFP4Format& f) { return os << to_string(f); }
 std::ostream& operator<<(std::ostream& os, const Number& n) { return os << to_string(n); }
 
 namespace formats {
@@ -129,6 +166,13 @@ FloatingPoint fp8_e5m2_sat() {
 FloatingPoint hfp8_e4m3() {
   return {.exp = 4, .man = 3, .range = FloatRange::Extended, .saturate = true, .bias = 11};
 }
+MXFormat mxfp8() { return {.element = MXElement::E4M3}; }
+MXFormat mxfp8_e5m2() { return {.element = MXElement::E5M2}; }
+MXFormat mxfp6() { return {.element = MXElement::E2M3}; }
+MXFormat mxfp6_e3m2() { return {.element = MXElement::E3M2}; }
+MXFormat mxfp4() { return {.element = MXElement::E2M1}; }
+MXFormat mxint8() { return {.element = MXElement::Int8}; }
+NVFP4Format nvfp4() { return {}; }
 }  // namespace formats
 
 }  // namespace qtorch

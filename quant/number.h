@@ -94,8 +94,49 @@ struct BlockFloatingPoint {
   bool operator==(const BlockFloatingPoint&) const = default;
 };
 
+/// The element of an OCP MX format (docs/numerics.md, "Microscaling"): the OCP FP8, FP6
+/// and FP4 elements (subnormals, no inf/NaN codes; E4M3 is E4M3FN, max 448) and int8, the
+/// sign-magnitude grid k/64 with |k| <= 127.
+enum class MXElement { E4M3, E5M2, E3M2, E2M3, E2M1, Int8 };
+
+/// "e4m3", "e5m2", "e3m2", "e2m3", "e2m1", "int8".
+const char* mx_element_name(MXElement e);
+
+/// OCP Microscaling (MX v1.0): blocks of `block` consecutive elements along `axis` (-1 the
+/// last axis; Python-style negative axes count from the end; the last block of a line may
+/// be shorter) share one power-of-two scale (E8M0); each element is an `element` number.
+struct MXFormat {
+  MXElement element = MXElement::E4M3;
+  int block = 32;
+  int axis = -1;
+
+  /// Throws qtorch::Error unless block >= 1 (the axis is checked against a tensor when
+  /// one is quantized).
+  void validate() const;
+  MXFormat checked() const {
+    validate();
+    return *this;
+  }
+  bool operator==(const MXFormat&) const = default;
+};
+
+/// NVIDIA NVFP4: E2M1 elements in blocks of `block` (default 16) along `axis`, each block
+/// with an E4M3 scale, times one float32 scale for the whole tensor.
+struct NVFP4Format {
+  int block = 16;
+  int axis = -1;
+
+  /// Throws qtorch::Error unless block >= 1.
+  void validate() const;
+  NVFP4Format checked() const {
+    validate();
+    return *this;
+  }
+  bool operator==(const NVFP4Format&) const = default;
+};
+
 /// Any format (qtorch.Number).
-using Number = std::variant<FixedPoint, FloatingPoint, BlockFloatingPoint>;
+using Number = std::variant<FixedPoint, FloatingPoint, BlockFloatingPoint, MXFormat, NVFP4Format>;
 
 /// Calls validate() of whichever format `number` holds.
 void validate(const Number& number);
@@ -105,16 +146,23 @@ void validate(const Number& number);
 std::string to_string(const FixedPoint& f);
 std::string to_string(const FloatingPoint& f);
 std::string to_string(const BlockFloatingPoint& f);
+std::string to_string(const MXFormat& f);
+std::string to_string(const NVFP4Format& f);
 std::string to_string(const Number& n);
 std::ostream& operator<<(std::ostream& os, const FixedPoint& f);
 std::ostream& operator<<(std::ostream& os, const FloatingPoint& f);
 std::ostream& operator<<(std::ostream& os, const BlockFloatingPoint& f);
+std::ostream& operator<<(std::ostream& os, const MXFormat& f);
+std::ostream& operator<<(std::ostream& os, const NVFP4Format& f);
 std::ostream& operator<<(std::ostream& os, const Number& n);
 
 /// Text form, parsed back by parse_number: "fixed:8:6", "fixed:8:6:noclamp:symmetric",
 /// "float:5:2", "block:8:0", a preset name ("fp16", "bf16", "tf32", "e4m3", "e5m2"), and
 /// "fp32" for no quantization (an empty optional). Non-default float options are
-/// appended as ":ieee" / ":fn", ":nosub", ":nosat", ":bias=N".
+/// appended as ":ieee" / ":fn", ":nosub", ":nosat", ":bias=N". Block-scaled formats:
+/// "mx:ELEM:BLOCK[:AXIS]" and "nvfp4[:BLOCK[:AXIS]]", written as their names where one
+/// fits ("mxfp8" = mx:e4m3:32, "mxfp8_e5m2", "mxfp6" = mx:e2m3:32, "mxfp6_e3m2",
+/// "mxfp4" = mx:e2m1:32, "mxint8", "nvfp4" = nvfp4:16); the axis only when it is not -1.
 std::string number_text(const std::optional<Number>& number);
 
 /// Parses the text form (case-insensitive, surrounding spaces ignored). "fp32" (alias
@@ -142,6 +190,15 @@ FloatingPoint fp8_e5m2_sat();
 /// HFP8 forward format (Sun et al. 2019): e4m3 with bias 11 and no inf, max 30,
 /// smallest normal 2^-10, saturating.
 FloatingPoint hfp8_e4m3();
+/// OCP MX formats with blocks of 32 along the last axis.
+MXFormat mxfp8();        // e4m3 elements
+MXFormat mxfp8_e5m2();   // e5m2 elements
+MXFormat mxfp6();        // e2m3 elements
+MXFormat mxfp6_e3m2();   // e3m2 elements
+MXFormat mxfp4();        // e2m1 elements
+MXFormat mxint8();       // int8 elements
+/// NVFP4 with blocks of 16 along the last axis.
+NVFP4Format nvfp4();
 }  // namespace formats
 
 }  // namespace qtorch

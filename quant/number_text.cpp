@@ -12,7 +12,9 @@ namespace {
 
 constexpr const char* kAcceptedForms =
     "fixed:WL:FL[:noclamp][:symmetric], float:EXP:MAN[:ieee|:fn][:nosub][:nosat][:bias=N], "
-    "block:WL:DIM, fp16, bf16, tf32, e4m3, e5m2, e4m3_sat, e5m2_sat, hfp8, fp32 (no quantization)";
+    "block:WL:DIM, mx:ELEM:BLOCK[:AXIS] (ELEM: e4m3, e5m2, e3m2, e2m3, e2m1, int8), "
+    "nvfp4[:BLOCK[:AXIS]], fp16, bf16, tf32, e4m3, e5m2, e4m3_sat, e5m2_sat, hfp8, mxfp8, "
+    "mxfp8_e5m2, mxfp6, mxfp6_e3m2, mxfp4, mxint8, nvfp4, fp32 (no quantization)";
 
 struct Preset {
   const char* name;
@@ -22,6 +24,16 @@ constexpr Preset kPresets[] = {{"fp16", formats::fp16},     {"bf16", formats::bf
                                {"tf32", formats::tf32},     {"e4m3", formats::fp8_e4m3},
                                {"e5m2", formats::fp8_e5m2}, {"hfp8", formats::hfp8_e4m3},
                                {"e4m3_sat", formats::fp8_e4m3_sat}, {"e5m2_sat", formats::fp8_e5m2_sat}};
+
+struct MXPreset {
+  const char* name;
+  MXFormat (*make)();
+};
+constexpr MXPreset kMXPresets[] = {{"mxfp8", formats::mxfp8}, {"mxfp8_e5m2", formats::mxfp8_e5m2},
+                                   {"mxfp6", formats::mxfp6}, {"mxfp6_e3m2", formats::mxfp6_e3m2},
+                                   {"mxfp4", formats::mxfp4}, {"mxint8", formats::mxint8}};
+constexpr MXElement kMXElements[] = {MXElement::E4M3, MXElement::E5M2, MXElement::E3M2,
+                                     MXElement::E2M3, MXElement::E2M1, MXElement::Int8};
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> parts;
@@ -58,6 +70,17 @@ std::string number_text(const std::optional<Number>& number) {
   }
   if (auto* b = std::get_if<BlockFloatingPoint>(&*number))
     return fmt::format("block:{}:{}", b->wl, b->dim);
+  if (auto* mx = std::get_if<MXFormat>(&*number)) {
+    for (const MXPreset& p : kMXPresets)
+      if (p.make() == *mx) return p.name;
+    std::string s = fmt::format("mx:{}:{}", mx_element_name(mx->element), mx->block);
+    return mx->axis == -1 ? s : s + fmt::format(":{}", mx->axis);
+  }
+  if (auto* nv = std::get_if<NVFP4Format>(&*number)) {
+    if (*nv == formats::nvfp4()) return "nvfp4";
+    std::string s = fmt::format("nvfp4:{}", nv->block);
+    return nv->axis == -1 ? s : s + fmt::format(":{}", nv->axis);
+  }
   const auto& f = std::get<FloatingPoint>(*number);
   for (const Preset& p : kPresets)
     if (p.make() == f) return p.name;
@@ -77,6 +100,8 @@ std::optional<Number> parse_number(std::string_view text) {
       s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (s == "fp32" || s == "none") return std::nullopt;
   for (const Preset& p : kPresets)
+    if (s == p.name) return Number(p.make());
+  for (const MXPreset& p : kMXPresets)
     if (s == p.name) return Number(p.make());
   if (s == "fp8_e4m3") return Number(formats::fp8_e4m3());
   if (s == "fp8_e5m2") return Number(formats::fp8_e5m2());
@@ -121,6 +146,28 @@ std::optional<Number> parse_number(std::string_view text) {
                          .dim = parts.size() == 3 ? parse_int(text, parts[2], text) : -1};
     b.validate();
     return Number(b);
+  }
+  if (kind == "mx" && (parts.size() == 3 || parts.size() == 4)) {
+    MXFormat mx;
+    const MXElement* element = nullptr;
+    for (const MXElement& e : kMXElements)
+      if (parts[1] == mx_element_name(e)) element = &e;
+    if (element == nullptr)
+      bad_text(text, fmt::format(" (unknown MX element '{}'; expected e4m3, e5m2, e3m2, e2m3, "
+                                 "e2m1 or int8)",
+                                 parts[1]));
+    mx.element = *element;
+    mx.block = parse_int(text, parts[2], text);
+    if (parts.size() == 4) mx.axis = parse_int(text, parts[3], text);
+    mx.validate();
+    return Number(mx);
+  }
+  if (kind == "nvfp4" && parts.size() <= 3) {
+    NVFP4Format nv;
+    if (parts.size() >= 2) nv.block = parse_int(text, parts[1], text);
+    if (parts.size() == 3) nv.axis = parse_int(text, parts[2], text);
+    nv.validate();
+    return Number(nv);
   }
   bad_text(text, "");
 }

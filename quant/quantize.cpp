@@ -67,6 +67,41 @@ void block_params(const BlockFloatingPoint& b, const Shape& shape, QuantParams& 
   for (int64_t d = b.dim + 1; d < ndim; ++d) p.inner *= shape[d];
 }
 
+/// Resolves a (possibly negative) axis against a tensor of `ndim` dimensions.
+int64_t resolve_axis(int axis, int64_t ndim, const char* what) {
+  QTORCH_CHECK(axis >= -ndim && axis < ndim,
+               "quantize: {} expected an axis in [{}, {}) for a tensor of {} dimensions, got axis={}",
+               what, -ndim, ndim, ndim, axis);
+  return axis < 0 ? axis + ndim : axis;
+}
+
+/// x seen as [outer, len, inner] around the block axis.
+void microscaling_layout(int axis, int block, const Shape& tensor_shape, const char* what,
+                         QuantParams& p) {
+  // A scalar is one element on one axis.
+  const Shape shape = tensor_shape.empty() ? Shape{1} : tensor_shape;
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  const int64_t a = resolve_axis(axis, ndim, what);
+  p.outer = 1;
+  p.inner = 1;
+  for (int64_t d = 0; d < a; ++d) p.outer *= shape[d];
+  p.len = shape[a];
+  for (int64_t d = a + 1; d < ndim; ++d) p.inner *= shape[d];
+  p.block = block;
+}
+
+ElementFormat element_format(MXElement e) {
+  switch (e) {
+    case MXElement::E4M3: return {.man = 3, .emin = -6, .emax = 8, .max_bits = float_bits(448.0f)};
+    case MXElement::E5M2: return {.man = 2, .emin = -14, .emax = 15, .max_bits = float_bits(57344.0f)};
+    case MXElement::E3M2: return {.man = 2, .emin = -2, .emax = 4, .max_bits = float_bits(28.0f)};
+    case MXElement::E2M3: return {.man = 3, .emin = 0, .emax = 2, .max_bits = float_bits(7.5f)};
+    case MXElement::E2M1: return {.man = 1, .emin = 0, .emax = 2, .max_bits = float_bits(6.0f)};
+    case MXElement::Int8: return {.man = 6, .emin = 0, .emax = 0, .max_bits = float_bits(127.0f / 64.0f)};
+  }
+  QTORCH_FAIL("quantize: unknown MX element code {}", static_cast<int>(e));
+}
+
 }  // namespace
 
 QuantParams make_quant_params(const Number& number, Rounding rounding, const Shape& shape) {
@@ -76,8 +111,18 @@ QuantParams make_quant_params(const Number& number, Rounding rounding, const Sha
     fixed_params(*f, p);
   else if (auto* fp = std::get_if<FloatingPoint>(&number))
     float_params(*fp, p);
-  else
-    block_params(std::get<BlockFloatingPoint>(number), shape, p);
+  else if (auto* b = std::get_if<BlockFloatingPoint>(&number))
+    block_params(*b, shape, p);
+  else if (auto* mx = std::get_if<MXFormat>(&number)) {
+    p.family = QuantFamily::MX;
+    p.element = element_format(mx->element);
+    microscaling_layout(mx->axis, mx->block, shape, "an MX format", p);
+  } else {
+    const auto& nv = std::get<NVFP4Format>(number);
+    p.family = QuantFamily::NVFP4;
+    p.element = {.man = 1, .emin = 0, .emax = 2, .max_bits = float_bits(6.0f)};
+    microscaling_layout(nv.axis, nv.block, shape, "NVFP4", p);
+  }
   p.kind = round_kind(p.family, rounding);
   return p;
 }

@@ -24,12 +24,13 @@ void check_options(const QuantizerOptions& o) {
   } else if (auto* fp = std::get_if<FloatingPoint>(&f)) {
     QTORCH_CHECK(fp->saturate && std::isfinite(fp->max_value()),
                  "quantizer: clamping_grad_zero expected a clamping forward format (fixed point "
-                 "with clamp or a saturating floating point), got {}",
+                 "with clamp, a saturating floating point, MX or NVFP4), got {}",
                  to_string(f));
-  } else {
+  } else if (!std::holds_alternative<MXFormat>(f) && !std::holds_alternative<NVFP4Format>(f)) {
+    // MX and NVFP4 elements saturate: their mask marks the saturated elements.
     QTORCH_FAIL(
         "quantizer: clamping_grad_zero expected a clamping forward format (fixed point with "
-        "clamp or a saturating floating point), got {}",
+        "clamp, a saturating floating point, MX or NVFP4), got {}",
         to_string(f));
   }
 }

@@ -23,6 +23,8 @@ inline constexpr FamilyTraits kFamilyTraits[] = {
     {"fixed point", RoundKind::NearestEven},         // nearbyint
     {"floating point", RoundKind::NearestAway},      // add half an ulp to the bits
     {"block floating point", RoundKind::NearestUp},  // add half after a positive rebase
+    {"MX", RoundKind::NearestAway},                   // microxcaling's "nearest"
+    {"NVFP4", RoundKind::NearestAway},                // as MX and floating point
 };
 
 inline constexpr RoundKind round_kind(QuantFamily family, Rounding rounding) {

@@ -2,6 +2,7 @@
 // "Block floating point", "Floating point"), not from quant/rounding_core.h.
 #include "qtorch/testing/grid.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -63,7 +64,7 @@ int float_quantum_exponent(double a, const FloatingPoint& f) {
 
 float need_block_max(const char* fn, std::optional<float> block_max) {
   QTORCH_CHECK(block_max.has_value(),
-               "testing::{}: expected block_max for a BlockFloatingPoint (its grid depends on the "
+               "testing::{}: expected block_max for a BlockFloatingPoint or MXFormat (its grid depends on the "
                "block's largest magnitude), got none",
                fn);
   return *block_max;
@@ -101,6 +102,55 @@ GridNeighbours float_neighbours(float x, const FloatingPoint& f) {
   return signed_pair(x, range(lo), range(hi));
 }
 
+// An MX element grid, from docs/numerics.md ("Microscaling"): spacing 2^(max(e, emin) - man),
+// largest magnitude max, block scale 2^(floor(log2 amax) - emax).
+struct MXElementGrid {
+  int man, emin, emax;
+  double max;
+};
+MXElementGrid mx_grid(MXElement e) {
+  switch (e) {
+    case MXElement::E4M3: return {3, -6, 8, 448.0};
+    case MXElement::E5M2: return {2, -14, 15, 57344.0};
+    case MXElement::E3M2: return {2, -2, 4, 28.0};
+    case MXElement::E2M3: return {3, 0, 2, 7.5};
+    case MXElement::E2M1: return {1, 0, 2, 6.0};
+    case MXElement::Int8: return {6, 0, 0, 127.0 / 64.0};
+  }
+  QTORCH_FAIL("testing: unknown MX element code {}", static_cast<int>(e));
+}
+int mx_scale_exponent(float block_max, const MXFormat& f) {
+  const double a = std::fabs(static_cast<double>(block_max));
+  const int e = a >= std::ldexp(1.0, -126) ? floor_log2(a) - mx_grid(f.element).emax : -127;
+  return std::max(e, -127);
+}
+// The element quantum (in x's units) at |x| = a.
+int mx_quantum_exponent(double a, const MXFormat& f, float block_max) {
+  const MXElementGrid g = mx_grid(f.element);
+  const int s = mx_scale_exponent(block_max, f);
+  const double v = std::ldexp(a, -s);
+  const int e = v > 0 ? floor_log2(v) : g.emin;
+  return std::max(e, g.emin) - g.man + s;
+}
+double mx_max(const MXFormat& f, float block_max) {
+  return std::ldexp(mx_grid(f.element).max, mx_scale_exponent(block_max, f));
+}
+
+GridNeighbours mx_neighbours(float x, const MXFormat& f, float block_max) {
+  if (!std::isfinite(x) || !std::isfinite(block_max)) return {kNaN, kNaN};
+  const double a = std::fabs(static_cast<double>(x));
+  const double top = mx_max(f, block_max);
+  auto [lo, hi] = round_magnitude(a, mx_quantum_exponent(a, f, block_max));
+  return signed_pair(x, std::min(lo, top), std::min(hi, top));
+}
+
+[[noreturn]] void no_nvfp4(const char* fn) {
+  QTORCH_FAIL("testing::{}: NVFP4's grid depends on the tensor's and the block's scales, which "
+              "these functions do not take; expected a FixedPoint, FloatingPoint, "
+              "BlockFloatingPoint or MXFormat, got NVFP4",
+              fn);
+}
+
 GridNeighbours block_neighbours(float x, const BlockFloatingPoint& b, float block_max) {
   if (!std::isfinite(x) || !std::isfinite(block_max)) return {kNaN, kNaN};
   const int q = block_quantum_exponent(block_max, b);
@@ -130,6 +180,9 @@ GridNeighbours grid_neighbours(float x, const Number& number, std::optional<floa
         using T = std::decay_t<decltype(n)>;
         if constexpr (std::is_same_v<T, FixedPoint>) return fixed_neighbours(x, n);
         else if constexpr (std::is_same_v<T, FloatingPoint>) return float_neighbours(x, n);
+        else if constexpr (std::is_same_v<T, MXFormat>)
+          return mx_neighbours(x, n, need_block_max("grid_neighbours", block_max));
+        else if constexpr (std::is_same_v<T, NVFP4Format>) no_nvfp4("grid_neighbours");
         else return block_neighbours(x, n, need_block_max("grid_neighbours", block_max));
       },
       number);
@@ -142,6 +195,8 @@ double format_max(const Number& number, std::optional<float> block_max) {
         using T = std::decay_t<decltype(n)>;
         if constexpr (std::is_same_v<T, FixedPoint>) return fixed_range(n).t_max;
         else if constexpr (std::is_same_v<T, FloatingPoint>) return float_max(n);
+        else if constexpr (std::is_same_v<T, MXFormat>) return mx_max(n, need_block_max("format_max", block_max));
+        else if constexpr (std::is_same_v<T, NVFP4Format>) no_nvfp4("format_max");
         else {
           const float m = need_block_max("format_max", block_max);
           return std::ldexp(1.0, block_exponent(m) + 1) - std::ldexp(1.0, block_quantum_exponent(m, n));
@@ -157,6 +212,10 @@ double min_normal(const Number& number, std::optional<float> block_max) {
         using T = std::decay_t<decltype(n)>;
         if constexpr (std::is_same_v<T, FixedPoint>) return std::ldexp(1.0, -n.fl);
         else if constexpr (std::is_same_v<T, FloatingPoint>) return std::ldexp(1.0, n.emin());
+        else if constexpr (std::is_same_v<T, MXFormat>)
+          return std::ldexp(1.0, mx_grid(n.element).emin +
+                                     mx_scale_exponent(need_block_max("min_normal", block_max), n));
+        else if constexpr (std::is_same_v<T, NVFP4Format>) no_nvfp4("min_normal");
         else return std::ldexp(1.0, block_quantum_exponent(need_block_max("min_normal", block_max), n));
       },
       number);
@@ -171,6 +230,10 @@ double quantum_at(float x, const Number& number, std::optional<float> block_max)
         if constexpr (std::is_same_v<T, FixedPoint>) return std::ldexp(1.0, -n.fl);
         else if constexpr (std::is_same_v<T, FloatingPoint>)
           return std::ldexp(1.0, float_quantum_exponent(std::fabs(static_cast<double>(x)), n));
+        else if constexpr (std::is_same_v<T, MXFormat>)
+          return std::ldexp(1.0, mx_quantum_exponent(std::fabs(static_cast<double>(x)), n,
+                                                     need_block_max("quantum_at", block_max)));
+        else if constexpr (std::is_same_v<T, NVFP4Format>) no_nvfp4("quantum_at");
         else return std::ldexp(1.0, block_quantum_exponent(need_block_max("quantum_at", block_max), n));
       },
       number);

@@ -26,8 +26,10 @@ struct GridNeighbours {
 int block_exponent(float block_max);
 
 /// Block floating point has no grid of its own: it depends on the block's largest
-/// magnitude. Every function below takes it as `block_max` for a BlockFloatingPoint and
-/// throws qtorch::Error when it is missing; it is ignored for the other formats.
+/// magnitude. Every function below takes it as `block_max` for a BlockFloatingPoint (and an
+/// MXFormat: the largest magnitude of the element's MX block) and
+/// throws qtorch::Error when it is missing; it is ignored for the other formats. NVFP4
+/// (whose grid also depends on the tensor's scale) is refused with a qtorch::Error.
 /// (testing::block_maxima computes it for each element of a tensor.)
 GridNeighbours grid_neighbours(float x, const Number& number, std::optional<float> block_max = {});
 

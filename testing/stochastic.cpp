@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 #include <limits>
 
 #include "qtorch/core/error.h"
@@ -51,10 +52,40 @@ std::vector<float> block_maxima(const Tensor& x, const BlockFloatingPoint& b) {
   return out;
 }
 
+std::vector<float> block_maxima(const Tensor& x, const MXFormat& f) {
+  f.validate();
+  const int64_t ndim = std::max<int64_t>(x.dim(), 1);
+  QTORCH_CHECK(f.axis >= -ndim && f.axis < ndim,
+               "testing::block_maxima: expected an axis in [{}, {}), got axis = {}", -ndim, ndim, f.axis);
+  const int64_t axis = f.axis < 0 ? f.axis + ndim : f.axis;
+  const Shape shape = x.dim() == 0 ? Shape{1} : x.shape();
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < ndim; ++d) inner *= shape[d];
+  const int64_t len = shape[axis];
+  const std::vector<float> v = x.to_vector();
+  const int64_t n = static_cast<int64_t>(v.size());
+  // Element e sits at (o, r, k) of [outer, len, inner]; its block is (o, r / block, k).
+  const auto block_key = [&](int64_t e) {
+    const int64_t k = e % inner, r = (e / inner) % len, o = e / (inner * len);
+    return (o * ((len + f.block - 1) / f.block) + r / f.block) * inner + k;
+  };
+  std::map<int64_t, float> m;
+  for (int64_t e = 0; e < n; ++e) {
+    float& slot = m[block_key(e)];
+    const float a = std::fabs(v[e]);
+    if (std::isnan(a) || std::isnan(slot)) slot = std::numeric_limits<float>::quiet_NaN();
+    else slot = std::max(slot, a);
+  }
+  std::vector<float> out(n);
+  for (int64_t e = 0; e < n; ++e) out[e] = m[block_key(e)];
+  return out;
+}
+
 std::vector<GridNeighbours> grid_neighbours(const Tensor& x, const Number& number) {
   const std::vector<float> v = x.to_vector();
   std::vector<float> maxima;
   if (const auto* b = std::get_if<BlockFloatingPoint>(&number)) maxima = block_maxima(x, *b);
+  if (const auto* mx = std::get_if<MXFormat>(&number)) maxima = block_maxima(x, *mx);
   std::vector<GridNeighbours> out;
   out.reserve(v.size());
   for (size_t i = 0; i < v.size(); ++i)

@@ -56,6 +56,9 @@ struct StochasticResult {
 /// For each element of x (row-major), the largest magnitude of its block under `b`
 /// (the block_max argument of testing::grid_neighbours).
 std::vector<float> block_maxima(const Tensor& x, const BlockFloatingPoint& b);
+/// The same for an MX format: the largest magnitude of each element's MX block (NaN when
+/// the block holds NaN; inf when it holds inf).
+std::vector<float> block_maxima(const Tensor& x, const MXFormat& f);
 
 /// grid_neighbours of every element of x, block maxima taken from x itself.
 std::vector<GridNeighbours> grid_neighbours(const Tensor& x, const Number& number);

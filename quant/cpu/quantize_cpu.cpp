@@ -12,9 +12,6 @@
 #include "qtorch/quant/cpu/quantize_cpu.h"
 
 #include <omp.h>
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 #include <algorithm>
 #include <strings.h>
@@ -23,7 +20,9 @@
 #include <cstdlib>
 #include <vector>
 
+#include "qtorch/quant/cpu/exact_subnormals.h"
 #include "qtorch/quant/cpu/fast_kernels.h"
+#include "qtorch/quant/cpu/quantize_microscaling_cpu.h"
 #include "qtorch/quant/cpu/philox_simd.h"
 #include "qtorch/quant/rounding_core.h"
 
@@ -168,28 +167,6 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
   return result;
 }
 
-#if defined(__SSE__)
-/// Clears flush-to-zero and denormals-are-zero in this thread's MXCSR for its lifetime:
-/// the grid kernels compute on subnormals with float arithmetic, and the compiler turns
-/// the scalar loop's clamps into vminps / vmaxps, so either mode would change results.
-class ExactSubnormals {
- public:
-  ExactSubnormals() : saved_(_mm_getcsr()) {
-    if (saved_ & kFlushBits) _mm_setcsr(saved_ & ~kFlushBits);
-  }
-  ~ExactSubnormals() {
-    if (saved_ & kFlushBits) _mm_setcsr(saved_);
-  }
-  ExactSubnormals(const ExactSubnormals&) = delete;
-  ExactSubnormals& operator=(const ExactSubnormals&) = delete;
-
- private:
-  static constexpr unsigned kFlushBits = 0x8040u;  // FTZ | DAZ
-  unsigned saved_;
-};
-#else
-struct ExactSubnormals {};
-#endif
 
 /// One block's scale and, where the AVX-512 kernel applies, its grid.
 struct BlockKernel {
@@ -280,7 +257,7 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
   int64_t clamped = 0, flushed = 0;
 #pragma omp parallel reduction(+ : clamped, flushed) if (n >= parallel_min())
   {
-    const ExactSubnormals exact_subnormals;
+    const cpu::ExactSubnormals exact_subnormals;
     alignas(64) uint32_t rnd[kStochastic ? kChunk : 1];
     alignas(64) uint32_t events[Track ? kChunk : 1];
 #if QTORCH_QUANT_AVX512
@@ -479,6 +456,8 @@ void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const Qua
 void quantize_cpu_impl(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                        uint64_t seed, uint64_t offset, const uint32_t* given_rnd,
                        QuantStats* stats, bool allow_fast, bool fresh_output) {
+  if (p.family == QuantFamily::MX || p.family == QuantFamily::NVFP4)
+    return quantize_microscaling_cpu(x, out, mask, n, p, seed, offset, given_rnd, stats);
   const Plan plan = make_plan(x, out, n, p, allow_fast);
   Counts counts;
   if (stats != nullptr || mask != nullptr)

@@ -1,0 +1,207 @@
+// CPU kernels of the block-scaled formats (MX, NVFP4): x seen as [outer, len, inner] with
+// blocks of p.block indices along len. Block (o, j) covers the flat range
+// [(o len + j B) inner, (o len + min(len, (j+1) B)) inner), so blocks in (o, j) order tile
+// the flat index: chunks of whole blocks are split among OpenMP threads, each block is
+// read once for its largest magnitudes (one per inner index) and once to quantize, from
+// cache. Element i's random word is Philox word i of the call's stream, as everywhere, so
+// the bits do not depend on the thread count.
+// g++ 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic headers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#include "qtorch/quant/cpu/quantize_microscaling_cpu.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "qtorch/quant/cpu/exact_subnormals.h"
+#include "qtorch/quant/cpu/fast_kernels.h"
+#include "qtorch/quant/cpu/philox_simd.h"
+#include "qtorch/quant/microscaling_core.h"
+
+namespace qtorch::quant {
+namespace {
+
+// Elements per chunk of blocks (at least one block per chunk).
+constexpr int64_t kChunk = 8192;
+constexpr int64_t kParallelMin = int64_t{1} << 16;
+
+/// max over i of float_bits(x[i]) & 0x7fffffff.
+uint32_t max_abs_bits_of(const float* x, int64_t n) {
+#if QTORCH_QUANT_AVX512
+  if (n >= 16) return cpu::max_abs_bits(x, n);
+#endif
+  uint32_t m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, float_bits(x[i]) & kAbsMask);
+  return m;
+}
+
+/// The largest magnitude bits among the finite elements (NVFP4's tensor-wide pass).
+uint32_t max_finite_abs_bits(const float* x, int64_t n) {
+  uint32_t m = 0;
+#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t a = float_bits(x[i]) & kAbsMask;
+    m = std::max(m, a < kInfBits ? a : 0u);
+  }
+  return m;
+}
+
+template <RoundKind K>
+struct MXRule {
+  ElementFormat element;
+  using Scale = MXScale;
+  Scale scale(uint32_t max_abs_bits) const { return mx_scale(max_abs_bits, element); }
+  float operator()(float x, const Scale& s, uint32_t r, uint32_t& c) const {
+    return quantize_mx<K>(x, s, r, c);
+  }
+};
+
+template <RoundKind K>
+struct NVFP4Rule {
+  float g;
+  using Scale = NVFP4Scale;
+  Scale scale(uint32_t max_abs_bits) const { return nvfp4_block_scale(max_abs_bits, g); }
+  float operator()(float x, const Scale& s, uint32_t r, uint32_t& c) const {
+    return quantize_nvfp4<K>(x, s, r, c);
+  }
+};
+
+struct Counts {
+  int64_t clamped = 0, flushed = 0;
+};
+
+/// Quantizes n elements that share the scale s (x and out may alias).
+template <RoundKind K, bool Track, class Rule>
+void quantize_run(const Rule& rule, const typename Rule::Scale& s, const float* x, float* out,
+                  float* mask, const uint32_t* rnd, int64_t n, Counts& counts) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t c;
+    const float xi = x[i];
+    const float y = rule(xi, s, K == RoundKind::Stochastic ? rnd[i] : 0u, c);
+    out[i] = y;
+    if constexpr (Track) {
+      counts.clamped += c;
+      counts.flushed += flushed_to_zero(xi, y) ? 1 : 0;
+      if (mask) mask[i] = static_cast<float>(c);
+    }
+  }
+}
+
+template <RoundKind K, bool Track, class Rule>
+void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
+         const QuantParams& p, uint64_t seed, uint64_t offset, const uint32_t* given_rnd,
+         Counts& total) {
+  constexpr bool kStochastic = K == RoundKind::Stochastic;
+  const int64_t B = p.block, L = p.len, inner = p.inner;
+  const int64_t per_row = (L + B - 1) / B;  // blocks along one [len] line
+  const int64_t nblocks = p.outer * per_row;
+  const int64_t block_elems = B * inner;
+  const int64_t blocks_per_chunk = std::max<int64_t>(1, kChunk / block_elems);
+  const int64_t nchunks = (nblocks + blocks_per_chunk - 1) / blocks_per_chunk;
+  // Flat index where block u starts (u = nblocks: n).
+  auto block_begin = [&](int64_t u) {
+    const int64_t o = u / per_row, j = u % per_row;
+    return (o * L + std::min(L, j * B)) * inner;
+  };
+  int64_t clamped = 0, flushed = 0;
+#pragma omp parallel reduction(+ : clamped, flushed) if (n >= kParallelMin)
+  {
+    const cpu::ExactSubnormals exact_subnormals;
+    std::vector<uint32_t> bits;
+    std::vector<typename Rule::Scale> scales(static_cast<size_t>(inner > 1 ? inner : 0));
+    std::vector<uint32_t> column_max(static_cast<size_t>(inner > 1 ? inner : 0));
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t u0 = c * blocks_per_chunk, u1 = std::min(nblocks, u0 + blocks_per_chunk);
+      const int64_t i0 = block_begin(u0), i1 = u1 == nblocks ? n : block_begin(u1);
+      // The chunk's random words: rnd[k] belongs to element i0 + k.
+      const uint32_t* rnd = nullptr;
+      if (kStochastic && given_rnd) {
+        rnd = given_rnd + i0;
+      } else if (kStochastic) {
+        const int64_t lead = i0 % 4, groups = (i1 - i0 + lead + 63) / 64;
+        bits.resize(static_cast<size_t>(groups * 64));
+        cpu::philox_fill_groups(seed, offset + static_cast<uint64_t>(i0 / 4), groups, bits.data());
+        rnd = bits.data() + lead;
+      }
+      Counts counts;
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
+        const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
+        float* m = mask ? mask + b0 : nullptr;
+        if (inner == 1) {
+          const auto s = rule.scale(max_abs_bits_of(x + b0, b1 - b0));
+          quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, b1 - b0, counts);
+          continue;
+        }
+        // One scale per inner index: the largest magnitude down each column of the block.
+        std::fill(column_max.begin(), column_max.end(), 0u);
+        for (int64_t row = b0; row < b1; row += inner)
+          for (int64_t k = 0; k < inner; ++k)
+            column_max[static_cast<size_t>(k)] =
+                std::max(column_max[static_cast<size_t>(k)], float_bits(x[row + k]) & kAbsMask);
+        for (int64_t k = 0; k < inner; ++k)
+          scales[static_cast<size_t>(k)] = rule.scale(column_max[static_cast<size_t>(k)]);
+        for (int64_t row = b0; row < b1; row += inner)
+          for (int64_t k = 0; k < inner; ++k)
+            quantize_run<K, Track>(rule, scales[static_cast<size_t>(k)], x + row + k,
+                                   out + row + k, m ? m + (row - b0) + k : nullptr,
+                                   kStochastic ? r + (row - b0) + k : nullptr, 1, counts);
+      }
+      clamped += counts.clamped;
+      flushed += counts.flushed;
+    }
+  }
+  total.clamped += clamped;
+  total.flushed += flushed;
+}
+
+template <RoundKind K, bool Track>
+void run_family(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                uint64_t seed, uint64_t offset, const uint32_t* given_rnd, Counts& counts) {
+  if (p.family == QuantFamily::MX) {
+    run<K, Track>(MXRule<K>{p.element}, x, out, mask, n, p, seed, offset, given_rnd, counts);
+  } else {
+    const float g = nvfp4_tensor_scale(max_finite_abs_bits(x, n));
+    run<K, Track>(NVFP4Rule<K>{g}, x, out, mask, n, p, seed, offset, given_rnd, counts);
+  }
+}
+
+template <bool Track>
+void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                   uint64_t seed, uint64_t offset, const uint32_t* given_rnd, Counts& counts) {
+  switch (p.kind) {
+#define QTORCH_MX_CASE(k) \
+  case RoundKind::k:      \
+    return run_family<RoundKind::k, Track>(x, out, mask, n, p, seed, offset, given_rnd, counts);
+    QTORCH_MX_CASE(Stochastic)
+    QTORCH_MX_CASE(NearestAway)
+    QTORCH_MX_CASE(NearestEven)
+    QTORCH_MX_CASE(NearestUp)
+    QTORCH_MX_CASE(TowardZero)
+    QTORCH_MX_CASE(Up)
+    QTORCH_MX_CASE(Down)
+#undef QTORCH_MX_CASE
+  }
+}
+
+}  // namespace
+
+void quantize_microscaling_cpu(const float* x, float* out, float* mask, int64_t n,
+                               const QuantParams& p, uint64_t seed, uint64_t offset,
+                               const uint32_t* given_rnd, QuantStats* stats) {
+  const cpu::ExactSubnormals exact_subnormals;  // NVFP4's tensor scale may be subnormal
+  Counts counts;
+  if (stats != nullptr || mask != nullptr)
+    dispatch_kind<true>(x, out, mask, n, p, seed, offset, given_rnd, counts);
+  else
+    dispatch_kind<false>(x, out, mask, n, p, seed, offset, given_rnd, counts);
+  if (stats) *stats = QuantStats{counts.clamped, counts.flushed, n};
+}
+
+}  // namespace qtorch::quant

@@ -1,0 +1,155 @@
+// The element rules of the block-scaled formats (OCP MX and NVFP4, docs/numerics.md),
+// shared by the CPU and CUDA kernels so that both give identical bits. A kernel finds
+// each block's largest magnitude bits (an integer max over float_bits & 0x7fffffff, which
+// also catches NaN and inf), turns them into a scale with mx_scale / nvfp4_block_scale,
+// and rounds each element with quantize_mx / quantize_nvfp4. Keep device-specific code
+// out of this header.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "qtorch/quant/rounding_core.h"
+
+namespace qtorch::quant {
+
+/// floor(log2(a)) for the magnitude bits `a` of a nonzero finite float32, subnormals
+/// included (their exponent field reads 0, so the integer significand is converted to
+/// float, exactly, to find its top bit).
+QTORCH_HD int32_t floor_log2_bits(uint32_t a) {
+  int32_t be = static_cast<int32_t>(a >> 23);
+  int32_t sub = static_cast<int32_t>(float_bits(static_cast<float>(a & 0x7fffffu)) >> 23) - 127 - 149;
+  return be != 0 ? be - 127 : sub;
+}
+
+// ---- MX: one power-of-two scale X = 2^s per block ----
+
+/// What quantize_mx needs of one block: rounding v = x / X on the element grid is
+/// rounding x on the grid 2^(max(e, emin) - man) (X is a power of two), so X only shifts
+/// emin and the largest magnitude.
+struct MXScale {
+  int32_t emin;       // element emin + s: below 2^emin the spacing is 2^(emin - man)
+  int32_t man;        // element mantissa bits
+  uint32_t max_bits;  // magnitude bits of element max * X
+  bool nan;           // the block holds NaN or +-inf: every element becomes NaN
+};
+
+/// The scale exponent s = max(floor(log2(amax)) - emax, -127); a zero block gets -127.
+/// A subnormal amax gives -127 too, whatever its exponent (it is below 2^-126).
+QTORCH_HD int32_t mx_scale_exponent(uint32_t max_abs_bits, const ElementFormat& f) {
+  int32_t e = static_cast<int32_t>(max_abs_bits >> 23) - 127 - f.emax;
+  return e > -127 ? e : -127;
+}
+
+QTORCH_HD MXScale mx_scale(uint32_t max_abs_bits, const ElementFormat& f) {
+  int32_t s = mx_scale_exponent(max_abs_bits, f);
+  MXScale m;
+  m.emin = f.emin + s;
+  m.man = f.man;
+  // The element max has at most 4 significant bits and its top exponent is emax, with
+  // emax + s <= 127 and (its lowest bit) >= 2^-136: max * 2^s is an exact float32.
+  int32_t top = static_cast<int32_t>(f.max_bits >> 23) + s;  // biased exponent after scaling
+  m.max_bits = top >= 1 ? (static_cast<uint32_t>(top) << 23) | (f.max_bits & 0x7fffffu)
+                        : ((f.max_bits & 0x7fffffu) | 0x800000u) >> (1 - top);
+  m.nan = max_abs_bits >= kInfBits;
+  return m;
+}
+
+/// One MX element: x rounded once on the block's element grid, then saturated to +-max.
+/// The sign of zero is kept. clamped = 1 when the rounded magnitude exceeded max.
+template <RoundKind K>
+QTORCH_HD float quantize_mx(float x, const MXScale& s, uint32_t rnd, uint32_t& clamped) {
+  uint32_t b = float_bits(x);
+  uint32_t a = b & kAbsMask;
+  int32_t e = floor_log2_bits(a | 1u);  // a = 0 rounds to 0 on any grid
+  int32_t q = (e > s.emin ? e : s.emin) - s.man;
+  uint32_t r = round_to_quantum<K>(a, b >> 31, q, pow2_bits(q), rnd);
+  bool over = r > s.max_bits;
+  clamped = (over & !s.nan) ? 1u : 0u;
+  uint32_t out = s.nan ? kNaNBits : ((over ? s.max_bits : r) | (b & kSignBit));
+  return bits_float(out);
+}
+
+// ---- NVFP4: an E4M3 scale per block and one float32 scale g per tensor ----
+
+/// g = float32 round-to-nearest-even of t / 2688 (2688 = 6 * 448), t the largest finite
+/// magnitude in the tensor. IEEE division is correctly rounded, so this is exact.
+QTORCH_HD float nvfp4_tensor_scale(uint32_t max_finite_abs_bits) {
+  return bits_float(max_finite_abs_bits) / 2688.0f;
+}
+
+/// Rounds the finite double d >= 0 to a multiple of 2^q, q = max(floor(log2 d), emin) - man
+/// (a float grid with subnormals), to nearest, ties to even. Exact: every step is a scaling
+/// by a power of two, a floor or a subtraction of two close doubles.
+QTORCH_HD double round_double_nearest_even(double d, int32_t emin, int32_t man) {
+  if (d == 0.0) return 0.0;
+  int e;
+  (void)frexp(d, &e);  // d = f * 2^e, f in [0.5, 1): floor(log2 d) = e - 1
+  int32_t q = ((e - 1) > emin ? (e - 1) : emin) - man;
+  double k = ldexp(d, -q);
+  double kf = floor(k);
+  double frac = k - kf;
+  bool odd = fmod(kf, 2.0) != 0.0;
+  if (frac > 0.5 || (frac == 0.5 && odd)) kf += 1.0;
+  return ldexp(kf, q);
+}
+
+/// The E4M3 scale of one block: the exact quotient amax / (6 g), rounded to nearest-even
+/// E4M3FN (subnormals down to 2^-9, saturating at 448). The double quotient is correctly
+/// rounded, and a quotient of a 24-bit by a 26-bit number that is not an E4M3 tie lies at
+/// least 2^-31 (relative) from one, so rounding the double gives the exact quotient's
+/// rounding. Also says whether the block holds NaN or inf.
+struct NVFP4Scale {
+  double sg;  // S * g, exact (S has 4 significant bits, g 24)
+  bool zero;  // S == 0 (or g == 0): the block's outputs are zeros of the inputs' signs
+  bool nan;   // the block holds NaN or +-inf: every element becomes NaN
+};
+
+QTORCH_HD NVFP4Scale nvfp4_block_scale(uint32_t max_abs_bits, float g) {
+  NVFP4Scale s;
+  s.nan = max_abs_bits >= kInfBits;
+  double d = g > 0.0f ? static_cast<double>(bits_float(max_abs_bits & kAbsMask)) /
+                            (6.0 * static_cast<double>(g))
+                      : 0.0;
+  double S = s.nan ? 0.0 : round_double_nearest_even(d, -6, 3);
+  S = S > 448.0 ? 448.0 : S;
+  s.sg = S * static_cast<double>(g);
+  s.zero = s.sg == 0.0;
+  return s;
+}
+
+/// One NVFP4 element: q = x / (S g) rounded once to E2M1 (saturating at 6) with mode K,
+/// then y = q * S * g rounded to nearest-even float32. The quotient is a correctly
+/// rounded double: nearest and directed modes decide exactly (an E2M1 grid point or tie
+/// has at most 3 significant bits, so a quotient that is not one lies at least 2^-31
+/// away, relative); stochastic reads the fraction's top 32 bits (with a sticky bit) from it.
+template <RoundKind K>
+QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint32_t& clamped) {
+  uint32_t b = float_bits(x);
+  uint32_t neg = b >> 31;
+  clamped = 0u;
+  if (s.nan) return bits_float(kNaNBits);
+  if (s.zero) return bits_float(b & kSignBit);
+  double v = fabs(static_cast<double>(x)) / s.sg;
+  // E2M1: binades from 2^0, one mantissa bit; below 1 the spacing is 0.5.
+  int e;
+  (void)frexp(v, &e);
+  int32_t q = (v != 0.0 && e - 1 > 0 ? e - 1 : 0) - 1;
+  double k = ldexp(v, -q);
+  double kf = floor(k);
+  double frac = k - kf;  // exact
+  double scaled = ldexp(frac, 32);
+  double top = floor(scaled);
+  uint32_t F = static_cast<uint32_t>(top) | (scaled != top ? 1u : 0u);
+  uint32_t lsb = fmod(kf, 2.0) != 0.0 ? 1u : 0u;
+  if (round_up<K>(F, lsb, neg, rnd)) kf += 1.0;
+  double qv = ldexp(kf, q);
+  if (qv > 6.0) {
+    qv = 6.0;
+    clamped = 1u;
+  }
+  float y = static_cast<float>(qv * s.sg);  // at most 30 significant bits: exact, one rounding
+  return bits_float(float_bits(y) | (b & kSignBit));
+}
+
+}  // namespace qtorch::quant
