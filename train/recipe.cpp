@@ -49,8 +49,16 @@ Recipe make_recipe(std::array<RoleFormat, kNumRoles> roles, LossScaling scaling 
   return r;
 }
 
+// Block-scaled formats for weights, activations, errors and gradients; float32 momentum and
+// a float32 master copy of the weights (the block scale makes loss scaling unnecessary).
+Recipe microscaling_recipe(RoleFormat weight, RoleFormat activation, RoleFormat error, RoleFormat grad) {
+  Recipe r = make_recipe({weight, activation, error, grad, RoleFormat{}, RoleFormat{}});
+  r.master_weights = true;
+  return r;
+}
+
 std::vector<Preset> make_presets() {
-  const Rounding sr = Rounding::Stochastic, rn = Rounding::Nearest;
+  const Rounding sr = Rounding::Stochastic, rn = Rounding::Nearest, ne = Rounding::NearestEven;
   auto f = [](const char* text, Rounding rounding) { return RoleFormat{parse_number(text), rounding}; };
   const RoleFormat fp32{};
   const LossScaling dynamic{LossScaling::Kind::Dynamic, 65536.0, 2000};
@@ -82,6 +90,22 @@ std::vector<Preset> make_presets() {
        "hybrid 8-bit float (Sun et al. 2019): e4m3 with exponent bias 11 (max 30) for weights and activations, "
        "e5m2 errors and gradients, fp16 momentum and weight accumulation, dynamic loss scaling",
        make_recipe({f("hfp8", rn), f("hfp8", rn), e5m2, e5m2, fp16_rn, fp16_sr}, dynamic)},
+      {"mxfp8",
+       "OCP MXFP8 (Rouhani et al. 2023): e4m3 weights and activations, e5m2 errors and gradients, blocks of 32 "
+       "along the last axis, nearest-even; float32 master weights and momentum",
+       microscaling_recipe(f("mxfp8", ne), f("mxfp8", ne), f("mxfp8_e5m2", ne), f("mxfp8_e5m2", ne))},
+      {"mxfp6",
+       "OCP MXFP6: e2m3 weights and activations, e3m2 errors and gradients, blocks of 32 along the last axis, "
+       "nearest-even; float32 master weights and momentum",
+       microscaling_recipe(f("mxfp6", ne), f("mxfp6", ne), f("mxfp6_e3m2", ne), f("mxfp6_e3m2", ne))},
+      {"mxfp4",
+       "OCP MXFP4 direct cast: e2m1 everywhere, blocks of 32 along the last axis, nearest-even; float32 master "
+       "weights and momentum",
+       microscaling_recipe(f("mxfp4", ne), f("mxfp4", ne), f("mxfp4", ne), f("mxfp4", ne))},
+      {"nvfp4",
+       "NVIDIA NVFP4: e2m1 with an e4m3 scale per 16 elements along the last axis and a float32 tensor scale, "
+       "everywhere, nearest-even; float32 master weights and momentum",
+       microscaling_recipe(f("nvfp4", ne), f("nvfp4", ne), f("nvfp4", ne), f("nvfp4", ne))},
   };
 }
 

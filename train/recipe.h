@@ -128,7 +128,7 @@ struct Preset {
   std::string summary;
   Recipe recipe;
 };
-/// Every preset: fp32, block8, fixed16, bf16, fp8, hfp8.
+/// Every preset: fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4.
 const std::vector<Preset>& presets();
 /// The recipe of preset `name`; throws qtorch::Error listing the names.
 const Recipe& preset(const std::string& name);
