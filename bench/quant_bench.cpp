@@ -53,6 +53,13 @@ const Case kCases[] = {
     // CPFloat's published modes on e5m2 (docs/benchmarks.md): nearest ties away, stochastic.
     {"e5m2_nearest_away", formats::fp8_e5m2(), Rounding::Nearest},
     {"e5m2_stochastic", formats::fp8_e5m2(), Rounding::Stochastic},
+    // Block-scaled formats (docs/benchmarks.md: mxfp8 >= 0.6 of the copy for nearest-even,
+    // >= 0.5 for stochastic; nvfp4 the same apart from its tensor-wide max pass).
+    {"mxfp8_nearest_even", formats::mxfp8(), Rounding::NearestEven},
+    {"mxfp8_stochastic", formats::mxfp8(), Rounding::Stochastic},
+    {"mxfp4_nearest_even", formats::mxfp4(), Rounding::NearestEven},
+    {"nvfp4_nearest_even", formats::nvfp4(), Rounding::NearestEven},
+    {"nvfp4_stochastic", formats::nvfp4(), Rounding::Stochastic},
 };
 
 void set_bytes(benchmark::State& state) {

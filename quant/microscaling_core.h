@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "qtorch/quant/rounding_core.h"
 
@@ -78,20 +79,34 @@ QTORCH_HD float nvfp4_tensor_scale(uint32_t max_finite_abs_bits) {
   return bits_float(max_finite_abs_bits) / 2688.0f;
 }
 
-/// Rounds the finite double d >= 0 to a multiple of 2^q, q = max(floor(log2 d), emin) - man
-/// (a float grid with subnormals), to nearest, ties to even. Exact: every step is a scaling
-/// by a power of two, a floor or a subtraction of two close doubles.
+/// 2^n as a double, for -1022 <= n <= 1023 (exact, no libm call).
+QTORCH_HD double pow2_double(int32_t n) {
+  uint64_t u = static_cast<uint64_t>(n + 1023) << 52;
+  double d;
+  memcpy(&d, &u, sizeof d);
+  return d;
+}
+
+/// floor(log2(d)) of a positive normal double, from its exponent field.
+QTORCH_HD int32_t floor_log2_double(double d) {
+  uint64_t u;
+  memcpy(&u, &d, sizeof u);
+  return static_cast<int32_t>((u >> 52) & 0x7ffu) - 1023;
+}
+
+/// Rounds the double d >= 0 (normal or zero) to a multiple of 2^q, q = max(floor(log2 d),
+/// emin) - man (a float grid with subnormals), to nearest, ties to even. Exact: the steps
+/// are scalings by powers of two, a floor and a subtraction of two close doubles.
 QTORCH_HD double round_double_nearest_even(double d, int32_t emin, int32_t man) {
   if (d == 0.0) return 0.0;
-  int e;
-  (void)frexp(d, &e);  // d = f * 2^e, f in [0.5, 1): floor(log2 d) = e - 1
-  int32_t q = ((e - 1) > emin ? (e - 1) : emin) - man;
-  double k = ldexp(d, -q);
+  int32_t e = floor_log2_double(d);
+  int32_t q = (e > emin ? e : emin) - man;
+  double k = d * pow2_double(-q);  // < 2^(man + 1)
   double kf = floor(k);
   double frac = k - kf;
-  bool odd = fmod(kf, 2.0) != 0.0;
+  bool odd = (static_cast<int64_t>(kf) & 1) != 0;
   if (frac > 0.5 || (frac == 0.5 && odd)) kf += 1.0;
-  return ldexp(kf, q);
+  return kf * pow2_double(q);
 }
 
 /// The E4M3 scale of one block: the exact quotient amax / (6 g), rounded to nearest-even
@@ -130,20 +145,21 @@ QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint3
   clamped = 0u;
   if (s.nan) return bits_float(kNaNBits);
   if (s.zero) return bits_float(b & kSignBit);
+  // v < 16: S is within a factor 1.5 of amax / (6 g) (E4M3 rounding, its subnormals
+  // included) and 6 g within 1.5 of t / 448 (g's rounding, even as a float32 subnormal),
+  // so the integer conversions below cannot overflow.
   double v = fabs(static_cast<double>(x)) / s.sg;
-  // E2M1: binades from 2^0, one mantissa bit; below 1 the spacing is 0.5.
-  int e;
-  (void)frexp(v, &e);
-  int32_t q = (v != 0.0 && e - 1 > 0 ? e - 1 : 0) - 1;
-  double k = ldexp(v, -q);
+  // E2M1: spacing 0.5 below 2, 1 in [2, 4), 2 from 4.
+  double spacing = v >= 4.0 ? 2.0 : (v >= 2.0 ? 1.0 : 0.5);
+  double k = v / spacing;  // exact: a power of two
   double kf = floor(k);
   double frac = k - kf;  // exact
-  double scaled = ldexp(frac, 32);
+  double scaled = frac * 4294967296.0;
   double top = floor(scaled);
   uint32_t F = static_cast<uint32_t>(top) | (scaled != top ? 1u : 0u);
-  uint32_t lsb = fmod(kf, 2.0) != 0.0 ? 1u : 0u;
+  uint32_t lsb = static_cast<uint32_t>(static_cast<int64_t>(kf) & 1);
   if (round_up<K>(F, lsb, neg, rnd)) kf += 1.0;
-  double qv = ldexp(kf, q);
+  double qv = kf * spacing;
   if (qv > 6.0) {
     qv = 6.0;
     clamped = 1u;

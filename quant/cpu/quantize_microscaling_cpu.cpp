@@ -20,6 +20,7 @@
 
 #include "qtorch/quant/cpu/exact_subnormals.h"
 #include "qtorch/quant/cpu/fast_kernels.h"
+#include "qtorch/quant/cpu/microscaling_fast.h"
 #include "qtorch/quant/cpu/philox_simd.h"
 #include "qtorch/quant/microscaling_core.h"
 
@@ -53,6 +54,7 @@ uint32_t max_finite_abs_bits(const float* x, int64_t n) {
 
 template <RoundKind K>
 struct MXRule {
+  static constexpr bool kIsMX = true;
   ElementFormat element;
   using Scale = MXScale;
   Scale scale(uint32_t max_abs_bits) const { return mx_scale(max_abs_bits, element); }
@@ -63,6 +65,7 @@ struct MXRule {
 
 template <RoundKind K>
 struct NVFP4Rule {
+  static constexpr bool kIsMX = false;
   float g;
   using Scale = NVFP4Scale;
   Scale scale(uint32_t max_abs_bits) const { return nvfp4_block_scale(max_abs_bits, g); }
@@ -115,6 +118,9 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
     std::vector<uint32_t> bits;
     std::vector<typename Rule::Scale> scales(static_cast<size_t>(inner > 1 ? inner : 0));
     std::vector<uint32_t> column_max(static_cast<size_t>(inner > 1 ? inner : 0));
+#if QTORCH_QUANT_AVX512
+    const cpu::BitRule bit_rule(23 - p.element.man);
+#endif
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < nchunks; ++c) {
       const int64_t u0 = c * blocks_per_chunk, u1 = std::min(nblocks, u0 + blocks_per_chunk);
@@ -130,12 +136,23 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
         rnd = bits.data() + lead;
       }
       Counts counts;
+#if QTORCH_QUANT_AVX512
+      cpu::Tally tally;
+#endif
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
         const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
         float* m = mask ? mask + b0 : nullptr;
         if (inner == 1) {
           const auto s = rule.scale(max_abs_bits_of(x + b0, b1 - b0));
+#if QTORCH_QUANT_AVX512
+          if constexpr (Rule::kIsMX) {
+            if ((b1 - b0) % 16 == 0 && cpu::mx_fast_supported(s)) {
+              cpu::mx_block_fast<K, Track>(x + b0, out + b0, m, r, b1 - b0, s, bit_rule, tally);
+              continue;
+            }
+          }
+#endif
           quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, b1 - b0, counts);
           continue;
         }
@@ -153,6 +170,10 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
                                    out + row + k, m ? m + (row - b0) + k : nullptr,
                                    kStochastic ? r + (row - b0) + k : nullptr, 1, counts);
       }
+#if QTORCH_QUANT_AVX512
+      counts.clamped += tally.clamped();
+      counts.flushed += tally.flushed();
+#endif
       clamped += counts.clamped;
       flushed += counts.flushed;
     }
