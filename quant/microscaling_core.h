@@ -133,11 +133,46 @@ QTORCH_HD NVFP4Scale nvfp4_block_scale(uint32_t max_abs_bits, float g) {
   return s;
 }
 
+/// The E2M1 grid {0, 0.5, 1, 1.5, 2, 3, 4, 6} and the point after it (8), which only a
+/// value that saturates reaches. An element's index is the parity of its mantissa.
+QTORCH_HD double e2m1_grid(int32_t index) {
+  return index < 4 ? 0.5 * index : (index < 6 ? index - 2.0 : (index == 6 ? 4.0 : (index == 7 ? 6.0 : 8.0)));
+}
+
+/// Whether an NVFP4 element goes up from grid point lo (index parity lo_odd) toward the
+/// next, hi: d = |x| - lo and w = hi - lo, both exact doubles (lo <= |x| < hi <= 2 lo, or
+/// lo = 0). Nearest and directed modes compare them exactly. Stochastic rounds the double
+/// quotient d / w (correctly rounded) to the 32-bit fraction F, with a sticky bit, and goes
+/// up when rnd < F, as the rounding core does.
+template <RoundKind K>
+QTORCH_HD bool nvfp4_round_up(double d, double w, uint32_t lo_odd, uint32_t neg, uint32_t rnd) {
+  if constexpr (K == RoundKind::Stochastic) {
+    double scaled = d / w * 4294967296.0;  // < 2^32: d < w
+    double top = floor(scaled);
+    uint32_t F = static_cast<uint32_t>(top) | (scaled != top ? 1u : 0u);
+    return rnd < F;
+  } else if constexpr (K == RoundKind::NearestAway) {
+    return 2.0 * d >= w;
+  } else if constexpr (K == RoundKind::NearestEven) {
+    return 2.0 * d > w || (2.0 * d == w && lo_odd != 0u);
+  } else if constexpr (K == RoundKind::NearestUp) {
+    return 2.0 * d > w || (2.0 * d == w && neg == 0u);
+  } else if constexpr (K == RoundKind::TowardZero) {
+    return false;
+  } else if constexpr (K == RoundKind::Up) {
+    return d > 0.0 && neg == 0u;
+  } else {
+    return d > 0.0 && neg != 0u;
+  }
+}
+
 /// One NVFP4 element: q = x / (S g) rounded once to E2M1 (saturating at 6) with mode K,
-/// then y = q * S * g rounded to nearest-even float32. The quotient is a correctly
-/// rounded double: nearest and directed modes decide exactly (an E2M1 grid point or tie
-/// has at most 3 significant bits, so a quotient that is not one lies at least 2^-31
-/// away, relative); stochastic reads the fraction's top 32 bits (with a sticky bit) from it.
+/// then y = q * S * g rounded to nearest-even float32. Computed in x's units, exactly: the
+/// grid points times S g are exact doubles (at most 31 significant bits), |x| is compared
+/// with them to find its floor point, and nvfp4_round_up decides. A quotient that is not a
+/// grid point or tie lies at least 2^-31 (relative) from one (a 24-bit over a 28-bit
+/// number against a 3-bit one), far beyond a double's rounding, so the decisions match
+/// the exact quotient's. clamped = 1 when the rounded value exceeded 6.
 template <RoundKind K>
 QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
@@ -145,26 +180,20 @@ QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint3
   clamped = 0u;
   if (s.nan) return bits_float(kNaNBits);
   if (s.zero) return bits_float(b & kSignBit);
-  // v < 16: S is within a factor 1.5 of amax / (6 g) (E4M3 rounding, its subnormals
-  // included) and 6 g within 1.5 of t / 448 (g's rounding, even as a float32 subnormal),
-  // so the integer conversions below cannot overflow.
-  double v = fabs(static_cast<double>(x)) / s.sg;
-  // E2M1: spacing 0.5 below 2, 1 in [2, 4), 2 from 4.
-  double spacing = v >= 4.0 ? 2.0 : (v >= 2.0 ? 1.0 : 0.5);
-  double k = v / spacing;  // exact: a power of two
-  double kf = floor(k);
-  double frac = k - kf;  // exact
-  double scaled = frac * 4294967296.0;
-  double top = floor(scaled);
-  uint32_t F = static_cast<uint32_t>(top) | (scaled != top ? 1u : 0u);
-  uint32_t lsb = static_cast<uint32_t>(static_cast<int64_t>(kf) & 1);
-  if (round_up<K>(F, lsb, neg, rnd)) kf += 1.0;
-  double qv = kf * spacing;
-  if (qv > 6.0) {
-    qv = 6.0;
+  double a = fabs(static_cast<double>(x));
+  int32_t lo = 0;  // the floor grid index, 0 .. 8
+  for (int32_t j = 1; j <= 8; ++j) lo += a >= e2m1_grid(j) * s.sg ? 1 : 0;
+  int32_t index = 8;  // |x| >= 8 S g: every mode rounds past 6
+  if (lo < 8) {
+    double glo = e2m1_grid(lo) * s.sg;
+    double d = a - glo, w = e2m1_grid(lo + 1) * s.sg - glo;
+    index = lo + (nvfp4_round_up<K>(d, w, static_cast<uint32_t>(lo & 1), neg, rnd) ? 1 : 0);
+  }
+  if (index > 7) {
+    index = 7;
     clamped = 1u;
   }
-  float y = static_cast<float>(qv * s.sg);  // at most 30 significant bits: exact, one rounding
+  float y = static_cast<float>(e2m1_grid(index) * s.sg);  // at most 30 significant bits: one rounding
   return bits_float(float_bits(y) | (b & kSignBit));
 }
 

@@ -41,14 +41,27 @@ uint32_t max_abs_bits_of(const float* x, int64_t n) {
   return m;
 }
 
-/// The largest magnitude bits among the finite elements (NVFP4's tensor-wide pass).
-uint32_t max_finite_abs_bits(const float* x, int64_t n) {
+/// The largest magnitude bits among the finite elements of a piece of x.
+uint32_t max_finite_abs_bits_of(const float* x, int64_t n) {
+#if QTORCH_QUANT_AVX512
+  return cpu::max_finite_abs_bits(x, n);
+#else
   uint32_t m = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t a = float_bits(x[i]) & kAbsMask;
     m = std::max(m, a < kInfBits ? a : 0u);
   }
+  return m;
+#endif
+}
+
+/// The largest magnitude bits among the finite elements (NVFP4's tensor-wide pass).
+uint32_t max_finite_abs_bits(const float* x, int64_t n) {
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  uint32_t m = 0;
+#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
+  for (int64_t c = 0; c < nchunks; ++c)
+    m = std::max(m, max_finite_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
   return m;
 }
 
@@ -138,6 +151,7 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
       Counts counts;
 #if QTORCH_QUANT_AVX512
       cpu::Tally tally;
+      cpu::Tally8 tally8;
 #endif
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
@@ -149,6 +163,11 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
           if constexpr (Rule::kIsMX) {
             if ((b1 - b0) % 16 == 0 && cpu::mx_fast_supported(s)) {
               cpu::mx_block_fast<K, Track>(x + b0, out + b0, m, r, b1 - b0, s, bit_rule, tally);
+              continue;
+            }
+          } else {
+            if ((b1 - b0) % 8 == 0 && !s.nan && !s.zero) {
+              cpu::nvfp4_block_fast<K, Track>(x + b0, out + b0, m, r, b1 - b0, s, tally8);
               continue;
             }
           }
@@ -171,8 +190,8 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
                                    kStochastic ? r + (row - b0) + k : nullptr, 1, counts);
       }
 #if QTORCH_QUANT_AVX512
-      counts.clamped += tally.clamped();
-      counts.flushed += tally.flushed();
+      counts.clamped += tally.clamped() + tally8.clamped();
+      counts.flushed += tally.flushed() + tally8.flushed();
 #endif
       clamped += counts.clamped;
       flushed += counts.flushed;
