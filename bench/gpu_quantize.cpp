@@ -57,7 +57,8 @@ void copy_baseline(benchmark::State& state) {
 
 void quantize_case(benchmark::State& state, Number number, Rounding rounding, bool with_mask) {
   Buffers& b = buffers();
-  // Block formats with dim 0 see the tensor as 65536 rows of 1024 (one exponent per row).
+  // Block formats with dim 0 see the tensor as 65536 rows of 1024 (one exponent per row);
+  // MX and NVFP4 cut each row of 1024 into blocks along it (the last axis).
   const Shape shape = {int64_t{1} << 16, kElems >> 16};
   Tensor x = b.x.view(shape), out = b.out.view(shape);
   Tensor mask;
@@ -90,6 +91,23 @@ void register_all() {
     }
     std::string name = group + "/" + f.name + "_stochastic_with_mask";
     benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, Rounding::Stochastic, true)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  // The block-scaled formats in the roundings training uses (NVFP4 reads the tensor twice:
+  // once for its largest finite magnitude).
+  struct BlockScaled {
+    const char* name;
+    Number number;
+    Rounding rounding;
+  };
+  const BlockScaled block_scaled[] = {{"mxfp8", formats::mxfp8(), Rounding::NearestEven},
+                                      {"mxfp8", formats::mxfp8(), Rounding::Stochastic},
+                                      {"mxfp4", formats::mxfp4(), Rounding::NearestEven},
+                                      {"nvfp4", formats::nvfp4(), Rounding::NearestEven}};
+  for (const BlockScaled& f : block_scaled) {
+    std::string name = group + "/" + f.name + "_" + rounding_name(f.rounding);
+    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, f.rounding, false)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

@@ -11,6 +11,10 @@
 //   rnd_i, clamped_i) from quant/rounding_core.h. Block: x is [p.outer, p.blocks, p.inner];
 //   first the largest |x| bits of each block j (an integer max over float_bits(x) & 0x7fffffff,
 //   which also catches NaN/inf), then block_scale(max_j, p.wl) and quantize_block<kind>.
+//   MX / NVFP4: x is [p.outer, p.len, p.inner] with blocks of p.block along len; each
+//   block's (and, for NVFP4, the tensor's largest finite) magnitude bits, then the rules of
+//   quant/microscaling_core.h (mx_scale / quantize_mx, nvfp4_tensor_scale /
+//   nvfp4_block_scale / quantize_nvfp4).
 // - Random bits (only read when p.kind == RoundKind::Stochastic): rnd_i =
 //   philox_bits(seed, offset, i) from core/philox.h, i.e. word i % 4 of the Philox block at
 //   counter offset + i / 4, where i is the flat element index. The caller has reserved

@@ -2,11 +2,14 @@
 // elementwise families (Philox bits made in the kernel, 4 elements per Philox block and per
 // 16-byte access, mask and counts in the same pass); block floating point adds one read
 // pass for the block maxima (an integer max, so atomics keep it deterministic). Each
-// element's rule is the shared rounding core, so the bits equal the CPU's.
+// element's rule is the shared rounding core, so the bits equal the CPU's. The block-scaled
+// families (MX, NVFP4) go to quant/cuda/quantize_microscaling_cuda.cu.
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/cuda/allocator.h"
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/philox.h"
+#include "qtorch/quant/cuda/quantize_microscaling_cuda.h"
+#include "qtorch/quant/cuda/scratch.h"
 #include "qtorch/quant/quantize_cuda.h"
 #include "qtorch/quant/rounding_core.h"
 
@@ -196,18 +199,6 @@ void launch_family(const float* x, float* out, float* mask, int64_t n, const Qua
   QTORCH_FAIL("quantize (cuda): unknown rounding kind {}", static_cast<int>(p.kind));
 }
 
-/// Device scratch from the caching allocator, returned when the launches are queued
-/// (stream order makes the reuse safe).
-template <class T>
-struct Scratch {
-  T* p;
-  Scratch(int64_t count, int device)
-      : p(static_cast<T*>(cuda::device_alloc(static_cast<size_t>(count) * sizeof(T), device))) {}
-  ~Scratch() { cuda::device_free(p); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 }  // namespace
 
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
@@ -234,6 +225,10 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, maxima.p, counters.p, st);
       break;
     }
+    case QuantFamily::MX:
+    case QuantFamily::NVFP4:
+      quantize_microscaling_cuda(x, out, mask, n, p, seed, offset, counters.p, guard.device(), st);
+      break;
   }
 
   if (stats) {
