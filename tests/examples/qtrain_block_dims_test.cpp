@@ -26,6 +26,14 @@ TEST(QtrainBlockDims, ActivationsAreTwoDimensionalAfterLinearLayers) {
   expect_rejected({"--model", "lenet", "--activation-format", "block:8:3"}, {"--activation-format", "got 3"});
 }
 
+TEST(QtrainBlockDims, MicroscalingAxesMustExistToo) {
+  expect_rejected({"--model", "mlp", "--grad-format", "mx:e4m3:32:1"},
+                  {"--grad-format mx:e4m3:32:1: expected AXIS -1 or 0 (biases are 1-D), got 1"});
+  expect_rejected({"--model", "mlp", "--weight-format", "nvfp4:16:-2"}, {"--weight-format nvfp4:16:-2", "got -2"});
+  expect_rejected({"--model", "lenet", "--error-format", "mx:e2m1:32:2"},
+                  {"--error-format", "expected AXIS -2, -1, 0 or 1", "got 2"});
+}
+
 TEST(QtrainBlockDims, ExistingDimsStillTrain) {
   TempDir dir("block_dims_ok");
   write_synthetic_mnist(dir.str(), 20, 10);

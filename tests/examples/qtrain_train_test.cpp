@@ -141,6 +141,36 @@ TEST(QtrainEndToEnd, ResumeContinuesExactly) {
   }
 }
 
+TEST(QtrainEndToEnd, BlockScaledPresetsTrainCheckpointAndResume) {
+  TempDir dir("microscaling");
+  std::string data = training_data_dir(dir);
+  for (const std::string preset : {"mxfp8", "nvfp4"}) {
+    const std::string ckpt = dir.file(preset + ".ckpt"), metrics = dir.file(preset + ".json");
+    RunResult first = run_qtrain(small_run(data, "mlp", preset, 1) +
+                                     std::vector<std::string>{"--checkpoint", ckpt, "--metrics", metrics},
+                                 dir);
+    ASSERT_EQ(first.code, 0) << first.out << first.err;
+    RunResult second = run_qtrain(small_run(data, "mlp", preset, 2) +
+                                      std::vector<std::string>{"--resume", ckpt, "--metrics", metrics},
+                                  dir);
+    ASSERT_EQ(second.code, 0) << second.out << second.err;
+    json m = read_json(metrics);
+    EXPECT_EQ(m["config"]["preset"], preset);
+    EXPECT_EQ(m["config"]["formats"]["weight"]["format"], preset);
+    EXPECT_EQ(m["config"]["formats"]["error"]["format"], preset == "mxfp8" ? "mxfp8_e5m2" : "nvfp4");
+    EXPECT_EQ(m["config"]["formats"]["weight"]["rounding"], "nearest_even");
+    ASSERT_EQ(m["epochs"].size(), 2u);
+    EXPECT_GT(m["epochs"][1]["test_accuracy"].get<double>(), 0.5) << preset;
+  }
+  // A role format given as MX text on the command line.
+  RunResult custom = run_qtrain(small_run(data, "mlp", "fp32", 1) +
+                                    std::vector<std::string>{"--activation-format", "mx:e2m1:16", "--error-format",
+                                                             "nvfp4:16:0", "--error-rounding", "stochastic"},
+                                dir);
+  ASSERT_EQ(custom.code, 0) << custom.out << custom.err;
+  EXPECT_NE(custom.out.find("activation=mx:e2m1:16"), std::string::npos) << custom.out;
+}
+
 TEST(QtrainEndToEnd, ComparesAndPlotsRuns) {
   TempDir dir("compare");
   std::string data = training_data_dir(dir);

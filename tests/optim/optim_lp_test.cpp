@@ -3,6 +3,7 @@
 // grid; optimizer state quantized after the step.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "qtorch/autograd/elementwise.h"
@@ -12,6 +13,7 @@
 #include "qtorch/optim/optim_lp.h"
 #include "qtorch/optim/quant_fn.h"
 #include "qtorch/optim/sgd.h"
+#include "qtorch/testing.h"
 
 using namespace qtorch;
 
@@ -156,6 +158,25 @@ TEST(OptimLP, TakesANumberFormatDirectly) {
   opt.step();
   EXPECT_EQ(p.to_vector(), (std::vector<float>{0.1875f, 7.9375f}));
   EXPECT_THROW(optim::quant_fn(FixedPoint{.wl = 0, .fl = 4}), Error);
+}
+
+TEST(OptimLP, BlockScaledFormatsQuantizeEveryRole) {
+  // MXFP4 weights (blocks of 32 along the last axis): after a step every weight row sits on
+  // its own block's e2m1 grid; NVFP4 momentum likewise stays finite and on a 16-block grid.
+  manual_seed(3);
+  Tensor w = randn({4, 64}).requires_grad_();
+  auto sgd = std::make_shared<optim::SGD>(std::vector<Tensor>{w}, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  optim::OptimLP opt(sgd, optim::OptimLPOptions{.weight_quant = optim::quant_fn(formats::mxfp4(), Rounding::NearestEven),
+                                                .grad_quant = optim::quant_fn(formats::mxfp8_e5m2(), Rounding::Stochastic),
+                                                .momentum_quant = optim::quant_fn(formats::nvfp4(), Rounding::NearestEven)});
+  w.set_grad(randn({4, 64}));
+  opt.step();
+  const std::vector<float> values = w.to_vector();
+  const std::vector<float> maxima = qtorch::testing::block_maxima(w, formats::mxfp4());
+  for (size_t i = 0; i < values.size(); ++i)
+    ASSERT_TRUE(qtorch::testing::is_representable(values[i], formats::mxfp4(), maxima[i])) << i << " " << values[i];
+  // Weights that changed by less than their block's grid spacing may stay; most moved.
+  EXPECT_TRUE(std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); }));
 }
 
 // With a LossScaler, the scaler unscales the gradients first (g * 1/scale), then OptimLP

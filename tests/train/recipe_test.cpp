@@ -144,7 +144,7 @@ TEST(Recipe, ValidationRejectsInvalidCombinations) {
 }
 
 TEST(Recipe, Presets) {
-  ASSERT_EQ(presets().size(), 6u);
+  ASSERT_EQ(presets().size(), 10u);
   for (const Preset& p : presets()) {
     EXPECT_NO_THROW(p.recipe.validate()) << p.name;
     EXPECT_FALSE(p.summary.empty());
@@ -157,11 +157,36 @@ TEST(Recipe, Presets) {
   EXPECT_TRUE(b8.quantizes_optimizer());
   EXPECT_EQ(preset("fp8").loss_scaling.kind, LossScaling::Kind::Dynamic);
   EXPECT_EQ(preset("hfp8")[Role::Weight].number, std::optional<Number>(formats::hfp8_e4m3()));
+  // MXFP8 (Rouhani et al.): e4m3 forward, e5m2 backward, nearest-even, float32 master weights.
+  const Recipe& mx8 = preset("mxfp8");
+  for (Role r : {Role::Weight, Role::Activation})
+    EXPECT_EQ(mx8[r].number, std::optional<Number>(formats::mxfp8())) << role_name(r);
+  for (Role r : {Role::Error, Role::Grad})
+    EXPECT_EQ(mx8[r].number, std::optional<Number>(formats::mxfp8_e5m2())) << role_name(r);
+  for (Role r : {Role::Weight, Role::Activation, Role::Error, Role::Grad}) {
+    EXPECT_EQ(mx8[r].rounding, Rounding::NearestEven);
+    EXPECT_EQ(preset("mxfp6")[r].rounding, Rounding::NearestEven);
+    EXPECT_EQ(preset("mxfp4")[r].number, std::optional<Number>(formats::mxfp4())) << role_name(r);
+    EXPECT_EQ(preset("nvfp4")[r].number, std::optional<Number>(formats::nvfp4())) << role_name(r);
+  }
+  EXPECT_EQ(preset("mxfp6")[Role::Activation].number, std::optional<Number>(formats::mxfp6()));
+  EXPECT_EQ(preset("mxfp6")[Role::Error].number, std::optional<Number>(formats::mxfp6_e3m2()));
+  for (const char* name : {"mxfp8", "mxfp6", "mxfp4", "nvfp4"}) {
+    EXPECT_TRUE(preset(name).master_weights) << name;
+    EXPECT_FALSE(preset(name)[Role::Momentum].quantized()) << name;
+    EXPECT_FALSE(preset(name)[Role::Acc].quantized()) << name;
+  }
+  // Block-scaled formats in the recipe text, with options.
+  const Recipe custom = parse_recipe("weight=mx:e2m1:16:0 stochastic; error=nvfp4:8 nearest_even");
+  EXPECT_EQ(custom[Role::Weight].number, std::optional<Number>(MXFormat{.element = MXElement::E2M1, .block = 16, .axis = 0}));
+  EXPECT_EQ(custom[Role::Error].number, std::optional<Number>(NVFP4Format{.block = 8}));
+  EXPECT_EQ(parse_recipe(to_string(custom)), custom);
   try {
     preset("fp4");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("fp32, block8, fixed16, bf16, fp8, hfp8"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4"),
+              std::string::npos);
   }
 }
 
