@@ -1,0 +1,186 @@
+// The arithmetic of low-precision multiply-accumulate (docs/numerics.md, "Low-precision
+// multiply-accumulate"), shared by the CPU and CUDA qmatmul kernels so that both give the
+// same bits. Every operation is "exact, rounded once": a product of two float32 is exact in
+// double; a sum of two values is carried exactly as a double pair (TwoSum), squeezed into
+// one double by rounding to odd (which keeps every later rounding to a grid at least two
+// bits coarser correct), then rounded to the format's grid with the rounding core's rule.
+// Keep device-specific code out of this header.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "qtorch/quant/microscaling_core.h"  // pow2_double, floor_log2_double
+#include "qtorch/quant/rounding_core.h"
+
+namespace qtorch::quant {
+
+QTORCH_HD uint64_t double_bits(double d) {
+  uint64_t u;
+  memcpy(&u, &d, sizeof u);
+  return u;
+}
+QTORCH_HD double bits_double(uint64_t u) {
+  double d;
+  memcpy(&d, &u, sizeof d);
+  return d;
+}
+
+/// The exact sum a + b as s + e with s = fl(a + b) (Knuth's TwoSum; no overflow assumed).
+struct DoublePair {
+  double s, e;
+};
+QTORCH_HD DoublePair two_sum(double a, double b) {
+  double s = a + b;
+  double bb = s - a;
+  double e = (a - (s - bb)) + (b - bb);
+  return {s, e};
+}
+
+/// s + e (|e| <= ulp(s) / 2) rounded to a double with round-to-odd: s itself when exact,
+/// else the neighbour of the pair's value whose last significand bit is 1. A later
+/// rounding to any grid at least 2 bits coarser than the double's is then the rounding of
+/// the exact s + e (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums").
+QTORCH_HD double round_to_odd(double s, double e) {
+  if (e == 0.0 || !(fabs(s) < HUGE_VAL)) return s;
+  uint64_t u = double_bits(s);
+  if ((u & 1u) == 0u) u = (e > 0.0) == (s > 0.0) ? u + 1u : u - 1u;  // one ulp toward e
+  return bits_double(u);
+}
+
+/// Rounds the magnitude a >= 0 (finite double) to a multiple of 2^q with mode K; the same
+/// decision as round_to_quantum on float32 bits: F is the dropped fraction of a quantum as
+/// 32-bit fixed point with a sticky last bit, lsb the parity of the truncated multiple.
+template <RoundKind K>
+QTORCH_HD double round_double_to_quantum(double a, uint32_t neg, int32_t q, uint32_t rnd) {
+  double k = a * pow2_double(-q);  // exact: a power of two
+  if (k >= 4503599627370496.0) return a;  // >= 2^52: already a multiple of 2^q
+  double kf = floor(k);
+  double scaled = (k - kf) * 4294967296.0;
+  double top = floor(scaled);
+  uint32_t F = static_cast<uint32_t>(top) | (scaled != top ? 1u : 0u);
+  uint32_t lsb = static_cast<uint32_t>(static_cast<int64_t>(kf) & 1);
+  if (round_up<K>(F, lsb, neg, rnd)) kf += 1.0;
+  return kf * pow2_double(q);
+}
+
+/// Rounds the double d (finite or not) once to a fixed or floating format described by p
+/// (QuantFamily::Fixed / Float of make_quant_params), with the same range rules as
+/// quantize_fixed / quantize_float: overflow saturates, gives inf or NaN per the format,
+/// NaN stays NaN, the sign of zero is kept. d must be the exact value or its round-to-odd
+/// double. clamped = 1 where the range rule replaced the rounded value.
+template <RoundKind K>
+QTORCH_HD float round_double_to_format(double d, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
+  uint32_t neg = static_cast<uint32_t>(double_bits(d) >> 63);
+  double a = fabs(d);
+  clamped = 0u;
+  if (a != a) return bits_float(kNaNBits | (neg << 31));
+  if (p.family == QuantFamily::Fixed) {
+    double r = a == HUGE_VAL ? a : round_double_to_quantum<K>(a, neg, p.q, rnd);
+    double y = neg ? -r : r;
+    if (y > static_cast<double>(p.hi)) {
+      clamped = 1u;
+      return p.hi;
+    }
+    if (y < static_cast<double>(p.lo)) {
+      clamped = 1u;
+      return p.lo;
+    }
+    return static_cast<float>(y);  // on the grid; past 2^(24 - fl) without clamp: float32's own rounding
+  }
+  uint32_t sign = neg << 31;
+  if (a == HUGE_VAL) {
+    clamped = p.inf_bits != kInfBits ? 1u : 0u;
+    return bits_float(p.inf_bits | sign);
+  }
+  if (a == 0.0) return bits_float(sign);
+  int32_t e = floor_log2_double(a);
+  int32_t q = e >= p.emin ? e - p.man : p.qsub;
+  double r = round_double_to_quantum<K>(a, neg, q, rnd);
+  double max = static_cast<double>(bits_float(p.max_bits));
+  if (r > max) {
+    clamped = 1u;
+    uint32_t ovf = rounds_toward_zero<K>(neg) ? p.max_bits : p.ovf_bits;
+    return bits_float(ovf | sign);
+  }
+  return bits_float(float_bits(static_cast<float>(r)) | sign);
+}
+
+/// What qmatmul's kernels need of MacOptions, as plain values (both devices).
+struct MacParams {
+  QuantParams mul;       // the product format (when has_mul)
+  QuantParams acc;       // the accumulator format
+  bool has_mul = false;
+  bool fma = false;
+  bool compensated = false;
+  int64_t chunk = 0;     // 0: off
+  int64_t M = 0, N = 0, K = 0;
+  /// Random words per output element: kRoundingsPerStep per k, then one per chunk sum.
+  int64_t slots = 0;
+};
+
+/// The roundings of one k step: 0 the product, 1 the sum (or FMA), 2-4 Kahan's t, t - c
+/// and the compensation update (y is rounding 1).
+inline constexpr int64_t kRoundingsPerStep = 5;
+
+/// One multiply-accumulate chain of qmatmul for one output element, generic over how the
+/// operands and random words are read: a(k), b(k) give the k-th operands, word(slot) the
+/// element's random word for a slot (only called for stochastic roundings). KM, KA: the
+/// multiply and accumulate rounding kinds.
+template <RoundKind KM, RoundKind KA, class A, class B, class Word>
+QTORCH_HD float mac_chain(const MacParams& m, A a, B b, Word word) {
+  uint32_t unused;
+  auto acc = [&](double exact_hi, double exact_lo, int64_t slot) {
+    double d = round_to_odd(exact_hi, exact_lo);
+    return round_double_to_format<KA>(d, m.acc, KA == RoundKind::Stochastic ? word(slot) : 0u, unused);
+  };
+  // The product (exact in double), rounded to the multiply format when there is one.
+  auto product = [&](int64_t k) -> double {
+    double p = static_cast<double>(a(k)) * static_cast<double>(b(k));
+    if (!m.has_mul) return p;
+    return static_cast<double>(round_double_to_format<KM>(
+        p, m.mul, KM == RoundKind::Stochastic ? word(k * kRoundingsPerStep) : 0u, unused));
+  };
+  // Sum of k in [k0, k1) from 0.
+  auto run = [&](int64_t k0, int64_t k1) -> float {
+    float c = 0.0f, comp = 0.0f;
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t slot = k * kRoundingsPerStep;
+      if (m.fma) {
+        // c = Qacc(a*b + c): the exact product plus c, one rounding.
+        DoublePair s = two_sum(static_cast<double>(a(k)) * static_cast<double>(b(k)), c);
+        c = acc(s.s, s.e, slot + 1);
+        continue;
+      }
+      double p = product(k);
+      if (!m.compensated) {
+        DoublePair s = two_sum(static_cast<double>(c), p);
+        c = acc(s.s, s.e, slot + 1);
+        continue;
+      }
+      // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
+      DoublePair y2 = two_sum(p, -static_cast<double>(comp));
+      float y = acc(y2.s, y2.e, slot + 1);
+      DoublePair t2 = two_sum(static_cast<double>(c), static_cast<double>(y));
+      float t = acc(t2.s, t2.e, slot + 2);
+      DoublePair u2 = two_sum(static_cast<double>(t), -static_cast<double>(c));
+      float u = acc(u2.s, u2.e, slot + 3);
+      DoublePair v2 = two_sum(static_cast<double>(u), -static_cast<double>(y));
+      comp = acc(v2.s, v2.e, slot + 4);
+      c = t;
+    }
+    return c;
+  };
+  if (m.chunk <= 0) return run(0, m.K);
+  // Chunk-based: each run of `chunk` k from 0, then the chunk results summed in order from 0.
+  float total = 0.0f;
+  for (int64_t k0 = 0, c = 0; k0 < m.K; k0 += m.chunk, ++c) {
+    float part = run(k0, k0 + m.chunk < m.K ? k0 + m.chunk : m.K);
+    DoublePair s = two_sum(static_cast<double>(total), static_cast<double>(part));
+    total = acc(s.s, s.e, (m.K + c) * kRoundingsPerStep + 1);
+  }
+  return total;
+}
+
+}  // namespace qtorch::quant

@@ -1,0 +1,446 @@
+// qmatmul (docs/numerics.md, "Low-precision multiply-accumulate"): hand-worked examples,
+// an independent reference in exact dyadic arithmetic (128-bit integers) on random small
+// matrices, options and their errors, the graph op's gradients.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qtorch/core/error.h"
+#include "qtorch/core/philox.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/quant/mac.h"
+#include "quant_test_util.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+using i128 = __int128;
+
+#define EXPECT_THROW_MSG(statement, part)                                         \
+  do {                                                                            \
+    try {                                                                         \
+      (void)(statement);                                                          \
+      ADD_FAILURE() << "expected qtorch::Error from " #statement;                 \
+    } catch (const Error& e) {                                                    \
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what(); \
+    }                                                                             \
+  } while (0)
+
+MacOptions mac(const std::string& text) { return parse_mac(text); }
+
+// y = a . b as a 1 x K times K x 1 product.
+float dot(const std::vector<float>& a, const std::vector<float>& b, const MacOptions& o) {
+  const int64_t k = static_cast<int64_t>(a.size());
+  return qmatmul_forward(Tensor::from_vector(a, {1, k}), Tensor::from_vector(b, {k, 1}), o).to_vector()[0];
+}
+float sum(const std::vector<float>& a, const MacOptions& o) { return dot(a, std::vector<float>(a.size(), 1.0f), o); }
+
+// ---------------------------------------------------------------------------------------
+// Hand-worked examples (fp16 accumulator: ulp(1) = 2^-10).
+
+TEST(QmatmulByHand, SwampingOfOnePlusManySmallTerms) {
+  // 1 + 16 x 2^-12: each term is a quarter ulp of 1 and vanishes; the exact sum is 1 + 2^-8.
+  std::vector<float> x = {1.0f};
+  for (int i = 0; i < 16; ++i) x.push_back(std::ldexp(1.0f, -12));
+  EXPECT_EQ(sum(x, mac("acc=fp16")), 1.0f);
+  EXPECT_EQ(sum(x, mac("acc=float:8:23")), 1.0f + std::ldexp(1.0f, -8));
+  // Chunks of 4: [1, 3 terms] -> 1; three chunks of 4 terms -> 2^-10 each; [1 term] -> 2^-12.
+  // Then 1 + 3 x 2^-10 (exact), + 2^-12 swamped.
+  EXPECT_EQ(sum(x, mac("acc=fp16,chunk=4")), 1.0f + 3 * std::ldexp(1.0f, -10));
+}
+
+TEST(QmatmulByHand, ATieInEachMode) {
+  // 1 + 2^-11 is half an ulp above 1 (even) and below 1 + 2^-10 (odd).
+  const float up = 1.0f + std::ldexp(1.0f, -10), h = std::ldexp(1.0f, -11);
+  EXPECT_EQ(sum({1, h}, mac("acc=fp16,acc_rounding=nearest_even")), 1.0f);
+  EXPECT_EQ(sum({1, h}, mac("acc=fp16,acc_rounding=nearest")), up);  // floating point: ties away
+  EXPECT_EQ(sum({1, h}, mac("acc=fp16,acc_rounding=toward_zero")), 1.0f);
+  EXPECT_EQ(sum({1, h}, mac("acc=fp16,acc_rounding=up")), up);
+  EXPECT_EQ(sum({1, h}, mac("acc=fp16,acc_rounding=down")), 1.0f);
+  EXPECT_EQ(sum({-1, -h}, mac("acc=fp16,acc_rounding=nearest_even")), -1.0f);
+  EXPECT_EQ(sum({-1, -h}, mac("acc=fp16,acc_rounding=nearest")), -up);
+  EXPECT_EQ(sum({-1, -h}, mac("acc=fp16,acc_rounding=up")), -1.0f);
+  EXPECT_EQ(sum({-1, -h}, mac("acc=fp16,acc_rounding=down")), -up);
+  const float s = sum({1, h}, mac("acc=fp16,acc_rounding=stochastic"));
+  EXPECT_TRUE(s == 1.0f || s == up) << s;
+  // Fixed point ties to even under Nearest: 1/32 on the grid 1/16 is a tie between 0 and 1/16.
+  EXPECT_EQ(sum({1.0f / 32}, mac("acc=fixed:8:4")), 0.0f);
+  EXPECT_EQ(sum({3.0f / 32}, mac("acc=fixed:8:4")), 2.0f / 16);
+}
+
+TEST(QmatmulByHand, AKahanStep) {
+  // Plain fp16: 1 + 2^-11 ties to 1 twice. Kahan: the first lost half ulp goes to the
+  // compensation (-2^-11), the second y = 2^-11 + 2^-11 = 2^-10 lands: 1 + 2^-10, exact.
+  const float h = std::ldexp(1.0f, -11);
+  const MacOptions plain = mac("acc=fp16,acc_rounding=nearest_even");
+  EXPECT_EQ(sum({1, h, h}, plain), 1.0f);
+  MacOptions kahan = plain;
+  kahan.compensated = true;
+  EXPECT_EQ(sum({1, h, h}, kahan), 1.0f + std::ldexp(1.0f, -10));
+}
+
+TEST(QmatmulByHand, ChunkBoundaries) {
+  // chunk=2 on [1, h, h, 1]: (1 + h) -> 1 (tie, even); (h + 1) -> 1; 1 + 1 = 2.
+  // chunk=3: (1 + h + h) -> 1; (1) -> 1; 2. chunk=1: every term its own chunk: the sums of
+  // chunks are the plain chain.
+  // [1, h, h, h, h], h = 2^-11 (half an ulp of 1), nearest even. Plain: 1 + h ties to 1
+  // every time: 1. chunk=2: (1 + h) -> 1, (h + h) = 2^-10, (h) = 2^-11; 1 + 2^-10 is exact,
+  // and + 2^-11 ties to the even 1 + 2^-9: the exact sum. chunk=4: (1 + 3h) -> 1, (h): 1.
+  // chunk=1 is the plain chain; a chunk longer than K too.
+  const float h = std::ldexp(1.0f, -11);
+  const std::vector<float> x = {1, h, h, h, h};
+  EXPECT_EQ(sum(x, mac("acc=fp16,acc_rounding=nearest_even")), 1.0f);
+  EXPECT_EQ(sum(x, mac("acc=fp16,acc_rounding=nearest_even,chunk=2")), 1.0f + std::ldexp(1.0f, -9));
+  EXPECT_EQ(sum(x, mac("acc=fp16,acc_rounding=nearest_even,chunk=4")), 1.0f);
+  EXPECT_EQ(sum(x, mac("acc=fp16,acc_rounding=nearest_even,chunk=1")), 1.0f);
+  EXPECT_EQ(sum(x, mac("acc=fp16,acc_rounding=nearest_even,chunk=64")), 1.0f);
+}
+
+TEST(QmatmulByHand, OverflowToInfAndSaturation) {
+  // IEEE fp16: 60000 + 60000 = 120000 > 65504: inf.
+  EXPECT_EQ(sum({60000, 60000}, mac("acc=fp16")), INFINITY);
+  EXPECT_EQ(sum({-60000, -60000}, mac("acc=fp16")), -INFINITY);
+  // Toward zero gives the largest finite value instead (IEEE).
+  EXPECT_EQ(sum({60000, 60000}, mac("acc=fp16,acc_rounding=toward_zero")), 65504.0f);
+  // Reference e5m2 (float:5:2, saturating, max 114688): 60000 -> 57344; 57344 + 70000 =
+  // 127344 -> 131072 > max: saturates.
+  EXPECT_EQ(sum({60000, 70000}, mac("acc=float:5:2")), 114688.0f);
+  // An infinite operand follows IEEE arithmetic; inf - inf is NaN.
+  EXPECT_EQ(sum({INFINITY, 1}, mac("acc=fp16")), INFINITY);
+  EXPECT_TRUE(std::isnan(sum({INFINITY, -INFINITY}, mac("acc=fp16"))));
+  EXPECT_TRUE(std::isnan(sum({NAN, 1}, mac("acc=fp16"))));
+}
+
+TEST(QmatmulByHand, FixedPointAccumulator) {
+  // fixed:8:4 (grid 1/16, range [-8, 7.9375]): 3.3 -> 53/16; + 2.2 = 5.5125 -> 88/16 = 5.5;
+  // + 3 = 8.5 -> clamped to 7.9375.
+  EXPECT_EQ(sum({3.3f, 2.2f}, mac("acc=fixed:8:4")), 5.5f);
+  EXPECT_EQ(sum({3.3f, 2.2f, 3.0f}, mac("acc=fixed:8:4")), 7.9375f);
+  EXPECT_EQ(sum({-5.0f, -5.0f}, mac("acc=fixed:8:4")), -8.0f);
+}
+
+TEST(QmatmulByHand, MultiplyFormatAndFma) {
+  // 3 x 3 = 9 on e5m2's grid (spacing 2 in [8, 16)): a tie between 8 and 10.
+  EXPECT_EQ(dot({3}, {3}, mac("acc=float:8:23,mul=float:5:2")), 10.0f);  // ties away
+  EXPECT_EQ(dot({3}, {3}, mac("acc=float:8:23,mul=float:5:2,mul_rounding=nearest_even")), 8.0f);
+  // Without a multiply format the product is exact, so fma gives the same chain:
+  // 1 + (1 + 2^-10) 2^-11 = 1 + 2^-11 + 2^-21 rounds up to 1 + 2^-10 either way.
+  const float a = 1.0f + std::ldexp(1.0f, -10), h = std::ldexp(1.0f, -11);
+  EXPECT_EQ(dot({1, a}, {1, h}, mac("acc=fp16,acc_rounding=nearest_even")), a);
+  EXPECT_EQ(dot({1, a}, {1, h}, mac("acc=fp16,acc_rounding=nearest_even,fma")), a);
+  // With a product rounded first, (1 + 2^-10) 2^-11 -> 2^-11 in fp16 spacing? no: e5m2 makes
+  // it 2^-11, and then 1 + 2^-11 is a tie: nearest even gives 1.
+  EXPECT_EQ(dot({1, a}, {1, h}, mac("acc=fp16,acc_rounding=nearest_even,mul=float:5:2")), 1.0f);
+}
+
+// ---------------------------------------------------------------------------------------
+// Options: text, validation.
+
+TEST(QmatmulOptions, TextRoundTripsAndErrorsAreClear) {
+  for (const char* text : {"acc=fp16", "acc=fp16,mul=e5m2,chunk=64", "acc=bf16,fma", "acc=fixed:16:8,kahan",
+                           "acc=float:5:2,mul=float:4:3,acc_rounding=stochastic,mul_rounding=toward_zero"}) {
+    const MacOptions o = parse_mac(text);
+    EXPECT_EQ(mac_text(o), text);
+    EXPECT_EQ(parse_mac(mac_text(o)), o);
+  }
+  EXPECT_THROW_MSG(parse_mac("mul=e5m2"), "no acc=FORMAT");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,mul=e5m2,fma"), "fma rounds a*b + c once");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,kahan,chunk=4"), "not both");
+  EXPECT_THROW_MSG(parse_mac("acc=mxfp8"), "block, MX and NVFP4 formats are per tensor");
+  EXPECT_THROW_MSG(parse_mac("acc=block:8:0"), "per tensor");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,chunk=0"), "chunk expects a positive integer");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,wat"), "unknown part 'wat'");
+  EXPECT_THROW_MSG(parse_mac("acc=fp99"), "acc:");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,acc_rounding=sideways"), "acc_rounding");
+  EXPECT_THROW_MSG(qmatmul_forward(zeros({2, 3}), zeros({4, 2}), mac("acc=fp16")), "expected [M, K] x [K, N], got [2, 3] x [4, 2]");
+  EXPECT_THROW_MSG(qmatmul_forward(zeros({2}), zeros({2, 2}), mac("acc=fp16")), "expected [M, K] x [K, N]");
+  MacOptions bad;
+  bad.chunk = -1;
+  EXPECT_THROW_MSG(bad.validate(), "chunk >= 0");
+}
+
+// ---------------------------------------------------------------------------------------
+// The exact reference: values m * 2^e with a 128-bit m.
+
+struct Dyadic {
+  i128 m = 0;  // signed
+  int e = 0;
+};
+// With m odd (or 0): the fewest bits, so sums and shifts stay far inside 128 bits.
+Dyadic normal(Dyadic v) {
+  if (v.m == 0) return {};
+  while ((v.m & 1) == 0) {
+    v.m /= 2;
+    ++v.e;
+  }
+  return v;
+}
+Dyadic dyadic(double v) {
+  if (v == 0) return {};
+  int e;
+  const double f = std::frexp(v, &e);
+  return normal({static_cast<i128>(std::ldexp(f, 53)), e - 53});
+}
+Dyadic add(Dyadic a, Dyadic b) {
+  if (a.m == 0) return b;
+  if (b.m == 0) return a;
+  const int e = std::min(a.e, b.e);
+  return normal({(a.m << (a.e - e)) + (b.m << (b.e - e)), e});
+}
+Dyadic negate(Dyadic a) { return {-a.m, a.e}; }
+Dyadic multiply(float x, float y) {
+  const Dyadic a = dyadic(x), b = dyadic(y);
+  return normal({a.m * b.m, a.e + b.e});
+}
+
+// Rounds the exact value to a format, from docs/numerics.md.
+struct FormatRef {
+  bool fixed;
+  int man = 0, emin = 0, fl = 0;
+  double max = 0, lo = 0, hi = 0;
+  bool saturate = true, ieee = false, finite_nan = false, subnormals = true;
+};
+FormatRef format_ref(const Number& n) {
+  FormatRef f{};
+  if (const auto* x = std::get_if<FixedPoint>(&n)) {
+    f.fixed = true;
+    f.fl = x->fl;
+    f.hi = qtorch::testing::format_max(n);
+    f.lo = x->symmetric ? -f.hi : -std::ldexp(1.0, x->wl - x->fl - 1);
+    if (!x->clamp) f.hi = INFINITY, f.lo = -INFINITY;
+    return f;
+  }
+  const auto& x = std::get<FloatingPoint>(n);
+  f.fixed = false;
+  f.man = x.man;
+  f.emin = x.emin();
+  f.max = qtorch::testing::format_max(n);
+  f.saturate = x.saturate;
+  f.ieee = x.range == FloatRange::IEEE;
+  f.finite_nan = x.range == FloatRange::FiniteNaN;
+  f.subnormals = x.subnormals;
+  return f;
+}
+
+int bit_length(i128 v) {
+  int n = 0;
+  for (; v > 0; v >>= 1) ++n;
+  return n;
+}
+
+float round_ref(Dyadic v, const FormatRef& f, Rounding mode, uint32_t rnd) {
+  const bool neg = v.m < 0;
+  const i128 mag = neg ? -v.m : v.m;
+  if (mag == 0) return 0.0f;  // every exact zero here is +0 (sums start at +0)
+  int q;
+  if (f.fixed) {
+    q = -f.fl;
+  } else {
+    const int e = bit_length(mag) - 1 + v.e;  // floor(log2 |v|)
+    q = e >= f.emin ? e - f.man : (f.subnormals ? f.emin - f.man : f.emin);
+  }
+  // k = floor(mag * 2^(v.e - q)), rem / den the fraction.
+  i128 k, rem, den;
+  const int d = v.e - q;
+  if (d >= 0) {
+    k = mag << d, rem = 0, den = 1;
+  } else {
+    den = i128{1} << -d;
+    k = mag >> -d;
+    rem = mag - (k << -d);
+  }
+  bool up = false;
+  const bool ties_away = !f.fixed;  // Nearest: fixed point ties to even, floating point away
+  switch (mode) {
+    case Rounding::Nearest:
+      up = ties_away ? 2 * rem >= den && rem > 0 : (2 * rem > den || (2 * rem == den && (k & 1)));
+      break;
+    case Rounding::NearestEven: up = 2 * rem > den || (2 * rem == den && (k & 1)); break;
+    case Rounding::TowardZero: break;
+    case Rounding::Up: up = rem > 0 && !neg; break;
+    case Rounding::Down: up = rem > 0 && neg; break;
+    case Rounding::Stochastic: up = static_cast<i128>(rnd) * den < (rem << 32); break;
+  }
+  const double r = std::ldexp(static_cast<double>(k + (up ? 1 : 0)), q);
+  const double y = neg ? -r : r;
+  if (f.fixed) return static_cast<float>(std::min(std::max(y, f.lo), f.hi));
+  if (r > f.max) {
+    const bool toward_zero = mode == Rounding::TowardZero || (mode == Rounding::Up && neg) ||
+                             (mode == Rounding::Down && !neg);
+    const double o = f.saturate || toward_zero ? f.max : (f.finite_nan ? NAN : INFINITY);
+    return static_cast<float>(neg ? -o : o);
+  }
+  return static_cast<float>(y);
+}
+
+// A value of the chain: exact (a dyadic) or special (inf, NaN), with IEEE rules for specials.
+struct Value {
+  Dyadic exact;
+  double special = 0;  // nonzero: inf or NaN
+  bool is_special() const { return special != 0; }
+};
+Value value_of(float x) { return std::isfinite(x) ? Value{dyadic(x), 0} : Value{{}, static_cast<double>(x)}; }
+Value plus(const Value& a, const Value& b) {
+  if (!a.is_special() && !b.is_special()) return {add(a.exact, b.exact), 0};
+  const double sa = a.is_special() ? a.special : 0.0, sb = b.is_special() ? b.special : 0.0;
+  return {{}, sa + sb};  // inf + finite = inf, inf - inf = NaN, NaN stays
+}
+Value minus(const Value& a) { return a.is_special() ? Value{{}, -a.special} : Value{negate(a.exact), 0}; }
+
+// A special value rounded to a format: NaN stays; inf per the format's range rule.
+float round_special(double v, const FormatRef& f) {
+  if (std::isnan(v)) return NAN;
+  const bool neg = v < 0;
+  double r;
+  if (f.fixed) return static_cast<float>(neg ? f.lo : f.hi);
+  if (f.ieee) r = INFINITY;
+  else r = f.saturate ? f.max : (f.finite_nan ? NAN : INFINITY);
+  return static_cast<float>(neg ? -r : r);
+}
+
+struct RefMac {
+  std::optional<FormatRef> mul;
+  FormatRef acc;
+  Rounding mul_mode, acc_mode;
+  MacOptions o;
+};
+
+float ref_chain(const std::vector<float>& a, const std::vector<float>& b, const RefMac& r,
+                const std::function<uint32_t(int64_t)>& word) {
+  const int64_t K = static_cast<int64_t>(a.size());
+  auto round_to = [&](const Value& v, const FormatRef& f, Rounding mode, int64_t slot) {
+    return v.is_special() ? round_special(v.special, f) : round_ref(v.exact, f, mode, word(slot));
+  };
+  auto acc = [&](const Value& v, int64_t slot) { return round_to(v, r.acc, r.acc_mode, slot); };
+  auto run = [&](int64_t k0, int64_t k1) {
+    float c = 0, comp = 0;
+    for (int64_t k = k0; k < k1; ++k) {
+      const int64_t slot = k * 5;
+      Value p{multiply(a[k], b[k]), 0};
+      if (r.mul) p = value_of(round_to(p, *r.mul, r.mul_mode, slot));
+      if (!r.o.compensated) {
+        c = acc(plus(value_of(c), p), slot + 1);
+        continue;
+      }
+      const float y = acc(plus(p, minus(value_of(comp))), slot + 1);
+      const float t = acc(plus(value_of(c), value_of(y)), slot + 2);
+      const float u = acc(plus(value_of(t), minus(value_of(c))), slot + 3);
+      comp = acc(plus(value_of(u), minus(value_of(y))), slot + 4);
+      c = t;
+    }
+    return c;
+  };
+  if (r.o.chunk == 0) return run(0, K);
+  float total = 0;
+  for (int64_t k0 = 0, c = 0; k0 < K; k0 += r.o.chunk, ++c)
+    total = acc(plus(value_of(total), value_of(run(k0, std::min(K, k0 + r.o.chunk)))), (K + c) * 5 + 1);
+  return total;
+}
+
+TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
+  std::mt19937 gen(17);
+  std::uniform_int_distribution<int> exponent(-8, 8), mantissa(-64, 64);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::vector<std::string> accs = {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub",
+                                         "fixed:16:8", "fixed:12:6:noclamp:symmetric"};
+  const std::vector<std::string> extras = {"", ",mul=float:5:2", ",mul=float:4:3", ",chunk=3", ",kahan", ",fma"};
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
+                            Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
+  int cases = 0;
+  for (const std::string& acc : accs)
+    for (const std::string& extra : extras)
+      for (Rounding mode : modes) {
+        MacOptions o = parse_mac("acc=" + acc + extra);
+        o.accumulate_rounding = mode;
+        o.multiply_rounding = modes[(cases + 2) % 6];
+        const int64_t M = 3, K = 11, N = 4;
+        std::vector<float> av(M * K), bv(K * N);
+        for (auto* v : {&av, &bv})
+          for (float& x : *v)
+            x = gen() % 3 == 0 ? std::ldexp(static_cast<float>(mantissa(gen)), exponent(gen) - 4)
+                               : normal(gen) * std::ldexp(1.0f, exponent(gen) / 2);
+        const Tensor A = Tensor::from_vector(av, {M, K}), B = Tensor::from_vector(bv, {K, N});
+        Generator g(99);
+        const uint64_t offset = g.offset();
+        const std::vector<float> got = qmatmul_forward(A, B, o, &g).to_vector();
+        RefMac r{o.multiply ? std::optional<FormatRef>(format_ref(*o.multiply)) : std::nullopt,
+                 format_ref(o.accumulate), o.multiply_rounding, o.accumulate_rounding, o};
+        const int64_t slots = (K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0)) * 5;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            std::vector<float> row(av.begin() + i * K, av.begin() + (i + 1) * K), col(K);
+            for (int64_t k = 0; k < K; ++k) col[k] = bv[k * N + j];
+            const uint64_t first = static_cast<uint64_t>((i * N + j) * slots);
+            const float want = ref_chain(row, col, r, [&](int64_t slot) { return philox_bits(99, offset, first + slot); });
+            ASSERT_TRUE(same(got[i * N + j], want))
+                << mac_text(o) << " element (" << i << ", " << j << "): got " << qtorch::testing::describe_float(got[i * N + j])
+                << ", want " << qtorch::testing::describe_float(want);
+          }
+        ++cases;
+      }
+  EXPECT_EQ(cases, 7 * 6 * 6);
+}
+
+// ---------------------------------------------------------------------------------------
+// Threads, randomness, gradients.
+
+TEST(Qmatmul, SameBitsOnAnyThreadCount) {
+  manual_seed(5);
+  const Tensor a = randn({37, 50}), b = randn({50, 23});
+  for (const char* text : {"acc=fp16,acc_rounding=stochastic,mul=e5m2,mul_rounding=stochastic", "acc=bf16,kahan",
+                           "acc=fp16,chunk=8"}) {
+    std::vector<std::vector<float>> results;
+    const int saved = get_num_threads();
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      Generator g(7);
+      results.push_back(qmatmul_forward(a, b, parse_mac(text), &g).to_vector());
+    }
+    set_num_threads(saved);
+    EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(results[1], results[0])) << text;
+    EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(results[2], results[0])) << text;
+  }
+}
+
+TEST(Qmatmul, StochasticCallsDrawFreshBits) {
+  manual_seed(6);
+  const Tensor a = randn({8, 40}), b = randn({40, 8});
+  const MacOptions o = parse_mac("acc=float:5:4,acc_rounding=stochastic");
+  const std::vector<float> y1 = qmatmul_forward(a, b, o).to_vector(), y2 = qmatmul_forward(a, b, o).to_vector();
+  EXPECT_NE(y1, y2);
+  manual_seed(6);
+  (void)randn({8, 40}), (void)randn({40, 8});
+  EXPECT_EQ(qmatmul_forward(a, b, o).to_vector(), y1);
+}
+
+TEST(Qmatmul, WideFormatsMatchFiniteDifferences) {
+  manual_seed(8);
+  const MacOptions wide = parse_mac("acc=float:8:23");
+  const auto result = qtorch::testing::gradcheck(
+      [&](const std::vector<Tensor>& in) { return qmatmul(in[0], in[1], wide); }, {randn({3, 5}), randn({5, 2})});
+  EXPECT_TRUE(result) << result.message;
+}
+
+TEST(Qmatmul, NarrowBackwardIsItsOwnMacChain) {
+  manual_seed(9);
+  Tensor a = randn({4, 6}), b = randn({6, 3});
+  a.requires_grad_(true);
+  b.requires_grad_(true);
+  const MacOptions fwd = parse_mac("acc=fp16"), bwd = parse_mac("acc=float:5:2,kahan");
+  Tensor y = qmatmul(a, b, fwd, bwd);
+  EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(y.to_vector(), qmatmul_forward(a.detach(), b.detach(), fwd).to_vector()));
+  const Tensor g = randn({4, 3});
+  y.backward(g);
+  const Tensor da = qmatmul_forward(g, b.detach().transpose(0, 1), bwd);
+  const Tensor db = qmatmul_forward(a.detach().transpose(0, 1), g, bwd);
+  EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(a.grad().to_vector(), da.to_vector()));
+  EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(b.grad().to_vector(), db.to_vector()));
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
