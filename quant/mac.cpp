@@ -155,11 +155,9 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
     seed = g.seed();
     offset = g.reserve(static_cast<uint64_t>((m.M * m.N * m.slots + 3) / 4));
   }
-  const Tensor ac = ops::contiguous(a);
-  // B transposed to [N, K], so each output's chain reads both operands contiguously.
-  const Tensor bt = ops::contiguous(ops::transpose(b, 0, 1));
+  const Tensor ac = ops::contiguous(a), bc = ops::contiguous(b);
   Tensor out = empty({m.M, m.N});
-  if (m.M * m.N > 0) qmatmul_cpu(ac.data_ptr(), bt.data_ptr(), out.data_ptr(), m, seed, offset);
+  if (m.M * m.N > 0) qmatmul_cpu(ac.data_ptr(), bc.data_ptr(), out.data_ptr(), m, seed, offset);
   return out;
 }
 

@@ -1,17 +1,58 @@
-// CPU qmatmul: each output element's multiply-accumulate chain (quant/mac_core.h) on
-// contiguous rows of A and of B transposed; OpenMP over output rows. An element's result
-// and random words depend on its index only, so the split among threads changes nothing.
+// CPU qmatmul: each output element's multiply-accumulate chain (quant/mac_core.h);
+// OpenMP over output rows. With floating formats and no stochastic rounding, eight chains
+// of a row run at once in the AVX-512 kernel of quant/cpu/qmatmul_fast.h; otherwise one
+// chain at a time on contiguous rows of A and of B transposed. An element's result and
+// random words depend on its index only, so the split among threads changes nothing.
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
+
+#include <vector>
 
 #include "qtorch/core/philox.h"
 #include "qtorch/quant/cpu/exact_subnormals.h"
+#include "qtorch/quant/cpu/qmatmul_fast.h"
 
 namespace qtorch::quant {
 namespace {
 
 template <RoundKind KM, RoundKind KA>
-void run(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed, uint64_t offset) {
-#pragma omp parallel for schedule(static) if (m.M * m.N * m.K >= (int64_t{1} << 16))
+void run(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed, uint64_t offset,
+         bool allow_fast) {
+  const bool parallel = m.M * m.N * m.K >= (int64_t{1} << 16);
+#if QTORCH_QUANT_AVX512
+  if constexpr (KM != RoundKind::Stochastic && KA != RoundKind::Stochastic) {
+    if (allow_fast && cpu::qmatmul_fast_supported(m)) {
+      const cpu::DoubleFormat mul(m.has_mul ? m.mul : m.acc), acc(m.acc);
+      // Tiles of one row and 32 columns (four interleaved vectors of chains), then groups
+      // of eight for the rest of the row.
+      constexpr int64_t kTile = 32;
+      const int64_t tiles = (m.N + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) if (parallel)
+      for (int64_t t = 0; t < m.M * tiles; ++t) {
+        const cpu::ExactSubnormals exact_subnormals;
+        const int64_t i = t / tiles, j0 = (t % tiles) * kTile;
+        const float* row = a + i * m.K;
+        float* o = out + i * m.N;
+        if (j0 + kTile <= m.N) {
+          cpu::mac_lanes<KM, KA, 4>(m, mul, acc, row, b + j0, m.N, o + j0, 8);
+          continue;
+        }
+        for (int64_t j = j0; j < m.N; j += 8) {
+          const int lanes = static_cast<int>(m.N - j < 8 ? m.N - j : 8);
+          cpu::mac_lanes<KM, KA, 1>(m, mul, acc, row, b + j, m.N, o + j, lanes);
+        }
+      }
+      return;
+    }
+  }
+#else
+  (void)allow_fast;
+#endif
+  // B transposed to [N, K], so each chain reads both operands contiguously.
+  std::vector<float> transposed(static_cast<size_t>(m.N * m.K));
+  for (int64_t k = 0; k < m.K; ++k)
+    for (int64_t j = 0; j < m.N; ++j) transposed[static_cast<size_t>(j * m.K + k)] = b[k * m.N + j];
+  const float* bt = transposed.data();
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t i = 0; i < m.M; ++i) {
     const cpu::ExactSubnormals exact_subnormals;
     const float* row = a + i * m.K;
@@ -26,11 +67,12 @@ void run(const float* a, const float* bt, float* out, const MacParams& m, uint64
 }
 
 template <RoundKind KM>
-void dispatch_acc(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed, uint64_t offset) {
+void dispatch_acc(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed, uint64_t offset,
+                  bool allow_fast) {
   switch (m.acc.kind) {
 #define QTORCH_MAC_CASE(k) \
   case RoundKind::k:       \
-    return run<KM, RoundKind::k>(a, bt, out, m, seed, offset);
+    return run<KM, RoundKind::k>(a, b, out, m, seed, offset, allow_fast);
     QTORCH_MAC_CASE(Stochastic)
     QTORCH_MAC_CASE(NearestAway)
     QTORCH_MAC_CASE(NearestEven)
@@ -44,13 +86,14 @@ void dispatch_acc(const float* a, const float* bt, float* out, const MacParams& 
 
 }  // namespace
 
-void qmatmul_cpu(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed, uint64_t offset) {
+void qmatmul_cpu(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed, uint64_t offset,
+                 bool allow_fast) {
   // Without a multiply format its rounding is never read: one instantiation serves.
   const RoundKind km = m.has_mul ? m.mul.kind : RoundKind::NearestEven;
   switch (km) {
 #define QTORCH_MAC_CASE(k) \
   case RoundKind::k:       \
-    return dispatch_acc<RoundKind::k>(a, bt, out, m, seed, offset);
+    return dispatch_acc<RoundKind::k>(a, b, out, m, seed, offset, allow_fast);
     QTORCH_MAC_CASE(Stochastic)
     QTORCH_MAC_CASE(NearestAway)
     QTORCH_MAC_CASE(NearestEven)

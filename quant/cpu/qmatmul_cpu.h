@@ -1,5 +1,5 @@
-// CPU kernel of qmatmul (quant/mac.h): a [M, K] row-major, bt = B transposed [N, K]
-// row-major, out [M, N]. Every output element is one mac_chain of quant/mac_core.h.
+// CPU kernel of qmatmul (quant/mac.h): a [M, K], b [K, N] and out [M, N], row-major.
+// Every output element is one mac_chain of quant/mac_core.h.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +9,9 @@
 namespace qtorch::quant {
 
 /// OpenMP over output elements; the same bits on any thread count.
-void qmatmul_cpu(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed,
-                 uint64_t offset);
+/// allow_fast = false: the scalar chain everywhere (the reference the vector kernel is
+/// tested against).
+void qmatmul_cpu(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed,
+                 uint64_t offset, bool allow_fast = true);
 
 }  // namespace qtorch::quant
