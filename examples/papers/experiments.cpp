@@ -68,7 +68,7 @@ ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& dat
   ArmSet set;
   for (int s = 0; s < std::max(seeds, 1); ++s) {
     std::vector<ArmConfig> seeded = arms;
-    for (auto& a : seeded) a.training.seed += static_cast<uint64_t>(s);
+    for (auto& a : seeded) a.training.seed += options.seed_base + static_cast<uint64_t>(s);
     for (auto& r : run_arms(seeded, data, options)) set.add(std::move(r));
   }
   return set;

@@ -47,7 +47,7 @@ class ArmSet {
   std::vector<std::string> order_;
 };
 
-/// Runs each arm (seed = config seed + s) for s in [0, seeds).
+/// Runs each arm (seed = config seed + options.seed_base + s) for s in [0, seeds).
 ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options);
 
 /// Fixed point <wl, fl> with clamping.

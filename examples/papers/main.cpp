@@ -1,5 +1,5 @@
 // qrepro: reproduces six low-precision training results on Fashion-MNIST, one part at a time.
-//   qrepro <part|paper|all> [--quick] [--seeds N] [--json FILE] [--plot FILE] [--data DIR]
+//   qrepro <part|paper|all> [--quick] [--seeds N] [--seed-base S] [--json FILE] [--plot FILE] [--data DIR]
 // Exit status: 0 when every criterion holds, 1 when an effect fails to show, 2 for bad usage.
 #include <CLI/CLI.hpp>
 
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   qrepro::RunOptions options;
   std::string json_path, plot, data_dir;
   // Numbers are read as text and parsed with the range in the message ("" is not 0).
-  std::string seeds, threads = "1";
+  std::string seeds, seed_base, threads = "1";
   bool list = false, quiet = false;
   auto* experiment = app.add_option("experiment", which,
                                     "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6), paper (1-6, gupta, "
@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", options.quick, "shorter runs (subsets / fewer epochs) for smoke tests and CI");
   auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1 or 3)")
                           ->type_name("INT");
+  auto* seed_base_option =
+      app.add_option("--seed-base", seed_base,
+                     "first seed, 0 to 1000000 (default 0: the held-out seeds 0..N-1 that the criteria are "
+                     "judged on; e.g. 100 for calibration seeds)")
+          ->type_name("INT");
   app.add_option("--json", json_path, "write every result (tables, criteria, per-epoch logs) as JSON");
   app.add_option("--plot", plot, "draw the plots with gnuplot into FILE (.png or .svg; FILE-<part>.png "
                                  "when several parts run)");
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
   try {
     parts = parts_to_run(which, experiment->count() > 0);
     if (seeds_option->count()) options.seeds = static_cast<int>(parse_integer_option("--seeds", seeds, 1, 100));
+    if (seed_base_option->count())
+      options.seed_base = static_cast<uint64_t>(parse_integer_option("--seed-base", seed_base, 0, 1000000));
     thread_count = static_cast<int>(parse_integer_option("--threads", threads, 1, 256));
     if (!plot.empty()) {
       std::string ext = std::filesystem::path(plot).extension().string();
