@@ -50,8 +50,8 @@ TEST(QreproBadInput, ExtraPositionalAndUnknownOption) {
 }
 
 TEST(QreproBadInput, UnknownExperimentIsOneLine) {
-  for (const char* v : {"foo", "7", ""})
-    expect_rejected({v}, {"expected an experiment (1a..6, a paper name or all; --list shows them)",
+  for (const char* v : {"foo", "8", "7c", ""})
+    expect_rejected({v}, {"expected an experiment (1a..7b, a paper name or all; --list shows them)",
                           std::string("got '").append(v).append("'").c_str()});
 }
 
