@@ -210,7 +210,8 @@ PartResult run_7b(const RunOptions& o, const Data& d) {
   p.title = "4-bit training: MXFP4 direct cast, stochastic backward (Tseng et al. 2025), NVFP4";
   p.citation = std::string(kTseng) + "; " + kRouhani;
   p.claim = "Casting every tensor to MXFP4 with round-to-nearest degrades training; stochastic rounding of "
-            "the backward pass gives unbiased gradients and recovers most of the loss (Tseng et al.). "
+            "the backward pass gives unbiased gradients and recovers most of the loss (Tseng et al., whose "
+            "recipe also applies a random Hadamard transform and keeps the forward pass in BF16 or FP8). "
             "NVFP4's smaller blocks (16) and finer e4m3 scales lose less than MXFP4 with the same rounding.";
   const int seeds = o.seeds ? o.seeds : (o.quick ? 1 : kSeeds);
   p.recipe = training_text(o, seeds) +
