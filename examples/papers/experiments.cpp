@@ -16,6 +16,8 @@ const std::vector<PartInfo>& all_parts() {
       {"5a", "fp8", "Wang 2018: FP8 training needs the 16-bit weight copy", run_5a},
       {"5b", "fp8", "Sun 2019: HFP8 (e4m3 bias 11 forward) vs e5m2 everywhere", run_5b},
       {"6", "bf16", "Kalamkar 2019: bf16 needs a master copy or stochastic rounding", run_6},
+      {"7a", "microscaling", "Rouhani 2023: MXFP8 matches fp32, MXFP6 comes close", run_7a},
+      {"7b", "microscaling", "Tseng 2025: MXFP4 direct cast loses, SR backward recovers; NVFP4 loses less", run_7b},
   };
   return parts;
 }
@@ -68,7 +70,7 @@ ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& dat
   ArmSet set;
   for (int s = 0; s < std::max(seeds, 1); ++s) {
     std::vector<ArmConfig> seeded = arms;
-    for (auto& a : seeded) a.training.seed += static_cast<uint64_t>(s);
+    for (auto& a : seeded) a.training.seed += options.seed_base + static_cast<uint64_t>(s);
     for (auto& r : run_arms(seeded, data, options)) set.add(std::move(r));
   }
   return set;

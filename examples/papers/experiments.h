@@ -1,4 +1,4 @@
-// The registry of experiment parts (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6) and the helpers they
+// The registry of experiment parts (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b) and the helpers they
 // share: runs over several seeds grouped by arm name, and common formats.
 #pragma once
 
@@ -47,7 +47,7 @@ class ArmSet {
   std::vector<std::string> order_;
 };
 
-/// Runs each arm (seed = config seed + s) for s in [0, seeds).
+/// Runs each arm (seed = config seed + options.seed_base + s) for s in [0, seeds).
 ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options);
 
 /// Fixed point <wl, fl> with clamping.
@@ -67,5 +67,12 @@ PartResult run_4(const RunOptions& o, const Data& d);
 PartResult run_5a(const RunOptions& o, const Data& d);
 PartResult run_5b(const RunOptions& o, const Data& d);
 PartResult run_6(const RunOptions& o, const Data& d);
+PartResult run_7a(const RunOptions& o, const Data& d);
+PartResult run_7b(const RunOptions& o, const Data& d);
+
+/// The arms of parts 7a (fp32, MXFP8, MXFP6) and 7b (fp32, MXFP4 nearest, MXFP4 SR backward,
+/// NVFP4 nearest, NVFP4 SR backward) before seeding, for the mechanism tests.
+std::vector<ArmConfig> microscaling_arms_7a(const RunOptions& o);
+std::vector<ArmConfig> microscaling_arms_7b(const RunOptions& o);
 
 }  // namespace qrepro

@@ -1,5 +1,5 @@
-// qrepro: reproduces six low-precision training results on Fashion-MNIST, one part at a time.
-//   qrepro <part|paper|all> [--quick] [--seeds N] [--json FILE] [--plot FILE] [--data DIR]
+// qrepro: reproduces seven low-precision training results on Fashion-MNIST, one part at a time.
+//   qrepro <part|paper|all> [--quick] [--seeds N] [--seed-base S] [--json FILE] [--plot FILE] [--data DIR]
 // Exit status: 0 when every criterion holds, 1 when an effect fails to show, 2 for bad usage.
 #include <CLI/CLI.hpp>
 
@@ -32,7 +32,7 @@ std::string plot_path(const std::string& path, const std::string& id, bool sever
 std::string list_text() {
   std::string s = "parts:\n";
   for (const auto& p : qrepro::all_parts()) s += "  " + p.id + "  (" + p.paper + ")  " + p.summary + "\n";
-  s += "a paper number (1-6) or name runs all its parts; 'all' runs everything\n";
+  s += "a paper number (1-7) or name runs all its parts; 'all' runs everything\n";
   return s;
 }
 
@@ -41,7 +41,7 @@ std::vector<const qrepro::PartInfo*> parts_to_run(const std::string& which, bool
   if (!given) throw std::invalid_argument("missing the experiment to run (--list shows them)");
   auto parts = qrepro::select_parts(which);
   if (parts.empty())
-    throw std::invalid_argument("expected an experiment (1a..6, a paper name or all; --list shows them), got '" +
+    throw std::invalid_argument("expected an experiment (1a..7b, a paper name or all; --list shows them), got '" +
                                 which + "'");
   return parts;
 }
@@ -54,14 +54,19 @@ int main(int argc, char** argv) {
   qrepro::RunOptions options;
   std::string json_path, plot, data_dir;
   // Numbers are read as text and parsed with the range in the message ("" is not 0).
-  std::string seeds, threads = "1";
+  std::string seeds, seed_base, threads = "1";
   bool list = false, quiet = false;
   auto* experiment = app.add_option("experiment", which,
-                                    "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6), paper (1-6, gupta, "
-                                    "courbariaux, swalp, loss-scaling, fp8, bf16) or all");
+                                    "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b), paper (1-7, gupta, "
+                                    "courbariaux, swalp, loss-scaling, fp8, bf16, microscaling) or all");
   app.add_flag("--quick", options.quick, "shorter runs (subsets / fewer epochs) for smoke tests and CI");
-  auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1 or 3)")
+  auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1, 3 or 5)")
                           ->type_name("INT");
+  auto* seed_base_option =
+      app.add_option("--seed-base", seed_base,
+                     "first seed, 0 to 1000000 (default 0: the held-out seeds 0..N-1 that the criteria are "
+                     "judged on; e.g. 100 for calibration seeds)")
+          ->type_name("INT");
   app.add_option("--json", json_path, "write every result (tables, criteria, per-epoch logs) as JSON");
   app.add_option("--plot", plot, "draw the plots with gnuplot into FILE (.png or .svg; FILE-<part>.png "
                                  "when several parts run)");
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
   try {
     parts = parts_to_run(which, experiment->count() > 0);
     if (seeds_option->count()) options.seeds = static_cast<int>(parse_integer_option("--seeds", seeds, 1, 100));
+    if (seed_base_option->count())
+      options.seed_base = static_cast<uint64_t>(parse_integer_option("--seed-base", seed_base, 0, 1000000));
     thread_count = static_cast<int>(parse_integer_option("--threads", threads, 1, 256));
     if (!plot.empty()) {
       std::string ext = std::filesystem::path(plot).extension().string();

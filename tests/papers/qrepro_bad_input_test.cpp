@@ -33,6 +33,12 @@ TEST(QreproBadInput, SeedsOutOfRangeOrNotANumber) {
                     {"--seeds: expected an integer in [1, 100]", std::string("got '").append(v).append("'").c_str()});
 }
 
+TEST(QreproBadInput, SeedBaseOutOfRangeOrNotANumber) {
+  for (const char* v : {"-1", "1000001", "abc", "", "1.5"})
+    expect_rejected({"1a", "--seed-base", v},
+                    {"--seed-base: expected an integer in [0, 1000000]", std::string("got '").append(v).append("'").c_str()});
+}
+
 TEST(QreproBadInput, ThreadsOutOfRangeOrNotANumber) {
   for (const char* v : {"0", "257", "abc", ""})
     expect_rejected({"1a", "--threads", v}, {"--threads: expected an integer in [1, 256]", std::string("got '").append(v).c_str()});
@@ -44,8 +50,8 @@ TEST(QreproBadInput, ExtraPositionalAndUnknownOption) {
 }
 
 TEST(QreproBadInput, UnknownExperimentIsOneLine) {
-  for (const char* v : {"foo", "7", ""})
-    expect_rejected({v}, {"expected an experiment (1a..6, a paper name or all; --list shows them)",
+  for (const char* v : {"foo", "8", "7c", ""})
+    expect_rejected({v}, {"expected an experiment (1a..7b, a paper name or all; --list shows them)",
                           std::string("got '").append(v).append("'").c_str()});
 }
 
