@@ -10,4 +10,7 @@
 #include "qtorch/nn/lower.h"
 #include "qtorch/nn/module.h"
 #include "qtorch/nn/pooling.h"
+#include "qtorch/nn/qconv2d.h"
+#include "qtorch/nn/qlinear.h"
 #include "qtorch/nn/sequential.h"
+#include "qtorch/nn/use_mac.h"

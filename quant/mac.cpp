@@ -8,6 +8,7 @@
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/autograd/node.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
 #include "qtorch/quant/quantize.h"
@@ -161,15 +162,29 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
   return out;
 }
 
-Tensor qmatmul(const Tensor& a, const Tensor& b, const MacOptions& forward, const MacOptions& backward) {
-  forward.validate();
-  backward.validate();
-  Tensor y = qmatmul_forward(a, b, forward);
+namespace {
+Tensor product(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& options) {
+  return options ? qmatmul_forward(a, b, *options) : ops::matmul(a, b);
+}
+}  // namespace
+
+Tensor qmatmul(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& forward,
+               const std::optional<MacOptions>& backward) {
+  if (forward) forward->validate();
+  if (backward) backward->validate();
+  QTORCH_CHECK(a.defined() && b.defined() && a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
+               "qmatmul: expected [M, K] x [K, N], got {} x {}", a.defined() ? shape_str(a.shape()) : "undefined",
+               b.defined() ? shape_str(b.shape()) : "undefined");
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = product(a, b, forward);
+  }
   return record("qmatmul", y, {a, b}, [&] {
     return [a = a.detach(), b = b.detach(), backward](const Tensor& g, const Node& n) -> Grads {
       // dA = g B^T and dB = A^T g, each a multiply-accumulate chain of its own.
-      return {n.needs_input_grad(0) ? qmatmul_forward(g, ops::transpose(b, 0, 1), backward) : Tensor(),
-              n.needs_input_grad(1) ? qmatmul_forward(ops::transpose(a, 0, 1), g, backward) : Tensor()};
+      return {n.needs_input_grad(0) ? product(g, ops::transpose(b, 0, 1), backward) : Tensor(),
+              n.needs_input_grad(1) ? product(ops::transpose(a, 0, 1), g, backward) : Tensor()};
     };
   });
 }

@@ -51,8 +51,10 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
                        Generator* generator = nullptr);
 
 /// Differentiable qmatmul: y = A B computed with `forward`; backward dA = g B^T and
-/// dB = A^T g computed with `backward`.
-Tensor qmatmul(const Tensor& a, const Tensor& b, const MacOptions& forward, const MacOptions& backward);
+/// dB = A^T g computed with `backward`. An empty set of options means the float32 product
+/// (BLAS) for that pass.
+Tensor qmatmul(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& forward,
+               const std::optional<MacOptions>& backward);
 /// The same options forward and backward.
 Tensor qmatmul(const Tensor& a, const Tensor& b, const MacOptions& options);
 

@@ -6,6 +6,7 @@
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/lower.h"
+#include "qtorch/nn/use_mac.h"
 #include "qtorch/optim/optim_lp.h"
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/quantizer.h"
@@ -114,8 +115,10 @@ LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model,
   setup.counters = std::make_shared<QuantCounters>();
   setup.overflow = std::make_shared<OverflowChannel>();
   setup.model = model;
+  if (recipe.mac_forward || recipe.mac_backward)
+    setup.model = nn::use_mac(*setup.model, recipe.mac_forward, recipe.mac_backward);
   if (recipe.quantizes_model() || !options.error_hooks.empty())
-    setup.model = nn::make_low_precision(*model, recipe.quantize_after,
+    setup.model = nn::make_low_precision(*setup.model, recipe.quantize_after,
                                          layer_quantizers(recipe, options, setup.counters, setup.overflow));
 
   std::vector<Tensor> params = setup.model->parameters();

@@ -57,6 +57,13 @@ Recipe microscaling_recipe(RoleFormat weight, RoleFormat activation, RoleFormat 
   return r;
 }
 
+// float32 tensors; the layers' products accumulate as `mac` says, forward and backward.
+Recipe mac_recipe(const std::string& mac) {
+  Recipe r;
+  r.mac_forward = r.mac_backward = quant::parse_mac(mac);
+  return r;
+}
+
 std::vector<Preset> make_presets() {
   const Rounding sr = Rounding::Stochastic, rn = Rounding::Nearest, ne = Rounding::NearestEven;
   auto f = [](const char* text, Rounding rounding) { return RoleFormat{parse_number(text), rounding}; };
@@ -106,6 +113,10 @@ std::vector<Preset> make_presets() {
        "NVIDIA NVFP4: e2m1 with an e4m3 scale per 16 elements along the last axis and a float32 tensor scale, "
        "everywhere, nearest-even; float32 master weights and momentum",
        microscaling_recipe(f("nvfp4", ne), f("nvfp4", ne), f("nvfp4", ne), f("nvfp4", ne))},
+      {"fp16acc",
+       "float32 tensors, but every linear and conv layer's dot products accumulate in fp16 (IEEE, nearest "
+       "even) with exact products, forward and backward (docs/numerics.md, low-precision multiply-accumulate)",
+       mac_recipe("acc=fp16,acc_rounding=nearest_even")},
   };
 }
 
@@ -218,12 +229,15 @@ bool Recipe::quantizes_optimizer() const {
 bool Recipe::operator==(const Recipe& o) const {
   return roles == o.roles && layer_kinds_text(quantize_after) == layer_kinds_text(o.quantize_after) &&
          loss_scaling == o.loss_scaling && clamping_grad_zero == o.clamping_grad_zero &&
-         quantize_initial_weights == o.quantize_initial_weights && master_weights == o.master_weights;
+         quantize_initial_weights == o.quantize_initial_weights && master_weights == o.master_weights &&
+         mac_forward == o.mac_forward && mac_backward == o.mac_backward;
 }
 
 void Recipe::validate() const {
   for (Role r : kRoles)
     if ((*this)[r].number) qtorch::validate(*(*this)[r].number);
+  if (mac_forward) mac_forward->validate();
+  if (mac_backward) mac_backward->validate();
   if (clamping_grad_zero) {
     quant::QuantizerOptions o;
     o.forward_number = (*this)[Role::Activation].number;
@@ -253,6 +267,8 @@ std::string to_string(const Recipe& recipe) {
   std::string out;
   for (Role r : kRoles) out += std::string(role_name(r)) + "=" + to_string(recipe[r]) + "; ";
   out += "after=" + layer_kinds_text(recipe.quantize_after) + "; loss_scale=" + to_string(recipe.loss_scaling);
+  if (recipe.mac_forward) out += "; mac_forward=" + quant::mac_text(*recipe.mac_forward);
+  if (recipe.mac_backward) out += "; mac_backward=" + quant::mac_text(*recipe.mac_backward);
   if (recipe.clamping_grad_zero) out += "; clamping_grad_zero";
   if (recipe.quantize_initial_weights) out += "; quantize_initial_weights";
   if (recipe.master_weights) out += "; master_weights";
@@ -273,13 +289,20 @@ Recipe parse_recipe(const std::string& text) {
     seen.push_back(key);
     const bool is_flag = key == "clamping_grad_zero" || key == "quantize_initial_weights" || key == "master_weights";
     QTORCH_CHECK(is_flag == (eq == std::string::npos),
-                 "parse_recipe: expected key=value for a role, after or loss_scale, or a bare flag "
+                 "parse_recipe: expected key=value for a role, after, loss_scale or mac_forward/mac_backward, or a bare flag "
                  "(clamping_grad_zero, quantize_initial_weights, master_weights), got '{}'",
                  item);
     if (key == "after") {
       recipe.quantize_after = parse_layer_kinds(value, "parse_recipe: after");
     } else if (key == "loss_scale") {
       recipe.loss_scaling = parse_loss_scaling(value, "parse_recipe: loss_scale");
+    } else if (key == "mac_forward" || key == "mac_backward") {
+      std::optional<quant::MacOptions>& mac = key == "mac_forward" ? recipe.mac_forward : recipe.mac_backward;
+      try {
+        mac = quant::parse_mac(value);
+      } catch (const Error& e) {
+        throw Error("parse_recipe: " + key + ": " + reason(e, "parse_mac: "));
+      }
     } else if (key == "clamping_grad_zero") {
       recipe.clamping_grad_zero = true;
     } else if (key == "quantize_initial_weights") {
@@ -290,7 +313,7 @@ Recipe parse_recipe(const std::string& text) {
       const auto role = std::find(std::begin(kRoleNames), std::end(kRoleNames), key);
       QTORCH_CHECK(role != std::end(kRoleNames),
                    "parse_recipe: expected a key weight, activation, error, grad, momentum, acc, after, "
-                   "loss_scale or a flag, got '{}'",
+                   "loss_scale, mac_forward, mac_backward or a flag, got '{}'",
                    key);
       // "FORMAT ROUNDING", or "fp32" alone.
       const size_t space = value.find_last_of(' ');

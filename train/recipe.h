@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "qtorch/nn/lower.h"
+#include "qtorch/quant/mac.h"
 #include "qtorch/quant/number.h"
 #include "qtorch/quant/rounding.h"
 
@@ -95,6 +96,11 @@ struct Recipe {
   /// stored weights are the weight-quantized view (mixed precision). Without it the
   /// stored weights are updated in place.
   bool master_weights = false;
+  /// Low-precision multiply-accumulate inside every linear and conv layer's products
+  /// (docs/numerics.md): forward products, and the backward ones (input and weight
+  /// gradients). Empty: float32 (BLAS). Either makes the layers QLinear / QConv2d.
+  std::optional<quant::MacOptions> mac_forward;
+  std::optional<quant::MacOptions> mac_backward;
 
   RoleFormat& operator[](Role r) { return roles[static_cast<int>(r)]; }
   const RoleFormat& operator[](Role r) const { return roles[static_cast<int>(r)]; }
@@ -114,8 +120,9 @@ struct Recipe {
 
 /// The stable text form, one "key=value" per role and option, separated by "; ":
 /// "weight=block:8:0 stochastic; activation=...; ...; acc=fp32; after=linear,conv,normalization;
-/// loss_scale=none", then "clamping_grad_zero", "quantize_initial_weights", "master_weights"
-/// when set. parse_recipe(to_string(r)) == r.
+/// loss_scale=none", then "mac_forward=acc=fp16,chunk=64" and "mac_backward=..." when set, then
+/// "clamping_grad_zero", "quantize_initial_weights", "master_weights" when set.
+/// parse_recipe(to_string(r)) == r.
 std::string to_string(const Recipe& recipe);
 /// Reads the text form; keys may come in any order and missing ones keep their defaults,
 /// so "weight=fixed:8:6 stochastic" alone is a recipe. Throws qtorch::Error naming the key.
@@ -128,7 +135,7 @@ struct Preset {
   std::string summary;
   Recipe recipe;
 };
-/// Every preset: fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4.
+/// Every preset: fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4, fp16acc.
 const std::vector<Preset>& presets();
 /// The recipe of preset `name`; throws qtorch::Error listing the names.
 const Recipe& preset(const std::string& name);

@@ -208,6 +208,13 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   app.add_option("--quantize-after", quantize_after,
                  "layer kinds followed by the activation/error quantizer: comma-separated linear, conv, "
                  "normalization, activation, pooling, or all (docs/benchmarks.md's block8: all)");
+  std::string mac_forward, mac_backward;
+  auto* mac_forward_opt = app.add_option(
+      "--mac-forward", mac_forward,
+      "low-precision multiply-accumulate in the layers' forward products, e.g. acc=fp16,mul=e5m2,chunk=64 "
+      "(keys acc, mul, acc_rounding, mul_rounding, chunk, fma, kahan), or fp32 (default: the preset's)");
+  auto* mac_backward_opt = app.add_option("--mac-backward", mac_backward,
+                                          "the same for the backward products (input and weight gradients)");
   app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");
@@ -260,6 +267,12 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
       cfg.recipe.loss_scaling = parse_as("--loss-scale", "", [&] { return train::parse_loss_scaling(loss_scale, "--loss-scale"); });
     cfg.recipe.quantize_after =
         parse_as("--quantize-after", "", [&] { return train::parse_layer_kinds(quantize_after, "--quantize-after"); });
+    auto parse_mac_flag = [&](const std::string& option, const std::string& text) -> std::optional<qtorch::quant::MacOptions> {
+      if (text == "fp32" || text == "none") return std::nullopt;
+      return parse_as(option, "parse_mac: ", [&] { return qtorch::quant::parse_mac(text); });
+    };
+    if (mac_forward_opt->count()) cfg.recipe.mac_forward = parse_mac_flag("--mac-forward", mac_forward);
+    if (mac_backward_opt->count()) cfg.recipe.mac_backward = parse_mac_flag("--mac-backward", mac_backward);
     for (Role r : train::kRoles) {
       int i = static_cast<int>(r);
       const std::string role = std::string("--") + train::role_name(r);

@@ -12,6 +12,12 @@ namespace {
 TEST(QtrainBadInput, UnknownFormat) { expect_rejected({"--weight-format", "float:99"}, {"--weight-format", "float:99"}); }
 TEST(QtrainBadInput, UnknownActivationFormat) { expect_rejected({"--activation-format", "int4"}, {"--activation-format", "int4"}); }
 TEST(QtrainBadInput, UnknownRounding) { expect_rejected({"--error-rounding", "sideways"}, {"--error-rounding", "sideways"}); }
+TEST(QtrainBadInput, BadMultiplyAccumulate) {
+  expect_rejected({"--mac-forward", "acc=mxfp8"}, {"--mac-forward", "per tensor, not per operation"});
+  expect_rejected({"--mac-backward", "mul=e5m2"}, {"--mac-backward", "no acc=FORMAT"});
+  expect_rejected({"--mac-forward", "acc=fp16,mul=e5m2,fma"}, {"--mac-forward", "fma"});
+}
+
 TEST(QtrainBadInput, UnknownPreset) { expect_rejected({"--preset", "fp4"}, {"--preset", "fp4", "block8"}); }
 TEST(QtrainBadInput, NegativeEpochs) { expect_rejected({"--epochs=-1"}, {"--epochs", "-1"}); }
 TEST(QtrainBadInput, NegativeEpochsSeparateValue) { expect_rejected({"--epochs", "-3"}, {"--epochs"}); }

@@ -144,7 +144,7 @@ TEST(Recipe, ValidationRejectsInvalidCombinations) {
 }
 
 TEST(Recipe, Presets) {
-  ASSERT_EQ(presets().size(), 10u);
+  ASSERT_EQ(presets().size(), 11u);
   for (const Preset& p : presets()) {
     EXPECT_NO_THROW(p.recipe.validate()) << p.name;
     EXPECT_FALSE(p.summary.empty());
@@ -181,11 +181,26 @@ TEST(Recipe, Presets) {
   EXPECT_EQ(custom[Role::Weight].number, std::optional<Number>(MXFormat{.element = MXElement::E2M1, .block = 16, .axis = 0}));
   EXPECT_EQ(custom[Role::Error].number, std::optional<Number>(NVFP4Format{.block = 8}));
   EXPECT_EQ(parse_recipe(to_string(custom)), custom);
+  // Multiply-accumulate inside the layers: fp16acc, and the text form.
+  EXPECT_EQ(preset("fp16acc").mac_forward, std::optional<quant::MacOptions>(quant::parse_mac("acc=fp16,acc_rounding=nearest_even")));
+  EXPECT_EQ(preset("fp16acc").mac_backward, preset("fp16acc").mac_forward);
+  EXPECT_FALSE(preset("fp16acc").quantizes_model());
+  const Recipe mac = parse_recipe("mac_forward=acc=fp16,mul=e5m2,chunk=64; mac_backward=acc=bf16,kahan");
+  EXPECT_EQ(quant::mac_text(*mac.mac_forward), "acc=fp16,mul=e5m2,chunk=64");
+  EXPECT_EQ(quant::mac_text(*mac.mac_backward), "acc=bf16,kahan");
+  EXPECT_EQ(parse_recipe(to_string(mac)), mac);
+  EXPECT_NE(mac, Recipe{});
+  try {
+    parse_recipe("mac_forward=acc=fp16,mul=e5m2,fma");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parse_recipe: mac_forward:"), std::string::npos) << e.what();
+  }
   try {
     preset("fp4");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4"),
+    EXPECT_NE(std::string(e.what()).find("fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4, fp16acc"),
               std::string::npos);
   }
 }

@@ -1,0 +1,49 @@
+// nn::QConv2d: Conv2d with qconv2d's chains.
+#include "qtorch/nn/qconv2d.h"
+
+#include <fmt/format.h>
+
+#include "qtorch/core/error.h"
+#include "qtorch/nn/qlinear.h"
+#include "qtorch/quant/qconv2d.h"
+
+namespace qtorch::nn {
+
+QConv2d::QConv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                 std::optional<quant::MacOptions> forward, std::optional<quant::MacOptions> backward,
+                 const Conv2dOptions& options)
+    : Conv2d(in_channels, out_channels, kernel_size, options), forward_(std::move(forward)),
+      backward_(std::move(backward)) {
+  check();
+}
+
+QConv2d::QConv2d(const Conv2d& conv, std::optional<quant::MacOptions> forward,
+                 std::optional<quant::MacOptions> backward)
+    : Conv2d(conv), forward_(std::move(forward)), backward_(std::move(backward)) {
+  check();
+}
+
+void QConv2d::check() const {
+  QTORCH_CHECK(options().groups == 1, "QConv2d: expected groups = 1 (one multiply-accumulate chain per output "
+               "over all input channels), got groups={}", options().groups);
+  if (forward_) forward_->validate();
+  if (backward_) backward_->validate();
+}
+
+Tensor QConv2d::forward(const Tensor& x) {
+  QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == weight().size(1),
+               "QConv2d: expected input [N, {}, H, W], got {}", weight().size(1),
+               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+  qtorch::Conv2dParams o;
+  o.stride_h = o.stride_w = options().stride;
+  o.pad_h = o.pad_w = options().padding;
+  o.dil_h = o.dil_w = options().dilation;
+  return quant::qconv2d(x, weight(), bias(), o, forward_, backward_);
+}
+
+std::string QConv2d::extra_repr() const {
+  return fmt::format("{}, forward={}, backward={}", Conv2d::extra_repr(), mac_or_fp32(forward_),
+                     mac_or_fp32(backward_));
+}
+
+}  // namespace qtorch::nn
