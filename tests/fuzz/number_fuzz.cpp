@@ -1,11 +1,13 @@
-// Fuzzes the number-format and rounding parsers (quant/number.h, quant/rounding.h):
-// only qtorch::Error may escape them, and every accepted format reads back from its text:
-// parse_number(number_text(parse_number(t))) == parse_number(t); likewise for roundings.
+// Fuzzes the number-format, rounding and multiply-accumulate parsers (quant/number.h,
+// quant/rounding.h, quant/mac.h): only qtorch::Error may escape them, and every accepted
+// value reads back from its text: parse_number(number_text(parse_number(t))) ==
+// parse_number(t); likewise for roundings and MacOptions.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "qtorch/core/error.h"
+#include "qtorch/quant/mac.h"
 #include "qtorch/quant/number.h"
 #include "qtorch/quant/rounding.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -43,6 +45,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       require(false, "parse_rounding rejects to_string's '" + written + "': " + e.what());
     }
     require(again == rounding, "parse_rounding(to_string(r)) != r for '" + written + "'");
+  } catch (const qtorch::Error&) {
+  }
+
+  try {
+    const qtorch::quant::MacOptions mac = qtorch::quant::parse_mac(text);
+    const std::string written = qtorch::quant::mac_text(mac);
+    qtorch::quant::MacOptions again;
+    try {
+      again = qtorch::quant::parse_mac(written);
+    } catch (const qtorch::Error& e) {
+      require(false, "parse_mac rejects mac_text's '" + written + "': " + e.what());
+    }
+    require(again == mac, "parse_mac(mac_text(m)) != m for '" + written + "'");
   } catch (const qtorch::Error&) {
   }
   return 0;
