@@ -30,9 +30,11 @@ struct DoubleFormat {
   __m512i low, half, half_minus_one, one, implicit, abs;
   __m128i shift;
   __m512d sub_below;  // 2^emin: below it the grid is 2^qsub
+  __m512i sub_below_bits;
   __m512d magic;      // 2^(qsub + 52)
   __m512d unit;       // 2^qsub
   __m512d max, ovf, inf;  // largest value, what an overflow gives, what an inf gives
+  __m512i max_bits;
   bool top;  // man == 0: the kept significand is the implicit bit alone
   explicit DoubleFormat(const QuantParams& p) {
     const int s = 52 - p.man;
@@ -44,9 +46,11 @@ struct DoubleFormat {
     abs = _mm512_set1_epi64(0x7fffffffffffffffLL);
     shift = _mm_cvtsi32_si128(s);
     sub_below = _mm512_set1_pd(pow2_double(p.emin));
+    sub_below_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(pow2_double(p.emin))));
     magic = _mm512_set1_pd(pow2_double(p.qsub + 52));
     unit = _mm512_set1_pd(pow2_double(p.qsub));
     max = _mm512_set1_pd(static_cast<double>(bits_float(p.max_bits)));
+    max_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(static_cast<double>(bits_float(p.max_bits)))));
     ovf = _mm512_set1_pd(static_cast<double>(bits_float(p.ovf_bits)));
     inf = _mm512_set1_pd(static_cast<double>(bits_float(p.inf_bits)));
     top = p.man == 0;
@@ -105,37 +109,44 @@ template <RoundKind K>
                             _mm512_set1_pd(std::numeric_limits<double>::quiet_NaN()));
 }
 
-/// round_double_to_format<K> (Float family, K not stochastic) on eight lanes.
+/// round_double_to_format<K> (Float family, K not stochastic) on eight lanes. In the
+/// format's normal range the rounding drops the low bits of the pattern with a bias; the
+/// modes that treat both signs alike (nearest, toward zero) apply it to the signed pattern
+/// (no carry reaches the sign bit from a finite value), Up and Down to the magnitude.
 template <RoundKind K>
 [[gnu::always_inline]] inline __m512d round_lanes(__m512d d, const DoubleFormat& f) {
   const __m512i bits = _mm512_castpd_si512(d);
   const __m512i ab = _mm512_and_si512(bits, f.abs);
-  // Normal range: drop the low bits of the magnitude's pattern with a rounding bias.
+  constexpr bool kSigned = K != RoundKind::Up && K != RoundKind::Down;
+  const __m512i base = kSigned ? bits : ab;
   __m512i biased;
   if constexpr (K == RoundKind::NearestAway) {
-    biased = _mm512_add_epi64(ab, f.half);
+    biased = _mm512_add_epi64(base, f.half);
   } else if constexpr (K == RoundKind::NearestEven) {
     const __m512i lsb = f.top ? _mm512_maskz_mov_epi64(_mm512_cmpge_epu64_mask(ab, f.implicit), f.one)
-                              : _mm512_and_si512(_mm512_srl_epi64(ab, f.shift), f.one);
-    biased = _mm512_add_epi64(_mm512_add_epi64(ab, f.half_minus_one), lsb);
+                              : _mm512_and_si512(_mm512_srl_epi64(base, f.shift), f.one);
+    biased = _mm512_add_epi64(_mm512_add_epi64(base, f.half_minus_one), lsb);
   } else if constexpr (K == RoundKind::NearestUp) {
-    biased = _mm512_sub_epi64(_mm512_add_epi64(ab, f.half), _mm512_srli_epi64(bits, 63));
+    biased = _mm512_sub_epi64(_mm512_add_epi64(base, f.half), _mm512_srli_epi64(bits, 63));
   } else if constexpr (K == RoundKind::TowardZero) {
-    biased = ab;
+    biased = base;
   } else if constexpr (K == RoundKind::Up) {
-    biased = _mm512_add_epi64(ab, _mm512_andnot_si512(_mm512_srai_epi64(bits, 63), f.low));
+    biased = _mm512_add_epi64(base, _mm512_andnot_si512(_mm512_srai_epi64(bits, 63), f.low));
   } else {
-    biased = _mm512_add_epi64(ab, _mm512_and_si512(_mm512_srai_epi64(bits, 63), f.low));
+    biased = _mm512_add_epi64(base, _mm512_and_si512(_mm512_srai_epi64(bits, 63), f.low));
   }
-  __m512d r = _mm512_castsi512_pd(_mm512_andnot_si512(f.low, biased));
-  const __m512d a = _mm512_castsi512_pd(ab);
-  // Rare lanes: nonzero below 2^emin; rounded above max; inf or NaN input (whose pattern
-  // the bias may carry into the sign bit).
-  const __mmask8 unusual = _mm512_mask_cmp_pd_mask(_mm512_test_epi64_mask(ab, ab), a, f.sub_below, _CMP_LT_OQ) |
-                           _mm512_cmp_pd_mask(r, f.max, _CMP_GT_OQ) |
-                           _mm512_cmp_pd_mask(a, _mm512_set1_pd(HUGE_VAL), _CMP_NLT_UQ);
-  if (unusual) r = fix_unusual_lanes<K>(a, r, _mm512_movepi64_mask(bits), f);
-  return _mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(r), _mm512_andnot_si512(f.abs, bits)));
+  __m512i rb = _mm512_andnot_si512(f.low, biased);
+  if constexpr (!kSigned) rb = _mm512_or_si512(rb, _mm512_andnot_si512(f.abs, bits));
+  // Rare lanes: magnitudes above max (overflow, inf, NaN) or nonzero below 2^emin.
+  const __mmask8 unusual =
+      _mm512_cmpgt_epu64_mask(ab, f.max_bits) |
+      _mm512_cmplt_epu64_mask(_mm512_sub_epi64(ab, f.one), _mm512_sub_epi64(f.sub_below_bits, f.one));
+  if (unusual) [[unlikely]] {
+    const __m512d r = fix_unusual_lanes<K>(_mm512_castsi512_pd(ab), _mm512_castsi512_pd(_mm512_and_si512(rb, f.abs)),
+                                           _mm512_movepi64_mask(bits), f);
+    rb = _mm512_or_si512(_mm512_castpd_si512(r), _mm512_andnot_si512(f.abs, bits));
+  }
+  return _mm512_castsi512_pd(rb);
 }
 
 /// -x (the sign bit flipped, as the core's unary minus).
@@ -156,6 +167,26 @@ template <RoundKind K>
   return _mm512_castsi512_pd(_mm512_mask_or_epi64(truncated, inexact, truncated, one));
 }
 
+/// A double whose rounding to the format f in mode K is the rounding of the exact x + y.
+/// The double nearest to the sum, s, serves unless it lies on one of the rounding's
+/// decision points: there the exact sum may be on either side, which s cannot tell. Those
+/// points are the midpoints between grid values (nearest modes) or the grid values
+/// (directed modes); any other double nearest to the sum has it on the same side of every
+/// such point, as they are doubles too. Lanes at a decision point or below 2^emin (where
+/// the grid changes) take the exact round-to-odd sum.
+template <RoundKind K>
+[[gnu::always_inline]] inline __m512d sum_for_rounding(__m512d x, __m512d y, const DoubleFormat& f) {
+  const __m512d s = _mm512_add_pd(x, y);
+  const __m512i sb = _mm512_castpd_si512(s);
+  constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  const __m512i point = kNearest ? f.half : _mm512_setzero_si512();
+  const __mmask8 risky = _mm512_cmpeq_epi64_mask(_mm512_and_si512(sb, f.low), point) |
+                         _mm512_cmplt_epu64_mask(_mm512_and_si512(sb, f.abs), f.sub_below_bits);
+  if (risky) [[unlikely]]
+    return sum_to_odd(x, y);
+  return s;
+}
+
 /// G groups of eight chains of one output row, interleaved so that the chains' latencies
 /// overlap: out[j] for columns j0 .. j0 + 8 G - 1 of B ([K, N] row-major; b points at
 /// column j0 of row 0; the last group may have fewer live lanes, `last_lanes`). a: the row of A.
@@ -174,13 +205,13 @@ inline void mac_lanes(const MacParams& m, const DoubleFormat& mul, const DoubleF
         __m512d p = _mm512_mul_pd(ak, bk);  // exact
         if (m.has_mul) p = round_lanes<KM>(p, mul);
         if (!m.compensated) {
-          c[g] = round_lanes<KA>(sum_to_odd(c[g], p), acc);
+          c[g] = round_lanes<KA>(sum_for_rounding<KA>(c[g], p, acc), acc);
           continue;
         }
-        const __m512d y = round_lanes<KA>(sum_to_odd(p, negate(comp[g])), acc);
-        const __m512d t = round_lanes<KA>(sum_to_odd(c[g], y), acc);
-        const __m512d u = round_lanes<KA>(sum_to_odd(t, negate(c[g])), acc);
-        comp[g] = round_lanes<KA>(sum_to_odd(u, negate(y)), acc);
+        const __m512d y = round_lanes<KA>(sum_for_rounding<KA>(p, negate(comp[g]), acc), acc);
+        const __m512d t = round_lanes<KA>(sum_for_rounding<KA>(c[g], y, acc), acc);
+        const __m512d u = round_lanes<KA>(sum_for_rounding<KA>(t, negate(c[g]), acc), acc);
+        comp[g] = round_lanes<KA>(sum_for_rounding<KA>(u, negate(y), acc), acc);
         c[g] = t;
       }
     }
@@ -193,7 +224,7 @@ inline void mac_lanes(const MacParams& m, const DoubleFormat& mul, const DoubleF
     for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_pd();
     for (int64_t k0 = 0; k0 < m.K; k0 += m.chunk) {
       run(k0, k0 + m.chunk < m.K ? k0 + m.chunk : m.K, part);
-      for (int g = 0; g < G; ++g) total[g] = round_lanes<KA>(sum_to_odd(total[g], part[g]), acc);
+      for (int g = 0; g < G; ++g) total[g] = round_lanes<KA>(sum_for_rounding<KA>(total[g], part[g], acc), acc);
     }
   }
   for (int g = 0; g < G; ++g)

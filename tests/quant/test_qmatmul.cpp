@@ -75,6 +75,24 @@ TEST(QmatmulByHand, ATieInEachMode) {
   EXPECT_EQ(sum({3.0f / 32}, mac("acc=fixed:8:4")), 2.0f / 16);
 }
 
+TEST(QmatmulByHand, NoDoubleRoundingThroughTheDoubleSum) {
+  // c = 1 + 2^-10 (fp16, odd last bit); p = (1 + 2^-23) * 2^-11 (1 - 2^-23) = 2^-11 - 2^-57.
+  // The exact sum lies 2^-57 below the midpoint 1 + 2^-10 + 2^-11, so every nearest mode
+  // rounds down. The double nearest to the sum is the midpoint itself (2^-57 is below half
+  // a double ulp of 1), where ties to even would go up and ties away too.
+  const float c = 1.0f + std::ldexp(1.0f, -10), a = 1.0f + std::ldexp(1.0f, -23),
+              b = std::ldexp(1.0f - std::ldexp(1.0f, -23), -11);
+  for (const char* rounding : {"nearest", "nearest_even"})
+    EXPECT_EQ(dot({1, a}, {c, b}, mac(std::string("acc=fp16,acc_rounding=") + rounding)), c) << rounding;
+  // Toward zero and down likewise stay below the midpoint; up goes to the next grid point.
+  EXPECT_EQ(dot({1, a}, {c, b}, mac("acc=fp16,acc_rounding=toward_zero")), c);
+  EXPECT_EQ(dot({1, a}, {c, b}, mac("acc=fp16,acc_rounding=up")), c + std::ldexp(1.0f, -10));
+  // A sum landing exactly on a grid point from below: c + 2^-10 - 2^-56 truncates to c.
+  const float b2 = std::ldexp(1.0f - std::ldexp(1.0f, -23), -10);
+  EXPECT_EQ(dot({1, a}, {c, b2}, mac("acc=fp16,acc_rounding=toward_zero")), c);
+  EXPECT_EQ(dot({1, a}, {c, b2}, mac("acc=fp16,acc_rounding=nearest_even")), c + std::ldexp(1.0f, -10));
+}
+
 TEST(QmatmulByHand, AKahanStep) {
   // Plain fp16: 1 + 2^-11 ties to 1 twice. Kahan: the first lost half ulp goes to the
   // compensation (-2^-11), the second y = 2^-11 + 2^-11 = 2^-10 lands: 1 + 2^-10, exact.
