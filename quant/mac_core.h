@@ -75,7 +75,7 @@ QTORCH_HD float round_double_to_format(double d, const QuantParams& p, uint32_t 
   uint32_t neg = static_cast<uint32_t>(double_bits(d) >> 63);
   double a = fabs(d);
   clamped = 0u;
-  if (a != a) return bits_float(kNaNBits | (neg << 31));
+  if (a != a) return bits_float(kNaNBits);  // sign bit clear on every device (x86's default NaN is negative)
   if (p.family == QuantFamily::Fixed) {
     double r = a == HUGE_VAL ? a : round_double_to_quantum<K>(a, neg, p.q, rnd);
     double y = neg ? -r : r;

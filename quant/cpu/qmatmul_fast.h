@@ -145,6 +145,10 @@ template <RoundKind K>
     const __m512d r = fix_unusual_lanes<K>(_mm512_castsi512_pd(ab), _mm512_castsi512_pd(_mm512_and_si512(rb, f.abs)),
                                            _mm512_movepi64_mask(bits), f);
     rb = _mm512_or_si512(_mm512_castpd_si512(r), _mm512_andnot_si512(f.abs, bits));
+    // NaN: the quiet NaN with the sign bit clear, as the core gives on every device.
+    const __m512d a = _mm512_castsi512_pd(ab);
+    rb = _mm512_mask_mov_epi64(rb, _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q),
+                               _mm512_castpd_si512(_mm512_set1_pd(std::numeric_limits<double>::quiet_NaN())));
   }
   return _mm512_castsi512_pd(rb);
 }
