@@ -10,6 +10,7 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/view.h"
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
+#include "qtorch/quant/qmatmul_cuda.h"
 #include "qtorch/quant/quantize.h"
 
 namespace qtorch::quant {
@@ -133,8 +134,6 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
                b.defined() ? shape_str(b.shape()) : "undefined");
   QTORCH_CHECK(a.device() == b.device(), "qmatmul: expected both operands on one device, got {} and {}",
                a.device().str(), b.device().str());
-  QTORCH_CHECK(a.device().is_cpu(),
-               "qmatmul: expected CPU tensors (the CUDA kernel is not built yet), got {}", a.device().str());
   NoGradGuard no_grad;
   MacParams m;
   m.M = a.size(0);
@@ -156,10 +155,16 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
     offset = g.reserve(static_cast<uint64_t>((m.M * m.N * m.slots + 3) / 4));
   }
   const Tensor ac = ops::contiguous(a);
-  // B transposed to [N, K], so each output's chain reads both operands contiguously.
+  // B transposed to [N, K], so each output's chain reads both operands contiguously (the
+  // layout of both kernels, quant/qmatmul_cuda.h).
   const Tensor bt = ops::contiguous(ops::transpose(b, 0, 1));
-  Tensor out = empty({m.M, m.N});
-  if (m.M * m.N > 0) qmatmul_cpu(ac.data_ptr(), bt.data_ptr(), out.data_ptr(), m, seed, offset);
+  Tensor out = empty({m.M, m.N}, a.device());
+  if (m.M * m.N > 0) {
+    if (a.device().is_cpu())
+      qmatmul_cpu(ac.data_ptr(), bt.data_ptr(), out.data_ptr(), m, seed, offset);
+    else
+      qmatmul_cuda(ac.data_ptr(), bt.data_ptr(), out.data_ptr(), m, seed, offset);
+  }
   return out;
 }
 
