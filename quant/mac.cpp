@@ -11,6 +11,7 @@
 #include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
+#include "qtorch/quant/qmatmul_cuda.h"
 #include "qtorch/quant/quantize.h"
 
 namespace qtorch::quant {
@@ -134,8 +135,6 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
                b.defined() ? shape_str(b.shape()) : "undefined");
   QTORCH_CHECK(a.device() == b.device(), "qmatmul: expected both operands on one device, got {} and {}",
                a.device().str(), b.device().str());
-  QTORCH_CHECK(a.device().is_cpu(),
-               "qmatmul: expected CPU tensors (the CUDA kernel is not built yet), got {}", a.device().str());
   NoGradGuard no_grad;
   MacParams m;
   m.M = a.size(0);
@@ -156,9 +155,19 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
     seed = g.seed();
     offset = g.reserve(static_cast<uint64_t>((m.M * m.N * m.slots + 3) / 4));
   }
-  const Tensor ac = ops::contiguous(a), bc = ops::contiguous(b);
-  Tensor out = empty({m.M, m.N});
-  if (m.M * m.N > 0) qmatmul_cpu(ac.data_ptr(), bc.data_ptr(), out.data_ptr(), m, seed, offset);
+  const Tensor ac = ops::contiguous(a);
+  Tensor out = empty({m.M, m.N}, a.device());
+  if (m.M * m.N > 0) {
+    if (a.device().is_cpu()) {
+      const Tensor bc = ops::contiguous(b);  // [K, N]: the vector kernel reads rows of B
+      qmatmul_cpu(ac.data_ptr(), bc.data_ptr(), out.data_ptr(), m, seed, offset);
+    } else {
+      // B transposed to [N, K], so each output's chain reads both operands contiguously
+      // (quant/qmatmul_cuda.h).
+      const Tensor bt = ops::contiguous(ops::transpose(b, 0, 1));
+      qmatmul_cuda(ac.data_ptr(), bt.data_ptr(), out.data_ptr(), m, seed, offset);
+    }
+  }
   return out;
 }
 

@@ -68,14 +68,17 @@ QTORCH_HD double round_double_to_quantum(double a, uint32_t neg, int32_t q, uint
 /// Rounds the double d (finite or not) once to a fixed or floating format described by p
 /// (QuantFamily::Fixed / Float of make_quant_params), with the same range rules as
 /// quantize_fixed / quantize_float: overflow saturates, gives inf or NaN per the format,
-/// NaN stays NaN, the sign of zero is kept. d must be the exact value or its round-to-odd
-/// double. clamped = 1 where the range rule replaced the rounded value.
+/// the sign of zero is kept. A NaN becomes the quiet NaN kNaNBits, sign bit clear: a NaN
+/// made by double arithmetic has a device-dependent sign (x86's default NaN is negative,
+/// CUDA's canonical NaN positive) and payload, and both devices must give the same bits.
+/// d must be the exact value or its round-to-odd double. clamped = 1 where the range rule
+/// replaced the rounded value.
 template <RoundKind K>
 QTORCH_HD float round_double_to_format(double d, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
   uint32_t neg = static_cast<uint32_t>(double_bits(d) >> 63);
   double a = fabs(d);
   clamped = 0u;
-  if (a != a) return bits_float(kNaNBits);  // sign bit clear on every device (x86's default NaN is negative)
+  if (a != a) return bits_float(kNaNBits);
   if (p.family == QuantFamily::Fixed) {
     double r = a == HUGE_VAL ? a : round_double_to_quantum<K>(a, neg, p.q, rnd);
     double y = neg ? -r : r;
@@ -124,63 +127,92 @@ struct MacParams {
 /// and the compensation update (y is rounding 1).
 inline constexpr int64_t kRoundingsPerStep = 5;
 
+/// Rounds the exact sum s.s + s.e (a TwoSum pair) once to the accumulator format.
+template <RoundKind KA>
+QTORCH_HD float mac_round_sum(const MacParams& m, DoublePair s, uint32_t rnd) {
+  uint32_t clamped;
+  return round_double_to_format<KA>(round_to_odd(s.s, s.e), m.acc, rnd, clamped);
+}
+
+/// The random word of a rounding in mode K: word(slot) when K is stochastic, else 0 (the
+/// rounding does not read it, and no word is made).
+template <RoundKind K, class Word>
+QTORCH_HD uint32_t rounding_word(Word& word, int64_t slot) {
+  if constexpr (K == RoundKind::Stochastic)
+    return word(slot);
+  else
+    return 0u;
+}
+
+/// One output element's multiply-accumulate chain, advanced one k at a time: start from a
+/// default-constructed state, call step for k = 0, 1, ..., K - 1 in that order, then
+/// finish. Both devices run every chain through it (mac_chain on the CPU; the CUDA kernel
+/// steps as operand tiles arrive in shared memory). KM, KA: the multiply and accumulate
+/// rounding kinds. word(slot) gives the element's random word for a slot; it is only called
+/// for stochastic roundings.
+template <RoundKind KM, RoundKind KA>
+struct MacState {
+  float c = 0.0f;           // the running sum (of the current chunk when chunk-based)
+  float comp = 0.0f;        // Kahan's compensation
+  float total = 0.0f;       // chunk-based: the sum of the finished chunks
+  int64_t chunk_steps = 0;  // chunk-based: steps taken in the current chunk
+
+  /// Takes the operands a = a_ik and b = b_kj of step k.
+  template <class Word>
+  QTORCH_HD void step(const MacParams& m, int64_t k, float a, float b, Word word) {
+    const int64_t slot = k * kRoundingsPerStep;
+    const double exact_product = static_cast<double>(a) * static_cast<double>(b);
+    if (m.fma) {
+      // c = Qacc(a*b + c): the exact product plus c, one rounding.
+      c = mac_round_sum<KA>(m, two_sum(exact_product, static_cast<double>(c)),
+                            rounding_word<KA>(word, slot + 1));
+    } else {
+      // The product, rounded to the multiply format when there is one.
+      double p = exact_product;
+      if (m.has_mul) {
+        uint32_t clamped;
+        p = static_cast<double>(
+            round_double_to_format<KM>(p, m.mul, rounding_word<KM>(word, slot), clamped));
+      }
+      if (!m.compensated) {
+        c = mac_round_sum<KA>(m, two_sum(static_cast<double>(c), p), rounding_word<KA>(word, slot + 1));
+      } else {
+        // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
+        const float y = mac_round_sum<KA>(m, two_sum(p, -static_cast<double>(comp)),
+                                          rounding_word<KA>(word, slot + 1));
+        const float t = mac_round_sum<KA>(m, two_sum(static_cast<double>(c), static_cast<double>(y)),
+                                          rounding_word<KA>(word, slot + 2));
+        const float u = mac_round_sum<KA>(m, two_sum(static_cast<double>(t), -static_cast<double>(c)),
+                                          rounding_word<KA>(word, slot + 3));
+        comp = mac_round_sum<KA>(m, two_sum(static_cast<double>(u), -static_cast<double>(y)),
+                                 rounding_word<KA>(word, slot + 4));
+        c = t;
+      }
+    }
+    // Chunk-based: a chunk ends after `chunk` steps or at the last k; its sum (from 0)
+    // joins the chunks' total (also from 0) with the rounding of slot (K + chunk) * 5 + 1.
+    if (m.chunk > 0 && (++chunk_steps == m.chunk || k + 1 == m.K)) {
+      const int64_t total_slot = (m.K + k / m.chunk) * kRoundingsPerStep + 1;
+      total = mac_round_sum<KA>(m, two_sum(static_cast<double>(total), static_cast<double>(c)),
+                                rounding_word<KA>(word, total_slot));
+      c = 0.0f;
+      comp = 0.0f;
+      chunk_steps = 0;
+    }
+  }
+
+  /// The chain's result once step has taken every k (0 when K = 0).
+  QTORCH_HD float finish(const MacParams& m) const { return m.chunk > 0 ? total : c; }
+};
+
 /// One multiply-accumulate chain of qmatmul for one output element, generic over how the
 /// operands and random words are read: a(k), b(k) give the k-th operands, word(slot) the
-/// element's random word for a slot (only called for stochastic roundings). KM, KA: the
-/// multiply and accumulate rounding kinds.
+/// element's random word for a slot (only called for stochastic roundings).
 template <RoundKind KM, RoundKind KA, class A, class B, class Word>
 QTORCH_HD float mac_chain(const MacParams& m, A a, B b, Word word) {
-  uint32_t unused;
-  auto acc = [&](double exact_hi, double exact_lo, int64_t slot) {
-    double d = round_to_odd(exact_hi, exact_lo);
-    return round_double_to_format<KA>(d, m.acc, KA == RoundKind::Stochastic ? word(slot) : 0u, unused);
-  };
-  // The product (exact in double), rounded to the multiply format when there is one.
-  auto product = [&](int64_t k) -> double {
-    double p = static_cast<double>(a(k)) * static_cast<double>(b(k));
-    if (!m.has_mul) return p;
-    return static_cast<double>(round_double_to_format<KM>(
-        p, m.mul, KM == RoundKind::Stochastic ? word(k * kRoundingsPerStep) : 0u, unused));
-  };
-  // Sum of k in [k0, k1) from 0.
-  auto run = [&](int64_t k0, int64_t k1) -> float {
-    float c = 0.0f, comp = 0.0f;
-    for (int64_t k = k0; k < k1; ++k) {
-      const int64_t slot = k * kRoundingsPerStep;
-      if (m.fma) {
-        // c = Qacc(a*b + c): the exact product plus c, one rounding.
-        DoublePair s = two_sum(static_cast<double>(a(k)) * static_cast<double>(b(k)), c);
-        c = acc(s.s, s.e, slot + 1);
-        continue;
-      }
-      double p = product(k);
-      if (!m.compensated) {
-        DoublePair s = two_sum(static_cast<double>(c), p);
-        c = acc(s.s, s.e, slot + 1);
-        continue;
-      }
-      // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
-      DoublePair y2 = two_sum(p, -static_cast<double>(comp));
-      float y = acc(y2.s, y2.e, slot + 1);
-      DoublePair t2 = two_sum(static_cast<double>(c), static_cast<double>(y));
-      float t = acc(t2.s, t2.e, slot + 2);
-      DoublePair u2 = two_sum(static_cast<double>(t), -static_cast<double>(c));
-      float u = acc(u2.s, u2.e, slot + 3);
-      DoublePair v2 = two_sum(static_cast<double>(u), -static_cast<double>(y));
-      comp = acc(v2.s, v2.e, slot + 4);
-      c = t;
-    }
-    return c;
-  };
-  if (m.chunk <= 0) return run(0, m.K);
-  // Chunk-based: each run of `chunk` k from 0, then the chunk results summed in order from 0.
-  float total = 0.0f;
-  for (int64_t k0 = 0, c = 0; k0 < m.K; k0 += m.chunk, ++c) {
-    float part = run(k0, k0 + m.chunk < m.K ? k0 + m.chunk : m.K);
-    DoublePair s = two_sum(static_cast<double>(total), static_cast<double>(part));
-    total = acc(s.s, s.e, (m.K + c) * kRoundingsPerStep + 1);
-  }
-  return total;
+  MacState<KM, KA> state;
+  for (int64_t k = 0; k < m.K; ++k) state.step(m, k, a(k), b(k), word);
+  return state.finish(m);
 }
 
 }  // namespace qtorch::quant

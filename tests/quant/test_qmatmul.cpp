@@ -136,6 +136,19 @@ TEST(QmatmulByHand, OverflowToInfAndSaturation) {
   EXPECT_TRUE(std::isnan(sum({NAN, 1}, mac("acc=fp16"))));
 }
 
+TEST(QmatmulByHand, NaNIsThePositiveQuietNaN) {
+  // x86's inf - inf and inf * 0 give a negative NaN, CUDA's a positive one; a NaN operand
+  // brings its own sign and payload. qmatmul gives 0x7fc00000 for all, on every device.
+  const float negative_nan = -std::nanf("0x123");
+  for (const char* acc : {"acc=fp16", "acc=bf16,kahan", "acc=fp16,chunk=2", "acc=fp16,mul=float:8:7", "acc=fp16,fma"}) {
+    for (const float got : {sum({INFINITY, -INFINITY}, mac(acc)), dot({INFINITY, 1}, {0, 1}, mac(acc)),
+                            sum({1, negative_nan, 2}, mac(acc))})
+      EXPECT_EQ(qtorch::testing::bits_of(got), 0x7fc00000u) << acc << ": " << got;
+  }
+  // Fixed point clamps infinities, so only a NaN operand makes a NaN there.
+  EXPECT_EQ(qtorch::testing::bits_of(sum({1, negative_nan, 2}, mac("acc=fixed:16:8"))), 0x7fc00000u);
+}
+
 TEST(QmatmulByHand, FixedPointAccumulator) {
   // fixed:8:4 (grid 1/16, range [-8, 7.9375]): 3.3 -> 53/16; + 2.2 = 5.5125 -> 88/16 = 5.5;
   // + 3 = 8.5 -> clamped to 7.9375.
