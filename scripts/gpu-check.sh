@@ -13,6 +13,7 @@
 #                                 the Debian build dependencies), else builds from source
 #                                 into build-cuda/; then runs the checks.
 #
+# The parity suite includes the MX/NVFP4 quantizers and qmatmul (tests/cuda).
 # With the device tool, after `scripts/gpu-check.sh bundle` here:
 #   run(command="bash scripts/gpu-check.sh", carry=["build-gpu-bundle"], timeout_s=540)
 # Files under $OUT (flat, at most 8): summary.txt, test_cuda.log, test_cuda.xml,
@@ -25,7 +26,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUNDLE_DIR="$ROOT/build-gpu-bundle"
 BUNDLE="$BUNDLE_DIR/qtorch-gpu-bundle.tar.xz"
-BINARIES=(tests/test_cuda bench/gpu_quantize bench/train_bench examples/qtrain/qtrain)
+BINARIES=(tests/test_cuda bench/gpu_quantize bench/gpu_qmatmul bench/train_bench examples/qtrain/qtrain)
 DATA_FILES=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz
             t10k-labels-idx1-ubyte.gz)
 
@@ -34,7 +35,7 @@ make_bundle() {
   local build="$ROOT/build-gpu"
   cmake -S "$ROOT" -B "$build" -DQTORCH_CUDA=ON -DQTORCH_NATIVE=OFF -DQTORCH_BUILD_EXAMPLES=ON \
     -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target test_cuda gpu_quantize train_bench qtrain
+  cmake --build "$build" -j"$(nproc)" --target test_cuda gpu_quantize gpu_qmatmul train_bench qtrain
   local stage
   stage="$(mktemp -d)"
   mkdir -p "$stage/bin" "$stage/lib"
@@ -109,7 +110,7 @@ run_checks() {
     say "no bundle: building from source in build-cuda/"
     if ! cmake -S "$ROOT" -B "$ROOT/build-cuda" -DQTORCH_CUDA=ON -DQTORCH_BUILD_EXAMPLES=OFF \
            >"$OUT/build.log" 2>&1 ||
-       ! cmake --build "$ROOT/build-cuda" -j"$(nproc)" --target test_cuda gpu_quantize train_bench qtrain \
+       ! cmake --build "$ROOT/build-cuda" -j"$(nproc)" --target test_cuda gpu_quantize gpu_qmatmul train_bench qtrain \
            >>"$OUT/build.log" 2>&1; then
       say "BUILD FAILED (see build.log; the GPU machines lack the Debian dependencies:"
       say "run 'scripts/gpu-check.sh bundle' on the build machine and carry build-gpu-bundle)"
@@ -118,7 +119,7 @@ run_checks() {
     fi
     bin="$ROOT/build-cuda/bin-links"
     mkdir -p "$bin"
-    ln -sf "$ROOT/build-cuda/tests/test_cuda" "$ROOT/build-cuda/bench/gpu_quantize" \
+    ln -sf "$ROOT/build-cuda/tests/test_cuda" "$ROOT/build-cuda/bench/gpu_quantize" "$ROOT/build-cuda/bench/gpu_qmatmul" \
        "$ROOT/build-cuda/bench/train_bench" "$ROOT/build-cuda/examples/qtrain/qtrain" "$bin/"
     libpath="$ROOT/build-cuda"
     [ -f "/usr/share/datasets/fashion-mnist/${DATA_FILES[0]}" ] && data=/usr/share/datasets/fashion-mnist
@@ -160,6 +161,10 @@ run_checks() {
   timeout 240 "$bin/gpu_quantize" --benchmark_repetitions=2 --benchmark_out="$OUT/gpu_quantize.json" --benchmark_out_format=json \
     >"$OUT/gpu_quantize.log" 2>&1 || status=1
   sed -n '/share of baseline speed/,$p' "$OUT/gpu_quantize.log" | tee -a "$summary"
+
+  say ""
+  say "== bench/gpu_qmatmul ([1024, 784] x [784, 256], acc=fp16; share of cuBLAS sgemm's speed; in summary.txt only)"
+  timeout 120 "$bin/gpu_qmatmul" --benchmark_repetitions=2 2>&1 | sed -n '/share of baseline speed/,$p' | tee -a "$summary" || status=1
 
   say ""
   say "== bench/train_bench (samples/s; block8 against fp32 of the same model, device and batch)"
