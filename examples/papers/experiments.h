@@ -1,5 +1,5 @@
 // The registry of experiment parts (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b) and the helpers they
-// share: runs over several seeds grouped by arm name, and common formats.
+// share: runs over several seeds grouped by arm name, statistics over seeds, and common formats.
 #pragma once
 
 #include <functional>
@@ -49,6 +49,24 @@ class ArmSet {
 
 /// Runs each arm (seed = config seed + options.seed_base + s) for s in [0, seeds).
 ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options);
+
+/// Values over seeds: the values, their mean, sample standard deviation and range.
+struct Stats {
+  std::vector<double> v;
+  double mean = 0, sd = 0, lo = 0, hi = 0;
+};
+Stats stats(std::vector<double> v);
+/// Each seed's final test accuracy of arm `name`, in seed order.
+std::vector<double> accs(const ArmSet& set, const std::string& name);
+/// Per seed: accuracy of `a` minus accuracy of `b` (paired: the same seed).
+Stats paired(const ArmSet& set, const std::string& a, const std::string& b);
+/// "x / y / z", each value formatted by f.
+std::string joined(const std::vector<double>& v, const std::function<std::string(double)>& f);
+/// "mean -0.12 (per seed -0.30 / +0.05 / ...; sd 0.20, range [-0.30, +0.05]; holds on 2 of 3
+/// seeds)", in points; the last part only when `holds` is given.
+std::string describe(const Stats& s, const std::function<bool(double)>& holds = {});
+/// "seeds 0-4 (held out)", "seeds 100-102 (calibration seeds: ...)" or "seed 7".
+std::string seeds_text(const RunOptions& o, int seeds, int default_seeds);
 
 /// Fixed point <wl, fl> with clamping.
 qtorch::Number fix(int wl, int fl);
