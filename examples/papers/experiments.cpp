@@ -20,6 +20,9 @@ const std::vector<PartInfo>& all_parts() {
       {"6", "bf16", "Kalamkar 2019: bf16 needs a master copy or stochastic rounding", run_6},
       {"7a", "microscaling", "Rouhani 2023: MXFP8 matches fp32, MXFP6 comes close", run_7a},
       {"7b", "microscaling", "Tseng 2025: MXFP4 direct cast loses, SR backward recovers; NVFP4 loses less", run_7b},
+      {"8a", "accumulation", "Wang 2018: fp16 accumulators swamp long dot products; chunks of 64 and Kahan do not", run_8a},
+      {"8b", "accumulation", "Wang 2018: e5m2 products, fp16 vs narrow accumulators, chunks of 64, Kahan (training)", run_8b},
+      {"8c", "accumulation", "Sakr 2019: the accumulator width training needs grows with the accumulation length", run_8c},
   };
   return parts;
 }

@@ -1,5 +1,6 @@
-// The registry of experiment parts (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b) and the helpers they
-// share: runs over several seeds grouped by arm name, statistics over seeds, and common formats.
+// The registry of experiment parts (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b, 8a, 8b, 8c) and the
+// helpers they share: runs over several seeds grouped by arm name, statistics over seeds, and
+// common formats.
 #pragma once
 
 #include <functional>
@@ -87,10 +88,17 @@ PartResult run_5b(const RunOptions& o, const Data& d);
 PartResult run_6(const RunOptions& o, const Data& d);
 PartResult run_7a(const RunOptions& o, const Data& d);
 PartResult run_7b(const RunOptions& o, const Data& d);
+PartResult run_8a(const RunOptions& o, const Data& d);
+PartResult run_8b(const RunOptions& o, const Data& d);
+PartResult run_8c(const RunOptions& o, const Data& d);
 
 /// The arms of parts 7a (fp32, MXFP8, MXFP6) and 7b (fp32, MXFP4 nearest, MXFP4 SR backward,
 /// NVFP4 nearest, NVFP4 SR backward) before seeding, for the mechanism tests.
 std::vector<ArmConfig> microscaling_arms_7a(const RunOptions& o);
 std::vector<ArmConfig> microscaling_arms_7b(const RunOptions& o);
+/// The arms of parts 8b (fp32; e5m2 products with fp16 or e8m3 accumulators, plain, chunks of
+/// 64, Kahan) and 8c (for each hidden width H, fp32 and e8mM accumulators in the last layer).
+std::vector<ArmConfig> accumulation_arms_8b(const RunOptions& o);
+std::vector<ArmConfig> accumulation_arms_8c(const RunOptions& o);
 
 }  // namespace qrepro
