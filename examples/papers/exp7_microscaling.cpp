@@ -80,61 +80,6 @@ ArmConfig sr_backward(ArmConfig a, const std::string& name) {
   return a;
 }
 
-struct Stats {
-  std::vector<double> v;
-  double mean = 0, sd = 0, lo = 0, hi = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  Stats s;
-  s.v = std::move(v);
-  if (s.v.empty()) return s;
-  for (double x : s.v) s.mean += x;
-  s.mean /= double(s.v.size());
-  for (double x : s.v) s.sd += (x - s.mean) * (x - s.mean);
-  s.sd = s.v.size() > 1 ? std::sqrt(s.sd / double(s.v.size() - 1)) : 0.0;
-  s.lo = *std::min_element(s.v.begin(), s.v.end());
-  s.hi = *std::max_element(s.v.begin(), s.v.end());
-  return s;
-}
-
-std::vector<double> accs(const ArmSet& set, const std::string& name) {
-  std::vector<double> v;
-  for (const auto& r : set.runs(name)) v.push_back(r.test_accuracy);
-  return v;
-}
-
-// Per seed: accuracy of `a` minus accuracy of `b` (paired: the same seed).
-Stats paired(const ArmSet& set, const std::string& a, const std::string& b) {
-  const auto x = accs(set, a), y = accs(set, b);
-  std::vector<double> d;
-  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d.push_back(x[i] - y[i]);
-  return stats(d);
-}
-
-std::string joined(const std::vector<double>& v, const std::function<std::string(double)>& f) {
-  std::string s;
-  for (double x : v) s += (s.empty() ? "" : " / ") + f(x);
-  return s;
-}
-
-// "mean -0.12 (per seed -0.30 / +0.05 / ...; sd 0.20, range [-0.30, +0.05]; holds on 2 of 3 seeds)"
-std::string describe(const Stats& s, const std::function<bool(double)>& holds = {}) {
-  int k = 0;
-  for (double x : s.v) k += holds && holds(x) ? 1 : 0;
-  return fmt::format("mean {} (per seed {}; sd {:.2f}, range [{}, {}]{})", signed_pts(s.mean), joined(s.v, signed_pts),
-                     s.sd, signed_pts(s.lo), signed_pts(s.hi),
-                     holds ? fmt::format("; holds on {} of {} seeds", k, s.v.size()) : "");
-}
-
-std::string seeds_text(const RunOptions& o, int seeds) {
-  const uint64_t first = o.seed_base, last = o.seed_base + uint64_t(seeds) - 1;
-  std::string s = seeds > 1 ? fmt::format("seeds {}-{}", first, last) : fmt::format("seed {}", first);
-  if (o.seed_base == 0 && seeds >= kSeeds) s += " (held out)";
-  if (o.seed_base >= 100 && o.seed_base <= 102) s += " (calibration seeds: criteria not to be judged here)";
-  return s;
-}
-
 // The table of one part: every arm's accuracies, its paired gap to fp32 and the share of
 // nonzero errors and gradients its quantizers flushed to zero.
 void fill_table(PartResult& p, const ArmSet& set) {
@@ -156,7 +101,7 @@ std::string training_text(const RunOptions& o, int seeds) {
   return fmt::format("MLP 784-256-10, SGD lr 0.05 momentum 0.9, batch 128, {} epoch(s) on the first {} images, "
                      "test on all 10 000; {}; A and E after both linear outputs; MX blocks of 32 and NVFP4 "
                      "blocks of 16 along the last axis (a weight's inputs, a sample's features)",
-                     o.quick ? kQuickEpochs : kEpochs, o.quick ? kQuickLimit : kLimit, seeds_text(o, seeds));
+                     o.quick ? kQuickEpochs : kEpochs, o.quick ? kQuickLimit : kLimit, seeds_text(o, seeds, kSeeds));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
-// The part registry, the seed-grouped arm sets and the format shorthands.
+// The part registry, the seed-grouped arm sets, statistics over seeds and the format shorthands.
 #include "examples/papers/experiments.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace qrepro {
@@ -18,6 +20,9 @@ const std::vector<PartInfo>& all_parts() {
       {"6", "bf16", "Kalamkar 2019: bf16 needs a master copy or stochastic rounding", run_6},
       {"7a", "microscaling", "Rouhani 2023: MXFP8 matches fp32, MXFP6 comes close", run_7a},
       {"7b", "microscaling", "Tseng 2025: MXFP4 direct cast loses, SR backward recovers; NVFP4 loses less", run_7b},
+      {"8a", "accumulation", "Wang 2018: fp16 accumulators swamp long dot products; chunks of 64 and Kahan do not", run_8a},
+      {"8b", "accumulation", "Wang 2018: e5m2 products, fp16 vs narrow accumulators, chunks of 64, Kahan (training)", run_8b},
+      {"8c", "accumulation", "Sakr 2019: the accumulator width training needs grows with the accumulation length", run_8c},
   };
   return parts;
 }
@@ -74,6 +79,54 @@ ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& dat
     for (auto& r : run_arms(seeded, data, options)) set.add(std::move(r));
   }
   return set;
+}
+
+Stats stats(std::vector<double> v) {
+  Stats s;
+  s.v = std::move(v);
+  if (s.v.empty()) return s;
+  for (double x : s.v) s.mean += x;
+  s.mean /= double(s.v.size());
+  for (double x : s.v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = s.v.size() > 1 ? std::sqrt(s.sd / double(s.v.size() - 1)) : 0.0;
+  s.lo = *std::min_element(s.v.begin(), s.v.end());
+  s.hi = *std::max_element(s.v.begin(), s.v.end());
+  return s;
+}
+
+std::vector<double> accs(const ArmSet& set, const std::string& name) {
+  std::vector<double> v;
+  for (const auto& r : set.runs(name)) v.push_back(r.test_accuracy);
+  return v;
+}
+
+Stats paired(const ArmSet& set, const std::string& a, const std::string& b) {
+  const auto x = accs(set, a), y = accs(set, b);
+  std::vector<double> d;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) d.push_back(x[i] - y[i]);
+  return stats(d);
+}
+
+std::string joined(const std::vector<double>& v, const std::function<std::string(double)>& f) {
+  std::string s;
+  for (double x : v) s += (s.empty() ? "" : " / ") + f(x);
+  return s;
+}
+
+std::string describe(const Stats& s, const std::function<bool(double)>& holds) {
+  int k = 0;
+  for (double x : s.v) k += holds && holds(x) ? 1 : 0;
+  return fmt::format("mean {} (per seed {}; sd {:.2f}, range [{}, {}]{})", signed_pts(s.mean), joined(s.v, signed_pts),
+                     s.sd, signed_pts(s.lo), signed_pts(s.hi),
+                     holds ? fmt::format("; holds on {} of {} seeds", k, s.v.size()) : "");
+}
+
+std::string seeds_text(const RunOptions& o, int seeds, int default_seeds) {
+  const uint64_t first = o.seed_base, last = o.seed_base + uint64_t(seeds) - 1;
+  std::string s = seeds > 1 ? fmt::format("seeds {}-{}", first, last) : fmt::format("seed {}", first);
+  if (o.seed_base == 0 && seeds >= default_seeds) s += " (held out)";
+  if (o.seed_base >= 100 && o.seed_base <= 102) s += " (calibration seeds: criteria not to be judged here)";
+  return s;
 }
 
 qtorch::Number fix(int wl, int fl) { return qtorch::FixedPoint{.wl = wl, .fl = fl}.checked(); }

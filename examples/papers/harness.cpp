@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,9 @@
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/generator.h"
+#include "qtorch/nn/linear.h"
+#include "qtorch/nn/pooling.h"
+#include "qtorch/nn/qlinear.h"
 #include "qtorch/nn/sequential.h"
 #include "qtorch/train/models.h"
 
@@ -87,6 +91,20 @@ std::string ArmConfig::describe() const {
   if (ls.kind == LossScaling::Kind::Multiplier) s += " loss*" + fmt::format("{:g}", ls.scale);
   if (ls.kind == LossScaling::Kind::Static) s += fmt::format(" scale=static:{:g}", ls.scale);
   if (ls.kind == LossScaling::Kind::Dynamic) s += " scale=dynamic";
+  const char* where = mac_scope == MacScope::FirstLinear  ? " (first linear layer)"
+                      : mac_scope == MacScope::LastLinear ? " (last linear layer)"
+                                                          : "";
+  if (recipe.mac_forward) s += fmt::format(" MAC-fwd=[{}]{}", qtorch::quant::mac_text(*recipe.mac_forward), where);
+  if (recipe.mac_backward) s += fmt::format(" MAC-bwd=[{}]{}", qtorch::quant::mac_text(*recipe.mac_backward), where);
+  return s;
+}
+
+std::string ArmConfig::model_text() const {
+  if (model != ModelKind::Mlp || (mlp_widths.empty() && input_pool == 1)) return model_name(model);
+  std::string s = "mlp ";
+  const std::vector<int64_t> w = mlp_widths.empty() ? std::vector<int64_t>{784, 256, 10} : mlp_widths;
+  for (size_t i = 0; i < w.size(); ++i) s += (i ? "-" : "") + std::to_string(w[i]);
+  if (input_pool > 1) s += fmt::format(" ({0}x{0} average-pooled input)", 28 / input_pool);
   return s;
 }
 
@@ -103,14 +121,57 @@ class Normalize : public nn::Cloneable<Normalize> {
   float mean_, inv_std_;
 };
 
-nn::ModulePtr build_model(ModelKind kind, InputScale input) {
-  nn::ModulePtr net = kind == ModelKind::Softmax ? qtorch::train::models::mlp({784, 10})
-                      : kind == ModelKind::Mlp   ? qtorch::train::models::mlp({784, 256, 10})
-                                                 : qtorch::train::models::lenet();
-  if (input == InputScale::Unit) return net;
-  const auto [mean, std] = input == InputScale::Symmetric ? std::pair{0.5f, 0.5f} : std::pair{0.2860f, 0.3530f};
-  return nn::sequential({std::make_shared<Normalize>(mean, std), net});
+// Every Linear layer of the model, depth first in order, with its parent and its name there.
+struct LinearSlot {
+  nn::ModulePtr parent;
+  std::string name;
+  const nn::Linear* linear;
+};
+void find_linears(const nn::ModulePtr& m, std::vector<LinearSlot>& out) {
+  for (const auto& [name, child] : m->named_children()) {
+    if (auto* linear = dynamic_cast<const nn::Linear*>(child.get())) out.push_back({m, name, linear});
+    else find_linears(child, out);
+  }
 }
+
+}  // namespace
+
+nn::ModulePtr build_model(const ArmConfig& cfg) {
+  nn::ModulePtr net;
+  if (cfg.model == ModelKind::Mlp) {
+    if (cfg.input_pool < 1 || 28 % cfg.input_pool != 0)
+      throw std::invalid_argument(fmt::format("qrepro: input_pool {} does not divide 28", cfg.input_pool));
+    const int64_t side = 28 / cfg.input_pool;
+    const std::vector<int64_t> widths = cfg.mlp_widths.empty() ? std::vector<int64_t>{784, 256, 10} : cfg.mlp_widths;
+    if (widths.size() < 2 || widths.front() != side * side || widths.back() != 10)
+      throw std::invalid_argument(fmt::format("qrepro: mlp widths must start at {} and end at 10", side * side));
+    net = qtorch::train::models::mlp(widths);
+    if (cfg.input_pool > 1) net = nn::sequential({std::make_shared<nn::AvgPool2d>(cfg.input_pool), net});
+  } else {
+    net = cfg.model == ModelKind::Softmax ? qtorch::train::models::mlp({784, 10}) : qtorch::train::models::lenet();
+  }
+  if (cfg.input != InputScale::Unit) {
+    const auto [mean, std] = cfg.input == InputScale::Symmetric ? std::pair{0.5f, 0.5f} : std::pair{0.2860f, 0.3530f};
+    net = nn::sequential({std::make_shared<Normalize>(mean, std), net});
+  }
+  if (cfg.mac_scope != MacScope::AllLayers && (cfg.recipe.mac_forward || cfg.recipe.mac_backward)) {
+    std::vector<LinearSlot> linears;
+    find_linears(net, linears);
+    if (linears.empty()) throw std::invalid_argument("qrepro: a MAC scope of one Linear layer on a model without one");
+    const LinearSlot& slot = cfg.mac_scope == MacScope::FirstLinear ? linears.front() : linears.back();
+    slot.parent->replace_module(
+        slot.name, std::make_shared<nn::QLinear>(*slot.linear, cfg.recipe.mac_forward, cfg.recipe.mac_backward));
+  }
+  return net;
+}
+
+qtorch::train::Recipe trainer_recipe(const ArmConfig& cfg) {
+  qtorch::train::Recipe r = cfg.recipe;
+  if (cfg.mac_scope != MacScope::AllLayers) r.mac_forward = r.mac_backward = std::nullopt;
+  return r;
+}
+
+namespace {
 
 qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit) {
   if (limit < 0 || limit >= d.size()) return d;
@@ -135,7 +196,7 @@ ArmResult run_arm(const ArmConfig& cfg, const Data& data) {
       res.error_histogram.add(g);
       return g;
     });
-  qtorch::train::Trainer trainer(build_model(cfg.model, cfg.input), cfg.recipe, training);
+  qtorch::train::Trainer trainer(build_model(cfg), trainer_recipe(cfg), training);
   std::vector<Tensor> params = trainer.model().parameters();
   std::vector<Tensor> init;
   for (const auto& p : params) init.push_back(p.detach().clone());
@@ -166,8 +227,13 @@ ArmResult run_arm(const ArmConfig& cfg, const Data& data) {
     res.epochs.push_back(log);
   };
   const qtorch::data::Dataset train = limited(data.train, cfg.limit_train);
-  const qtorch::train::TrainResult result = trainer.fit(train, data.test, callbacks);
+  const qtorch::data::Dataset test = limited(data.test, cfg.limit_test);
+  const qtorch::train::TrainResult result = trainer.fit(train, test, callbacks);
 
+  if (cfg.probe) {
+    NoGradGuard no_grad;
+    res.probes = cfg.probe(trainer.model(), test);
+  }
   res.test_accuracy = percent(result.test);
   res.test_loss = result.test.loss;
   if (cfg.eval_train_loss) res.train_loss = trainer.evaluate(train).loss;
@@ -234,7 +300,7 @@ nlohmann::json to_json(const ArmResult& r) {
   return {
       {"name", c.name},
       {"config",
-       {{"model", model_name(c.model)},
+       {{"model", c.model_text()},
         {"roles", c.describe()},
         {"recipe", to_string(c.recipe)},
         {"W", to_string(c.recipe[Role::Weight])},
@@ -252,6 +318,10 @@ nlohmann::json to_json(const ArmResult& r) {
         {"loss_scale", to_string(c.recipe.loss_scaling)},
         {"schedule", to_string(c.training.schedule)},
         {"limit_train", c.limit_train},
+        {"limit_test", c.limit_test},
+        {"mac_scope", c.mac_scope == MacScope::FirstLinear  ? "first linear layer"
+                      : c.mac_scope == MacScope::LastLinear ? "last linear layer"
+                                                            : "all layers"},
         {"average_from_epoch", c.training.averaging.start_epoch},
         {"average_every", c.training.averaging.every_steps},
         {"input", c.input == InputScale::Unit ? "[0, 1]" : c.input == InputScale::Symmetric ? "[-1, 1]" : "standardized"}}},
@@ -276,6 +346,7 @@ nlohmann::json to_json(const ArmResult& r) {
       {"error_log2_histogram", {{"bins", hist}, {"zeros", r.error_histogram.zeros}}},
       {"steps", r.steps},
       {"seconds", r.seconds},
+      {"probes", r.probes},
   };
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,9 +24,15 @@ using qtorch::train::Role;
 using qtorch::train::Schedule;
 using Counts = qtorch::train::QuantCounts;
 
-/// softmax: 784-10; mlp: 784-256-10; lenet: LeNet-5 (conv 6 and 16, linear 120-84-10).
+/// softmax: 784-10; mlp: 784-256-10 (or ArmConfig::mlp_widths); lenet: LeNet-5 (conv 6 and 16,
+/// linear 120-84-10).
 enum class ModelKind { Softmax, Mlp, LeNet };
 const char* model_name(ModelKind kind);
+
+/// Where a recipe's multiply-accumulate options (mac_forward, mac_backward) apply: every
+/// Linear and Conv2d layer (the library's apply_recipe), or only the model's first or last
+/// Linear layer (swapped for an nn::QLinear by the harness; every other product stays float32).
+enum class MacScope { AllLayers, FirstLinear, LastLinear };
 
 /// Fashion-MNIST in memory (pixels in [0, 1], not normalised).
 struct Data {
@@ -61,6 +69,19 @@ struct ArmConfig {
   qtorch::train::TrainerOptions training = default_training();
   /// Train on the first N images only (quick runs); all when < 0.
   int64_t limit_train = -1;
+  /// Evaluate on the first N test images only; all 10 000 when < 0.
+  int64_t limit_test = -1;
+  /// ModelKind::Mlp only: the layer widths, input first; empty: 784-256-10. The input width
+  /// must be (28 / input_pool)^2.
+  std::vector<int64_t> mlp_widths;
+  /// Average-pool the 28x28 image over input_pool x input_pool blocks before the model
+  /// (1: none; 2: 14x14 = 196 inputs; 4: 7x7 = 49 inputs).
+  int64_t input_pool = 1;
+  /// Where the recipe's MAC options apply.
+  MacScope mac_scope = MacScope::AllLayers;
+  /// Called once after training with the trained model and the test images (as evaluated);
+  /// what it returns is kept in ArmResult::probes.
+  std::function<std::map<std::string, double>(qtorch::nn::Module& model, const qtorch::data::Dataset& test)> probe;
   /// Record the histogram of log2|error| entering the error quantizers.
   bool error_histogram = false;
   /// Measure the loss over the whole training set at the end (and of the average).
@@ -68,7 +89,17 @@ struct ArmConfig {
 
   /// "W=fixed:16:8 nearest G=fp32 ...", only the quantized roles and the recipe knobs.
   std::string describe() const;
+  /// "mlp 784-256-10", "mlp 49-256-10 (7x7 average-pooled input)", "lenet-5".
+  std::string model_text() const;
 };
+
+/// The arm's model as run_arm trains it, before the recipe's quantizers: with MacScope::
+/// FirstLinear (LastLinear) its first (last) Linear layer is already an nn::QLinear with the
+/// recipe's MAC options.
+qtorch::nn::ModulePtr build_model(const ArmConfig& config);
+/// The recipe run_arm hands to the trainer: the arm's, without its MAC options when they
+/// apply to one Linear layer only (build_model has placed them).
+qtorch::train::Recipe trainer_recipe(const ArmConfig& config);
 
 /// Sets the format of each of `roles`.
 void set_roles(qtorch::train::Recipe& recipe, std::initializer_list<Role> roles, const qtorch::train::RoleFormat& format);
@@ -109,6 +140,8 @@ struct ArmResult {
   Log2Histogram error_histogram;
   int64_t steps = 0;
   double seconds = 0;
+  /// ArmConfig::probe's measurements.
+  std::map<std::string, double> probes;
 
   const EpochLog& last() const { return epochs.back(); }
 };

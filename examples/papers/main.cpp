@@ -1,4 +1,4 @@
-// qrepro: reproduces seven low-precision training results on Fashion-MNIST, one part at a time.
+// qrepro: reproduces eight low-precision training results on Fashion-MNIST, one part at a time.
 //   qrepro <part|paper|all> [--quick] [--seeds N] [--seed-base S] [--json FILE] [--plot FILE] [--data DIR]
 // Exit status: 0 when every criterion holds, 1 when an effect fails to show, 2 for bad usage.
 #include <CLI/CLI.hpp>
@@ -32,7 +32,7 @@ std::string plot_path(const std::string& path, const std::string& id, bool sever
 std::string list_text() {
   std::string s = "parts:\n";
   for (const auto& p : qrepro::all_parts()) s += "  " + p.id + "  (" + p.paper + ")  " + p.summary + "\n";
-  s += "a paper number (1-7) or name runs all its parts; 'all' runs everything\n";
+  s += "a paper number (1-8) or name runs all its parts; 'all' runs everything\n";
   return s;
 }
 
@@ -41,7 +41,7 @@ std::vector<const qrepro::PartInfo*> parts_to_run(const std::string& which, bool
   if (!given) throw std::invalid_argument("missing the experiment to run (--list shows them)");
   auto parts = qrepro::select_parts(which);
   if (parts.empty())
-    throw std::invalid_argument("expected an experiment (1a..7b, a paper name or all; --list shows them), got '" +
+    throw std::invalid_argument("expected an experiment (1a..8c, a paper name or all; --list shows them), got '" +
                                 which + "'");
   return parts;
 }
@@ -57,8 +57,9 @@ int main(int argc, char** argv) {
   std::string seeds, seed_base, threads = "1";
   bool list = false, quiet = false;
   auto* experiment = app.add_option("experiment", which,
-                                    "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b), paper (1-7, gupta, "
-                                    "courbariaux, swalp, loss-scaling, fp8, bf16, microscaling) or all");
+                                    "part (1a, 1b, 2, 3a, 3b, 4, 5a, 5b, 6, 7a, 7b, 8a, 8b, 8c), paper (1-8, "
+                                    "gupta, courbariaux, swalp, loss-scaling, fp8, bf16, microscaling, "
+                                    "accumulation) or all");
   app.add_flag("--quick", options.quick, "shorter runs (subsets / fewer epochs) for smoke tests and CI");
   auto* seeds_option = app.add_option("--seeds", seeds, "seeds per arm, 1 to 100 (default: the part's own, 1, 3 or 5)")
                           ->type_name("INT");

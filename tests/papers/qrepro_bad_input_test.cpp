@@ -50,8 +50,8 @@ TEST(QreproBadInput, ExtraPositionalAndUnknownOption) {
 }
 
 TEST(QreproBadInput, UnknownExperimentIsOneLine) {
-  for (const char* v : {"foo", "8", "7c", ""})
-    expect_rejected({v}, {"expected an experiment (1a..7b, a paper name or all; --list shows them)",
+  for (const char* v : {"foo", "9", "8d", ""})
+    expect_rejected({v}, {"expected an experiment (1a..8c, a paper name or all; --list shows them)",
                           std::string("got '").append(v).append("'").c_str()});
 }
 

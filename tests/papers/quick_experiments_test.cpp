@@ -79,11 +79,13 @@ TEST(PapersQuick, Swalp3aAverageBeatsIterate) {
 }
 
 TEST(PapersQuick, EveryPartIsRegistered) {
-  for (const char* id : {"1a", "1b", "2", "3a", "3b", "4", "5a", "5b", "6", "7a", "7b"})
+  for (const char* id : {"1a", "1b", "2", "3a", "3b", "4", "5a", "5b", "6", "7a", "7b", "8a", "8b", "8c"})
     EXPECT_EQ(qrepro::select_parts(id).size(), 1u) << id;
-  EXPECT_EQ(qrepro::select_parts("all").size(), 11u);
+  EXPECT_EQ(qrepro::select_parts("all").size(), 14u);
   EXPECT_EQ(qrepro::select_parts("7").size(), 2u);
   EXPECT_EQ(qrepro::select_parts("microscaling").size(), 2u);
+  EXPECT_EQ(qrepro::select_parts("8").size(), 3u);
+  EXPECT_EQ(qrepro::select_parts("accumulation").size(), 3u);
   EXPECT_EQ(qrepro::select_parts("gupta").size(), 2u);
   EXPECT_TRUE(qrepro::select_parts("nope").empty());
 }
