@@ -29,7 +29,9 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
 #pragma omp parallel for schedule(static) if (parallel)
       for (int64_t t = 0; t < m.M * tiles; ++t) {
         const cpu::ExactSubnormals exact_subnormals;
-        const int64_t i = t / tiles, j0 = (t % tiles) * kTile;
+        // Column-tile major: a thread keeps its tiles of B (K x 32 floats each) in cache
+        // across the rows of A.
+        const int64_t i = t % m.M, j0 = (t / m.M) * kTile;
         const float* row = a + i * m.K;
         float* o = out + i * m.N;
         if (j0 + kTile <= m.N) {

@@ -171,24 +171,40 @@ template <RoundKind K>
   return _mm512_castsi512_pd(_mm512_mask_or_epi64(truncated, inexact, truncated, one));
 }
 
-/// A double whose rounding to the format f in mode K is the rounding of the exact x + y.
+/// round_double_to_format<K>(exact x + y) on eight lanes.
 /// The double nearest to the sum, s, serves unless it lies on one of the rounding's
 /// decision points: there the exact sum may be on either side, which s cannot tell. Those
 /// points are the midpoints between grid values (nearest modes) or the grid values
 /// (directed modes); any other double nearest to the sum has it on the same side of every
-/// such point, as they are doubles too. Lanes at a decision point or below 2^emin (where
-/// the grid changes) take the exact round-to-odd sum.
+/// such point, as they are doubles too. So the common case is one add and the bit rule;
+/// lanes at a decision point, below 2^emin (where the grid changes), above max or not
+/// finite send the vector through the exact round-to-odd sum and round_lanes.
 template <RoundKind K>
-[[gnu::always_inline]] inline __m512d sum_for_rounding(__m512d x, __m512d y, const DoubleFormat& f) {
+[[gnu::always_inline]] inline __m512d sum_round_lanes(__m512d x, __m512d y, const DoubleFormat& f) {
   const __m512d s = _mm512_add_pd(x, y);
   const __m512i sb = _mm512_castpd_si512(s);
+  const __m512i ab = _mm512_and_si512(sb, f.abs);
   constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  constexpr bool kSigned = K != RoundKind::Up && K != RoundKind::Down;
   const __m512i point = kNearest ? f.half : _mm512_setzero_si512();
-  const __mmask8 risky = _mm512_cmpeq_epi64_mask(_mm512_and_si512(sb, f.low), point) |
-                         _mm512_cmplt_epu64_mask(_mm512_and_si512(sb, f.abs), f.sub_below_bits);
-  if (risky) [[unlikely]]
-    return sum_to_odd(x, y);
-  return s;
+  // (A zero sum counts as below 2^emin here: it only takes the exact path, which is rare.)
+  const __mmask8 rare = _mm512_cmpeq_epi64_mask(_mm512_and_si512(sb, f.low), point) |
+                        _mm512_cmpgt_epu64_mask(ab, f.max_bits) | _mm512_cmplt_epu64_mask(ab, f.sub_below_bits);
+  if (!kSigned || rare) return round_lanes<K>(rare ? sum_to_odd(x, y) : s, f);
+  // The bit rule on the signed pattern (no carry reaches the sign bit from a finite value).
+  __m512i biased;
+  if constexpr (K == RoundKind::NearestAway) {
+    biased = _mm512_add_epi64(sb, f.half);
+  } else if constexpr (K == RoundKind::NearestEven) {
+    const __m512i lsb = f.top ? _mm512_maskz_mov_epi64(_mm512_cmpge_epu64_mask(ab, f.implicit), f.one)
+                              : _mm512_and_si512(_mm512_srl_epi64(sb, f.shift), f.one);
+    biased = _mm512_add_epi64(_mm512_add_epi64(sb, f.half_minus_one), lsb);
+  } else if constexpr (K == RoundKind::NearestUp) {
+    biased = _mm512_sub_epi64(_mm512_add_epi64(sb, f.half), _mm512_srli_epi64(sb, 63));
+  } else {
+    biased = sb;  // toward zero
+  }
+  return _mm512_castsi512_pd(_mm512_andnot_si512(f.low, biased));
 }
 
 /// G groups of eight chains of one output row, interleaved so that the chains' latencies
@@ -209,13 +225,13 @@ inline void mac_lanes(const MacParams& m, const DoubleFormat& mul, const DoubleF
         __m512d p = _mm512_mul_pd(ak, bk);  // exact
         if (m.has_mul) p = round_lanes<KM>(p, mul);
         if (!m.compensated) {
-          c[g] = round_lanes<KA>(sum_for_rounding<KA>(c[g], p, acc), acc);
+          c[g] = sum_round_lanes<KA>(c[g], p, acc);
           continue;
         }
-        const __m512d y = round_lanes<KA>(sum_for_rounding<KA>(p, negate(comp[g]), acc), acc);
-        const __m512d t = round_lanes<KA>(sum_for_rounding<KA>(c[g], y, acc), acc);
-        const __m512d u = round_lanes<KA>(sum_for_rounding<KA>(t, negate(c[g]), acc), acc);
-        comp[g] = round_lanes<KA>(sum_for_rounding<KA>(u, negate(y), acc), acc);
+        const __m512d y = sum_round_lanes<KA>(p, negate(comp[g]), acc);
+        const __m512d t = sum_round_lanes<KA>(c[g], y, acc);
+        const __m512d u = sum_round_lanes<KA>(t, negate(c[g]), acc);
+        comp[g] = sum_round_lanes<KA>(u, negate(y), acc);
         c[g] = t;
       }
     }
@@ -228,7 +244,7 @@ inline void mac_lanes(const MacParams& m, const DoubleFormat& mul, const DoubleF
     for (int g = 0; g < G; ++g) total[g] = _mm512_setzero_pd();
     for (int64_t k0 = 0; k0 < m.K; k0 += m.chunk) {
       run(k0, k0 + m.chunk < m.K ? k0 + m.chunk : m.K, part);
-      for (int g = 0; g < G; ++g) total[g] = round_lanes<KA>(sum_for_rounding<KA>(total[g], part[g], acc), acc);
+      for (int g = 0; g < G; ++g) total[g] = sum_round_lanes<KA>(total[g], part[g], acc);
     }
   }
   for (int g = 0; g < G; ++g)
