@@ -116,7 +116,9 @@ TEST(PapersAccumulation, Part8cArmsAccumulateTheLastLayerOnlyInE8mM) {
     expect_paired(group, f32);
     EXPECT_FALSE(f32.recipe.mac_forward);
     EXPECT_TRUE(f32.probe);
-    for (const auto* l : linears(*qrepro::build_model(f32))) EXPECT_EQ(dynamic_cast<const qtorch::nn::QLinear*>(l), nullptr);
+    // The model in a variable: a temporary inside a range-for's range dies before the loop body.
+    const auto f32_model = qrepro::build_model(f32);
+    for (const auto* l : linears(*f32_model)) EXPECT_EQ(dynamic_cast<const qtorch::nn::QLinear*>(l), nullptr);
     for (int m = 1; m <= 6; ++m) {
       const auto& a = arm(group, "H=" + std::to_string(h) + " e8m" + std::to_string(m));
       SCOPED_TRACE(a.name);
