@@ -171,11 +171,9 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
   return out;
 }
 
-namespace {
-Tensor product(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& options) {
+Tensor product_with(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& options) {
   return options ? qmatmul_forward(a, b, *options) : ops::matmul(a, b);
 }
-}  // namespace
 
 Tensor qmatmul(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& forward,
                const std::optional<MacOptions>& backward) {
@@ -187,13 +185,13 @@ Tensor qmatmul(const Tensor& a, const Tensor& b, const std::optional<MacOptions>
   Tensor y;
   {
     NoGradGuard no_grad;
-    y = product(a, b, forward);
+    y = product_with(a, b, forward);
   }
   return record("qmatmul", y, {a, b}, [&] {
     return [a = a.detach(), b = b.detach(), backward](const Tensor& g, const Node& n) -> Grads {
       // dA = g B^T and dB = A^T g, each a multiply-accumulate chain of its own.
-      return {n.needs_input_grad(0) ? product(g, ops::transpose(b, 0, 1), backward) : Tensor(),
-              n.needs_input_grad(1) ? product(ops::transpose(a, 0, 1), g, backward) : Tensor()};
+      return {n.needs_input_grad(0) ? product_with(g, ops::transpose(b, 0, 1), backward) : Tensor(),
+              n.needs_input_grad(1) ? product_with(ops::transpose(a, 0, 1), g, backward) : Tensor()};
     };
   });
 }

@@ -51,6 +51,9 @@ MacOptions parse_mac(std::string_view text);
 Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& options,
                        Generator* generator = nullptr);
 
+/// qmatmul_forward(a, b, *options), or the float32 product (BLAS) when options is empty.
+Tensor product_with(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& options);
+
 /// Differentiable qmatmul: y = A B computed with `forward`; backward dA = g B^T and
 /// dB = A^T g computed with `backward`. An empty set of options means the float32 product
 /// (BLAS) for that pass.

@@ -13,10 +13,6 @@
 namespace qtorch::quant {
 namespace {
 
-Tensor product(const Tensor& a, const Tensor& b, const std::optional<MacOptions>& options) {
-  return options ? qmatmul_forward(a, b, *options) : ops::matmul(a, b);
-}
-
 /// The im2col matrix [C*kh*kw, N*OH*OW] of x.
 Tensor columns(const Tensor& x, const Window2d& g) {
   Tensor col = empty({g.c * g.kh * g.kw, g.n * g.out_h * g.out_w}, x.device());
@@ -44,7 +40,7 @@ Tensor qconv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, 
     const Tensor x = ops::contiguous(x_in);
     col = columns(x, g);
     const Tensor w2 = ops::reshape(ops::contiguous(weight_in), {out_c, ckk});
-    const Tensor y2 = product(w2, col, forward);  // [O, N*OH*OW]
+    const Tensor y2 = product_with(w2, col, forward);  // [O, N*OH*OW]
     y = ops::contiguous(ops::permute(ops::reshape(y2, {out_c, g.n, g.out_h, g.out_w}), {1, 0, 2, 3}));
     if (bias.defined())
       y = ops::binary(BinaryOp::Add, y, ops::reshape(bias, {1, out_c, 1, 1}), "qconv2d");
@@ -60,13 +56,13 @@ Tensor qconv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, 
       Grads grads(n.inputs.size());
       if (n.needs_input_grad(0)) {
         const Tensor w2t = ops::transpose(ops::reshape(ops::contiguous(w), {o, k}), 0, 1);
-        const Tensor dcol = ops::contiguous(product(w2t, dy, backward));
+        const Tensor dcol = ops::contiguous(product_with(w2t, dy, backward));
         Tensor dx = zeros(x_shape, grad.device());
         backend_for(grad.device()).col2im(dcol, x_shape[1], 0, g, dx);
         grads[0] = dx;
       }
       if (n.needs_input_grad(1))
-        grads[1] = ops::reshape(product(dy, ops::transpose(col, 0, 1), backward), w.shape());
+        grads[1] = ops::reshape(product_with(dy, ops::transpose(col, 0, 1), backward), w.shape());
       if (n.needs_input_grad(2)) grads[2] = ops::sum(grad, {0, 2, 3});
       return grads;
     };
