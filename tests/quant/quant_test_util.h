@@ -11,8 +11,20 @@
 #include <string>
 #include <vector>
 
+#include "qtorch/core/error.h"
 #include "qtorch/core/tensor.h"
 #include "qtorch/testing.h"
+
+/// The statement throws qtorch::Error whose message contains `part`.
+#define EXPECT_THROW_MSG(statement, part)                                                   \
+  do {                                                                                      \
+    try {                                                                                   \
+      (void)(statement);                                                                    \
+      ADD_FAILURE() << "expected qtorch::Error from " #statement;                           \
+    } catch (const ::qtorch::Error& e) {                                                    \
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();           \
+    }                                                                                       \
+  } while (0)
 
 namespace qtorch::quant::test {
 

@@ -23,16 +23,6 @@ namespace {
 
 using i128 = __int128;
 
-#define EXPECT_THROW_MSG(statement, part)                                         \
-  do {                                                                            \
-    try {                                                                         \
-      (void)(statement);                                                          \
-      ADD_FAILURE() << "expected qtorch::Error from " #statement;                 \
-    } catch (const Error& e) {                                                    \
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what(); \
-    }                                                                             \
-  } while (0)
-
 MacOptions mac(const std::string& text) { return parse_mac(text); }
 
 // y = a . b as a 1 x K times K x 1 product.
