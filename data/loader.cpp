@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "qtorch/core/error.h"
 #include "qtorch/data/shuffle.h"
@@ -13,6 +14,11 @@ DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
     : data_(data), options_(options) {
   QTORCH_CHECK(options.batch_size >= 1, "DataLoader: expected batch_size >= 1, got {}",
                options.batch_size);
+  QTORCH_CHECK(options.shards >= 1 && options.shard >= 0 && options.shard < options.shards,
+               "DataLoader: expected shards >= 1 and shard in [0, shards), got shard {} of {}", options.shard,
+               options.shards);
+  QTORCH_CHECK(options.batch_size <= std::numeric_limits<int64_t>::max() / options.shards,
+               "DataLoader: batch_size {} times {} shards overflows", options.batch_size, options.shards);
   QTORCH_CHECK(data.images.defined() && data.labels.defined(),
                "DataLoader: expected a data set with image and label tensors, got undefined {}",
                data.images.defined() ? "labels" : "images");
@@ -30,13 +36,15 @@ DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
   reset(0);
 }
 
+int64_t DataLoader::global_batch() const { return options_.batch_size * options_.shards; }
+
 int64_t DataLoader::num_samples() const {
   int64_t n = data_.size();
-  return options_.drop_last ? n / options_.batch_size * options_.batch_size : n;
+  return options_.drop_last ? n / global_batch() * global_batch() : n;
 }
 
 int64_t DataLoader::num_batches() const {
-  const int64_t n = num_samples(), b = options_.batch_size;
+  const int64_t n = num_samples(), b = global_batch();
   return n / b + (n % b != 0 ? 1 : 0);  // not (n + b - 1) / b: that overflows for huge b
 }
 
@@ -52,12 +60,14 @@ int64_t DataLoader::buffer_rows() const { return std::min(options_.batch_size, n
 bool DataLoader::next(Batch& batch) {
   const int64_t end = num_samples();
   if (cursor_ >= end) return false;
-  const int64_t n = std::min(options_.batch_size, end - cursor_);
+  const int64_t global = std::min(global_batch(), end - cursor_);
+  const int64_t first = cursor_ + global * options_.shard / options_.shards;
+  const int64_t n = cursor_ + global * (options_.shard + 1) / options_.shards - first;
   Tensor images, labels;
   if (order_.empty()) {
     // Consecutive items: views of the data set, no copy at all.
-    images = data_.images.narrow(0, cursor_, n);
-    labels = data_.labels.narrow(0, cursor_, n);
+    images = data_.images.narrow(0, first, n);
+    labels = data_.labels.narrow(0, first, n);
   } else {
     if (!host_images_.defined()) {
       Shape shape = data_.images.shape();
@@ -71,7 +81,7 @@ bool DataLoader::next(Batch& batch) {
     float* dst = host_images_.data_ptr();
     float* dst_labels = host_labels_.data_ptr();
     for (int64_t i = 0; i < n; ++i) {
-      int64_t item = order_[static_cast<size_t>(cursor_ + i)];
+      int64_t item = order_[static_cast<size_t>(first + i)];
       std::memcpy(dst + i * row, src + item * row, static_cast<size_t>(row) * sizeof(float));
       dst_labels[i] = src_labels[item];
     }
@@ -96,7 +106,8 @@ bool DataLoader::next(Batch& batch) {
   batch.labels = labels;
   batch.index = batch_index_++;
   batch.size = n;
-  cursor_ += n;
+  batch.global_size = global;
+  cursor_ += global;
   return true;
 }
 

@@ -20,6 +20,12 @@ struct LoaderOptions {
   bool drop_last = false;
   /// Where the batch tensors live; CUDA batches are gathered on the host and copied once.
   Device device = Device::cpu();
+  /// Data-parallel sharding: the epoch is cut into global batches of batch_size * shards
+  /// items of the same order, and this loader yields share `shard` (from 0) of each:
+  /// items [g * shard / shards, g * (shard + 1) / shards) of a global batch of g items.
+  /// So `shards` loaders together see what one loader of the global batch size sees.
+  int64_t shard = 0;
+  int64_t shards = 1;
 };
 
 /// One mini-batch. Its tensors are buffers owned by the loader, overwritten by the next
@@ -28,7 +34,8 @@ struct Batch {
   Tensor images;       ///< [size, 1, rows, cols]
   Tensor labels;       ///< [size]
   int64_t index = 0;   ///< batch number within the epoch, from 0
-  int64_t size = 0;    ///< number of items
+  int64_t size = 0;    ///< number of items (0 for a shard of a global batch smaller than the shards)
+  int64_t global_size = 0;  ///< items of the global batch (all shards); size without sharding
 };
 
 /// Iterates over a data set in mini-batches; the order of epoch e depends only on
@@ -39,9 +46,9 @@ class DataLoader {
   /// set. A batch_size above the data set's size gives one batch of the whole set.
   DataLoader(const Dataset& data, const LoaderOptions& options);
 
-  /// Batches per epoch.
+  /// Batches per epoch (global batches when sharded).
   int64_t num_batches() const;
-  /// Items per epoch (fewer than the data set's size when drop_last drops some).
+  /// Items per epoch over all shards (fewer than the data set's size when drop_last drops some).
   int64_t num_samples() const;
   const LoaderOptions& options() const { return options_; }
 
@@ -57,6 +64,7 @@ class DataLoader {
   int64_t cursor_ = 0, batch_index_ = 0;
   /// Rows of the batch buffers: batch_size, or fewer when the epoch holds fewer items.
   int64_t buffer_rows() const;
+  int64_t global_batch() const;
 
   Tensor host_images_, host_labels_;      // gather buffers [buffer_rows(), ...]
   Tensor device_images_, device_labels_;  // copies on options_.device when it is not the CPU

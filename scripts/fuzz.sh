@@ -31,7 +31,7 @@ bash scripts/install-deps.sh
 build=${QTORCH_FUZZ_BUILD_DIR:-build-fuzz}
 flags="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="$flags" \
+  CC=clang CXX=clang++ cmake -S . -B "$build" -DQTORCH_MPI=OFF -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS_FUZZ="-fsanitize=address,undefined" \
     -DCMAKE_SHARED_LINKER_FLAGS_FUZZ="-fsanitize=address,undefined" \
     -DQTORCH_CUDA=OFF -DBUILD_TESTING=OFF -DQTORCH_BUILD_BENCHMARKS=OFF -DQTORCH_BUILD_EXAMPLES=ON \

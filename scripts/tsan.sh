@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 build=${QTORCH_TSAN_BUILD_DIR:-build-tsan}
 flags="-O1 -g -fsanitize=thread -fno-omit-frame-pointer"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Tsan -DCMAKE_CXX_FLAGS_TSAN="$flags" \
+cmake -S . -B "$build" -DQTORCH_MPI=OFF -DCMAKE_BUILD_TYPE=Tsan -DCMAKE_CXX_FLAGS_TSAN="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS_TSAN=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS_TSAN=-fsanitize=thread \
   -DQTORCH_CUDA=OFF -DQTORCH_BUILD_BENCHMARKS=OFF -DQTORCH_BUILD_EXAMPLES=OFF -DBUILD_TESTING=ON >/dev/null
 cmake --build "$build" -j"$(nproc)" --target test_train

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "qtorch/core/error.h"
+#include "qtorch/dist/payload.h"
 #include "qtorch/quant/quantizer.h"
 #include "qtorch/train/text_parsing.h"
 
@@ -230,7 +231,8 @@ bool Recipe::operator==(const Recipe& o) const {
   return roles == o.roles && layer_kinds_text(quantize_after) == layer_kinds_text(o.quantize_after) &&
          loss_scaling == o.loss_scaling && clamping_grad_zero == o.clamping_grad_zero &&
          quantize_initial_weights == o.quantize_initial_weights && master_weights == o.master_weights &&
-         mac_forward == o.mac_forward && mac_backward == o.mac_backward;
+         mac_forward == o.mac_forward && mac_backward == o.mac_backward && comm == o.comm &&
+         comm_error_feedback == o.comm_error_feedback;
 }
 
 void Recipe::validate() const {
@@ -258,6 +260,10 @@ void Recipe::validate() const {
                "recipe: loss scaling {} divides the gradients by the multiplier inside the grad quantizer, "
                "so it expects a grad format, got grad=fp32 (use static:{} instead)",
                to_string(s), exact(s.scale));
+  if (comm.number) dist::check_packable(*comm.number, "recipe comm");
+  QTORCH_CHECK(!comm_error_feedback || comm.quantized(),
+               "recipe: comm_error_feedback keeps the residual of the gradient's communication format, so it "
+               "expects a comm format, got comm=fp32");
   QTORCH_CHECK(!master_weights || !(*this)[Role::Acc].quantized(),
                "recipe: master_weights keeps a float32 copy as the accumulator, so it expects acc=fp32, got acc={}",
                to_string((*this)[Role::Acc]));
@@ -269,9 +275,11 @@ std::string to_string(const Recipe& recipe) {
   out += "after=" + layer_kinds_text(recipe.quantize_after) + "; loss_scale=" + to_string(recipe.loss_scaling);
   if (recipe.mac_forward) out += "; mac_forward=" + quant::mac_text(*recipe.mac_forward);
   if (recipe.mac_backward) out += "; mac_backward=" + quant::mac_text(*recipe.mac_backward);
+  if (recipe.comm.quantized()) out += "; comm=" + to_string(recipe.comm);
   if (recipe.clamping_grad_zero) out += "; clamping_grad_zero";
   if (recipe.quantize_initial_weights) out += "; quantize_initial_weights";
   if (recipe.master_weights) out += "; master_weights";
+  if (recipe.comm_error_feedback) out += "; comm_error_feedback";
   return out;
 }
 
@@ -287,10 +295,11 @@ Recipe parse_recipe(const std::string& text) {
     QTORCH_CHECK(std::find(seen.begin(), seen.end(), key) == seen.end(),
                  "parse_recipe: '{}' is given twice in '{}'", key, text);
     seen.push_back(key);
-    const bool is_flag = key == "clamping_grad_zero" || key == "quantize_initial_weights" || key == "master_weights";
+    const bool is_flag = key == "clamping_grad_zero" || key == "quantize_initial_weights" || key == "master_weights" ||
+                         key == "comm_error_feedback";
     QTORCH_CHECK(is_flag == (eq == std::string::npos),
-                 "parse_recipe: expected key=value for a role, after, loss_scale or mac_forward/mac_backward, or a bare flag "
-                 "(clamping_grad_zero, quantize_initial_weights, master_weights), got '{}'",
+                 "parse_recipe: expected key=value for a role, after, loss_scale, mac_forward/mac_backward or comm, or a "
+                 "bare flag (clamping_grad_zero, quantize_initial_weights, master_weights, comm_error_feedback), got '{}'",
                  item);
     if (key == "after") {
       recipe.quantize_after = parse_layer_kinds(value, "parse_recipe: after");
@@ -309,11 +318,13 @@ Recipe parse_recipe(const std::string& text) {
       recipe.quantize_initial_weights = true;
     } else if (key == "master_weights") {
       recipe.master_weights = true;
+    } else if (key == "comm_error_feedback") {
+      recipe.comm_error_feedback = true;
     } else {
       const auto role = std::find(std::begin(kRoleNames), std::end(kRoleNames), key);
-      QTORCH_CHECK(role != std::end(kRoleNames),
+      QTORCH_CHECK(role != std::end(kRoleNames) || key == "comm",
                    "parse_recipe: expected a key weight, activation, error, grad, momentum, acc, after, "
-                   "loss_scale, mac_forward, mac_backward or a flag, got '{}'",
+                   "loss_scale, mac_forward, mac_backward, comm or a flag, got '{}'",
                    key);
       // "FORMAT ROUNDING", or "fp32" alone.
       const size_t space = value.find_last_of(' ');
@@ -322,7 +333,9 @@ Recipe parse_recipe(const std::string& text) {
       QTORCH_CHECK(space != std::string::npos || number == "fp32" || number == "none",
                    "parse_recipe: {}: expected 'FORMAT ROUNDING' (e.g. 'block:8:0 stochastic') or fp32, got '{}'",
                    key, value);
-      recipe.roles[role - std::begin(kRoleNames)] = parse_role_format(number, rounding, "parse_recipe: " + key);
+      RoleFormat format = parse_role_format(number, rounding, "parse_recipe: " + key);
+      if (key == "comm") recipe.comm = format;
+      else recipe.roles[role - std::begin(kRoleNames)] = format;
     }
   }
   recipe.validate();

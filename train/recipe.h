@@ -101,6 +101,12 @@ struct Recipe {
   /// gradients). Empty: float32 (BLAS). Either makes the layers QLinear / QConv2d.
   std::optional<quant::MacOptions> mac_forward;
   std::optional<quant::MacOptions> mac_backward;
+  /// Data-parallel training (dist/): the format and rounding each rank's gradient is
+  /// quantized to before it is sent to the other ranks (fp32: sent as float32), and
+  /// whether each rank keeps the quantization residual and adds it to its next gradient
+  /// (error feedback). No effect in a single process.
+  RoleFormat comm{};
+  bool comm_error_feedback = false;
 
   RoleFormat& operator[](Role r) { return roles[static_cast<int>(r)]; }
   const RoleFormat& operator[](Role r) const { return roles[static_cast<int>(r)]; }
@@ -111,7 +117,8 @@ struct Recipe {
   bool quantizes_optimizer() const;
   /// Throws qtorch::Error for an invalid combination: clamping_grad_zero without a clamping
   /// activation format (block floating point, a non-saturating float, none), a multiplier
-  /// without a grad format, master_weights with an acc format, a non-positive or non-finite scale.
+  /// without a grad format, master_weights with an acc format, a non-positive or non-finite scale,
+  /// a comm format that cannot be sent as codes (NVFP4), comm_error_feedback without a comm format.
   void validate() const;
 
   /// Equal roles, options and set of layer kinds (in any order).

@@ -125,6 +125,48 @@ Trainer::Trainer(const nn::ModulePtr& model, const Recipe& recipe, const Trainer
   }
   if (o.averaging.start_epoch > 0)
     swa_ = std::make_unique<optim::SWA>(setup_.model, 0, std::max<int64_t>(o.averaging.every_steps, 1));
+  if (o.communicator && o.communicator->size() > 1) {
+    exchange_ = std::make_unique<dist::GradientExchange>(
+        o.communicator, dist::ExchangeOptions{.number = recipe.comm.number,
+                                              .rounding = recipe.comm.rounding,
+                                              .error_feedback = recipe.comm_error_feedback,
+                                              .seed = o.seed ^ 0xc0117e5ee0ull});
+    exchange_->broadcast(setup_.model->parameters());
+    exchange_->broadcast(setup_.model->buffers());
+  }
+}
+
+data::LoaderOptions Trainer::loader_options(bool shuffle) const {
+  return {.batch_size = options_.batch_size, .shuffle = shuffle, .seed = options_.seed, .device = options_.device,
+          .shard = rank(), .shards = ranks()};
+}
+
+void Trainer::exchange_gradients(const data::Batch& batch) {
+  const double weight = batch.global_size > 0 ? double(batch.size) / double(batch.global_size) : 0.0;
+  const int64_t overflow = setup_.overflow ? setup_.overflow->take() : 0;
+  const dist::ExchangeStats stats = exchange_->exchange(setup_.optimizer->parameters(), weight, overflow);
+  if (stats.total_count > 0 && setup_.overflow) setup_.overflow->report(stats.total_count);
+  comm_bytes_ += stats.bytes_sent;
+  comm_elements_ = stats.elements;
+  ++comm_steps_;
+}
+
+void Trainer::reduce_over_ranks(Score& trained, std::array<QuantCounts, kNumRoles>& counts) {
+  std::vector<double> sums = {trained.loss * double(trained.samples), double(trained.correct), double(trained.samples)};
+  for (const QuantCounts& c : counts)
+    for (int64_t v : {c.numel, c.nonzero, c.flushed, c.saturated}) sums.push_back(double(v));
+  exchange_->communicator().all_reduce_sum(sums.data(), sums.size());
+  trained.samples = static_cast<int64_t>(sums[2]);
+  trained.correct = static_cast<int64_t>(sums[1]);
+  trained.loss = trained.samples > 0 ? sums[0] / double(trained.samples) : 0.0;
+  trained.accuracy = trained.samples > 0 ? double(trained.correct) / double(trained.samples) : 0.0;
+  size_t at = 3;
+  for (QuantCounts& c : counts) {
+    c.numel = static_cast<int64_t>(sums[at++]);
+    c.nonzero = static_cast<int64_t>(sums[at++]);
+    c.flushed = static_cast<int64_t>(sums[at++]);
+    c.saturated = static_cast<int64_t>(sums[at++]);
+  }
 }
 
 nn::ModulePtr Trainer::averaged_model() const { return swa_ ? swa_->averaged_model() : nullptr; }
@@ -140,8 +182,10 @@ Score Trainer::evaluate(const data::Dataset& data, nn::Module* model) {
 void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sample, const TrainerCallbacks& cb,
                          double& update_sum, int64_t& update_samples) {
   optim::Optimizer& opt = *setup_.optimizer;
-  Tensor logits = (*setup_.model)(batch.images);
-  Tensor loss = cross_entropy(logits, batch.labels);
+  // A rank whose share of a small last global batch is empty only takes part in the exchange.
+  const bool local = batch.size > 0;
+  Tensor logits = local ? (*setup_.model)(batch.images) : Tensor();
+  Tensor loss = local ? cross_entropy(logits, batch.labels) : zeros({});
   opt.zero_grad();
   std::vector<Tensor> before;
   if (sample) {
@@ -154,11 +198,13 @@ void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sam
   StepInfo info;
   info.step = steps_done_;
   if (scaler_) {
-    scaler_->scale(scaled).backward();
+    if (local) scaler_->scale(scaled).backward();
+    if (exchange_) exchange_gradients(batch);
     info.skipped = !scaler_->step(opt);
     info.loss_scale = scaler_->get_scale();
   } else {
-    scaled.backward();
+    if (local) scaled.backward();
+    if (exchange_) exchange_gradients(batch);
     opt.step();
   }
   if (sample) {
@@ -168,7 +214,7 @@ void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sam
     update_sum += info.total_weights > 0 ? double(*info.changed) / double(info.total_weights) : 0.0;
     ++update_samples;
   }
-  score.add(loss, logits, batch.labels);
+  if (local) score.add(loss, logits, batch.labels);
   const Averaging& avg = options_.averaging;
   if (swa_ && avg.every_steps > 0) {
     const int64_t start = (avg.start_epoch - 1) * steps_per_epoch_;
@@ -180,8 +226,7 @@ void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sam
 
 EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb) {
   const int64_t epoch = epochs_done_ + 1;
-  data::DataLoader loader(train, {.batch_size = options_.batch_size, .shuffle = true, .seed = options_.seed,
-                                  .device = options_.device});
+  data::DataLoader loader(train, loader_options(true));
   loader.reset(epoch - 1);
   const int64_t batches = loader.num_batches();
   const int64_t samples = options_.update_fraction_samples;
@@ -197,19 +242,26 @@ EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Datase
   setup_.model->train();
   RunningScore score(options_.device);
   const Clock::time_point t0 = Clock::now();
+  comm_bytes_ = comm_steps_ = 0;
   data::Batch batch;
   while (loader.next(batch)) {
     const bool sample = sample_every > 0 && (batch.index + 1) % sample_every == 0;
     train_step(batch, score, sample, cb, update_sum, update_samples);
     if (cb.on_batch) cb.on_batch(epoch, batch.index + 1, batches, score);
   }
-  const Score trained = score.read();  // waits for the device
+  Score trained = score.read();  // waits for the device
+  for (Role r : kRoles) m.counts[static_cast<int>(r)] = setup_.counters->total(r) - counts_before[static_cast<int>(r)];
+  if (exchange_) {
+    reduce_over_ranks(trained, m.counts);
+    exchange_->broadcast(setup_.model->buffers());  // batch norm: rank 0's running statistics
+    m.comm_bytes_per_step = comm_steps_ > 0 ? double(comm_bytes_) / double(comm_steps_) : 0.0;
+    m.comm_elements_per_step = comm_elements_;
+  }
   m.seconds = seconds_since(t0);
   m.train_loss = trained.loss;
   m.train_accuracy = trained.accuracy;
-  m.samples_per_second = m.seconds > 0 ? double(score.samples()) / m.seconds : 0;
+  m.samples_per_second = m.seconds > 0 ? double(trained.samples) / m.seconds : 0;
   if (update_samples > 0) m.update_fraction = update_sum / double(update_samples);
-  for (Role r : kRoles) m.counts[static_cast<int>(r)] = setup_.counters->total(r) - counts_before[static_cast<int>(r)];
   if (scaler_) {
     m.loss_scale = scaler_->get_scale();
     m.skipped_steps = scaler_->skipped_steps();
@@ -241,7 +293,7 @@ Score Trainer::evaluate_averaged(const data::Dataset& train, const data::Dataset
 TrainResult Trainer::fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb) {
   TrainResult result;
   {
-    data::DataLoader probe(train, {.batch_size = options_.batch_size, .shuffle = false});
+    data::DataLoader probe(train, {.batch_size = options_.batch_size, .shuffle = false, .shard = rank(), .shards = ranks()});
     steps_per_epoch_ = probe.num_batches();
   }
   steps_done_ = std::max(steps_done_, epochs_done_ * steps_per_epoch_);  // after resume

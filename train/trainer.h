@@ -16,6 +16,8 @@
 #include "qtorch/core/device.h"
 #include "qtorch/data/loader.h"
 #include "qtorch/data/mnist.h"
+#include "qtorch/dist/communicator.h"
+#include "qtorch/dist/data_parallel.h"
 #include "qtorch/nn/module.h"
 #include "qtorch/optim/checkpoint.h"
 #include "qtorch/optim/loss_scaler.h"
@@ -79,6 +81,14 @@ struct TrainerOptions {
   /// (without a loss scaler, which skips such steps) whose mean training loss is not finite.
   bool stop_on_nan = true;
   ApplyOptions apply{};
+  /// Data-parallel training over the communicator's processes (dist::world() under
+  /// mpirun), when it has more than one: rank 0's weights are broadcast at the start; each
+  /// rank trains on its shard of every global batch of batch_size * ranks items of the
+  /// same shuffled order; the gradients are combined after backward and before the step
+  /// (dist::GradientExchange, in the recipe's comm format); the epoch's training figures
+  /// and counts are summed over ranks. Batch norm uses each rank's own batch statistics
+  /// (its running statistics are rank 0's, broadcast after every epoch). null: one process.
+  std::shared_ptr<dist::Communicator> communicator = nullptr;
 };
 
 /// Thrown by Trainer::fit when training diverged (TrainerOptions::stop_on_nan); the epoch's
@@ -105,6 +115,10 @@ struct EpochMetrics {
   int64_t skipped_steps = 0;           ///< in the whole run so far
   Score test{};                          ///< the test figures with their counts
   std::optional<Score> averaged_test{};  ///< with Averaging::evaluate_each_epoch
+  /// Data-parallel only: the bytes each rank sent per step (mean over the epoch's steps),
+  /// and the gradient elements exchanged per step.
+  std::optional<double> comm_bytes_per_step{};
+  int64_t comm_elements_per_step = 0;
 };
 
 /// What each step did (for per-step diagnostics).
@@ -168,11 +182,19 @@ class Trainer {
   nn::ModulePtr averaged_model() const;
   optim::LossScaler* loss_scaler() { return scaler_.get(); }
   int64_t epochs_done() const { return epochs_done_; }
+  /// Processes training together (1 without a communicator) and this one's rank.
+  int ranks() const { return exchange_ ? exchange_->communicator().size() : 1; }
+  int rank() const { return exchange_ ? exchange_->communicator().rank() : 0; }
 
  private:
   EpochMetrics train_epoch(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb);
   void train_step(const data::Batch& batch, RunningScore& score, bool sample, const TrainerCallbacks& cb,
                   double& update_sum, int64_t& update_samples);
+  /// Data-parallel: replaces the gradients by the global batch's (see TrainerOptions::communicator).
+  void exchange_gradients(const data::Batch& batch);
+  /// Data-parallel: sums this epoch's training score and counts over the ranks.
+  void reduce_over_ranks(Score& trained, std::array<QuantCounts, kNumRoles>& counts);
+  data::LoaderOptions loader_options(bool shuffle) const;
   Score evaluate_averaged(const data::Dataset& train, const data::Dataset& test);
   optim::TrainingState state();
 
@@ -182,6 +204,8 @@ class Trainer {
   std::unique_ptr<optim::LRScheduler> scheduler_;
   std::unique_ptr<optim::LossScaler> scaler_;
   std::unique_ptr<optim::SWA> swa_;
+  std::unique_ptr<dist::GradientExchange> exchange_;  // data-parallel only
+  int64_t comm_bytes_ = 0, comm_steps_ = 0, comm_elements_ = 0;  // this epoch's
   int64_t epochs_done_ = 0;
   int64_t steps_done_ = 0;
   int64_t steps_per_epoch_ = 0;

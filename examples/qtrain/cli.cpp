@@ -15,6 +15,7 @@
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
 #include "qtorch/core/error.h"
+#include "qtorch/dist/payload.h"
 #include "qtorch/train/trainer.h"
 
 namespace qtrain {
@@ -215,6 +216,18 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
       "(keys acc, mul, acc_rounding, mul_rounding, chunk, fma, kahan), or fp32 (default: the preset's)");
   auto* mac_backward_opt = app.add_option("--mac-backward", mac_backward,
                                           "the same for the backward products (input and weight gradients)");
+  std::string comm_format, comm_rounding;
+  auto* comm_format_opt = app.add_option(
+      "--comm-format", comm_format,
+      "data-parallel (mpirun): the format gradients are sent in, e.g. block:8 or e4m3 (fp32: float32; "
+      "default: the preset's)");
+  auto* comm_rounding_opt = app.add_option("--comm-rounding", comm_rounding, "rounding of --comm-format");
+  bool comm_error_feedback = false;
+  app.add_flag("--comm-error-feedback", comm_error_feedback,
+               "keep each process's quantization residual and add it to its next gradient");
+  app.add_option("--sweep", cfg.sweep_path,
+                 "run every line of FILE (qtrain options) as its own training run, spread over the MPI processes; "
+                 "--metrics names the JSON of all runs");
   app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");
@@ -273,6 +286,25 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
     };
     if (mac_forward_opt->count()) cfg.recipe.mac_forward = parse_mac_flag("--mac-forward", mac_forward);
     if (mac_backward_opt->count()) cfg.recipe.mac_backward = parse_mac_flag("--mac-backward", mac_backward);
+    if (comm_format_opt->count())
+      cfg.recipe.comm.number = parse_as("--comm-format", "parse_number: ", [&] { return qtorch::parse_number(comm_format); });
+    if (comm_rounding_opt->count())
+      cfg.recipe.comm.rounding = parse_as("--comm-rounding", "parse_rounding: ", [&] { return qtorch::parse_rounding(comm_rounding); });
+    if (comm_error_feedback) cfg.recipe.comm_error_feedback = true;
+    if (cfg.recipe.comm.number)
+      parse_as("--comm-format", "", [&] {
+        qtorch::dist::check_packable(*cfg.recipe.comm.number, "--comm-format");
+        return 0;
+      });
+    if (cfg.recipe.comm_error_feedback && !cfg.recipe.comm.quantized())
+      fail("--comm-error-feedback: keeps the residual of the gradients' communication format, so it needs "
+           "--comm-format (got fp32)");
+    if (!cfg.sweep_path.empty()) {
+      for (const char* name : {"--checkpoint", "--resume", "--plot", "--compare"})
+        if (app.get_option(name)->count())
+          fail(std::string(name) + ": not allowed with --sweep (put it on the sweep's lines instead)");
+      if (!std::filesystem::is_regular_file(cfg.sweep_path)) fail("--sweep: no such file '" + cfg.sweep_path + "'");
+    }
     for (Role r : train::kRoles) {
       int i = static_cast<int>(r);
       const std::string role = std::string("--") + train::role_name(r);

@@ -31,6 +31,9 @@ struct Config {
   uint64_t seed = 0;
   int threads = 0;  ///< 0: the library's default
   std::string device = "cpu";
+  /// Under mpirun: train data-parallel over every process (false: each trains alone, as
+  /// the runs of a sweep do).
+  bool data_parallel = true;
 
   // ---- number formats ----
   /// parse_command_line starts from the preset's recipe, then applies explicit
@@ -45,6 +48,9 @@ struct Config {
   std::string metrics_path{}, plot_path{}, checkpoint_path{}, resume_path{};
   std::vector<std::string> compare{};  ///< metrics files to plot together (no training)
   bool progress = true;              ///< progress bar / periodic lines on stderr
+  /// A file of runs, one line of qtrain options each, spread over the MPI processes;
+  /// --metrics then names the JSON of all the runs.
+  std::string sweep_path{};
 };
 
 }  // namespace qtrain

@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 
 #include "examples/qtrain/cli.h"
 #include "examples/qtrain/compare.h"
+#include "examples/qtrain/sweep.h"
 #include "examples/qtrain/trainer.h"
+#include "qtorch/dist/communicator.h"
 
 namespace {
 
@@ -34,9 +37,26 @@ void ensure_short_openmp_spins(char** argv) {
 
 int main(int argc, char** argv) {
   ensure_short_openmp_spins(argv);
+  std::unique_ptr<qtorch::dist::Session> mpi;
+  try {
+    mpi = std::make_unique<qtorch::dist::Session>(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qtrain: error: %s\n", e.what());
+    return 2;
+  }
   qtrain::Config config;
   if (std::optional<int> code = qtrain::parse_command_line(argc, argv, config)) return *code;
+  if (qtorch::dist::world()->rank() != 0) {
+    // Only rank 0 prints, writes metrics, checkpoints and plots; the others train (or run
+    // their share of a sweep) silently and report errors on stderr.
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+    config.progress = false;
+    config.metrics_path.clear();
+    config.plot_path.clear();
+    config.checkpoint_path.clear();
+  }
   try {
+    if (!config.sweep_path.empty()) return qtrain::run_sweep(config);
     return config.compare.empty() ? qtrain::run_training(config) : qtrain::run_compare(config);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qtrain: error: %s\n", e.what());

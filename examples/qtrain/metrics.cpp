@@ -95,6 +95,8 @@ nlohmann::ordered_json config_to_json(const Config& c) {
       {"recipe", train::to_string(c.recipe)},
       {"formats", formats},
       {"loss_scale", train::to_string(c.recipe.loss_scaling)},
+      {"comm", train::to_string(c.recipe.comm)},
+      {"comm_error_feedback", c.recipe.comm_error_feedback},
       {"quantize_after", train::layer_kinds_text(c.recipe.quantize_after)},
       {"swa_start", c.swa_start},
       {"checkpoint", c.checkpoint_path},
@@ -117,6 +119,7 @@ nlohmann::ordered_json to_json(const RunMetrics& m) {
     put_optional(j, "flush_fraction", e.flush_fraction);
     put_optional(j, "saturation_fraction", e.saturation_fraction);
     put_optional(j, "loss_scale", e.loss_scale);
+    put_optional(j, "comm_bytes_per_step", e.comm_bytes_per_step);
     epochs.push_back(j);
   }
   nlohmann::ordered_json out = {{"config", m.config}, {"epochs", epochs}};
@@ -159,6 +162,7 @@ RunMetrics read_metrics(const std::string& path) {
     r.flush_fraction = e.optional_number("flush_fraction");
     r.saturation_fraction = e.optional_number("saturation_fraction");
     r.loss_scale = e.optional_number("loss_scale");
+    r.comm_bytes_per_step = e.optional_number("comm_bytes_per_step");
     m.epochs.push_back(r);
   }
   if (j.contains("final")) {

@@ -25,6 +25,8 @@ struct EpochRecord {
   std::optional<double> flush_fraction{}, saturation_fraction{};
   /// The dynamic loss scale at the end of the epoch.
   std::optional<double> loss_scale{};
+  /// Data-parallel: bytes each process sent per step (its gradient message).
+  std::optional<double> comm_bytes_per_step{};
 };
 
 struct FinalRecord {

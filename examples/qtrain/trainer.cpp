@@ -17,6 +17,7 @@
 #include "qtorch/core/generator.h"
 #include "qtorch/core/threads.h"
 #include "qtorch/data/mnist.h"
+#include "qtorch/dist/communicator.h"
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/plot.h"
 #include "examples/qtrain/progress.h"
@@ -51,14 +52,15 @@ train::TrainerOptions trainer_options(const Config& c) {
           // Evaluation batch: large enough to amortise per-batch costs, small enough that
           // the convolution buffers (im2col) stay far below the training set's 188 MB.
           .eval_batch_size = 256,
-          .stop_on_nan = c.stop_on_nan};
+          .stop_on_nan = c.stop_on_nan,
+          .communicator = c.data_parallel ? qtorch::dist::world() : nullptr};
 }
 
 EpochRecord record_of(const train::EpochMetrics& m) {
   EpochRecord r{.epoch = m.epoch, .train_loss = m.train_loss, .train_accuracy = m.train_accuracy,
                 .test_loss = m.test_loss, .test_accuracy = m.test_accuracy, .seconds = m.seconds,
                 .samples_per_second = m.samples_per_second, .lr = m.lr, .update_fraction = m.update_fraction,
-                .loss_scale = m.loss_scale};
+                .loss_scale = m.loss_scale, .comm_bytes_per_step = m.comm_bytes_per_step};
   const train::QuantCounts& e = m.counts[static_cast<int>(Role::Error)];
   if (e.numel > 0) {  // shares of all error elements
     r.flush_fraction = double(e.flushed) / double(e.numel);
@@ -72,6 +74,7 @@ class Run {
  public:
   explicit Run(const Config& config);
   void train();
+  const RunMetrics& metrics() const { return metrics_; }
 
  private:
   void resume();
@@ -158,6 +161,7 @@ void Run::on_epoch(const train::EpochMetrics& m) {
               rec.test_accuracy, rec.seconds, rec.samples_per_second, rec.lr);
   if (rec.update_fraction) std::printf(", updated %.3f", *rec.update_fraction);
   if (rec.loss_scale) std::printf(", loss scale %g", *rec.loss_scale);
+  if (rec.comm_bytes_per_step) std::printf(", sent %.0f bytes/step", *rec.comm_bytes_per_step);
   std::printf("\n");
   std::fflush(stdout);
   if (!std::isfinite(rec.train_loss) || !std::isfinite(rec.test_loss))
@@ -180,6 +184,11 @@ void Run::train() {
   std::printf("qtrain: %s on %s (%lld training / %lld test images), device %s, %d threads\n", cfg_.model.c_str(),
               cfg_.data_dir.c_str(), (long long)train_set_.size(), (long long)test_set_.size(),
               trainer_->options().device.str().c_str(), qtorch::get_num_threads());
+  if (trainer_->ranks() > 1)
+    std::printf("qtrain: training data-parallel over %d processes (MPI): each takes %lld of every global batch of "
+                "%lld, gradients sent as %s%s\n",
+                trainer_->ranks(), (long long)cfg_.batch_size, (long long)cfg_.batch_size * trainer_->ranks(),
+                train::to_string(cfg_.recipe.comm).c_str(), cfg_.recipe.comm_error_feedback ? " with error feedback" : "");
   std::printf("formats (preset %s): %s\n", cfg_.preset.c_str(), train::to_string(cfg_.recipe).c_str());
   std::printf("optimizer %s lr %g momentum %g weight decay %g, schedule %s, batch %lld, %lld epochs, seed %llu\n",
               cfg_.optimizer.c_str(), cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.schedule.c_str(),
@@ -215,8 +224,15 @@ void Run::train() {
 
 }  // namespace
 
-int run_training(const Config& config) {
+int run_training(const Config& config, RunMetrics* metrics) {
   std::unique_ptr<Run> run;
+  struct KeepMetrics {
+    const std::unique_ptr<Run>& run;
+    RunMetrics* out;
+    ~KeepMetrics() {
+      if (out && run) *out = run->metrics();
+    }
+  } keep{run, metrics};
   try {
     run = std::make_unique<Run>(config);
   } catch (const std::exception& e) {

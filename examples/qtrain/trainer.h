@@ -4,6 +4,7 @@
 #pragma once
 
 #include "examples/qtrain/config.h"
+#include "examples/qtrain/metrics.h"
 
 namespace qtrain {
 
@@ -15,6 +16,7 @@ inline constexpr int kDiverged = 3;
 /// Runs the configured training; returns the process exit code (0 on success, kBadInput
 /// for bad options or data, 1 for a failure during training). Prints errors as one line
 /// "qtrain: error: ..." on stderr.
-int run_training(const Config& config);
+/// `metrics`, when not null, receives the run's metrics (also on failure: what was done).
+int run_training(const Config& config, RunMetrics* metrics = nullptr);
 
 }  // namespace qtrain

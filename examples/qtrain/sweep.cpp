@@ -1,0 +1,118 @@
+// The sweep: independent qtrain runs spread over the ranks, results gathered as JSON.
+#include "examples/qtrain/sweep.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "examples/qtrain/cli.h"
+#include "examples/qtrain/metrics.h"
+#include "examples/qtrain/trainer.h"
+#include "qtorch/dist/communicator.h"
+
+namespace qtrain {
+namespace {
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// One run of the sweep as JSON: its line, rank, exit status, and metrics or error.
+nlohmann::ordered_json run_line(size_t index, const std::string& line, int rank) {
+  nlohmann::ordered_json result = {{"run", index}, {"options", line}, {"rank", rank}};
+  std::vector<std::string> args = {"qtrain"};
+  for (const std::string& w : words(line)) args.push_back(w);
+  args.push_back("--no-progress");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Config config;
+  // Options that parse_command_line rejects print their message on stderr.
+  std::optional<int> parse_status = parse_command_line(static_cast<int>(args.size()), argv.data(), config);
+  if (parse_status) {
+    result["status"] = *parse_status;
+    result["error"] = "bad options (see the message on stderr)";
+    return result;
+  }
+  if (!config.sweep_path.empty()) {
+    result["status"] = kBadInput;
+    result["error"] = "--sweep inside a sweep";
+    return result;
+  }
+  config.data_parallel = false;
+  RunMetrics metrics;
+  int status = 1;
+  try {
+    status = run_training(config, &metrics);
+  } catch (const std::exception& e) {
+    result["error"] = e.what();
+  }
+  result["status"] = status;
+  if (status != 0 && !result.contains("error")) result["error"] = "exit status " + std::to_string(status);
+  result["metrics"] = to_json(metrics);
+  return result;
+}
+
+}  // namespace
+
+std::vector<std::string> read_sweep(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("--sweep: cannot read '" + path + "'");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    const size_t start = line.find_first_not_of(" \t\r");
+    if (start == std::string::npos || line[start] == '#') continue;
+    lines.push_back(line.substr(start));
+  }
+  if (lines.empty()) throw std::invalid_argument("--sweep: '" + path + "' holds no run (one line of options per run)");
+  return lines;
+}
+
+int run_sweep(const Config& config) {
+  const std::vector<std::string> lines = read_sweep(config.sweep_path);
+  std::shared_ptr<qtorch::dist::Communicator> world = qtorch::dist::world();
+  const int rank = world->rank(), ranks = world->size();
+  std::printf("qtrain: sweep of %zu runs from %s over %d process%s\n", lines.size(), config.sweep_path.c_str(), ranks,
+              ranks == 1 ? "" : "es");
+  std::fflush(stdout);
+  nlohmann::ordered_json mine = nlohmann::ordered_json::array();
+  for (size_t i = static_cast<size_t>(rank); i < lines.size(); i += static_cast<size_t>(ranks))
+    mine.push_back(run_line(i, lines[i], rank));
+  const std::string text = mine.dump();
+  const std::vector<std::vector<uint8_t>> all = world->all_gather(std::vector<uint8_t>(text.begin(), text.end()));
+  std::vector<nlohmann::ordered_json> runs(lines.size());
+  for (const std::vector<uint8_t>& part : all)
+    for (const auto& run : nlohmann::ordered_json::parse(std::string(part.begin(), part.end())))
+      runs[run["run"].get<size_t>()] = run;
+  int failed = 0;
+  std::printf("\n%-4s %-5s %-7s %-9s %-8s %s\n", "run", "rank", "status", "test acc", "seconds", "options");
+  for (const auto& run : runs) {
+    const bool ok = run["status"].get<int>() == 0;
+    failed += ok ? 0 : 1;
+    double acc = 0, seconds = 0;
+    if (ok && run.contains("metrics") && run["metrics"].contains("final")) {
+      acc = run["metrics"]["final"]["test_accuracy"].get<double>();
+      seconds = run["metrics"]["final"]["total_seconds"].get<double>();
+    }
+    std::printf("%-4zu %-5d %-7s %-9s %-8s %s%s\n", run["run"].get<size_t>(), run["rank"].get<int>(),
+                ok ? "ok" : "FAILED", ok ? std::to_string(acc).substr(0, 6).c_str() : "-",
+                ok ? std::to_string(seconds).substr(0, 6).c_str() : "-", run["options"].get<std::string>().c_str(),
+                ok ? "" : ("  (" + run["error"].get<std::string>() + ")").c_str());
+  }
+  std::printf("%zu runs, %d failed\n", runs.size(), failed);
+  if (!config.metrics_path.empty()) {
+    nlohmann::ordered_json out = {{"sweep", config.sweep_path}, {"processes", ranks}, {"runs", runs}};
+    write_json_atomically(config.metrics_path, out);
+    std::printf("metrics: %s\n", config.metrics_path.c_str());
+  }
+  std::fflush(stdout);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace qtrain

@@ -1,0 +1,24 @@
+// qtrain --sweep FILE: many independent training runs, one per line of FILE, spread over
+// the processes of an MPI launch (line i on rank i mod N) and gathered into one report.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "examples/qtrain/config.h"
+
+namespace qtrain {
+
+/// The runs of a sweep file: each line holds qtrain options separated by spaces; blank
+/// lines and lines starting with '#' are skipped. Throws std::invalid_argument naming the
+/// file when it cannot be read or holds no run.
+std::vector<std::string> read_sweep(const std::string& path);
+
+/// Runs the sweep of `config.sweep_path` on this process's share of the lines, gathers
+/// every run's result on every rank, prints the table (rank 0) and writes the JSON of all
+/// runs to config.metrics_path (rank 0). A run that fails (bad options, diverged, error)
+/// is reported with its exit status and message. Returns 0 when every run succeeded, 1
+/// otherwise.
+int run_sweep(const Config& config);
+
+}  // namespace qtrain
