@@ -7,6 +7,8 @@ packages=(
   libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-openmp-dev
   libfmt-dev libgtest-dev libbenchmark-dev
   zlib1g-dev libcli11-dev nlohmann-json3-dev gnuplot-nox dataset-fashion-mnist
+  # data-parallel training (dist/, -DQTORCH_MPI): Open MPI and its mpirun
+  libopenmpi-dev openmpi-bin
   # scripts/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
 )

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <set>
 
 #include "qtorch/core/error.h"
@@ -176,4 +177,58 @@ TEST(Loader, MalformedDataSetsAreNamed) {
 }
 
 }  // namespace
+// Data-parallel sharding: `shards` loaders of batch B together yield, batch by batch, the
+// items of one loader of batch shards * B, each taking its contiguous share in rank order.
+TEST(DataLoaderShards, TogetherEqualOneLoaderOfTheGlobalBatch) {
+  for (int64_t n : {1, 7, 50, 64, 65}) {
+    for (int64_t shards : {2, 3, 4}) {
+      for (bool drop_last : {false, true}) {
+        const Dataset d = make_dataset(n);
+        const int64_t b = 8;
+        DataLoader global(d, {.batch_size = b * shards, .shuffle = true, .seed = 5, .drop_last = drop_last});
+        std::vector<std::unique_ptr<DataLoader>> parts;
+        for (int64_t r = 0; r < shards; ++r)
+          parts.push_back(std::make_unique<DataLoader>(
+              d, LoaderOptions{.batch_size = b, .shuffle = true, .seed = 5, .drop_last = drop_last, .shard = r, .shards = shards}));
+        for (auto& p : parts) EXPECT_EQ(p->num_batches(), global.num_batches()) << n << " " << shards;
+        for (int64_t epoch : {0, 3}) {
+          global.reset(epoch);
+          for (auto& p : parts) p->reset(epoch);
+          Batch g;
+          while (global.next(g)) {
+            std::vector<float> joined;
+            for (int64_t r = 0; r < shards; ++r) {
+              Batch part;
+              ASSERT_TRUE(parts[static_cast<size_t>(r)]->next(part));
+              EXPECT_EQ(part.index, g.index);
+              EXPECT_EQ(part.global_size, g.size);
+              // Shares differ by at most one item and follow floor(g * r / shards).
+              EXPECT_EQ(part.size, g.size * (r + 1) / shards - g.size * r / shards);
+              for (float v : part.labels.to_vector()) joined.push_back(v);
+            }
+            EXPECT_EQ(joined, g.labels.to_vector()) << "n " << n << " shards " << shards << " batch " << g.index;
+          }
+          for (auto& p : parts) {
+            Batch extra;
+            EXPECT_FALSE(p->next(extra));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(DataLoaderShards, RejectsABadShard) {
+  const Dataset d = make_dataset(10);
+  EXPECT_THROW(DataLoader(d, {.batch_size = 2, .shard = 2, .shards = 2}), Error);
+  EXPECT_THROW(DataLoader(d, {.batch_size = 2, .shard = -1, .shards = 2}), Error);
+  EXPECT_THROW(DataLoader(d, {.batch_size = 2, .shard = 0, .shards = 0}), Error);
+  try {
+    DataLoader(d, {.batch_size = 2, .shard = 3, .shards = 2});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shard 3 of 2"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace qtorch::data

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# qtrain under mpiexec on 2 processes (ctest qtrain_mpi_2_ranks):
+#  1. data-parallel fp32 equals one process of the double batch within the stated tolerance
+#     (train loss within 0.005, test accuracy within 0.01 after one epoch of 6000 images:
+#     float summation order differs, and 47 steps amplify it; measured 0.0001 and 0.0025);
+#  2. only rank 0 prints and writes metrics and the checkpoint; bytes per step are reported;
+#  3. block8 communication sends 1 byte per element plus scales;
+#  4. a sweep under mpiexec gives the same table as in one process, failed run included.
+# Usage: qtrain_mpi_test.sh QTRAIN MPIEXEC
+set -euo pipefail
+qtrain=$1
+mpiexec=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+common=(--model mlp --preset fp32 --epochs 1 --limit-train 6000 --limit-test 2000 --threads 1 --no-progress)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$qtrain" "${common[@]}" --batch-size 128 > "$tmp/one.txt"
+"$mpiexec" -n 2 --oversubscribe "$qtrain" "${common[@]}" --batch-size 64 --metrics "$tmp/two.json" \
+  --checkpoint "$tmp/two.ckpt" > "$tmp/two.txt"
+cat "$tmp/one.txt" "$tmp/two.txt"
+grep -q "training data-parallel over 2 processes" "$tmp/two.txt" || fail "no data-parallel banner"
+[ "$(grep -c '^epoch 1/1' "$tmp/two.txt")" -eq 1 ] || fail "expected one epoch line (rank 0 only)"
+[ -s "$tmp/two.ckpt" ] || fail "no checkpoint from rank 0"
+grep -q '"comm_bytes_per_step": 1077288' "$tmp/two.json" || fail "fp32 should send 4 bytes x 269322 parameters per step"
+field() { sed -n "s/^epoch 1\/1 .*$1 \([0-9.]*\).*/\1/p" "$2" | head -1; }
+loss1=$(sed -n 's/^epoch 1\/1  train loss \([0-9.]*\).*/\1/p' "$tmp/one.txt")
+loss2=$(sed -n 's/^epoch 1\/1  train loss \([0-9.]*\).*/\1/p' "$tmp/two.txt")
+acc1=$(sed -n 's/^test accuracy \([0-9.]*\).*/\1/p' "$tmp/one.txt")
+acc2=$(sed -n 's/^test accuracy \([0-9.]*\).*/\1/p' "$tmp/two.txt")
+echo "one process batch 128: train loss $loss1, test accuracy $acc1; 2 ranks x 64: $loss2, $acc2"
+awk -v a="$loss1" -v b="$loss2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 0.005) }' \
+  || fail "train loss $loss2 (2 ranks) is not within 0.005 of $loss1 (one process)"
+awk -v a="$acc1" -v b="$acc2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 0.01) }' \
+  || fail "test accuracy $acc2 (2 ranks) is not within 0.01 of $acc1 (one process)"
+
+# block:8:0: per tensor a 4-byte exception count, 1 byte per element, a 2-byte exponent per
+# row (per element of a bias); plus the 16-byte header.
+"$mpiexec" -n 2 --oversubscribe "$qtrain" "${common[@]}" --batch-size 64 --comm-format block:8:0 \
+  --comm-rounding stochastic > "$tmp/block.txt"
+expected=$(( 16 + (4 + 256*784 + 256*2) + (4 + 256 + 256*2) + (4 + 256*256 + 256*2) + (4 + 256 + 256*2) \
+  + (4 + 10*256 + 10*2) + (4 + 10 + 10*2) ))
+grep -q "sent $expected bytes/step" "$tmp/block.txt" || { cat "$tmp/block.txt"; fail "block8 should send $expected bytes per step"; }
+
+# A sweep: two runs and one with a bad option, in one process and over 2 ranks.
+printf '# a comment\n--model mlp --preset fp32 --epochs 1 --limit-train 1000 --limit-test 500 --seed 1\n\n--model nope\n--model mlp --preset block8 --epochs 1 --limit-train 1000 --limit-test 500 --seed 2\n' > "$tmp/sweep.txt"
+table() { sed -n '/^run /,$p' "$1" | awk '{ print $1, $3, $4 }'; }
+status=0; "$qtrain" --sweep "$tmp/sweep.txt" --threads 1 --metrics "$tmp/sweep1.json" > "$tmp/sweep1.txt" 2>/dev/null || status=$?
+[ "$status" -eq 1 ] || fail "a sweep with a failed run should exit 1, got $status"
+status=0; "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/sweep.txt" --threads 1 --metrics "$tmp/sweep2.json" \
+  > "$tmp/sweep2.txt" 2>/dev/null || status=$?
+[ "$status" -ne 0 ] || fail "the sweep under mpiexec should fail (one run failed)"
+cat "$tmp/sweep1.txt" "$tmp/sweep2.txt"
+diff <(table "$tmp/sweep1.txt") <(table "$tmp/sweep2.txt") || fail "the sweep's table differs between 1 and 2 processes"
+grep -q "3 runs, 1 failed" "$tmp/sweep2.txt" || fail "expected 3 runs, 1 failed"
+grep -q '"rank": 1' "$tmp/sweep2.json" || fail "no run on rank 1"
+echo "qtrain under mpiexec: OK"
