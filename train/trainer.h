@@ -87,7 +87,8 @@ struct TrainerOptions {
   /// same shuffled order; the gradients are combined after backward and before the step
   /// (dist::GradientExchange, in the recipe's comm format); the epoch's training figures
   /// and counts are summed over ranks. Batch norm uses each rank's own batch statistics
-  /// (its running statistics are rank 0's, broadcast after every epoch). null: one process.
+  /// (its running statistics are rank 0's, broadcast after every epoch). Every rank holds
+  /// the same weights, so save checkpoints from rank 0 only (rank()). null: one process.
   std::shared_ptr<dist::Communicator> communicator = nullptr;
 };
 
@@ -158,6 +159,8 @@ class Trainer {
   /// Trains from the epoch after the last one done up to options.epochs, evaluating on
   /// `test` after each epoch; then evaluates the averaged model (recomputing batch-norm
   /// statistics on `train` first when it has batch norm).
+  /// On a GPU both data sets are copied to it once per call, so batches are gathered and
+  /// evaluated there (the same batches as on the CPU for the same seed).
   TrainResult fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& callbacks = {});
 
   /// Mean loss and accuracy of `model` (default: the trained one) over `data`, in eval mode;

@@ -18,6 +18,16 @@ TEST(QtrainBadInput, BadMultiplyAccumulate) {
   expect_rejected({"--mac-forward", "acc=fp16,mul=e5m2,fma"}, {"--mac-forward", "fma"});
 }
 
+TEST(QtrainBadInput, BadCommunicationFormat) {
+  expect_rejected({"--comm-format", "nvfp4"}, {"--comm-format", "cannot be recovered"});
+  expect_rejected({"--comm-format", "int3"}, {"--comm-format", "int3"});
+  expect_rejected({"--comm-error-feedback"}, {"--comm-error-feedback", "needs --comm-format"});
+}
+TEST(QtrainBadInput, SweepFile) {
+  expect_rejected({"--sweep", "/nonexistent/runs.txt"}, {"--sweep", "/nonexistent/runs.txt"});
+  expect_rejected({"--sweep", "/dev/null", "--checkpoint", "c.ckpt"}, {"--checkpoint", "not allowed with --sweep"});
+}
+
 TEST(QtrainBadInput, UnknownPreset) { expect_rejected({"--preset", "fp4"}, {"--preset", "fp4", "block8"}); }
 TEST(QtrainBadInput, NegativeEpochs) { expect_rejected({"--epochs=-1"}, {"--epochs", "-1"}); }
 TEST(QtrainBadInput, NegativeEpochsSeparateValue) { expect_rejected({"--epochs", "-3"}, {"--epochs"}); }

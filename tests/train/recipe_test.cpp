@@ -82,6 +82,30 @@ TEST(Recipe, ParseErrorsNameTheKey) {
   EXPECT_NE(error_of("master_weights=yes").find("bare flag"), std::string::npos);
 }
 
+TEST(Recipe, CommunicationFormatText) {
+  Recipe r;
+  r.comm = {BlockFloatingPoint{.wl = 8, .dim = 0}, Rounding::Stochastic};
+  r.comm_error_feedback = true;
+  const std::string text = to_string(r);
+  EXPECT_EQ(text,
+            "weight=fp32; activation=fp32; error=fp32; grad=fp32; momentum=fp32; acc=fp32; "
+            "after=linear,conv,normalization; loss_scale=none; comm=block:8:0 stochastic; comm_error_feedback");
+  EXPECT_EQ(parse_recipe(text), r);
+  EXPECT_EQ(parse_recipe("comm=mxfp8 nearest").comm, (RoleFormat{formats::mxfp8(), Rounding::Nearest}));
+  Recipe no_feedback = r;
+  no_feedback.comm_error_feedback = false;
+  EXPECT_NE(no_feedback, r);
+  // Not a training role: comm changes nothing a single process quantizes.
+  EXPECT_FALSE(parse_recipe("comm=e4m3 nearest").quantizes_model());
+  EXPECT_FALSE(parse_recipe("comm=e4m3 nearest").quantizes_optimizer());
+  EXPECT_NE(error_of("comm=nvfp4 nearest").find("recipe comm: expected a format whose values can be sent as codes"),
+            std::string::npos)
+      << error_of("comm=nvfp4 nearest");
+  EXPECT_NE(error_of("comm_error_feedback").find("expects a comm format, got comm=fp32"), std::string::npos)
+      << error_of("comm_error_feedback");
+  EXPECT_NE(error_of("comm=block:8 sideways").find("parse_recipe: comm: "), std::string::npos);
+}
+
 TEST(Recipe, LossScalingText) {
   EXPECT_EQ(parse_loss_scaling("").kind, LossScaling::Kind::None);
   EXPECT_EQ(parse_loss_scaling("none").kind, LossScaling::Kind::None);
