@@ -96,6 +96,9 @@ class Backend {
   virtual void gather_rows(const Tensor& x, const Tensor& index, const Tensor& out) = 0;
   /// out[r, index[r]] += values[r] for a contiguous out [rows, cols].
   virtual void scatter_add_rows(const Tensor& values, const Tensor& index, const Tensor& out) = 0;
+  /// out[i, :] = x[index[i], :] for contiguous x [n, row] and out [m, row]; index [m] holds
+  /// row numbers as floats, checked by the caller (ops::take_rows).
+  virtual void take_rows(const Tensor& x, const Tensor& index, const Tensor& out) = 0;
 
   // ---- convolution by im2col: x contiguous [N, C, H, W] (one group's channels taken as
   // channels [c0, c0 + g.c) of x_channels), col contiguous [g.c*kh*kw, N*out_h*out_w] ----

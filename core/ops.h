@@ -51,6 +51,11 @@ Tensor softmax(const Tensor& x, int64_t axis, bool log);
 Tensor gather_rows(const Tensor& x, const Tensor& index);
 /// A [rows, cols] tensor of zeros with values[r] at (r, index[r]).
 Tensor scatter_rows(const Tensor& values, const Tensor& index, int64_t cols);
+/// Rows of x [n, ...] in the order given: out[i] = x[rows[i]], on x's device (the data
+/// loader's gather of a shuffled batch). Throws naming the first row out of [0, n).
+Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows);
+/// The same into `out` (contiguous [rows.size(), ...] on x's device).
+void take_rows_into(const Tensor& x, const std::vector<int64_t>& rows, const Tensor& out);
 
 // ---- windows ----
 /// Checks shapes and fills the geometry of a convolution of x [N, C, H, W] by weight

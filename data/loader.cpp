@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/data/shuffle.h"
 
 namespace qtorch::data {
@@ -27,9 +28,11 @@ DataLoader::DataLoader(const Dataset& data, const LoaderOptions& options)
                "DataLoader: expected images [N, ...] and labels [N], got images {} and labels {}",
                shape_str(data.images.shape()), shape_str(data.labels.shape()));
   QTORCH_CHECK(data.size() >= 1, "DataLoader: expected a data set of at least 1 item, got 0");
-  QTORCH_CHECK(data.images.device().is_cpu() && data.labels.device().is_cpu(),
-               "DataLoader: expected the data set on the CPU, got images on {} and labels on {}",
-               data.images.device().str(), data.labels.device().str());
+  QTORCH_CHECK(data.images.device() == data.labels.device() &&
+                   (data.images.device().is_cpu() || data.images.device() == options.device),
+               "DataLoader: expected the data set on the CPU or on the loader's device {}, got images on {} and "
+               "labels on {}",
+               options.device.str(), data.images.device().str(), data.labels.device().str());
   QTORCH_CHECK(data.images.is_contiguous() && data.labels.is_contiguous(),
                "DataLoader: expected contiguous image and label tensors, got strides {} and {}",
                shape_str(data.images.strides()), shape_str(data.labels.strides()));
@@ -64,10 +67,24 @@ bool DataLoader::next(Batch& batch) {
   const int64_t first = cursor_ + global * options_.shard / options_.shards;
   const int64_t n = cursor_ + global * (options_.shard + 1) / options_.shards - first;
   Tensor images, labels;
+  // A data set already on the loader's device: batches are gathered there.
+  const bool resident = data_.images.device() == options_.device;
   if (order_.empty()) {
     // Consecutive items: views of the data set, no copy at all.
     images = data_.images.narrow(0, first, n);
     labels = data_.labels.narrow(0, first, n);
+  } else if (resident && !options_.device.is_cpu()) {
+    if (!device_images_.defined()) {
+      Shape shape = data_.images.shape();
+      shape[0] = buffer_rows();
+      device_images_ = empty(shape, options_.device);
+      device_labels_ = empty({buffer_rows()}, options_.device);
+    }
+    const std::vector<int64_t> rows(order_.begin() + first, order_.begin() + first + n);
+    images = n == buffer_rows() ? device_images_ : device_images_.narrow(0, 0, n);
+    labels = n == buffer_rows() ? device_labels_ : device_labels_.narrow(0, 0, n);
+    ops::take_rows_into(data_.images, rows, images);
+    ops::take_rows_into(data_.labels, rows, labels);
   } else {
     if (!host_images_.defined()) {
       Shape shape = data_.images.shape();
@@ -88,7 +105,7 @@ bool DataLoader::next(Batch& batch) {
     images = n == buffer_rows() ? host_images_ : host_images_.narrow(0, 0, n);
     labels = n == buffer_rows() ? host_labels_ : host_labels_.narrow(0, 0, n);
   }
-  if (!options_.device.is_cpu()) {
+  if (!options_.device.is_cpu() && !resident) {
     if (!device_images_.defined()) {
       Shape shape = data_.images.shape();
       shape[0] = buffer_rows();

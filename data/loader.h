@@ -18,7 +18,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   /// Skip the last batch when it is smaller than batch_size.
   bool drop_last = false;
-  /// Where the batch tensors live; CUDA batches are gathered on the host and copied once.
+  /// Where the batch tensors live. With the data set on the CPU, CUDA batches are gathered
+  /// on the host and copied once; with the data set already on this device (Dataset::to)
+  /// they are gathered there, in the same order.
   Device device = Device::cpu();
   /// Data-parallel sharding: the epoch is cut into global batches of batch_size * shards
   /// items of the same order, and this loader yields share `shard` (from 0) of each:
@@ -42,8 +44,8 @@ struct Batch {
 /// (seed, e), so training resumed at an epoch boundary sees the same batches.
 class DataLoader {
  public:
-  /// Keeps a reference to `data`, which must outlive the loader. Throws on an empty data
-  /// set. A batch_size above the data set's size gives one batch of the whole set.
+  /// Keeps a reference to `data` (on the CPU or on options.device), which must outlive the
+  /// loader. Throws on an empty data set. A batch_size above the data set's size gives one batch of the whole set.
   DataLoader(const Dataset& data, const LoaderOptions& options);
 
   /// Batches per epoch (global batches when sharded).

@@ -290,7 +290,10 @@ Score Trainer::evaluate_averaged(const data::Dataset& train, const data::Dataset
   return evaluate(test, avg.get());
 }
 
-TrainResult Trainer::fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb) {
+TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& test_given,
+                         const TrainerCallbacks& cb) {
+  // On a GPU the data sets move there once: batches are gathered and evaluated on the device.
+  const data::Dataset train = train_given.to(options_.device), test = test_given.to(options_.device);
   TrainResult result;
   {
     data::DataLoader probe(train, {.batch_size = options_.batch_size, .shuffle = false, .shard = rank(), .shards = ranks()});

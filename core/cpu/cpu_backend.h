@@ -26,6 +26,7 @@ class CpuBackend final : public Backend {
   void softmax(const Tensor& x, const Tensor& out, int64_t rows, int64_t cols, bool log) override;
   void gather_rows(const Tensor& x, const Tensor& index, const Tensor& out) override;
   void scatter_add_rows(const Tensor& values, const Tensor& index, const Tensor& out) override;
+  void take_rows(const Tensor& x, const Tensor& index, const Tensor& out) override;
 
   void im2col(const Tensor& x, int64_t x_channels, int64_t c0, const Window2d& g,
               const Tensor& col) override;

@@ -1,5 +1,6 @@
 // CPU softmax / log-softmax over rows, and the row gather/scatter of the losses.
 #include <cmath>
+#include <cstring>
 
 #include "qtorch/core/cpu/cpu_backend.h"
 #include "qtorch/core/error.h"
@@ -54,6 +55,15 @@ void CpuBackend::scatter_add_rows(const Tensor& values, const Tensor& index, con
   const float* idx = index.data_ptr();
   float* o = out.data_ptr();
   for (int64_t r = 0; r < rows; ++r) o[r * cols + checked_index(idx[r], cols, "scatter_rows")] += v[r];
+}
+
+void CpuBackend::take_rows(const Tensor& x, const Tensor& index, const Tensor& out) {
+  const int64_t m = out.size(0), row = m > 0 ? out.numel() / m : 0;
+  const float* in = x.data_ptr();
+  const float* idx = index.data_ptr();
+  float* o = out.data_ptr();
+  for (int64_t i = 0; i < m; ++i)
+    std::memcpy(o + i * row, in + static_cast<int64_t>(idx[i]) * row, static_cast<size_t>(row) * sizeof(float));
 }
 
 }  // namespace qtorch::cpu

@@ -233,3 +233,20 @@ TEST(Ops, MaxPoolTiesAndNaNMatchAReferenceScan) {
         }
   }
 }
+
+TEST(Ops, TakeRowsSelectsRowsInTheGivenOrder) {
+  const Tensor x = Tensor::from_vector({0, 1, 10, 11, 20, 21, 30, 31}, {4, 2});
+  EXPECT_EQ(ops::take_rows(x, {3, 0, 3, 1}).to_vector(), (std::vector<float>{30, 31, 0, 1, 30, 31, 10, 11}));
+  EXPECT_EQ(ops::take_rows(x, {2}).shape(), (Shape{1, 2}));
+  EXPECT_EQ(ops::take_rows(x, {}).shape(), (Shape{0, 2}));
+  const Tensor labels = Tensor::from_vector({5, 6, 7}, {3});
+  EXPECT_EQ(ops::take_rows(labels, {2, 2, 0}).to_vector(), (std::vector<float>{7, 7, 5}));
+  try {
+    ops::take_rows(x, {1, 4});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected row numbers in [0, 4), got 4 at position 1"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(ops::take_rows(x, {-1}), Error);
+}
