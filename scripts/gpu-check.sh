@@ -33,7 +33,7 @@ DATA_FILES=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-id
 make_bundle() {
   set -e
   local build="$ROOT/build-gpu"
-  cmake -S "$ROOT" -B "$build" -DQTORCH_CUDA=ON -DQTORCH_NATIVE=OFF -DQTORCH_BUILD_EXAMPLES=ON \
+  cmake -S "$ROOT" -B "$build" -DQTORCH_CUDA=ON -DQTORCH_MPI=OFF -DQTORCH_NATIVE=OFF -DQTORCH_BUILD_EXAMPLES=ON \
     -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build" -j"$(nproc)" --target test_cuda gpu_quantize gpu_qmatmul train_bench qtrain
   local stage
@@ -108,7 +108,7 @@ run_checks() {
     say "using the prebuilt bundle: $(head -1 "$dir/commit.txt")"
   else
     say "no bundle: building from source in build-cuda/"
-    if ! cmake -S "$ROOT" -B "$ROOT/build-cuda" -DQTORCH_CUDA=ON -DQTORCH_BUILD_EXAMPLES=OFF \
+    if ! cmake -S "$ROOT" -B "$ROOT/build-cuda" -DQTORCH_CUDA=ON -DQTORCH_MPI=OFF -DQTORCH_BUILD_EXAMPLES=OFF \
            >"$OUT/build.log" 2>&1 ||
        ! cmake --build "$ROOT/build-cuda" -j"$(nproc)" --target test_cuda gpu_quantize gpu_qmatmul train_bench qtrain \
            >>"$OUT/build.log" 2>&1; then
