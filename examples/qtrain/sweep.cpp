@@ -112,7 +112,9 @@ int run_sweep(const Config& config) {
     std::printf("metrics: %s\n", config.metrics_path.c_str());
   }
   std::fflush(stdout);
-  return failed == 0 ? 0 : 1;
+  // Rank 0 carries the status: a non-zero exit of another rank would make mpirun stop rank
+  // 0 before it has written everything.
+  return failed == 0 || rank != 0 ? 0 : 1;
 }
 
 }  // namespace qtrain

@@ -18,7 +18,7 @@ std::vector<std::string> read_sweep(const std::string& path);
 /// every run's result on every rank, prints the table (rank 0) and writes the JSON of all
 /// runs to config.metrics_path (rank 0). A run that fails (bad options, diverged, error)
 /// is reported with its exit status and message. Returns 0 when every run succeeded, 1
-/// otherwise.
+/// otherwise (on rank 0; the other ranks return 0).
 int run_sweep(const Config& config);
 
 }  // namespace qtrain
