@@ -9,19 +9,15 @@
 #include <memory>
 
 #include "examples/comm_study/study.h"
+#include "examples/common/mpi_start.h"
 #include "qtorch/core/atomic_file.h"
 #include "qtorch/core/threads.h"
 #include "qtorch/data/mnist.h"
 #include "qtorch/dist/communicator.h"
 
 int main(int argc, char** argv) {
-  std::unique_ptr<qtorch::dist::Session> mpi;
-  try {
-    mpi = std::make_unique<qtorch::dist::Session>(&argc, &argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qcomm: error: %s\n", e.what());
-    return 2;
-  }
+  const std::unique_ptr<qtorch::dist::Session> mpi = qtorch::examples::start_mpi(&argc, &argv, "qcomm");
+  if (!mpi) return 2;
   qcomm::StudyOptions o;
   o.data_dir = qtorch::data::kFashionMnistDir;
   for (int i = 0; i < argc; ++i) o.command += (i ? " " : "") + std::string(argv[i]);

@@ -11,6 +11,7 @@
 #include "examples/qtrain/compare.h"
 #include "examples/qtrain/sweep.h"
 #include "examples/qtrain/trainer.h"
+#include "examples/common/mpi_start.h"
 #include "qtorch/dist/communicator.h"
 
 namespace {
@@ -37,13 +38,8 @@ void ensure_short_openmp_spins(char** argv) {
 
 int main(int argc, char** argv) {
   ensure_short_openmp_spins(argv);
-  std::unique_ptr<qtorch::dist::Session> mpi;
-  try {
-    mpi = std::make_unique<qtorch::dist::Session>(&argc, &argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qtrain: error: %s\n", e.what());
-    return 2;
-  }
+  const std::unique_ptr<qtorch::dist::Session> mpi = qtorch::examples::start_mpi(&argc, &argv, "qtrain");
+  if (!mpi) return 2;
   qtrain::Config config;
   if (std::optional<int> code = qtrain::parse_command_line(argc, argv, config)) return *code;
   if (qtorch::dist::world()->rank() != 0) {
