@@ -35,7 +35,7 @@ constexpr double kCopyTolerance = 2.0;  // with the 16-bit copy, within this of 
 constexpr double kInPlaceLoss = 8.0;    // without it, at least this far below
 // 5a quick (TODO-CAL): the share of weights changed per step in place is below this fraction
 // of the share with the copy.
-constexpr double kQuickUpdateRatio = 0.2;
+constexpr double kQuickUpdateRatio = 0.5;
 // 5b quick: share of activations HFP8's e4m3 (bias 11, max 30) saturates, at most.
 constexpr double kQuickSaturation = 1e-4;
 

@@ -16,7 +16,7 @@ constexpr double kTolerance = 1.0;     // master copy and stochastic W within th
 constexpr double kNearestLoss = 3.0;   // pure bf16 nearest at least this far below
 // Quick (TODO-CAL): pure bf16 nearest changes under this fraction of the weights per step that
 // the master copy changes.
-constexpr double kQuickUpdateRatio = 0.6;
+constexpr double kQuickUpdateRatio = 0.8;
 
 }  // namespace
 

@@ -145,6 +145,9 @@ PartResult run_7a(const RunOptions& o, const Data& d) {
   p.notes.push_back("thresholds calibrated on seeds 100-102 (--seed-base 100 --seeds 3); judged on the mean of "
                     "the held-out seeds 0-4 (the default)");
   p.panels.push_back(accuracy_panel(set.first_seed()));
+  // --quick (1 epoch on 10 000 images, one seed; calibrated with --quick on seeds 100-102):
+  // MXFP6 comes close (+0.04 / TODO-CAL) is the mechanism kept; MXFP8's half-point match needs the full size.
+  if (o.quick) p.keep_for_quick({1});
   p.arms = set.all();
   return p;
 }
@@ -204,6 +207,9 @@ PartResult run_7b(const RunOptions& o, const Data& d) {
   p.panels.push_back(accuracy_panel(set.first_seed()));
   p.panels.push_back(epoch_panel("E: share of nonzero errors flushed to 0", "fraction", set.first_seed(),
                                  [](const EpochLog& e) { return e.error_flush_fraction; }));
+  // --quick: (b) and both (d) hold with wide margins at the small size (seed 100: -13.69, +4.68,
+  // +8.32; TODO-CAL); (c) does not (0.13), as in the full run.
+  if (o.quick) p.keep_for_quick({0, 2, 3});
   p.arms = set.all();
   return p;
 }

@@ -442,6 +442,10 @@ PartResult run_8b(const RunOptions& o, const Data& d) {
   p.notes.push_back("thresholds calibrated on seeds 100-102 (--seed-base 100 --seeds 3); judged on the mean of the "
                     "held-out seeds 0-4 (the default)");
   p.panels.push_back(accuracy_panel(set.first_seed()));
+  // --quick (2000 images, one seed): the narrow accumulator's loss and its recovery by chunks and
+  // Kahan hold with wide margins (seed 100: -18.66, 0.79, 0.94; TODO-CAL); fp16's swamping on the
+  // full MLP does not show at this size (seed 100: +0.12).
+  if (o.quick) p.keep_for_quick({2, 3, 4});
   p.arms = set.all();
   return p;
 }
@@ -562,6 +566,9 @@ PartResult run_8c(const RunOptions& o, const Data& d) {
   p.notes.push_back("thresholds calibrated on seeds 100-102 (--seed-base 100 --seeds 3); judged on the mean of the "
                     "held-out seeds 0-4 (the default)");
   p.panels.push_back(panel);
+  // --quick: the break width grows with n (seed 100: +1.86 bits; TODO-CAL); the rate (0.25 bits per
+  // doubling at seed 100, on the edge of its range) needs the full size.
+  if (o.quick) p.keep_for_quick({0});
   p.arms = set.all();
   return p;
 }

@@ -28,6 +28,16 @@ bool PartResult::check(std::string text, std::string measured, bool ok) {
   return ok;
 }
 
+void PartResult::keep_for_quick(const std::vector<size_t>& keep) {
+  std::vector<Criterion> kept;
+  for (size_t i = 0; i < criteria.size(); ++i) {
+    if (std::find(keep.begin(), keep.end(), i) != keep.end()) kept.push_back(criteria[i]);
+    else notes.push_back("not judged at --quick size (a full-size claim): " + criteria[i].text + " (measured: " +
+                         criteria[i].measured + ")");
+  }
+  criteria = std::move(kept);
+}
+
 std::string pct(double v) { return fmt::format("{:.2f}", v); }
 std::string num(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 std::string sci(double v) { return fmt::format("{:.2e}", v); }

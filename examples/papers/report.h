@@ -61,6 +61,10 @@ struct PartResult {
   bool pass() const;
   /// Adds a criterion and returns its result.
   bool check(std::string text, std::string measured, bool pass);
+  /// For a --quick run: keeps the criteria at positions `keep` (0-based, in check order), the
+  /// mechanisms that hold at the small size, and turns every other one into a note saying that
+  /// it is judged only at full size.
+  void keep_for_quick(const std::vector<size_t>& keep);
 };
 
 /// Options shared by every part.
