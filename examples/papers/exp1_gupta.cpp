@@ -18,11 +18,17 @@ namespace {
 constexpr const char* kGupta =
     "S. Gupta, A. Agrawal, K. Gopalakrishnan, P. Narayanan. Deep Learning with Limited "
     "Numerical Precision. ICML 2015 (arXiv:1502.02551)";
+const std::string kGuptaFigure = abstract_figure(
+    "scifaro.com/en/abs/deep-learning-with-limited-numerical-precision-1502.02551",
+    "deep networks can be trained using only 16-bit wide fixed-point number representation when using stochastic "
+    "rounding, and incur little to no degradation in the classification accuracy");
 
-// Full size: 1a and the 1b MLP train 3 epochs on the first 30 000 images; 1b's LeNet 3 epochs
-// on the first 20 000 (LeNet costs about 7x the MLP per image: 5 seeds of the whole data set
-// would take 10 minutes). Quick: the MLP only, 1 epoch on 20 000 images.
-constexpr int64_t kEpochs = 3, kLimit = 30000, kLenetLimit = 20000;
+// Full size: 1a and the 1b MLP train 3 epochs on the first 30 000 images; 1b's LeNet 2 epochs
+// on the first 40 000 (LeNet costs about 10x the MLP per image: the 5 epochs on 60 000 of the
+// earlier single-seed run would take 20 minutes over 5 seeds; 3 epochs on 20 000 images left
+// fp32 at 66-75%, on the steep part of its learning curve; 2 epochs on 60 000 took 30-56 s an
+// arm on the shared machine). Quick: the MLP only, 1 epoch on 20 000 images.
+constexpr int64_t kEpochs = 3, kLimit = 30000, kLenetEpochs = 2, kLenetLimit = 40000;
 constexpr int64_t kQuickLimit = 20000;
 
 // 1a (TODO-CAL): "matches float32" within 1.5 points.
@@ -30,7 +36,7 @@ constexpr double k1aStochasticTolerance = 1.5;
 
 // 1b, full (TODO-CAL).
 constexpr double kChance = 15.0;
-constexpr double kMlpStochasticBound = -2.5;
+constexpr double kMlpStochasticBound = -4.0;
 constexpr double kLenetStochasticBound = -6.0;
 constexpr double kGapClosed = 0.90;
 constexpr double kGuptaLikeTolerance = 1.0;
@@ -69,7 +75,7 @@ PartResult run_1a(const RunOptions& o, const Data& d) {
   p.citation = kGupta;
   p.claim = "With round-to-nearest, updates smaller than half a quantum (2^-9 for <16,8>) are lost "
             "and training stalls; stochastic rounding keeps them in expectation and matches float32.";
-  p.paper_figure = "Gupta et al. report no <16,8> weights-only experiment; see part 1b for their MNIST figures.";
+  p.paper_figure = kGuptaFigure;
   const int seeds = part_seeds(o);
   const int64_t epochs = o.quick ? 1 : kEpochs, limit = o.quick ? kQuickLimit : kLimit;
   p.recipe = fmt::format("MLP 784-256-10, SGD lr 0.01 no momentum, batch 128, {} epoch(s) on the first {} images; "
@@ -125,18 +131,18 @@ PartResult run_1b(const RunOptions& o, const Data& d) {
   p.citation = kGupta;
   p.claim = "Training entirely in 16-bit fixed point works with stochastic rounding (close to float32) and "
             "fails with round-to-nearest. Gupta's 'matches float32' result uses 14 fractional bits.";
-  p.paper_figure = "not checked against the paper's text: the search tools here returned only the abstract of "
-                   "arXiv:1502.02551 (\"little to no degradation in the classification accuracy\" with 16-bit "
-                   "fixed point and stochastic rounding), not the MNIST figures or table.";
+  p.paper_figure = kGuptaFigure +
+                   " The FL=14 setting of the Gupta-like arm comes from the issue's reading of the paper's MNIST "
+                   "experiments, which we could not check against the paper's text for the same reason.";
   const int seeds = part_seeds(o);
-  const int64_t lenet_limit = kLenetLimit;
   p.recipe = fmt::format("SGD lr 0.1 no momentum, batch 128, {} epoch(s); W = G = A = E = fix<16,8> (A and E after "
                          "every linear and conv output); MLP 784-256-10 on the first {} images{}; {}",
                          o.quick ? 1 : kEpochs, o.quick ? kQuickLimit : kLimit,
                          o.quick ? " (no LeNet at --quick size)"
-                                 : fmt::format(", LeNet-5 on the first {}; Gupta-like LeNet arm: W = G = E = "
-                                               "fix<16,14> (range +-2), A = fix<16,8>, stochastic",
-                                               lenet_limit),
+                                 : fmt::format("; LeNet-5 for {} epochs on the first {} images; Gupta-like "
+                                               "LeNet arm: W = G = E = fix<16,14> (range +-2), A = fix<16,8>, "
+                                               "stochastic",
+                                               kLenetEpochs, kLenetLimit),
                          seeds_text(o, seeds, kDefaultSeeds));
   std::vector<ArmConfig> arms;
   // --quick runs the MLP only: LeNet at lr 0.1 without momentum barely starts learning in one
@@ -146,7 +152,10 @@ PartResult run_1b(const RunOptions& o, const Data& d) {
     const std::string tag = m == ModelKind::Mlp ? "mlp " : "lenet ";
     ArmConfig base = mlp_base(o, 0.1);
     base.model = m;
-    if (m == ModelKind::LeNet) base.limit_train = lenet_limit;
+    if (m == ModelKind::LeNet) {
+      base.limit_train = kLenetLimit;
+      base.training.epochs = kLenetEpochs;
+    }
     ArmConfig f32 = base;
     f32.name = tag + "fp32";
     arms.push_back(f32);

@@ -18,17 +18,32 @@ constexpr const char* kSwalp =
     "G. Yang, T. Zhang, P. Kirichenko, J. Bai, A. G. Wilson, C. De Sa. SWALP: Stochastic Weight "
     "Averaging in Low-Precision Training. ICML 2019 (arXiv:1904.11943)";
 
-// 3a (TODO-CAL).
-constexpr double kIterateNoise = 0.04;     // the fix<8,6> iterate's train loss above the fp32 average's
-constexpr double kClosedNoDecay = 0.35;    // share of the iterate's gap closed by averaging, no decay
-constexpr double kClosedDecay = 0.8;       // the same with weight decay (strongly convex)
-constexpr double kAverageAccGain = 1.0;    // test accuracy points, average over iterate
+// 3a, calibrated on seeds 100-102 (`qrepro 3a --seed-base 100 --seeds 3`, 34 s); se5 = the
+// calibration sd / sqrt(5):
+// - the fix<8,6> iterate's train loss minus the fp32 average's: +0.1069 (per seed +0.0920 /
+//   +0.1142 / +0.1145): the iterate stays noisy, >= +0.04 (the original criterion).
+// - share of that gap closed by averaging, no decay: 0.476 (per seed 0.42 / 0.50 / 0.49, sd 0.04,
+//   se5 0.02): >= 0.40. With decay 0.01: 0.911 (0.88 / 0.88 / 0.94): >= 0.80, and above the
+//   share without decay (the strongly convex case is where the paper's theory applies).
+// - test accuracy, average minus iterate, no decay: +1.12 (per seed +0.99 / +0.98 / +1.38, sd 0.23,
+//   se5 0.10): >= +0.5 (seeds 0-9 of the earlier single-arm run gave +1.81 on the means).
+// Weight decay 0.01 was chosen before the calibration, on seed 100 alone (shares 0.88 with decay,
+// 0.42 without): with lr 0.1 it pulls a flat direction back in about 1 000 steps, 2 epochs.
+constexpr double kIterateNoise = 0.04;
+constexpr double kClosedNoDecay = 0.40;
+constexpr double kClosedDecay = 0.80;
+constexpr double kAverageAccGain = 0.5;
 constexpr double kWeightDecay = 1e-2;
 // 3a quick (TODO-CAL): 1 seed.
 constexpr double kQuickClosed = 0.2;
-// 3b (TODO-CAL).
-constexpr double kSwalpTolerance = 1.0;    // SWALP average vs fp32 SGD
-constexpr double kSwalpOverSgdLp = 0.0;    // SWALP average minus SGD-LP, mean paired
+// 3b, calibrated on seeds 100-102 (`qrepro 3b --seed-base 100 --seeds 3`, 30 000 images, 77 s):
+// - SWALP average - fp32 SGD: -0.11 (per seed -0.08 / -0.23 / -0.01, sd 0.11): "matches" within
+//   1 point.
+// - SWALP average - SGD-LP: +0.02 (per seed -0.02 / -0.01 / +0.10, sd 0.07; paired t 0.61). A
+//   "mean > 0" test would be a coin flip, so the criterion asks for a decided win: a positive
+//   mean with a paired t at the two-sided 95% critical value (2.78 for 5 seeds). The
+//   calibration does not reach it; we expect this criterion to fail (README, part 3b).
+constexpr double kSwalpTolerance = 1.0;
 
 // (L_it - L_avg) / (L_it - L_ref): the share of the iterate's train-loss gap to the reference
 // (the fp32 iterates averaged the same way) that averaging closes.
@@ -48,7 +63,12 @@ PartResult run_3a(const RunOptions& o, const Data& d) {
   p.claim = "The average of low-precision SGD iterates converges to a noise ball asymptotically smaller than "
             "low-precision SGD's in strongly convex settings (arbitrarily close to the optimum for quadratic "
             "objectives), while the iterates themselves stay a quantization-noise distance away.";
-  p.paper_figure = "TODO-PAPER";
+  p.paper_figure = abstract_figure("arxiv.org/abs/1904.11943 (the abstract, also on the first page of the paper at pdfslide.us)",
+                                   "SWALP is easy to implement and can match the performance of full-precision SGD "
+                                   "even with all numbers quantized down to 8 bits, including the gradient "
+                                   "accumulators. Additionally, we show that SWALP converges arbitrarily close to the "
+                                   "optimal solution for quadratic objectives, and to a noise ball asymptotically "
+                                   "smaller than low precision SGD in strongly convex settings");
   const int64_t epochs = 10, from = 6;  // the whole part takes seconds: --quick runs it unchanged, on one seed
   const int seeds = part_seeds(o);
   p.recipe = fmt::format("softmax regression 784-10 on pixels scaled to [-1, 1], SGD lr 0.1 no momentum, batch 128, "
@@ -153,9 +173,16 @@ PartResult run_3b(const RunOptions& o, const Data& d) {
   p.citation = kSwalp;
   p.claim = "Training with 8-bit block floating point for weights, gradients, momentum, activations and errors, "
             "then averaging the iterates (SWALP), matches float32 SGD and beats low-precision SGD.";
-  p.paper_figure = "TODO-PAPER";
+  p.paper_figure = abstract_figure("arxiv.org/abs/1904.11943 (the abstract, also on the first page of the paper at pdfslide.us)",
+                                   "SWALP is easy to implement and can match the performance of full-precision SGD "
+                                   "even with all numbers quantized down to 8 bits, including the gradient "
+                                   "accumulators. Additionally, we show that SWALP converges arbitrarily close to the "
+                                   "optimal solution for quadratic objectives, and to a noise ball asymptotically "
+                                   "smaller than low precision SGD in strongly convex settings");
   const int64_t epochs = o.quick ? 3 : 10, decay = o.quick ? 2 : 6;
-  const int64_t limit = o.quick ? 10000 : -1;
+  // 30 000 images: 5 seeds of 3 arms on all 60 000 took 3.5 minutes, and the effects compared
+  // here are a fraction of a point either way (README, part 3b).
+  const int64_t limit = o.quick ? 10000 : 30000;
   const int seeds = part_seeds(o);
   p.recipe = fmt::format("MLP 784-256-10, SGD lr 0.05 momentum 0.9, batch 128, {} epochs{}; SWALP schedule (lr "
                          "constant to epoch {}, linear down to 0.2x by epoch {:g}, then constant); W = G = M = A = E = "
@@ -200,12 +227,12 @@ PartResult run_3b(const RunOptions& o, const Data& d) {
           close(vs32.mean));
   if (!o.quick) {
     const Stats vslp = paired(set, lp.name, sgdlp.name, final_acc);
-    auto beats = [](double g) { return g > kSwalpOverSgdLp; };
-    p.check(fmt::format("SWALP beats SGD-LP (same schedule, no averaging): mean paired difference > {:+.1f}",
-                        kSwalpOverSgdLp),
-            describe(vslp, beats) + fmt::format("; paired t {:.2f} (95% two-sided critical value {:.2f})",
-                                                t_statistic(vslp), vslp.v.size() > 1 ? t_critical95(vslp.v.size()) : 0.0),
-            beats(vslp.mean));
+    const double t = t_statistic(vslp), crit = vslp.v.size() > 1 ? t_critical95(vslp.v.size()) : INFINITY;
+    p.check(fmt::format("SWALP beats SGD-LP (same schedule, no averaging): a positive mean paired difference with "
+                        "paired t >= {:.2f} (two-sided 95%, {} seeds)",
+                        crit, vslp.v.size()),
+            describe(vslp, [](double g) { return g > 0; }) + fmt::format("; paired t {:.2f}", t),
+            vslp.mean > 0 && t >= crit);
   }
   p.panels.push_back(test_loss_panel(set));
   Panel avg = band_panel("SWALP: test accuracy of the average (mean over seeds, band: +- sd)", std::string(1, '%'),

@@ -11,9 +11,11 @@ namespace qrepro {
 namespace {
 
 constexpr int64_t kEpochs = 3, kLimit = 30000, kQuickLimit = 20000;
-// (TODO-CAL)
-constexpr double kTolerance = 1.0;     // master copy and stochastic W within this of fp32
-constexpr double kNearestLoss = 3.0;   // pure bf16 nearest at least this far below
+// Calibrated on seeds 100-102 (`qrepro 6 --seed-base 100 --seeds 3`, 24 s): master copy - fp32
+// -0.02 (sd 0.03); pure bf16 stochastic W - fp32 +0.02 (sd 0.11): within 1 point; pure bf16
+// nearest - fp32 -5.53 (per seed -6.35 / -5.02 / -5.23, sd 0.72, se5 0.32): loses >= 3 points.
+constexpr double kTolerance = 1.0;
+constexpr double kNearestLoss = 3.0;
 // Quick (TODO-CAL): pure bf16 nearest changes under this fraction of the weights per step that
 // the master copy changes.
 constexpr double kQuickUpdateRatio = 0.8;
@@ -31,7 +33,10 @@ PartResult run_6(const RunOptions& o, const Data& d) {
             "significand alone cannot hold small updates.";
   const int64_t epochs = o.quick ? 1 : kEpochs, limit = o.quick ? kQuickLimit : kLimit;
   const int seeds = part_seeds(o);
-  p.paper_figure = "TODO-PAPER";
+  p.paper_figure = abstract_figure(
+      "deepai.com/publication/a-study-of-bfloat16-for-deep-learning-training",
+      "deep learning training using BFLOAT16 tensors achieves the same state-of-the-art (SOTA) results across domains "
+      "as FP32 tensors in the same number of iterations and with no changes to hyper-parameters");
   p.recipe = fmt::format("MLP 784-256-10, SGD lr 0.01 no momentum, batch 128, {} epoch(s) on the first {} images; "
                          "W = G = A = E = bf16 (e8m7 IEEE) nearest; master: the update goes to a float32 copy; pure: "
                          "W updated in place, rounded to nearest or stochastically; {}",

@@ -206,6 +206,13 @@ std::string seeds_text(const RunOptions& o, int seeds, int default_seeds) {
   return s;
 }
 
+std::string abstract_figure(const std::string& where, const std::string& quote) {
+  return fmt::format("Abstract (checked at {}): \"{}\". Its tables could not be checked: the search tools of this "
+                     "project return only the beginning of each stored page, so no figure from the paper's tables is "
+                     "quoted here.",
+                     where, quote);
+}
+
 qtorch::Number fix(int wl, int fl) { return qtorch::FixedPoint{.wl = wl, .fl = fl}.checked(); }
 
 qtorch::Number bfp(int wl, int dim) { return qtorch::BlockFloatingPoint{.wl = wl, .dim = dim}.checked(); }
