@@ -32,17 +32,30 @@ const std::string kGuptaFigure = abstract_figure(
 constexpr int64_t kEpochs = 3, kLimit = 30000, kLenetEpochs = 2, kLenetLimit = -1;
 constexpr int64_t kQuickLimit = 20000;
 
-// 1a (TODO-CAL): "matches float32" within 1.5 points.
+// 1a: "matches float32" within 1.5 points (the original criterion). Calibration (seeds
+// 100-102, `qrepro 1a --seed-base 100 --seeds 3`): stochastic - fp32 +0.45 / +0.32 / -0.02, mean
+// +0.25; with --quick +0.19 (-0.14 / +0.15 / +0.57). The two nearest criteria are exact.
 constexpr double k1aStochasticTolerance = 1.5;
 
-// 1b, full (TODO-CAL).
+// 1b, full size, calibrated on seeds 100-102 (`qrepro 1b --seed-base 100 --seeds 3`, 734 s on
+// the loaded machine); se5 = the calibration sd / sqrt(5):
+// - nearest: 10.00 on every seed, MLP and LeNet: collapses to chance, <= 15% on the mean.
+// - share of nearest's gap to fp32 closed by stochastic rounding: MLP 0.972 (0.98 / 0.99 / 0.95),
+//   LeNet 0.943 (0.92 / 0.95 / 0.96): >= 0.90 (the issue measured about 0.95).
+// - MLP stochastic - fp32: -1.99 (per seed -1.30 / -1.05 / -3.61, sd 1.41, se5 0.63): bound -4.0.
+// - LeNet stochastic - fp32: -3.96 (per seed -5.65 / -3.36 / -2.88, sd 1.48, se5 0.66): bound
+//   -6.0, about 3 se5 below the calibration mean.
+// - Gupta-like LeNet (W = G = E = fix<16,14>, A = fix<16,8>) - fp32: -0.47 (per seed -0.21 /
+//   -0.25 / -0.95, sd 0.42): the issue's "within 1 point of fp32", >= -1.0.
 constexpr double kChance = 15.0;
 constexpr double kMlpStochasticBound = -4.0;
 constexpr double kLenetStochasticBound = -6.0;
 constexpr double kGapClosed = 0.90;
 constexpr double kGuptaLikeTolerance = 1.0;
 
-// 1b, quick (TODO-CAL).
+// 1b, quick (the MLP only, 1 epoch on 20 000 images; `qrepro all --quick --seed-base 100 --seeds
+// 3`): share closed 0.94 / 0.99 / 0.94: >= 0.6. The MLP's nearest arm reaches 54% at that size
+// (its weights have not saturated yet), so the chance criterion is judged at full size only.
 constexpr double kQuickGapClosed = 0.6;
 
 ArmConfig mlp_base(const RunOptions& o, double lr) {

@@ -47,6 +47,7 @@ void print_part(const PartResult& p, std::ostream& os) {
   os << "\n=== " << p.id << "  " << p.title << " ===\n";
   os << "paper:  " << p.citation << "\n";
   os << "claim:  " << p.claim << "\n";
+  if (!p.paper_figure.empty()) os << "words:  " << p.paper_figure << "\n";
   os << "we run: " << p.recipe << "\n\n";
   std::vector<size_t> width(p.columns.size(), 0);
   for (size_t c = 0; c < p.columns.size(); ++c) width[c] = p.columns[c].size();
@@ -104,7 +105,7 @@ std::string to_markdown(const PartResult& p, const std::string& image) {
   md << "## " << p.id << ". " << cell(p.title) << "\n\n";
   md << "*" << cell(p.citation) << "*\n\n";
   md << "**Claim.** " << cell(p.claim) << "\n\n";
-  if (!p.paper_figure.empty()) md << "**The paper's figure.** " << cell(p.paper_figure) << "\n\n";
+  if (!p.paper_figure.empty()) md << "**The paper's own words.** " << cell(p.paper_figure) << "\n\n";
   md << "**We run.** " << cell(p.recipe) << "\n\n";
   md << "|";
   for (const auto& c : p.columns) md << " " << cell(c) << " |";
