@@ -16,8 +16,9 @@ constexpr int64_t kEpochs = 3, kLimit = 30000, kQuickLimit = 20000;
 // nearest - fp32 -5.53 (per seed -6.35 / -5.02 / -5.23, sd 0.72, se5 0.32): loses >= 3 points.
 constexpr double kTolerance = 1.0;
 constexpr double kNearestLoss = 3.0;
-// Quick (TODO-CAL): pure bf16 nearest changes under this fraction of the weights per step that
-// the master copy changes.
+// Quick (1 epoch on 20 000 images; `qrepro all --quick --seed-base 100 --seeds 3`): pure bf16
+// nearest changes 0.616 / 0.614 / 0.613 of the share of weights per step that the master copy
+// changes (0.49 at full size): below 0.8.
 constexpr double kQuickUpdateRatio = 0.8;
 
 }  // namespace

@@ -457,8 +457,9 @@ PartResult run_8b(const RunOptions& o, const Data& d) {
                     "held-out seeds 0-4 (the default)");
   p.panels.push_back(test_loss_panel(set));
   // --quick (2000 images, one seed): the narrow accumulator's loss and its recovery by chunks and
-  // Kahan hold with wide margins (seed 100: -18.66, 0.79, 0.94; TODO-CAL); fp16's swamping on the
-  // full MLP does not show at this size (seed 100: +0.12).
+  // Kahan hold with wide margins (`qrepro all --quick --seed-base 100 --seeds 3`: (3) -18.66 / -13.89 /
+  // -24.96, (4) 0.79 / 0.76 / 0.85, (5) 0.94 / 0.95 / 1.01 per seed); fp16's swamping on the
+  // full MLP does not show at this size ((1) +0.12 / -0.08 / -0.17, (2) holds on 1 of 3 seeds).
   if (o.quick) p.keep_for_quick({2, 3, 4});
   p.arms = set.all();
   return p;
@@ -586,8 +587,8 @@ PartResult run_8c(const RunOptions& o, const Data& d) {
   p.notes.push_back("thresholds calibrated on seeds 100-102 (--seed-base 100 --seeds 3); judged on the mean of the "
                     "held-out seeds 0-4 (the default)");
   p.panels.push_back(panel);
-  // --quick: the break width grows with n (seed 100: +1.86 bits; TODO-CAL); the rate (0.25 bits per
-  // doubling at seed 100, on the edge of its range) needs the full size.
+  // --quick: the break width grows with n (quick calibration, seeds 100-102: +1.86 /
+  // +1.33 / +2.42 bits); the rate (0.25 / 0.12 / 0.43 bits per doubling) needs the full size.
   if (o.quick) p.keep_for_quick({0});
   p.arms = set.all();
   return p;
