@@ -37,7 +37,12 @@ lane_a=(1b 3a 4 6 8a)
 lane_b=(1a 2 3b 5a 5b 7a 7b 8b 8c)
 order=(1a 1b 2 3a 3b 4 5a 5b 6 7a 7b 8a 8b 8c)
 
+# One lane: its parts in order, then the CPU time its processes used (bash's `times`: the second
+# line is the children's user and system time), which on a shared machine says more about the
+# run's cost than the wall time does.
 run_lane() {
+  local lane=$1
+  shift
   for part in "$@"; do
     local t0=$SECONDS
     if "$qrepro" "$part" --threads 1 -q --json "$out/$part.json" --plot "$out/$part.png" --markdown "$out/$part.md" \
@@ -47,20 +52,23 @@ run_lane() {
       echo "FAIL $((SECONDS - t0))" > "$out/$part.status"
     fi
   done
+  times | tail -1 > "$out/lane-$lane.cpu"
 }
 
 start=$SECONDS
 if [ "$run" = 1 ]; then
   rm -f "$out"/*.status
-  run_lane "${lane_a[@]}" &
+  run_lane a "${lane_a[@]}" &
   pid_a=$!
-  run_lane "${lane_b[@]}" &
+  run_lane b "${lane_b[@]}" &
   pid_b=$!
   wait "$pid_a" "$pid_b"
   total=$((SECONDS - start))
   echo "$total" > "$out/total-seconds"
 fi
 total=$(cat "$out/total-seconds" 2>/dev/null || echo "?")
+cpu_a=$(cat "$out/lane-a.cpu" 2>/dev/null || echo "?")
+cpu_b=$(cat "$out/lane-b.cpu" 2>/dev/null || echo "?")
 
 failed=()
 for part in "${order[@]}"; do
@@ -81,6 +89,7 @@ if [ "$publish" = 1 ]; then
     echo "results in $out/ (wall time of the run: $total s on $(nproc) CPU cores shared with other jobs, two"
     echo "parts at a time, one thread each). Each part's JSON ($out/<part>.json) holds the same figures per"
     echo "seed and its provenance: the commit it ran from, the date, threads, seeds and command line."
+    echo "CPU time of the two lanes (user, system): $cpu_a and $cpu_b; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')."
     echo "How each part is built, and why its thresholds are what they are: examples/papers/README.md."
     echo
     echo "Protocol: every threshold was calibrated on seeds 100-102 (\`--seed-base 100 --seeds 3\`) and"
@@ -103,8 +112,8 @@ if [ "$publish" = 1 ]; then
 fi
 
 if [ ${#failed[@]} -eq 0 ]; then
-  echo "reproduce-papers: every effect showed in $total s; results in $out/"
+  echo "reproduce-papers: every effect showed in $total s (lane CPU time: $cpu_a; $cpu_b); results in $out/"
 else
-  echo "reproduce-papers: FAILED parts: ${failed[*]} ($total s); results in $out/"
+  echo "reproduce-papers: FAILED parts: ${failed[*]} ($total s; lane CPU time: $cpu_a; $cpu_b); results in $out/"
   exit 1
 fi
