@@ -135,7 +135,7 @@ PartResult run_4(const RunOptions& o, const Data& d) {
 
   p.panels.push_back(test_loss_panel(set));
   Panel hist;
-  hist.title = "log2|error| entering E (share per binade; Fig. 3 of the paper)";
+  hist.title = "log2|error| entering E (share per binade, seed 0)";
   hist.xlabel = "floor(log2 |error|)";
   hist.ylabel = "share of nonzero errors";
   hist.steps = true;
