@@ -71,6 +71,26 @@ std::vector<ArmResult> ArmSet::all() const {
   return out;
 }
 
+std::vector<std::pair<std::string, std::vector<const ArmResult*>>> ArmSet::grouped(const std::vector<std::string>& names) const {
+  std::vector<std::pair<std::string, std::vector<const ArmResult*>>> out;
+  for (const auto& n : names.empty() ? order_ : names) {
+    std::vector<const ArmResult*> runs;
+    for (const auto& r : this->runs(n)) runs.push_back(&r);
+    out.emplace_back(n, runs);
+  }
+  return out;
+}
+
+Panel test_loss_panel(const ArmSet& set, const std::vector<std::string>& names) {
+  return band_panel("test loss per epoch (mean over seeds, band: +- sd)", "cross-entropy", set.grouped(names),
+                    [](const EpochLog& e) { return e.test_loss; });
+}
+
+Panel test_accuracy_panel(const ArmSet& set, const std::vector<std::string>& names) {
+  return band_panel("test accuracy per epoch (mean over seeds, band: +- sd)", std::string(1, '%'), set.grouped(names),
+                    [](const EpochLog& e) { return e.test_accuracy; });
+}
+
 ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options) {
   ArmSet set;
   for (int s = 0; s < std::max(seeds, 1); ++s) {
@@ -80,6 +100,8 @@ ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& dat
   }
   return set;
 }
+
+int part_seeds(const RunOptions& o, int full, int quick) { return o.seeds ? o.seeds : (o.quick ? quick : full); }
 
 Stats stats(std::vector<double> v) {
   Stats s;
@@ -100,12 +122,67 @@ std::vector<double> accs(const ArmSet& set, const std::string& name) {
   return v;
 }
 
+std::vector<double> per_seed(const ArmSet& set, const std::string& name, const std::function<double(const ArmResult&)>& f) {
+  std::vector<double> v;
+  for (const auto& r : set.runs(name)) v.push_back(f(r));
+  return v;
+}
+
 Stats paired(const ArmSet& set, const std::string& a, const std::string& b) {
-  const auto x = accs(set, a), y = accs(set, b);
+  return paired(set, a, b, [](const ArmResult& r) { return r.test_accuracy; });
+}
+
+Stats paired(const ArmSet& set, const std::string& a, const std::string& b, const std::function<double(const ArmResult&)>& f) {
+  const auto x = per_seed(set, a, f), y = per_seed(set, b, f);
   std::vector<double> d;
   for (size_t i = 0; i < x.size() && i < y.size(); ++i) d.push_back(x[i] - y[i]);
   return stats(d);
 }
+
+double t_statistic(const Stats& s) {
+  if (s.v.size() < 2) return 0.0;
+  if (s.sd == 0.0) return s.mean == 0.0 ? 0.0 : std::copysign(INFINITY, s.mean);
+  return s.mean / (s.sd / std::sqrt(double(s.v.size())));
+}
+
+double t_critical95(size_t n) {
+  // Student's t, two-sided 95%, for 1..29 degrees of freedom.
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045};
+  if (n < 2 || n > 30) throw std::invalid_argument(fmt::format("t_critical95: expected 2 to 30 values, got {}", n));
+  return table[n - 2];
+}
+
+std::vector<std::string> stat_columns(const std::string& what) {
+  return {what + " per seed", "mean", "sd", "min", "max"};
+}
+
+std::vector<std::string> stat_cells(const Stats& s, const std::function<std::string(double)>& f) {
+  return {joined(s.v, f), f(s.mean), f(s.sd), f(s.lo), f(s.hi)};
+}
+
+void accuracy_table(PartResult& p, const ArmSet& set, const std::string& reference) {
+  p.columns = {"arm"};
+  for (const auto& c : stat_columns("test acc %")) p.columns.push_back(c);
+  if (!reference.empty()) p.columns.push_back("vs " + reference + " (paired mean)");
+  for (const auto& name : set.names()) {
+    std::vector<std::string> row = {name};
+    for (const auto& c : stat_cells(stats(accs(set, name)), pct)) row.push_back(c);
+    if (!reference.empty()) row.push_back(name == reference ? "0" : signed_pts(paired(set, name, reference).mean));
+    p.rows.push_back(row);
+  }
+}
+
+void add_column(PartResult& p, const ArmSet& set, const std::string& title,
+                const std::function<std::string(const std::string& name)>& cell) {
+  p.columns.push_back(title);
+  const auto& names = set.names();
+  for (size_t i = 0; i < names.size() && i < p.rows.size(); ++i) p.rows[i].push_back(cell(names[i]));
+}
+
+std::string f4(double v) { return fmt::format("{:.4f}", v); }
+std::string sf4(double v) { return fmt::format("{:+.4f}", v); }
 
 std::string joined(const std::vector<double>& v, const std::function<std::string(double)>& f) {
   std::string s;
@@ -127,6 +204,13 @@ std::string seeds_text(const RunOptions& o, int seeds, int default_seeds) {
   if (o.seed_base == 0 && seeds >= default_seeds) s += " (held out)";
   if (o.seed_base >= 100 && o.seed_base <= 102) s += " (calibration seeds: criteria not to be judged here)";
   return s;
+}
+
+std::string abstract_figure(const std::string& where, const std::string& quote) {
+  return fmt::format("Abstract (checked at {}): \"{}\". Its tables could not be checked: the search tools of this "
+                     "project return only the beginning of each stored page, so no figure from the paper's tables is "
+                     "quoted here.",
+                     where, quote);
 }
 
 qtorch::Number fix(int wl, int fl) { return qtorch::FixedPoint{.wl = wl, .fl = fl}.checked(); }

@@ -42,6 +42,8 @@ class ArmSet {
   /// Seed-0 run of each arm, in order (for plots).
   std::vector<const ArmResult*> first_seed() const;
   std::vector<ArmResult> all() const;
+  /// Every run of the named arms (all arms when `names` is empty), grouped by arm.
+  std::vector<std::pair<std::string, std::vector<const ArmResult*>>> grouped(const std::vector<std::string>& names = {}) const;
 
  private:
   std::map<std::string, std::vector<ArmResult>> by_name_;
@@ -51,6 +53,11 @@ class ArmSet {
 /// Runs each arm (seed = config seed + options.seed_base + s) for s in [0, seeds).
 ArmSet run_seeded(const std::vector<ArmConfig>& arms, int seeds, const Data& data, const RunOptions& options);
 
+/// The protocol every part follows: 5 seeds in a full run (the held-out seeds 0-4 unless
+/// --seed-base moves them; thresholds were calibrated on 100-102), 1 in a --quick run.
+constexpr int kDefaultSeeds = 5;
+int part_seeds(const RunOptions& o, int full = kDefaultSeeds, int quick = 1);
+
 /// Values over seeds: the values, their mean, sample standard deviation and range.
 struct Stats {
   std::vector<double> v;
@@ -59,8 +66,29 @@ struct Stats {
 Stats stats(std::vector<double> v);
 /// Each seed's final test accuracy of arm `name`, in seed order.
 std::vector<double> accs(const ArmSet& set, const std::string& name);
+/// Each seed's f(result) of arm `name`, in seed order.
+std::vector<double> per_seed(const ArmSet& set, const std::string& name, const std::function<double(const ArmResult&)>& f);
 /// Per seed: accuracy of `a` minus accuracy of `b` (paired: the same seed).
 Stats paired(const ArmSet& set, const std::string& a, const std::string& b);
+/// Per seed: f(a) - f(b) (paired: the same seed).
+Stats paired(const ArmSet& set, const std::string& a, const std::string& b, const std::function<double(const ArmResult&)>& f);
+/// The paired t statistic mean / (sd / sqrt(n)); 0 when n < 2 or sd is 0 with mean 0.
+double t_statistic(const Stats& s);
+/// Two-sided 95% critical value of Student's t with n - 1 degrees of freedom (n = 2..30).
+double t_critical95(size_t n);
+/// The table columns of a value over seeds, "<what> per seed", "mean", "sd", "min", "max", and
+/// their cells for `s` with each value formatted by f.
+std::vector<std::string> stat_columns(const std::string& what);
+std::vector<std::string> stat_cells(const Stats& s, const std::function<std::string(double)>& f);
+/// The standard table of a part: one row per arm with its final test accuracy over seeds
+/// (per seed, mean, sd, min, max) and the mean paired gap to `reference` ("" for none).
+void accuracy_table(PartResult& p, const ArmSet& set, const std::string& reference);
+/// Appends a column to a table made by accuracy_table: cell(arm name) for each row, in order.
+void add_column(PartResult& p, const ArmSet& set, const std::string& title,
+                const std::function<std::string(const std::string& name)>& cell);
+/// "0.4185 / 0.4229 / ..." with 4 decimals; "+0.0234 / ..." signed.
+std::string f4(double v);
+std::string sf4(double v);
 /// "x / y / z", each value formatted by f.
 std::string joined(const std::vector<double>& v, const std::function<std::string(double)>& f);
 /// "mean -0.12 (per seed -0.30 / +0.05 / ...; sd 0.20, range [-0.30, +0.05]; holds on 2 of 3
@@ -68,6 +96,15 @@ std::string joined(const std::vector<double>& v, const std::function<std::string
 std::string describe(const Stats& s, const std::function<bool(double)>& holds = {});
 /// "seeds 0-4 (held out)", "seeds 100-102 (calibration seeds: ...)" or "seed 7".
 std::string seeds_text(const RunOptions& o, int seeds, int default_seeds);
+
+/// The test loss per epoch of the named arms (all when empty): mean over seeds, +- sd band.
+Panel test_loss_panel(const ArmSet& set, const std::vector<std::string>& names = {});
+/// The test accuracy per epoch of the named arms (all when empty): mean over seeds, +- sd band.
+Panel test_accuracy_panel(const ArmSet& set, const std::vector<std::string>& names = {});
+
+/// PartResult::paper_figure for a paper whose headline claim we could check only in its abstract:
+/// "Abstract (checked at <where>): \"<quote>\". Its tables could not be checked here: ...".
+std::string abstract_figure(const std::string& where, const std::string& quote);
 
 /// Fixed point <wl, fl> with clamping.
 qtorch::Number fix(int wl, int fl);

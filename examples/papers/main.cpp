@@ -1,5 +1,6 @@
 // qrepro: reproduces eight low-precision training results on Fashion-MNIST, one part at a time.
-//   qrepro <part|paper|all> [--quick] [--seeds N] [--seed-base S] [--json FILE] [--plot FILE] [--data DIR]
+//   qrepro <part|paper|all> [--quick] [--seeds N] [--seed-base S] [--json FILE] [--plot FILE]
+//          [--markdown FILE] [--data DIR]
 // Exit status: 0 when every criterion holds, 1 when an effect fails to show, 2 for bad usage.
 #include <CLI/CLI.hpp>
 
@@ -15,6 +16,7 @@
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"
+#include "examples/papers/provenance.h"
 
 namespace {
 
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
   CLI::App app{"qrepro: low-precision training papers reproduced on Fashion-MNIST"};
   std::string which;
   qrepro::RunOptions options;
-  std::string json_path, plot, data_dir;
+  std::string json_path, plot, markdown, data_dir;
   // Numbers are read as text and parsed with the range in the message ("" is not 0).
   std::string seeds, seed_base, threads = "1";
   bool list = false, quiet = false;
@@ -71,6 +73,9 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "write every result (tables, criteria, per-epoch logs) as JSON");
   app.add_option("--plot", plot, "draw the plots with gnuplot into FILE (.png or .svg; FILE-<part>.png "
                                  "when several parts run)");
+  app.add_option("--markdown", markdown,
+                 "write every part as a Markdown section (docs/papers.md); the plot is linked as "
+                 "papers/<name of the --plot file>");
   app.add_option("--data", data_dir, "Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist)");
   app.add_option("--threads", threads,
                  "CPU threads, 1 to 256 (default 1: results do not depend on it, and on a shared 2-core "
@@ -106,7 +111,8 @@ int main(int argc, char** argv) {
     // Up front, so that a long run does not end with nowhere to write its results.
     check_output_path("--json", json_path);
     check_output_path("--plot", plot);
-    check_distinct_outputs({{"--json", json_path}, {"--plot", plot}});
+    check_output_path("--markdown", markdown);
+    check_distinct_outputs({{"--json", json_path}, {"--plot", plot}, {"--markdown", markdown}});
   } catch (const std::invalid_argument& e) {
     std::cerr << "qrepro: error: " << e.what() << "\n";
     return 2;
@@ -126,7 +132,9 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const nlohmann::json prov = qrepro::provenance(argc, argv, thread_count);
   nlohmann::json out = nlohmann::json::array();
+  std::string md;
   bool all_pass = true;
   for (const qrepro::PartInfo* info : parts) {
     qrepro::PartResult r;
@@ -140,14 +148,25 @@ int main(int argc, char** argv) {
     }
     qrepro::print_part(r, std::cout);
     all_pass = all_pass && r.pass();
-    out.push_back(qrepro::to_json(r));
+    out.push_back(qrepro::to_json(r, prov));
+    std::string image;
     if (!plot.empty() && !qrepro::find_gnuplot().empty()) {
       std::string path = plot_path(plot, r.id, parts.size() > 1);
       try {
         qrepro::plot_part(r, path);
+        image = "papers/" + std::filesystem::path(path).filename().string();
         std::cout << "  plot: " << path << "\n";
       } catch (const std::exception& e) {
         std::cerr << "qrepro: warning: " << e.what() << "\n";
+      }
+    }
+    md += qrepro::to_markdown(r, image);
+    if (!markdown.empty()) {
+      try {
+        qtorch::write_file_atomically(markdown, md);
+      } catch (const std::exception& e) {
+        std::cerr << "qrepro: error: --markdown: " << e.what() << "\n";
+        return 2;
       }
     }
     if (!json_path.empty()) {  // rewritten after every part, so a long run keeps what it has

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -25,6 +28,16 @@ bool PartResult::check(std::string text, std::string measured, bool ok) {
   return ok;
 }
 
+void PartResult::keep_for_quick(const std::vector<size_t>& keep) {
+  std::vector<Criterion> kept;
+  for (size_t i = 0; i < criteria.size(); ++i) {
+    if (std::find(keep.begin(), keep.end(), i) != keep.end()) kept.push_back(criteria[i]);
+    else notes.push_back("not judged at --quick size (a full-size claim): " + criteria[i].text + " (measured: " +
+                         criteria[i].measured + ")");
+  }
+  criteria = std::move(kept);
+}
+
 std::string pct(double v) { return fmt::format("{:.2f}", v); }
 std::string num(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 std::string sci(double v) { return fmt::format("{:.2e}", v); }
@@ -34,6 +47,7 @@ void print_part(const PartResult& p, std::ostream& os) {
   os << "\n=== " << p.id << "  " << p.title << " ===\n";
   os << "paper:  " << p.citation << "\n";
   os << "claim:  " << p.claim << "\n";
+  if (!p.paper_figure.empty()) os << "words:  " << p.paper_figure << "\n";
   os << "we run: " << p.recipe << "\n\n";
   std::vector<size_t> width(p.columns.size(), 0);
   for (size_t c = 0; c < p.columns.size(); ++c) width[c] = p.columns[c].size();
@@ -60,7 +74,7 @@ void print_part(const PartResult& p, std::ostream& os) {
   os.flush();
 }
 
-nlohmann::json to_json(const PartResult& p) {
+nlohmann::json to_json(const PartResult& p, const nlohmann::json& provenance) {
   nlohmann::json crit = nlohmann::json::array();
   for (const auto& c : p.criteria) crit.push_back({{"text", c.text}, {"measured", c.measured}, {"pass", c.pass}});
   nlohmann::json table = nlohmann::json::array();
@@ -71,10 +85,46 @@ nlohmann::json to_json(const PartResult& p) {
   }
   nlohmann::json arms = nlohmann::json::array();
   for (const auto& a : p.arms) arms.push_back(to_json(a));
+  std::set<uint64_t> seeds;
+  for (const auto& a : p.arms) seeds.insert(a.config.training.seed);
+  nlohmann::json prov = provenance;
+  prov["seeds"] = std::vector<uint64_t>(seeds.begin(), seeds.end());
   return {{"part", p.id},       {"title", p.title}, {"citation", p.citation},
-          {"claim", p.claim},   {"recipe", p.recipe}, {"table", table},
+          {"claim", p.claim},   {"paper_figure", p.paper_figure}, {"recipe", p.recipe}, {"table", table},
           {"criteria", crit},   {"notes", p.notes}, {"pass", p.pass()},
-          {"seconds", p.seconds}, {"arms", arms}};
+          {"seconds", p.seconds}, {"provenance", prov}, {"arms", arms}};
+}
+
+std::string to_markdown(const PartResult& p, const std::string& image) {
+  auto cell = [](std::string s) {
+    for (size_t i = 0; (i = s.find('|', i)) != std::string::npos; i += 2) s.replace(i, 1, "\\|");
+    for (size_t i = 0; (i = s.find('<', i)) != std::string::npos; i += 4) s.replace(i, 1, "&lt;");
+    return s;
+  };
+  std::ostringstream md;
+  md << "## " << p.id << ". " << cell(p.title) << "\n\n";
+  md << "*" << cell(p.citation) << "*\n\n";
+  md << "**Claim.** " << cell(p.claim) << "\n\n";
+  if (!p.paper_figure.empty()) md << "**The paper's own words.** " << cell(p.paper_figure) << "\n\n";
+  md << "**We run.** " << cell(p.recipe) << "\n\n";
+  md << "|";
+  for (const auto& c : p.columns) md << " " << cell(c) << " |";
+  md << "\n|";
+  for (size_t i = 0; i < p.columns.size(); ++i) md << " --- |";
+  md << "\n";
+  for (const auto& row : p.rows) {
+    md << "|";
+    for (size_t c = 0; c < p.columns.size(); ++c) md << " " << (c < row.size() ? cell(row[c]) : "") << " |";
+    md << "\n";
+  }
+  md << "\n**Criteria** (" << (p.pass() ? "all hold: PASS" : "FAIL") << fmt::format(", {:.0f} s):\n\n", p.seconds);
+  for (const auto& c : p.criteria)
+    md << "- **" << (c.pass ? "PASS" : "FAIL") << "** " << cell(c.text) << ". Measured: " << cell(c.measured) << "\n";
+  if (!p.notes.empty()) md << "\n";
+  for (const auto& n : p.notes) md << "- Note: " << cell(n) << "\n";
+  if (!image.empty()) md << "\n![part " << p.id << "](" << image << ")\n";
+  md << "\n";
+  return md.str();
 }
 
 std::vector<ArmResult> run_arms(const std::vector<ArmConfig>& arms, const Data& data,
@@ -121,6 +171,31 @@ Panel epoch_panel(const std::string& title, const std::string& ylabel,
   return p;
 }
 
+Panel band_panel(const std::string& title, const std::string& ylabel,
+                 const std::vector<std::pair<std::string, std::vector<const ArmResult*>>>& runs,
+                 const std::function<double(const EpochLog&)>& f, bool skip_epoch0) {
+  Panel p;
+  p.title = title;
+  p.xlabel = "epoch";
+  p.ylabel = ylabel;
+  for (const auto& [name, arms] : runs) {
+    Panel::Band band{name, {}};
+    size_t epochs = SIZE_MAX;
+    for (const ArmResult* a : arms) epochs = std::min(epochs, a->epochs.size());
+    for (size_t e = 0; !arms.empty() && e < epochs; ++e) {
+      if (skip_epoch0 && arms.front()->epochs[e].epoch == 0) continue;
+      double sum = 0, sq = 0;
+      for (const ArmResult* a : arms) sum += f(a->epochs[e]);
+      const double mean = sum / double(arms.size());
+      for (const ArmResult* a : arms) sq += (f(a->epochs[e]) - mean) * (f(a->epochs[e]) - mean);
+      const double sd = arms.size() > 1 ? std::sqrt(sq / double(arms.size() - 1)) : 0.0;
+      band.points.push_back({double(arms.front()->epochs[e].epoch), mean, sd});
+    }
+    p.bands.push_back(band);
+  }
+  return p;
+}
+
 namespace {
 
 // The gnuplot terminal for the file's extension (.svg or .png), sized for the panels.
@@ -128,10 +203,10 @@ std::string terminal_for(const std::vector<Panel>& panels, const std::string& pa
   const std::string ext = std::filesystem::path(path).extension().string();
   const int cols = panels.size() > 1 ? 2 : 1;
   const int rows = int((panels.size() + 1) / 2);
-  const int w = 620 * cols, h = 420 * rows + 40;
+  const int w = 520 * cols, h = 340 * rows + 40;
   if (ext == ".svg")
     return "set terminal svg size " + std::to_string(w) + "," + std::to_string(h) + " dynamic background rgb 'white'";
-  if (ext == ".png") return "set terminal pngcairo size " + std::to_string(w) + "," + std::to_string(h);
+  if (ext == ".png") return "set terminal pngcairo size " + std::to_string(w) + "," + std::to_string(h) + " font ',9'";
   throw std::runtime_error("--plot: expected a file name ending in .png or .svg, got '" + path + "'");
 }
 
@@ -145,6 +220,12 @@ std::string plot_commands(const PartResult& part, const std::vector<Panel>& pane
     for (size_t l = 0; l < panels[p].lines.size(); ++l) {
       s << "$d" << p << "_" << l << " << EOD\n";
       for (const auto& [x, y] : panels[p].lines[l].second) s << x << ' ' << y << '\n';
+      s << "EOD\n";
+    }
+  for (size_t p = 0; p < panels.size(); ++p)
+    for (size_t b = 0; b < panels[p].bands.size(); ++b) {
+      s << "$b" << p << "_" << b << " << EOD\n";
+      for (const auto& [x, mean, sd] : panels[p].bands[b].points) s << x << ' ' << mean << ' ' << sd << '\n';
       s << "EOD\n";
     }
   s << "set multiplot layout " << rows << "," << cols << " title "
@@ -167,7 +248,15 @@ std::string plot_commands(const PartResult& part, const std::vector<Panel>& pane
       s << "$d" << p << "_" << l << " using 1:2 with " << (pn.steps ? "steps" : "linespoints pt 7 ps 0.6")
         << " lw 1.5 title " << qtorch::examples::gnuplot_string(pn.lines[l].first);
     }
-    if (pn.lines.empty()) s << "NaN notitle";
+    for (size_t b = 0; b < pn.bands.size(); ++b) {
+      if (b || !pn.lines.empty()) s << ", ";
+      const std::string data = "$b" + std::to_string(p) + "_" + std::to_string(b);
+      const std::string color = " lc " + std::to_string(b + 1);
+      s << data << " using 1:($2-$3):($2+$3) with filledcurves fs transparent solid 0.2 noborder" << color
+        << " notitle, " << data << " using 1:2 with linespoints pt 7 ps 0.5 lw 1.5" << color << " title "
+        << qtorch::examples::gnuplot_string(pn.bands[b].name);
+    }
+    if (pn.lines.empty() && pn.bands.empty()) s << "NaN notitle";
     s << "\n";
   }
   s << "unset multiplot\n";

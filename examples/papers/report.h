@@ -2,6 +2,7 @@
 // plot panels; printed as text, written as JSON and drawn with gnuplot.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <ostream>
@@ -31,6 +32,13 @@ struct Panel {
   std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> lines;
   /// Vertical marker lines (x, label), e.g. a format's smallest subnormal.
   std::vector<std::pair<double, std::string>> markers;
+  /// Named curves with a spread: (x, mean, sd) points, drawn as the mean with a shaded
+  /// mean +- sd band (the spread over seeds).
+  struct Band {
+    std::string name;
+    std::vector<std::array<double, 3>> points;
+  };
+  std::vector<Band> bands;
 };
 
 struct PartResult {
@@ -39,6 +47,9 @@ struct PartResult {
   std::string citation;  ///< full reference
   std::string claim;     ///< what the paper claims, in one or two sentences
   std::string recipe;    ///< what we run
+  /// The paper's own headline figure for this claim, quoted with where it stands in the paper
+  /// (or a sentence saying that the text with the number could not be checked).
+  std::string paper_figure;
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
   std::vector<Criterion> criteria;
@@ -50,6 +61,10 @@ struct PartResult {
   bool pass() const;
   /// Adds a criterion and returns its result.
   bool check(std::string text, std::string measured, bool pass);
+  /// For a --quick run: keeps the criteria at positions `keep` (0-based, in check order), the
+  /// mechanisms that hold at the small size, and turns every other one into a note saying that
+  /// it is judged only at full size.
+  void keep_for_quick(const std::vector<size_t>& keep);
 };
 
 /// Options shared by every part.
@@ -66,7 +81,12 @@ struct RunOptions {
 
 /// Prints the part's header, claim, table and criteria.
 void print_part(const PartResult& part, std::ostream& os);
-nlohmann::json to_json(const PartResult& part);
+/// The part as JSON; `provenance` (commit, date, threads, command) is copied in, and the
+/// seeds its arms ran are added to it.
+nlohmann::json to_json(const PartResult& part, const nlohmann::json& provenance = nlohmann::json::object());
+/// The part as a Markdown section of docs/papers.md: claim, the paper's figure, recipe,
+/// table, criteria, notes and, when `image` is not empty, the plot at that relative path.
+std::string to_markdown(const PartResult& part, const std::string& image);
 
 /// Draws every panel (plus the test accuracy per epoch of the seed-0 arms) into `path`
 /// (.png or .svg). Throws std::runtime_error when gnuplot is missing or fails.
@@ -79,6 +99,11 @@ std::vector<ArmResult> run_arms(const std::vector<ArmConfig>& arms, const Data& 
 
 /// Panel of test accuracy per epoch for the given arms (epoch 0: initial model).
 Panel accuracy_panel(const std::vector<const ArmResult*>& arms);
+/// Panel of one per-epoch quantity of every arm in `runs` (each arm's runs over seeds): the
+/// mean over seeds with a mean +- sd band. Epoch 0 (the initial model) is drawn unless skipped.
+Panel band_panel(const std::string& title, const std::string& ylabel,
+                 const std::vector<std::pair<std::string, std::vector<const ArmResult*>>>& runs,
+                 const std::function<double(const EpochLog&)>& f, bool skip_epoch0 = false);
 /// Panel of one per-epoch quantity (e.g. update fraction) for the given arms.
 Panel epoch_panel(const std::string& title, const std::string& ylabel,
                   const std::vector<const ArmResult*>& arms,

@@ -1,5 +1,6 @@
 // qrepro --json replaces its file atomically: a write that fails (here under a 1 KiB
-// file-size limit) keeps the previous file whole and leaves no temporary behind.
+// file-size limit) keeps the previous file whole and leaves no temporary behind. Every part's
+// JSON carries its provenance, and --markdown writes the part's section of docs/papers.md.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "qtorch/data/mnist.h"
 
@@ -40,6 +43,31 @@ TEST(QreproJson, FailedWriteKeepsThePreviousFile) {
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) files += entry.path().string() != err;
   EXPECT_EQ(files, 1) << "a temporary file was left behind";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(QreproJson, ProvenanceAndMarkdown) {
+  if (!std::filesystem::exists(std::filesystem::path(qtorch::data::kFashionMnistDir) / "train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "Fashion-MNIST is not installed";
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("qrepro_prov_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string json = (dir / "r.json").string(), md = (dir / "r.md").string();
+  const std::string command =
+      std::string(QREPRO_PATH) + " 1a --quick -q --threads 1 --seed-base 7 --json " + json + " --markdown " + md + " >/dev/null";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  const nlohmann::json parts = nlohmann::json::parse(read_text(json));
+  ASSERT_EQ(parts.size(), 1u);
+  const nlohmann::json& prov = parts[0].at("provenance");
+  EXPECT_FALSE(prov.at("commit").get<std::string>().empty());
+  EXPECT_EQ(prov.at("date").get<std::string>().size(), 20u) << prov.at("date");  // 2026-12-05T01:02:03Z
+  EXPECT_EQ(prov.at("threads").get<int>(), 1);
+  EXPECT_EQ(prov.at("seeds"), nlohmann::json::array({7}));
+  EXPECT_NE(prov.at("command").get<std::string>().find("1a --quick -q --threads 1 --seed-base 7"), std::string::npos);
+  EXPECT_FALSE(parts[0].at("paper_figure").get<std::string>().empty());
+  const std::string text = read_text(md);
+  EXPECT_EQ(text.rfind("## 1a. ", 0), 0u) << text.substr(0, 80);
+  EXPECT_NE(text.find("| arm | test acc % per seed | mean | sd | min | max |"), std::string::npos);
+  EXPECT_NE(text.find("- **PASS** nearest: no stored weight changes"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
