@@ -7,12 +7,16 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "qtorch/core/threads.h"
 #include "qtorch/core/atomic_file.h"
+#include "qtorch/core/threads.h"
+#include "qtorch/dist/communicator.h"
+#include "examples/common/mpi_start.h"
 #include "examples/common/option_number.h"
 #include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"
@@ -51,6 +55,8 @@ std::vector<const qrepro::PartInfo*> parts_to_run(const std::string& which, bool
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::unique_ptr<qtorch::dist::Session> mpi = qtorch::examples::start_mpi(&argc, &argv, "qrepro");
+  if (!mpi) return 2;
   CLI::App app{"qrepro: low-precision training papers reproduced on Fashion-MNIST"};
   std::string which;
   qrepro::RunOptions options;
@@ -133,50 +139,89 @@ int main(int argc, char** argv) {
   }
 
   const nlohmann::json prov = qrepro::provenance(argc, argv, thread_count);
+  // One part's outputs, made on whichever process ran it.
+  auto run_one = [&](size_t index) {
+    const qrepro::PartInfo* info = parts[index];
+    nlohmann::json o = {{"index", index}, {"pass", false}};
+    try {
+      const auto t0 = std::chrono::steady_clock::now();
+      qrepro::PartResult r = info->run(options, *data);
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::ostringstream text;
+      qrepro::print_part(r, text);
+      std::string image;
+      if (!plot.empty() && !qrepro::find_gnuplot().empty()) {
+        std::string path = plot_path(plot, r.id, parts.size() > 1);
+        try {
+          qrepro::plot_part(r, path);
+          image = "papers/" + std::filesystem::path(path).filename().string();
+          text << "  plot: " << path << "\n";
+        } catch (const std::exception& e) {
+          o["warning"] = e.what();
+        }
+      }
+      o["text"] = text.str();
+      o["json"] = qrepro::to_json(r, prov);
+      o["markdown"] = qrepro::to_markdown(r, image);
+      o["pass"] = r.pass();
+    } catch (const std::exception& e) {
+      o["error"] = std::string("error in part ") + info->id + ": " + e.what();
+    }
+    return o;
+  };
   nlohmann::json out = nlohmann::json::array();
   std::string md;
   bool all_pass = true;
-  for (const qrepro::PartInfo* info : parts) {
-    qrepro::PartResult r;
+  // Prints one part's report and rewrites the JSON and Markdown files with every part so
+  // far (a long run keeps what it has). Returns false when a file cannot be written.
+  auto emit = [&](const nlohmann::json& o) {
+    if (o.contains("warning")) std::cerr << "qrepro: warning: " << o["warning"].get<std::string>() << "\n";
+    if (o.contains("error")) {
+      std::cerr << "qrepro: " << o["error"].get<std::string>() << "\n";
+      all_pass = false;
+      return true;
+    }
+    std::cout << o["text"].get<std::string>() << std::flush;
+    all_pass = all_pass && o["pass"].get<bool>();
+    out.push_back(o["json"]);
+    md += o["markdown"].get<std::string>();
     try {
-      const auto t0 = std::chrono::steady_clock::now();
-      r = info->run(options, *data);
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!markdown.empty()) qtorch::write_file_atomically(markdown, md);
     } catch (const std::exception& e) {
-      std::cerr << "qrepro: error in part " << info->id << ": " << e.what() << "\n";
-      return 1;
+      std::cerr << "qrepro: error: --markdown: " << e.what() << "\n";
+      return false;
     }
-    qrepro::print_part(r, std::cout);
-    all_pass = all_pass && r.pass();
-    out.push_back(qrepro::to_json(r, prov));
-    std::string image;
-    if (!plot.empty() && !qrepro::find_gnuplot().empty()) {
-      std::string path = plot_path(plot, r.id, parts.size() > 1);
-      try {
-        qrepro::plot_part(r, path);
-        image = "papers/" + std::filesystem::path(path).filename().string();
-        std::cout << "  plot: " << path << "\n";
-      } catch (const std::exception& e) {
-        std::cerr << "qrepro: warning: " << e.what() << "\n";
-      }
+    try {
+      if (!json_path.empty()) qtorch::write_file_atomically(json_path, out.dump(2) + "\n");
+    } catch (const std::exception& e) {
+      std::cerr << "qrepro: error: --json: " << e.what() << "\n";
+      return false;
     }
-    md += qrepro::to_markdown(r, image);
-    if (!markdown.empty()) {
-      try {
-        qtorch::write_file_atomically(markdown, md);
-      } catch (const std::exception& e) {
-        std::cerr << "qrepro: error: --markdown: " << e.what() << "\n";
-        return 2;
-      }
-    }
-    if (!json_path.empty()) {  // rewritten after every part, so a long run keeps what it has
-      try {
-        qtorch::write_file_atomically(json_path, out.dump(2) + "\n");
-      } catch (const std::exception& e) {
-        std::cerr << "qrepro: error: --json: " << e.what() << "\n";
-        return 2;
-      }
-    }
+    return true;
+  };
+  // Under mpirun the parts are spread over the processes (part i on rank i mod N) and
+  // rank 0 reports them in order, as one process would; a part that fails is reported.
+  auto world = qtorch::dist::world();
+  const size_t rank = static_cast<size_t>(world->rank()), ranks = static_cast<size_t>(world->size());
+  if (ranks == 1) {
+    for (size_t i = 0; i < parts.size(); ++i)
+      if (!emit(run_one(i))) return 2;
+  } else {
+    if (rank == 0)
+      std::cout << "qrepro: " << parts.size() << " parts over " << ranks << " processes (MPI)\n" << std::flush;
+    nlohmann::json mine = nlohmann::json::array();
+    for (size_t i = rank; i < parts.size(); i += ranks) mine.push_back(run_one(i));
+    const std::string text = mine.dump();
+    const auto all = world->all_gather(std::vector<uint8_t>(text.begin(), text.end()));
+    std::vector<nlohmann::json> by_part(parts.size());
+    for (const auto& bytes : all)
+      for (const auto& o : nlohmann::json::parse(std::string(bytes.begin(), bytes.end())))
+        by_part[o["index"].get<size_t>()] = o;
+    // Rank 0 reports and carries the exit status: a non-zero status from another rank would
+    // make mpirun stop rank 0 before it has written everything.
+    if (rank != 0) return 0;
+    for (const auto& o : by_part)
+      if (!emit(o)) return 2;
   }
   std::cout << "\nqrepro: " << (all_pass ? "every effect showed (PASS)" : "some effect failed to show (FAIL)")
             << "\n";
