@@ -128,6 +128,7 @@ class Backend {
   /// indices holds the flat h*W+w position of each maximum within its channel, as float.
   virtual void max_pool2d(const Tensor& x, const Window2d& g, const Tensor& out,
                           const Tensor& indices) = 0;
+  /// grad_in is overwritten (it need not be initialised).
   virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Window2d& g,
                                    const Tensor& grad_in) = 0;
   /// Average over the window, padding counted as zeros (count_include_pad, as PyTorch).

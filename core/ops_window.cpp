@@ -200,7 +200,7 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const 
                            const Pool2dParams& o) {
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "max_pool2d");
-  Tensor dx = zeros(x_shape, grad_out.device());
+  Tensor dx = empty(x_shape, grad_out.device());
   if (dx.numel() > 0) backend_for(dx.device()).max_pool2d_backward(contiguous(grad_out), indices, g, dx);
   return dx;
 }

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
@@ -27,6 +29,8 @@ constexpr int64_t kLanes = static_cast<int64_t>(V::size);
 constexpr int64_t kTile = 2 * kLanes;  // positions per register tile
 constexpr int kMaxBlock = 8;           // output channels per register tile
 constexpr int64_t kChunk = 8;          // samples per partial weight gradient
+constexpr int kWeightBlock = 4;        // weight gradient: output channels x taps per register tile
+constexpr int kWeightTaps = 5;
 
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
@@ -72,43 +76,38 @@ void correlate_block(const float* in, const Padded& p, const int64_t* off, int64
   }
 }
 
-// dw[o][c * taps + q] += sum over t < len of dy[o][t] * in[c][t + off[q]], for B channels o.
-template <int B>
-void weight_block(const float* in, const Padded& p, const int64_t* off, int64_t taps, const float* dy,
-                  int64_t len, float* dw) {
-  const int64_t depth = p.ch * taps;
-  for (int64_t c = 0; c < p.ch; ++c) {
-    for (int64_t q = 0; q < taps; ++q) {
-      const float* src = in + c * p.plane() + off[q];
-      V acc[B];
-      for (int o = 0; o < B; ++o) acc[o] = V(0.0f);
-      for (int64_t t = 0; t < len; t += kLanes) {
-        const V x = V::load_unaligned(src + t);
-        for (int o = 0; o < B; ++o) acc[o] = xsimd::fma(V::load_unaligned(dy + o * len + t), x, acc[o]);
-      }
-      for (int o = 0; o < B; ++o) dw[o * depth + c * taps + q] += xsimd::hadd(acc[o]);
+// Lane-wise partial weight gradients of R consecutive taps d0.. (tap d = c * taps + q reads
+// in + at[d]) for B output channels: part[o][d] += dy[o][t] * in[at[d] + t] over t < len, a
+// multiple of kLanes; part holds kLanes floats per (o, d), rows depth apart.
+template <int B, int R>
+void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy, int64_t len, float* part,
+                 int64_t depth) {
+  V acc[B][R];
+  for (int o = 0; o < B; ++o)
+    for (int r = 0; r < R; ++r) acc[o][r] = V(0.0f);
+  for (int64_t t = 0; t < len; t += kLanes) {
+    V x[R];
+    for (int r = 0; r < R; ++r) x[r] = V::load_unaligned(in + at[d0 + r] + t);
+    for (int o = 0; o < B; ++o) {
+      const V g = V::load_unaligned(dy + o * len + t);
+      for (int r = 0; r < R; ++r) acc[o][r] = xsimd::fma(g, x[r], acc[o][r]);
     }
   }
+  for (int o = 0; o < B; ++o)
+    for (int r = 0; r < R; ++r) {
+      float* dst = part + (o * depth + d0 + r) * kLanes;
+      (V::load_unaligned(dst) + acc[o][r]).store_unaligned(dst);
+    }
 }
 
-// Calls Kernel<b> for the run-time block size b in [1, kMaxBlock].
-template <template <int> class Kernel, int B = kMaxBlock, class... Args>
-void by_block(int b, Args&&... args) {
-  if constexpr (B > 1) {
-    if (b < B) return by_block<Kernel, B - 1>(b, std::forward<Args>(args)...);
+// Calls f(std::integral_constant<int, k>) for the run-time k in [1, Max].
+template <int Max, class F>
+void with_constant(int k, F&& f) {
+  if constexpr (Max > 1) {
+    if (k < Max) return with_constant<Max - 1>(k, std::forward<F>(f));
   }
-  Kernel<B>::run(std::forward<Args>(args)...);
+  f(std::integral_constant<int, Max>{});
 }
-template <int B>
-struct Correlate {
-  template <class... Args>
-  static void run(Args&&... args) { correlate_block<B>(std::forward<Args>(args)...); }
-};
-template <int B>
-struct WeightGrad {
-  template <class... Args>
-  static void run(Args&&... args) { weight_block<B>(std::forward<Args>(args)...); }
-};
 
 // out[o][t] = correlation of the padded image with kernel rows wt [out_ch][p.ch * taps].
 void correlate(const float* in, const Padded& p, const std::vector<int64_t>& off, const float* wt,
@@ -116,7 +115,9 @@ void correlate(const float* in, const Padded& p, const std::vector<int64_t>& off
   const int64_t taps = static_cast<int64_t>(off.size()), depth = p.ch * taps;
   for (int64_t o0 = 0; o0 < out_ch; o0 += kMaxBlock) {
     const int b = static_cast<int>(std::min<int64_t>(kMaxBlock, out_ch - o0));
-    by_block<Correlate>(b, in, p, off.data(), taps, wt + o0 * depth, out + o0 * len, len);
+    with_constant<kMaxBlock>(b, [&](auto block) {
+      correlate_block<block.value>(in, p, off.data(), taps, wt + o0 * depth, out + o0 * len, len);
+    });
   }
 }
 
@@ -229,14 +230,16 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
   const int64_t out_ch = grad_weight.size(0), taps = g.kh * g.kw, depth = g.c * taps;
   const Padded p{g.c, g.h + 2 * g.pad_h, g.w + 2 * g.pad_w};
   const std::vector<int64_t> off = tap_offsets(g, p.w);
+  std::vector<int64_t> at(static_cast<size_t>(depth));  // where tap d = c * taps + q reads
+  for (int64_t d = 0; d < depth; ++d) at[static_cast<size_t>(d)] = d / taps * p.plane() + off[d % taps];
   const int64_t len = round_up(g.out_h * p.w, kLanes);
   const int64_t image = (p.ch - 1) * p.plane() + len + off.back();
-  const int64_t chunks = (g.n + kChunk - 1) / kChunk;
-  Tensor partial = zeros({chunks, out_ch * depth});
+  const int64_t chunks = (g.n + kChunk - 1) / kChunk, lanes = out_ch * depth * kLanes;
+  Tensor partial = empty({chunks, out_ch * depth});
   const int threads = omp_get_max_threads();
-  // Per thread: the padded image, then the output gradient on the same wide rows (zeros
-  // in the columns past out_w, written once).
-  const Scratch scratch(image + out_ch * len, threads);
+  // Per thread: the padded image; the output gradient on the same wide rows (zeros in the
+  // columns past out_w, written once); lane-wise sums over a chunk's samples.
+  const Scratch scratch(image + out_ch * len + lanes, threads);
   const float* xs = x.data_ptr();
   const float* dys = grad_out.data_ptr();
   const int64_t out_plane = g.out_h * g.out_w;
@@ -244,17 +247,28 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
   for (int64_t k = 0; k < chunks; ++k) {
     float* padded = scratch.of(omp_get_thread_num());
     float* dy_wide = padded + image;
-    float* dw = partial.data_ptr() + k * out_ch * depth;
+    float* part = dy_wide + out_ch * len;
+    std::fill(part, part + lanes, 0.0f);
     for (int64_t n = k * kChunk; n < std::min(g.n, (k + 1) * kChunk); ++n) {
       pad_into(xs + n * g.c * g.h * g.w, g.c, g.h, g.w, p, g.pad_h, g.pad_w, padded);
       const Padded dy_rows{1, g.out_h, p.w};  // one plane per call: dy_wide's planes are len apart
       for (int64_t o = 0; o < out_ch; ++o)
         pad_into(dys + (n * out_ch + o) * out_plane, 1, g.out_h, g.out_w, dy_rows, 0, 0, dy_wide + o * len);
-      for (int64_t o0 = 0; o0 < out_ch; o0 += kMaxBlock) {
-        const int b = static_cast<int>(std::min<int64_t>(kMaxBlock, out_ch - o0));
-        by_block<WeightGrad>(b, padded, p, off.data(), taps, dy_wide + o0 * len, len, dw + o0 * depth);
+      for (int64_t o0 = 0; o0 < out_ch; o0 += kWeightBlock) {
+        const int b = static_cast<int>(std::min<int64_t>(kWeightBlock, out_ch - o0));
+        for (int64_t d0 = 0; d0 < depth; d0 += kWeightTaps) {
+          const int r = static_cast<int>(std::min<int64_t>(kWeightTaps, depth - d0));
+          with_constant<kWeightBlock>(b, [&](auto block) {
+            with_constant<kWeightTaps>(r, [&](auto run) {
+              weight_tile<block.value, run.value>(padded, at.data(), d0, dy_wide + o0 * len, len,
+                                                  part + o0 * depth * kLanes, depth);
+            });
+          });
+        }
       }
     }
+    float* dw = partial.data_ptr() + k * out_ch * depth;
+    for (int64_t e = 0; e < out_ch * depth; ++e) dw[e] = xsimd::hadd(V::load_unaligned(part + e * kLanes));
   }
   // Chunks summed in chunk order: the same bits on any thread count.
   float* out = grad_weight.data_ptr();
