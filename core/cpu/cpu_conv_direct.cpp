@@ -6,9 +6,10 @@
 //   out[o][t] = sum over c, i, j of w[o][c][i][j] * padded[c][t + i*dil_h*W' + j*dil_w],
 // with t = row * W' + column. Register tiles of up to 8 output channels x 32 positions
 // accumulate in the order c, i, j. The input gradient is the same correlation of the padded
-// output gradient with the flipped, transposed kernel; the weight gradient is a dot product per
-// tap. Samples are split among threads (the weight gradient by fixed chunks of samples summed
-// in chunk order), so the bits do not depend on the thread count.
+// output gradient with the flipped, transposed kernel; the weight gradient a dot product per
+// tap and output channel over the wide positions (tiles of 4 channels x 5 taps), summed lane by
+// lane over a fixed chunk of 8 samples, the chunks then added in order. Samples (chunks) are
+// split among threads, so the bits do not depend on the thread count.
 #include <omp.h>
 
 #include <algorithm>
@@ -148,10 +149,16 @@ bool CpuBackend::conv2d_direct_supported(const Window2d& g) const {
   return g.stride_h == 1 && g.stride_w == 1;
 }
 
-// Measured with core_bench's conv group (direct against im2col + GEMM, forward and both
-// gradients, batch 128): direct is faster while a kernel row of C * kh * kw taps is short.
+// Measured with bench/conv_bench (forward and both gradients, batch 128, 2 threads; shares of
+// im2col + GEMM's speed): direct wins 2.3x at LeNet's 1->6 5x5 28x28, 1.7x at its 6->16 5x5
+// 10x10 outputs, 1.6-2.8x for 3x3 kernels over 16x16 and 32x32 outputs with 3 to 32 input
+// channels, 1.3x for 64->64 3x3 over 16x16, but loses (0.87-0.90) with 32 and 64 channels
+// over 8x8 outputs, where the padded
+// rows waste half the work. Beyond 64 channels there are no measurements: im2col.
 bool CpuBackend::conv2d_direct_preferred(const Window2d& g, int64_t out_channels) const {
-  return conv2d_direct_supported(g) && g.c * g.kh * g.kw <= 400 && out_channels <= 64;
+  const int64_t depth = g.c * g.kh * g.kw;
+  return conv2d_direct_supported(g) && depth <= 576 && out_channels <= 64 &&
+         (g.out_h * g.out_w >= 100 || depth <= 150);
 }
 
 void CpuBackend::conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& g,

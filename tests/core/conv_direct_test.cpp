@@ -126,12 +126,15 @@ TEST(ConvDirectThreads, LeNetBatchSameBitsOnOneAndTwoThreads) {
   EXPECT_EQ(one.dw, two.dw);
 }
 
-TEST(ConvDirectRule, LeNetShapesGoDirectStridedOnesDoNot) {
+TEST(ConvDirectRule, LeNetShapesGoDirectStridedAndSmallPlanesDoNot) {
   Backend& cpu = backend_for(Device::cpu());
   Window2d conv1{.n = 128, .c = 1, .h = 28, .w = 28, .kh = 5, .kw = 5, .pad_h = 2, .pad_w = 2, .out_h = 28, .out_w = 28};
   Window2d conv2{.n = 128, .c = 6, .h = 14, .w = 14, .kh = 5, .kw = 5, .out_h = 10, .out_w = 10};
   EXPECT_TRUE(cpu.conv2d_direct_preferred(conv1, 6));
   EXPECT_TRUE(cpu.conv2d_direct_preferred(conv2, 16));
+  Window2d small_plane{.n = 128, .c = 32, .h = 8, .w = 8, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .out_h = 8, .out_w = 8};
+  EXPECT_TRUE(cpu.conv2d_direct_supported(small_plane));
+  EXPECT_FALSE(cpu.conv2d_direct_preferred(small_plane, 64));  // measured: im2col is faster there
   Window2d strided = conv2;
   strided.stride_h = strided.stride_w = 2;
   EXPECT_FALSE(cpu.conv2d_direct_supported(strided));
