@@ -1,4 +1,5 @@
-// Primitive convolution (im2col + one GEMM per group) and pooling.
+// Primitive convolution (the backend's direct kernels where it prefers them, else im2col + one
+// GEMM per group) and pooling.
 #include "qtorch/core/backend.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
@@ -39,6 +40,13 @@ GemmArgs plain_gemm(const float* a, bool ta, int64_t lda, const float* b, bool t
   g.ldc = n;
   g.beta = beta;
   return g;
+}
+
+// The gradients need grad_out [N, O, out_h, out_w] of the forward pass's geometry.
+void check_grad_out(const Tensor& grad_out, const Window2d& g, int64_t out_c, const char* op) {
+  const Shape want{g.n, out_c, g.out_h, g.out_w};
+  QTORCH_CHECK(grad_out.shape() == want, "{}: expected grad_out {}, got {}", op, shape_str(want),
+               shape_str(grad_out.shape()));
 }
 
 // Whether to take the backend's direct kernels: by its rule, or as asked (and checked).
@@ -120,6 +128,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, co
   Window2d g = conv2d_geometry(x_meta, weight_in, o);
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
+  check_grad_out(grad_out, g, out_c, "conv2d_backward_input");
   Tensor weight = contiguous(weight_in);
   Backend& be = backend_for(grad_out.device());
   if (use_direct(grad_out.device(), g, out_c, o)) {
@@ -144,6 +153,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const 
   Window2d g = conv2d_geometry(x_in, w_meta, o);
   int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
+  check_grad_out(grad_out, g, out_c, "conv2d_backward_weight");
   Tensor x = contiguous(x_in);
   Backend& be = backend_for(x.device());
   Tensor dw = empty(w_shape, x.device());

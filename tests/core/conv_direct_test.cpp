@@ -141,6 +141,25 @@ TEST(ConvDirectRule, LeNetShapesGoDirectStridedAndSmallPlanesDoNot) {
   EXPECT_FALSE(cpu.conv2d_direct_preferred(strided, 16));
 }
 
+TEST(ConvDirectErrors, GradientsCheckTheShapeOfGradOut) {
+  for (ConvAlgorithm a : {ConvAlgorithm::Direct, ConvAlgorithm::Im2col}) {
+    const Conv2dParams o{.pad_h = 1, .pad_w = 1, .algorithm = a};
+    Tensor x = zeros({2, 3, 5, 5}), w = zeros({4, 3, 3, 3}), bad = zeros({2, 4, 5, 4});
+    try {
+      ops::conv2d_backward_input(bad, w, x.shape(), o);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "conv2d_backward_input: expected grad_out [2, 4, 5, 5], got [2, 4, 5, 4]");
+    }
+    try {
+      ops::conv2d_backward_weight(bad, x, w.shape(), o);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "conv2d_backward_weight: expected grad_out [2, 4, 5, 5], got [2, 4, 5, 4]");
+    }
+  }
+}
+
 TEST(ConvDirectErrors, DirectOnAnUnsupportedShapeSaysWhy) {
   auto message = [](const Conv2dParams& o, int64_t groups) {
     try {
