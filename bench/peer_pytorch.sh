@@ -2,7 +2,9 @@
 # qtorch against PyTorch on the CPU, side by side: qtrain (fp32 and block8) and the same workloads
 # in PyTorch (bench/peer_pytorch.py: MLP 784-256-256-10 and LeNet-5, SGD lr 0.05 momentum 0.9,
 # batch 128, Fashion-MNIST), run alternately, T threads each, the fastest of E epochs per run, R
-# rounds. Prints seconds per epoch and the ratios qtorch / PyTorch. PyTorch is no dependency of
+# rounds. Prints seconds per epoch and the ratios qtorch / PyTorch: per round (the two ran
+# seconds apart), then the fastest epochs over all rounds and the median of the rounds' ratios
+# (the steadier figure where other processes load the machine unevenly). PyTorch is no dependency of
 # qtorch: without an importable torch the script says so and exits 0.
 # Both sides run under the same OpenMP wait policy: qtrain's own (GOMP_SPINCOUNT=3000) unless
 # GOMP_SPINCOUNT or OMP_WAIT_POLICY is set, and then that one.
@@ -56,7 +58,7 @@ run_torch() {  # model
 echo "peer_pytorch.sh: $($python -c 'import torch; print("PyTorch", torch.__version__)'), qtrain $qtrain;" \
   "$threads threads, fastest of $epochs epochs, $rounds rounds, alternating;" \
   "GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-unset} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-declare -A best
+declare -A best ratios
 keep_min() {  # key value
   if [[ -z ${best[$1]:-} ]] || awk -v a="$2" -v b="${best[$1]}" 'BEGIN { exit !(a < b) }'; then best[$1]=$2; fi
 }
@@ -68,16 +70,19 @@ for ((r = 1; r <= rounds; ++r)); do
     for p in $presets; do
       q=$(run_qtrain "$m" "$p")
       keep_min "$m/$p" "$q"
-      line+=", qtorch $p $q s"
+      ratio=$(awk -v a="$q" -v b="$t" 'BEGIN { printf "%.3f", a / b }')
+      ratios[$m/$p]+="$ratio "
+      line+=", qtorch $p $q s (ratio $ratio)"
     done
     echo "$line"
   done
 done
 
 echo
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 printf '| workload | PyTorch fp32 s/epoch |'
 for p in $presets; do printf ' qtorch %s s/epoch |' "$p"; done
-for p in $presets; do printf ' qtorch %s / PyTorch |' "$p"; done
+for p in $presets; do printf ' qtorch %s / PyTorch (fastest; median of rounds) |' "$p"; done
 echo
 printf '| --- | --- |'
 for p in $presets; do printf ' --- | --- |'; done
@@ -85,7 +90,10 @@ echo
 for m in $models; do
   printf '| %s | %.2f |' "$m" "${best[$m/torch]}"
   for p in $presets; do printf ' %.2f |' "${best[$m/$p]}"; done
-  for p in $presets; do printf ' %.2f |' "$(awk -v a="${best[$m/$p]}" -v b="${best[$m/torch]}" 'BEGIN { print a / b }')"; done
+  for p in $presets; do
+    printf ' %.2f; %.2f |' "$(awk -v a="${best[$m/$p]}" -v b="${best[$m/torch]}" 'BEGIN { print a / b }')" \
+      "$(echo "${ratios[$m/$p]}" | median)"
+  done
   echo
 done
 echo "(fastest epoch over all rounds; machine load after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"
