@@ -26,7 +26,11 @@ Tensor softmax_impl(const Tensor& x, int64_t axis, bool log) {
 Tensor relu(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Relu, x);
   return record("relu", out, {x}, [&] {
-    return [out](const Tensor& g, const Node&) -> Grads { return {g * ops::unary(UnaryOp::GtScalar, out, 0.0f)}; };
+    // g where the output is not zero, else 0: one pass (as PyTorch's threshold_backward, a NaN
+    // output passes g on).
+    return [out](const Tensor& g, const Node&) -> Grads {
+      return {ops::where(out, g, zeros({}, g.device()))};
+    };
   });
 }
 

@@ -24,3 +24,17 @@ Backend& backend_for(Device device) {
 }
 
 }  // namespace qtorch
+
+namespace qtorch {
+// Backends without direct convolution say so through conv2d_direct_supported(); ops never call
+// these then, so reaching one is a bug in the caller.
+void Backend::conv2d_direct(const Tensor&, const Tensor&, const Tensor&, const Window2d&, const Tensor&) {
+  QTORCH_FAIL("conv2d: this device has no direct convolution kernel");
+}
+void Backend::conv2d_direct_backward_input(const Tensor&, const Tensor&, const Window2d&, const Tensor&) {
+  QTORCH_FAIL("conv2d backward: this device has no direct convolution kernel");
+}
+void Backend::conv2d_direct_backward_weight(const Tensor&, const Tensor&, const Window2d&, const Tensor&) {
+  QTORCH_FAIL("conv2d backward: this device has no direct convolution kernel");
+}
+}  // namespace qtorch

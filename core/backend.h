@@ -108,10 +108,30 @@ class Backend {
   virtual void col2im(const Tensor& col, int64_t x_channels, int64_t c0, const Window2d& g,
                       const Tensor& x_grad) = 0;
 
+  // ---- direct convolution, optional: one group, no im2col buffer. ops::conv2d* use it where
+  // conv2d_direct_preferred says so (or Conv2dParams::algorithm asks for it), else im2col + GEMM.
+  // Tensors contiguous; g as from ops::conv2d_geometry; weight [O, C, kh, kw].
+  /// Whether the direct kernels handle this geometry at all.
+  virtual bool conv2d_direct_supported(const Window2d& /*g*/) const { return false; }
+  /// Whether they are the faster choice for it (a measured rule).
+  virtual bool conv2d_direct_preferred(const Window2d& /*g*/, int64_t /*out_channels*/) const {
+    return false;
+  }
+  /// y [N, O, out_h, out_w] = conv(x, weight) (+ bias [O] where defined).
+  virtual void conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const Window2d& g, const Tensor& y);
+  /// grad_in [N, C, H, W] (overwritten) from grad_out [N, O, out_h, out_w].
+  virtual void conv2d_direct_backward_input(const Tensor& grad_out, const Tensor& weight,
+                                            const Window2d& g, const Tensor& grad_in);
+  /// grad_weight [O, C, kh, kw] (overwritten) from grad_out and x.
+  virtual void conv2d_direct_backward_weight(const Tensor& grad_out, const Tensor& x,
+                                             const Window2d& g, const Tensor& grad_weight);
+
   // ---- pooling over contiguous [N, C, H, W]; out [N, C, out_h, out_w] ----
   /// indices holds the flat h*W+w position of each maximum within its channel, as float.
   virtual void max_pool2d(const Tensor& x, const Window2d& g, const Tensor& out,
                           const Tensor& indices) = 0;
+  /// grad_in is overwritten (it need not be initialised).
   virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Window2d& g,
                                    const Tensor& grad_in) = 0;
   /// Average over the window, padding counted as zeros (count_include_pad, as PyTorch).

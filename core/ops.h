@@ -10,9 +10,14 @@
 
 namespace qtorch {
 
+/// How a convolution is computed: Auto lets the backend choose by shape (a measured rule);
+/// Im2col is im2col + GEMM (every shape); Direct the backend's direct kernels (stride 1, one
+/// group on the CPU; an error where the backend has none for the shape).
+enum class ConvAlgorithm { Auto, Im2col, Direct };
 /// Convolution parameters per axis, as qtorch::conv2d takes them (nn::Conv2dOptions is the layer's).
 struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
+  ConvAlgorithm algorithm = ConvAlgorithm::Auto;
 };
 /// Pooling window per axis (nn::Pool2dOptions is the layer's); stride 0 means "same as the kernel".
 struct Pool2dParams {

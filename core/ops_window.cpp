@@ -1,4 +1,5 @@
-// Primitive convolution (im2col + one GEMM per group) and pooling.
+// Primitive convolution (the backend's direct kernels where it prefers them, else im2col + one
+// GEMM per group) and pooling.
 #include "qtorch/core/backend.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
@@ -21,6 +22,8 @@ void set_output_size(Window2d& g, const Tensor& x, const char* op) {
   g.out_w = (padded_w - span_w) / g.stride_w + 1;
 }
 
+Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? contiguous(t) : t; }
+
 GemmArgs plain_gemm(const float* a, bool ta, int64_t lda, const float* b, bool tb, int64_t ldb,
                     float* c, int64_t m, int64_t n, int64_t k, float beta) {
   GemmArgs g;
@@ -37,6 +40,27 @@ GemmArgs plain_gemm(const float* a, bool ta, int64_t lda, const float* b, bool t
   g.ldc = n;
   g.beta = beta;
   return g;
+}
+
+// The gradients need grad_out [N, O, out_h, out_w] of the forward pass's geometry.
+void check_grad_out(const Tensor& grad_out, const Window2d& g, int64_t out_c, const char* op) {
+  const Shape want{g.n, out_c, g.out_h, g.out_w};
+  QTORCH_CHECK(grad_out.shape() == want, "{}: expected grad_out {}, got {}", op, shape_str(want),
+               shape_str(grad_out.shape()));
+}
+
+// Whether to take the backend's direct kernels: by its rule, or as asked (and checked).
+bool use_direct(Device device, const Window2d& g, int64_t out_c, const Conv2dParams& o) {
+  if (o.algorithm == ConvAlgorithm::Im2col) return false;
+  const Backend& be = backend_for(device);
+  const bool supported = o.groups == 1 && out_c > 0 && g.c > 0 && be.conv2d_direct_supported(g);
+  if (o.algorithm == ConvAlgorithm::Direct) {
+    QTORCH_CHECK(supported, "conv2d: algorithm Direct needs groups 1, stride 1 and channels > 0 on a device "
+                 "with direct kernels, got groups {}, stride {}x{}, channels {} -> {} on {}", o.groups,
+                 g.stride_h, g.stride_w, g.c * o.groups, out_c, device.str());
+    return true;
+  }
+  return supported && be.conv2d_direct_preferred(g, out_c);
 }
 }  // namespace
 
@@ -81,6 +105,11 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, c
   }
   Tensor x = contiguous(x_in), weight = contiguous(weight_in);
   Backend& be = backend_for(x.device());
+  if (use_direct(x.device(), g, out_c, o)) {
+    Tensor y = empty({g.n, out_c, g.out_h, g.out_w}, x.device());
+    if (y.numel() > 0) be.conv2d_direct(x, weight, contiguous_or_undefined(bias), g, y);
+    return y;
+  }
   Tensor col = empty({ckk, cols}, x.device());
   Tensor y = empty({out_c, cols}, x.device());  // [O, N*OH*OW]
   for (int64_t grp = 0; grp < o.groups; ++grp) {
@@ -99,9 +128,15 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, co
   Window2d g = conv2d_geometry(x_meta, weight_in, o);
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
+  check_grad_out(grad_out, g, out_c, "conv2d_backward_input");
   Tensor weight = contiguous(weight_in);
-  Tensor dy = contiguous(permute(grad_out, {1, 0, 2, 3}));  // [O, N*OH*OW]
   Backend& be = backend_for(grad_out.device());
+  if (use_direct(grad_out.device(), g, out_c, o)) {
+    Tensor dx = empty(x_shape, grad_out.device());
+    if (dx.numel() > 0) be.conv2d_direct_backward_input(contiguous(grad_out), weight, g, dx);
+    return dx;
+  }
+  Tensor dy = contiguous(permute(grad_out, {1, 0, 2, 3}));  // [O, N*OH*OW]
   Tensor dx = zeros(x_shape, grad_out.device());
   Tensor dcol = empty({ckk, cols}, grad_out.device());
   for (int64_t grp = 0; grp < o.groups; ++grp) {
@@ -118,10 +153,19 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const 
   Window2d g = conv2d_geometry(x_in, w_meta, o);
   int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
+  check_grad_out(grad_out, g, out_c, "conv2d_backward_weight");
   Tensor x = contiguous(x_in);
-  Tensor dy = contiguous(permute(grad_out, {1, 0, 2, 3}));
   Backend& be = backend_for(x.device());
   Tensor dw = empty(w_shape, x.device());
+  if (use_direct(x.device(), g, out_c, o)) {
+    if (x.numel() > 0 && grad_out.numel() > 0) {
+      be.conv2d_direct_backward_weight(contiguous(grad_out), x, g, dw);
+    } else {
+      be.fill(dw, 0.0f);
+    }
+    return dw;
+  }
+  Tensor dy = contiguous(permute(grad_out, {1, 0, 2, 3}));
   Tensor col = empty({ckk, cols}, x.device());
   for (int64_t grp = 0; grp < o.groups; ++grp) {
     be.im2col(x, x.size(1), grp * g.c, g, col);
@@ -166,7 +210,7 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const 
                            const Pool2dParams& o) {
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "max_pool2d");
-  Tensor dx = zeros(x_shape, grad_out.device());
+  Tensor dx = empty(x_shape, grad_out.device());
   if (dx.numel() > 0) backend_for(dx.device()).max_pool2d_backward(contiguous(grad_out), indices, g, dx);
   return dx;
 }

@@ -24,6 +24,12 @@ Tensor quantized(const QuantFn& q, const Tensor& x, const char* what) {
   return out.detach();
 }
 
+// Whether a and b view the same elements of one storage.
+bool same_elements(const Tensor& a, const Tensor& b) {
+  return a.storage() == b.storage() && a.offset() == b.offset() && a.shape() == b.shape() &&
+         a.strides() == b.strides();
+}
+
 }  // namespace
 
 OptimLP::OptimLP(std::shared_ptr<Optimizer> optimizer, QuantFn weight_quant, double grad_scaling,
@@ -68,9 +74,13 @@ void OptimLP::step() {
       params[i].copy_(q);
     }
   }
-  // 5. weight = weight_quant(weight); the accumulator keeps its copy
+  // 5. weight = weight_quant(weight); the accumulator keeps its copy. An in-place quantizer
+  // has written the weight already: no copy onto itself.
   if (options_.weight_quant)
-    for (auto& p : params) p.copy_(quantized(options_.weight_quant, p, "weight"));
+    for (auto& p : params) {
+      Tensor q = quantized(options_.weight_quant, p, "weight");
+      if (!same_elements(q, p)) p.copy_(q);
+    }
   // 6. the optimizer's state, after the step
   if (options_.momentum_quant)
     inner_->for_each_state([&](Tensor& t) { t = quantized(options_.momentum_quant, t, "momentum"); });

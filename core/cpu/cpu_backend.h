@@ -32,6 +32,14 @@ class CpuBackend final : public Backend {
               const Tensor& col) override;
   void col2im(const Tensor& col, int64_t x_channels, int64_t c0, const Window2d& g,
               const Tensor& x_grad) override;
+  bool conv2d_direct_supported(const Window2d& g) const override;
+  bool conv2d_direct_preferred(const Window2d& g, int64_t out_channels) const override;
+  void conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& g,
+                     const Tensor& y) override;
+  void conv2d_direct_backward_input(const Tensor& grad_out, const Tensor& weight, const Window2d& g,
+                                    const Tensor& grad_in) override;
+  void conv2d_direct_backward_weight(const Tensor& grad_out, const Tensor& x, const Window2d& g,
+                                     const Tensor& grad_weight) override;
   void max_pool2d(const Tensor& x, const Window2d& g, const Tensor& out, const Tensor& indices) override;
   void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Window2d& g,
                            const Tensor& grad_in) override;

@@ -143,8 +143,16 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
 
 void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
   for_each_row<4>({&out, &cond, &a, &b}, [&](int64_t n, std::array<float*, 4> p, std::array<int64_t, 4> s) {
-    for (int64_t i = 0; i < n; ++i) {
-      p[0][i * s[0]] = p[1][i * s[1]] != 0.0f ? p[2][i * s[2]] : p[3][i * s[3]];
+    float* o = p[0];
+    const float *c = p[1], *x = p[2], *y = p[3];
+    // Contiguous rows, and a scalar b (ReLU's backward: where(out, g, 0)), vectorise.
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 0) {
+      const float yv = y[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0.0f ? x[i] : yv;
+    } else if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0.0f ? x[i] : y[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = c[i * s[1]] != 0.0f ? x[i * s[2]] : y[i * s[3]];
     }
   });
 }

@@ -1,4 +1,5 @@
 // CPU im2col/col2im for convolution and the pooling kernels, over contiguous NCHW.
+#include <algorithm>
 #include <limits>
 
 #include "qtorch/core/cpu/cpu_backend.h"
@@ -142,8 +143,10 @@ void CpuBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indic
   const float* ix = indices.data_ptr();
   float* gi = grad_in.data_ptr();
   const int64_t planes = g.n * g.c, per = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (planes * per > kParallelGrain)
+  // Each plane is zeroed just before its maxima are added: one pass, one parallel region.
+#pragma omp parallel for schedule(static) if (planes * g.h * g.w > kParallelGrain)
   for (int64_t p = 0; p < planes; ++p) {
+    std::fill(gi + p * g.h * g.w, gi + (p + 1) * g.h * g.w, 0.0f);
     for (int64_t k = 0; k < per; ++k) {
       const int64_t idx = static_cast<int64_t>(ix[p * per + k]);
       if (idx >= 0) gi[p * g.h * g.w + idx] += go[p * per + k];

@@ -63,7 +63,7 @@ __global__ void max_pool_backward_kernel(const float* grad_out, const float* ind
     int64_t w = idx % g.w, h = idx / g.w % g.h, nc = idx / (g.w * g.h);
     int64_t base = nc * g.out_h * g.out_w;
     float here = static_cast<float>(h * g.w + w);
-    float acc = grad_in[idx];  // added to, as the CPU does
+    float acc = 0.0f;  // grad_in is overwritten, as on the CPU
     for_each_window(g, h, w, [&](int64_t oh, int64_t ow) {
       int64_t o = base + oh * g.out_w + ow;
       if (indices[o] == here) acc += grad_out[o];
