@@ -159,7 +159,11 @@ std::string epilog() {
 
 }  // namespace
 
-std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
+std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::string* error) {
+  auto report = [&](const std::string& message) {
+    if (error) *error = message;
+    else std::fprintf(stderr, "qtrain: error: %s\n", message.c_str());
+  };
   CLI::App app{"qtrain: train an MLP or a CNN on Fashion-MNIST in simulated low precision",
                "qtrain"};
   app.footer(epilog());
@@ -248,7 +252,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "qtrain: error: %s (see qtrain --help)\n", e.what());
+    report(std::string(e.what()) + " (see qtrain --help)");
     return 2;
   }
   cfg.progress = !no_progress;
@@ -316,7 +320,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg) {
     }
     check_config(cfg);
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "qtrain: error: %s\n", e.what());
+    report(e.what());
     return 2;
   }
   return std::nullopt;

@@ -33,11 +33,11 @@ nlohmann::ordered_json run_line(size_t index, const std::string& line, int rank)
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   Config config;
-  // Options that parse_command_line rejects print their message on stderr.
-  std::optional<int> parse_status = parse_command_line(static_cast<int>(args.size()), argv.data(), config);
-  if (parse_status) {
-    result["status"] = *parse_status;
-    result["error"] = "bad options (see the message on stderr)";
+  std::string error;
+  std::optional<int> parse_status = parse_command_line(static_cast<int>(args.size()), argv.data(), config, &error);
+  if (parse_status) {  // a bad option, or --help (which is no run)
+    result["status"] = *parse_status == 0 ? kBadInput : *parse_status;
+    result["error"] = error.empty() ? "not a training run (--help?)" : error;
     return result;
   }
   if (!config.sweep_path.empty()) {

@@ -53,5 +53,6 @@ status=0; "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/sweep.txt" --t
 cat "$tmp/sweep1.txt" "$tmp/sweep2.txt"
 diff <(table "$tmp/sweep1.txt") <(table "$tmp/sweep2.txt") || fail "the sweep's table differs between 1 and 2 processes"
 grep -q "3 runs, 1 failed" "$tmp/sweep2.txt" || fail "expected 3 runs, 1 failed"
+grep -q "FAILED.*--model: expected mlp, lenet or cnn, got 'nope'" "$tmp/sweep2.txt" || fail "the failed run should carry its error"
 grep -q '"rank": 1' "$tmp/sweep2.json" || fail "no run on rank 1"
 echo "qtrain under mpiexec: OK"
