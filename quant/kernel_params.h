@@ -24,6 +24,7 @@ struct QuantStats {
     numel += o.numel;
     return *this;
   }
+  bool operator==(const QuantStats&) const = default;
 };
 
 namespace quant {

@@ -153,15 +153,26 @@ void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Round
     *options.mask = empty(x.shape(), x.device());
     mask = options.mask->data_ptr();
   }
-  QuantStats stats;
-  if (n > 0) {
-    if (x.device().is_cpu())
-      quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
-                   options.stats ? &stats : nullptr, fresh_output);
-    else
-      quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
-                    options.stats ? &stats : nullptr);
+  StatsCounter* counter = options.counter && !options.counter->paused() ? options.counter : nullptr;
+  QuantStats stats{0, 0, n};
+  if (n > 0 && x.device().is_cpu()) {
+    QuantStats* want = options.stats || counter ? &stats : nullptr;
+    quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, want, fresh_output);
+    stats.numel = n;
+  } else if (n > 0 && options.stats) {
+    // This call's counts on their own counters, read at once (waits for the device).
+    StatsCounter call;
+    quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, call.device_counts(x.device().index));
+    const QuantStats counted = call.read();
+    stats = QuantStats{counted.clamped, counted.flushed, n};
+  } else if (n > 0) {
+    const int device = x.device().index;
+    quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
+                  counter ? counter->device_counts(device) : nullptr);
+    if (counter) counter->add_host(QuantStats{0, 0, n});
+    counter = nullptr;  // counted on the device
   }
+  if (counter) counter->add_host(stats);
   if (options.stats) *options.stats = stats;
 }
 

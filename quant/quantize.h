@@ -8,6 +8,7 @@
 #include "qtorch/quant/kernel_params.h"
 #include "qtorch/quant/number.h"
 #include "qtorch/quant/rounding.h"
+#include "qtorch/quant/stats_counter.h"
 
 namespace qtorch::quant {
 
@@ -16,11 +17,15 @@ struct QuantizeOptions {
   /// Random bits for Stochastic rounding; null means qtorch::default_generator(). The call
   /// reserves (numel + 3) / 4 Philox blocks from it, so every call draws fresh bits.
   Generator* generator = nullptr;
-  /// Set to this call's counts (clamped/saturated and flushed-to-zero elements).
+  /// Set to this call's counts (clamped/saturated and flushed-to-zero elements). On a GPU
+  /// this waits for the device; `counter` does not.
   QuantStats* stats = nullptr;
   /// Set to a tensor of x's shape holding 1 where the element was clamped or saturated
   /// (the clamp mask of docs/numerics.md), else 0. Made in the same pass.
   Tensor* mask = nullptr;
+  /// This call's counts are added to it (unless it is paused) without waiting for the
+  /// device; StatsCounter::read() gives the totals.
+  StatsCounter* counter = nullptr;
 };
 
 /// Quantizes x (float32, any device, any strides) to `number`: a new contiguous tensor

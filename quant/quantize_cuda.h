@@ -19,8 +19,9 @@
 //   philox_bits(seed, offset, i) from core/philox.h, i.e. word i % 4 of the Philox block at
 //   counter offset + i / 4, where i is the flat element index. The caller has reserved
 //   (n + 3) / 4 blocks from the generator starting at `offset`.
-// - stats: when not null, set to the counts of this call (clamped = number of set mask
-//   elements, flushed = flushed_to_zero(x, out) count, numel = n); may synchronize.
+// - counts: when not null, device memory of two counters to which the call adds its
+//   clamped count (the number of set mask elements) in [0] and its flushed count
+//   (flushed_to_zero(x, out)) in [1]. The call never waits for the device.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,13 @@ namespace qtorch::quant {
 
 /// CUDA implementation of the contract above (pointers are device pointers).
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, QuantStats* stats);
+                   uint64_t seed, uint64_t offset, unsigned long long* counts);
+
+/// Two zeroed device counters on `device` for quantize_cuda's `counts` (StatsCounter).
+unsigned long long* alloc_device_counts(int device);
+/// Copies the two counters to host[0..1], waiting for the work queued on their device.
+void read_device_counts(const unsigned long long* counts, int device, unsigned long long host[2]);
+/// Returns counters from alloc_device_counts (null is ignored).
+void free_device_counts(unsigned long long* counts);
 
 }  // namespace qtorch::quant

@@ -44,12 +44,10 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
   {
     NoGradGuard no_grad;
     if (o.forward_number) {
-      QuantStats stats;
       QuantizeOptions qo{.generator = o.generator.get(),
-                         .stats = o.forward_stats ? &stats : nullptr,
-                         .mask = recording && o.clamping_grad_zero ? &mask : nullptr};
+                         .mask = recording && o.clamping_grad_zero ? &mask : nullptr,
+                         .counter = o.forward_counter.get()};
       y = quantize(x, *o.forward_number, o.forward_rounding, qo);
-      if (o.forward_stats) o.forward_stats(stats);
     } else {
       y = x.detach();
     }
@@ -71,10 +69,8 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
                    shape_str(grad_output.shape()), g.defined() ? shape_str(g.shape()) : "none");
     }
     if (o.backward_number) {
-      QuantStats stats;
-      QuantizeOptions qo{.generator = o.generator.get(), .stats = o.backward_stats ? &stats : nullptr};
+      QuantizeOptions qo{.generator = o.generator.get(), .counter = o.backward_counter.get()};
       g = quantize(g, *o.backward_number, o.backward_rounding, qo);
-      if (o.backward_stats) o.backward_stats(stats);
     }
     if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
     return {g};

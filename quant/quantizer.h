@@ -13,6 +13,7 @@
 #include "qtorch/quant/kernel_params.h"
 #include "qtorch/quant/number.h"
 #include "qtorch/quant/rounding.h"
+#include "qtorch/quant/stats_counter.h"
 
 namespace qtorch::quant {
 
@@ -32,11 +33,12 @@ struct QuantizerOptions {
   std::vector<std::function<Tensor(const Tensor&)>> backward_hooks = {};
   /// Random bits for both directions; null: qtorch::default_generator().
   std::shared_ptr<Generator> generator = nullptr;
-  /// Called after each forward / backward quantization with that call's counts of clamped
-  /// (saturated) and flushed-to-zero elements, e.g. to report saturation inside backward
-  /// quantizers to a dynamic loss scaler as overflow. Counting costs nothing when unset.
-  std::function<void(const QuantStats&)> forward_stats = nullptr;
-  std::function<void(const QuantStats&)> backward_stats = nullptr;
+  /// Each forward / backward quantization adds its counts of clamped (saturated) and
+  /// flushed-to-zero elements to these, without waiting for the device, e.g. to report
+  /// saturation inside backward quantizers to a dynamic loss scaler as overflow once per
+  /// step. Counting costs nothing when unset.
+  std::shared_ptr<StatsCounter> forward_counter = nullptr;
+  std::shared_ptr<StatsCounter> backward_counter = nullptr;
 };
 
 /// A quantizer: Tensor -> Tensor. Adds one node to the graph when the input requires grad.

@@ -19,7 +19,8 @@
 # Files under $OUT (flat, at most 8): summary.txt, test_cuda.log, test_cuda.xml,
 # gpu_quantize.log, gpu_quantize.json, train_bench.log, train_bench.json, qtrain.log.
 # Environment: OUT (default ./gpu-check-out); QTORCH_GPU_SANITIZER=1 adds a
-# compute-sanitizer memcheck pass over a quick subset of the parity suite;
+# compute-sanitizer memcheck pass over a quick subset of the parity suite and a racecheck
+# pass over the kernels that use shared memory;
 # QTORCH_GPU_QTRAIN=0 skips the qtrain runs. The whole run takes about 5 minutes on an H100.
 set -uo pipefail
 
@@ -149,11 +150,18 @@ run_checks() {
     say ""
     say "== compute-sanitizer memcheck (quick subset)"
     timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/test_cuda" \
-      --gtest_filter='CudaElementwise.*:CudaReduce.MaxMinArgMaxAreExact:CudaSoftmax.*:CudaPool.*:CudaQuantize.FixedPointEveryRounding:CudaQuantize.BlockFloatingPointEveryLayoutAndRounding' \
+      --gtest_filter='CudaElementwise.*:CudaReduce.MaxMinArgMaxAreExact:CudaSoftmax.*:CudaPool.*:CudaConv.Im2ColAndCol2ImAreExact:CudaDataPath.*:CudaQuantize.FixedPointEveryRounding:CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaQuantize.QuantizerOpForwardAndBackward:CudaTrainerWaits.Block8StepsNeverWaitAndCountLikeTheCpu' \
       >>"$OUT/test_cuda.log" 2>&1
     rc=$?
     [ $rc -ne 0 ] && status=1
     say "memcheck exit code: $rc"
+    say "== compute-sanitizer racecheck (the kernels with shared memory)"
+    timeout 180 compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/test_cuda" \
+      --gtest_filter='CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaReduce.*:CudaMicroscaling.EveryKernelPath:CudaMicroscaling.SpecialBlocks' \
+      >>"$OUT/test_cuda.log" 2>&1
+    rc=$?
+    [ $rc -ne 0 ] && status=1
+    say "racecheck exit code: $rc"
   fi
 
   say ""

@@ -18,15 +18,16 @@ bool counted(const ApplyOptions& options, Role role) {
   return std::find(options.counted_roles.begin(), options.counted_roles.end(), role) != options.counted_roles.end();
 }
 
-/// The activation/error quantizer after a layer: quant::quantizer, plus a count of the
-/// finite nonzero inputs of each direction for the flush fractions.
+/// The activation/error quantizer after a layer: quant::quantizer, plus (with
+/// count_nonzero) a count of the finite nonzero inputs of its forward pass.
 class LayerQuantizer : public nn::Cloneable<LayerQuantizer> {
  public:
-  LayerQuantizer(quant::QuantizerOptions options, std::shared_ptr<int64_t> nonzero_in, bool count_forward)
-      : description_(describe(options)), nonzero_in_(std::move(nonzero_in)), count_forward_(count_forward),
+  LayerQuantizer(quant::QuantizerOptions options, std::shared_ptr<QuantCounters> count_forward_nonzero)
+      : description_(describe(options)), count_forward_nonzero_(std::move(count_forward_nonzero)),
         fn_(quant::quantizer(std::move(options))) {}
   Tensor forward(const Tensor& x) override {
-    if (count_forward_) *nonzero_in_ = count_finite_nonzero(x);
+    if (count_forward_nonzero_ && !count_forward_nonzero_->paused())
+      count_forward_nonzero_->add_nonzero(Role::Activation, count_finite_nonzero(x));
     return fn_(x);
   }
   std::string type_name() const override { return "Quantizer"; }
@@ -38,10 +39,17 @@ class LayerQuantizer : public nn::Cloneable<LayerQuantizer> {
            ", backward=" + to_string(RoleFormat{o.backward_number, o.backward_rounding});
   }
   std::string description_;
-  std::shared_ptr<int64_t> nonzero_in_;  // nonzero inputs of the quantization under way
-  bool count_forward_;
+  std::shared_ptr<QuantCounters> count_forward_nonzero_;  // null: not counted
   quant::QuantizerFn fn_;
 };
+
+/// The error role's counter when errors are counted, so that the overflow channel and the
+/// counts read the same device counters; else a counter of the channel's own.
+std::shared_ptr<quant::StatsCounter> error_counter(const Recipe& recipe, const ApplyOptions& options,
+                                                   const QuantCounters& counters) {
+  if (recipe[Role::Error].quantized() && counted(options, Role::Error)) return counters.counter(Role::Error);
+  return std::make_shared<quant::StatsCounter>();
+}
 
 nn::QuantizerFactory layer_quantizers(const Recipe& recipe, const ApplyOptions& options,
                                       const std::shared_ptr<QuantCounters>& counters,
@@ -59,27 +67,31 @@ nn::QuantizerFactory layer_quantizers(const Recipe& recipe, const ApplyOptions& 
     o.backward_rounding = e.rounding;
     o.clamping_grad_zero = recipe.clamping_grad_zero;
     o.backward_hooks = options.error_hooks;
-    auto nonzero_in = std::make_shared<int64_t>(0);
     if (count_e && nonzero)
-      o.backward_hooks.push_back([nonzero_in](const Tensor& g) {
-        *nonzero_in = count_finite_nonzero(g);
+      o.backward_hooks.push_back([counters](const Tensor& g) {
+        if (!counters->paused()) counters->add_nonzero(Role::Error, count_finite_nonzero(g));
         return g;
       });
-    if (count_a)
-      o.forward_stats = [counters, nonzero_in](const QuantStats& s) {
-        counters->add(Role::Activation, s, *nonzero_in);
-      };
-    // Saturated errors always reach the overflow channel; counts only when asked.
-    if (e.quantized())
-      o.backward_stats = [counters, overflow, nonzero_in, count_e](const QuantStats& s) {
-        if (count_e) counters->add(Role::Error, s, *nonzero_in);
-        if (s.clamped > 0) overflow->report(s.clamped);
-      };
-    return std::make_shared<LayerQuantizer>(std::move(o), nonzero_in, count_a && nonzero);
+    if (count_a) o.forward_counter = counters->counter(Role::Activation);
+    // Saturated errors always reach the overflow channel, whose counter is the error
+    // role's when errors are counted.
+    if (e.quantized()) o.backward_counter = overflow->counter();
+    return std::make_shared<LayerQuantizer>(std::move(o), count_a && nonzero ? counters : nullptr);
   };
 }
 
 }  // namespace
+
+OverflowChannel::OverflowChannel(std::shared_ptr<quant::StatsCounter> counter) : counter_(std::move(counter)) {
+  QTORCH_CHECK(counter_ != nullptr, "OverflowChannel: expected a counter, got null");
+}
+
+int64_t OverflowChannel::take() {
+  const int64_t clamped = counter_->read().clamped;
+  const int64_t overflows = clamped - taken_ + reported_.exchange(0);
+  taken_ = clamped;
+  return overflows;
+}
 
 void OverflowChannel::connect(const std::shared_ptr<OverflowChannel>& channel, optim::LossScaler& scaler) {
   scaler.add_overflow_check([channel] { return channel->take() > 0; });
@@ -93,16 +105,11 @@ std::function<Tensor(const Tensor&)> role_quantizer_fn(const RoleFormat& format,
   // In place: OptimLP stores the result back into the same weight, gradient or state
   // buffer, so quantizing into x saves an allocation and a pass per tensor and step.
   return [=](const Tensor& x) {
-    QuantStats stats;
-    const quant::QuantizeOptions q{.stats = counters ? &stats : nullptr};
-    const int64_t nonzero = counters && count_nonzero ? count_finite_nonzero(x) : 0;
-    Tensor out = x;
-    if (x.is_contiguous())
-      quant::quantize_into(x, x, number, rounding, q);
-    else
-      out = quant::quantize(x, number, rounding, q);
-    if (counters) counters->add(role, stats, nonzero);
-    return out;
+    const quant::QuantizeOptions q{.counter = counters ? counters->counter(role).get() : nullptr};
+    if (counters && count_nonzero && !counters->paused()) counters->add_nonzero(role, count_finite_nonzero(x));
+    if (!x.is_contiguous()) return quant::quantize(x, number, rounding, q);
+    quant::quantize_into(x, x, number, rounding, q);
+    return x;
   };
 }
 
@@ -113,7 +120,7 @@ LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model,
   recipe.validate();
   LowPrecisionSetup setup;
   setup.counters = std::make_shared<QuantCounters>();
-  setup.overflow = std::make_shared<OverflowChannel>();
+  setup.overflow = std::make_shared<OverflowChannel>(error_counter(recipe, options, *setup.counters));
   setup.model = model;
   if (recipe.mac_forward || recipe.mac_backward)
     setup.model = nn::use_mac(*setup.model, recipe.mac_forward, recipe.mac_backward);

@@ -19,17 +19,25 @@ namespace qtorch::train {
 
 /// Saturation inside the error quantizers, which a dynamic loss scaler must treat as
 /// overflow: with saturating formats, inf/NaN checks of the gradients alone never see it.
+/// The error quantizers add to counter() without waiting for the device; take() reads it
+/// once per step.
 class OverflowChannel {
  public:
-  /// Called by the error quantizers with the count of saturated elements.
-  void report(int64_t count) { pending_.fetch_add(count); }
-  /// The count reported since the last call, then zero.
-  int64_t take() { return pending_.exchange(0); }
-  /// Makes `scaler` skip the step (and back off) after any report since its last check.
+  /// Watches `counter`: every element the quantizers given it clamp is an overflow.
+  explicit OverflowChannel(std::shared_ptr<quant::StatsCounter> counter = std::make_shared<quant::StatsCounter>());
+  /// The counter the error quantizers add to.
+  const std::shared_ptr<quant::StatsCounter>& counter() const { return counter_; }
+  /// Adds overflows found elsewhere (e.g. by the other ranks of a data-parallel step).
+  void report(int64_t count) { reported_.fetch_add(count); }
+  /// The overflows since the last call (waits once for the GPU when the quantizers ran there).
+  int64_t take();
+  /// Makes `scaler` skip the step (and back off) after any overflow since its last check.
   static void connect(const std::shared_ptr<OverflowChannel>& channel, optim::LossScaler& scaler);
 
  private:
-  std::atomic<int64_t> pending_{0};
+  std::shared_ptr<quant::StatsCounter> counter_;
+  int64_t taken_ = 0;  // counter_'s clamped total at the last take
+  std::atomic<int64_t> reported_{0};
 };
 
 /// Builds the optimizer over the lowered model's parameters.

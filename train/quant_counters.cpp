@@ -17,9 +17,22 @@ QuantCounts QuantCounts::operator-(const QuantCounts& o) const {
   return {numel - o.numel, nonzero - o.nonzero, flushed - o.flushed, saturated - o.saturated};
 }
 
-void QuantCounters::add(Role role, const QuantStats& stats, int64_t nonzero_inputs) {
-  if (paused_) return;
-  totals_[static_cast<int>(role)] += QuantCounts{stats.numel, nonzero_inputs, stats.flushed, stats.clamped};
+QuantCounters::QuantCounters() {
+  for (auto& c : counters_) c = std::make_shared<quant::StatsCounter>();
+}
+
+QuantCounts QuantCounters::total(Role role) const {
+  const QuantStats s = counter(role)->read();
+  return {s.numel, nonzero_[static_cast<int>(role)], s.flushed, s.clamped};
+}
+
+void QuantCounters::add_nonzero(Role role, int64_t count) {
+  if (!paused_) nonzero_[static_cast<int>(role)] += count;
+}
+
+void QuantCounters::pause(bool paused) {
+  paused_ = paused;
+  for (auto& c : counters_) c->pause(paused);
 }
 
 int64_t count_finite_nonzero(const Tensor& x) {

@@ -4,9 +4,11 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 
 #include "qtorch/core/tensor.h"
 #include "qtorch/quant/kernel_params.h"
+#include "qtorch/quant/stats_counter.h"
 #include "qtorch/train/recipe.h"
 
 namespace qtorch::train {
@@ -30,16 +32,25 @@ struct QuantCounts {
 };
 
 /// Running totals per role, shared by every quantizer that apply_recipe makes (and their
-/// copies, such as the SWA model's). While paused (during evaluation) nothing is added.
+/// copies, such as the SWA model's). The quantizers add to one quant::StatsCounter per role,
+/// on the device when they run there, so counting never waits for a GPU; total() reads
+/// them. While paused (during evaluation) nothing is added.
 class QuantCounters {
  public:
-  const QuantCounts& total(Role role) const { return totals_[static_cast<int>(role)]; }
-  void add(Role role, const QuantStats& stats, int64_t nonzero_inputs);
-  void pause(bool paused) { paused_ = paused; }
+  QuantCounters();
+  /// The totals so far. Waits once for the GPU when a quantizer of the role ran there
+  /// since the last read.
+  QuantCounts total(Role role) const;
+  /// The counter the quantizers of `role` pass to quantize.
+  const std::shared_ptr<quant::StatsCounter>& counter(Role role) const { return counters_[static_cast<int>(role)]; }
+  /// Adds finite nonzero inputs of a quantizer of `role` (ApplyOptions::count_nonzero).
+  void add_nonzero(Role role, int64_t count);
+  void pause(bool paused);
   bool paused() const { return paused_; }
 
  private:
-  std::array<QuantCounts, kNumRoles> totals_{};
+  std::array<std::shared_ptr<quant::StatsCounter>, kNumRoles> counters_;
+  std::array<int64_t, kNumRoles> nonzero_{};
   bool paused_ = false;
 };
 

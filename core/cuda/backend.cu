@@ -31,7 +31,7 @@ void CudaBackend::copy_to_host(const float* src, float* host, int64_t numel) {
   DeviceGuard guard(device_of_pointer(src));
   QTORCH_CUDA_CHECK(cudaMemcpyAsync(host, src, static_cast<size_t>(numel) * sizeof(float),
                                     cudaMemcpyDeviceToHost, guard.stream()));
-  QTORCH_CUDA_CHECK(cudaStreamSynchronize(guard.stream()));
+  wait_for_stream(guard.stream());
   raise_pending_index_error(guard.device());
 }
 
@@ -39,7 +39,7 @@ void CudaBackend::synchronize() {
   int count = device_count_nothrow();
   for (int d = 0; d < count; ++d)
     if (cudaStream_t s = stream_if_created(d)) {
-      QTORCH_CUDA_CHECK(cudaStreamSynchronize(s));
+      wait_for_stream(s);
       raise_pending_index_error(d);
     }
 }

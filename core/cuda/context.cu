@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "qtorch/core/cuda/cublas_api.h"
+#include "qtorch/core/cuda/host_waits.h"
 #include "qtorch/core/device.h"
 
 namespace qtorch::cuda {
@@ -87,6 +88,17 @@ cudaStream_t stream_if_created(int device) {
 }
 cublasHandle_t cublas(int device) { return state(device).cublas; }
 int sm_count(int device) { return state(device).sm_count; }
+
+namespace {
+std::atomic<int64_t> g_host_waits{0};
+}  // namespace
+
+void wait_for_stream(cudaStream_t s) {
+  g_host_waits.fetch_add(1, std::memory_order_relaxed);
+  QTORCH_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+int64_t host_waits() { return g_host_waits.load(std::memory_order_relaxed); }
 
 int device_of_pointer(const void* ptr) {
   cudaPointerAttributes attr{};

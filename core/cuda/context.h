@@ -19,6 +19,9 @@ cudaStream_t stream(int device);
 cudaStream_t stream_if_created(int device);
 /// The cuBLAS handle of `device`, bound to stream(device).
 cublasHandle_t cublas(int device);
+/// Waits until the work queued on `s` is done; counted in host_waits() (core/cuda/host_waits.h).
+void wait_for_stream(cudaStream_t s);
+
 /// Number of multiprocessors of `device`.
 int sm_count(int device);
 /// The device that owns a device pointer (for raw-pointer entry points).

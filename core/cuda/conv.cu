@@ -2,53 +2,68 @@
 // (c*kh + i)*kw + j, column (n*out_h + oh)*out_w + ow holds
 // x[n, c0 + c, oh*stride_h - pad_h + i*dil_h, ow*stride_w - pad_w + j*dil_w] (0 in padding).
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+
+#include <algorithm>
+
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/cuda/cuda_backend.h"
+#include "qtorch/core/cuda/window_index.cuh"
 
 namespace qtorch::cuda {
 namespace {
 
-/// One thread per col element; consecutive threads write consecutive columns.
-__global__ void im2col_kernel(const float* x, int64_t x_channels, int64_t c0, Window2d g,
-                              float* col) {
-  int64_t cols = g.n * g.out_h * g.out_w;
-  int64_t total = g.c * g.kh * g.kw * cols;
-  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t row = idx / cols, column = idx % cols;
-    int64_t j = row % g.kw, i = row / g.kw % g.kh, c = row / (g.kw * g.kh);
-    int64_t ow = column % g.out_w, oh = column / g.out_w % g.out_h, n = column / (g.out_w * g.out_h);
-    int64_t h = oh * g.stride_h - g.pad_h + i * g.dil_h;
-    int64_t w = ow * g.stride_w - g.pad_w + j * g.dil_w;
-    float v = 0.0f;
-    if (h >= 0 && h < g.h && w >= 0 && w < g.w) v = x[((n * x_channels + c0 + c) * g.h + h) * g.w + w];
-    col[idx] = v;
+/// Grid y walks the rows of col (uniform per CUDA block: the channel and kernel offset are
+/// worked out once), grid x its columns; consecutive threads write consecutive columns.
+template <class I>
+__global__ void im2col_kernel(const float* x, I x_channels, I c0, WindowIndex<I> g, float* col) {
+  const I plane = g.out_h * g.out_w, cols = g.n * plane, rows = g.c * g.kh * g.kw;
+  const I image = x_channels * g.h * g.w;  // one sample of x
+  for (I row = blockIdx.y; row < rows; row += gridDim.y) {
+    const I j = row % g.kw, i = row / g.kw % g.kh, c = row / (g.kw * g.kh);
+    const I dh = i * g.dil_h - g.pad_h, dw = j * g.dil_w - g.pad_w;
+    const float* xc = x + (c0 + c) * g.h * g.w;
+    float* out = col + row * cols;
+    for (I column = blockIdx.x * blockDim.x + threadIdx.x; column < cols; column += gridDim.x * blockDim.x) {
+      const I n = column / plane, p = column - n * plane;
+      const I oh = p / g.out_w, ow = p - oh * g.out_w;
+      const I h = oh * g.stride_h + dh, w = ow * g.stride_w + dw;
+      float v = 0.0f;
+      if (h >= 0 && h < g.h && w >= 0 && w < g.w) v = xc[n * image + h * g.w + w];
+      out[column] = v;
+    }
   }
+}
+
+/// The output position a kernel tap at offset `along` (input coordinate + padding - tap
+/// offset) comes from, or -1 when no output position uses it.
+template <class I>
+__device__ __forceinline__ I window_source(I along, I stride, I extent) {
+  if (along < 0) return -1;
+  I o = along;
+  if (stride != 1) {  // uniform: most convolutions have stride 1 and skip the division
+    if (along % stride != 0) return -1;
+    o = along / stride;
+  }
+  return o < extent ? o : -1;
 }
 
 /// One thread per x_grad element of the group's channels, gathering its window entries
 /// in (i, j) order; no atomics, so the result is deterministic.
-__global__ void col2im_kernel(const float* col, int64_t x_channels, int64_t c0, Window2d g,
-                              float* x_grad) {
-  int64_t cols = g.n * g.out_h * g.out_w;
-  int64_t total = g.n * g.c * g.h * g.w;
-  for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t w = idx % g.w, h = idx / g.w % g.h, c = idx / (g.w * g.h) % g.c,
-            n = idx / (g.w * g.h * g.c);
+template <class I>
+__global__ void col2im_kernel(const float* col, I x_channels, I c0, WindowIndex<I> g, float* x_grad) {
+  const I cols = g.n * g.out_h * g.out_w;
+  const I total = g.n * g.c * g.h * g.w;
+  for (I idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+    const I w = idx % g.w, h = idx / g.w % g.h, c = idx / (g.w * g.h) % g.c, n = idx / (g.w * g.h * g.c);
     float* dst = x_grad + ((n * x_channels + c0 + c) * g.h + h) * g.w + w;
     float acc = *dst;
-    for (int64_t i = 0; i < g.kh; ++i) {
-      int64_t hh = h + g.pad_h - i * g.dil_h;
-      if (hh < 0 || hh % g.stride_h != 0) continue;
-      int64_t oh = hh / g.stride_h;
-      if (oh >= g.out_h) continue;
-      for (int64_t j = 0; j < g.kw; ++j) {
-        int64_t ww = w + g.pad_w - j * g.dil_w;
-        if (ww < 0 || ww % g.stride_w != 0) continue;
-        int64_t ow = ww / g.stride_w;
-        if (ow >= g.out_w) continue;
-        int64_t row = (c * g.kh + i) * g.kw + j;
+    for (I i = 0; i < g.kh; ++i) {
+      const I oh = window_source(h + g.pad_h - i * g.dil_h, g.stride_h, g.out_h);
+      if (oh < 0) continue;
+      for (I j = 0; j < g.kw; ++j) {
+        const I ow = window_source(w + g.pad_w - j * g.dil_w, g.stride_w, g.out_w);
+        if (ow < 0) continue;
+        const I row = (c * g.kh + i) * g.kw + j;
         acc += col[row * cols + (n * g.out_h + oh) * g.out_w + ow];
       }
     }
@@ -76,19 +91,27 @@ void CudaBackend::im2col(const Tensor& x, int64_t x_channels, int64_t c0, const 
   check_geometry("im2col", x, x_channels, c0, g, col);
   if (col.numel() == 0) return;
   DeviceGuard guard(x);
-  im2col_kernel<<<blocks_for(col.numel(), 256), 256, 0, guard.stream()>>>(x.data_ptr(), x_channels,
-                                                                        c0, g, col.data_ptr());
+  const int64_t rows = g.c * g.kh * g.kw, cols = g.n * g.out_h * g.out_w;
+  const dim3 grid(blocks_for(cols, 256, 4096), static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  with_index_type(std::max(x.numel(), col.numel()), [&](auto zero) {
+    using I = decltype(zero);
+    im2col_kernel<I><<<grid, 256, 0, guard.stream()>>>(x.data_ptr(), static_cast<I>(x_channels), static_cast<I>(c0),
+                                                       WindowIndex<I>(g), col.data_ptr());
+  });
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 
 void CudaBackend::col2im(const Tensor& col, int64_t x_channels, int64_t c0, const Window2d& g,
                          const Tensor& x_grad) {
   check_geometry("col2im", x_grad, x_channels, c0, g, col);
-  int64_t total = g.n * g.c * g.h * g.w;
+  const int64_t total = g.n * g.c * g.h * g.w;
   if (total == 0) return;
   DeviceGuard guard(x_grad);
-  col2im_kernel<<<blocks_for(total, 256), 256, 0, guard.stream()>>>(col.data_ptr(), x_channels, c0,
-                                                                   g, x_grad.data_ptr());
+  with_index_type(std::max(x_grad.numel(), col.numel()), [&](auto zero) {
+    using I = decltype(zero);
+    col2im_kernel<I><<<blocks_for(total, 256), 256, 0, guard.stream()>>>(
+        col.data_ptr(), static_cast<I>(x_channels), static_cast<I>(c0), WindowIndex<I>(g), x_grad.data_ptr());
+  });
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 

@@ -20,32 +20,38 @@ using cuda::blocks_for;
 
 constexpr int kThreads = 256;
 
-/// Block index of flat element e for block floating point.
-__device__ __forceinline__ int64_t block_of(int64_t e, const QuantParams& p) {
-  return p.blocks == 1 ? 0 : (e / p.inner) % p.blocks;
+/// Block index of flat element e for block floating point; 32-bit division when every
+/// index fits (a 64-bit division costs several times as many instructions).
+__device__ __forceinline__ int64_t block_of(int64_t e, const QuantParams& p, bool index32) {
+  if (p.blocks == 1) return 0;
+  if (index32) return static_cast<uint32_t>(e) / static_cast<uint32_t>(p.inner) % static_cast<uint32_t>(p.blocks);
+  return (e / p.inner) % p.blocks;
 }
 
 template <QuantFamily F, RoundKind K>
-__device__ __forceinline__ float quantize_one(float x, const QuantParams& p,
-                                              const uint32_t* maxima, int64_t e, uint32_t rnd,
-                                              uint32_t& clamped) {
-  if constexpr (F == QuantFamily::Fixed) {
+__device__ __forceinline__ float quantize_elementwise(float x, const QuantParams& p, uint32_t rnd,
+                                                      uint32_t& clamped) {
+  if constexpr (F == QuantFamily::Fixed)
     return quantize_fixed<K>(x, p, rnd, clamped);
-  } else if constexpr (F == QuantFamily::Float) {
+  else
     return quantize_float<K>(x, p, rnd, clamped);
-  } else {
-    BlockScale s = block_scale(maxima[block_of(e, p)], p.wl);
-    return quantize_block<K>(x, s, rnd, clamped);
-  }
 }
+
+/// How a launch finds the block scale of an element group (block floating point only).
+struct BlockLookup {
+  const uint32_t* maxima;
+  bool group_in_one_block;  // p.blocks == 1 or p.inner % 4 == 0: a group never straddles blocks
+  bool index32;             // every flat index fits 32 bits
+};
 
 /// Thread t quantizes the group of elements 4t..4t+3 with the words of Philox block
 /// offset + t (element i uses word i % 4 of block offset + i / 4, as on the CPU).
-/// counters (when not null) receive the clamped and flushed counts.
-template <QuantFamily F, RoundKind K>
+/// Counting (compile time): the clamp mask (when not null) and the clamped and flushed
+/// counts (when counters is not null); without it the kernel does neither.
+template <QuantFamily F, RoundKind K, bool Counting>
 __global__ void __launch_bounds__(kThreads)
     quantize_kernel(const float* x, float* out, float* mask, int64_t n, QuantParams p,
-                    uint64_t seed, uint64_t offset, const uint32_t* maxima,
+                    uint64_t seed, uint64_t offset, BlockLookup blocks,
                     unsigned long long* counters) {
   const int64_t groups = (n + 3) / 4;
   const bool vec = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
@@ -65,34 +71,57 @@ __global__ void __launch_bounds__(kThreads)
     }
     PhiloxBlock r{{0u, 0u, 0u, 0u}};
     if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
-    float y[4], m[4];
+    float y[4];
+    uint32_t c[4];  // the rounding core's clamp flags (0 or 1)
+    if constexpr (F == QuantFamily::Block) {
+      if (blocks.group_in_one_block) {
+        const BlockScale s = block_scale(blocks.maxima[block_of(e0, p, blocks.index32)], p.wl);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      uint32_t c = 0;  // the rounding core's clamp flag (0 or 1)
-      y[k] = quantize_one<F, K>(v[k], p, maxima, e0 + k, r.w[k], c);
-      m[k] = c != 0 ? 1.0f : 0.0f;
-      bool live = e0 + k < n;
-      clamped_count += (c != 0 && live) ? 1u : 0u;
-      flushed_count += (live && flushed_to_zero(v[k], y[k])) ? 1u : 0u;
+        for (int k = 0; k < 4; ++k) y[k] = quantize_block<K>(v[k], s, r.w[k], c[k]);
+      } else {
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const int64_t e = e0 + k < n ? e0 + k : e0;  // past the end: any valid block
+          const BlockScale s = block_scale(blocks.maxima[block_of(e, p, blocks.index32)], p.wl);
+          y[k] = quantize_block<K>(v[k], s, r.w[k], c[k]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) y[k] = quantize_elementwise<F, K>(v[k], p, r.w[k], c[k]);
+    }
+    float m[4];
+    if constexpr (Counting) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        m[k] = c[k] != 0 ? 1.0f : 0.0f;
+        const bool live = e0 + k < n;
+        clamped_count += (c[k] != 0 && live) ? 1u : 0u;
+        flushed_count += (live && flushed_to_zero(v[k], y[k])) ? 1u : 0u;
+      }
     }
     if (full) {
       reinterpret_cast<float4*>(out)[g] = make_float4(y[0], y[1], y[2], y[3]);
-      if (mask != nullptr) reinterpret_cast<float4*>(mask)[g] = make_float4(m[0], m[1], m[2], m[3]);
+      if constexpr (Counting)
+        if (mask != nullptr) reinterpret_cast<float4*>(mask)[g] = make_float4(m[0], m[1], m[2], m[3]);
     } else {
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         if (e0 + k >= n) break;
         out[e0 + k] = y[k];
-        if (mask != nullptr) mask[e0 + k] = m[k];
+        if constexpr (Counting)
+          if (mask != nullptr) mask[e0 + k] = m[k];
       }
     }
   }
-  if (counters != nullptr) {
-    clamped_count = __reduce_add_sync(0xffffffffu, clamped_count);
-    flushed_count = __reduce_add_sync(0xffffffffu, flushed_count);
-    if (threadIdx.x % 32 == 0) {
-      if (clamped_count) atomicAdd(&counters[0], static_cast<unsigned long long>(clamped_count));
-      if (flushed_count) atomicAdd(&counters[1], static_cast<unsigned long long>(flushed_count));
+  if constexpr (Counting) {
+    if (counters != nullptr) {
+      clamped_count = __reduce_add_sync(0xffffffffu, clamped_count);
+      flushed_count = __reduce_add_sync(0xffffffffu, flushed_count);
+      if (threadIdx.x % 32 == 0) {
+        if (clamped_count) atomicAdd(&counters[0], static_cast<unsigned long long>(clamped_count));
+        if (flushed_count) atomicAdd(&counters[1], static_cast<unsigned long long>(flushed_count));
+      }
     }
   }
 }
@@ -128,23 +157,23 @@ __global__ void __launch_bounds__(kThreads)
 constexpr int64_t kSharedBlocks = 8192;
 
 __global__ void __launch_bounds__(kThreads)
-    short_rows_max_kernel(const float* x, int64_t n, QuantParams p, uint32_t* maxima) {
+    short_rows_max_kernel(const float* x, int64_t n, QuantParams p, bool index32, uint32_t* maxima) {
   extern __shared__ uint32_t local[];
   for (int64_t j = threadIdx.x; j < p.blocks; j += blockDim.x) local[j] = 0;
   __syncthreads();
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    atomicMax(&local[(e / p.inner) % p.blocks], abs_bits(x[e]));
+    atomicMax(&local[block_of(e, p, index32)], abs_bits(x[e]));
   __syncthreads();
   for (int64_t j = threadIdx.x; j < p.blocks; j += blockDim.x)
     if (local[j] != 0) atomicMax(&maxima[j], local[j]);
 }
 
 /// Anything else: one global atomic per element.
-__global__ void elementwise_max_kernel(const float* x, int64_t n, QuantParams p, uint32_t* maxima) {
+__global__ void elementwise_max_kernel(const float* x, int64_t n, QuantParams p, bool index32, uint32_t* maxima) {
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    atomicMax(&maxima[(e / p.inner) % p.blocks], abs_bits(x[e]));
+    atomicMax(&maxima[block_of(e, p, index32)], abs_bits(x[e]));
 }
 
 void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* maxima, int device,
@@ -154,6 +183,7 @@ void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* max
                p.blocks, p.inner, n);
   QTORCH_CUDA_CHECK(cudaMemsetAsync(maxima, 0, static_cast<size_t>(p.blocks) * sizeof(uint32_t), st));
   const int64_t rows = p.outer * p.blocks;
+  const bool index32 = n <= int64_t{UINT32_MAX};
   if (p.inner >= kLongRow) {
     const int64_t chunks = (p.inner + kRowChunk - 1) / kRowChunk;
     QTORCH_CHECK(rows * chunks < (int64_t{1} << 31), "quantize (cuda): tensor too large");
@@ -162,31 +192,34 @@ void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* max
   } else if (p.blocks <= kSharedBlocks) {
     const int64_t grid = std::min<int64_t>((n + kThreads - 1) / kThreads, 4LL * cuda::sm_count(device));
     short_rows_max_kernel<<<static_cast<unsigned>(grid), kThreads,
-                            static_cast<size_t>(p.blocks) * sizeof(uint32_t), st>>>(x, n, p, maxima);
+                            static_cast<size_t>(p.blocks) * sizeof(uint32_t), st>>>(x, n, p, index32, maxima);
   } else {
-    elementwise_max_kernel<<<blocks_for(n, kThreads, 1 << 20), kThreads, 0, st>>>(x, n, p, maxima);
+    elementwise_max_kernel<<<blocks_for(n, kThreads, 1 << 20), kThreads, 0, st>>>(x, n, p, index32, maxima);
   }
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 
 template <QuantFamily F, RoundKind K>
 void launch(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-            uint64_t seed, uint64_t offset, const uint32_t* maxima, unsigned long long* counters,
+            uint64_t seed, uint64_t offset, const BlockLookup& blocks, unsigned long long* counters,
             cudaStream_t st) {
   const int64_t groups = (n + 3) / 4;
-  quantize_kernel<F, K><<<blocks_for(groups, kThreads, 1LL << 30), kThreads, 0, st>>>(
-      x, out, mask, n, p, seed, offset, maxima, counters);
+  const unsigned grid = blocks_for(groups, kThreads, 1LL << 30);
+  if (mask != nullptr || counters != nullptr)
+    quantize_kernel<F, K, true><<<grid, kThreads, 0, st>>>(x, out, mask, n, p, seed, offset, blocks, counters);
+  else
+    quantize_kernel<F, K, false><<<grid, kThreads, 0, st>>>(x, out, mask, n, p, seed, offset, blocks, counters);
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 
 template <QuantFamily F>
 void launch_family(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, const uint32_t* maxima,
+                   uint64_t seed, uint64_t offset, const BlockLookup& blocks,
                    unsigned long long* counters, cudaStream_t st) {
   switch (p.kind) {
 #define QTORCH_QUANT_CASE(k)                                                               \
   case RoundKind::k:                                                                       \
-    return launch<F, RoundKind::k>(x, out, mask, n, p, seed, offset, maxima, counters, st);
+    return launch<F, RoundKind::k>(x, out, mask, n, p, seed, offset, blocks, counters, st);
     QTORCH_QUANT_CASE(Stochastic)
     QTORCH_QUANT_CASE(NearestAway)
     QTORCH_QUANT_CASE(NearestEven)
@@ -202,42 +235,47 @@ void launch_family(const float* x, float* out, float* mask, int64_t n, const Qua
 }  // namespace
 
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, QuantStats* stats) {
-  if (stats) *stats = QuantStats{0, 0, n};
+                   uint64_t seed, uint64_t offset, unsigned long long* counts) {
   if (n <= 0) return;
   cuda::DeviceGuard guard(cuda::device_of_pointer(x));
   cudaStream_t st = guard.stream();
-
-  Scratch<unsigned long long> counters(stats ? 2 : 0, guard.device());
-  if (stats)
-    QTORCH_CUDA_CHECK(cudaMemsetAsync(counters.p, 0, 2 * sizeof(unsigned long long), st));
-
   switch (p.family) {
     case QuantFamily::Fixed:
-      launch_family<QuantFamily::Fixed>(x, out, mask, n, p, seed, offset, nullptr, counters.p, st);
+      launch_family<QuantFamily::Fixed>(x, out, mask, n, p, seed, offset, {}, counts, st);
       break;
     case QuantFamily::Float:
-      launch_family<QuantFamily::Float>(x, out, mask, n, p, seed, offset, nullptr, counters.p, st);
+      launch_family<QuantFamily::Float>(x, out, mask, n, p, seed, offset, {}, counts, st);
       break;
     case QuantFamily::Block: {
       Scratch<uint32_t> maxima(p.blocks, guard.device());
       block_maxima(x, n, p, maxima.p, guard.device(), st);
-      launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, maxima.p, counters.p, st);
+      const BlockLookup blocks{.maxima = maxima.p,
+                               .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
+                               .index32 = n <= int64_t{UINT32_MAX}};
+      launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, blocks, counts, st);
       break;
     }
     case QuantFamily::MX:
     case QuantFamily::NVFP4:
-      quantize_microscaling_cuda(x, out, mask, n, p, seed, offset, counters.p, guard.device(), st);
+      quantize_microscaling_cuda(x, out, mask, n, p, seed, offset, counts, guard.device(), st);
       break;
   }
-
-  if (stats) {
-    unsigned long long host[2] = {0, 0};
-    QTORCH_CUDA_CHECK(cudaMemcpyAsync(host, counters.p, sizeof host, cudaMemcpyDeviceToHost, st));
-    QTORCH_CUDA_CHECK(cudaStreamSynchronize(st));
-    stats->clamped = static_cast<int64_t>(host[0]);
-    stats->flushed = static_cast<int64_t>(host[1]);
-  }
 }
+
+unsigned long long* alloc_device_counts(int device) {
+  cuda::DeviceGuard guard(device);
+  auto* counts = static_cast<unsigned long long*>(cuda::device_alloc(2 * sizeof(unsigned long long), device));
+  QTORCH_CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), guard.stream()));
+  return counts;
+}
+
+void read_device_counts(const unsigned long long* counts, int device, unsigned long long host[2]) {
+  cuda::DeviceGuard guard(device);
+  QTORCH_CUDA_CHECK(cudaMemcpyAsync(host, counts, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
+                                    guard.stream()));
+  cuda::wait_for_stream(guard.stream());
+}
+
+void free_device_counts(unsigned long long* counts) { cuda::device_free(counts); }
 
 }  // namespace qtorch::quant

@@ -1,12 +1,23 @@
-// quantize_cuda in a build without CUDA: always throws.
+// quantize_cuda and its device counters in a build without CUDA: always throw (no CUDA
+// tensor can exist in such a build, so nothing reaches them).
 #include "qtorch/core/error.h"
 #include "qtorch/quant/quantize_cuda.h"
 
 namespace qtorch::quant {
 
 void quantize_cuda(const float*, float*, float*, int64_t, const QuantParams&, uint64_t, uint64_t,
-                   QuantStats*) {
+                   unsigned long long*) {
   QTORCH_FAIL("quantize: got a CUDA tensor, but qtorch was built without CUDA");
 }
+
+unsigned long long* alloc_device_counts(int) {
+  QTORCH_FAIL("quantize: asked for CUDA counters, but qtorch was built without CUDA");
+}
+
+void read_device_counts(const unsigned long long*, int, unsigned long long*) {
+  QTORCH_FAIL("quantize: asked for CUDA counters, but qtorch was built without CUDA");
+}
+
+void free_device_counts(unsigned long long*) {}  // only null can reach it
 
 }  // namespace qtorch::quant

@@ -62,6 +62,14 @@ void check(const Tensor& x_cpu, const Tensor& x_gpu, const Number& number, Round
   EXPECT_EQ(sc.flushed, sg.flushed) << label;
   EXPECT_EQ(sc.numel, sg.numel) << label;
   EXPECT_EQ(gc.offset(), gg.offset()) << label << ": both devices must reserve the same blocks";
+  // Counted without waiting (StatsCounter, device counters added to over calls): the
+  // same counts, summed.
+  quant::StatsCounter counter;
+  for (int call = 0; call < 2; ++call) {
+    gg.set_state(2024, 77);
+    quant::quantize(x_gpu, number, rounding, {.generator = &gg, .counter = &counter});
+  }
+  EXPECT_EQ(counter.read(), (QuantStats{2 * sc.clamped, 2 * sc.flushed, 2 * sc.numel})) << label << " (counter)";
   // Without mask and stats (the kernel's other path): the same bits.
   gg.set_state(2024, 77);
   parity::expect_same_bits(yc, quant::quantize(x_gpu, number, rounding, {.generator = &gg}),
@@ -160,20 +168,27 @@ TEST(CudaQuantize, QuantizerOpForwardAndBackward) {
   QTORCH_REQUIRE_CUDA();
   // The straight-through op: forward values, and gradients quantized and masked by the
   // forward clamp, identical on both devices for the same generator seed.
-  auto make = [] {
+  auto make = [](const std::shared_ptr<quant::StatsCounter>& forward, const std::shared_ptr<quant::StatsCounter>& backward) {
     return quant::quantizer({.forward_number = FixedPoint{.wl = 6, .fl = 3},
                              .backward_number = FloatingPoint{.exp = 5, .man = 2},
                              .clamping_grad_zero = true,
-                             .generator = std::make_shared<Generator>(31)});
+                             .generator = std::make_shared<Generator>(31),
+                             .forward_counter = forward,
+                             .backward_counter = backward});
   };
+  auto forward_c = std::make_shared<quant::StatsCounter>(), backward_c = std::make_shared<quant::StatsCounter>();
+  auto forward_g = std::make_shared<quant::StatsCounter>(), backward_g = std::make_shared<quant::StatsCounter>();
   Tensor x = mixed_input(999, 5, false);
   Tensor w = parity::random_cpu({999}, 6);
   Tensor xc = x.clone().requires_grad_(true);
   Tensor xg = x.to(kGpu).requires_grad_(true);
-  auto qc = make(), qg = make();
+  auto qc = make(forward_c, backward_c), qg = make(forward_g, backward_g);
   Tensor yc = qc(xc), yg = qg(xg);
   parity::expect_same_bits(yc, yg, "quantizer forward");
   sum(yc * w).backward();
   sum(yg * w.to(kGpu)).backward();
   parity::expect_same_bits(xc.grad(), xg.grad(), "quantizer backward");
+  EXPECT_EQ(forward_c->read(), forward_g->read());
+  EXPECT_EQ(backward_c->read(), backward_g->read());
+  EXPECT_GT(forward_c->read().clamped, 0);  // mixed_input holds values past fixed <6,3>'s range
 }

@@ -169,28 +169,28 @@ namespace qtorch::quant::test {
 namespace {
 
 TEST(Quantizer, ReportsClampedAndFlushedCountsInBothDirections) {
-  std::vector<QuantStats> forward, backward;
+  auto forward = std::make_shared<StatsCounter>(), backward = std::make_shared<StatsCounter>();
   QuantizerFn q = quantizer(QuantizerOptions{
       .forward_number = FixedPoint{.wl = 5, .fl = 4},
       .backward_number = FixedPoint{.wl = 5, .fl = 4},
       .forward_rounding = Rounding::Nearest,
       .backward_rounding = Rounding::Nearest,
-      .forward_stats = [&](const QuantStats& s) { forward.push_back(s); },
-      .backward_stats = [&](const QuantStats& s) { backward.push_back(s); }});
+      .forward_counter = forward,
+      .backward_counter = backward});
   // Forward: 1 rounds to 1 > t_max = 0.9375 (clamped); 0.01 rounds to 0 (flushed).
   Tensor x = leaf({-1.0f, -0.6f, 0.0f, 1.0f, 0.01f});
   Tensor y = q(x);
-  ASSERT_EQ(forward.size(), 1u);
-  EXPECT_EQ(forward[0].clamped, 1);
-  EXPECT_EQ(forward[0].flushed, 1);
-  EXPECT_EQ(forward[0].numel, 5);
-  EXPECT_TRUE(backward.empty());
+  EXPECT_EQ(forward->read(), (QuantStats{.clamped = 1, .flushed = 1, .numel = 5}));
+  EXPECT_EQ(backward->read(), (QuantStats{.clamped = 0, .flushed = 0, .numel = 0}));
   // Backward: 3 and -5 saturate, 0.02 flushes to zero.
   y.backward(T({3.0f, -5.0f, 0.02f, 0.5f, 0.0f}));
-  ASSERT_EQ(backward.size(), 1u);
-  EXPECT_EQ(backward[0].clamped, 2);
-  EXPECT_EQ(backward[0].flushed, 1);
+  EXPECT_EQ(backward->read(), (QuantStats{.clamped = 2, .flushed = 1, .numel = 5}));
   expect_values(x.grad().to_vector(), {0.9375f, -1.0f, 0.0f, 0.5f, 0.0f});
+  // A second call adds to the totals; a paused counter adds nothing.
+  q(leaf({2.0f}));
+  forward->pause(true);
+  q(leaf({2.0f, 3.0f}));
+  EXPECT_EQ(forward->read(), (QuantStats{.clamped = 2, .flushed = 1, .numel = 6}));
 }
 
 }  // namespace
