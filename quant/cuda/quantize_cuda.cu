@@ -42,6 +42,7 @@ struct BlockLookup {
   const uint32_t* maxima;
   bool group_in_one_block;  // p.blocks == 1 or p.inner % 4 == 0: a group never straddles blocks
   bool index32;             // every flat index fits 32 bits
+  bool row_kernel;          // row_block_kernel applies (row_kernel_fits)
 };
 
 /// Thread t quantizes the group of elements 4t..4t+3 with the words of Philox block
@@ -199,13 +200,107 @@ void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* max
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 
+// ---- block floating point, one block per short contiguous row, in one pass ----
+
+/// Groups of 4 elements each thread holds in registers: rows of up to 4 * kRowGroups *
+/// kThreads = 8192 elements.
+constexpr int kRowGroups = 8;
+
+/// Whether row_block_kernel can quantize the tensor: every block is one contiguous row
+/// (p.outer == 1) of a multiple of 4 elements, at most 8192, and the pointers allow float4.
+bool row_kernel_fits(const float* x, const float* out, const float* mask, const QuantParams& p) {
+  const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
+                        reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
+  return aligned && p.outer == 1 && p.inner % 4 == 0 && p.inner <= 4 * kRowGroups * kThreads &&
+         p.blocks < (int64_t{1} << 31);
+}
+
+/// CUDA block b quantizes row b: its threads load the row into registers (group g of the row
+/// by thread g % kThreads), reduce the largest magnitude bits (an integer max, as the
+/// two-pass path's atomics), and quantize from the registers with the row's scale. One
+/// launch and one read of x, instead of a memset, a maxima pass and a quantize pass.
+/// Random words and counts as in quantize_kernel.
+template <RoundKind K, bool Counting>
+__global__ void __launch_bounds__(kThreads)
+    row_block_kernel(const float* x, float* out, float* mask, QuantParams p, uint64_t seed, uint64_t offset,
+                     unsigned long long* counters) {
+  __shared__ uint32_t warp_max[kThreads / 32];
+  const int64_t row_groups = p.inner / 4;
+  const int64_t first_group = static_cast<int64_t>(blockIdx.x) * row_groups;
+  const float4* xr = reinterpret_cast<const float4*>(x) + first_group;
+  float4 v[kRowGroups];
+  uint32_t m = 0;
+#pragma unroll
+  for (int k = 0; k < kRowGroups; ++k) {
+    const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
+    v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    m = max(m, max(max(abs_bits(v[k].x), abs_bits(v[k].y)), max(abs_bits(v[k].z), abs_bits(v[k].w))));
+  }
+  m = __reduce_max_sync(0xffffffffu, m);
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
+  __syncthreads();
+  m = warp_max[0];
+#pragma unroll
+  for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
+  const BlockScale s = block_scale(m, p.wl);
+
+  unsigned clamped_count = 0, flushed_count = 0;
+#pragma unroll
+  for (int k = 0; k < kRowGroups; ++k) {
+    const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
+    if (g < row_groups) {
+      const int64_t group = first_group + g;
+      PhiloxBlock r{{0u, 0u, 0u, 0u}};
+      if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(group));
+      const float in[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
+      float y[4];
+      uint32_t c[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) y[j] = quantize_block<K>(in[j], s, r.w[j], c[j]);
+      reinterpret_cast<float4*>(out)[group] = make_float4(y[0], y[1], y[2], y[3]);
+      if constexpr (Counting) {
+        if (mask != nullptr)
+          reinterpret_cast<float4*>(mask)[group] =
+              make_float4(c[0] ? 1.0f : 0.0f, c[1] ? 1.0f : 0.0f, c[2] ? 1.0f : 0.0f, c[3] ? 1.0f : 0.0f);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          clamped_count += c[j] != 0 ? 1u : 0u;
+          flushed_count += flushed_to_zero(in[j], y[j]) ? 1u : 0u;
+        }
+      }
+    }
+  }
+  if constexpr (Counting) {
+    if (counters != nullptr) {
+      clamped_count = __reduce_add_sync(0xffffffffu, clamped_count);
+      flushed_count = __reduce_add_sync(0xffffffffu, flushed_count);
+      if (threadIdx.x % 32 == 0) {
+        if (clamped_count) atomicAdd(&counters[0], static_cast<unsigned long long>(clamped_count));
+        if (flushed_count) atomicAdd(&counters[1], static_cast<unsigned long long>(flushed_count));
+      }
+    }
+  }
+}
+
 template <QuantFamily F, RoundKind K>
 void launch(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
             uint64_t seed, uint64_t offset, const BlockLookup& blocks, unsigned long long* counters,
             cudaStream_t st) {
+  const bool counting = mask != nullptr || counters != nullptr;
+  if constexpr (F == QuantFamily::Block) {
+    if (blocks.row_kernel) {
+      const unsigned rows = static_cast<unsigned>(p.blocks);
+      if (counting)
+        row_block_kernel<K, true><<<rows, kThreads, 0, st>>>(x, out, mask, p, seed, offset, counters);
+      else
+        row_block_kernel<K, false><<<rows, kThreads, 0, st>>>(x, out, mask, p, seed, offset, counters);
+      QTORCH_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
   const int64_t groups = (n + 3) / 4;
   const unsigned grid = blocks_for(groups, kThreads, 1LL << 30);
-  if (mask != nullptr || counters != nullptr)
+  if (counting)
     quantize_kernel<F, K, true><<<grid, kThreads, 0, st>>>(x, out, mask, n, p, seed, offset, blocks, counters);
   else
     quantize_kernel<F, K, false><<<grid, kThreads, 0, st>>>(x, out, mask, n, p, seed, offset, blocks, counters);
@@ -247,11 +342,19 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       launch_family<QuantFamily::Float>(x, out, mask, n, p, seed, offset, {}, counts, st);
       break;
     case QuantFamily::Block: {
+      QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
+                   "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer, p.blocks,
+                   p.inner, n);
+      if (row_kernel_fits(x, out, mask, p)) {
+        launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.row_kernel = true}, counts, st);
+        break;
+      }
       Scratch<uint32_t> maxima(p.blocks, guard.device());
       block_maxima(x, n, p, maxima.p, guard.device(), st);
       const BlockLookup blocks{.maxima = maxima.p,
                                .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
-                               .index32 = n <= int64_t{UINT32_MAX}};
+                               .index32 = n <= int64_t{UINT32_MAX},
+                               .row_kernel = false};
       launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, blocks, counts, st);
       break;
     }

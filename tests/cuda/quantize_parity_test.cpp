@@ -111,12 +111,18 @@ TEST(CudaQuantize, BlockFloatingPointEveryLayoutAndRounding) {
   struct Case {
     Shape shape;
     int wl, dim;
-    const char* path;  // which block-max kernel of quant/cuda/quantize_cuda.cu it takes
+    const char* path;  // which kernels of quant/cuda/quantize_cuda.cu it takes
   };
   const Case cases[] = {
       {{1001}, 8, -1, "whole tensor, long row"},
       {{64, 33}, 4, 0, "one block per row: short rows in shared memory"},
-      {{5, 300}, 8, 0, "long rows"},
+      {{5, 300}, 8, 0, "row kernel (one pass from registers)"},
+      {{3, 8192}, 8, 0, "row kernel, the longest rows it takes"},
+      {{2048}, 8, -1, "row kernel, the whole tensor one row"},
+      {{256, 64}, 6, 0, "row kernel, many short rows"},
+      {{8, 3, 6, 6}, 8, 0, "row kernel, 4-d rows"},
+      {{4, 8196}, 8, 0, "rows past 8192: two passes, long rows"},
+      {{5, 302}, 8, 0, "rows not a multiple of 4: two passes, long rows"},
       {{3, 50, 7}, 6, 1, "short rows, outer > 1"},
       {{2, 10000}, 8, 1, "more than 8192 blocks: global atomics"},
       {{37, 3}, 24, -1, "wl 24"},
@@ -145,6 +151,17 @@ TEST(CudaQuantize, MisalignedInputAndInPlace) {
   for (Rounding r : kRoundings) {
     check(x, xg, FloatingPoint{.exp = 5, .man = 2}, r, "misaligned");
     check(x, xg, BlockFloatingPoint{.wl = 8}, r, "misaligned");
+    // 2000 elements would take the row kernel, but not 4 bytes off a 16-byte boundary.
+    check(base.slice(0, 1, 2001), base.to(kGpu).slice(0, 1, 2001), BlockFloatingPoint{.wl = 8}, r,
+          "misaligned, row length a multiple of 4");
+  }
+  // The row kernel in place: each row is read whole before it is written.
+  for (Rounding r : kRoundings) {
+    Tensor rows = mixed_input(40 * 64, 12, true).reshape({40, 64}).to(kGpu);
+    Generator ga(5), gb(5);
+    Tensor expect_rows = quant::quantize(rows, BlockFloatingPoint{.wl = 8, .dim = 0}, r, {.generator = &ga});
+    quant::quantize_into(rows, rows, BlockFloatingPoint{.wl = 8, .dim = 0}, r, {.generator = &gb});
+    parity::expect_same_bits(expect_rows, rows, std::string("block rows in place ") + rounding_name(r));
   }
   // In place (out == x) gives the same bits as out of place.
   Tensor a = base.to(kGpu).clone();
