@@ -188,6 +188,19 @@ QTORCH_HD float quantize_fixed_fp(float x, const QuantParams& p, uint32_t& clamp
 
 /// Floating point: quantum 2^(e - man) in binade e >= emin, 2^qsub below (|x| < 2^emin);
 /// overflow per the range rule; NaN stays NaN.
+/// The range rule of floating point after rounding: `r` is the rounded magnitude bits of
+/// x (bits b, magnitude bits a); overflow per the format (max or inf/NaN); NaN stays NaN.
+template <RoundKind K>
+QTORCH_HD float float_range_rule(uint32_t b, uint32_t a, uint32_t r, const QuantParams& p, uint32_t& clamped) {
+  const uint32_t neg = b >> 31;
+  bool is_inf = a == kInfBits, finite = a < kInfBits;
+  bool over = finite & (r > p.max_bits);
+  uint32_t ovf = rounds_toward_zero<K>(neg) ? p.max_bits : p.ovf_bits;
+  uint32_t out = finite ? (over ? ovf : r) : (is_inf ? p.inf_bits : a);
+  clamped = (over | (is_inf & (p.inf_bits != kInfBits))) ? 1u : 0u;
+  return bits_float(out | (b & kSignBit));
+}
+
 template <RoundKind K>
 QTORCH_HD float quantize_float(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
@@ -199,12 +212,34 @@ QTORCH_HD float quantize_float(float x, const QuantParams& p, uint32_t rnd, uint
   int32_t e = be - 127;
   int32_t q = e >= p.emin ? e - p.man : p.qsub;
   uint32_t r = round_to_quantum<K>(a, neg, q, p.unit, rnd);
-  bool is_inf = a == kInfBits, finite = a < kInfBits;
-  bool over = finite & (r > p.max_bits);
-  uint32_t ovf = rounds_toward_zero<K>(neg) ? p.max_bits : p.ovf_bits;
-  uint32_t out = finite ? (over ? ovf : r) : (is_inf ? p.inf_bits : a);
-  clamped = (over | (is_inf & (p.inf_bits != kInfBits))) ? 1u : 0u;
-  return bits_float(out | (b & kSignBit));
+  return float_range_rule<K>(b, a, r, p, clamped);
+}
+
+/// quantize_float with a branch for the common case, for the GPU: in a binade e >= emin
+/// of a float32 normal the quantum 2^(e - man) drops exactly 23 - man bits of the
+/// magnitude, so the rounding is a fixed mask and a compare (about a third of
+/// round_to_quantum's instructions); anything else takes round_to_quantum. Branches
+/// instead of selects: a warp whose values are all normal skips the general core (the CPU's
+/// vectorised loops want quantize_float's selects). The same bits as quantize_float<K>:
+/// tests/quant/test_float_split_path.cpp.
+template <RoundKind K>
+QTORCH_HD float quantize_float_split(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
+  const uint32_t b = float_bits(x);
+  const uint32_t a = b & kAbsMask;
+  const uint32_t neg = b >> 31;
+  const int32_t be = static_cast<int32_t>(a >> 23);
+  const int32_t e = be - 127;
+  uint32_t r;
+  if (e >= p.emin && be >= 1) {
+    const int32_t s2 = 23 - p.man;  // 0 <= s2 <= 23
+    const uint32_t mask = (1u << s2) - 1u;
+    const uint32_t F = ((a & mask) << (31 - s2)) << 1;
+    const uint32_t lsb = (((a & 0x7fffffu) | 0x800000u) >> s2) & 1u;
+    r = (a & ~mask) + ((mask + 1u) & (0u - static_cast<uint32_t>(round_up<K>(F, lsb, neg, rnd))));
+  } else {
+    r = round_to_quantum<K>(a, neg, e >= p.emin ? e - p.man : p.qsub, p.unit, rnd);
+  }
+  return float_range_rule<K>(b, a, r, p, clamped);
 }
 
 /// One block's scale, from the largest magnitude bits in the block.

@@ -38,7 +38,7 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
       if (fixed_fp_applies(p)) return quantize_fixed_fp<K>(x, p, clamped);
     return quantize_fixed<K>(x, p, rnd, clamped);
   } else {
-    return quantize_float<K>(x, p, rnd, clamped);
+    return quantize_float_split<K>(x, p, rnd, clamped);
   }
 }
 
@@ -48,6 +48,7 @@ struct BlockLookup {
   bool group_in_one_block;  // p.blocks == 1 or p.inner % 4 == 0: a group never straddles blocks
   bool index32;             // every flat index fits 32 bits
   bool row_kernel;          // row_block_kernel applies (row_kernel_fits)
+  bool self_scaled;         // p.outer == 1 and p.inner == 1: every element is a block of its own
 };
 
 /// Thread t quantizes the group of elements 4t..4t+3 with the words of Philox block
@@ -80,7 +81,11 @@ __global__ void __launch_bounds__(kThreads)
     float y[4];
     uint32_t c[4];  // the rounding core's clamp flags (0 or 1)
     if constexpr (F == QuantFamily::Block) {
-      if (blocks.group_in_one_block) {
+      if (blocks.self_scaled) {  // no maxima pass: each element's scale is its own magnitude
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+          y[k] = quantize_block<K>(v[k], block_scale(float_bits(v[k]) & kAbsMask, p.wl), r.w[k], c[k]);
+      } else if (blocks.group_in_one_block) {
         const BlockScale s = block_scale(blocks.maxima[block_of(e0, p, blocks.index32)], p.wl);
 #pragma unroll
         for (int k = 0; k < 4; ++k) y[k] = quantize_block<K>(v[k], s, r.w[k], c[k]);
@@ -350,6 +355,10 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
                    "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer, p.blocks,
                    p.inner, n);
+      if (p.outer == 1 && p.inner == 1) {  // e.g. a bias with dim 0: one launch, one pass
+        launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.self_scaled = true}, counts, st);
+        break;
+      }
       if (row_kernel_fits(x, out, mask, p)) {
         launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.row_kernel = true}, counts, st);
         break;
@@ -359,7 +368,8 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       const BlockLookup blocks{.maxima = maxima.p,
                                .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
                                .index32 = n <= int64_t{UINT32_MAX},
-                               .row_kernel = false};
+                               .row_kernel = false,
+                               .self_scaled = false};
       launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, blocks, counts, st);
       break;
     }

@@ -116,6 +116,7 @@ TEST(CudaQuantize, BlockFloatingPointEveryLayoutAndRounding) {
   const Case cases[] = {
       {{1001}, 8, -1, "whole tensor, long row"},
       {{64, 33}, 4, 0, "one block per row: short rows in shared memory"},
+      {{301}, 8, 0, "every element its own block (a bias with dim 0)"},
       {{5, 300}, 8, 0, "row kernel (one pass from registers)"},
       {{3, 8192}, 8, 0, "row kernel, the longest rows it takes"},
       {{2048}, 8, -1, "row kernel, the whole tensor one row"},

@@ -28,6 +28,24 @@
 
 namespace qtorch::quant::test {
 
+/// The bit patterns a stride rarely meets: for every sign and exponent code and every
+/// count d of dropped mantissa bits (0..23), the patterns at and next to a multiple of 2^d
+/// and at and next to the tie between two multiples, with even and odd multiples.
+inline std::vector<uint32_t> edge_patterns() {
+  std::vector<uint32_t> v;
+  for (uint32_t sign : {0u, 1u})
+    for (uint32_t be = 0; be < 256; ++be)
+      for (uint32_t d = 0; d <= 23; ++d)
+        for (uint32_t k : {0u, 1u, 2u, 3u, (0x7fffffu >> d)}) {
+          const uint32_t multiple = (k << d) & 0x7fffffu;
+          const uint32_t half = d > 0 ? 1u << (d - 1) : 0u;
+          for (uint32_t m : {multiple, multiple + half, multiple + half - 1u, multiple + half + 1u, multiple + 1u,
+                             multiple - 1u})
+            v.push_back((sign << 31) | (be << 23) | (m & 0x7fffffu));
+        }
+  return v;
+}
+
 inline Tensor T(const std::vector<float>& v) {
   return Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
 }

@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/rounding_core.h"
+#include "quant_test_util.h"
 
 namespace qtorch::quant::test {
 namespace {
@@ -18,7 +20,8 @@ namespace {
 template <RoundKind K>
 int64_t mismatches(const QuantParams& p, uint64_t stride) {
   int64_t bad = 0;
-  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += stride) {
+  static const std::vector<uint32_t> edges = edge_patterns();
+  auto check = [&](uint64_t u) {
     const float x = bits_float(static_cast<uint32_t>(u));
     uint32_t c_int = 0, c_fp = 0;
     const float a = quantize_fixed<K>(x, p, 0u, c_int);
@@ -29,7 +32,9 @@ int64_t mismatches(const QuantParams& p, uint64_t stride) {
                       << ", fp path 0x" << float_bits(b);
       ++bad;
     }
-  }
+  };
+  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += stride) check(u);
+  for (uint32_t u : edges) check(u);
   return bad;
 }
 
