@@ -106,41 +106,65 @@ QTORCH_HD bool rounds_toward_zero(uint32_t neg) {
     return false;
 }
 
+/// The pieces of one rounding to a multiple of 2^q: the result is base, or base + inc when
+/// round_up<K>(F, lsb, neg, rnd).
+struct QuantumStep {
+  uint32_t F;     // the dropped fraction of a quantum as a 32-bit fixed-point number
+  uint32_t lsb;   // parity of the truncated multiple
+  uint32_t base;  // magnitude bits of the truncated multiple
+  uint32_t inc;   // bits to add to go up one quantum
+};
+
+/// |x| >= 2^q: drop sh (0..23 after clamping) low bits of the magnitude bits `a`
+/// (significand m); a carry moves the exponent.
+QTORCH_HD QuantumStep large_step(uint32_t a, uint32_t m, int32_t sh) {
+  int32_t s2 = sh < 0 ? 0 : (sh > 23 ? 23 : sh);
+  uint32_t mask = (1u << s2) - 1u;
+  uint32_t rem = a & mask;
+  return {(rem << (31 - s2)) << 1, (m >> s2) & 1u, a & ~mask, mask + 1u};
+}
+
+/// |x| < 2^q (sh >= 24): the result is 0 or 2^q (bits `unit`); the fraction is m / 2^sh,
+/// past 32 bits with the tail ORed into the last bit (a sticky bit, so F != 0 exactly
+/// when something was dropped).
+QTORCH_HD QuantumStep small_step(uint32_t m, int32_t sh, uint32_t unit) {
+  int32_t up3 = sh - 32 < 31 ? sh - 32 : 31;
+  uint32_t sticky = static_cast<uint32_t>((m & ((1u << (up3 & 31)) - 1u)) != 0u);
+  uint32_t f3 = sh <= 32 ? m << ((32 - sh) & 31) : (m >> (up3 & 31)) | sticky;
+  return {f3, 0u, 0u, unit};
+}
+
 /// Rounds the finite magnitude with bits `a` (sign `neg`, 0/1) to a multiple of 2^q with one
 /// exact rounding; `unit` = pow2_bits(q), -149 <= q <= 127. Returns magnitude bits; a
-/// carry may reach the next binade (or inf past float32's range).
-template <RoundKind K>
+/// carry may reach the next binade (or inf past float32's range). Branch = false computes
+/// both cases and selects (branch-free, so the CPU's loops vectorise); Branch = true takes
+/// only the case at hand (for the GPU, where a warp whose elements agree then does half the
+/// work). Both give the same bits: tests/quant/test_branch_paths.cpp.
+template <RoundKind K, bool Branch = false>
 QTORCH_HD uint32_t round_to_quantum(uint32_t a, uint32_t neg, int32_t q, uint32_t unit,
                                     uint32_t rnd) {
   int32_t be = static_cast<int32_t>(a >> 23);
   uint32_t m = (a & 0x7fffffu) | (be != 0 ? 0x800000u : 0u);  // significand, ulp 2^(max(be,1)-150)
   int32_t sh = q + 150 - (be > 1 ? be : 1);                   // significand bits to drop
   bool small = sh >= 24;                                      // |x| < 2^q: result 0 or 2^q
-  // |x| >= 2^q: drop sh (0..23) low bits of the magnitude bits; a carry moves the exponent.
-  int32_t s2 = sh < 0 ? 0 : (sh > 23 ? 23 : sh);
-  uint32_t mask = (1u << s2) - 1u;
-  uint32_t rem = a & mask;
-  uint32_t f2 = (rem << (31 - s2)) << 1;
-  // |x| < 2^q: the fraction is m / 2^sh; past 32 bits the tail is ORed into the last bit
-  // (a sticky bit, so F != 0 exactly when something was dropped).
-  int32_t up3 = sh - 32 < 31 ? sh - 32 : 31;
-  uint32_t sticky = static_cast<uint32_t>((m & ((1u << (up3 & 31)) - 1u)) != 0u);
-  uint32_t f3 = sh <= 32 ? m << ((32 - sh) & 31) : (m >> (up3 & 31)) | sticky;
-  uint32_t F = small ? f3 : f2;
-  uint32_t lsb = small ? 0u : (m >> s2) & 1u;
-  uint32_t base = small ? 0u : (a & ~mask);
-  uint32_t inc = small ? unit : mask + 1u;
-  return base + (inc & (0u - static_cast<uint32_t>(round_up<K>(F, lsb, neg, rnd))));
+  QuantumStep st;
+  if constexpr (Branch) {
+    st = small ? small_step(m, sh, unit) : large_step(a, m, sh);
+  } else {
+    const QuantumStep s3 = small_step(m, sh, unit), s2 = large_step(a, m, sh);
+    st = {small ? s3.F : s2.F, small ? s3.lsb : s2.lsb, small ? s3.base : s2.base, small ? s3.inc : s2.inc};
+  }
+  return st.base + (st.inc & (0u - static_cast<uint32_t>(round_up<K>(st.F, st.lsb, neg, rnd))));
 }
 
 // ---- the families: quantum rule + range rule around round_to_quantum ----
 
 /// Fixed point: grid 2^q, then clamp to [lo, hi]; NaN stays NaN, +-inf clamp.
-template <RoundKind K>
+template <RoundKind K, bool Branch = false>
 QTORCH_HD float quantize_fixed(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
   uint32_t a = b & kAbsMask;
-  uint32_t r = round_to_quantum<K>(a, b >> 31, p.q, p.unit, rnd);
+  uint32_t r = round_to_quantum<K, Branch>(a, b >> 31, p.q, p.unit, rnd);
   r = a >= kInfBits ? a : r;
   float y = bits_float(r | (b & kSignBit));
   bool over = y > p.hi, under = y < p.lo;
@@ -237,7 +261,7 @@ QTORCH_HD float quantize_float_split(float x, const QuantParams& p, uint32_t rnd
     const uint32_t lsb = (((a & 0x7fffffu) | 0x800000u) >> s2) & 1u;
     r = (a & ~mask) + ((mask + 1u) & (0u - static_cast<uint32_t>(round_up<K>(F, lsb, neg, rnd))));
   } else {
-    r = round_to_quantum<K>(a, neg, e >= p.emin ? e - p.man : p.qsub, p.unit, rnd);
+    r = round_to_quantum<K, true>(a, neg, e >= p.emin ? e - p.man : p.qsub, p.unit, rnd);
   }
   return float_range_rule<K>(b, a, r, p, clamped);
 }
@@ -265,11 +289,11 @@ QTORCH_HD BlockScale block_scale(uint32_t max_abs_bits, int32_t wl) {
 }
 
 /// Block floating point: grid 2^q of the block, saturate to +-(2^(E+1) - 2^q).
-template <RoundKind K>
+template <RoundKind K, bool Branch = false>
 QTORCH_HD float quantize_block(float x, const BlockScale& s, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
   uint32_t a = b & kAbsMask;
-  uint32_t r = round_to_quantum<K>(a, b >> 31, s.q, s.unit, rnd);
+  uint32_t r = round_to_quantum<K, Branch>(a, b >> 31, s.q, s.unit, rnd);
   bool over = r > s.sat;
   clamped = (over & !s.nan) ? 1u : 0u;
   uint32_t out = s.nan ? kNaNBits : ((over ? s.sat : r) | (b & kSignBit));

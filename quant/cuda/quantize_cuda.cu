@@ -36,7 +36,7 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
     // the test is uniform over the launch.
     if constexpr (kHasFixedFpPath<K>)
       if (fixed_fp_applies(p)) return quantize_fixed_fp<K>(x, p, clamped);
-    return quantize_fixed<K>(x, p, rnd, clamped);
+    return quantize_fixed<K, true>(x, p, rnd, clamped);
   } else {
     return quantize_float_split<K>(x, p, rnd, clamped);
   }
@@ -84,17 +84,17 @@ __global__ void __launch_bounds__(kThreads)
       if (blocks.self_scaled) {  // no maxima pass: each element's scale is its own magnitude
 #pragma unroll
         for (int k = 0; k < 4; ++k)
-          y[k] = quantize_block<K>(v[k], block_scale(float_bits(v[k]) & kAbsMask, p.wl), r.w[k], c[k]);
+          y[k] = quantize_block<K, true>(v[k], block_scale(float_bits(v[k]) & kAbsMask, p.wl), r.w[k], c[k]);
       } else if (blocks.group_in_one_block) {
         const BlockScale s = block_scale(blocks.maxima[block_of(e0, p, blocks.index32)], p.wl);
 #pragma unroll
-        for (int k = 0; k < 4; ++k) y[k] = quantize_block<K>(v[k], s, r.w[k], c[k]);
+        for (int k = 0; k < 4; ++k) y[k] = quantize_block<K, true>(v[k], s, r.w[k], c[k]);
       } else {
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
           const int64_t e = e0 + k < n ? e0 + k : e0;  // past the end: any valid block
           const BlockScale s = block_scale(blocks.maxima[block_of(e, p, blocks.index32)], p.wl);
-          y[k] = quantize_block<K>(v[k], s, r.w[k], c[k]);
+          y[k] = quantize_block<K, true>(v[k], s, r.w[k], c[k]);
         }
       }
     } else {
@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(kThreads)
       float y[4];
       uint32_t c[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) y[j] = quantize_block<K>(in[j], s, r.w[j], c[j]);
+      for (int j = 0; j < 4; ++j) y[j] = quantize_block<K, true>(in[j], s, r.w[j], c[j]);
       reinterpret_cast<float4*>(out)[group] = make_float4(y[0], y[1], y[2], y[3]);
       if constexpr (Counting) {
         if (mask != nullptr)

@@ -1,0 +1,90 @@
+// The rounding core's two forms, branch-free (the CPU's) and branching (the GPU's,
+// round_to_quantum<K, true> in quant/rounding_core.h): identical bits and clamp flags for
+// fixed point and block floating point, every rounding mode (stochastic with a random word
+// per input), for every float32 bit pattern in a stride over all 2^32 (every one with
+// QTORCH_EXHAUSTIVE=1) plus the ties and grid edges of edge_patterns().
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <limits>
+#include <type_traits>
+#include <string>
+#include <vector>
+
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/rounding_core.h"
+#include "quant_test_util.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+uint32_t word_for(uint64_t u) {
+  u = (u ^ (u >> 30)) * 0xbf58476d1ce4e5b9ull;
+  u = (u ^ (u >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(u ^ (u >> 31));
+}
+
+/// Inputs where f(x, rnd, flag) differs between Branch = false and true.
+template <class F>
+int64_t mismatches(F f, const std::string& what) {
+  static const std::vector<uint32_t> edges = edge_patterns();
+  const uint64_t stride = std::getenv("QTORCH_EXHAUSTIVE") != nullptr ? 1 : 16381;
+  int64_t bad = 0;
+  auto check = [&](uint64_t u) {
+    const float x = bits_float(static_cast<uint32_t>(u));
+    uint32_t c1 = 0, c2 = 0;
+    const float a = f(x, word_for(u), c1, std::false_type{});
+    const float b = f(x, word_for(u), c2, std::true_type{});
+    if (float_bits(a) != float_bits(b) || c1 != c2) {
+      if (bad < 3)
+        ADD_FAILURE() << what << " x bits 0x" << std::hex << u << ": select form 0x" << float_bits(a)
+                      << ", branch form 0x" << float_bits(b);
+      ++bad;
+    }
+  };
+  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += stride) check(u);
+  for (uint32_t u : edges) check(u);
+  return bad;
+}
+
+template <RoundKind K>
+void check_kind(const char* kind) {
+  const FixedPoint fixed[] = {{.wl = 8, .fl = 6}, {.wl = 8, .fl = -3}, {.wl = 16, .fl = 149, .clamp = false},
+                              {.wl = 4, .fl = 2, .symmetric = true}, {.wl = 30, .fl = -90}};
+  for (const FixedPoint& f : fixed) {
+    const QuantParams p = make_quant_params(f, Rounding::Nearest, {1});
+    const std::string what = std::string(kind) + " " + to_string(Number{f});
+    EXPECT_EQ(mismatches(
+                  [&](float x, uint32_t rnd, uint32_t& c, auto branch) {
+                    return quantize_fixed<K, decltype(branch)::value>(x, p, rnd, c);
+                  },
+                  what),
+              0);
+  }
+  // Block scales from maxima across float32's range, subnormal and zero maxima, NaN/inf.
+  const float maxima[] = {1.0f, 3.0e38f, 1e-40f, 0.0f, 0.75f, 6.0e-30f, std::numeric_limits<float>::infinity()};
+  for (int wl : {2, 4, 8, 24})
+    for (float max : maxima) {
+      const BlockScale s = block_scale(float_bits(max) & kAbsMask, wl);
+      const std::string what = std::string(kind) + " block wl " + std::to_string(wl) + " max " + std::to_string(max);
+      EXPECT_EQ(mismatches(
+                    [&](float x, uint32_t rnd, uint32_t& c, auto branch) {
+                      return quantize_block<K, decltype(branch)::value>(x, s, rnd, c);
+                    },
+                    what),
+                0);
+    }
+}
+
+TEST(BranchPaths, SameBitsAsTheBranchFreeCore) {
+  check_kind<RoundKind::Stochastic>("stochastic");
+  check_kind<RoundKind::NearestAway>("nearest away");
+  check_kind<RoundKind::NearestEven>("nearest even");
+  check_kind<RoundKind::NearestUp>("nearest up");
+  check_kind<RoundKind::TowardZero>("toward zero");
+  check_kind<RoundKind::Up>("up");
+  check_kind<RoundKind::Down>("down");
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
