@@ -148,20 +148,17 @@ run_checks() {
 
   if [ "${QTORCH_GPU_SANITIZER:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     say ""
-    say "== compute-sanitizer memcheck (quick subset)"
-    timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 "$bin/test_cuda" \
-      --gtest_filter='CudaElementwise.*:CudaReduce.MaxMinArgMaxAreExact:CudaSoftmax.*:CudaPool.*:CudaConv.Im2ColAndCol2ImAreExact:CudaDataPath.*:CudaQuantize.FixedPointEveryRounding:CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaQuantize.QuantizerOpForwardAndBackward:CudaTrainerWaits.Block8StepsNeverWaitAndCountLikeTheCpu' \
-      >>"$OUT/test_cuda.log" 2>&1
-    rc=$?
-    [ $rc -ne 0 ] && status=1
-    say "memcheck exit code: $rc"
-    say "== compute-sanitizer racecheck (the kernels with shared memory)"
-    timeout 180 compute-sanitizer --tool racecheck --error-exitcode 9 "$bin/test_cuda" \
-      --gtest_filter='CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaReduce.*:CudaMicroscaling.EveryKernelPath:CudaMicroscaling.SpecialBlocks' \
-      >>"$OUT/test_cuda.log" 2>&1
-    rc=$?
-    [ $rc -ne 0 ] && status=1
-    say "racecheck exit code: $rc"
+    # tool, time limit, test filter, what it covers
+    sanitizer_pass() {
+      say "== compute-sanitizer $1 ($4)"
+      timeout "$2" compute-sanitizer --tool "$1" --error-exitcode 9 "$bin/test_cuda" --gtest_filter="$3" \
+        >>"$OUT/test_cuda.log" 2>&1
+      local code=$?
+      [ $code -ne 0 ] && status=1
+      say "$1 exit code: $code"
+    }
+    sanitizer_pass memcheck 240 'CudaElementwise.*:CudaReduce.MaxMinArgMaxAreExact:CudaSoftmax.*:CudaPool.*:CudaConv.Im2ColAndCol2ImAreExact:CudaDataPath.*:CudaQuantize.FixedPointEveryRounding:CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaQuantize.QuantizerOpForwardAndBackward:CudaTrainerWaits.Block8StepsNeverWaitAndCountLikeTheCpu' "quick subset"
+    sanitizer_pass racecheck 180 'CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaReduce.*:CudaMicroscaling.EveryKernelPath:CudaMicroscaling.SpecialBlocks' "the kernels with shared memory"
   fi
 
   say ""

@@ -8,6 +8,7 @@
 #include "qtorch/core/cuda/allocator.h"
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/philox.h"
+#include "qtorch/quant/cuda/counts.cuh"
 #include "qtorch/quant/cuda/quantize_microscaling_cuda.h"
 #include "qtorch/quant/cuda/scratch.h"
 #include "qtorch/quant/quantize_cuda.h"
@@ -63,7 +64,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t groups = (n + 3) / 4;
   const bool vec = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                     reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
-  unsigned clamped_count = 0, flushed_count = 0;
+  Counts counts;
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
        g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t e0 = g * 4;
@@ -106,9 +107,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         m[k] = c[k] != 0 ? 1.0f : 0.0f;
-        const bool live = e0 + k < n;
-        clamped_count += (c[k] != 0 && live) ? 1u : 0u;
-        flushed_count += (live && flushed_to_zero(v[k], y[k])) ? 1u : 0u;
+        if (e0 + k < n) counts.count(c[k], v[k], y[k]);
       }
     }
     if (full) {
@@ -125,16 +124,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  if constexpr (Counting) {
-    if (counters != nullptr) {
-      clamped_count = __reduce_add_sync(0xffffffffu, clamped_count);
-      flushed_count = __reduce_add_sync(0xffffffffu, flushed_count);
-      if (threadIdx.x % 32 == 0) {
-        if (clamped_count) atomicAdd(&counters[0], static_cast<unsigned long long>(clamped_count));
-        if (flushed_count) atomicAdd(&counters[1], static_cast<unsigned long long>(flushed_count));
-      }
-    }
-  }
+  if constexpr (Counting) counts.add_to(counters);
 }
 
 // ---- block maxima: maxima[j] = max over block j of float_bits(x) & 0x7fffffff ----
@@ -254,7 +244,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
   const BlockScale s = block_scale(m, p.wl);
 
-  unsigned clamped_count = 0, flushed_count = 0;
+  Counts counts;
 #pragma unroll
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
@@ -273,23 +263,11 @@ __global__ void __launch_bounds__(kThreads)
           reinterpret_cast<float4*>(mask)[group] =
               make_float4(c[0] ? 1.0f : 0.0f, c[1] ? 1.0f : 0.0f, c[2] ? 1.0f : 0.0f, c[3] ? 1.0f : 0.0f);
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          clamped_count += c[j] != 0 ? 1u : 0u;
-          flushed_count += flushed_to_zero(in[j], y[j]) ? 1u : 0u;
-        }
+        for (int j = 0; j < 4; ++j) counts.count(c[j], in[j], y[j]);
       }
     }
   }
-  if constexpr (Counting) {
-    if (counters != nullptr) {
-      clamped_count = __reduce_add_sync(0xffffffffu, clamped_count);
-      flushed_count = __reduce_add_sync(0xffffffffu, flushed_count);
-      if (threadIdx.x % 32 == 0) {
-        if (clamped_count) atomicAdd(&counters[0], static_cast<unsigned long long>(clamped_count));
-        if (flushed_count) atomicAdd(&counters[1], static_cast<unsigned long long>(flushed_count));
-      }
-    }
-  }
+  if constexpr (Counting) counts.add_to(counters);
 }
 
 template <QuantFamily F, RoundKind K>

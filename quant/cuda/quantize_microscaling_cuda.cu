@@ -23,6 +23,7 @@
 
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/philox.h"
+#include "qtorch/quant/cuda/counts.cuh"
 #include "qtorch/quant/cuda/scratch.h"
 #include "qtorch/quant/microscaling_core.h"
 
@@ -74,27 +75,6 @@ __device__ __forceinline__ uint32_t random_word(uint64_t seed, uint64_t offset, 
   else
     return 0u;
 }
-
-/// One thread's clamped and flushed counts, added to the device counters (when not null)
-/// once per warp at the end of a kernel; every lane of the warp must call add_to.
-struct Counts {
-  unsigned clamped = 0, flushed = 0;
-
-  __device__ void count(uint32_t clamped_flag, float x, float y) {
-    clamped += clamped_flag;
-    flushed += flushed_to_zero(x, y) ? 1u : 0u;
-  }
-
-  __device__ void add_to(unsigned long long* counters) const {
-    if (counters == nullptr) return;
-    const unsigned c = __reduce_add_sync(kFullMask, clamped);
-    const unsigned f = __reduce_add_sync(kFullMask, flushed);
-    if (threadIdx.x % kWarp == 0) {
-      if (c) atomicAdd(&counters[0], static_cast<unsigned long long>(c));
-      if (f) atomicAdd(&counters[1], static_cast<unsigned long long>(f));
-    }
-  }
-};
 
 /// Quantizes element i (value v) with its block's scale: out[i], mask[i] and the counts.
 template <class Rule>

@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -44,6 +46,41 @@ inline std::vector<uint32_t> edge_patterns() {
             v.push_back((sign << 31) | (be << 23) | (m & 0x7fffffu));
         }
   return v;
+}
+
+/// A random word per input (splitmix64's mixing of the bit pattern), for stochastic rounding.
+inline uint32_t word_for(uint64_t u) {
+  u = (u ^ (u >> 30)) * 0xbf58476d1ce4e5b9ull;
+  u = (u ^ (u >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(u ^ (u >> 31));
+}
+
+/// The inputs on which two forms of a rounding rule differ in bits or clamp flag, each
+/// called as f(x, rnd, clamped_flag) -> y: a stride over all 2^32 float32 bit patterns
+/// (every one with QTORCH_EXHAUSTIVE=1) plus edge_patterns(); the first three are reported.
+template <class Reference, class Candidate>
+int64_t path_mismatches(uint64_t stride, const std::string& what, Reference reference, Candidate candidate) {
+  static const std::vector<uint32_t> edges = edge_patterns();
+  if (std::getenv("QTORCH_EXHAUSTIVE") != nullptr) stride = 1;
+  int64_t bad = 0;
+  auto check = [&](uint64_t u) {
+    uint32_t bits = static_cast<uint32_t>(u), c1 = 0, c2 = 0;
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    const float a = reference(x, word_for(u), c1), b = candidate(x, word_for(u), c2);
+    uint32_t ab, bb;
+    std::memcpy(&ab, &a, sizeof ab);
+    std::memcpy(&bb, &b, sizeof bb);
+    if (ab != bb || c1 != c2) {
+      if (bad < 3)
+        ADD_FAILURE() << what << ", x bits 0x" << std::hex << u << ": 0x" << ab << " (flag " << c1 << ") against 0x"
+                      << bb << " (flag " << c2 << ")";
+      ++bad;
+    }
+  };
+  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += stride) check(u);
+  for (uint32_t u : edges) check(u);
+  return bad;
 }
 
 inline Tensor T(const std::vector<float>& v) {

@@ -18,34 +18,7 @@
 namespace qtorch::quant::test {
 namespace {
 
-uint32_t word_for(uint64_t u) {
-  u = (u ^ (u >> 30)) * 0xbf58476d1ce4e5b9ull;
-  u = (u ^ (u >> 27)) * 0x94d049bb133111ebull;
-  return static_cast<uint32_t>(u ^ (u >> 31));
-}
-
-/// Inputs where f(x, rnd, flag) differs between Branch = false and true.
-template <class F>
-int64_t mismatches(F f, const std::string& what) {
-  static const std::vector<uint32_t> edges = edge_patterns();
-  const uint64_t stride = std::getenv("QTORCH_EXHAUSTIVE") != nullptr ? 1 : 16381;
-  int64_t bad = 0;
-  auto check = [&](uint64_t u) {
-    const float x = bits_float(static_cast<uint32_t>(u));
-    uint32_t c1 = 0, c2 = 0;
-    const float a = f(x, word_for(u), c1, std::false_type{});
-    const float b = f(x, word_for(u), c2, std::true_type{});
-    if (float_bits(a) != float_bits(b) || c1 != c2) {
-      if (bad < 3)
-        ADD_FAILURE() << what << " x bits 0x" << std::hex << u << ": select form 0x" << float_bits(a)
-                      << ", branch form 0x" << float_bits(b);
-      ++bad;
-    }
-  };
-  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += stride) check(u);
-  for (uint32_t u : edges) check(u);
-  return bad;
-}
+constexpr uint64_t kStride = 16381;
 
 template <RoundKind K>
 void check_kind(const char* kind) {
@@ -54,11 +27,9 @@ void check_kind(const char* kind) {
   for (const FixedPoint& f : fixed) {
     const QuantParams p = make_quant_params(f, Rounding::Nearest, {1});
     const std::string what = std::string(kind) + " " + to_string(Number{f});
-    EXPECT_EQ(mismatches(
-                  [&](float x, uint32_t rnd, uint32_t& c, auto branch) {
-                    return quantize_fixed<K, decltype(branch)::value>(x, p, rnd, c);
-                  },
-                  what),
+    EXPECT_EQ(path_mismatches(
+                  kStride, what, [&](float x, uint32_t rnd, uint32_t& c) { return quantize_fixed<K, false>(x, p, rnd, c); },
+                  [&](float x, uint32_t rnd, uint32_t& c) { return quantize_fixed<K, true>(x, p, rnd, c); }),
               0);
   }
   // Block scales from maxima across float32's range, subnormal and zero maxima, NaN/inf.
@@ -67,11 +38,9 @@ void check_kind(const char* kind) {
     for (float max : maxima) {
       const BlockScale s = block_scale(float_bits(max) & kAbsMask, wl);
       const std::string what = std::string(kind) + " block wl " + std::to_string(wl) + " max " + std::to_string(max);
-      EXPECT_EQ(mismatches(
-                    [&](float x, uint32_t rnd, uint32_t& c, auto branch) {
-                      return quantize_block<K, decltype(branch)::value>(x, s, rnd, c);
-                    },
-                    what),
+      EXPECT_EQ(path_mismatches(
+                    kStride, what, [&](float x, uint32_t rnd, uint32_t& c) { return quantize_block<K, false>(x, s, rnd, c); },
+                    [&](float x, uint32_t rnd, uint32_t& c) { return quantize_block<K, true>(x, s, rnd, c); }),
                 0);
     }
 }

@@ -16,37 +16,15 @@
 namespace qtorch::quant::test {
 namespace {
 
-/// A random word per input (splitmix-style mixing of the bit pattern).
-uint32_t word_for(uint64_t u) {
-  u = (u ^ (u >> 30)) * 0xbf58476d1ce4e5b9ull;
-  u = (u ^ (u >> 27)) * 0x94d049bb133111ebull;
-  return static_cast<uint32_t>(u ^ (u >> 31));
-}
-
 template <RoundKind K>
 int64_t mismatches(const QuantParams& p, uint64_t stride, const std::string& what) {
-  int64_t bad = 0;
-  static const std::vector<uint32_t> edges = edge_patterns();
-  auto check = [&](uint64_t u) {
-    const float x = bits_float(static_cast<uint32_t>(u));
-    const uint32_t rnd = word_for(u);
-    uint32_t c1 = 0, c2 = 0;
-    const float a = quantize_float<K>(x, p, rnd, c1);
-    const float b = quantize_float_split<K>(x, p, rnd, c2);
-    if (float_bits(a) != float_bits(b) || c1 != c2) {
-      if (bad < 3)
-        ADD_FAILURE() << what << " x bits 0x" << std::hex << u << ": quantize_float 0x" << float_bits(a)
-                      << ", split 0x" << float_bits(b);
-      ++bad;
-    }
-  };
-  for (uint64_t u = 0; u < (uint64_t{1} << 32); u += stride) check(u);
-  for (uint32_t u : edges) check(u);
-  return bad;
+  return path_mismatches(
+      stride, what, [&](float x, uint32_t rnd, uint32_t& c) { return quantize_float<K>(x, p, rnd, c); },
+      [&](float x, uint32_t rnd, uint32_t& c) { return quantize_float_split<K>(x, p, rnd, c); });
 }
 
 TEST(FloatSplitPath, SameBitsAsQuantizeFloat) {
-  const uint64_t stride = std::getenv("QTORCH_EXHAUSTIVE") != nullptr ? 1 : 8191;
+  const uint64_t stride = 8191;
   const FloatingPoint formats[] = {
       {.exp = 5, .man = 2},
       {.exp = 4, .man = 3, .range = FloatRange::FiniteNaN, .saturate = false},
