@@ -10,6 +10,7 @@
 #include "qtorch/core/philox.h"
 #include "qtorch/quant/cpu/exact_subnormals.h"
 #include "qtorch/quant/cpu/qmatmul_fast.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
 namespace {
@@ -68,43 +69,17 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
   }
 }
 
-template <RoundKind KM>
-void dispatch_acc(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed, uint64_t offset,
-                  bool allow_fast) {
-  switch (m.acc.kind) {
-#define QTORCH_MAC_CASE(k) \
-  case RoundKind::k:       \
-    return run<KM, RoundKind::k>(a, b, out, m, seed, offset, allow_fast);
-    QTORCH_MAC_CASE(Stochastic)
-    QTORCH_MAC_CASE(NearestAway)
-    QTORCH_MAC_CASE(NearestEven)
-    QTORCH_MAC_CASE(NearestUp)
-    QTORCH_MAC_CASE(TowardZero)
-    QTORCH_MAC_CASE(Up)
-    QTORCH_MAC_CASE(Down)
-#undef QTORCH_MAC_CASE
-  }
-}
-
 }  // namespace
 
 void qmatmul_cpu(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed, uint64_t offset,
                  bool allow_fast) {
   // Without a multiply format its rounding is never read: one instantiation serves.
   const RoundKind km = m.has_mul ? m.mul.kind : RoundKind::NearestEven;
-  switch (km) {
-#define QTORCH_MAC_CASE(k) \
-  case RoundKind::k:       \
-    return dispatch_acc<RoundKind::k>(a, b, out, m, seed, offset, allow_fast);
-    QTORCH_MAC_CASE(Stochastic)
-    QTORCH_MAC_CASE(NearestAway)
-    QTORCH_MAC_CASE(NearestEven)
-    QTORCH_MAC_CASE(NearestUp)
-    QTORCH_MAC_CASE(TowardZero)
-    QTORCH_MAC_CASE(Up)
-    QTORCH_MAC_CASE(Down)
-#undef QTORCH_MAC_CASE
-  }
+  with_round_kind(km, [&](auto mul) {
+    with_round_kind(m.acc.kind, [&](auto acc) {
+      run<decltype(mul)::value, decltype(acc)::value>(a, b, out, m, seed, offset, allow_fast);
+    });
+  });
 }
 
 }  // namespace qtorch::quant

@@ -24,6 +24,7 @@
 #include "qtorch/quant/cpu/fast_kernels.h"
 #include "qtorch/quant/cpu/quantize_microscaling_cpu.h"
 #include "qtorch/quant/cpu/philox_simd.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 #include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant {
@@ -437,20 +438,9 @@ template <bool Track>
 void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                    uint64_t seed, uint64_t offset, const uint32_t* given_rnd, bool fresh_output,
                    const Plan& plan, Counts& counts) {
-  switch (p.kind) {
-#define QTORCH_QUANT_CASE(k) \
-  case RoundKind::k:         \
-    return run<RoundKind::k, Track>(x, out, mask, n, p, seed, offset, given_rnd, fresh_output, \
-                                   plan, counts);
-    QTORCH_QUANT_CASE(Stochastic)
-    QTORCH_QUANT_CASE(NearestAway)
-    QTORCH_QUANT_CASE(NearestEven)
-    QTORCH_QUANT_CASE(NearestUp)
-    QTORCH_QUANT_CASE(TowardZero)
-    QTORCH_QUANT_CASE(Up)
-    QTORCH_QUANT_CASE(Down)
-#undef QTORCH_QUANT_CASE
-  }
+  with_round_kind(p.kind, [&](auto kind) {
+    run<decltype(kind)::value, Track>(x, out, mask, n, p, seed, offset, given_rnd, fresh_output, plan, counts);
+  });
 }
 
 void quantize_cpu_impl(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,

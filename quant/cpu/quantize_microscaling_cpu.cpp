@@ -23,6 +23,7 @@
 #include "qtorch/quant/cpu/microscaling_fast.h"
 #include "qtorch/quant/cpu/philox_simd.h"
 #include "qtorch/quant/microscaling_core.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
 namespace {
@@ -215,19 +216,9 @@ void run_family(const float* x, float* out, float* mask, int64_t n, const QuantP
 template <bool Track>
 void dispatch_kind(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                    uint64_t seed, uint64_t offset, const uint32_t* given_rnd, Counts& counts) {
-  switch (p.kind) {
-#define QTORCH_MX_CASE(k) \
-  case RoundKind::k:      \
-    return run_family<RoundKind::k, Track>(x, out, mask, n, p, seed, offset, given_rnd, counts);
-    QTORCH_MX_CASE(Stochastic)
-    QTORCH_MX_CASE(NearestAway)
-    QTORCH_MX_CASE(NearestEven)
-    QTORCH_MX_CASE(NearestUp)
-    QTORCH_MX_CASE(TowardZero)
-    QTORCH_MX_CASE(Up)
-    QTORCH_MX_CASE(Down)
-#undef QTORCH_MX_CASE
-  }
+  with_round_kind(p.kind, [&](auto kind) {
+    run_family<decltype(kind)::value, Track>(x, out, mask, n, p, seed, offset, given_rnd, counts);
+  });
 }
 
 }  // namespace

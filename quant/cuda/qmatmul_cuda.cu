@@ -13,6 +13,7 @@
 #include "qtorch/core/philox.h"
 #include "qtorch/quant/mac_core.h"
 #include "qtorch/quant/qmatmul_cuda.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
 namespace {
@@ -90,25 +91,6 @@ void launch(const float* a, const float* bt, float* out, const MacParams& m, uin
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 
-template <RoundKind KM>
-void launch_acc(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed,
-                uint64_t offset, cudaStream_t stream) {
-  switch (m.acc.kind) {
-#define QTORCH_MAC_CASE(k) \
-  case RoundKind::k:       \
-    return launch<KM, RoundKind::k>(a, bt, out, m, seed, offset, stream);
-    QTORCH_MAC_CASE(Stochastic)
-    QTORCH_MAC_CASE(NearestAway)
-    QTORCH_MAC_CASE(NearestEven)
-    QTORCH_MAC_CASE(NearestUp)
-    QTORCH_MAC_CASE(TowardZero)
-    QTORCH_MAC_CASE(Up)
-    QTORCH_MAC_CASE(Down)
-#undef QTORCH_MAC_CASE
-  }
-  QTORCH_FAIL("qmatmul (cuda): unknown accumulate rounding kind {}", static_cast<int>(m.acc.kind));
-}
-
 }  // namespace
 
 void qmatmul_cuda(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed,
@@ -118,20 +100,11 @@ void qmatmul_cuda(const float* a, const float* bt, float* out, const MacParams& 
   // Without a multiply format its rounding is never read: one instantiation serves (as on
   // the CPU).
   const RoundKind km = m.has_mul ? m.mul.kind : RoundKind::NearestEven;
-  switch (km) {
-#define QTORCH_MAC_CASE(k) \
-  case RoundKind::k:       \
-    return launch_acc<RoundKind::k>(a, bt, out, m, seed, offset, guard.stream());
-    QTORCH_MAC_CASE(Stochastic)
-    QTORCH_MAC_CASE(NearestAway)
-    QTORCH_MAC_CASE(NearestEven)
-    QTORCH_MAC_CASE(NearestUp)
-    QTORCH_MAC_CASE(TowardZero)
-    QTORCH_MAC_CASE(Up)
-    QTORCH_MAC_CASE(Down)
-#undef QTORCH_MAC_CASE
-  }
-  QTORCH_FAIL("qmatmul (cuda): unknown multiply rounding kind {}", static_cast<int>(km));
+  with_round_kind(km, [&](auto mul) {
+    with_round_kind(m.acc.kind, [&](auto acc) {
+      launch<decltype(mul)::value, decltype(acc)::value>(a, bt, out, m, seed, offset, guard.stream());
+    });
+  });
 }
 
 }  // namespace qtorch::quant

@@ -12,6 +12,7 @@
 #include "qtorch/quant/cuda/quantize_microscaling_cuda.h"
 #include "qtorch/quant/cuda/scratch.h"
 #include "qtorch/quant/quantize_cuda.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 #include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant {
@@ -299,20 +300,9 @@ template <QuantFamily F>
 void launch_family(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                    uint64_t seed, uint64_t offset, const BlockLookup& blocks,
                    unsigned long long* counters, cudaStream_t st) {
-  switch (p.kind) {
-#define QTORCH_QUANT_CASE(k)                                                               \
-  case RoundKind::k:                                                                       \
-    return launch<F, RoundKind::k>(x, out, mask, n, p, seed, offset, blocks, counters, st);
-    QTORCH_QUANT_CASE(Stochastic)
-    QTORCH_QUANT_CASE(NearestAway)
-    QTORCH_QUANT_CASE(NearestEven)
-    QTORCH_QUANT_CASE(NearestUp)
-    QTORCH_QUANT_CASE(TowardZero)
-    QTORCH_QUANT_CASE(Up)
-    QTORCH_QUANT_CASE(Down)
-#undef QTORCH_QUANT_CASE
-  }
-  QTORCH_FAIL("quantize (cuda): unknown rounding kind {}", static_cast<int>(p.kind));
+  with_round_kind(p.kind, [&](auto kind) {
+    launch<F, decltype(kind)::value>(x, out, mask, n, p, seed, offset, blocks, counters, st);
+  });
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "qtorch/quant/cuda/counts.cuh"
 #include "qtorch/quant/cuda/scratch.h"
 #include "qtorch/quant/microscaling_core.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
 namespace {
@@ -305,21 +306,9 @@ void launch_family(const float* x, float* out, float* mask, int64_t n, const Qua
 void launch_kind(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                  const Layout& l, uint64_t seed, uint64_t offset, const uint32_t* max_finite,
                  unsigned long long* counters, cudaStream_t st) {
-  switch (p.kind) {
-#define QTORCH_MICROSCALING_CASE(k)                                                            \
-  case RoundKind::k:                                                                           \
-    return launch_family<RoundKind::k>(x, out, mask, n, p, l, seed, offset, max_finite, counters, \
-                                       st);
-    QTORCH_MICROSCALING_CASE(Stochastic)
-    QTORCH_MICROSCALING_CASE(NearestAway)
-    QTORCH_MICROSCALING_CASE(NearestEven)
-    QTORCH_MICROSCALING_CASE(NearestUp)
-    QTORCH_MICROSCALING_CASE(TowardZero)
-    QTORCH_MICROSCALING_CASE(Up)
-    QTORCH_MICROSCALING_CASE(Down)
-#undef QTORCH_MICROSCALING_CASE
-  }
-  QTORCH_FAIL("quantize (cuda): unknown rounding kind {}", static_cast<int>(p.kind));
+  with_round_kind(p.kind, [&](auto kind) {
+    launch_family<decltype(kind)::value>(x, out, mask, n, p, l, seed, offset, max_finite, counters, st);
+  });
 }
 
 }  // namespace
