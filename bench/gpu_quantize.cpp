@@ -55,16 +55,24 @@ void copy_baseline(benchmark::State& state) {
   timed(state, [&] { ops::copy_into(b.out, b.x); });
 }
 
-void quantize_case(benchmark::State& state, Number number, Rounding rounding, bool with_mask) {
+/// with_mask: also the clamp mask; counted: the counts added to a quant::StatsCounter (on
+/// the device, read once at the end, as a training step counts its quantizers).
+void quantize_case(benchmark::State& state, Number number, Rounding rounding, bool with_mask, bool counted) {
   Buffers& b = buffers();
   // Block formats with dim 0 see the tensor as 65536 rows of 1024 (one exponent per row);
   // MX and NVFP4 cut each row of 1024 into blocks along it (the last axis).
   const Shape shape = {int64_t{1} << 16, kElems >> 16};
   Tensor x = b.x.view(shape), out = b.out.view(shape);
   Tensor mask;
+  quant::StatsCounter counter;
   timed(state, [&] {
-    quant::quantize_into(x, out, number, rounding, {.mask = with_mask ? &mask : nullptr});
+    quant::quantize_into(x, out, number, rounding,
+                         {.mask = with_mask ? &mask : nullptr, .counter = counted ? &counter : nullptr});
   });
+  if (counted) {
+    const QuantStats totals = counter.read();
+    state.counters["clamped_fraction"] = totals.numel > 0 ? double(totals.clamped) / double(totals.numel) : 0.0;
+  }
 }
 
 void register_all() {
@@ -85,12 +93,16 @@ void register_all() {
   for (const Family& f : families) {
     for (Rounding r : roundings) {
       std::string name = group + "/" + f.name + "_" + rounding_name(r);
-      benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, r, false)
+      benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, r, false, false)
           ->UseManualTime()
           ->Unit(benchmark::kMillisecond);
     }
     std::string name = group + "/" + f.name + "_stochastic_with_mask";
-    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, Rounding::Stochastic, true)
+    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, Rounding::Stochastic, true, false)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    name = group + "/" + f.name + "_stochastic_counted";
+    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, Rounding::Stochastic, false, true)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }
@@ -107,7 +119,7 @@ void register_all() {
                                       {"nvfp4", formats::nvfp4(), Rounding::NearestEven}};
   for (const BlockScaled& f : block_scaled) {
     std::string name = group + "/" + f.name + "_" + rounding_name(f.rounding);
-    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, f.rounding, false)
+    benchmark::RegisterBenchmark(name.c_str(), quantize_case, f.number, f.rounding, false, false)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
   }

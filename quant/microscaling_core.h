@@ -58,13 +58,14 @@ QTORCH_HD MXScale mx_scale(uint32_t max_abs_bits, const ElementFormat& f) {
 
 /// One MX element: x rounded once on the block's element grid, then saturated to +-max.
 /// The sign of zero is kept. clamped = 1 when the rounded magnitude exceeded max.
-template <RoundKind K>
+/// Branch: round_to_quantum's form (the GPU's kernels take the branching one).
+template <RoundKind K, bool Branch = false>
 QTORCH_HD float quantize_mx(float x, const MXScale& s, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
   uint32_t a = b & kAbsMask;
   int32_t e = floor_log2_bits(a | 1u);  // a = 0 rounds to 0 on any grid
   int32_t q = (e > s.emin ? e : s.emin) - s.man;
-  uint32_t r = round_to_quantum<K>(a, b >> 31, q, pow2_bits(q), rnd);
+  uint32_t r = round_to_quantum<K, Branch>(a, b >> 31, q, pow2_bits(q), rnd);
   bool over = r > s.max_bits;
   clamped = (over & !s.nan) ? 1u : 0u;
   uint32_t out = s.nan ? kNaNBits : ((over ? s.max_bits : r) | (b & kSignBit));

@@ -47,7 +47,7 @@ struct MXRule {
   ElementFormat element;
   __device__ Scale scale(uint32_t max_abs_bits) const { return mx_scale(max_abs_bits, element); }
   __device__ float operator()(float x, const Scale& s, uint32_t rnd, uint32_t& clamped) const {
-    return quantize_mx<K>(x, s, rnd, clamped);
+    return quantize_mx<K, true>(x, s, rnd, clamped);
   }
 };
 

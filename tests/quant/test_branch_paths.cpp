@@ -1,6 +1,6 @@
 // The rounding core's two forms, branch-free (the CPU's) and branching (the GPU's,
 // round_to_quantum<K, true> in quant/rounding_core.h): identical bits and clamp flags for
-// fixed point and block floating point, every rounding mode (stochastic with a random word
+// fixed point, block floating point and MX elements, every rounding mode (stochastic with a random word
 // per input), for every float32 bit pattern in a stride over all 2^32 (every one with
 // QTORCH_EXHAUSTIVE=1) plus the ties and grid edges of edge_patterns().
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "qtorch/quant/quantize.h"
+#include "qtorch/quant/microscaling_core.h"
 #include "qtorch/quant/rounding_core.h"
 #include "quant_test_util.h"
 
@@ -43,6 +44,33 @@ void check_kind(const char* kind) {
                     [&](float x, uint32_t rnd, uint32_t& c) { return quantize_block<K, true>(x, s, rnd, c); }),
                 0);
     }
+}
+
+template <RoundKind K>
+void check_mx(const char* kind) {
+  // MX element grids (fp8 e4m3, fp6 e2m3, fp4 e2m1, int8) under block maxima from tiny to huge.
+  const MXFormat formats[] = {formats::mxfp8(), formats::mxfp6(), formats::mxfp4(), formats::mxint8()};
+  const float maxima[] = {1.0f, 3.0e38f, 1e-40f, 0.0f, 448.0f, 5.0e-39f, std::numeric_limits<float>::infinity()};
+  for (const MXFormat& f : formats) {
+    const QuantParams p = make_quant_params(f, Rounding::Nearest, {32});
+    for (float max : maxima) {
+      const MXScale s = mx_scale(float_bits(max) & kAbsMask, p.element);
+      const std::string what = std::string(kind) + " " + to_string(Number{f}) + " max " + std::to_string(max);
+      EXPECT_EQ(path_mismatches(
+                    kStride, what, [&](float x, uint32_t rnd, uint32_t& c) { return quantize_mx<K, false>(x, s, rnd, c); },
+                    [&](float x, uint32_t rnd, uint32_t& c) { return quantize_mx<K, true>(x, s, rnd, c); }),
+                0);
+    }
+  }
+}
+
+TEST(BranchPaths, MXElementsSameBitsInBothForms) {
+  check_mx<RoundKind::Stochastic>("stochastic");
+  check_mx<RoundKind::NearestAway>("nearest away");
+  check_mx<RoundKind::NearestEven>("nearest even");
+  check_mx<RoundKind::TowardZero>("toward zero");
+  check_mx<RoundKind::Up>("up");
+  check_mx<RoundKind::Down>("down");
 }
 
 TEST(BranchPaths, SameBitsAsTheBranchFreeCore) {
