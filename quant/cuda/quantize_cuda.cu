@@ -34,7 +34,7 @@ template <QuantFamily F, RoundKind K>
 __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams& p, uint32_t rnd,
                                                       uint32_t& clamped) {
   if constexpr (F == QuantFamily::Fixed) {
-    // The floating-point path (same bits, a fifth of the instructions) where it applies;
+    // The floating-point path (same bits, about a third of the instructions) where it applies;
     // the test is uniform over the launch.
     if constexpr (kHasFixedFpPath<K>)
       if (fixed_fp_applies(p)) return quantize_fixed_fp<K>(x, p, clamped);
