@@ -162,13 +162,14 @@ void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Round
   } else if (n > 0 && options.stats) {
     // This call's counts on their own counters, read at once (waits for the device).
     StatsCounter call;
-    quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, call.device_counts(x.device().index));
+    const int device = x.device().index;
+    quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, call.device_counts(device), device);
     const QuantStats counted = call.read();
     stats = QuantStats{counted.clamped, counted.flushed, n};
   } else if (n > 0) {
     const int device = x.device().index;
     quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
-                  counter ? counter->device_counts(device) : nullptr);
+                  counter ? counter->device_counts(device) : nullptr, device);
     if (counter) counter->add_host(QuantStats{0, 0, n});
     counter = nullptr;  // counted on the device
   }

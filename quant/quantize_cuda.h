@@ -30,9 +30,10 @@
 
 namespace qtorch::quant {
 
-/// CUDA implementation of the contract above (pointers are device pointers).
+/// CUDA implementation of the contract above (pointers are device pointers on CUDA device
+/// `device`).
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, unsigned long long* counts);
+                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device);
 
 /// Two zeroed device counters on `device` for quantize_cuda's `counts` (StatsCounter).
 unsigned long long* alloc_device_counts(int device);

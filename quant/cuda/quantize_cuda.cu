@@ -308,9 +308,9 @@ void launch_family(const float* x, float* out, float* mask, int64_t n, const Qua
 }  // namespace
 
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, unsigned long long* counts) {
+                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device) {
   if (n <= 0) return;
-  cuda::DeviceGuard guard(cuda::device_of_pointer(x));
+  cuda::DeviceGuard guard(device);
   cudaStream_t st = guard.stream();
   switch (p.family) {
     case QuantFamily::Fixed:
