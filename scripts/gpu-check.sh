@@ -21,6 +21,7 @@
 # Environment: OUT (default ./gpu-check-out); QTORCH_GPU_SANITIZER=1 adds a
 # compute-sanitizer memcheck pass over a quick subset of the parity suite and a racecheck
 # pass over the kernels that use shared memory;
+# QTORCH_GPU_PROFILE=0 skips the nsys kernel profile of two train_bench workloads;
 # QTORCH_GPU_QTRAIN=0 skips the qtrain runs. The whole run takes about 5 minutes on an H100.
 set -uo pipefail
 
@@ -177,6 +178,27 @@ run_checks() {
     >"$OUT/train_bench.log" 2>&1 || status=1
   grep -E "samples_per_s" "$OUT/train_bench.log" | tee -a "$summary"
   sed -n '/share of baseline speed/,$p' "$OUT/train_bench.log" | tee -a "$summary"
+
+  # Where the steps spend GPU time: the kernels by total time (nsys), for the two workloads
+  # that miss their goals (LeNet fp32 at batch 1024 against libtorch; MLP block8 against fp32
+  # at batch 128). In summary.txt only.
+  if [ "${QTORCH_GPU_PROFILE:-1}" = 1 ] && command -v nsys >/dev/null; then
+    local workload
+    for workload in cuda_lenet_batch1024/baseline cuda_mlp_batch128/block8; do
+      say ""
+      say "== nsys: kernels of $workload by total GPU time (top 15)"
+      rm -f /tmp/qtorch-profile.nsys-rep /tmp/qtorch-profile.sqlite
+      timeout 120 nsys profile --force-overwrite true -o /tmp/qtorch-profile "$bin/train_bench" \
+        --benchmark_filter="^$workload/" --benchmark_min_time=0.2 >/dev/null 2>&1
+      timeout 60 nsys stats --report cuda_gpu_kern_sum --format csv /tmp/qtorch-profile.nsys-rep 2>/dev/null |
+        grep -v '^$' | head -17 | tee -a "$summary"
+      timeout 60 nsys stats --report cuda_api_sum --format csv /tmp/qtorch-profile.nsys-rep 2>/dev/null |
+        grep -E 'cudaLaunchKernel|cudaMemsetAsync|cudaMemcpyAsync|cudaStreamSynchronize' | tee -a "$summary"
+    done
+  elif [ "${QTORCH_GPU_PROFILE:-1}" = 1 ]; then
+    say ""
+    say "== nsys not found: no kernel profile"
+  fi
 
   if [ "${QTORCH_GPU_QTRAIN:-1}" = 1 ] && [ -n "$data" ] && command -v nvidia-smi >/dev/null; then
     say ""
