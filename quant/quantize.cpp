@@ -156,24 +156,23 @@ void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Round
   StatsCounter* counter = options.counter && !options.counter->paused() ? options.counter : nullptr;
   QuantStats stats{0, 0, n};
   if (n > 0 && x.device().is_cpu()) {
-    QuantStats* want = options.stats || counter ? &stats : nullptr;
-    quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, want, fresh_output);
-    stats.numel = n;
-  } else if (n > 0 && options.stats) {
-    // This call's counts on their own counters, read at once (waits for the device).
-    StatsCounter call;
-    const int device = x.device().index;
-    quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, call.device_counts(device), device);
-    const QuantStats counted = call.read();
-    stats = QuantStats{counted.clamped, counted.flushed, n};
+    quantize_cpu(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset, options.stats || counter ? &stats : nullptr,
+                 fresh_output);
+    if (counter) counter->add_host(stats);
   } else if (n > 0) {
+    // On a GPU the kernel adds its counts to device counters: this call's own, read at once
+    // (a wait) when `stats` asks for them, else the counter's, read whenever its owner asks.
     const int device = x.device().index;
+    StatsCounter call;
+    StatsCounter* target = options.stats ? &call : counter;
     quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
-                  counter ? counter->device_counts(device) : nullptr, device);
-    if (counter) counter->add_host(QuantStats{0, 0, n});
-    counter = nullptr;  // counted on the device
+                  target ? target->device_counts(device) : nullptr, device);
+    if (options.stats) {
+      const QuantStats counted = call.read();
+      stats = QuantStats{counted.clamped, counted.flushed, n};
+    }
+    if (counter) counter->add_host(options.stats ? stats : QuantStats{0, 0, n});
   }
-  if (counter) counter->add_host(stats);
   if (options.stats) *options.stats = stats;
 }
 
