@@ -28,6 +28,8 @@ struct Pool2dParams {
 
 namespace qtorch::ops {
 
+class RowIndex;  // core/row_index.h
+
 // ---- elementwise (NumPy broadcasting for binary ops) ----
 Tensor unary(UnaryOp op, const Tensor& x, float a = 0.0f, float b = 0.0f);
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
@@ -61,6 +63,9 @@ Tensor scatter_rows(const Tensor& values, const Tensor& index, int64_t cols);
 Tensor take_rows(const Tensor& x, const std::vector<int64_t>& rows);
 /// The same into `out` (contiguous [rows.size(), ...] on x's device).
 void take_rows_into(const Tensor& x, const std::vector<int64_t>& rows, const Tensor& out);
+/// The same through rows checked beforehand (core/row_index.h), whose bound must be x's row
+/// count and whose device x's: no check or copy of the rows per call.
+void take_rows_into(const Tensor& x, const RowIndex& rows, const Tensor& out);
 
 // ---- windows ----
 /// Checks shapes and fills the geometry of a convolution of x [N, C, H, W] by weight

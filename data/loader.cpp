@@ -7,6 +7,7 @@
 
 #include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
+#include "qtorch/core/row_index.h"
 #include "qtorch/data/shuffle.h"
 
 namespace qtorch::data {
@@ -54,8 +55,15 @@ int64_t DataLoader::num_batches() const {
 void DataLoader::reset(int64_t epoch) {
   cursor_ = 0;
   batch_index_ = 0;
-  if (options_.shuffle)
+  if (options_.shuffle) {
     order_ = random_permutation(data_.size(), options_.seed, static_cast<uint64_t>(epoch));
+    // Gathered on a GPU: the epoch's order goes there once, each batch takes a slice.
+    if (gathers_on_device()) device_order_ = ops::RowIndex(order_, data_.size(), options_.device);
+  }
+}
+
+bool DataLoader::gathers_on_device() const {
+  return data_.images.device() == options_.device && !options_.device.is_cpu();
 }
 
 int64_t DataLoader::buffer_rows() const { return std::min(options_.batch_size, num_samples()); }
@@ -73,14 +81,14 @@ bool DataLoader::next(Batch& batch) {
     // Consecutive items: views of the data set, no copy at all.
     images = data_.images.narrow(0, first, n);
     labels = data_.labels.narrow(0, first, n);
-  } else if (resident && !options_.device.is_cpu()) {
+  } else if (gathers_on_device()) {
     if (!device_images_.defined()) {
       Shape shape = data_.images.shape();
       shape[0] = buffer_rows();
       device_images_ = empty(shape, options_.device);
       device_labels_ = empty({buffer_rows()}, options_.device);
     }
-    const std::vector<int64_t> rows(order_.begin() + first, order_.begin() + first + n);
+    const ops::RowIndex rows = device_order_.slice(first, n);
     images = n == buffer_rows() ? device_images_ : device_images_.narrow(0, 0, n);
     labels = n == buffer_rows() ? device_labels_ : device_labels_.narrow(0, 0, n);
     ops::take_rows_into(data_.images, rows, images);

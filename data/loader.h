@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "qtorch/core/device.h"
+#include "qtorch/core/row_index.h"
 #include "qtorch/core/tensor.h"
 #include "qtorch/data/mnist.h"
 
@@ -63,10 +64,13 @@ class DataLoader {
   const Dataset& data_;
   LoaderOptions options_;
   std::vector<int64_t> order_;  // empty: identity order
+  ops::RowIndex device_order_;  // order_ on the data set's device, when batches are gathered there
   int64_t cursor_ = 0, batch_index_ = 0;
   /// Rows of the batch buffers: batch_size, or fewer when the epoch holds fewer items.
   int64_t buffer_rows() const;
   int64_t global_batch() const;
+  /// The data set lives on the loader's device, a GPU: batches are gathered there.
+  bool gathers_on_device() const;
 
   Tensor host_images_, host_labels_;      // gather buffers [buffer_rows(), ...]
   Tensor device_images_, device_labels_;  // copies on options_.device when it is not the CPU

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "qtorch/core/ops.h"
+#include "qtorch/core/row_index.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;
@@ -249,4 +250,28 @@ TEST(Ops, TakeRowsSelectsRowsInTheGivenOrder) {
         << e.what();
   }
   EXPECT_THROW(ops::take_rows(x, {-1}), Error);
+}
+
+TEST(Ops, RowIndexIsCheckedOnceAndSlicedWithoutCopies) {
+  const Tensor x = Tensor::from_vector({0, 1, 10, 11, 20, 21, 30, 31}, {4, 2});
+  const ops::RowIndex order({3, 0, 2, 1}, 4, Device::cpu());
+  EXPECT_EQ(order.size(), 4);
+  Tensor out = empty({2, 2});
+  ops::take_rows_into(x, order.slice(1, 2), out);  // rows 0 and 2
+  EXPECT_EQ(out.to_vector(), (std::vector<float>{0, 1, 20, 21}));
+  EXPECT_TRUE(order.slice(1, 2).values().storage() == order.values().storage());  // a view
+  ops::take_rows_into(x, order.slice(4, 0), empty({0, 2}));
+  // Bad rows when made; a slice past the end; an index made for another row count.
+  EXPECT_THROW(ops::RowIndex({0, 4}, 4, Device::cpu()), Error);
+  EXPECT_THROW(ops::RowIndex({0}, (int64_t{1} << 24) + 1, Device::cpu()), Error);
+  EXPECT_THROW(order.slice(3, 2), Error);
+  EXPECT_THROW(order.slice(-1, 1), Error);
+  try {
+    ops::take_rows_into(Tensor::from_vector({1, 2, 3}, {3}), order.slice(0, 1), empty({1}));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected an index of rows below 3 on cpu, got one of rows below 4"),
+              std::string::npos)
+        << e.what();
+  }
 }
