@@ -52,12 +52,16 @@ nn::ModulePtr lenet() {
                          std::make_shared<nn::Linear>(84, 10)});
 }
 
+// In place, and the whole list of a step's tensors in one call (one launch on a GPU), as
+// qtrain's recipes do (train::role_quantizer_fn).
 optim::QuantFn in_place(Number number) {
-  return [number](const Tensor& x) {
-    if (!x.is_contiguous()) return quant::quantize(x, number, Rounding::Stochastic);
-    quant::quantize_into(x, x, number, Rounding::Stochastic);
-    return x;
-  };
+  return optim::QuantFn(
+      [number](const Tensor& x) {
+        if (!x.is_contiguous()) return quant::quantize(x, number, Rounding::Stochastic);
+        quant::quantize_into(x, x, number, Rounding::Stochastic);
+        return x;
+      },
+      [number](const std::vector<Tensor>& xs) { quant::quantize_each_in_place(xs, number, Rounding::Stochastic); });
 }
 
 // block8: qtrain's default placement, a quantizer after each linear and conv layer

@@ -30,6 +30,22 @@ bool same_elements(const Tensor& a, const Tensor& b) {
          a.strides() == b.strides();
 }
 
+/// xs[i] = q(xs[i]) for every i: the list form in place when q has one, else one by one (the
+/// result may then be a new tensor).
+void quantize_all(const QuantFn& q, std::vector<Tensor>& xs, const char* what) {
+  if (q.each_in_place) {
+    q.each_in_place(xs);
+    return;
+  }
+  for (Tensor& x : xs) x = quantized(q, x, what);
+}
+
+/// params[i] = values[i], unless values[i] is params[i] itself (an in-place quantizer).
+void store(const std::vector<Tensor>& values, std::vector<Tensor>& params) {
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!same_elements(values[i], params[i])) params[i].copy_(values[i]);
+}
+
 }  // namespace
 
 OptimLP::OptimLP(std::shared_ptr<Optimizer> optimizer, QuantFn weight_quant, double grad_scaling,
@@ -55,11 +71,15 @@ void OptimLP::step() {
   // 1. gradients (scaled, not unscaled afterwards, as in the reference)
   if (options_.grad_quant) {
     const float scale = static_cast<float>(options_.grad_scaling);
+    std::vector<Tensor> with_grad, grads;
     for (auto& p : params) {
       Tensor g = p.grad();
       if (!g.defined()) continue;
-      p.set_grad(quantized(options_.grad_quant, scale == 1.0f ? g : g * scale, "grad"));
+      with_grad.push_back(p);
+      grads.push_back(scale == 1.0f ? g : g * scale);
     }
+    quantize_all(options_.grad_quant, grads, "grad");
+    for (size_t i = 0; i < grads.size(); ++i) with_grad[i].set_grad(grads[i]);
   }
   // 2. the accumulator becomes the live weight
   if (options_.acc_quant)
@@ -68,22 +88,26 @@ void OptimLP::step() {
   inner_->step();
   // 4. weight = acc = acc_quant(weight)
   if (options_.acc_quant) {
-    for (size_t i = 0; i < params.size(); ++i) {
-      Tensor q = quantized(options_.acc_quant, params[i], "acc");
-      acc_[i].copy_(q);
-      params[i].copy_(q);
-    }
+    std::vector<Tensor> q = params;
+    quantize_all(options_.acc_quant, q, "acc");
+    for (size_t i = 0; i < params.size(); ++i) acc_[i].copy_(q[i]);
+    store(q, params);
   }
-  // 5. weight = weight_quant(weight); the accumulator keeps its copy. An in-place quantizer
-  // has written the weight already: no copy onto itself.
-  if (options_.weight_quant)
-    for (auto& p : params) {
-      Tensor q = quantized(options_.weight_quant, p, "weight");
-      if (!same_elements(q, p)) p.copy_(q);
-    }
+  // 5. weight = weight_quant(weight); the accumulator keeps its copy
+  if (options_.weight_quant) {
+    std::vector<Tensor> q = params;
+    quantize_all(options_.weight_quant, q, "weight");
+    store(q, params);
+  }
   // 6. the optimizer's state, after the step
-  if (options_.momentum_quant)
-    inner_->for_each_state([&](Tensor& t) { t = quantized(options_.momentum_quant, t, "momentum"); });
+  if (options_.momentum_quant) {
+    std::vector<Tensor*> buffers;
+    inner_->for_each_state([&](Tensor& t) { buffers.push_back(&t); });
+    std::vector<Tensor> q;
+    for (Tensor* t : buffers) q.push_back(*t);
+    quantize_all(options_.momentum_quant, q, "momentum");
+    for (size_t i = 0; i < buffers.size(); ++i) *buffers[i] = q[i];
+  }
   count_step();
 }
 

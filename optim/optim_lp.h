@@ -5,21 +5,40 @@
 
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "qtorch/optim/optimizer.h"
 
 namespace qtorch::optim {
 
-/// Any function Tensor -> Tensor; an empty function means "do not quantize".
-using QuantFn = std::function<Tensor(const Tensor&)>;
+/// How OptimLP quantizes one role: a function Tensor -> Tensor (empty: do not quantize) and,
+/// optionally, an in-place form for a whole list that gives the same results as `one` on
+/// each tensor in list order, random bits included: OptimLP then quantizes all of a step's
+/// weights (or gradients, or states) in one call, which on a GPU is one launch instead of
+/// one per tensor (quant::quantize_each_in_place; optim::quant_fn makes both forms).
+struct QuantFn {
+  std::function<Tensor(const Tensor&)> one;
+  std::function<void(const std::vector<Tensor>&)> each_in_place;
+
+  QuantFn() = default;
+  /// Any function Tensor -> Tensor (a lambda, a std::function), without a list form.
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, QuantFn> &&
+                                              std::is_invocable_r_v<Tensor, F&, const Tensor&>>>
+  QuantFn(F f) : one(std::move(f)) {}  // NOLINT(google-explicit-constructor): a function is a QuantFn
+  QuantFn(std::function<Tensor(const Tensor&)> one_fn, std::function<void(const std::vector<Tensor>&)> each_fn)
+      : one(std::move(one_fn)), each_in_place(std::move(each_fn)) {}
+
+  explicit operator bool() const { return static_cast<bool>(one); }
+  Tensor operator()(const Tensor& x) const { return one(x); }
+};
 
 struct OptimLPOptions {
-  QuantFn weight_quant;
+  QuantFn weight_quant{};
   double grad_scaling = 1.0;
-  QuantFn grad_quant;
-  QuantFn momentum_quant;
-  QuantFn acc_quant;
+  QuantFn grad_quant{};
+  QuantFn momentum_quant{};
+  QuantFn acc_quant{};
 };
 
 /// One step():

@@ -7,11 +7,15 @@
 
 namespace qtorch::optim {
 
-/// x -> quant::quantize(x, number, rounding), validating the format now.
+/// x -> quant::quantize(x, number, rounding), validating the format now; its list form is
+/// quant::quantize_each_in_place (the same values, one launch per list on a GPU).
 inline QuantFn quant_fn(const Number& number,
                         Rounding rounding = Rounding::Stochastic) {
   validate(number);
-  return [number, rounding](const Tensor& x) { return quant::quantize(x, number, rounding); };
+  return QuantFn([number, rounding](const Tensor& x) { return quant::quantize(x, number, rounding); },
+                 [number, rounding](const std::vector<Tensor>& xs) {
+                   quant::quantize_each_in_place(xs, number, rounding);
+                 });
 }
 
 }  // namespace qtorch::optim

@@ -2,6 +2,7 @@
 // dispatch (quant/cpu or the CUDA seam in quant/quantize_cuda.h).
 #include "qtorch/quant/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -189,6 +190,82 @@ Tensor quantize(const Tensor& x, const Number& number, Rounding rounding,
   Tensor out = empty(x.shape(), x.device());
   quantize_to(x, out, number, rounding, options, true);
   return out;
+}
+
+namespace {
+
+/// Whether the list can go to the device in one call: all on one CUDA device, no two
+/// tensors on one storage (in place, a shared storage would make the order matter).
+bool one_device_call(const std::vector<Tensor>& xs) {
+  if (xs.size() < 2 || !xs.front().device().is_cuda()) return false;
+  std::vector<const Storage*> storages;
+  for (const Tensor& x : xs) {
+    if (x.device() != xs.front().device()) return false;
+    storages.push_back(x.storage().get());
+  }
+  std::sort(storages.begin(), storages.end());
+  return std::adjacent_find(storages.begin(), storages.end()) == storages.end();
+}
+
+}  // namespace
+
+void quantize_each_in_place(const std::vector<Tensor>& xs, const Number& number, Rounding rounding,
+                            const QuantizeOptions& options) {
+  QTORCH_CHECK(options.mask == nullptr,
+               "quantize_each_in_place: expected no mask option (a list has no one clamp mask), got one");
+  for (size_t i = 0; i < xs.size(); ++i)
+    QTORCH_CHECK(xs[i].defined(), "quantize_each_in_place: expected defined tensors, got an undefined one at {}", i);
+  // Every tensor's parameters first, so that a format that does not fit one of them (a
+  // block dim past its last axis) throws before anything is written.
+  std::vector<QuantParams> params;
+  for (const Tensor& x : xs) params.push_back(make_quant_params(number, rounding, x.shape()));
+  NoGradGuard no_grad;
+  QuantStats total;
+  if (!one_device_call(xs)) {
+    for (Tensor x : xs) {  // a handle: writes go to the caller's tensor
+      QuantStats stats;
+      QuantizeOptions one = options;
+      one.stats = options.stats ? &stats : nullptr;
+      if (x.is_contiguous())
+        quantize_into(x, x, number, rounding, one);
+      else
+        x.copy_(quantize(x, number, rounding, one));
+      total += stats;
+    }
+    if (options.stats) *options.stats = total;
+    return;
+  }
+  // One call for the list: each tensor's parameters and random blocks, reserved in list
+  // order as the calls one by one would reserve them.
+  Generator& g = options.generator ? *options.generator : default_generator();
+  std::vector<QuantizeListItem> items;
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (x, its contiguous copy) to copy back
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    const QuantParams& p = params[i];
+    Tensor xc = x;
+    if (!x.is_contiguous()) {
+      xc = ops::contiguous(x);
+      copies.emplace_back(x, xc);
+    }
+    const int64_t n = xc.numel();
+    const uint64_t offset = p.kind == RoundKind::Stochastic ? g.reserve(static_cast<uint64_t>((n + 3) / 4)) : 0;
+    items.push_back({xc.data_ptr(), n, p, offset});
+    total.numel += n;
+  }
+  const int device = xs.front().device().index;
+  StatsCounter* counter = options.counter && !options.counter->paused() ? options.counter : nullptr;
+  StatsCounter call;
+  StatsCounter* target = options.stats ? &call : counter;
+  quantize_list_cuda(items, g.seed(), target ? target->device_counts(device) : nullptr, device);
+  for (auto& [x, xc] : copies) x.copy_(xc);
+  if (options.stats) {
+    const QuantStats counted = call.read();
+    total.clamped = counted.clamped;
+    total.flushed = counted.flushed;
+    *options.stats = total;
+  }
+  if (counter) counter->add_host(options.stats ? total : QuantStats{0, 0, total.numel});
 }
 
 Tensor fixed_point_quantize(const Tensor& x, int wl, int fl, bool clamp, bool symmetric,

@@ -3,6 +3,8 @@
 // These are not differentiable; quant/quantizer.h makes the straight-through graph op.
 #pragma once
 
+#include <vector>
+
 #include "qtorch/core/generator.h"
 #include "qtorch/core/tensor.h"
 #include "qtorch/quant/kernel_params.h"
@@ -36,6 +38,16 @@ Tensor quantize(const Tensor& x, const Number& number, Rounding rounding = Round
 /// Like quantize, writing into `out` (contiguous, x's shape and device; may be x itself).
 void quantize_into(const Tensor& x, const Tensor& out, const Number& number,
                    Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
+
+/// Quantizes every tensor of `xs` in place, as quantize_into(x, x, number, rounding, options)
+/// on each in list order would (quantize then copy back for a non-contiguous x): the same
+/// bits, the same generator offsets and the same counts. On a GPU the whole list takes one
+/// launch when the format allows (fixed, float, and block floating point whose blocks are
+/// contiguous rows of at most 8192 elements or single elements), where the calls one by one
+/// take one launch each. `options.stats` gets the list's totals; `options.mask` must be null.
+/// Tensors on different devices, or sharing storage, are quantized one by one.
+void quantize_each_in_place(const std::vector<Tensor>& xs, const Number& number,
+                            Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
 
 /// quantize(x, FixedPoint{wl, fl, clamp, symmetric}, rounding).
 Tensor fixed_point_quantize(const Tensor& x, int wl, int fl, bool clamp = true,

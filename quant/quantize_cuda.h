@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "qtorch/quant/kernel_params.h"
 
@@ -34,6 +35,22 @@ namespace qtorch::quant {
 /// `device`).
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                    uint64_t seed, uint64_t offset, unsigned long long* counts, int device);
+
+/// One tensor of quantize_list_cuda's list: n contiguous floats at x, quantized in place with
+/// its own kernel parameters p (the list's format and rounding, its own block layout) and the
+/// Philox blocks from `offset` on, as quantize_cuda(x, x, nullptr, n, p, seed, offset, ...).
+struct QuantizeListItem {
+  float* x;
+  int64_t n;
+  QuantParams p;
+  uint64_t offset;
+};
+
+/// Every item as its own quantize_cuda call would quantize it, in as few launches as the
+/// format allows: one for all fixed, float and block floating point items whose blocks are
+/// contiguous rows of at most 8192 elements or single elements. The items must not overlap.
+void quantize_list_cuda(const std::vector<QuantizeListItem>& items, uint64_t seed, unsigned long long* counts,
+                        int device);
 
 /// Two zeroed device counters on `device` for quantize_cuda's `counts` (StatsCounter).
 unsigned long long* alloc_device_counts(int device);

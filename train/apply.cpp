@@ -97,20 +97,31 @@ void OverflowChannel::connect(const std::shared_ptr<OverflowChannel>& channel, o
   scaler.add_overflow_check([channel] { return channel->take() > 0; });
 }
 
-std::function<Tensor(const Tensor&)> role_quantizer_fn(const RoleFormat& format, Role role,
-                                                       std::shared_ptr<QuantCounters> counters, bool count_nonzero) {
+optim::QuantFn role_quantizer_fn(const RoleFormat& format, Role role, std::shared_ptr<QuantCounters> counters,
+                                 bool count_nonzero) {
   if (!format.quantized()) return {};
   const Number number = *format.number;
   const Rounding rounding = format.rounding;
+  const auto options = [counters, role] {
+    return quant::QuantizeOptions{.counter = counters ? counters->counter(role).get() : nullptr};
+  };
+  const auto add_nonzero = [counters, role, count_nonzero](const Tensor& x) {
+    if (counters && count_nonzero && !counters->paused()) counters->add_nonzero(role, count_finite_nonzero(x));
+  };
   // In place: OptimLP stores the result back into the same weight, gradient or state
   // buffer, so quantizing into x saves an allocation and a pass per tensor and step.
-  return [=](const Tensor& x) {
-    const quant::QuantizeOptions q{.counter = counters ? counters->counter(role).get() : nullptr};
-    if (counters && count_nonzero && !counters->paused()) counters->add_nonzero(role, count_finite_nonzero(x));
-    if (!x.is_contiguous()) return quant::quantize(x, number, rounding, q);
-    quant::quantize_into(x, x, number, rounding, q);
+  auto one = [=](const Tensor& x) {
+    add_nonzero(x);
+    if (!x.is_contiguous()) return quant::quantize(x, number, rounding, options());
+    quant::quantize_into(x, x, number, rounding, options());
     return x;
   };
+  // The whole list in one call: one launch on a GPU.
+  auto each = [=](const std::vector<Tensor>& xs) {
+    for (const Tensor& x : xs) add_nonzero(x);
+    quant::quantize_each_in_place(xs, number, rounding, options());
+  };
+  return optim::QuantFn(one, each);
 }
 
 LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model, const OptimizerFactory& make_optimizer,

@@ -11,6 +11,7 @@
 
 #include "qtorch/nn/module.h"
 #include "qtorch/optim/loss_scaler.h"
+#include "qtorch/optim/optim_lp.h"
 #include "qtorch/optim/optimizer.h"
 #include "qtorch/train/quant_counters.h"
 #include "qtorch/train/recipe.h"
@@ -73,8 +74,9 @@ LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model,
                                const ApplyOptions& options = {});
 
 /// The function that quantizes one tensor in a role's format (empty for a float32 role),
-/// in place when x is contiguous, counting into `counters` when not null.
-std::function<Tensor(const Tensor&)> role_quantizer_fn(const RoleFormat& format, Role role,
-                                                       std::shared_ptr<QuantCounters> counters, bool count_nonzero);
+/// in place when x is contiguous, counting into `counters` when not null; its list form
+/// quantizes a whole list in place in one call (quant::quantize_each_in_place).
+optim::QuantFn role_quantizer_fn(const RoleFormat& format, Role role, std::shared_ptr<QuantCounters> counters,
+                                 bool count_nonzero);
 
 }  // namespace qtorch::train

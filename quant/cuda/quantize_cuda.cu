@@ -49,14 +49,74 @@ struct BlockLookup {
   const uint32_t* maxima;
   bool group_in_one_block;  // p.blocks == 1 or p.inner % 4 == 0: a group never straddles blocks
   bool index32;             // every flat index fits 32 bits
-  bool row_kernel;          // row_block_kernel applies (row_kernel_fits)
   bool self_scaled;         // p.outer == 1 and p.inner == 1: every element is a block of its own
 };
 
-/// Thread t quantizes the group of elements 4t..4t+3 with the words of Philox block
-/// offset + t (element i uses word i % 4 of block offset + i / 4, as on the CPU).
-/// Counting (compile time): the clamp mask (when not null) and the clamped and flushed
-/// counts (when counters is not null); without it the kernel does neither.
+/// Quantizes the group of elements 4g..4g+3 of an n-element array (those below n) with the
+/// words of Philox block offset + g (element i uses word i % 4 of block offset + i / 4, as on
+/// the CPU); float4 accesses when `vec` and the group is whole. Block floating point takes
+/// the four elements' scales from scales_of(e0, v, s). Counting (compile time): the clamp
+/// mask (when not null) and the clamped and flushed counts.
+template <QuantFamily F, RoundKind K, bool Counting, class ScalesOf>
+__device__ __forceinline__ void quantize_group(const float* x, float* out, float* mask, int64_t n, int64_t g,
+                                               bool vec, const QuantParams& p, uint64_t seed, uint64_t offset,
+                                               const ScalesOf& scales_of, Counts& counts) {
+  const int64_t e0 = g * 4;
+  const bool full = vec && e0 + 4 <= n;
+  float v[4];
+  if (full) {
+    float4 f = reinterpret_cast<const float4*>(x)[g];
+    v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) v[k] = e0 + k < n ? x[e0 + k] : 0.0f;
+  }
+  PhiloxBlock r{{0u, 0u, 0u, 0u}};
+  if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
+  float y[4];
+  uint32_t c[4];  // the rounding core's clamp flags (0 or 1)
+  if constexpr (F == QuantFamily::Block) {
+    BlockScale s[4];
+    scales_of(e0, v, s);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) y[k] = quantize_block<K, true>(v[k], s[k], r.w[k], c[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) y[k] = quantize_elementwise<F, K>(v[k], p, r.w[k], c[k]);
+  }
+  float m[4];
+  if constexpr (Counting) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      m[k] = c[k] != 0 ? 1.0f : 0.0f;
+      if (e0 + k < n) counts.count(c[k], v[k], y[k]);
+    }
+  }
+  if (full) {
+    reinterpret_cast<float4*>(out)[g] = make_float4(y[0], y[1], y[2], y[3]);
+    if constexpr (Counting)
+      if (mask != nullptr) reinterpret_cast<float4*>(mask)[g] = make_float4(m[0], m[1], m[2], m[3]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      if (e0 + k >= n) break;
+      out[e0 + k] = y[k];
+      if constexpr (Counting)
+        if (mask != nullptr) mask[e0 + k] = m[k];
+    }
+  }
+}
+
+/// Every element a block of its own: its scale comes from its own magnitude.
+struct SelfScales {
+  int32_t wl;
+  __device__ __forceinline__ void operator()(int64_t, const float (&v)[4], BlockScale (&s)[4]) const {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) s[k] = block_scale(float_bits(v[k]) & kAbsMask, wl);
+  }
+};
+
+/// Thread t quantizes groups t, t + threads, ... (grid-stride) with quantize_group.
 template <QuantFamily F, RoundKind K, bool Counting>
 __global__ void __launch_bounds__(kThreads)
     quantize_kernel(const float* x, float* out, float* mask, int64_t n, QuantParams p,
@@ -65,67 +125,38 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t groups = (n + 3) / 4;
   const bool vec = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                     reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
+  // The block scales of a group from the maxima pass (block floating point only).
+  const auto scales_of = [&](int64_t e0, const float (&v)[4], BlockScale (&s)[4]) {
+    if (blocks.self_scaled) {  // no maxima pass: each element's scale is its own magnitude
+      SelfScales{p.wl}(e0, v, s);
+    } else if (blocks.group_in_one_block) {
+      s[0] = block_scale(blocks.maxima[block_of(e0, p, blocks.index32)], p.wl);
+      s[1] = s[2] = s[3] = s[0];
+    } else {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int64_t e = e0 + k < n ? e0 + k : e0;  // past the end: any valid block
+        s[k] = block_scale(blocks.maxima[block_of(e, p, blocks.index32)], p.wl);
+      }
+    }
+  };
   Counts counts;
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
-       g += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t e0 = g * 4;
-    const bool full = vec && e0 + 4 <= n;
-    float v[4];
-    if (full) {
-      float4 f = reinterpret_cast<const float4*>(x)[g];
-      v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
-    } else {
-#pragma unroll
-      for (int k = 0; k < 4; ++k) v[k] = e0 + k < n ? x[e0 + k] : 0.0f;
-    }
-    PhiloxBlock r{{0u, 0u, 0u, 0u}};
-    if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
-    float y[4];
-    uint32_t c[4];  // the rounding core's clamp flags (0 or 1)
-    if constexpr (F == QuantFamily::Block) {
-      if (blocks.self_scaled) {  // no maxima pass: each element's scale is its own magnitude
-#pragma unroll
-        for (int k = 0; k < 4; ++k)
-          y[k] = quantize_block<K, true>(v[k], block_scale(float_bits(v[k]) & kAbsMask, p.wl), r.w[k], c[k]);
-      } else if (blocks.group_in_one_block) {
-        const BlockScale s = block_scale(blocks.maxima[block_of(e0, p, blocks.index32)], p.wl);
-#pragma unroll
-        for (int k = 0; k < 4; ++k) y[k] = quantize_block<K, true>(v[k], s, r.w[k], c[k]);
-      } else {
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          const int64_t e = e0 + k < n ? e0 + k : e0;  // past the end: any valid block
-          const BlockScale s = block_scale(blocks.maxima[block_of(e, p, blocks.index32)], p.wl);
-          y[k] = quantize_block<K, true>(v[k], s, r.w[k], c[k]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int k = 0; k < 4; ++k) y[k] = quantize_elementwise<F, K>(v[k], p, r.w[k], c[k]);
-    }
-    float m[4];
-    if constexpr (Counting) {
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        m[k] = c[k] != 0 ? 1.0f : 0.0f;
-        if (e0 + k < n) counts.count(c[k], v[k], y[k]);
-      }
-    }
-    if (full) {
-      reinterpret_cast<float4*>(out)[g] = make_float4(y[0], y[1], y[2], y[3]);
-      if constexpr (Counting)
-        if (mask != nullptr) reinterpret_cast<float4*>(mask)[g] = make_float4(m[0], m[1], m[2], m[3]);
-    } else {
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        if (e0 + k >= n) break;
-        out[e0 + k] = y[k];
-        if constexpr (Counting)
-          if (mask != nullptr) mask[e0 + k] = m[k];
-      }
-    }
-  }
+       g += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    quantize_group<F, K, Counting>(x, out, mask, n, g, vec, p, seed, offset, scales_of, counts);
   if constexpr (Counting) counts.add_to(counters);
+}
+
+/// The largest m over the CUDA block; every thread must call it, once per kernel.
+__device__ __forceinline__ uint32_t block_max(uint32_t m) {
+  __shared__ uint32_t warp_max[kThreads / 32];
+  m = __reduce_max_sync(0xffffffffu, m);
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
+  __syncthreads();
+  m = warp_max[0];
+#pragma unroll
+  for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
+  return m;
 }
 
 // ---- block maxima: maxima[j] = max over block j of float_bits(x) & 0x7fffffff ----
@@ -139,19 +170,13 @@ constexpr int64_t kRowChunk = kThreads * 16;
 
 __global__ void __launch_bounds__(kThreads)
     long_rows_max_kernel(const float* x, QuantParams p, int64_t chunks, uint32_t* maxima) {
-  __shared__ uint32_t warp_max[kThreads / 32];
   const int64_t row = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
   const float* base = x + row * p.inner;
   const int64_t begin = chunk * kRowChunk, end = min(p.inner, begin + kRowChunk);
   uint32_t m = 0;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) m = max(m, abs_bits(base[i]));
-  m = __reduce_max_sync(0xffffffffu, m);
-  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
-    atomicMax(&maxima[row % p.blocks], m);
-  }
+  m = block_max(m);
+  if (threadIdx.x == 0) atomicMax(&maxima[row % p.blocks], m);
 }
 
 /// Short rows, up to kSharedBlocks blocks: per-CUDA-block maxima in shared memory, merged
@@ -180,9 +205,6 @@ __global__ void elementwise_max_kernel(const float* x, int64_t n, QuantParams p,
 
 void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* maxima, int device,
                   cudaStream_t st) {
-  QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
-               "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer,
-               p.blocks, p.inner, n);
   QTORCH_CUDA_CHECK(cudaMemsetAsync(maxima, 0, static_cast<size_t>(p.blocks) * sizeof(uint32_t), st));
   const int64_t rows = p.outer * p.blocks;
   const bool index32 = n <= int64_t{UINT32_MAX};
@@ -201,34 +223,50 @@ void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* max
   QTORCH_CUDA_CHECK_LAUNCH();
 }
 
-// ---- block floating point, one block per short contiguous row, in one pass ----
+// ---- segments: many small jobs in one launch (the rows of a block floating point tensor,
+// and the tensors of a list) ----
 
-/// Groups of 4 elements each thread holds in registers: rows of up to 4 * kRowGroups *
-/// kThreads = 8192 elements.
+/// Groups of 4 elements per thread in one CUDA block of segments_kernel: rows of up to
+/// kSegmentElements = 8192 elements, and elementwise chunks of that size.
 constexpr int kRowGroups = 8;
+constexpr int64_t kSegmentElements = 4 * kRowGroups * kThreads;
 
-/// Whether row_block_kernel can quantize the tensor: every block is one contiguous row
-/// (p.outer == 1) of a multiple of 4 elements, at most 8192, and the pointers allow float4.
-bool row_kernel_fits(const float* x, const float* out, const float* mask, const QuantParams& p) {
-  const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
-                        reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
-  return aligned && p.outer == 1 && p.inner % 4 == 0 && p.inner <= 4 * kRowGroups * kThreads &&
-         p.blocks < (int64_t{1} << 31);
-}
+/// The work of CUDA blocks [first_block, the next segment's first_block) of segments_kernel:
+/// all of a tensor x of n elements, quantized into out (and mask) with the random words of
+/// Philox blocks offset, offset + 1, ... (as one quantize_kernel call would).
+struct Segment {
+  const float* x;
+  float* out;
+  float* mask;
+  int64_t n;
+  uint64_t offset;
+  /// > 0: block floating point with one block per contiguous row of `row` elements (at
+  /// most kSegmentElements); CUDA block b of the segment quantizes row b. 0: CUDA block b
+  /// quantizes elements [b, b + 1) * kSegmentElements elementwise (block floating point:
+  /// each element its own block).
+  int64_t row;
+  uint32_t first_block;
+  bool vec;  // x, out and mask 16-byte aligned and (rows) the row a multiple of 4 elements
+};
 
-/// CUDA block b quantizes row b: its threads load the row into registers (group g of the row
-/// by thread g % kThreads), reduce the largest magnitude bits (an integer max, as the
-/// two-pass path's atomics), and quantize from the registers with the row's scale. One
-/// launch and one read of x, instead of a memset, a maxima pass and a quantize pass.
-/// Random words and counts as in quantize_kernel.
+/// A launch's segments, passed by value: 40 of them stay well inside the 4 KB of kernel
+/// parameters.
+constexpr int kMaxSegments = 40;
+struct SegmentList {
+  Segment at[kMaxSegments];
+  int count = 0;
+  uint32_t blocks = 0;  // CUDA blocks of all the segments
+};
+
+/// Row `row` of s (s.vec): the threads load the row into registers (group g of the row by
+/// thread g % kThreads), reduce its largest magnitude bits (an integer max, as the two-pass
+/// path's atomics), and quantize from the registers with the row's scale: one read of x.
 template <RoundKind K, bool Counting>
-__global__ void __launch_bounds__(kThreads)
-    row_block_kernel(const float* x, float* out, float* mask, QuantParams p, uint64_t seed, uint64_t offset,
-                     unsigned long long* counters) {
-  __shared__ uint32_t warp_max[kThreads / 32];
-  const int64_t row_groups = p.inner / 4;
-  const int64_t first_group = static_cast<int64_t>(blockIdx.x) * row_groups;
-  const float4* xr = reinterpret_cast<const float4*>(x) + first_group;
+__device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int64_t row, const QuantParams& p,
+                                                          uint64_t seed, Counts& counts) {
+  const int64_t row_groups = s.row / 4;
+  const int64_t first_group = row * row_groups;
+  const float4* xr = reinterpret_cast<const float4*>(s.x) + first_group;
   float4 v[kRowGroups];
   uint32_t m = 0;
 #pragma unroll
@@ -237,56 +275,186 @@ __global__ void __launch_bounds__(kThreads)
     v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     m = max(m, max(max(abs_bits(v[k].x), abs_bits(v[k].y)), max(abs_bits(v[k].z), abs_bits(v[k].w))));
   }
-  m = __reduce_max_sync(0xffffffffu, m);
-  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
-  __syncthreads();
-  m = warp_max[0];
-#pragma unroll
-  for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
-  const BlockScale s = block_scale(m, p.wl);
-
-  Counts counts;
+  const BlockScale bs = block_scale(block_max(m), p.wl);
 #pragma unroll
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
     if (g < row_groups) {
       const int64_t group = first_group + g;
       PhiloxBlock r{{0u, 0u, 0u, 0u}};
-      if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(group));
+      if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, s.offset + static_cast<uint64_t>(group));
       const float in[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
       float y[4];
       uint32_t c[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) y[j] = quantize_block<K, true>(in[j], s, r.w[j], c[j]);
-      reinterpret_cast<float4*>(out)[group] = make_float4(y[0], y[1], y[2], y[3]);
+      for (int j = 0; j < 4; ++j) y[j] = quantize_block<K, true>(in[j], bs, r.w[j], c[j]);
+      reinterpret_cast<float4*>(s.out)[group] = make_float4(y[0], y[1], y[2], y[3]);
       if constexpr (Counting) {
-        if (mask != nullptr)
-          reinterpret_cast<float4*>(mask)[group] =
+        if (s.mask != nullptr)
+          reinterpret_cast<float4*>(s.mask)[group] =
               make_float4(c[0] ? 1.0f : 0.0f, c[1] ? 1.0f : 0.0f, c[2] ? 1.0f : 0.0f, c[3] ? 1.0f : 0.0f);
 #pragma unroll
         for (int j = 0; j < 4; ++j) counts.count(c[j], in[j], y[j]);
       }
     }
   }
+}
+
+/// Row `row` of s with scalar accesses (any alignment and length): one read for the row's
+/// largest magnitude, a second (from cache) to quantize. Each thread takes whole 4-element
+/// groups of the tensor, one Philox block each, and the group's elements inside the row.
+/// In place is safe: the row is read whole before block_max's barrier, and each element is
+/// then read and written by one thread.
+template <RoundKind K, bool Counting>
+__device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t row, const QuantParams& p,
+                                                       uint64_t seed, Counts& counts) {
+  const int64_t begin = row * s.row, end = begin + s.row;
+  uint32_t m = 0;
+  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) m = max(m, abs_bits(s.x[e]));
+  const BlockScale bs = block_scale(block_max(m), p.wl);
+  for (int64_t g = begin / 4 + threadIdx.x; g * 4 < end; g += kThreads) {
+    PhiloxBlock r{{0u, 0u, 0u, 0u}};
+    if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, s.offset + static_cast<uint64_t>(g));
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int64_t e = g * 4 + k;
+      if (e < begin || e >= end) continue;
+      const float v = s.x[e];
+      uint32_t c;
+      const float y = quantize_block<K, true>(v, bs, r.w[k], c);
+      s.out[e] = y;
+      if constexpr (Counting) {
+        if (s.mask != nullptr) s.mask[e] = c ? 1.0f : 0.0f;
+        counts.count(c, v, y);
+      }
+    }
+  }
+}
+
+/// Chunk `chunk` of s: its groups, elementwise (quantize_group, each element its own block
+/// for block floating point).
+template <QuantFamily F, RoundKind K, bool Counting>
+__device__ __forceinline__ void quantize_chunk(const Segment& s, int64_t chunk, const QuantParams& p, uint64_t seed,
+                                               Counts& counts) {
+  const int64_t groups = (s.n + 3) / 4;
+  const int64_t first = chunk * (kSegmentElements / 4);
+#pragma unroll
+  for (int k = 0; k < kRowGroups; ++k) {
+    const int64_t g = first + threadIdx.x + static_cast<int64_t>(k) * kThreads;
+    if (g < groups)
+      quantize_group<F, K, Counting>(s.x, s.out, s.mask, s.n, g, s.vec, p, seed, s.offset, SelfScales{p.wl}, counts);
+  }
+}
+
+/// CUDA block b finds its segment (uniform over the block) and does that segment's part.
+template <QuantFamily F, RoundKind K, bool Counting>
+__global__ void __launch_bounds__(kThreads)
+    segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {
+  int i = 0;
+  while (i + 1 < list.count && blockIdx.x >= list.at[i + 1].first_block) ++i;
+  const Segment s = list.at[i];
+  const int64_t local = blockIdx.x - s.first_block;
+  Counts counts;
+  if (F == QuantFamily::Block && s.row > 0) {
+    if (s.vec)
+      quantize_row_in_registers<K, Counting>(s, local, p, seed, counts);
+    else
+      quantize_row_two_reads<K, Counting>(s, local, p, seed, counts);
+  } else {
+    quantize_chunk<F, K, Counting>(s, local, p, seed, counts);
+  }
   if constexpr (Counting) counts.add_to(counters);
 }
+
+/// Collects segments of one format and rounding and launches segments_kernel when the list
+/// is full and at flush().
+class SegmentLauncher {
+ public:
+  SegmentLauncher(const QuantParams& p, uint64_t seed, unsigned long long* counters, cudaStream_t st)
+      : p_(p), seed_(seed), counters_(counters), st_(st) {}
+
+  /// A block floating point tensor whose blocks are contiguous rows (p.outer == 1) of
+  /// `row` elements, at most kSegmentElements.
+  void add_rows(const float* x, float* out, float* mask, int64_t n, int64_t row, uint64_t offset) {
+    const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
+                          reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .row = row, .vec = aligned && row % 4 == 0},
+        row > 0 ? n / row : 0);
+  }
+  /// A tensor quantized elementwise (fixed, float, or block floating point with each element
+  /// its own block).
+  void add_chunks(const float* x, float* out, float* mask, int64_t n, uint64_t offset) {
+    const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
+                          reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .row = 0, .vec = aligned},
+        (n + kSegmentElements - 1) / kSegmentElements);
+  }
+
+  void flush() {
+    if (list_.count == 0) return;
+    with_round_kind(p_.kind, [&](auto kind) {
+      constexpr RoundKind K = decltype(kind)::value;
+      switch (p_.family) {
+        case QuantFamily::Fixed: launch<QuantFamily::Fixed, K>(); break;
+        case QuantFamily::Float: launch<QuantFamily::Float, K>(); break;
+        case QuantFamily::Block: launch<QuantFamily::Block, K>(); break;
+        default: QTORCH_FAIL("quantize (cuda): segments take fixed, float and block formats, got family {}",
+                             static_cast<int>(p_.family));
+      }
+    });
+    list_ = SegmentList{};
+    counting_ = false;
+  }
+
+ private:
+  static constexpr int64_t kMaxBlocks = (int64_t{1} << 31) - 1;  // gridDim.x
+
+  void add(Segment s, int64_t blocks) {
+    if (s.n <= 0) return;
+    QTORCH_CHECK(blocks <= kMaxBlocks, "quantize (cuda): a tensor of {} elements is too large for one launch", s.n);
+    if (list_.count == kMaxSegments || list_.blocks + blocks > kMaxBlocks) flush();
+    s.first_block = list_.blocks;
+    list_.at[list_.count++] = s;
+    list_.blocks += static_cast<uint32_t>(blocks);
+    counting_ = counting_ || s.mask != nullptr || counters_ != nullptr;
+  }
+
+  template <QuantFamily F, RoundKind K>
+  void launch() {
+    if (counting_)
+      segments_kernel<F, K, true><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+    else
+      segments_kernel<F, K, false><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+    QTORCH_CUDA_CHECK_LAUNCH();
+  }
+
+  QuantParams p_;
+  uint64_t seed_;
+  unsigned long long* counters_;
+  cudaStream_t st_;
+  SegmentList list_{};
+  bool counting_ = false;
+};
+
+/// Rows shorter than kLongRow leave most of a row's CUDA block idle: past kFewRows of them,
+/// the two-pass path (three launches, every thread busy) is the faster one.
+constexpr int64_t kFewRows = 2048;
+
+/// Whether segments_kernel takes a block floating point tensor as rows: every block is one
+/// contiguous row (p.outer == 1) of at most kSegmentElements elements, and the rows are
+/// long or few.
+bool rows_fit(const QuantParams& p) {
+  return p.outer == 1 && p.inner <= kSegmentElements && (p.inner >= kLongRow || p.blocks <= kFewRows);
+}
+
+/// Whether every element of a block floating point tensor is a block of its own.
+bool self_scaled(const QuantParams& p) { return p.outer == 1 && p.inner == 1; }
 
 template <QuantFamily F, RoundKind K>
 void launch(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
             uint64_t seed, uint64_t offset, const BlockLookup& blocks, unsigned long long* counters,
             cudaStream_t st) {
   const bool counting = mask != nullptr || counters != nullptr;
-  if constexpr (F == QuantFamily::Block) {
-    if (blocks.row_kernel) {
-      const unsigned rows = static_cast<unsigned>(p.blocks);
-      if (counting)
-        row_block_kernel<K, true><<<rows, kThreads, 0, st>>>(x, out, mask, p, seed, offset, counters);
-      else
-        row_block_kernel<K, false><<<rows, kThreads, 0, st>>>(x, out, mask, p, seed, offset, counters);
-      QTORCH_CUDA_CHECK_LAUNCH();
-      return;
-    }
-  }
   const int64_t groups = (n + 3) / 4;
   const unsigned grid = blocks_for(groups, kThreads, 1LL << 30);
   if (counting)
@@ -323,12 +491,14 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
                    "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer, p.blocks,
                    p.inner, n);
-      if (p.outer == 1 && p.inner == 1) {  // e.g. a bias with dim 0: one launch, one pass
+      if (self_scaled(p)) {  // e.g. a bias with dim 0: one launch, one pass
         launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.self_scaled = true}, counts, st);
         break;
       }
-      if (row_kernel_fits(x, out, mask, p)) {
-        launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.row_kernel = true}, counts, st);
+      if (rows_fit(p)) {  // one launch, one CUDA block per row
+        SegmentLauncher rows(p, seed, counts, st);
+        rows.add_rows(x, out, mask, n, p.inner, offset);
+        rows.flush();
         break;
       }
       Scratch<uint32_t> maxima(p.blocks, guard.device());
@@ -336,7 +506,6 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       const BlockLookup blocks{.maxima = maxima.p,
                                .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
                                .index32 = n <= int64_t{UINT32_MAX},
-                               .row_kernel = false,
                                .self_scaled = false};
       launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, blocks, counts, st);
       break;
@@ -346,6 +515,29 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       quantize_microscaling_cuda(x, out, mask, n, p, seed, offset, counts, guard.device(), st);
       break;
   }
+}
+
+void quantize_list_cuda(const std::vector<QuantizeListItem>& items, uint64_t seed, unsigned long long* counts,
+                        int device) {
+  if (items.empty()) return;
+  cuda::DeviceGuard guard(device);
+  cudaStream_t st = guard.stream();
+  const QuantParams& first = items.front().p;
+  SegmentLauncher launcher(first, seed, counts, st);
+  for (const QuantizeListItem& item : items) {
+    const QuantParams& p = item.p;
+    QTORCH_CHECK(p.family == first.family && p.kind == first.kind && p.wl == first.wl,
+                 "quantize (cuda): expected one format and rounding for the whole list");
+    if (item.n <= 0) continue;
+    const bool block = p.family == QuantFamily::Block;
+    if (p.family == QuantFamily::Fixed || p.family == QuantFamily::Float || (block && self_scaled(p)))
+      launcher.add_chunks(item.x, item.x, nullptr, item.n, item.offset);
+    else if (block && rows_fit(p))
+      launcher.add_rows(item.x, item.x, nullptr, item.n, p.inner, item.offset);
+    else  // blocks across rows, rows past 8192, MX, NVFP4: a call of its own
+      quantize_cuda(item.x, item.x, nullptr, item.n, p, seed, item.offset, counts, device);
+  }
+  launcher.flush();
 }
 
 unsigned long long* alloc_device_counts(int device) {

@@ -10,6 +10,10 @@ void quantize_cuda(const float*, float*, float*, int64_t, const QuantParams&, ui
   QTORCH_FAIL("quantize: got a CUDA tensor, but qtorch was built without CUDA");
 }
 
+void quantize_list_cuda(const std::vector<QuantizeListItem>&, uint64_t, unsigned long long*, int) {
+  QTORCH_FAIL("quantize: got CUDA tensors, but qtorch was built without CUDA");
+}
+
 unsigned long long* alloc_device_counts(int) {
   QTORCH_FAIL("quantize: asked for CUDA counters, but qtorch was built without CUDA");
 }

@@ -115,7 +115,8 @@ TEST(CudaQuantize, BlockFloatingPointEveryLayoutAndRounding) {
   };
   const Case cases[] = {
       {{1001}, 8, -1, "whole tensor, long row"},
-      {{64, 33}, 4, 0, "one block per row: short rows in shared memory"},
+      {{64, 33}, 4, 0, "few short rows: row kernel, read twice"},
+      {{4096, 33}, 4, 0, "many short rows: two passes, maxima in shared memory"},
       {{301}, 8, 0, "every element its own block (a bias with dim 0)"},
       {{5, 300}, 8, 0, "row kernel (one pass from registers)"},
       {{3, 8192}, 8, 0, "row kernel, the longest rows it takes"},
@@ -123,7 +124,9 @@ TEST(CudaQuantize, BlockFloatingPointEveryLayoutAndRounding) {
       {{256, 64}, 6, 0, "row kernel, many short rows"},
       {{8, 3, 6, 6}, 8, 0, "row kernel, 4-d rows"},
       {{4, 8196}, 8, 0, "rows past 8192: two passes, long rows"},
-      {{5, 302}, 8, 0, "rows not a multiple of 4: two passes, long rows"},
+      {{5, 302}, 8, 0, "rows not a multiple of 4: row kernel, read twice"},
+      {{16, 6, 5, 5}, 8, 0, "rows of 150: row kernel, read twice"},
+      {{7, 1}, 8, -1, "seven elements, one row: row kernel, read twice"},
       {{3, 50, 7}, 6, 1, "short rows, outer > 1"},
       {{2, 10000}, 8, 1, "more than 8192 blocks: global atomics"},
       {{37, 3}, 24, -1, "wl 24"},
@@ -152,7 +155,7 @@ TEST(CudaQuantize, MisalignedInputAndInPlace) {
   for (Rounding r : kRoundings) {
     check(x, xg, FloatingPoint{.exp = 5, .man = 2}, r, "misaligned");
     check(x, xg, BlockFloatingPoint{.wl = 8}, r, "misaligned");
-    // 2000 elements would take the row kernel, but not 4 bytes off a 16-byte boundary.
+    // 2000 elements, 4 bytes off a 16-byte boundary: the row kernel reads them twice, scalar.
     check(base.slice(0, 1, 2001), base.to(kGpu).slice(0, 1, 2001), BlockFloatingPoint{.wl = 8}, r,
           "misaligned, row length a multiple of 4");
   }
@@ -170,6 +173,55 @@ TEST(CudaQuantize, MisalignedInputAndInPlace) {
   Tensor expect = quant::quantize(a, FixedPoint{.wl = 8, .fl = 5}, Rounding::Stochastic, {.generator = &g1});
   quant::quantize_into(a, a, FixedPoint{.wl = 8, .fl = 5}, Rounding::Stochastic, {.generator = &g2});
   parity::expect_same_bits(expect, a, "in place");
+}
+
+TEST(CudaQuantize, ListInOneLaunchGivesTheBitsOfTheCpuList) {
+  QTORCH_REQUIRE_CUDA();
+  // quantize_each_in_place on the GPU (quantize_list_cuda: segments of one launch) against
+  // the CPU list (the calls one by one). The list takes every path: rows from registers,
+  // rows read twice (25, 150 and 350 elements, a misaligned view), a bias (each element its
+  // own block), rows past 8192 and blocks across rows (calls of their own), a transposed
+  // tensor (copied and written back), an empty tensor, and 46 tensors, more than the 40
+  // segments of one launch.
+  const Shape shapes[] = {{5, 300}, {6, 1, 5, 5}, {16, 6, 5, 5}, {3, 50, 7}, {256}, {4, 8196}, {0}, {120, 400}};
+  const Tensor base = mixed_input(2003, 40, true);
+  auto make_list = [&](bool gpu) {
+    std::vector<Tensor> xs;
+    uint32_t seed = 41;
+    for (const Shape& shape : shapes) xs.push_back(mixed_input(numel_of(shape), seed++, true).reshape(shape));
+    for (int k = 0; k < 36; ++k) xs.push_back(mixed_input(8 * 3 * (k % 5 + 1), seed++, false).reshape({8, 3 * (k % 5 + 1)}));
+    for (Tensor& x : xs) x = gpu ? x.to(kGpu) : x.clone();
+    xs.push_back((gpu ? base.to(kGpu) : base.clone()).slice(0, 1, 2001).reshape({40, 50}));
+    const Tensor m = mixed_input(40 * 30, 90, true).reshape({40, 30});
+    xs.push_back((gpu ? m.to(kGpu) : m.clone()).transpose(0, 1));
+    return xs;
+  };
+  const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4}, formats::fp8_e4m3(),
+                                       BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
+                                       MXFormat{}};
+  for (const Number& number : formats)
+    for (Rounding r : kRoundings) {
+      const std::string label = "list " + qtorch::to_string(number) + " " + rounding_name(r);
+      std::vector<Tensor> xc = make_list(false), xg = make_list(true);
+      ASSERT_EQ(xc.size(), 46u);
+      Generator gc(7), gg(7);
+      gc.set_state(7, 321);
+      gg.set_state(7, 321);
+      QuantStats sc, sg;
+      quant::StatsCounter cc, cg;
+      quant::quantize_each_in_place(xc, number, r, {.generator = &gc, .stats = &sc, .counter = &cc});
+      quant::quantize_each_in_place(xg, number, r, {.generator = &gg, .stats = &sg, .counter = &cg});
+      for (size_t i = 0; i < xc.size(); ++i) parity::expect_same_bits(xc[i], xg[i], label + " tensor " + std::to_string(i));
+      EXPECT_EQ(sc, sg) << label;
+      EXPECT_EQ(cc.read(), cg.read()) << label;
+      EXPECT_EQ(gc.offset(), gg.offset()) << label;
+      // Without stats and counters (the kernels' other path): the same bits.
+      std::vector<Tensor> plain = make_list(true);
+      gg.set_state(7, 321);
+      quant::quantize_each_in_place(plain, number, r, {.generator = &gg});
+      for (size_t i = 0; i < xc.size(); ++i)
+        parity::expect_same_bits(xc[i], plain[i], label + " (not counted) tensor " + std::to_string(i));
+    }
 }
 
 TEST(CudaQuantize, LargeTensorStochasticBitsMatch) {

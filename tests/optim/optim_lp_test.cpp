@@ -194,3 +194,95 @@ TEST(OptimLP, LossScalerUnscalesBeforeTheGradQuantizer) {
   EXPECT_FLOAT_EQ(p.grad().item(), 0.125f);
   EXPECT_FLOAT_EQ(p.item(), -0.125f);
 }
+
+namespace {
+
+/// Three parameters and their gradients, the same every call.
+std::vector<Tensor> three_params() {
+  return {Tensor::from_vector({0.3f, -1.2f, 0.7f, 2.5f, -0.05f, 0.9f}, {2, 3}).requires_grad_(),
+          Tensor::from_vector({0.11f, -0.42f}, {2}).requires_grad_(),
+          Tensor::from_vector({-3.0f, 0.001f, 1.5f, 0.25f}, {4}).requires_grad_()};
+}
+
+void set_grads(std::vector<Tensor>& params, int step) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    std::vector<float> g = params[i].to_vector();
+    for (size_t k = 0; k < g.size(); ++k) g[k] = std::sin(static_cast<float>(3 * step + 7 * i + k)) * 0.37f;
+    params[i].set_grad(Tensor::from_vector(g, params[i].shape()));
+  }
+}
+
+/// Trains three parameters for 4 steps of SGD with momentum, gradients scaled by 2, every
+/// role quantized stochastically by `make(number)`; returns weights, gradients, momentum and
+/// accumulators, flattened.
+template <class Make>
+std::vector<float> train_three(Make make) {
+  manual_seed(5);
+  std::vector<Tensor> params = three_params();
+  auto sgd = std::make_shared<optim::SGD>(params, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  optim::OptimLP opt(sgd, optim::OptimLPOptions{.weight_quant = make(FixedPoint{.wl = 8, .fl = 5}),
+                                                .grad_scaling = 2.0,
+                                                .grad_quant = make(FloatingPoint{.exp = 5, .man = 2}),
+                                                .momentum_quant = make(BlockFloatingPoint{.wl = 6, .dim = 0}),
+                                                .acc_quant = make(FixedPoint{.wl = 16, .fl = 12})});
+  for (int step = 0; step < 4; ++step) {
+    set_grads(params, step);
+    opt.step();
+  }
+  std::vector<float> out;
+  auto append = [&](const Tensor& t) {
+    for (float v : t.to_vector()) out.push_back(v);
+  };
+  for (size_t i = 0; i < params.size(); ++i) {
+    append(params[i]);
+    append(params[i].grad());
+    append(opt.accumulator(i));
+  }
+  opt.for_each_state(append);
+  out.push_back(static_cast<float>(default_generator().offset()));
+  return out;
+}
+
+}  // namespace
+
+TEST(OptimLP, ListFormGivesTheBitsOfOneTensorAtATime) {
+  // quant_fn's list form (one call per role and step) against its one-tensor form alone:
+  // stochastic rounding in every role, so any change of order or random offsets shows.
+  const std::vector<float> lists = train_three([](const Number& n) { return optim::quant_fn(n); });
+  const std::vector<float> singles = train_three([](const Number& n) { return optim::QuantFn(optim::quant_fn(n).one); });
+  ASSERT_EQ(lists.size(), singles.size());
+  for (size_t i = 0; i < lists.size(); ++i) EXPECT_EQ(lists[i], singles[i]) << "value " << i;
+}
+
+TEST(OptimLP, CallsTheListFormOncePerRoleAndStep) {
+  std::vector<Tensor> params = three_params();
+  auto sgd = std::make_shared<optim::SGD>(params, optim::SGDOptions{.lr = 0.1, .momentum = 0.9});
+  std::vector<size_t> list_sizes;
+  int single_calls = 0;
+  auto counted = [&](float step) {
+    const optim::QuantFn g = grid(step);
+    return optim::QuantFn(
+        [&single_calls, g](const Tensor& x) {
+          ++single_calls;
+          return g(x);
+        },
+        [&list_sizes, g](const std::vector<Tensor>& xs) {
+          list_sizes.push_back(xs.size());
+          for (Tensor x : xs) x.copy_(g(x));
+        });
+  };
+  optim::OptimLP opt(sgd, optim::OptimLPOptions{.weight_quant = counted(1.0f / 64),
+                                                .grad_quant = counted(1.0f / 256),
+                                                .momentum_quant = counted(1.0f / 1024)});
+  params[1].set_grad(Tensor());  // no gradient: left out of the gradient list
+  set_grads(params, 0);
+  params[1].set_grad(Tensor());
+  opt.step();
+  // Gradients (two have one), weights (three), momentum buffers (two: SGD made none for
+  // the parameter without a gradient).
+  EXPECT_EQ(list_sizes, (std::vector<size_t>{2, 3, 2}));
+  EXPECT_EQ(single_calls, 0);
+  for (const Tensor& p : params) EXPECT_TRUE(on_grid(p, 1.0f / 64));
+  EXPECT_TRUE(on_grid(params[0].grad(), 1.0f / 256));
+  opt.for_each_state([](Tensor& t) { EXPECT_TRUE(on_grid(t, 1.0f / 1024)); });
+}
