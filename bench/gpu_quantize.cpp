@@ -1,10 +1,13 @@
 // GPU quantizer throughput next to a device-to-device copy of the same tensor in the same
 // process (docs/benchmarks.md: 2^26 float32 elements; goal: at least 0.9 of the copy for
 // every family and rounding mode). Each timed iteration queues 10 calls and waits once.
+// Group optimlp_mlp_block8: OptimLP's 18 small tensors per MLP step, one call per tensor
+// against one call per role's list.
 // Run: build/bench/gpu_quantize   (exits at once, saying so, when no GPU is visible)
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "qtorch/core/backend.h"
 #include "qtorch/core/ops.h"
@@ -34,9 +37,10 @@ Buffers& buffers() {
   return b;
 }
 
-/// Times kCallsPerIteration calls of f per iteration, waiting for the GPU at the end.
+/// Times kCallsPerIteration calls of f (each quantizing `elems` elements) per iteration,
+/// waiting for the GPU at the end.
 template <class F>
-void timed(benchmark::State& state, F f) {
+void timed(benchmark::State& state, F f, int64_t elems = kElems) {
   Backend& gpu = backend_for(Device::cuda());
   f();  // warm-up: lazy initialisation, first launch of each kernel
   gpu.synchronize();
@@ -46,8 +50,8 @@ void timed(benchmark::State& state, F f) {
     gpu.synchronize();
     state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  state.SetItemsProcessed(state.iterations() * kCallsPerIteration * kElems);
-  state.SetBytesProcessed(state.iterations() * kCallsPerIteration * kElems * 8);  // read + write
+  state.SetItemsProcessed(state.iterations() * kCallsPerIteration * elems);
+  state.SetBytesProcessed(state.iterations() * kCallsPerIteration * elems * 8);  // read + write
 }
 
 void copy_baseline(benchmark::State& state) {
@@ -75,7 +79,41 @@ void quantize_case(benchmark::State& state, Number number, Rounding rounding, bo
   }
 }
 
+/// OptimLP's quantizers in train_bench's block8 MLP step: weights, gradients and momentum of
+/// its six parameters, block 8 along dim 0, stochastic. Baseline: one call per tensor (18
+/// launches); "lists": one quantize_each_in_place per role (3 launches).
+void optimizer_step(benchmark::State& state, bool lists) {
+  const Shape shapes[] = {{256, 784}, {256}, {256, 256}, {256}, {10, 256}, {10}};
+  std::vector<std::vector<Tensor>> roles(3);
+  int64_t elems = 0;
+  for (auto& role : roles)
+    for (const Shape& shape : shapes) {
+      role.push_back(randn(shape, Device::cuda()));
+      elems += role.back().numel();
+    }
+  const Number block8 = BlockFloatingPoint{.wl = 8, .dim = 0};
+  timed(
+      state,
+      [&] {
+        for (const auto& role : roles) {
+          if (lists) {
+            quant::quantize_each_in_place(role, block8, Rounding::Stochastic);
+          } else {
+            for (const Tensor& x : role) quant::quantize_into(x, x, block8, Rounding::Stochastic);
+          }
+        }
+      },
+      elems);
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("optimlp_mlp_block8/baseline", optimizer_step, false)
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("optimlp_mlp_block8/lists", optimizer_step, true)
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
+
   const std::string group = "quantize_2^26";
   benchmark::RegisterBenchmark((group + "/baseline").c_str(), copy_baseline)
       ->UseManualTime()
