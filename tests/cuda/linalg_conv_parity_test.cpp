@@ -101,6 +101,100 @@ TEST(CudaMatmul, GemmBetaAndEmptyK) {
   EXPECT_EQ(e.to_vector(), std::vector<float>(12, 0.0f));
 }
 
+namespace {
+
+/// |gpu - ref| <= rtol * scale + 1e-6 elementwise, against a double-precision reference
+/// (the CPU's float sums over a long K carry errors of their own).
+void expect_near_reference(const Tensor& gpu, const std::vector<double>& ref, const std::vector<double>& scale,
+                           double rtol, const std::string& what) {
+  std::vector<float> g = gpu.to_vector();
+  ASSERT_EQ(g.size(), ref.size()) << what;
+  int bad = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    if (!(std::fabs(g[i] - ref[i]) <= rtol * scale[i] + 1e-6) && bad++ < 5)
+      ADD_FAILURE() << what << ": element " << i << " gpu " << g[i] << " reference " << ref[i] << " scale "
+                    << scale[i];
+  EXPECT_EQ(bad, 0) << what;
+}
+
+}  // namespace
+
+TEST(CudaMatmul, SplitKSmallOutputLongKMatchesADoubleReference) {
+  QTORCH_REQUIRE_CUDA();
+  // A [6, 25] product over K = 300 123 (split into 256-aligned chunks and a remainder) and
+  // over K = 65 536 (the smallest split, no remainder): every transpose, padded leading
+  // dimensions, alpha and beta.
+  const int64_t m = 6, n = 25;
+  uint32_t seed = 300;
+  for (int64_t k : {int64_t{300123}, int64_t{65536}})
+    for (int mode = 0; mode < 4; ++mode)
+      for (float beta : {0.0f, 0.5f}) {
+        const bool ta = mode & 1, tb = mode & 2;
+        const int64_t lda = ta ? m + 3 : k + 5, ldb = tb ? k + 2 : n + 4, ldc = n + 1;
+        Tensor a = parity::random_cpu({ta ? k : m, lda}, seed++), b = parity::random_cpu({tb ? n : k, ldb}, seed++);
+        Tensor c0 = parity::random_cpu({m, ldc}, seed++);
+        std::vector<float> av = a.to_vector(), bv = b.to_vector(), cv = c0.to_vector();
+        const float alpha = 0.5f;
+        std::vector<double> ref, scale;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double sum = 0, mag = 0;
+            for (int64_t t = 0; t < k; ++t) {
+              const double x = av[static_cast<size_t>(ta ? t * lda + i : i * lda + t)];
+              const double y = bv[static_cast<size_t>(tb ? j * ldb + t : t * ldb + j)];
+              sum += x * y;
+              mag += std::fabs(x * y);
+            }
+            const double c = cv[static_cast<size_t>(i * ldc + j)];
+            ref.push_back(alpha * sum + beta * c);
+            scale.push_back(alpha * mag + std::fabs(beta * c));
+          }
+        Tensor A = a.to(kGpu), B = b.to(kGpu), C = c0.to(kGpu).clone();
+        GemmArgs g;
+        g.trans_a = ta, g.trans_b = tb, g.m = m, g.n = n, g.k = k, g.alpha = alpha, g.beta = beta;
+        g.a = A.data_ptr(), g.lda = lda, g.b = B.data_ptr(), g.ldb = ldb, g.c = C.data_ptr(), g.ldc = ldc;
+        backend_for(kGpu).gemm(g);
+        Tensor out = C.narrow(1, 0, n).contiguous();
+        const std::string what = "split-K k=" + std::to_string(k) + " mode " + std::to_string(mode) +
+                                 " beta " + std::to_string(beta);
+        expect_near_reference(out, ref, scale, 3e-5, what);
+        // The padding column of C is not written.
+        std::vector<float> cg = C.to_vector();
+        for (int64_t i = 0; i < m; ++i)
+          EXPECT_EQ(cg[static_cast<size_t>(i * ldc + n)], cv[static_cast<size_t>(i * ldc + n)]) << what;
+      }
+}
+
+TEST(CudaConv, WeightGradientAtLargeBatchMatchesADoubleReference) {
+  QTORCH_REQUIRE_CUDA();
+  // LeNet's first layer at batch 96: the weight gradient's GEMM is [6, 25] over K = 96 * 784,
+  // which takes the split-K path.
+  const int64_t batch = 96;
+  const Conv2dParams opt{.pad_h = 2, .pad_w = 2};
+  Tensor x = parity::random_cpu({batch, 1, 28, 28}, 400), dy = parity::random_cpu({batch, 6, 28, 28}, 401);
+  Tensor dwg = ops::conv2d_backward_weight(dy.to(kGpu), x.to(kGpu), {6, 1, 5, 5}, opt);
+  std::vector<float> xv = x.to_vector(), dyv = dy.to_vector();
+  std::vector<double> ref, scale;
+  for (int64_t o = 0; o < 6; ++o)
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t j = 0; j < 5; ++j) {
+        double sum = 0, mag = 0;
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t oh = 0; oh < 28; ++oh)
+            for (int64_t ow = 0; ow < 28; ++ow) {
+              const int64_t ih = oh + i - 2, iw = ow + j - 2;
+              if (ih < 0 || ih >= 28 || iw < 0 || iw >= 28) continue;
+              const double p = static_cast<double>(dyv[static_cast<size_t>(((b * 6 + o) * 28 + oh) * 28 + ow)]) *
+                               xv[static_cast<size_t>((b * 28 + ih) * 28 + iw)];
+              sum += p;
+              mag += std::fabs(p);
+            }
+        ref.push_back(sum);
+        scale.push_back(mag);
+      }
+  expect_near_reference(dwg, ref, scale, 3e-5, "lenet conv1 weight gradient, batch 96");
+}
+
 // ---- convolution ----
 
 namespace {
