@@ -1,9 +1,12 @@
 // CUDA quantize kernels behind quant/quantize_cuda.h: one pass over memory for the
 // elementwise families (Philox bits made in the kernel, 4 elements per Philox block and per
-// 16-byte access, mask and counts in the same pass); block floating point adds one read
-// pass for the block maxima (an integer max, so atomics keep it deterministic). Each
-// element's rule is the shared rounding core, so the bits equal the CPU's. The block-scaled
-// families (MX, NVFP4) go to quant/cuda/quantize_microscaling_cuda.cu.
+// 16-byte access, mask and counts in the same pass). Block floating point whose blocks are
+// contiguous rows of at most 8192 elements takes one launch (segments_kernel: a CUDA block
+// per row reduces the row's maximum and quantizes); other layouts add one read pass for the
+// block maxima (an integer max, so atomics keep it deterministic). segments_kernel also
+// quantizes whole lists of tensors in one launch (quantize_list_cuda). Each element's rule
+// is the shared rounding core, so the bits equal the CPU's. The block-scaled families (MX,
+// NVFP4) go to quant/cuda/quantize_microscaling_cuda.cu.
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/cuda/allocator.h"
 #include "qtorch/core/cuda/context.h"
