@@ -1,0 +1,66 @@
+// The fused SGD update behind optim::SGD::step: one pass over each parameter that computes
+// PyTorch's update rule element by element, with every product and sum rounded on its own
+// (never an FMA), so the fused pass gives the bits of the tensor-op sequence it replaces,
+// on the CPU and on a GPU alike. On a GPU one launch updates every parameter of a device.
+// Kernel internals: not installed.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "qtorch/core/hostdevice.h"
+
+namespace qtorch::optim {
+
+/// The options of one update, as floats (PyTorch's rule computes in the parameter's dtype).
+struct SGDConstants {
+  float momentum = 0.0f;      // 0: no momentum buffer
+  float keep = 1.0f;          // 1 - dampening
+  float weight_decay = 0.0f;  // 0: none
+  bool nesterov = false;
+};
+
+/// One parameter of a fused update: n contiguous floats of the weight p, its gradient g and
+/// (with momentum) its buffer; `first`: the buffer is set to the gradient instead of decayed.
+struct SGDTensor {
+  float* p = nullptr;
+  const float* g = nullptr;
+  float* buf = nullptr;
+  int64_t n = 0;
+  float lr = 0.0f;
+  bool first = false;
+};
+
+#if defined(__CUDA_ARCH__)
+QTORCH_HD float sgd_mul(float a, float b) { return __fmul_rn(a, b); }
+QTORCH_HD float sgd_add(float a, float b) { return __fadd_rn(a, b); }
+#else
+// Host: the file that calls these is compiled with -ffp-contract=off.
+QTORCH_HD float sgd_mul(float a, float b) { return a * b; }
+QTORCH_HD float sgd_add(float a, float b) { return a + b; }
+#endif
+
+/// Element i of t, in the order of the tensor ops of optim::SGD (docs/numerics.md):
+///   d = g + p * wd;  buf = first ? d : buf * m + d * (1 - dampening);
+///   d = nesterov ? d + buf * m : buf;  p = p + d * (-lr).
+/// A factor of exactly 1 (no dampening) is not applied, as Tensor::add_ skips it.
+QTORCH_HD void sgd_element(const SGDTensor& t, int64_t i, const SGDConstants& c) {
+  const float p = t.p[i];
+  float d = t.g[i];
+  if (c.weight_decay != 0.0f) d = sgd_add(d, sgd_mul(p, c.weight_decay));
+  if (c.momentum != 0.0f) {
+    float b = d;
+    if (!t.first) b = sgd_add(sgd_mul(t.buf[i], c.momentum), c.keep == 1.0f ? d : sgd_mul(d, c.keep));
+    t.buf[i] = b;
+    d = c.nesterov ? sgd_add(d, sgd_mul(b, c.momentum)) : b;
+  }
+  t.p[i] = sgd_add(p, sgd_mul(d, -t.lr));
+}
+
+/// Every tensor of `tensors` updated on the CPU (tensors must not overlap).
+void sgd_update_cpu(const std::vector<SGDTensor>& tensors, const SGDConstants& c);
+/// The same on CUDA device `device`, in as few launches as the kernel's parameter space
+/// allows (non-CUDA builds throw).
+void sgd_update_cuda(const std::vector<SGDTensor>& tensors, const SGDConstants& c, int device);
+
+}  // namespace qtorch::optim

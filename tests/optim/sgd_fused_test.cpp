@@ -1,0 +1,124 @@
+// optim::SGD's fused update (optim/sgd_kernel.h) against PyTorch's rule written here with
+// tensor ops, one rounding per product and per sum: the same bits for every option, over
+// several steps, with parameters that are not contiguous, a parameter listed twice, values
+// where an FMA would round differently, and several parameter groups.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/optim/sgd.h"
+#include "qtorch/qtorch.h"
+
+using namespace qtorch;
+
+namespace {
+
+/// The reference: optim::SGD's documented rule for one parameter, one tensor op per product
+/// and per sum.
+void reference_update(Tensor& p, const Tensor& g, Tensor& buf, int& step, float lr, const optim::SGDOptions& o) {
+  NoGradGuard no_grad;
+  const float m = static_cast<float>(o.momentum);
+  Tensor d = g.clone();
+  if (o.weight_decay != 0) d = d + p * static_cast<float>(o.weight_decay);
+  if (m != 0) {
+    if (step == 0) {
+      buf = d.clone();
+    } else {
+      const float keep = static_cast<float>(1.0 - o.dampening);
+      buf = buf * m + (keep == 1.0f ? d : d * keep);
+    }
+    d = o.nesterov ? d + buf * m : buf;
+  }
+  ++step;
+  p = p + d * (-lr);
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  std::vector<float> x = a.to_vector(), y = b.to_vector();
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+/// Values whose products have long mantissas, so that a fused multiply-add (one rounding)
+/// and a multiply then an add (two) differ somewhere.
+Tensor awkward(const Shape& shape, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
+  uint32_t s = seed;
+  for (float& e : v) {
+    s = s * 1664525u + 1013904223u;
+    e = (static_cast<float>(s >> 8) / 16777216.0f - 0.5f) * 3.0f + 1.0f / 3.0f;
+  }
+  return Tensor::from_vector(v, shape);
+}
+
+}  // namespace
+
+TEST(SGDFused, SameBitsAsTheTensorOpsForEveryOption) {
+  const optim::SGDOptions cases[] = {
+      {.lr = 0.1},
+      {.lr = 0.1, .momentum = 0.9},
+      {.lr = 0.07, .momentum = 0.9, .dampening = 0.3},
+      {.lr = 0.05, .momentum = 0.8, .weight_decay = 1e-3},
+      {.lr = 0.3, .momentum = 0.9, .weight_decay = 5e-4, .nesterov = true},
+      {.lr = 0.01, .weight_decay = 0.1},
+  };
+  for (const optim::SGDOptions& o : cases) {
+    const std::string label = "lr " + std::to_string(o.lr) + " momentum " + std::to_string(o.momentum) +
+                              " dampening " + std::to_string(o.dampening) + " wd " + std::to_string(o.weight_decay) +
+                              (o.nesterov ? " nesterov" : "");
+    // Sizes past one OpenMP chunk (65536), one element, and a transposed (non-contiguous) matrix.
+    std::vector<Tensor> ref = {awkward({300, 257}, 1), awkward({1}, 2), awkward({40, 30}, 3).transpose(0, 1)};
+    std::vector<Tensor> params;
+    for (const Tensor& r : ref) {
+      Tensor p = r.is_contiguous() ? r.clone() : r.transpose(0, 1).clone().transpose(0, 1);
+      params.push_back(p.requires_grad_());
+    }
+    ASSERT_FALSE(params[2].is_contiguous());
+    optim::SGD sgd(params, o);
+    std::vector<Tensor> bufs(params.size());
+    std::vector<int> steps(params.size(), 0);
+    for (int step = 0; step < 4; ++step) {
+      for (size_t i = 0; i < params.size(); ++i) {
+        Tensor g = awkward(params[i].shape(), static_cast<uint32_t>(10 * step + i + 7));
+        params[i].set_grad(g);
+        reference_update(ref[i], g, bufs[i], steps[i], static_cast<float>(o.lr), o);
+      }
+      sgd.step();
+      for (size_t i = 0; i < params.size(); ++i)
+        ASSERT_TRUE(same_bits(params[i], ref[i])) << label << ", step " << step << ", parameter " << i;
+    }
+    if (o.momentum != 0) {
+      size_t k = 0;
+      sgd.for_each_state([&](Tensor& buf) {
+        EXPECT_TRUE(same_bits(buf, bufs[k])) << label << ", buffer " << k;
+        ++k;
+      });
+      EXPECT_EQ(k, params.size());
+    }
+  }
+}
+
+TEST(SGDFused, GroupsKeepTheirLearningRatesAndATwiceListedParameterStepsTwice) {
+  const optim::SGDOptions o{.momentum = 0.5};
+  Tensor a = awkward({5, 7}, 20).requires_grad_(), b = awkward({3}, 21).requires_grad_();
+  Tensor ra = a.detach().clone(), rb = b.detach().clone();
+  // a is in both groups: the step updates it twice, in list order, each time with the
+  // group's learning rate and its own buffer (slots 0 and 2).
+  optim::SGD sgd(std::vector<optim::ParamGroup>{{{a}, 0.5}, {{b, a}, 0.25}}, o);
+  std::vector<Tensor> bufs(3);
+  std::vector<int> steps(3, 0);
+  for (int step = 0; step < 3; ++step) {
+    Tensor ga = awkward({5, 7}, 30 + step), gb = awkward({3}, 40 + step);
+    a.set_grad(ga);
+    b.set_grad(gb);
+    sgd.step();
+    reference_update(ra, ga, bufs[0], steps[0], 0.5f, o);
+    reference_update(rb, gb, bufs[1], steps[1], 0.25f, o);
+    reference_update(ra, ga, bufs[2], steps[2], 0.25f, o);
+    ASSERT_TRUE(same_bits(a, ra)) << "step " << step;
+    ASSERT_TRUE(same_bits(b, rb)) << "step " << step;
+  }
+}
