@@ -40,21 +40,21 @@ QTORCH_HD float sgd_mul(float a, float b) { return a * b; }
 QTORCH_HD float sgd_add(float a, float b) { return a + b; }
 #endif
 
-/// Element i of t, in the order of the tensor ops of optim::SGD (docs/numerics.md):
+/// One element, in the order of the tensor ops of optim::SGD (docs/numerics.md):
 ///   d = g + p * wd;  buf = first ? d : buf * m + d * (1 - dampening);
 ///   d = nesterov ? d + buf * m : buf;  p = p + d * (-lr).
-/// A factor of exactly 1 (no dampening) is not applied, as Tensor::add_ skips it.
-QTORCH_HD void sgd_element(const SGDTensor& t, int64_t i, const SGDConstants& c) {
-  const float p = t.p[i];
-  float d = t.g[i];
+/// Returns the new weight; `buf` (ignored without momentum) is read and written. A factor
+/// of exactly 1 (no dampening) is not applied, as Tensor::add_ skips it. Values in, values
+/// out, and no branch that loads: the CPU loop vectorises it.
+QTORCH_HD float sgd_element(float p, float g, float& buf, bool first, float lr, const SGDConstants& c) {
+  float d = g;
   if (c.weight_decay != 0.0f) d = sgd_add(d, sgd_mul(p, c.weight_decay));
   if (c.momentum != 0.0f) {
-    float b = d;
-    if (!t.first) b = sgd_add(sgd_mul(t.buf[i], c.momentum), c.keep == 1.0f ? d : sgd_mul(d, c.keep));
-    t.buf[i] = b;
+    const float b = first ? d : sgd_add(sgd_mul(buf, c.momentum), c.keep == 1.0f ? d : sgd_mul(d, c.keep));
+    buf = b;
     d = c.nesterov ? sgd_add(d, sgd_mul(b, c.momentum)) : b;
   }
-  t.p[i] = sgd_add(p, sgd_mul(d, -t.lr));
+  return sgd_add(p, sgd_mul(d, -lr));
 }
 
 /// Every tensor of `tensors` updated on the CPU (tensors must not overlap).

@@ -2,17 +2,39 @@
 // CMakeLists.txt): a product and the sum after it stay two roundings, as in the tensor ops.
 #include "qtorch/optim/sgd_kernel.h"
 
+#include <algorithm>
+
 namespace qtorch::optim {
+
+namespace {
+
+/// Elements [begin, end) of one tensor; restrict pointers and values in registers, so that
+/// the compiler vectorises the loop (the branches of sgd_element are loop-invariant).
+void update_range(const SGDTensor& t, int64_t begin, int64_t end, const SGDConstants& constants) {
+  const SGDConstants c = constants;  // a local copy: no store through p can change it
+  float* __restrict p = t.p;
+  const float* __restrict g = t.g;
+  const float lr = t.lr;
+  const bool first = t.first;
+  if (t.buf != nullptr) {
+    float* __restrict buf = t.buf;
+    for (int64_t i = begin; i < end; ++i) p[i] = sgd_element(p[i], g[i], buf[i], first, lr, c);
+  } else {
+    for (int64_t i = begin; i < end; ++i) {
+      float unused = 0.0f;
+      p[i] = sgd_element(p[i], g[i], unused, first, lr, c);
+    }
+  }
+}
+
+}  // namespace
 
 void sgd_update_cpu(const std::vector<SGDTensor>& tensors, const SGDConstants& c) {
   constexpr int64_t kChunk = 65536;  // elements per OpenMP task; each element is independent
   for (const SGDTensor& t : tensors) {
     const int64_t chunks = (t.n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t k = 0; k < chunks; ++k) {
-      const int64_t end = t.n < (k + 1) * kChunk ? t.n : (k + 1) * kChunk;
-      for (int64_t i = k * kChunk; i < end; ++i) sgd_element(t, i, c);
-    }
+    for (int64_t k = 0; k < chunks; ++k) update_range(t, k * kChunk, std::min(t.n, (k + 1) * kChunk), c);
   }
 }
 

@@ -26,7 +26,11 @@ __global__ void __launch_bounds__(kThreads) sgd_kernel(SGDList list, SGDConstant
   const SGDTensor t = list.at[i];
   const int64_t begin = static_cast<int64_t>(blockIdx.x - list.first_block[i]) * kChunk;
   const int64_t end = begin + kChunk < t.n ? begin + kChunk : t.n;
-  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) sgd_element(t, e, c);
+  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) {
+    float b = t.buf != nullptr ? t.buf[e] : 0.0f;
+    t.p[e] = sgd_element(t.p[e], t.g[e], b, t.first, t.lr, c);
+    if (t.buf != nullptr) t.buf[e] = b;
+  }
 }
 
 }  // namespace
