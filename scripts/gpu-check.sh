@@ -22,7 +22,10 @@
 # compute-sanitizer memcheck pass over a quick subset of the parity suite and a racecheck
 # pass over the kernels that use shared memory;
 # QTORCH_GPU_PROFILE=0 skips the nsys kernel profile of two train_bench workloads;
-# QTORCH_GPU_QTRAIN=0 skips the qtrain runs. The whole run takes about 5 minutes on an H100.
+# QTORCH_GPU_QTRAIN=0 skips the qtrain runs; QTORCH_GPU_BENCH=0 skips every benchmark, the
+# profile and qtrain. The whole run takes about 5 minutes on an H100; with the sanitizer
+# passes it may not fit one 10-minute device call, so run them as a second call:
+#   run(command="QTORCH_GPU_SANITIZER=1 QTORCH_GPU_BENCH=0 bash scripts/gpu-check.sh", ...)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -162,6 +165,9 @@ run_checks() {
     sanitizer_pass racecheck 180 'CudaQuantize.BlockFloatingPointEveryLayoutAndRounding:CudaQuantize.ListInOneLaunchGivesTheBitsOfTheCpuList:CudaReduce.*:CudaMicroscaling.EveryKernelPath:CudaMicroscaling.SpecialBlocks' "the kernels with shared memory"
   fi
 
+  # Everything below is measurement; QTORCH_GPU_BENCH=0 stops after the parity suite (and
+  # the sanitizer passes), so that a sanitizer run fits one device call of its own.
+  if [ "${QTORCH_GPU_BENCH:-1}" = 1 ]; then
   say ""
   say "== bench/gpu_quantize (2^26 elements; share of a device-to-device copy)"
   timeout 240 "$bin/gpu_quantize" --benchmark_repetitions=2 --benchmark_out="$OUT/gpu_quantize.json" --benchmark_out_format=json \
@@ -221,6 +227,8 @@ run_checks() {
       done
     done
   fi
+
+  fi  # QTORCH_GPU_BENCH
 
   say ""
   say "== overall: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
