@@ -3,9 +3,12 @@
 
 #include <cmath>
 
-#include "qtorch/autograd/elementwise.h"
+#include <vector>
+
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
+#include "qtorch/optim/adam_kernel.h"
+#include "qtorch/optim/fused_update.h"
 
 namespace qtorch::optim {
 
@@ -41,25 +44,39 @@ void Adam::check_options() const {
 void Adam::step() {
   NoGradGuard no_grad;
   const double b1 = options_.beta1, b2 = options_.beta2;
+  const AdamConstants c{.beta1 = static_cast<float>(b1),
+                        .one_minus_beta1 = static_cast<float>(1.0 - b1),
+                        .beta2 = static_cast<float>(b2),
+                        .one_minus_beta2 = static_cast<float>(1.0 - b2),
+                        .eps = static_cast<float>(options_.eps)};
+  std::vector<PendingParameter> pending;
   for_each_param_with_grad([&](size_t i, const ParamGroup& group, Tensor& p, const Tensor& grad) {
-    ParamState& s = state(i);
-    Tensor& m = buffer(i, 0, p);
-    Tensor& v = buffer(i, 1, p);
-    int64_t t = ++s.step;
-    Tensor g = grad;
+    pending.push_back({i, group.lr, p, grad});
+  });
+  auto prepare = [&](PendingParameter& e, FusedTensors& tensors) {
+    AdamTensor t;
+    t.n = e.p.numel();
+    t.g = tensors.readable(e.grad);
+    t.p = tensors.writable(e.p);
+    t.m = tensors.writable(buffer(e.index, 0, e.p));
+    t.v = tensors.writable(buffer(e.index, 1, e.p));
+    const int64_t step = ++state(e.index).step;
     if (options_.weight_decay != 0) {
-      if (decoupled_) {
-        p.mul_(static_cast<float>(1.0 - group.lr * options_.weight_decay));
-      } else {
-        g = g + p * static_cast<float>(options_.weight_decay);
-      }
+      if (decoupled_)
+        t.s.decay = static_cast<float>(1.0 - e.lr * options_.weight_decay);
+      else
+        t.s.weight_decay = static_cast<float>(options_.weight_decay);
     }
-    m.mul_(static_cast<float>(b1)).add_(g, static_cast<float>(1.0 - b1));
-    v.mul_(static_cast<float>(b2)).add_(g * g, static_cast<float>(1.0 - b2));
-    double bc1 = 1.0 - std::pow(b1, static_cast<double>(t));
-    double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, static_cast<double>(t)));
-    Tensor denom = sqrt(v) / static_cast<float>(bc2_sqrt) + static_cast<float>(options_.eps);
-    p.add_(m / denom, static_cast<float>(-group.lr / bc1));
+    const double bc1 = 1.0 - std::pow(b1, static_cast<double>(step));
+    t.s.bias_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(b2, static_cast<double>(step))));
+    t.s.step_scale = static_cast<float>(-e.lr / bc1);
+    return t;
+  };
+  run_fused_update<AdamTensor>(pending, prepare, [&](const Device& device, const std::vector<AdamTensor>& tensors) {
+    if (device.is_cpu())
+      adam_update_cpu(tensors, c);
+    else
+      adam_update_cuda(tensors, c, device.index);
   });
   count_step();
 }

@@ -1,13 +1,11 @@
 // optim::SGD with momentum, dampening, Nesterov and weight decay (PyTorch's update rule).
 #include "qtorch/optim/sgd.h"
 
-#include <algorithm>
-#include <utility>
 #include <vector>
 
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
-#include "qtorch/core/view.h"
+#include "qtorch/optim/fused_update.h"
 #include "qtorch/optim/sgd_kernel.h"
 
 namespace qtorch::optim {
@@ -43,70 +41,30 @@ void SGD::step() {
                        .keep = static_cast<float>(1.0 - options_.dampening),
                        .weight_decay = static_cast<float>(options_.weight_decay),
                        .nesterov = options_.nesterov};
-  struct Pending {
-    size_t index;
-    float lr;
-    Tensor p, grad;
-  };
-  std::vector<Pending> pending;
-  std::vector<const Storage*> storages;
-  // Tensor::set_grad has checked each gradient's shape and device.
+  std::vector<PendingParameter> pending;
   for_each_param_with_grad([&](size_t i, const ParamGroup& group, Tensor& p, const Tensor& grad) {
-    pending.push_back({i, static_cast<float>(group.lr), p, grad});
-    storages.push_back(p.storage().get());
+    pending.push_back({i, group.lr, p, grad});
   });
-  // The fused kernel writes contiguous tensors: a parameter or buffer that is not is updated
-  // in a contiguous copy, copied back after the update.
-  std::vector<Tensor> inputs;                         // the contiguous gradients, alive until then
-  std::vector<std::pair<Tensor, Tensor>> copy_back;   // (tensor, its updated copy)
-  auto writable = [&](Tensor& t) {
-    if (t.is_contiguous()) return t.data_ptr();
-    copy_back.emplace_back(t, ops::contiguous(t));
-    return copy_back.back().second.data_ptr();
-  };
-  auto prepare = [&](Pending& e) {
+  auto prepare = [&](PendingParameter& e, FusedTensors& tensors) {
     SGDTensor t;
     t.n = e.p.numel();
-    t.lr = e.lr;
-    inputs.push_back(ops::contiguous(e.grad));
-    t.g = inputs.back().data_ptr();
-    t.p = writable(e.p);
+    t.lr = static_cast<float>(e.lr);
+    t.g = tensors.readable(e.grad);
+    t.p = tensors.writable(e.p);
     ParamState& s = state(e.index);
     if (c.momentum != 0.0f) {
       t.first = s.step == 0;
-      t.buf = writable(buffer(e.index, 0, e.p));
+      t.buf = tensors.writable(buffer(e.index, 0, e.p));
     }
     ++s.step;
     return t;
   };
-  auto update = [&](const Device& device, const std::vector<SGDTensor>& tensors) {
+  run_fused_update<SGDTensor>(pending, prepare, [&](const Device& device, const std::vector<SGDTensor>& tensors) {
     if (device.is_cpu())
       sgd_update_cpu(tensors, c);
     else
       sgd_update_cuda(tensors, c, device.index);
-  };
-  auto finish = [&] {
-    for (auto& [t, copy] : copy_back) t.copy_(copy);
-    copy_back.clear();
-  };
-  std::sort(storages.begin(), storages.end());
-  if (std::adjacent_find(storages.begin(), storages.end()) != storages.end()) {
-    // A parameter listed twice (or sharing storage with another) is updated twice, in order.
-    for (Pending& e : pending) {
-      update(e.p.device(), {prepare(e)});
-      finish();
-    }
-  } else {
-    // One fused update per device: on a GPU, one launch for all its parameters.
-    std::vector<std::pair<Device, std::vector<SGDTensor>>> by_device;
-    for (Pending& e : pending) {
-      auto it = std::find_if(by_device.begin(), by_device.end(), [&](const auto& d) { return d.first == e.p.device(); });
-      if (it == by_device.end()) it = by_device.insert(by_device.end(), {e.p.device(), {}});
-      it->second.push_back(prepare(e));
-    }
-    for (auto& [device, tensors] : by_device) update(device, tensors);
-    finish();
-  }
+  });
   count_step();
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "qtorch/core/hostdevice.h"
+#include "qtorch/optim/rounded_ops.h"
 
 namespace qtorch::optim {
 
@@ -31,15 +32,6 @@ struct SGDTensor {
   bool first = false;
 };
 
-#if defined(__CUDA_ARCH__)
-QTORCH_HD float sgd_mul(float a, float b) { return __fmul_rn(a, b); }
-QTORCH_HD float sgd_add(float a, float b) { return __fadd_rn(a, b); }
-#else
-// Host: the file that calls these is compiled with -ffp-contract=off.
-QTORCH_HD float sgd_mul(float a, float b) { return a * b; }
-QTORCH_HD float sgd_add(float a, float b) { return a + b; }
-#endif
-
 /// One element, in the order of the tensor ops of optim::SGD (docs/numerics.md):
 ///   d = g + p * wd;  buf = first ? d : buf * m + d * (1 - dampening);
 ///   d = nesterov ? d + buf * m : buf;  p = p + d * (-lr).
@@ -48,13 +40,13 @@ QTORCH_HD float sgd_add(float a, float b) { return a + b; }
 /// out, and no branch that loads: the CPU loop vectorises it.
 QTORCH_HD float sgd_element(float p, float g, float& buf, bool first, float lr, const SGDConstants& c) {
   float d = g;
-  if (c.weight_decay != 0.0f) d = sgd_add(d, sgd_mul(p, c.weight_decay));
+  if (c.weight_decay != 0.0f) d = rounded_add(d, rounded_mul(p, c.weight_decay));
   if (c.momentum != 0.0f) {
-    const float b = first ? d : sgd_add(sgd_mul(buf, c.momentum), c.keep == 1.0f ? d : sgd_mul(d, c.keep));
+    const float b = first ? d : rounded_add(rounded_mul(buf, c.momentum), c.keep == 1.0f ? d : rounded_mul(d, c.keep));
     buf = b;
-    d = c.nesterov ? sgd_add(d, sgd_mul(b, c.momentum)) : b;
+    d = c.nesterov ? rounded_add(d, rounded_mul(b, c.momentum)) : b;
   }
-  return sgd_add(p, sgd_mul(d, -lr));
+  return rounded_add(p, rounded_mul(d, -lr));
 }
 
 /// Every tensor of `tensors` updated on the CPU (tensors must not overlap).

@@ -3,26 +3,20 @@
 // sgd_element, the CPU's code, with products and sums that are never contracted.
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/cuda/context.h"
+#include "qtorch/optim/cuda/tensor_list.cuh"
 #include "qtorch/optim/sgd_kernel.h"
 
 namespace qtorch::optim {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kChunk = 4 * kThreads * 4;  // elements per CUDA block
-/// Tensors per launch, passed by value: well inside the 4 KB of kernel parameters.
+constexpr int64_t kChunk = 16 * kThreads;  // elements per CUDA block
+/// Parameters per launch, passed by value: well inside the 4 KB of kernel parameters.
 constexpr int kMaxTensors = 48;
-
-struct SGDList {
-  SGDTensor at[kMaxTensors];
-  uint32_t first_block[kMaxTensors];
-  int count = 0;
-  uint32_t blocks = 0;
-};
+using SGDList = TensorList<SGDTensor, kMaxTensors>;
 
 __global__ void __launch_bounds__(kThreads) sgd_kernel(SGDList list, SGDConstants c) {
-  int i = 0;
-  while (i + 1 < list.count && blockIdx.x >= list.first_block[i + 1]) ++i;
+  const int i = list.item_of(blockIdx.x);
   const SGDTensor t = list.at[i];
   const int64_t begin = static_cast<int64_t>(blockIdx.x - list.first_block[i]) * kChunk;
   const int64_t end = begin + kChunk < t.n ? begin + kChunk : t.n;
@@ -37,25 +31,10 @@ __global__ void __launch_bounds__(kThreads) sgd_kernel(SGDList list, SGDConstant
 
 void sgd_update_cuda(const std::vector<SGDTensor>& tensors, const SGDConstants& c, int device) {
   cuda::DeviceGuard guard(device);
-  constexpr int64_t kMaxBlocks = (int64_t{1} << 31) - 1;
-  SGDList list;
-  auto launch = [&] {
-    if (list.count == 0) return;
+  for_each_tensor_list<kMaxTensors>(tensors, kChunk, [&](const SGDList& list) {
     sgd_kernel<<<list.blocks, kThreads, 0, guard.stream()>>>(list, c);
     QTORCH_CUDA_CHECK_LAUNCH();
-    list = SGDList{};
-  };
-  for (const SGDTensor& t : tensors) {
-    if (t.n <= 0) continue;
-    const int64_t blocks = (t.n + kChunk - 1) / kChunk;
-    QTORCH_CHECK(blocks <= kMaxBlocks, "SGD (cuda): a parameter of {} elements is too large for one launch", t.n);
-    if (list.count == kMaxTensors || list.blocks + blocks > kMaxBlocks) launch();
-    list.at[list.count] = t;
-    list.first_block[list.count] = list.blocks;
-    ++list.count;
-    list.blocks += static_cast<uint32_t>(blocks);
-  }
-  launch();
+  });
 }
 
 }  // namespace qtorch::optim

@@ -1,15 +1,18 @@
-// optim::SGD's fused update (optim/sgd_kernel.h) against PyTorch's rule written here with
-// tensor ops, one rounding per product and per sum: the same bits for every option, over
-// several steps, with parameters that are not contiguous, a parameter listed twice, values
-// where an FMA would round differently, and several parameter groups.
+// The fused updates of optim::SGD (optim/sgd_kernel.h) and optim::Adam/AdamW
+// (optim/adam_kernel.h) against their rules written here with tensor ops, one rounding per
+// operation: the same bits for every option, over several steps, with parameters that are
+// not contiguous, a parameter listed twice, values where an FMA would round differently,
+// and several parameter groups.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "qtorch/autograd/grad_mode.h"
+#include "qtorch/optim/adam.h"
 #include "qtorch/optim/sgd.h"
 #include "qtorch/qtorch.h"
 
@@ -35,6 +38,28 @@ void reference_update(Tensor& p, const Tensor& g, Tensor& buf, int& step, float 
   }
   ++step;
   p = p + d * (-lr);
+}
+
+/// The reference for Adam (decoupled: AdamW) with tensor ops, as optim::Adam documents it.
+void reference_adam(Tensor& p, const Tensor& grad, Tensor& m, Tensor& v, int& step, double lr,
+                    const optim::AdamOptions& o, bool decoupled) {
+  NoGradGuard no_grad;
+  if (!m.defined()) m = zeros(p.shape()), v = zeros(p.shape());
+  ++step;
+  Tensor g = grad.clone();
+  if (o.weight_decay != 0) {
+    if (decoupled)
+      p = p * static_cast<float>(1.0 - lr * o.weight_decay);
+    else
+      g = g + p * static_cast<float>(o.weight_decay);
+  }
+  auto scaled = [](const Tensor& x, float a) { return a == 1.0f ? x : x * a; };
+  m = m * static_cast<float>(o.beta1) + scaled(g, static_cast<float>(1.0 - o.beta1));
+  v = v * static_cast<float>(o.beta2) + scaled(g * g, static_cast<float>(1.0 - o.beta2));
+  const double bc1 = 1.0 - std::pow(o.beta1, step);
+  const double bc2 = std::sqrt(1.0 - std::pow(o.beta2, step));
+  Tensor denom = sqrt(v) / static_cast<float>(bc2) + static_cast<float>(o.eps);
+  p = p + scaled(m / denom, static_cast<float>(-lr / bc1));
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -120,5 +145,53 @@ TEST(SGDFused, GroupsKeepTheirLearningRatesAndATwiceListedParameterStepsTwice) {
     reference_update(ra, ga, bufs[2], steps[2], 0.25f, o);
     ASSERT_TRUE(same_bits(a, ra)) << "step " << step;
     ASSERT_TRUE(same_bits(b, rb)) << "step " << step;
+  }
+}
+
+TEST(AdamFused, SameBitsAsTheTensorOpsForEveryOption) {
+  struct Case {
+    optim::AdamOptions o;
+    bool decoupled;
+  };
+  const Case cases[] = {
+      {{.lr = 1e-3}, false},
+      {{.lr = 3e-3, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 1e-2}, false},
+      {{.lr = 1e-2, .weight_decay = 5e-2}, true},
+      {{.lr = 0.5, .beta1 = 0.0, .beta2 = 0.5, .eps = 0.0}, false},
+  };
+  for (const Case& k : cases) {
+    const std::string label = std::string(k.decoupled ? "AdamW" : "Adam") + " lr " + std::to_string(k.o.lr) +
+                              " betas " + std::to_string(k.o.beta1) + "," + std::to_string(k.o.beta2) + " wd " +
+                              std::to_string(k.o.weight_decay);
+    std::vector<Tensor> ref = {awkward({300, 257}, 4), awkward({1}, 5), awkward({40, 30}, 6).transpose(0, 1)};
+    std::vector<Tensor> params;
+    for (const Tensor& r : ref) {
+      Tensor p = r.is_contiguous() ? r.clone() : r.transpose(0, 1).clone().transpose(0, 1);
+      params.push_back(p.requires_grad_());
+    }
+    std::unique_ptr<optim::Optimizer> opt;
+    if (k.decoupled)
+      opt = std::make_unique<optim::AdamW>(
+          params, optim::AdamWOptions{k.o.lr, k.o.beta1, k.o.beta2, k.o.eps, k.o.weight_decay});
+    else
+      opt = std::make_unique<optim::Adam>(params, k.o);
+    std::vector<Tensor> ms(params.size()), vs(params.size());
+    std::vector<int> steps(params.size(), 0);
+    for (int step = 0; step < 4; ++step) {
+      for (size_t i = 0; i < params.size(); ++i) {
+        Tensor g = awkward(params[i].shape(), static_cast<uint32_t>(10 * step + i + 50));
+        params[i].set_grad(g);
+        reference_adam(ref[i], g, ms[i], vs[i], steps[i], k.o.lr, k.o, k.decoupled);
+      }
+      opt->step();
+      for (size_t i = 0; i < params.size(); ++i)
+        ASSERT_TRUE(same_bits(params[i], ref[i])) << label << ", step " << step << ", parameter " << i;
+    }
+    size_t b = 0;
+    opt->for_each_state([&](Tensor& t) {
+      EXPECT_TRUE(same_bits(t, b % 2 == 0 ? ms[b / 2] : vs[b / 2])) << label << ", buffer " << b;
+      ++b;
+    });
+    EXPECT_EQ(b, 2 * params.size());
   }
 }
