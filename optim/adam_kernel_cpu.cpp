@@ -2,7 +2,7 @@
 // -ffp-contract=off (see CMakeLists.txt): every product and sum stays its own rounding.
 #include "qtorch/optim/adam_kernel.h"
 
-#include <algorithm>
+#include "qtorch/optim/fused_update.h"
 
 namespace qtorch::optim {
 namespace {
@@ -22,12 +22,7 @@ void update_range(const AdamTensor& t, int64_t begin, int64_t end, const AdamCon
 }  // namespace
 
 void adam_update_cpu(const std::vector<AdamTensor>& tensors, const AdamConstants& c) {
-  constexpr int64_t kChunk = 65536;  // elements per OpenMP task; each element is independent
-  for (const AdamTensor& t : tensors) {
-    const int64_t chunks = (t.n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t k = 0; k < chunks; ++k) update_range(t, k * kChunk, std::min(t.n, (k + 1) * kChunk), c);
-  }
+  for_each_cpu_chunk(tensors, [&](const AdamTensor& t, int64_t begin, int64_t end) { update_range(t, begin, end, c); });
 }
 
 }  // namespace qtorch::optim

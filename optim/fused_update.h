@@ -1,5 +1,5 @@
 // What the fused optimizer updates (optim/sgd_kernel.h, optim/adam_kernel.h) share on the
-// host: every parameter with a gradient, as contiguous float pointers (a tensor that is not
+// host: the CPU's chunked loop, and every parameter with a gradient, as contiguous float pointers (a tensor that is not
 // contiguous is updated in a contiguous copy and copied back), grouped by device so that a
 // GPU gets one call for all its parameters; a parameter listed twice is updated twice, in
 // order, one call each. Internal to optim/.
@@ -71,6 +71,18 @@ void run_fused_update(std::vector<PendingParameter>& pending, Prepare prepare, U
   }
   for (auto& [device, items] : by_device) update(device, items);
   tensors.finish();
+}
+
+/// range(item, begin, end) over chunks of 65536 elements of each item (Item::n elements),
+/// the chunks of a large item in parallel (OpenMP): every element is independent.
+template <class Item, class Range>
+void for_each_cpu_chunk(const std::vector<Item>& items, Range range) {
+  constexpr int64_t kChunk = 65536;
+  for (const Item& t : items) {
+    const int64_t chunks = (t.n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t k = 0; k < chunks; ++k) range(t, k * kChunk, std::min(t.n, (k + 1) * kChunk));
+  }
 }
 
 }  // namespace qtorch::optim

@@ -2,7 +2,7 @@
 // CMakeLists.txt): a product and the sum after it stay two roundings, as in the tensor ops.
 #include "qtorch/optim/sgd_kernel.h"
 
-#include <algorithm>
+#include "qtorch/optim/fused_update.h"
 
 namespace qtorch::optim {
 
@@ -30,12 +30,7 @@ void update_range(const SGDTensor& t, int64_t begin, int64_t end, const SGDConst
 }  // namespace
 
 void sgd_update_cpu(const std::vector<SGDTensor>& tensors, const SGDConstants& c) {
-  constexpr int64_t kChunk = 65536;  // elements per OpenMP task; each element is independent
-  for (const SGDTensor& t : tensors) {
-    const int64_t chunks = (t.n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t k = 0; k < chunks; ++k) update_range(t, k * kChunk, std::min(t.n, (k + 1) * kChunk), c);
-  }
+  for_each_cpu_chunk(tensors, [&](const SGDTensor& t, int64_t begin, int64_t end) { update_range(t, begin, end, c); });
 }
 
 }  // namespace qtorch::optim

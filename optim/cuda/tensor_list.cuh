@@ -1,6 +1,6 @@
-// A list of parameters updated in one launch by a fused optimizer kernel: up to kMax items
-// passed by value as kernel parameters, CUDA block b working on chunk b - first_block[i] of
-// item i. Internal to optim/cuda.
+// The launches of the fused optimizer updates: a list of up to kMax parameters passed by
+// value as kernel parameters, CUDA block b working on chunk b - first_block[i] of item i,
+// each element by the update's own functor. Internal to optim/cuda.
 #pragma once
 
 #include <cstdint>
@@ -26,20 +26,34 @@ struct TensorList {
   }
 };
 
-/// Launches launch(list) for consecutive runs of `items`, each run at most kMax items and
-/// 2^31 - 1 CUDA blocks of `chunk` elements (Item::n elements each).
-template <int kMax, class Item, class Launch>
-void for_each_tensor_list(const std::vector<Item>& items, int64_t chunk, Launch launch) {
+constexpr int kListThreads = 256;
+constexpr int64_t kListChunk = 16 * kListThreads;  // elements per CUDA block
+
+/// element(item, e) for the elements of the chunk of CUDA block blockIdx.x.
+template <class Item, int kMax, class Element>
+__global__ void __launch_bounds__(kListThreads) tensor_list_kernel(TensorList<Item, kMax> list, Element element) {
+  const int i = list.item_of(blockIdx.x);
+  const Item t = list.at[i];
+  const int64_t begin = static_cast<int64_t>(blockIdx.x - list.first_block[i]) * kListChunk;
+  const int64_t end = begin + kListChunk < t.n ? begin + kListChunk : t.n;
+  for (int64_t e = begin + threadIdx.x; e < end; e += kListThreads) element(t, e);
+}
+
+/// element(item, e) for every element e of every item (Item::n elements each), in as few
+/// launches on `stream` as kMax items per launch and 2^31 - 1 CUDA blocks allow.
+template <int kMax, class Item, class Element>
+void for_each_element(const std::vector<Item>& items, const Element& element, cudaStream_t stream) {
   constexpr int64_t kMaxBlocks = (int64_t{1} << 31) - 1;
   TensorList<Item, kMax> list;
   auto flush = [&] {
     if (list.count == 0) return;
-    launch(list);
+    tensor_list_kernel<Item, kMax, Element><<<list.blocks, kListThreads, 0, stream>>>(list, element);
+    QTORCH_CUDA_CHECK_LAUNCH();
     list = TensorList<Item, kMax>{};
   };
   for (const Item& t : items) {
     if (t.n <= 0) continue;
-    const int64_t blocks = (t.n + chunk - 1) / chunk;
+    const int64_t blocks = (t.n + kListChunk - 1) / kListChunk;
     QTORCH_CHECK(blocks <= kMaxBlocks, "optimizer (cuda): a parameter of {} elements is too large for one launch", t.n);
     if (list.count == kMax || list.blocks + blocks > kMaxBlocks) flush();
     list.at[list.count] = t;
