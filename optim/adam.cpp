@@ -72,12 +72,7 @@ void Adam::step() {
     t.s.step_scale = static_cast<float>(-e.lr / bc1);
     return t;
   };
-  run_fused_update<AdamTensor>(pending, prepare, [&](const Device& device, const std::vector<AdamTensor>& tensors) {
-    if (device.is_cpu())
-      adam_update_cpu(tensors, c);
-    else
-      adam_update_cuda(tensors, c, device.index);
-  });
+  run_fused_update<AdamTensor>(pending, prepare, c, adam_update_cpu, adam_update_cuda);
   count_step();
 }
 

@@ -49,9 +49,18 @@ class FusedTensors {
 };
 
 /// Runs a fused update over `pending`: prepare(parameter, tensors) -> Item builds one
-/// parameter's item; update(device, items) updates a device's items in one call.
-template <class Item, class Prepare, class Update>
-void run_fused_update(std::vector<PendingParameter>& pending, Prepare prepare, Update update) {
+/// parameter's item; a device's items go to on_cpu(items, c) or on_cuda(items, c, device) in
+/// one call.
+template <class Item, class Constants, class Prepare>
+void run_fused_update(std::vector<PendingParameter>& pending, Prepare prepare, const Constants& c,
+                      void (*on_cpu)(const std::vector<Item>&, const Constants&),
+                      void (*on_cuda)(const std::vector<Item>&, const Constants&, int)) {
+  auto update = [&](const Device& device, const std::vector<Item>& items) {
+    if (device.is_cpu())
+      on_cpu(items, c);
+    else
+      on_cuda(items, c, device.index);
+  };
   FusedTensors tensors;
   std::vector<const void*> storages;
   for (const PendingParameter& e : pending) storages.push_back(e.p.storage().get());

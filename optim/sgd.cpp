@@ -59,12 +59,7 @@ void SGD::step() {
     ++s.step;
     return t;
   };
-  run_fused_update<SGDTensor>(pending, prepare, [&](const Device& device, const std::vector<SGDTensor>& tensors) {
-    if (device.is_cpu())
-      sgd_update_cpu(tensors, c);
-    else
-      sgd_update_cuda(tensors, c, device.index);
-  });
+  run_fused_update<SGDTensor>(pending, prepare, c, sgd_update_cpu, sgd_update_cuda);
   count_step();
 }
 
