@@ -2,7 +2,9 @@
 // process (docs/benchmarks.md: 2^26 float32 elements; goal: at least 0.9 of the copy for
 // every family and rounding mode). Each timed iteration queues 10 calls and waits once.
 // Group optimlp_mlp_block8: OptimLP's 18 small tensors per MLP step, one call per tensor
-// against one call per role's list.
+// against one call per role's list. Group linear_outputs_mlp_block8: the MLP's three linear
+// outputs, the bias add then the quantizer (baseline) against the sum formed inside the
+// quantize pass (quant::quantize_bias_add).
 // Run: build/bench/gpu_quantize   (exits at once, saying so, when no GPU is visible)
 #include <chrono>
 #include <cstdio>
@@ -106,7 +108,38 @@ void optimizer_step(benchmark::State& state, bool lists) {
       elems);
 }
 
+/// The forward quantizers after the MLP's three linear layers at batch 128 (block 8 along
+/// dim 0, stochastic): baseline, the bias add and then the quantize call (two launches and
+/// an intermediate tensor per layer); "fused", quantize_bias_add (one launch).
+void linear_outputs(benchmark::State& state, bool fused) {
+  const int64_t widths[] = {256, 256, 10};
+  std::vector<std::pair<Tensor, Tensor>> layers;
+  int64_t elems = 0;
+  for (int64_t w : widths) {
+    layers.emplace_back(randn({128, w}, Device::cuda()), randn({w}, Device::cuda()));
+    elems += 128 * w;
+  }
+  const Number block8 = BlockFloatingPoint{.wl = 8, .dim = 0};
+  timed(
+      state,
+      [&] {
+        for (const auto& [product, bias] : layers) {
+          if (fused)
+            benchmark::DoNotOptimize(quant::quantize_bias_add(product, bias, block8, Rounding::Stochastic));
+          else
+            benchmark::DoNotOptimize(
+                quant::quantize(ops::binary(BinaryOp::Add, product, bias, "bench"), block8, Rounding::Stochastic));
+        }
+      },
+      elems);
+}
+
 void register_all() {
+  for (bool fused : {false, true})
+    benchmark::RegisterBenchmark(fused ? "linear_outputs_mlp_block8/fused" : "linear_outputs_mlp_block8/baseline",
+                                 linear_outputs, fused)
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("optimlp_mlp_block8/baseline", optimizer_step, false)
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);

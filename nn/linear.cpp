@@ -6,6 +6,7 @@
 #include "qtorch/autograd/linalg.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/init.h"
+#include "qtorch/nn/takes_bias_add.h"
 
 namespace qtorch::nn {
 
@@ -21,11 +22,30 @@ Linear::Linear(int64_t in_features, int64_t out_features, const LinearOptions& o
   if (options.bias) register_parameter("bias", b);
 }
 
-Tensor Linear::forward(const Tensor& x) {
-  QTORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_,
-               "Linear: expected input [*, {}], got {}", in_,
+namespace {
+
+void check_input(const Tensor& x, int64_t in) {
+  QTORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in, "Linear: expected input [*, {}], got {}", in,
                x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+}
+
+}  // namespace
+
+Tensor Linear::forward(const Tensor& x) {
+  check_input(x, in_);
   return linear(x, weight(), bias());
+}
+
+Tensor Linear::product(const Tensor& x) {
+  check_input(x, in_);
+  return linear(x, weight(), Tensor());
+}
+
+Tensor Linear::forward_fused_with(Module& next, const Tensor& x) {
+  auto* taker = dynamic_cast<TakesBiasAdd*>(&next);
+  const Tensor b = bias();
+  if (taker == nullptr || !b.defined()) return Tensor();
+  return taker->forward_bias_add(product(x), b);
 }
 
 std::string Linear::extra_repr() const {

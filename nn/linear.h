@@ -17,6 +17,11 @@ class Linear : public Cloneable<Linear> {
   Linear(int64_t in_features, int64_t out_features, const LinearOptions& options = {});
 
   Tensor forward(const Tensor& x) override;
+  /// x W^T without the bias: [*, out] for x [*, in] (QLinear: its low-precision product).
+  virtual Tensor product(const Tensor& x);
+  /// With a following module that takes bias adds (a quantizer), that module's
+  /// forward_bias_add(product(x), bias): one node for the bias add and the quantization.
+  Tensor forward_fused_with(Module& next, const Tensor& x) override;
   Tensor weight() const { return parameter("weight"); }
   /// Undefined when built without bias.
   Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }

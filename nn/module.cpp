@@ -61,6 +61,8 @@ Tensor Module::forward(const Tensor&) {
               type_name());
 }
 
+Tensor Module::forward_fused_with(Module&, const Tensor&) { return Tensor(); }
+
 Tensor Module::operator()(const Tensor& x) {
   Tensor out = forward(x);
   if (forward_hooks_.empty() && backward_hooks_.empty()) return out;

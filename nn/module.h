@@ -48,6 +48,13 @@ class Module : public std::enable_shared_from_this<Module> {
   /// backward hooks attached to the output. Containers call their children this way;
   /// calling forward() directly skips the hooks (as in PyTorch).
   Tensor operator()(const Tensor& x);
+  /// next(this(x)) for the module `next` that follows this one in a container, in fewer ops
+  /// where the pair allows it (a Linear hands its bias add to a quantizer after it, see
+  /// nn::TakesBiasAdd), else an undefined tensor. Bit for bit what the two calls give,
+  /// gradients included. Containers call it for two consecutive children without hooks.
+  virtual Tensor forward_fused_with(Module& next, const Tensor& x);
+  /// Whether a forward or backward hook is registered on this module.
+  bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty(); }
 
   // ---- hooks (PyTorch's register_forward_hook / register_full_backward_hook) ----
   /// Called after forward with the module, its input and its output. A hook that returns a

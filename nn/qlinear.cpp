@@ -26,17 +26,21 @@ QLinear::QLinear(const Linear& linear, std::optional<quant::MacOptions> forward,
   if (backward_) backward_->validate();
 }
 
-Tensor QLinear::forward(const Tensor& x) {
+Tensor QLinear::product(const Tensor& x) {
   QTORCH_CHECK(x.defined() && x.dim() >= 1 && x.size(-1) == in_features(),
                "QLinear: expected input [*, {}], got {}", in_features(),
                x.defined() ? shape_str(x.shape()) : "an undefined tensor");
   const Tensor x2 = x.dim() == 2 ? x : x.reshape({-1, in_features()});
-  Tensor y = quant::qmatmul(x2, weight().transpose(0, 1), forward_, backward_);
-  if (bias().defined()) y = add(y, bias());
+  const Tensor y = quant::qmatmul(x2, weight().transpose(0, 1), forward_, backward_);
   if (x.dim() == 2) return y;
   Shape shape = x.shape();
   shape.back() = out_features();
   return y.reshape(shape);
+}
+
+Tensor QLinear::forward(const Tensor& x) {
+  const Tensor y = product(x);
+  return bias().defined() ? add(y, bias()) : y;
 }
 
 std::string QLinear::extra_repr() const {

@@ -19,6 +19,8 @@ class QLinear : public Linear {
   QLinear(const Linear& linear, std::optional<quant::MacOptions> forward, std::optional<quant::MacOptions> backward);
 
   Tensor forward(const Tensor& x) override;
+  /// x W^T through quant::qmatmul's chains, without the bias.
+  Tensor product(const Tensor& x) override;
   const std::optional<quant::MacOptions>& forward_mac() const { return forward_; }
   const std::optional<quant::MacOptions>& backward_mac() const { return backward_; }
 

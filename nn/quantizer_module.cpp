@@ -6,9 +6,11 @@
 namespace qtorch::nn {
 
 Quantizer::Quantizer(quant::QuantizerOptions options)
-    : options_(std::move(options)), fn_(quant::quantizer(options_)) {}
+    : options_(std::move(options)), fns_(quant::quantizer_forms(options_)) {}
 
-Tensor Quantizer::forward(const Tensor& x) { return fn_(x); }
+Tensor Quantizer::forward(const Tensor& x) { return fns_.plain(x); }
+
+Tensor Quantizer::forward_bias_add(const Tensor& x, const Tensor& bias) { return fns_.with_bias(x, bias); }
 
 std::string Quantizer::extra_repr() const {
   std::string s =

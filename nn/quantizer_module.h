@@ -5,17 +5,21 @@
 #include <string>
 
 #include "qtorch/nn/module.h"
+#include "qtorch/nn/takes_bias_add.h"
 #include "qtorch/quant/quantizer.h"
 
 namespace qtorch::nn {
 
 /// Quantizes its input with a straight-through graph node (see quant/quantizer.h).
 /// `Quantizer(quant::QuantizerOptions{.forward_number = BlockFloatingPoint{.wl = 8}, ...})`
-class Quantizer : public Cloneable<Quantizer> {
+/// After a Linear in a Sequential it takes the layer's bias add into its own node.
+class Quantizer : public Cloneable<Quantizer>, public TakesBiasAdd {
  public:
   /// Validates the options (throws qtorch::Error as quant::quantizer does).
   explicit Quantizer(quant::QuantizerOptions options = {});
   Tensor forward(const Tensor& x) override;
+  /// forward(x + bias) as one node (quant::bias_add_quantizer).
+  Tensor forward_bias_add(const Tensor& x, const Tensor& bias) override;
   const quant::QuantizerOptions& options() const { return options_; }
   std::string type_name() const override { return "Quantizer"; }
   /// "forward=block:8:-1 stochastic, backward=fp32 stochastic" (+ ", clamping_grad_zero",
@@ -24,7 +28,7 @@ class Quantizer : public Cloneable<Quantizer> {
 
  private:
   quant::QuantizerOptions options_;
-  quant::QuantizerFn fn_;
+  quant::QuantizerForms fns_;
 };
 
 }  // namespace qtorch::nn

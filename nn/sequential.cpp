@@ -19,8 +19,22 @@ ModulePtr Sequential::operator[](size_t i) const {
 }
 
 Tensor Sequential::forward(const Tensor& x) {
+  const auto& items = named_children();
   Tensor out = x;
-  for (const auto& item : named_children()) out = (*item.second)(out);
+  for (size_t i = 0; i < items.size(); ++i) {
+    Module& m = *items[i].second;
+    // A pair that runs as fewer ops (Linear then a quantizer); hooks see each module's own
+    // output, so a pair with hooks runs one module at a time.
+    if (i + 1 < items.size() && !m.has_hooks() && !items[i + 1].second->has_hooks()) {
+      Tensor fused = m.forward_fused_with(*items[i + 1].second, out);
+      if (fused.defined()) {
+        out = fused;
+        ++i;
+        continue;
+      }
+    }
+    out = m(out);
+  }
   return out;
 }
 

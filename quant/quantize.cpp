@@ -8,6 +8,7 @@
 
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
 #include "qtorch/quant/cpu/quantize_cpu.h"
 #include "qtorch/quant/quantize_cuda.h"
@@ -130,15 +131,16 @@ QuantParams make_quant_params(const Number& number, Rounding rounding, const Sha
 
 namespace {
 
-/// quantize_into; fresh_output says out was just allocated (a CPU store hint).
-void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Rounding rounding,
-                 const QuantizeOptions& options, bool fresh_output) {
+/// quantize_into with x's kernel parameters p; fresh_output says out was just allocated (a
+/// CPU store hint). A bias (only on a GPU, where bias_add_in_one_pass) is added to x in the
+/// kernel's pass.
+void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const QuantizeOptions& options,
+                 bool fresh_output, const Tensor& bias = Tensor()) {
   QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
   QTORCH_CHECK(out.defined() && out.shape() == x.shape() && out.device() == x.device(),
                "quantize: expected out of shape {} on {}, got {}", shape_str(x.shape()),
                x.device().str(), out.defined() ? shape_str(out.shape()) : "undefined");
   QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor");
-  const QuantParams p = make_quant_params(number, rounding, x.shape());
   NoGradGuard no_grad;
   const Tensor xc = ops::contiguous(x);
   const int64_t n = xc.numel();
@@ -166,8 +168,10 @@ void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Round
     const int device = x.device().index;
     StatsCounter call;
     StatsCounter* target = options.stats ? &call : counter;
+    const Tensor bc = bias.defined() ? ops::contiguous(bias) : Tensor();
+    const BiasAdd add = bc.defined() ? BiasAdd{bc.data_ptr(), bc.numel()} : BiasAdd{};
     quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
-                  target ? target->device_counts(device) : nullptr, device);
+                  target ? target->device_counts(device) : nullptr, device, add);
     if (options.stats) {
       const QuantStats counted = call.read();
       stats = QuantStats{counted.clamped, counted.flushed, n};
@@ -181,15 +185,40 @@ void quantize_to(const Tensor& x, const Tensor& out, const Number& number, Round
 
 void quantize_into(const Tensor& x, const Tensor& out, const Number& number, Rounding rounding,
                    const QuantizeOptions& options) {
-  quantize_to(x, out, number, rounding, options, false);
+  QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
+  quantize_to(x, out, make_quant_params(number, rounding, x.shape()), options, false);
 }
 
 Tensor quantize(const Tensor& x, const Number& number, Rounding rounding,
                 const QuantizeOptions& options) {
   QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
+  const QuantParams p = make_quant_params(number, rounding, x.shape());
   Tensor out = empty(x.shape(), x.device());
-  quantize_to(x, out, number, rounding, options, true);
+  quantize_to(x, out, p, options, true);
   return out;
+}
+
+Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, const Number& number, Rounding rounding,
+                         const QuantizeOptions& options) {
+  QTORCH_CHECK(x.defined() && x.dim() >= 1,
+               "quantize_bias_add: expected x with at least one dimension, got {}",
+               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+  QTORCH_CHECK(bias.defined() && bias.dim() == 1 && bias.size(0) == x.size(-1),
+               "quantize_bias_add: expected a bias of shape [{}] (x's last dimension), got {}", x.size(-1),
+               bias.defined() ? shape_str(bias.shape()) : "an undefined tensor");
+  QTORCH_CHECK(bias.device() == x.device(), "quantize_bias_add: expected the bias on {} (x's device), got {}",
+               x.device().str(), bias.device().str());
+  const QuantParams p = make_quant_params(number, rounding, x.shape());
+  NoGradGuard no_grad;
+  if (x.device().is_cuda() && bias_add_in_one_pass(p, x.numel())) {
+    Tensor out = empty(x.shape(), x.device());
+    quantize_to(x, out, p, options, true, bias);
+    return out;
+  }
+  // The sum first, then quantized in place: the values of the pass above.
+  Tensor sum = ops::binary(BinaryOp::Add, x, bias, "quantize_bias_add");
+  quantize_to(sum, sum, p, options, false);
+  return sum;
 }
 
 namespace {
@@ -222,14 +251,18 @@ void quantize_each_in_place(const std::vector<Tensor>& xs, const Number& number,
   NoGradGuard no_grad;
   QuantStats total;
   if (!one_device_call(xs)) {
-    for (Tensor x : xs) {  // a handle: writes go to the caller's tensor
+    for (size_t i = 0; i < xs.size(); ++i) {
+      Tensor x = xs[i];  // a handle: writes go to the caller's tensor
       QuantStats stats;
       QuantizeOptions one = options;
       one.stats = options.stats ? &stats : nullptr;
-      if (x.is_contiguous())
-        quantize_into(x, x, number, rounding, one);
-      else
-        x.copy_(quantize(x, number, rounding, one));
+      if (x.is_contiguous()) {
+        quantize_to(x, x, params[i], one, false);
+      } else {
+        Tensor q = empty(x.shape(), x.device());
+        quantize_to(x, q, params[i], one, true);
+        x.copy_(q);
+      }
       total += stats;
     }
     if (options.stats) *options.stats = total;

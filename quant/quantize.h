@@ -39,6 +39,15 @@ Tensor quantize(const Tensor& x, const Number& number, Rounding rounding = Round
 void quantize_into(const Tensor& x, const Tensor& out, const Number& number,
                    Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
 
+/// quantize(x + bias) for a bias of shape [x.size(-1)], broadcast along x's last dimension
+/// (a linear layer's output before its quantizer): the same bits, generator offsets, mask
+/// and counts. On a GPU the sum is formed inside the quantize pass where the format allows
+/// (fixed and floating point; block floating point whose blocks are contiguous rows of at
+/// most 8192 elements or single elements): one launch and no intermediate tensor, where
+/// the sum and the quantization take two.
+Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, const Number& number,
+                         Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
+
 /// Quantizes every tensor of `xs` in place, as quantize_into(x, x, number, rounding, options)
 /// on each in list order would (quantize then copy back for a non-contiguous x): the same
 /// bits, the same generator offsets and the same counts. On a GPU the whole list takes one

@@ -31,10 +31,44 @@
 
 namespace qtorch::quant {
 
+/// A vector added to x before quantizing, in the same pass: element i is quantized as
+/// x[i] + values[i % period] (a linear layer's bias, broadcast along the last dimension).
+/// The sum is one float32 addition rounded to nearest, as ops::add's.
+struct BiasAdd {
+  const float* values = nullptr;  // null: nothing is added
+  int64_t period = 0;
+};
+
+/// The one-launch layouts (segments_kernel in quant/cuda/quantize_cuda.cu): block floating
+/// point rows of at most kMaxSegmentRow elements. Rows shorter than kLongRow leave most of
+/// a row's CUDA block idle, so past kFewRows of them the two-pass path is the faster one.
+inline constexpr int64_t kMaxSegmentRow = 8192;
+inline constexpr int64_t kLongRow = 256;
+inline constexpr int64_t kFewRows = 2048;
+
+/// Whether a block floating point tensor's blocks are contiguous rows (p.outer == 1) that
+/// segments_kernel quantizes in one launch: at most kMaxSegmentRow elements, long or few.
+inline bool block_rows_in_one_launch(const QuantParams& p) {
+  return p.outer == 1 && p.inner <= kMaxSegmentRow && (p.inner >= kLongRow || p.blocks <= kFewRows);
+}
+
+/// Whether every element of a block floating point tensor is a block of its own.
+inline bool block_self_scaled(const QuantParams& p) { return p.outer == 1 && p.inner == 1; }
+
+/// Whether quantize_cuda takes a BiasAdd for an n-element tensor with parameters p: fixed
+/// and floating point, and block floating point in one launch (rows or single elements);
+/// n below 2^32, so the bias index is a 32-bit remainder.
+inline bool bias_add_in_one_pass(const QuantParams& p, int64_t n) {
+  if (n >= (int64_t{1} << 32)) return false;
+  if (p.family == QuantFamily::Fixed || p.family == QuantFamily::Float) return true;
+  return p.family == QuantFamily::Block && (block_self_scaled(p) || block_rows_in_one_launch(p));
+}
+
 /// CUDA implementation of the contract above (pointers are device pointers on CUDA device
-/// `device`).
+/// `device`). With bias.values (only where bias_add_in_one_pass(p, n)), x[i] +
+/// bias.values[i % bias.period] is quantized instead of x[i], counted and masked.
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device);
+                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device, BiasAdd bias = {});
 
 /// One tensor of quantize_list_cuda's list: n contiguous floats at x, quantized in place with
 /// its own kernel parameters p (the list's format and rounding, its own block layout) and the

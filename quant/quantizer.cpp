@@ -1,4 +1,5 @@
-// The quantizer graph node: forward y = Qf(x); backward g -> hooks -> Qb -> clamp mask.
+// The quantizer graph node: forward y = Qf(x) (or Qf(x + bias)); backward g -> hooks -> Qb ->
+// clamp mask.
 #include "qtorch/quant/quantizer.h"
 
 #include "qtorch/autograd/grad_mode.h"
@@ -35,10 +36,30 @@ void check_options(const QuantizerOptions& o) {
   }
 }
 
-Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x) {
+/// The gradient the quantizer passes back: the hooks, the backward quantization, then the
+/// clamp mask (keep: 1 where the forward value was not clamped; undefined without one).
+Tensor quantizer_backward(const QuantizerOptions& o, const Tensor& keep, const Tensor& grad_output) {
+  Tensor g = grad_output;
+  for (const auto& hook : o.backward_hooks) {
+    g = hook(g);
+    QTORCH_CHECK(g.defined() && g.shape() == grad_output.shape(),
+                 "quantizer: expected a backward hook to return a gradient of shape {}, got {}",
+                 shape_str(grad_output.shape()), g.defined() ? shape_str(g.shape()) : "none");
+  }
+  if (o.backward_number) {
+    QuantizeOptions qo{.generator = o.generator.get(), .counter = o.backward_counter.get()};
+    g = quantize(g, *o.backward_number, o.backward_rounding, qo);
+  }
+  if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
+  return g;
+}
+
+/// The quantizer on x, or on x + bias when bias is defined (bias_add_quantizer): one graph
+/// node either way, with the backward pass beside it.
+Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x, const Tensor& bias) {
   const QuantizerOptions& o = *options;
   QTORCH_CHECK(x.defined(), "quantizer: expected a defined tensor, got an undefined one");
-  const bool recording = any_requires_grad({&x});
+  const bool recording = any_requires_grad({&x, &bias});
   Tensor mask;
   Tensor y;
   {
@@ -47,42 +68,51 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
       QuantizeOptions qo{.generator = o.generator.get(),
                          .mask = recording && o.clamping_grad_zero ? &mask : nullptr,
                          .counter = o.forward_counter.get()};
-      y = quantize(x, *o.forward_number, o.forward_rounding, qo);
+      y = bias.defined() ? quantize_bias_add(x, bias, *o.forward_number, o.forward_rounding, qo)
+                         : quantize(x, *o.forward_number, o.forward_rounding, qo);
     } else {
-      y = x.detach();
+      QTORCH_CHECK(!bias.defined() || (x.dim() >= 1 && bias.dim() == 1 && bias.size(0) == x.size(-1)),
+                   "quantizer: expected a bias of shape [{}] (x's last dimension), got {}",
+                   x.dim() >= 1 ? x.size(-1) : 1, bias.defined() ? shape_str(bias.shape()) : "none");
+      y = bias.defined() ? ops::binary(BinaryOp::Add, x, bias, "quantizer") : x.detach();
     }
   }
   if (!recording) return y;
   // 1 where the forward value was not clamped (only with clamping_grad_zero).
   Tensor keep;
   if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
+  if (bias.defined()) {
+    // The sum's gradient goes to x and to the bias (the engine sums it over the broadcast
+    // rows, as for an add node).
+    return record("quantizer_bias_add", y, {x, bias}, [options, keep](const Tensor& grad_output, const Node&) -> Grads {
+      Tensor g = quantizer_backward(*options, keep, grad_output);
+      return {g, g};
+    });
+  }
   // A fresh handle, so the node's output is never the caller's tensor itself.
   if (y.is_same(x) || !o.forward_number) y = as_strided(y, y.shape(), y.strides(), y.offset());
   // Straight-through: backward ignores the forward rounding except for the mask.
   return record("quantizer", y, {x}, [options, keep](const Tensor& grad_output, const Node&) -> Grads {
-    const QuantizerOptions& o = *options;
-    Tensor g = grad_output;
-    for (const auto& hook : o.backward_hooks) {
-      g = hook(g);
-      QTORCH_CHECK(g.defined() && g.shape() == grad_output.shape(),
-                   "quantizer: expected a backward hook to return a gradient of shape {}, got {}",
-                   shape_str(grad_output.shape()), g.defined() ? shape_str(g.shape()) : "none");
-    }
-    if (o.backward_number) {
-      QuantizeOptions qo{.generator = o.generator.get(), .counter = o.backward_counter.get()};
-      g = quantize(g, *o.backward_number, o.backward_rounding, qo);
-    }
-    if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
-    return {g};
+    return {quantizer_backward(*options, keep, grad_output)};
   });
 }
 
 }  // namespace
 
-QuantizerFn quantizer(QuantizerOptions options) {
+QuantizerForms quantizer_forms(QuantizerOptions options) {
   check_options(options);
   auto shared = std::make_shared<const QuantizerOptions>(std::move(options));
-  return [shared](const Tensor& x) { return apply(shared, x); };
+  return {.plain = [shared](const Tensor& x) { return apply(shared, x, Tensor()); },
+          .with_bias = [shared](const Tensor& x, const Tensor& bias) {
+            QTORCH_CHECK(bias.defined(), "quantizer: expected a bias to add, got an undefined tensor");
+            return apply(shared, x, bias);
+          }};
+}
+
+QuantizerFn quantizer(QuantizerOptions options) { return quantizer_forms(std::move(options)).plain; }
+
+BiasQuantizerFn bias_add_quantizer(QuantizerOptions options) {
+  return quantizer_forms(std::move(options)).with_bias;
 }
 
 Tensor quantize_ste(const Tensor& x, const QuantizerOptions& options) {

@@ -49,6 +49,23 @@ using QuantizerFn = std::function<Tensor(const Tensor&)>;
 /// qtorch::Error here) and returns the quantization function.
 QuantizerFn quantizer(QuantizerOptions options);
 
+/// A quantizer that adds a bias first: fn(x, bias) gives what quantizer(options)(x + bias)
+/// gives for a bias of shape [x.size(-1)] broadcast along x's last dimension (a linear
+/// layer's output and bias): the same values, the same gradients for x and the bias, the
+/// same hooks, mask and counts, bit for bit. It is one graph node instead of two, and on a
+/// GPU the sum is formed inside the quantize pass where the format allows
+/// (quant::quantize_bias_add). Validates the options as quantizer() does.
+using BiasQuantizerFn = std::function<Tensor(const Tensor& x, const Tensor& bias)>;
+BiasQuantizerFn bias_add_quantizer(QuantizerOptions options);
+
+/// Both forms over one copy of the options, for a module that offers both: a backward hook
+/// that keeps state is then one object for every call, whichever form makes it.
+struct QuantizerForms {
+  QuantizerFn plain;
+  BiasQuantizerFn with_bias;
+};
+QuantizerForms quantizer_forms(QuantizerOptions options);
+
 /// The same op applied once: quantizer(options)(x).
 Tensor quantize_ste(const Tensor& x, const QuantizerOptions& options);
 

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 
+#include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/lower.h"
+#include "qtorch/nn/takes_bias_add.h"
 #include "qtorch/nn/use_mac.h"
 #include "qtorch/optim/optim_lp.h"
 #include "qtorch/quant/quantize.h"
@@ -20,15 +22,21 @@ bool counted(const ApplyOptions& options, Role role) {
 
 /// The activation/error quantizer after a layer: quant::quantizer, plus (with
 /// count_nonzero) a count of the finite nonzero inputs of its forward pass.
-class LayerQuantizer : public nn::Cloneable<LayerQuantizer> {
+class LayerQuantizer : public nn::Cloneable<LayerQuantizer>, public nn::TakesBiasAdd {
  public:
   LayerQuantizer(quant::QuantizerOptions options, std::shared_ptr<QuantCounters> count_forward_nonzero)
       : description_(describe(options)), count_forward_nonzero_(std::move(count_forward_nonzero)),
-        fn_(quant::quantizer(std::move(options))) {}
+        fns_(quant::quantizer_forms(std::move(options))) {}
   Tensor forward(const Tensor& x) override {
     if (count_forward_nonzero_ && !count_forward_nonzero_->paused())
       count_forward_nonzero_->add_nonzero(Role::Activation, count_finite_nonzero(x));
-    return fn_(x);
+    return fns_.plain(x);
+  }
+  /// One node for a Linear's bias add and this quantizer, unless the sum's nonzeros are
+  /// counted (the count needs the sum itself).
+  Tensor forward_bias_add(const Tensor& x, const Tensor& bias) override {
+    if (count_forward_nonzero_) return forward(add(x, bias));
+    return fns_.with_bias(x, bias);
   }
   std::string type_name() const override { return "Quantizer"; }
   std::string extra_repr() const override { return description_; }
@@ -40,7 +48,7 @@ class LayerQuantizer : public nn::Cloneable<LayerQuantizer> {
   }
   std::string description_;
   std::shared_ptr<QuantCounters> count_forward_nonzero_;  // null: not counted
-  quant::QuantizerFn fn_;
+  quant::QuantizerForms fns_;
 };
 
 /// The error role's counter when errors are counted, so that the overflow channel and the

@@ -47,6 +47,13 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
   }
 }
 
+/// v + the bias of flat element e (BiasAdd, quant/quantize_cuda.h); v itself without one. One
+/// float32 addition rounded to nearest (never contracted), as ops::add's.
+__device__ __forceinline__ float plus_bias(float v, const BiasAdd& bias, int64_t e) {
+  if (bias.values == nullptr) return v;
+  return __fadd_rn(v, bias.values[static_cast<uint32_t>(e) % static_cast<uint32_t>(bias.period)]);
+}
+
 /// How a launch finds the block scale of an element group (block floating point only).
 struct BlockLookup {
   const uint32_t* maxima;
@@ -57,13 +64,14 @@ struct BlockLookup {
 
 /// Quantizes the group of elements 4g..4g+3 of an n-element array (those below n) with the
 /// words of Philox block offset + g (element i uses word i % 4 of block offset + i / 4, as on
-/// the CPU); float4 accesses when `vec` and the group is whole. Block floating point takes
-/// the four elements' scales from scales_of(e0, v, s). Counting (compile time): the clamp
-/// mask (when not null) and the clamped and flushed counts.
+/// the CPU); float4 accesses when `vec` and the group is whole. With a bias, x + bias is
+/// quantized (and counted). Block floating point takes the four elements' scales from
+/// scales_of(e0, v, s). Counting (compile time): the clamp mask (when not null) and the
+/// clamped and flushed counts.
 template <QuantFamily F, RoundKind K, bool Counting, class ScalesOf>
 __device__ __forceinline__ void quantize_group(const float* x, float* out, float* mask, int64_t n, int64_t g,
                                                bool vec, const QuantParams& p, uint64_t seed, uint64_t offset,
-                                               const ScalesOf& scales_of, Counts& counts) {
+                                               const BiasAdd& bias, const ScalesOf& scales_of, Counts& counts) {
   const int64_t e0 = g * 4;
   const bool full = vec && e0 + 4 <= n;
   float v[4];
@@ -73,6 +81,11 @@ __device__ __forceinline__ void quantize_group(const float* x, float* out, float
   } else {
 #pragma unroll
     for (int k = 0; k < 4; ++k) v[k] = e0 + k < n ? x[e0 + k] : 0.0f;
+  }
+  if (bias.values != nullptr) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+      if (e0 + k < n) v[k] = plus_bias(v[k], bias, e0 + k);
   }
   PhiloxBlock r{{0u, 0u, 0u, 0u}};
   if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
@@ -146,7 +159,7 @@ __global__ void __launch_bounds__(kThreads)
   Counts counts;
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
        g += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    quantize_group<F, K, Counting>(x, out, mask, n, g, vec, p, seed, offset, scales_of, counts);
+    quantize_group<F, K, Counting>(x, out, mask, n, g, vec, p, seed, offset, BiasAdd{}, scales_of, counts);
   if constexpr (Counting) counts.add_to(counters);
 }
 
@@ -168,7 +181,6 @@ __device__ __forceinline__ uint32_t block_max(uint32_t m) {
 __device__ __forceinline__ uint32_t abs_bits(float v) { return float_bits(v) & kAbsMask; }
 
 /// For rows of inner >= kLongRow elements: block b takes chunk b % chunks of row b / chunks.
-constexpr int64_t kLongRow = 256;
 constexpr int64_t kRowChunk = kThreads * 16;
 
 __global__ void __launch_bounds__(kThreads)
@@ -233,16 +245,19 @@ void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* max
 /// kSegmentElements = 8192 elements, and elementwise chunks of that size.
 constexpr int kRowGroups = 8;
 constexpr int64_t kSegmentElements = 4 * kRowGroups * kThreads;
+static_assert(kSegmentElements == kMaxSegmentRow, "block_rows_in_one_launch (quantize_cuda.h) names this limit");
 
 /// The work of CUDA blocks [first_block, the next segment's first_block) of segments_kernel:
-/// all of a tensor x of n elements, quantized into out (and mask) with the random words of
-/// Philox blocks offset, offset + 1, ... (as one quantize_kernel call would).
+/// all of a tensor x of n elements (plus bias, when it has one), quantized into out (and
+/// mask) with the random words of Philox blocks offset, offset + 1, ... (as one
+/// quantize_kernel call would).
 struct Segment {
   const float* x;
   float* out;
   float* mask;
   int64_t n;
   uint64_t offset;
+  BiasAdd bias;
   /// > 0: block floating point with one block per contiguous row of `row` elements (at
   /// most kSegmentElements); CUDA block b of the segment quantizes row b. 0: CUDA block b
   /// quantizes elements [b, b + 1) * kSegmentElements elementwise (block floating point:
@@ -252,14 +267,16 @@ struct Segment {
   bool vec;  // x, out and mask 16-byte aligned and (rows) the row a multiple of 4 elements
 };
 
-/// A launch's segments, passed by value: 40 of them stay well inside the 4 KB of kernel
-/// parameters.
+/// A launch's segments, passed by value: 40 of them (72 bytes each) stay inside the 4 KB of
+/// kernel parameters.
 constexpr int kMaxSegments = 40;
 struct SegmentList {
   Segment at[kMaxSegments];
   int count = 0;
   uint32_t blocks = 0;  // CUDA blocks of all the segments
 };
+static_assert(sizeof(SegmentList) + sizeof(QuantParams) + sizeof(uint64_t) + sizeof(void*) <= 4096,
+              "segments_kernel's parameters must fit the 4 KB of a launch");
 
 /// Row `row` of s (s.vec): the threads load the row into registers (group g of the row by
 /// thread g % kThreads), reduce its largest magnitude bits (an integer max, as the two-pass
@@ -276,6 +293,11 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
     v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (s.bias.values != nullptr && g < row_groups) {
+      const int64_t e = (first_group + g) * 4;
+      v[k] = make_float4(plus_bias(v[k].x, s.bias, e), plus_bias(v[k].y, s.bias, e + 1),
+                         plus_bias(v[k].z, s.bias, e + 2), plus_bias(v[k].w, s.bias, e + 3));
+    }
     m = max(m, max(max(abs_bits(v[k].x), abs_bits(v[k].y)), max(abs_bits(v[k].z), abs_bits(v[k].w))));
   }
   const BlockScale bs = block_scale(block_max(m), p.wl);
@@ -313,7 +335,7 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
                                                        uint64_t seed, Counts& counts) {
   const int64_t begin = row * s.row, end = begin + s.row;
   uint32_t m = 0;
-  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) m = max(m, abs_bits(s.x[e]));
+  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) m = max(m, abs_bits(plus_bias(s.x[e], s.bias, e)));
   const BlockScale bs = block_scale(block_max(m), p.wl);
   for (int64_t g = begin / 4 + threadIdx.x; g * 4 < end; g += kThreads) {
     PhiloxBlock r{{0u, 0u, 0u, 0u}};
@@ -322,7 +344,7 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
     for (int k = 0; k < 4; ++k) {
       const int64_t e = g * 4 + k;
       if (e < begin || e >= end) continue;
-      const float v = s.x[e];
+      const float v = plus_bias(s.x[e], s.bias, e);
       uint32_t c;
       const float y = quantize_block<K, true>(v, bs, r.w[k], c);
       s.out[e] = y;
@@ -345,7 +367,8 @@ __device__ __forceinline__ void quantize_chunk(const Segment& s, int64_t chunk, 
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = first + threadIdx.x + static_cast<int64_t>(k) * kThreads;
     if (g < groups)
-      quantize_group<F, K, Counting>(s.x, s.out, s.mask, s.n, g, s.vec, p, seed, s.offset, SelfScales{p.wl}, counts);
+      quantize_group<F, K, Counting>(s.x, s.out, s.mask, s.n, g, s.vec, p, seed, s.offset, s.bias, SelfScales{p.wl},
+                                     counts);
   }
 }
 
@@ -378,18 +401,20 @@ class SegmentLauncher {
 
   /// A block floating point tensor whose blocks are contiguous rows (p.outer == 1) of
   /// `row` elements, at most kSegmentElements.
-  void add_rows(const float* x, float* out, float* mask, int64_t n, int64_t row, uint64_t offset) {
+  void add_rows(const float* x, float* out, float* mask, int64_t n, int64_t row, uint64_t offset,
+                BiasAdd bias = {}) {
     const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                           reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
-    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .row = row, .vec = aligned && row % 4 == 0},
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .bias = bias, .row = row,
+                .vec = aligned && row % 4 == 0},
         row > 0 ? n / row : 0);
   }
   /// A tensor quantized elementwise (fixed, float, or block floating point with each element
   /// its own block).
-  void add_chunks(const float* x, float* out, float* mask, int64_t n, uint64_t offset) {
+  void add_chunks(const float* x, float* out, float* mask, int64_t n, uint64_t offset, BiasAdd bias = {}) {
     const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                           reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
-    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .row = 0, .vec = aligned},
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .bias = bias, .row = 0, .vec = aligned},
         (n + kSegmentElements - 1) / kSegmentElements);
   }
 
@@ -439,20 +464,6 @@ class SegmentLauncher {
   bool counting_ = false;
 };
 
-/// Rows shorter than kLongRow leave most of a row's CUDA block idle: past kFewRows of them,
-/// the two-pass path (three launches, every thread busy) is the faster one.
-constexpr int64_t kFewRows = 2048;
-
-/// Whether segments_kernel takes a block floating point tensor as rows: every block is one
-/// contiguous row (p.outer == 1) of at most kSegmentElements elements, and the rows are
-/// long or few.
-bool rows_fit(const QuantParams& p) {
-  return p.outer == 1 && p.inner <= kSegmentElements && (p.inner >= kLongRow || p.blocks <= kFewRows);
-}
-
-/// Whether every element of a block floating point tensor is a block of its own.
-bool self_scaled(const QuantParams& p) { return p.outer == 1 && p.inner == 1; }
-
 template <QuantFamily F, RoundKind K>
 void launch(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
             uint64_t seed, uint64_t offset, const BlockLookup& blocks, unsigned long long* counters,
@@ -479,10 +490,23 @@ void launch_family(const float* x, float* out, float* mask, int64_t n, const Qua
 }  // namespace
 
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device) {
+                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device, BiasAdd bias) {
   if (n <= 0) return;
   cuda::DeviceGuard guard(device);
   cudaStream_t st = guard.stream();
+  if (bias.values != nullptr) {  // one segments_kernel launch: a row per CUDA block, or chunks
+    QTORCH_CHECK(bias_add_in_one_pass(p, n) && bias.period > 0,
+                 "quantize (cuda): a bias add in the same pass needs fixed point, floating point or block floating "
+                 "point in one launch, and a positive period; got family {} and period {}",
+                 static_cast<int>(p.family), bias.period);
+    SegmentLauncher launcher(p, seed, counts, st);
+    if (p.family == QuantFamily::Block && !block_self_scaled(p))
+      launcher.add_rows(x, out, mask, n, p.inner, offset, bias);
+    else
+      launcher.add_chunks(x, out, mask, n, offset, bias);
+    launcher.flush();
+    return;
+  }
   switch (p.family) {
     case QuantFamily::Fixed:
       launch_family<QuantFamily::Fixed>(x, out, mask, n, p, seed, offset, {}, counts, st);
@@ -494,11 +518,11 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
       QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
                    "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer, p.blocks,
                    p.inner, n);
-      if (self_scaled(p)) {  // e.g. a bias with dim 0: one launch, one pass
+      if (block_self_scaled(p)) {  // e.g. a bias with dim 0: one launch, one pass
         launch_family<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.self_scaled = true}, counts, st);
         break;
       }
-      if (rows_fit(p)) {  // one launch, one CUDA block per row
+      if (block_rows_in_one_launch(p)) {  // one launch, one CUDA block per row
         SegmentLauncher rows(p, seed, counts, st);
         rows.add_rows(x, out, mask, n, p.inner, offset);
         rows.flush();
@@ -533,9 +557,9 @@ void quantize_list_cuda(const std::vector<QuantizeListItem>& items, uint64_t see
                  "quantize (cuda): expected one format and rounding for the whole list");
     if (item.n <= 0) continue;
     const bool block = p.family == QuantFamily::Block;
-    if (p.family == QuantFamily::Fixed || p.family == QuantFamily::Float || (block && self_scaled(p)))
+    if (p.family == QuantFamily::Fixed || p.family == QuantFamily::Float || (block && block_self_scaled(p)))
       launcher.add_chunks(item.x, item.x, nullptr, item.n, item.offset);
-    else if (block && rows_fit(p))
+    else if (block && block_rows_in_one_launch(p))
       launcher.add_rows(item.x, item.x, nullptr, item.n, p.inner, item.offset);
     else  // blocks across rows, rows past 8192, MX, NVFP4: a call of its own
       quantize_cuda(item.x, item.x, nullptr, item.n, p, seed, item.offset, counts, device);

@@ -14,6 +14,8 @@
 #include "qtorch/qtorch.h"
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/quantizer.h"
+#include "qtorch/nn/nn.h"
+#include "qtorch/nn/quantizer_module.h"
 #include "tests/cuda/parity.h"
 
 using namespace qtorch;
@@ -222,6 +224,94 @@ TEST(CudaQuantize, ListInOneLaunchGivesTheBitsOfTheCpuList) {
       for (size_t i = 0; i < xc.size(); ++i)
         parity::expect_same_bits(xc[i], plain[i], label + " (not counted) tensor " + std::to_string(i));
     }
+}
+
+TEST(CudaQuantize, BiasAddInTheQuantizePassGivesTheCpuBits) {
+  QTORCH_REQUIRE_CUDA();
+  // quantize_bias_add on the GPU (the sum formed inside segments_kernel: elementwise chunks,
+  // rows from registers, rows read twice) against the CPU (the sum, then quantize). Shapes:
+  // a linear layer's [batch, 256], [batch, 10] (rows read twice), a row of 7, three
+  // dimensions, a tensor past one 8192-element chunk, a misaligned view, and layouts that
+  // take the sum first on the GPU too (MX, NVFP4, rows past 8192, blocks across rows).
+  const Shape shapes[] = {{128, 256}, {128, 10}, {3, 7}, {2, 5, 40}, {9, 1000}, {2, 8200}};
+  const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4},         formats::fp8_e4m3(),
+                                       BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
+                                       BlockFloatingPoint{.wl = 8, .dim = 1}, MXFormat{},
+                                       NVFP4Format{}};
+  uint32_t seed = 60;
+  for (const Shape& shape : shapes)
+    for (const Number& number : formats) {
+      if (std::holds_alternative<BlockFloatingPoint>(number) && std::get<BlockFloatingPoint>(number).dim >=
+                                                                    static_cast<int>(shape.size()))
+        continue;
+      const Tensor x = mixed_input(numel_of(shape), seed++, true).reshape(shape);
+      const Tensor bias = mixed_input(shape.back(), seed++, false);
+      for (Rounding r : kRoundings) {
+        const std::string label = "bias add " + shape_str(shape) + " " + qtorch::to_string(number) + " " + rounding_name(r);
+        Generator gc(9), gg(9);
+        gc.set_state(9, 55);
+        gg.set_state(9, 55);
+        Tensor mc, mg;
+        QuantStats sc, sg;
+        quant::StatsCounter cc, cg;
+        const Tensor yc = quant::quantize_bias_add(x, bias, number, r,
+                                                   {.generator = &gc, .stats = &sc, .mask = &mc, .counter = &cc});
+        const Tensor yg = quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), number, r,
+                                                   {.generator = &gg, .stats = &sg, .mask = &mg, .counter = &cg});
+        ASSERT_TRUE(yg.device().is_cuda()) << label;
+        // A NaN input's sum is a NaN whose payload the devices' adders choose.
+        parity::expect_same_bits(yc, yg, label, true);
+        parity::expect_same_bits(mc, mg, label + " mask");
+        EXPECT_EQ(sc, sg) << label;
+        EXPECT_EQ(cc.read(), cg.read()) << label;
+        EXPECT_EQ(gc.offset(), gg.offset()) << label;
+        // Not counted (the kernels' other path), and from a misaligned view: the same bits.
+        gg.set_state(9, 55);
+        parity::expect_same_bits(yc, quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), number, r, {.generator = &gg}),
+                                 label + " (not counted)", true);
+        const Tensor padded = mixed_input(numel_of(shape) + 1, seed, true).to(kGpu);
+        padded.slice(0, 1, numel_of(shape) + 1).copy_(x.reshape({numel_of(shape)}).to(kGpu));
+        gg.set_state(9, 55);
+        parity::expect_same_bits(
+            yc, quant::quantize_bias_add(padded.slice(0, 1, numel_of(shape) + 1).reshape(shape), bias.to(kGpu), number, r,
+                                         {.generator = &gg}),
+            label + " (misaligned)", true);
+      }
+    }
+}
+
+TEST(CudaQuantize, LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules) {
+  QTORCH_REQUIRE_CUDA();
+  // nn::Sequential{Linear, Quantizer} on the GPU: the bias add inside the quantizer's pass
+  // against the two modules one after the other (a forward hook on the Linear keeps them
+  // apart), output and every gradient, for a linear layer's block8 rows and fixed point.
+  // (Against the CPU the products would differ: cuBLAS and OpenBLAS sum in other orders.)
+  for (const Number& number : std::vector<Number>{BlockFloatingPoint{.wl = 8, .dim = 0}, FixedPoint{.wl = 8, .fl = 4}}) {
+    manual_seed(12);
+    auto linear = std::make_shared<nn::Linear>(300, 256);
+    auto with_quantizer = [&](const nn::ModulePtr& layer) {
+      return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+          layer, std::make_shared<nn::Quantizer>(quant::QuantizerOptions{
+                     .forward_number = number, .backward_number = number, .generator = std::make_shared<Generator>(77)})});
+    };
+    auto fused = with_quantizer(linear), separate = with_quantizer(linear->clone());
+    (*separate)[0]->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
+    fused->to(kGpu);
+    separate->to(kGpu);
+    const Tensor x = parity::random_cpu({64, 300}, 13).to(kGpu), w = parity::random_cpu({64, 256}, 14).to(kGpu);
+    Tensor x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+    Tensor y1 = (*fused)(x1), y2 = (*separate)(x2);
+    EXPECT_EQ(y1.grad_fn_name(), "quantizer_bias_add");
+    EXPECT_EQ(y2.grad_fn_name(), "quantizer");
+    const std::string label = "linear then " + qtorch::to_string(number);
+    parity::expect_same_bits(y2, y1, label + " forward");
+    sum(y1 * w).backward();
+    sum(y2 * w).backward();
+    parity::expect_same_bits(x2.grad(), x1.grad(), label + " input gradient");
+    const std::vector<Tensor> p1 = fused->parameters(), p2 = separate->parameters();
+    for (size_t i = 0; i < p1.size(); ++i)
+      parity::expect_same_bits(p2[i].grad(), p1[i].grad(), label + " parameter gradient " + std::to_string(i));
+  }
 }
 
 TEST(CudaQuantize, LargeTensorStochasticBitsMatch) {

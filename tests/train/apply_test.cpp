@@ -5,6 +5,7 @@
 
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/loss.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
@@ -101,6 +102,57 @@ TEST(ApplyRecipe, CountsTheChosenRolesAndReportsErrorSaturation) {
   s.counters->pause(true);
   s.optimizer->step();
   EXPECT_EQ(s.counters->total(Role::Weight).numel, 9);
+}
+
+// The lowered model runs each Linear's bias add inside the quantizer after it (one node,
+// one GPU pass); a forward hook on the Linears keeps the two apart. Three block8 steps give
+// the same losses, parameters and counts either way, with and without nonzero counts (which
+// need the sum itself, so that quantizer keeps its own add).
+TEST(ApplyRecipe, BiasAddsInsideTheQuantizersGiveTheStepsOfSeparateOps) {
+  for (bool count_nonzero : {false, true}) {
+    std::vector<float> losses[2];
+    std::vector<std::vector<float>> params[2];
+    QuantCounts activations[2], errors[2];
+    std::string last_node[2];
+    for (int separate = 0; separate < 2; ++separate) {
+      manual_seed(5);
+      ApplyOptions options;
+      options.count_nonzero = count_nonzero;
+      options.counted_roles = {Role::Activation, Role::Error};
+      LowPrecisionSetup s = apply_recipe(preset("block8"), models::mlp({12, 16, 16, 10}), sgd(0.1), options);
+      int hooked = 0;
+      if (separate == 1)
+        for (auto& [name, m] : s.model->named_modules())
+          if (dynamic_cast<nn::Linear*>(m.get()) != nullptr) {
+            m->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
+            ++hooked;
+          }
+      EXPECT_EQ(hooked, separate == 1 ? 3 : 0);
+      manual_seed(6);
+      const Tensor x = randn({8, 12}) * 2.0f;
+      const Tensor labels = Tensor::from_vector({0, 3, 9, 1, 1, 4, 7, 2}, {8});
+      for (int step = 0; step < 3; ++step) {
+        s.optimizer->zero_grad();
+        const Tensor out = (*s.model)(x);
+        last_node[separate] = out.grad_fn_name();
+        Tensor loss = cross_entropy(out, labels);
+        loss.backward();
+        s.optimizer->step();
+        losses[separate].push_back(loss.item());
+      }
+      for (const Tensor& p : s.model->parameters()) params[separate].push_back(p.to_vector());
+      activations[separate] = s.counters->total(Role::Activation);
+      errors[separate] = s.counters->total(Role::Error);
+    }
+    const std::string label = count_nonzero ? "nonzero counted" : "nonzero not counted";
+    EXPECT_EQ(last_node[0], count_nonzero ? "quantizer" : "quantizer_bias_add") << label;
+    EXPECT_EQ(last_node[1], "quantizer") << label;
+    EXPECT_EQ(losses[0], losses[1]) << label;
+    EXPECT_EQ(params[0], params[1]) << label;
+    EXPECT_EQ(activations[0], activations[1]) << label;
+    EXPECT_EQ(errors[0], errors[1]) << label;
+    EXPECT_GT(activations[0].numel, 0) << label;
+  }
 }
 
 TEST(ApplyRecipe, OverflowChannelMakesTheScalerSkip) {

@@ -1,0 +1,132 @@
+// A Linear followed by a quantizer in a Sequential runs its bias add inside the quantizer's
+// node (Module::forward_fused_with, nn::TakesBiasAdd): the same outputs and gradients, bit
+// for bit, as the two modules one after the other, which is what a forward hook on either
+// module restores.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/nn/nn.h"
+#include "qtorch/nn/quantizer_module.h"
+#include "qtorch/quant/mac.h"
+
+using namespace qtorch;
+
+namespace {
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  const std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  return a.shape() == b.shape() && (va.empty() || std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
+}
+
+std::shared_ptr<nn::Quantizer> quantizer() {
+  return std::make_shared<nn::Quantizer>(quant::QuantizerOptions{
+      .forward_number = FixedPoint{.wl = 6, .fl = 3},
+      .backward_number = FloatingPoint{.exp = 5, .man = 2},
+      .clamping_grad_zero = true});
+}
+
+/// A hook that changes nothing; registered on a module, it keeps the pair from fusing.
+int64_t watch(nn::Module& m) {
+  return m.register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
+}
+
+struct Pass {
+  Tensor y, x_grad;
+  std::vector<Tensor> param_grads;
+  std::string node;
+};
+
+/// One forward and backward pass of `model` on x, with the default generator seeded.
+Pass pass(nn::Module& model, const Tensor& x0) {
+  manual_seed(42);
+  model.zero_grad();
+  Tensor x = x0.clone();
+  x.requires_grad_(true);
+  Tensor y = model(x);
+  const std::string node = y.grad_fn_name();
+  const Tensor w = randn(y.shape()) * 4.0f;
+  sum(mul(y, w)).backward();
+  Pass p{y.detach(), x.grad(), {}, node};
+  for (const Tensor& param : model.parameters()) p.param_grads.push_back(param.grad());
+  return p;
+}
+
+void expect_same(const Pass& got, const Pass& want, const std::string& label) {
+  EXPECT_TRUE(same_bits(got.y, want.y)) << label;
+  EXPECT_TRUE(same_bits(got.x_grad, want.x_grad)) << label;
+  ASSERT_EQ(got.param_grads.size(), want.param_grads.size()) << label;
+  for (size_t i = 0; i < got.param_grads.size(); ++i)
+    EXPECT_TRUE(same_bits(got.param_grads[i], want.param_grads[i])) << label << ", parameter " << i;
+}
+
+TEST(BiasAddFusion, LinearThenQuantizerIsOneNodeWithTheBitsOfTwo) {
+  for (const Shape& shape : {Shape{5, 6}, Shape{2, 3, 6}}) {
+    manual_seed(1);
+    auto linear = std::make_shared<nn::Linear>(6, 9);
+    nn::Sequential fused({linear, quantizer()});
+    nn::ModulePtr copy = fused.clone();
+    auto& separate = dynamic_cast<nn::Sequential&>(*copy);
+    watch(*separate[0]);
+    const Tensor x = randn(shape) * 3.0f;
+    const Pass got = pass(fused, x), want = pass(separate, x);
+    EXPECT_EQ(got.node, "quantizer_bias_add");
+    EXPECT_EQ(want.node, "quantizer");
+    expect_same(got, want, shape_str(shape));
+  }
+}
+
+TEST(BiasAddFusion, HooksSeeEachModulesOwnOutput) {
+  manual_seed(2);
+  auto linear = std::make_shared<nn::Linear>(4, 3);
+  auto q = quantizer();
+  nn::Sequential model({linear, q});
+  Tensor seen;
+  linear->register_forward_hook([&seen](nn::Module&, const Tensor&, const Tensor& out) {
+    seen = out.detach();
+    return Tensor();
+  });
+  const Tensor x = randn({2, 4});
+  const Tensor y = model(x);
+  EXPECT_EQ(y.grad_fn_name(), "quantizer");
+  // The hook saw x W^T + b, not the product alone.
+  EXPECT_TRUE(same_bits(seen, linear->forward(x).detach()));
+  // A hook on the quantizer keeps the pair apart too.
+  nn::Sequential other({std::make_shared<nn::Linear>(4, 3), quantizer()});
+  watch(*other[1]);
+  EXPECT_EQ(other(x).grad_fn_name(), "quantizer");
+}
+
+TEST(BiasAddFusion, QLinearHandsOverItsLowPrecisionProduct) {
+  manual_seed(3);
+  auto layer = std::make_shared<nn::QLinear>(20, 7, quant::parse_mac("acc=fp16,acc_rounding=nearest_even"),
+                                             quant::parse_mac("acc=fp16"));
+  nn::Sequential fused({layer, quantizer()});
+  nn::ModulePtr copy = fused.clone();
+  auto& separate = dynamic_cast<nn::Sequential&>(*copy);
+  watch(*separate[0]);
+  const Tensor x = randn({4, 20}) * 20.0f;
+  const Pass got = pass(fused, x), want = pass(separate, x);
+  EXPECT_EQ(got.node, "quantizer_bias_add");
+  expect_same(got, want, "QLinear");
+  // The product is QLinear's: with fp16 sums it differs from the float32 Linear's.
+  nn::Linear plain(20, 7);
+  plain.weight().copy_(layer->weight());
+  EXPECT_FALSE(same_bits(layer->product(x).detach(), plain.product(x).detach()));
+}
+
+TEST(BiasAddFusion, NothingToFuseWithoutABiasOrAQuantizerNext) {
+  manual_seed(4);
+  nn::Sequential no_bias({std::make_shared<nn::Linear>(4, 3, nn::LinearOptions{.bias = false}), quantizer()});
+  const Tensor x = randn({2, 4});
+  EXPECT_EQ(no_bias(x).grad_fn_name(), "quantizer");
+  nn::Sequential relu_next({std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::ReLU>()});
+  EXPECT_EQ(relu_next(x).grad_fn_name(), "relu");
+}
+
+}  // namespace

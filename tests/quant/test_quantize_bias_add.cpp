@@ -1,0 +1,187 @@
+// A linear layer's bias add taken into its quantizer: quant::quantize_bias_add(x, bias)
+// against quantize() of the sum formed by hand, and quant::bias_add_quantizer against
+// quantizer() after an add node: the same values, offsets, masks, counts and gradients.
+// The GPU's one-pass form is checked against this CPU form in tests/cuda/quantize_parity_test.cpp.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
+#include "qtorch/quant/stats_counter.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+std::vector<float> values(int64_t n, uint32_t seed, float spread) {
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t state = seed;
+  for (float& e : v) {
+    state = state * 1664525u + 1013904223u;
+    e = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * spread;
+  }
+  return v;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  const std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  // memcmp must not see the null data of an empty vector.
+  return a.shape() == b.shape() && (va.empty() || std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
+}
+
+/// x + bias along the last dimension, one float addition per element, in a plain loop.
+Tensor sum_by_hand(const Tensor& x, const Tensor& bias) {
+  std::vector<float> xv = x.contiguous().to_vector();
+  const std::vector<float> bv = bias.to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] += bv[i % bv.size()];
+  return Tensor::from_vector(xv, x.shape());
+}
+
+TEST(QuantizeBiasAdd, SameBitsOffsetsMaskAndCountsAsQuantizingTheSum) {
+  const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4}, FloatingPoint{.exp = 5, .man = 2},
+                                       BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
+                                       MXFormat{}, NVFP4Format{}};
+  // [rows, out] as a linear layer gives it, three dimensions, one row, and a transposed x.
+  const Shape shapes[] = {{6, 40}, {2, 3, 40}, {1, 7}};
+  for (const Number& number : formats)
+    for (Rounding r : {Rounding::Stochastic, Rounding::Nearest})
+      for (int s = 0; s < 4; ++s) {
+        const Shape shape = s < 3 ? shapes[s] : Shape{9, 32};
+        const std::string label = to_string(number) + " " + rounding_name(r) + " " + shape_str(shape);
+        Tensor x = Tensor::from_vector(values(numel_of(shape), 11 + s, 12.0f), s < 3 ? shape : Shape{32, 9});
+        if (s == 3) x = x.transpose(0, 1);
+        std::vector<float> bv = values(shape.back(), 5, 4.0f);
+        bv[0] = 1e30f;  // saturates, or flushes the rest of its block
+        const Tensor bias = Tensor::from_vector(bv, {shape.back()});
+        Generator g1(3), g2(3);
+        g1.set_state(3, 500);
+        g2.set_state(3, 500);
+        StatsCounter c1, c2;
+        QuantStats s1, s2;
+        Tensor m1, m2;
+        const Tensor want = quantize(sum_by_hand(x, bias), number, r,
+                                     {.generator = &g1, .stats = &s1, .mask = &m1, .counter = &c1});
+        const Tensor got = quantize_bias_add(x, bias, number, r,
+                                             {.generator = &g2, .stats = &s2, .mask = &m2, .counter = &c2});
+        EXPECT_TRUE(same_bits(got, want)) << label;
+        EXPECT_TRUE(same_bits(m2, m1)) << label;
+        EXPECT_EQ(s2, s1) << label;
+        EXPECT_GT(s1.clamped + s1.flushed, 0) << label;
+        EXPECT_EQ(c2.read(), c1.read()) << label;
+        EXPECT_EQ(g2.offset(), g1.offset()) << label;
+      }
+}
+
+TEST(QuantizeBiasAdd, ABadBiasIsAnErrorNamingTheExpectedShape) {
+  const Tensor x = Tensor::from_vector(values(12, 1, 2.0f), {3, 4});
+  const Number f = FixedPoint{.wl = 8, .fl = 4};
+  auto message = [&](const Tensor& bias) {
+    try {
+      quantize_bias_add(x, bias, f);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(Tensor::from_vector({1, 2, 3}, {3})).find("expected a bias of shape [4]"), std::string::npos);
+  EXPECT_NE(message(Tensor::from_vector(values(4, 2, 1.0f), {1, 4})).find("got [1, 4]"), std::string::npos);
+  EXPECT_NE(message(Tensor()).find("an undefined tensor"), std::string::npos);
+  EXPECT_THROW(quantize_bias_add(Tensor(), Tensor::from_vector({1}, {1}), f), Error);
+  EXPECT_THROW(quantize_bias_add(x, Tensor::from_vector(values(4, 2, 1.0f), {4}), BlockFloatingPoint{.wl = 8, .dim = 2}),
+               Error);
+}
+
+Tensor leaf(const Tensor& t) {
+  Tensor x = t.clone();
+  x.requires_grad_(true);
+  return x;
+}
+
+struct QuantizerRun {
+  Tensor y, x_grad, bias_grad;
+  QuantStats forward, backward;
+  uint64_t offset;
+  int hook_calls;
+};
+
+/// The loss sum(y * w) through one quantizer form: with_bias(x, bias), or plain(x + bias).
+QuantizerRun run(bool fused, const Tensor& x0, const Tensor& bias0, bool bias_grad, const QuantizerOptions& base) {
+  auto g = std::make_shared<Generator>(17);
+  auto forward = std::make_shared<StatsCounter>(), backward = std::make_shared<StatsCounter>();
+  auto calls = std::make_shared<int>(0);
+  QuantizerOptions o = base;
+  o.generator = g;
+  o.forward_counter = forward;
+  o.backward_counter = backward;
+  o.backward_hooks = {[calls](const Tensor& grad) {
+    ++*calls;
+    return grad * 3.0f;
+  }};
+  const QuantizerForms q = quantizer_forms(o);
+  Tensor x = leaf(x0), bias = bias_grad ? leaf(bias0) : bias0.clone();
+  Tensor y = fused ? q.with_bias(x, bias) : q.plain(add(x, bias));
+  EXPECT_EQ(y.grad_fn_name(), fused ? "quantizer_bias_add" : "quantizer");
+  const Tensor w = Tensor::from_vector(values(y.numel(), 23, 6.0f), y.shape());
+  sum(mul(y, w)).backward();
+  return {y.detach(), x.grad(), bias_grad ? bias.grad() : Tensor(), forward->read(), backward->read(), g->offset(),
+          *calls};
+}
+
+TEST(BiasAddQuantizer, SameValuesGradientsHooksAndCountsAsTheQuantizerAfterAnAdd) {
+  const std::vector<QuantizerOptions> options = {
+      {.forward_number = FixedPoint{.wl = 6, .fl = 3},
+       .backward_number = FloatingPoint{.exp = 5, .man = 2},
+       .clamping_grad_zero = true},
+      {.forward_number = BlockFloatingPoint{.wl = 8, .dim = 0}, .backward_number = BlockFloatingPoint{.wl = 8, .dim = 0}},
+      {.forward_number = MXFormat{}, .backward_number = FixedPoint{.wl = 8, .fl = 2}},
+      {.backward_number = FixedPoint{.wl = 8, .fl = 5}},  // the identity forward
+  };
+  const Tensor x0 = Tensor::from_vector(values(5 * 64, 2, 10.0f), {5, 64});
+  const Tensor bias0 = Tensor::from_vector(values(64, 3, 2.0f), {64});
+  for (size_t i = 0; i < options.size(); ++i)
+    for (bool bias_grad : {true, false}) {
+      const std::string label = "options " + std::to_string(i) + (bias_grad ? ", bias trained" : ", bias fixed");
+      const QuantizerRun want = run(false, x0, bias0, bias_grad, options[i]);
+      const QuantizerRun got = run(true, x0, bias0, bias_grad, options[i]);
+      EXPECT_TRUE(same_bits(got.y, want.y)) << label;
+      EXPECT_TRUE(same_bits(got.x_grad, want.x_grad)) << label;
+      if (bias_grad) {
+        EXPECT_TRUE(same_bits(got.bias_grad, want.bias_grad)) << label;
+      }
+      EXPECT_EQ(got.forward, want.forward) << label;
+      EXPECT_EQ(got.backward, want.backward) << label;
+      EXPECT_EQ(got.offset, want.offset) << label;
+      EXPECT_EQ(got.hook_calls, 1) << label;
+      EXPECT_EQ(want.hook_calls, 1) << label;
+    }
+}
+
+TEST(BiasAddQuantizer, WorkedExampleAndNoNodeWithoutGradients) {
+  auto q = bias_add_quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2},
+                               .backward_number = FixedPoint{.wl = 8, .fl = 4},
+                               .forward_rounding = Rounding::Nearest,
+                               .backward_rounding = Rounding::Nearest});
+  // x + b = [[0.1 + 0.2, -1.4], [1.2, 2]] (each sum rounded to a float), to the nearest
+  // multiple of 1/4: [[0.25, -1.5], [1.25, 2]]. The gradient goes to the grid of 1/16, and
+  // b's is its sum over the two rows.
+  Tensor x = leaf(Tensor::from_vector({0.1f, -1.4f, 1.0f, 2.0f}, {2, 2}));
+  Tensor b = leaf(Tensor::from_vector({0.2f, 0.0f}, {2}));
+  Tensor y = q(x, b);
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{0.25f, -1.5f, 1.25f, 2.0f}));
+  y.backward(Tensor::from_vector({0.1f, 0.3f, -0.04f, 1.0f}, {2, 2}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0.125f, 0.3125f, -0.0625f, 1.0f}));
+  EXPECT_EQ(b.grad().to_vector(), (std::vector<float>{0.0625f, 1.3125f}));
+  const Tensor plain = q(Tensor::from_vector({0.1f, -1.4f}, {1, 2}), Tensor::from_vector({0.2f, 0.0f}, {2}));
+  EXPECT_FALSE(plain.requires_grad());
+  EXPECT_EQ(plain.to_vector(), (std::vector<float>{0.25f, -1.5f}));
+  EXPECT_THROW(q(x, Tensor()), Error);
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
