@@ -210,7 +210,7 @@ Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, const Number& numb
                x.device().str(), bias.device().str());
   const QuantParams p = make_quant_params(number, rounding, x.shape());
   NoGradGuard no_grad;
-  if (x.device().is_cuda() && bias_add_in_one_pass(p, x.numel())) {
+  if (x.device().is_cuda() && bias_add_in_one_pass(p, x.numel(), bias.numel())) {
     Tensor out = empty(x.shape(), x.device());
     quantize_to(x, out, p, options, true, bias);
     return out;

@@ -42,9 +42,10 @@ void quantize_into(const Tensor& x, const Tensor& out, const Number& number,
 /// quantize(x + bias) for a bias of shape [x.size(-1)], broadcast along x's last dimension
 /// (a linear layer's output before its quantizer): the same bits, generator offsets, mask
 /// and counts. On a GPU the sum is formed inside the quantize pass where the format allows
-/// (fixed and floating point; block floating point whose blocks are contiguous rows of at
-/// most 8192 elements or single elements): one launch and no intermediate tensor, where
-/// the sum and the quantization take two.
+/// (fixed and floating point; block floating point whose blocks are single elements, or
+/// contiguous rows of at most 8192 elements exactly one bias long, as a linear layer's
+/// output with one block per row): one launch and no intermediate tensor, where the sum
+/// and the quantization take two.
 Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, const Number& number,
                          Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
 

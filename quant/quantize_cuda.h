@@ -55,17 +55,19 @@ inline bool block_rows_in_one_launch(const QuantParams& p) {
 /// Whether every element of a block floating point tensor is a block of its own.
 inline bool block_self_scaled(const QuantParams& p) { return p.outer == 1 && p.inner == 1; }
 
-/// Whether quantize_cuda takes a BiasAdd for an n-element tensor with parameters p: fixed
-/// and floating point, and block floating point in one launch (rows or single elements);
-/// n below 2^32, so the bias index is a 32-bit remainder.
-inline bool bias_add_in_one_pass(const QuantParams& p, int64_t n) {
-  if (n >= (int64_t{1} << 32)) return false;
+/// Whether quantize_cuda takes a BiasAdd of `period` values for an n-element tensor with
+/// parameters p: fixed and floating point, and block floating point in one launch, with
+/// single-element blocks or with rows exactly one bias long (a linear layer's output with
+/// one block per row); n below 2^32, so the bias index is a 32-bit remainder.
+inline bool bias_add_in_one_pass(const QuantParams& p, int64_t n, int64_t period) {
+  if (n >= (int64_t{1} << 32) || period <= 0) return false;
   if (p.family == QuantFamily::Fixed || p.family == QuantFamily::Float) return true;
-  return p.family == QuantFamily::Block && (block_self_scaled(p) || block_rows_in_one_launch(p));
+  if (p.family != QuantFamily::Block) return false;
+  return block_self_scaled(p) || (block_rows_in_one_launch(p) && p.inner == period);
 }
 
 /// CUDA implementation of the contract above (pointers are device pointers on CUDA device
-/// `device`). With bias.values (only where bias_add_in_one_pass(p, n)), x[i] +
+/// `device`). With bias.values (only where bias_add_in_one_pass(p, n, bias.period)), x[i] +
 /// bias.values[i % bias.period] is quantized instead of x[i], counted and masked.
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                    uint64_t seed, uint64_t offset, unsigned long long* counts, int device, BiasAdd bias = {});

@@ -293,10 +293,10 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
     v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (s.bias.values != nullptr && g < row_groups) {
-      const int64_t e = (first_group + g) * 4;
-      v[k] = make_float4(plus_bias(v[k].x, s.bias, e), plus_bias(v[k].y, s.bias, e + 1),
-                         plus_bias(v[k].z, s.bias, e + 2), plus_bias(v[k].w, s.bias, e + 3));
+    if (s.bias.values != nullptr && g < row_groups) {  // the bias is one row long (and aligned)
+      const float4 b = reinterpret_cast<const float4*>(s.bias.values)[g];
+      v[k] = make_float4(__fadd_rn(v[k].x, b.x), __fadd_rn(v[k].y, b.y), __fadd_rn(v[k].z, b.z),
+                         __fadd_rn(v[k].w, b.w));
     }
     m = max(m, max(max(abs_bits(v[k].x), abs_bits(v[k].y)), max(abs_bits(v[k].z), abs_bits(v[k].w))));
   }
@@ -335,7 +335,10 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
                                                        uint64_t seed, Counts& counts) {
   const int64_t begin = row * s.row, end = begin + s.row;
   uint32_t m = 0;
-  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads) m = max(m, abs_bits(plus_bias(s.x[e], s.bias, e)));
+  // With a bias, it is one row long: element e adds bias[e - begin].
+  const float* bias = s.bias.values != nullptr ? s.bias.values - begin : nullptr;
+  for (int64_t e = begin + threadIdx.x; e < end; e += kThreads)
+    m = max(m, abs_bits(bias != nullptr ? __fadd_rn(s.x[e], bias[e]) : s.x[e]));
   const BlockScale bs = block_scale(block_max(m), p.wl);
   for (int64_t g = begin / 4 + threadIdx.x; g * 4 < end; g += kThreads) {
     PhiloxBlock r{{0u, 0u, 0u, 0u}};
@@ -344,7 +347,7 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
     for (int k = 0; k < 4; ++k) {
       const int64_t e = g * 4 + k;
       if (e < begin || e >= end) continue;
-      const float v = plus_bias(s.x[e], s.bias, e);
+      const float v = bias != nullptr ? __fadd_rn(s.x[e], bias[e]) : s.x[e];
       uint32_t c;
       const float y = quantize_block<K, true>(v, bs, r.w[k], c);
       s.out[e] = y;
@@ -374,8 +377,8 @@ __device__ __forceinline__ void quantize_chunk(const Segment& s, int64_t chunk, 
 
 /// CUDA block b finds its segment (uniform over the block) and does that segment's part.
 template <QuantFamily F, RoundKind K, bool Counting>
-__global__ void __launch_bounds__(kThreads)
-    segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {
+__device__ __forceinline__ void run_segments(const SegmentList& list, const QuantParams& p, uint64_t seed,
+                                             unsigned long long* counters) {
   int i = 0;
   while (i + 1 < list.count && blockIdx.x >= list.at[i + 1].first_block) ++i;
   const Segment s = list.at[i];
@@ -392,6 +395,23 @@ __global__ void __launch_bounds__(kThreads)
   if constexpr (Counting) counts.add_to(counters);
 }
 
+/// Fixed and floating point: elementwise chunks, where the compiler's own register choice
+/// (32-48) keeps every CUDA block of an SM busy.
+template <QuantFamily F, RoundKind K, bool Counting>
+__global__ void __launch_bounds__(kThreads)
+    segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {
+  run_segments<F, K, Counting>(list, p, seed, counters);
+}
+
+/// Block floating point: a row's 32 values per thread in registers. Without a bound the
+/// stochastic, counted instance takes 98 registers (2 CUDA blocks per SM); three blocks per
+/// SM cap them at 80, with no spills (ptxas -v, sm_90).
+template <RoundKind K, bool Counting>
+__global__ void __launch_bounds__(kThreads, 3)
+    block_segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {
+  run_segments<QuantFamily::Block, K, Counting>(list, p, seed, counters);
+}
+
 /// Collects segments of one format and rounding and launches segments_kernel when the list
 /// is full and at flush().
 class SegmentLauncher {
@@ -400,11 +420,11 @@ class SegmentLauncher {
       : p_(p), seed_(seed), counters_(counters), st_(st) {}
 
   /// A block floating point tensor whose blocks are contiguous rows (p.outer == 1) of
-  /// `row` elements, at most kSegmentElements.
+  /// `row` elements, at most kSegmentElements; a bias must be one row long.
   void add_rows(const float* x, float* out, float* mask, int64_t n, int64_t row, uint64_t offset,
                 BiasAdd bias = {}) {
     const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
-                          reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
+                          reinterpret_cast<uintptr_t>(mask) | reinterpret_cast<uintptr_t>(bias.values)) % 16 == 0;
     add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .bias = bias, .row = row,
                 .vec = aligned && row % 4 == 0},
         row > 0 ? n / row : 0);
@@ -449,10 +469,17 @@ class SegmentLauncher {
 
   template <QuantFamily F, RoundKind K>
   void launch() {
-    if (counting_)
-      segments_kernel<F, K, true><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
-    else
-      segments_kernel<F, K, false><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+    if constexpr (F == QuantFamily::Block) {
+      if (counting_)
+        block_segments_kernel<K, true><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+      else
+        block_segments_kernel<K, false><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+    } else {
+      if (counting_)
+        segments_kernel<F, K, true><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+      else
+        segments_kernel<F, K, false><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
+    }
     QTORCH_CUDA_CHECK_LAUNCH();
   }
 
@@ -495,9 +522,9 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
   cuda::DeviceGuard guard(device);
   cudaStream_t st = guard.stream();
   if (bias.values != nullptr) {  // one segments_kernel launch: a row per CUDA block, or chunks
-    QTORCH_CHECK(bias_add_in_one_pass(p, n) && bias.period > 0,
+    QTORCH_CHECK(bias_add_in_one_pass(p, n, bias.period),
                  "quantize (cuda): a bias add in the same pass needs fixed point, floating point or block floating "
-                 "point in one launch, and a positive period; got family {} and period {}",
+                 "point in one launch (rows one bias long), and a positive period; got family {} and period {}",
                  static_cast<int>(p.family), bias.period);
     SegmentLauncher launcher(p, seed, counts, st);
     if (p.family == QuantFamily::Block && !block_self_scaled(p))
