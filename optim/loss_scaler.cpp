@@ -45,9 +45,11 @@ bool LossScaler::unscale(Optimizer& optimizer) {
     Tensor s = sum(g * 0.0f);
     probe = probe.defined() ? probe + s : s;
   }
+  for (auto& c : checks_)
+    if (c.prepare) c.prepare();
   bool overflow = probe.defined() && !std::isfinite(probe.item());
   if (pending_overflow_.exchange(0) > 0) overflow = true;
-  for (auto& check : checks_) overflow = check() || overflow;
+  for (auto& c : checks_) overflow = c.check() || overflow;
   unscaled_ = true;
   found_overflow_ = overflow;
   return !overflow;

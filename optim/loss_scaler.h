@@ -36,8 +36,13 @@ class LossScaler {
   /// backward quantizer; the next step() is then skipped. Safe to call from any thread.
   void report_overflow(int64_t count = 1) { pending_overflow_.fetch_add(count); }
   /// Adds a check run by each unscale(): return true when an overflow happened since the
-  /// last call (e.g. read and reset a quantizer's saturation counter).
-  void add_overflow_check(std::function<bool()> check) { checks_.push_back(std::move(check)); }
+  /// last call (e.g. read and reset a quantizer's saturation counter). `prepare`, when
+  /// given, runs first in each unscale(), before the gradients' inf/NaN probe is read: it
+  /// may queue the check's device reads (StatsCounter::prefetch), so that the probe's one
+  /// wait for the device serves them too.
+  void add_overflow_check(std::function<bool()> check, std::function<void()> prepare = {}) {
+    checks_.push_back({std::move(check), std::move(prepare)});
+  }
 
   /// Divides every gradient of the optimizer's parameters by the scale (once per step)
   /// and returns true when they are all finite and no overflow was reported.
@@ -63,7 +68,11 @@ class LossScaler {
   int64_t growth_tracker_ = 0;
   int64_t skipped_ = 0;
   std::atomic<int64_t> pending_overflow_{0};
-  std::vector<std::function<bool()>> checks_;
+  struct OverflowCheck {
+    std::function<bool()> check;
+    std::function<void()> prepare;  // may be empty
+  };
+  std::vector<OverflowCheck> checks_;
   bool unscaled_ = false;
   bool found_overflow_ = false;
 };

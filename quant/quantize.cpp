@@ -172,6 +172,7 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
     const BiasAdd add = bc.defined() ? BiasAdd{bc.data_ptr(), bc.numel()} : BiasAdd{};
     quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
                   target ? target->device_counts(device) : nullptr, device, add);
+    if (target) target->queued();
     if (options.stats) {
       const QuantStats counted = call.read();
       stats = QuantStats{counted.clamped, counted.flushed, n};
@@ -291,6 +292,7 @@ void quantize_each_in_place(const std::vector<Tensor>& xs, const Number& number,
   StatsCounter call;
   StatsCounter* target = options.stats ? &call : counter;
   quantize_list_cuda(items, g.seed(), target ? target->device_counts(device) : nullptr, device);
+  if (target) target->queued();
   for (auto& [x, xc] : copies) x.copy_(xc);
   if (options.stats) {
     const QuantStats counted = call.read();

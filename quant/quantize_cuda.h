@@ -95,4 +95,17 @@ void read_device_counts(const unsigned long long* counts, int device, unsigned l
 /// Returns counters from alloc_device_counts (null is ignored).
 void free_device_counts(unsigned long long* counts);
 
+/// A host copy of two device counters, queued without waiting (StatsCounter::prefetch):
+/// page-locked host memory and an event recorded after the copy.
+struct CountsPrefetch;
+/// A prefetch slot for counters on `device`.
+CountsPrefetch* alloc_counts_prefetch(int device);
+/// Returns a slot from alloc_counts_prefetch (null is ignored).
+void free_counts_prefetch(CountsPrefetch* slot);
+/// Queues a copy of the two counters into the slot on the device's stream; never waits.
+void prefetch_device_counts(const unsigned long long* counts, CountsPrefetch* slot);
+/// When the slot's last queued copy has completed: true, with its values in host[0..1].
+/// Never waits (an event query).
+bool prefetched_counts(const CountsPrefetch* slot, unsigned long long host[2]);
+
 }  // namespace qtorch::quant

@@ -102,7 +102,7 @@ int64_t OverflowChannel::take() {
 }
 
 void OverflowChannel::connect(const std::shared_ptr<OverflowChannel>& channel, optim::LossScaler& scaler) {
-  scaler.add_overflow_check([channel] { return channel->take() > 0; });
+  scaler.add_overflow_check([channel] { return channel->take() > 0; }, [channel] { channel->prefetch(); });
 }
 
 optim::QuantFn role_quantizer_fn(const RoleFormat& format, Role role, std::shared_ptr<QuantCounters> counters,

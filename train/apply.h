@@ -30,9 +30,13 @@ class OverflowChannel {
   const std::shared_ptr<quant::StatsCounter>& counter() const { return counter_; }
   /// Adds overflows found elsewhere (e.g. by the other ranks of a data-parallel step).
   void report(int64_t count) { reported_.fetch_add(count); }
-  /// The overflows since the last call (waits once for the GPU when the quantizers ran there).
+  /// The overflows since the last call (waits once for the GPU when the quantizers ran there,
+  /// unless a prefetch() since has arrived).
   int64_t take();
-  /// Makes `scaler` skip the step (and back off) after any overflow since its last check.
+  /// Queues the counter's read without waiting (quant::StatsCounter::prefetch).
+  void prefetch() const { counter_->prefetch(); }
+  /// Makes `scaler` skip the step (and back off) after any overflow since its last check;
+  /// the counter's read is queued before the scaler's inf/NaN probe, so one wait serves both.
   static void connect(const std::shared_ptr<OverflowChannel>& channel, optim::LossScaler& scaler);
 
  private:

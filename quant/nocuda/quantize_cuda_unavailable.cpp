@@ -24,4 +24,16 @@ void read_device_counts(const unsigned long long*, int, unsigned long long*) {
 
 void free_device_counts(unsigned long long*) {}  // only null can reach it
 
+CountsPrefetch* alloc_counts_prefetch(int) {
+  QTORCH_FAIL("quantize: asked for CUDA counters, but qtorch was built without CUDA");
+}
+
+void free_counts_prefetch(CountsPrefetch*) {}  // only null can reach it
+
+void prefetch_device_counts(const unsigned long long*, CountsPrefetch*) {
+  QTORCH_FAIL("quantize: asked for CUDA counters, but qtorch was built without CUDA");
+}
+
+bool prefetched_counts(const CountsPrefetch*, unsigned long long*) { return false; }
+
 }  // namespace qtorch::quant

@@ -1,7 +1,8 @@
 // The Trainer on the GPU makes the host wait only where a step needs an answer: the
 // quantizers' counts stay in device counters until the epoch's end, so a block8 step
-// queues its work without waiting at all, and a dynamic loss scaler waits at most twice
-// per step (its inf/NaN probe, then the saturation counts, on a stream already idle).
+// queues its work without waiting at all, and a dynamic loss scaler waits at most once per
+// step: its inf/NaN probe's read, which also brings the saturation counts queued before it
+// (StatsCounter::prefetch).
 // The counts the GPU run reports equal the CPU run's element totals.
 #include <gtest/gtest.h>
 
@@ -9,8 +10,11 @@
 #include <cmath>
 #include <vector>
 
+#include "qtorch/autograd/reduce.h"
 #include "qtorch/core/cuda/host_waits.h"
 #include "qtorch/core/generator.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/stats_counter.h"
 #include "qtorch/train/models.h"
 #include "qtorch/train/trainer.h"
 #include "tests/cuda/parity.h"
@@ -69,7 +73,7 @@ TEST(CudaTrainerWaits, Block8StepsNeverWaitAndCountLikeTheCpu) {
   EXPECT_NEAR(double(e_gpu.flushed), double(e_cpu.flushed), 0.01 * double(e_cpu.numel));
 }
 
-TEST(CudaTrainerWaits, DynamicLossScalingWaitsAtMostTwicePerStep) {
+TEST(CudaTrainerWaits, DynamicLossScalingWaitsAtMostOncePerStep) {
   QTORCH_REQUIRE_CUDA();
   const data::Dataset d = random_set();
   train::Recipe recipe;
@@ -82,6 +86,36 @@ TEST(CudaTrainerWaits, DynamicLossScalingWaitsAtMostTwicePerStep) {
   train::TrainResult r;
   const std::vector<int64_t> waits = waits_per_step(gpu, d, &r);
   ASSERT_EQ(waits.size(), 7u);
-  for (size_t i = 0; i < waits.size(); ++i) EXPECT_LE(waits[i], 2) << "step " << i + 2;
+  for (size_t i = 0; i < waits.size(); ++i) EXPECT_LE(waits[i], 1) << "step " << i + 2;
   EXPECT_GE(gpu.loss_scaler()->skipped_steps(), 1);  // the saturation reached the scaler
+}
+
+TEST(CudaTrainerWaits, PrefetchedCountsNeedNoWaitOfTheirOwnUnlessCountedSince) {
+  QTORCH_REQUIRE_CUDA();
+  // quant::StatsCounter::prefetch queues the counts' copy; a read after another wait (here a
+  // tensor's item()) takes it without waiting. A call counted after the prefetch makes the
+  // read wait and include it.
+  const Tensor x = parity::random_cpu({1000}, 21, -4.0f, 4.0f).to(kGpu);
+  const Number f = FixedPoint{.wl = 4, .fl = 2};  // [-2, 1.75]: about half of x saturates
+  quant::StatsCounter counter;
+  quant::quantize(x, f, Rounding::Nearest, {.counter = &counter});
+  counter.prefetch();
+  const float probe = sum(x).item();  // one wait, for everything queued so far
+  (void)probe;
+  int64_t before = cuda::host_waits();
+  const QuantStats first = counter.read();
+  EXPECT_EQ(cuda::host_waits(), before) << "the prefetched counts should have arrived with the item() wait";
+  QuantStats cpu_stats;
+  quant::quantize(x.cpu(), f, Rounding::Nearest, {.stats = &cpu_stats});
+  EXPECT_EQ(first, cpu_stats);
+  EXPECT_GT(first.clamped, 0);
+
+  quant::quantize(x, f, Rounding::Nearest, {.counter = &counter});
+  counter.prefetch();
+  quant::quantize(x, f, Rounding::Nearest, {.counter = &counter});  // counted after the prefetch
+  (void)sum(x).item();
+  before = cuda::host_waits();
+  const QuantStats third = counter.read();
+  EXPECT_EQ(cuda::host_waits(), before + 1) << "a call counted after the prefetch must be waited for";
+  EXPECT_EQ(third, (QuantStats{3 * cpu_stats.clamped, 3 * cpu_stats.flushed, 3 * cpu_stats.numel}));
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/reduce.h"
@@ -80,6 +82,24 @@ TEST(LossScaler, ReportedSaturationCountsAsOverflow) {
   w.set_grad(full({1}, 2.0f));
   EXPECT_TRUE(scaler.step(opt));
   EXPECT_EQ(w.item(), -1.0f);
+}
+
+// A check's prepare (queueing its device reads) runs in every unscale(), before any check
+// reads, once per step however often unscale is asked.
+TEST(LossScaler, PrepareRunsBeforeEveryCheckOncePerStep) {
+  Tensor w = full({1}, 1.0f).requires_grad_();
+  optim::SGD opt({w}, {.lr = 1.0});
+  optim::LossScaler scaler({.init_scale = 2});
+  std::vector<std::string> calls;
+  scaler.add_overflow_check([&] { calls.push_back("check a"); return false; }, [&] { calls.push_back("prepare a"); });
+  scaler.add_overflow_check([&] { calls.push_back("check b"); return true; });
+  scaler.add_overflow_check([&] { calls.push_back("check c"); return false; }, [&] { calls.push_back("prepare c"); });
+  w.set_grad(full({1}, 2.0f));
+  EXPECT_FALSE(scaler.unscale(opt));
+  EXPECT_FALSE(scaler.step(opt));  // unscaled already: no second round of checks
+  EXPECT_EQ(calls, (std::vector<std::string>{"prepare a", "prepare c", "check a", "check b", "check c"}));
+  EXPECT_EQ(w.item(), 1.0f);
+  EXPECT_EQ(scaler.get_scale(), 1);
 }
 
 TEST(LossScaler, StaticScaleNeverChangesAndWorksWithOptimLP) {
