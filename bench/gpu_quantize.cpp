@@ -125,7 +125,7 @@ void linear_outputs(benchmark::State& state, bool fused) {
       [&] {
         for (const auto& [product, bias] : layers) {
           if (fused)
-            benchmark::DoNotOptimize(quant::quantize_bias_add(product, bias, block8, Rounding::Stochastic));
+            benchmark::DoNotOptimize(quant::quantize_bias_add(product, bias, -1, block8, Rounding::Stochastic));
           else
             benchmark::DoNotOptimize(
                 quant::quantize(ops::binary(BinaryOp::Add, product, bias, "bench"), block8, Rounding::Stochastic));

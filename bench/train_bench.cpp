@@ -67,8 +67,8 @@ optim::QuantFn in_place(Number number) {
 // block8: qtrain's default placement, a quantizer after each linear and conv layer
 // (examples/qtrain/placement.h); block8_every_layer: docs/benchmarks.md's literal workload, one after
 // every layer and activation (qtrain --quantize-after all); block8_separate_bias: block8 with
-// each linear layer's bias add kept out of the quantizer after it (a forward hook that changes
-// nothing on each Linear), so its gap to block8 is what that fusion saves.
+// each linear and conv layer's bias add kept out of the quantizer after it (a forward hook
+// that changes nothing on each such layer), so its gap to block8 is what that fusion saves.
 enum class Variant { Fp32, Block8, Block8EveryLayer, Block8SeparateBias };
 
 // tiny_mlp: the MLP's layers and step at widths 4-8-8-10 on 2x2 images, so that the
@@ -97,7 +97,7 @@ void train(benchmark::State& state, Device device, Model which, Variant variant,
   }
   if (variant == Variant::Block8SeparateBias)
     for (auto& [name, m] : model->named_modules())
-      if (dynamic_cast<nn::Linear*>(m.get()) != nullptr)
+      if (dynamic_cast<nn::Linear*>(m.get()) != nullptr || dynamic_cast<nn::Conv2d*>(m.get()) != nullptr)
         m->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
   model->to(device);
   auto sgd = std::make_shared<optim::SGD>(model->parameters(), optim::SGDOptions{.lr = 0.05, .momentum = 0.9});

@@ -6,6 +6,7 @@
 #include "qtorch/autograd/conv.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/init.h"
+#include "qtorch/nn/takes_bias_add.h"
 
 namespace qtorch::nn {
 
@@ -29,16 +30,28 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
   if (options.bias) register_parameter("bias", b);
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
-  QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_,
-               "Conv2d: expected input [N, {}, H, W], got {}", in_,
-               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
+Conv2dParams Conv2d::checked_params(const Tensor& x, const char* layer) const {
+  QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_, "{}: expected input [N, {}, H, W], got {}", layer,
+               in_, x.defined() ? shape_str(x.shape()) : "an undefined tensor");
   qtorch::Conv2dParams o;
   o.stride_h = o.stride_w = options_.stride;
   o.pad_h = o.pad_w = options_.padding;
   o.dil_h = o.dil_w = options_.dilation;
   o.groups = options_.groups;
-  return qtorch::conv2d(x, weight(), bias(), o);
+  return o;
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return qtorch::conv2d(x, weight(), bias(), checked_params(x, "Conv2d")); }
+
+Tensor Conv2d::product(const Tensor& x) {
+  return qtorch::conv2d(x, weight(), Tensor(), checked_params(x, "Conv2d"));
+}
+
+Tensor Conv2d::forward_fused_with(Module& next, const Tensor& x) {
+  auto* taker = dynamic_cast<TakesBiasAdd*>(&next);
+  const Tensor b = bias();
+  if (taker == nullptr || !b.defined() || !taker->takes_bias_add()) return Tensor();
+  return taker->forward_bias_add(product(x), b, 1);
 }
 
 std::string Conv2d::extra_repr() const {

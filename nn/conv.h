@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "qtorch/autograd/conv.h"
 #include "qtorch/nn/module.h"
 
 namespace qtorch::nn {
@@ -22,6 +23,11 @@ class Conv2d : public Cloneable<Conv2d> {
          const Conv2dOptions& options = {});
 
   Tensor forward(const Tensor& x) override;
+  /// The convolution without the bias: [N, out, OH, OW] (QConv2d: its low-precision product).
+  virtual Tensor product(const Tensor& x);
+  /// With a following module that takes bias adds (a quantizer), that module's
+  /// forward_bias_add(product(x), bias, 1): one node for the bias add and the quantization.
+  Tensor forward_fused_with(Module& next, const Tensor& x) override;
   Tensor weight() const { return parameter("weight"); }
   Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }
   const Conv2dOptions& options() const { return options_; }
@@ -29,6 +35,10 @@ class Conv2d : public Cloneable<Conv2d> {
   std::string type_name() const override { return "Conv2d"; }
   /// "1 -> 32, k=3, stride=1, padding=1" (dilation, groups, bias shown when not default).
   std::string extra_repr() const override;
+
+ protected:
+  /// Checks x against the layer (throws naming `layer`) and gives the convolution's parameters.
+  Conv2dParams checked_params(const Tensor& x, const char* layer) const;
 
  private:
   int64_t in_, out_, kernel_;

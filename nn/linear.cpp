@@ -44,8 +44,8 @@ Tensor Linear::product(const Tensor& x) {
 Tensor Linear::forward_fused_with(Module& next, const Tensor& x) {
   auto* taker = dynamic_cast<TakesBiasAdd*>(&next);
   const Tensor b = bias();
-  if (taker == nullptr || !b.defined()) return Tensor();
-  return taker->forward_bias_add(product(x), b);
+  if (taker == nullptr || !b.defined() || !taker->takes_bias_add()) return Tensor();
+  return taker->forward_bias_add(product(x), b, -1);
 }
 
 std::string Linear::extra_repr() const {

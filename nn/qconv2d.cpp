@@ -31,14 +31,11 @@ void QConv2d::check() const {
 }
 
 Tensor QConv2d::forward(const Tensor& x) {
-  QTORCH_CHECK(x.defined() && x.dim() == 4 && x.size(1) == weight().size(1),
-               "QConv2d: expected input [N, {}, H, W], got {}", weight().size(1),
-               x.defined() ? shape_str(x.shape()) : "an undefined tensor");
-  qtorch::Conv2dParams o;
-  o.stride_h = o.stride_w = options().stride;
-  o.pad_h = o.pad_w = options().padding;
-  o.dil_h = o.dil_w = options().dilation;
-  return quant::qconv2d(x, weight(), bias(), o, forward_, backward_);
+  return quant::qconv2d(x, weight(), bias(), checked_params(x, "QConv2d"), forward_, backward_);
+}
+
+Tensor QConv2d::product(const Tensor& x) {
+  return quant::qconv2d(x, weight(), Tensor(), checked_params(x, "QConv2d"), forward_, backward_);
 }
 
 std::string QConv2d::extra_repr() const {

@@ -18,6 +18,8 @@ class QConv2d : public Conv2d {
   QConv2d(const Conv2d& conv, std::optional<quant::MacOptions> forward, std::optional<quant::MacOptions> backward);
 
   Tensor forward(const Tensor& x) override;
+  /// The convolution through quant::qconv2d's chains, without the bias.
+  Tensor product(const Tensor& x) override;
   const std::optional<quant::MacOptions>& forward_mac() const { return forward_; }
   const std::optional<quant::MacOptions>& backward_mac() const { return backward_; }
 

@@ -40,7 +40,10 @@ Tensor QLinear::product(const Tensor& x) {
 
 Tensor QLinear::forward(const Tensor& x) {
   const Tensor y = product(x);
-  return bias().defined() ? add(y, bias()) : y;
+  if (!bias().defined()) return y;
+  // The bias added on the [rows, out] view, as linear() adds it.
+  if (y.dim() == 2) return add(y, bias());
+  return add(y.reshape({-1, out_features()}), bias()).reshape(y.shape());
 }
 
 std::string QLinear::extra_repr() const {

@@ -10,7 +10,9 @@ Quantizer::Quantizer(quant::QuantizerOptions options)
 
 Tensor Quantizer::forward(const Tensor& x) { return fns_.plain(x); }
 
-Tensor Quantizer::forward_bias_add(const Tensor& x, const Tensor& bias) { return fns_.with_bias(x, bias); }
+Tensor Quantizer::forward_bias_add(const Tensor& x, const Tensor& bias, int axis) {
+  return fns_.with_bias(x, bias, axis);
+}
 
 std::string Quantizer::extra_repr() const {
   std::string s =

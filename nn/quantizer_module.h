@@ -18,8 +18,8 @@ class Quantizer : public Cloneable<Quantizer>, public TakesBiasAdd {
   /// Validates the options (throws qtorch::Error as quant::quantizer does).
   explicit Quantizer(quant::QuantizerOptions options = {});
   Tensor forward(const Tensor& x) override;
-  /// forward(x + bias) as one node (quant::bias_add_quantizer).
-  Tensor forward_bias_add(const Tensor& x, const Tensor& bias) override;
+  /// The quantizer on x plus the bias along `axis`, as one node (quant::bias_add_quantizer).
+  Tensor forward_bias_add(const Tensor& x, const Tensor& bias, int axis) override;
   const quant::QuantizerOptions& options() const { return options_; }
   std::string type_name() const override { return "Quantizer"; }
   /// "forward=block:8:-1 stochastic, backward=fp32 stochastic" (+ ", clamping_grad_zero",

@@ -133,9 +133,9 @@ namespace {
 
 /// quantize_into with x's kernel parameters p; fresh_output says out was just allocated (a
 /// CPU store hint). A bias (only on a GPU, where bias_add_in_one_pass) is added to x in the
-/// kernel's pass.
+/// kernel's pass, broadcast with `bias_inner` elements after its axis.
 void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const QuantizeOptions& options,
-                 bool fresh_output, const Tensor& bias = Tensor()) {
+                 bool fresh_output, const Tensor& bias = Tensor(), int64_t bias_inner = 1) {
   QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
   QTORCH_CHECK(out.defined() && out.shape() == x.shape() && out.device() == x.device(),
                "quantize: expected out of shape {} on {}, got {}", shape_str(x.shape()),
@@ -169,7 +169,7 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
     StatsCounter call;
     StatsCounter* target = options.stats ? &call : counter;
     const Tensor bc = bias.defined() ? ops::contiguous(bias) : Tensor();
-    const BiasAdd add = bc.defined() ? BiasAdd{bc.data_ptr(), bc.numel()} : BiasAdd{};
+    const BiasAdd add = bc.defined() ? BiasAdd{bc.data_ptr(), bc.numel(), bias_inner} : BiasAdd{};
     quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
                   target ? target->device_counts(device) : nullptr, device, add);
     if (target) target->queued();
@@ -199,27 +199,58 @@ Tensor quantize(const Tensor& x, const Number& number, Rounding rounding,
   return out;
 }
 
-Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, const Number& number, Rounding rounding,
-                         const QuantizeOptions& options) {
-  QTORCH_CHECK(x.defined() && x.dim() >= 1,
-               "quantize_bias_add: expected x with at least one dimension, got {}",
+namespace {
+
+/// Checks x and a bias for it along `axis`; returns the axis made non-negative.
+int64_t check_bias(const Tensor& x, const Tensor& bias, int axis, const char* what) {
+  QTORCH_CHECK(x.defined() && x.dim() >= 1, "{}: expected x with at least one dimension, got {}", what,
                x.defined() ? shape_str(x.shape()) : "an undefined tensor");
-  QTORCH_CHECK(bias.defined() && bias.dim() == 1 && bias.size(0) == x.size(-1),
-               "quantize_bias_add: expected a bias of shape [{}] (x's last dimension), got {}", x.size(-1),
+  const int64_t a = bias_axis(x, axis, what);
+  QTORCH_CHECK(bias.defined() && bias.dim() == 1 && bias.size(0) == x.size(a),
+               "{}: expected a bias of shape [{}] (x's axis {}), got {}", what, x.size(a), a,
                bias.defined() ? shape_str(bias.shape()) : "an undefined tensor");
-  QTORCH_CHECK(bias.device() == x.device(), "quantize_bias_add: expected the bias on {} (x's device), got {}",
+  QTORCH_CHECK(bias.device() == x.device(), "{}: expected the bias on {} (x's device), got {}", what,
                x.device().str(), bias.device().str());
+  return a;
+}
+
+/// x + bias along axis a: each sum one float32 addition, in a new tensor.
+Tensor sum_along(const Tensor& x, const Tensor& bias, int64_t a, const char* what) {
+  Shape along(static_cast<size_t>(x.dim() - a), 1);  // [C, 1, ..., 1]: broadcast along axis a
+  along[0] = bias.size(0);
+  return ops::binary(BinaryOp::Add, x, ops::reshape(bias, along), what);
+}
+
+}  // namespace
+
+Tensor add_bias(const Tensor& x, const Tensor& bias, int axis) {
+  const int64_t a = check_bias(x, bias, axis, "add_bias");
+  NoGradGuard no_grad;
+  return sum_along(x, bias, a, "add_bias");
+}
+
+Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, int axis, const Number& number, Rounding rounding,
+                         const QuantizeOptions& options) {
+  const int64_t a = check_bias(x, bias, axis, "quantize_bias_add");
   const QuantParams p = make_quant_params(number, rounding, x.shape());
   NoGradGuard no_grad;
-  if (x.device().is_cuda() && bias_add_in_one_pass(p, x.numel(), bias.numel())) {
+  int64_t inner = 1;
+  for (int64_t d = a + 1; d < x.dim(); ++d) inner *= x.size(d);
+  if (x.device().is_cuda() && bias_add_in_one_pass(p, x.numel(), BiasAdd{nullptr, bias.numel(), inner})) {
     Tensor out = empty(x.shape(), x.device());
-    quantize_to(x, out, p, options, true, bias);
+    quantize_to(x, out, p, options, true, bias, inner);
     return out;
   }
   // The sum first, then quantized in place: the values of the pass above.
-  Tensor sum = ops::binary(BinaryOp::Add, x, bias, "quantize_bias_add");
+  Tensor sum = sum_along(x, bias, a, "quantize_bias_add");
   quantize_to(sum, sum, p, options, false);
   return sum;
+}
+
+int64_t bias_axis(const Tensor& x, int axis, const char* what) {
+  QTORCH_CHECK(axis >= -x.dim() && axis < x.dim(), "{}: expected an axis in [{}, {}) for x of shape {}, got {}", what,
+               -x.dim(), x.dim(), shape_str(x.shape()), axis);
+  return axis < 0 ? axis + x.dim() : axis;
 }
 
 namespace {

@@ -39,15 +39,21 @@ Tensor quantize(const Tensor& x, const Number& number, Rounding rounding = Round
 void quantize_into(const Tensor& x, const Tensor& out, const Number& number,
                    Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
 
-/// quantize(x + bias) for a bias of shape [x.size(-1)], broadcast along x's last dimension
-/// (a linear layer's output before its quantizer): the same bits, generator offsets, mask
-/// and counts. On a GPU the sum is formed inside the quantize pass where the format allows
-/// (fixed and floating point; block floating point whose blocks are single elements, or
-/// contiguous rows of at most 8192 elements exactly one bias long, as a linear layer's
-/// output with one block per row): one launch and no intermediate tensor, where the sum
+/// quantize(x + bias) for a bias of shape [x.size(axis)] broadcast along that axis: a linear
+/// layer's output before its quantizer (axis -1) or a convolution's (axis 1). The same
+/// bits, generator offsets, mask and counts as quantizing the sum. On a GPU the sum is
+/// formed inside the quantize pass where the layout allows (fixed and floating point and
+/// single-element blocks with the bias on the last axis; block floating point whose blocks
+/// are contiguous rows of at most 8192 elements that each span the bias, as a layer's
+/// output with one block per sample): one launch and no intermediate tensor, where the sum
 /// and the quantization take two.
-Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, const Number& number,
+Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, int axis, const Number& number,
                          Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
+/// x + bias along `axis` (what quantize_bias_add quantizes), in a new tensor, with its
+/// checks; not a graph node.
+Tensor add_bias(const Tensor& x, const Tensor& bias, int axis);
+/// `axis` of x made non-negative; throws, naming `what`, when it is out of range.
+int64_t bias_axis(const Tensor& x, int axis, const char* what);
 
 /// Quantizes every tensor of `xs` in place, as quantize_into(x, x, number, rounding, options)
 /// on each in list order would (quantize then copy back for a non-contiguous x): the same

@@ -32,11 +32,14 @@
 namespace qtorch::quant {
 
 /// A vector added to x before quantizing, in the same pass: element i is quantized as
-/// x[i] + values[i % period] (a linear layer's bias, broadcast along the last dimension).
-/// The sum is one float32 addition rounded to nearest, as ops::add's.
+/// x[i] + values[(i / inner) % period], a bias broadcast along one axis of `period` elements
+/// with `inner` elements after it (a linear layer's output: the last axis, inner 1; a
+/// convolution's: the channels, inner H*W). The sum is one float32 addition rounded to
+/// nearest, as ops::add's.
 struct BiasAdd {
   const float* values = nullptr;  // null: nothing is added
   int64_t period = 0;
+  int64_t inner = 1;
 };
 
 /// The one-launch layouts (segments_kernel in quant/cuda/quantize_cuda.cu): block floating
@@ -55,20 +58,22 @@ inline bool block_rows_in_one_launch(const QuantParams& p) {
 /// Whether every element of a block floating point tensor is a block of its own.
 inline bool block_self_scaled(const QuantParams& p) { return p.outer == 1 && p.inner == 1; }
 
-/// Whether quantize_cuda takes a BiasAdd of `period` values for an n-element tensor with
-/// parameters p: fixed and floating point, and block floating point in one launch, with
-/// single-element blocks or with rows exactly one bias long (a linear layer's output with
-/// one block per row); n below 2^32, so the bias index is a 32-bit remainder.
-inline bool bias_add_in_one_pass(const QuantParams& p, int64_t n, int64_t period) {
-  if (n >= (int64_t{1} << 32) || period <= 0) return false;
-  if (p.family == QuantFamily::Fixed || p.family == QuantFamily::Float) return true;
-  if (p.family != QuantFamily::Block) return false;
-  return block_self_scaled(p) || (block_rows_in_one_launch(p) && p.inner == period);
+/// Whether quantize_cuda takes `bias` for an n-element tensor with parameters p: fixed and
+/// floating point and single-element blocks with a bias along the last axis (inner 1), and
+/// block floating point rows in one launch that each span the whole bias (a linear or
+/// convolution layer's output with one block per sample); n below 2^32, so the bias index
+/// is 32-bit arithmetic.
+inline bool bias_add_in_one_pass(const QuantParams& p, int64_t n, const BiasAdd& bias) {
+  if (n >= (int64_t{1} << 32) || bias.period <= 0 || bias.inner <= 0) return false;
+  const bool elementwise = p.family == QuantFamily::Fixed || p.family == QuantFamily::Float ||
+                           (p.family == QuantFamily::Block && block_self_scaled(p));
+  if (elementwise) return bias.inner == 1;
+  return p.family == QuantFamily::Block && block_rows_in_one_launch(p) && p.inner == bias.period * bias.inner;
 }
 
 /// CUDA implementation of the contract above (pointers are device pointers on CUDA device
-/// `device`). With bias.values (only where bias_add_in_one_pass(p, n, bias.period)), x[i] +
-/// bias.values[i % bias.period] is quantized instead of x[i], counted and masked.
+/// `device`). With bias.values (only where bias_add_in_one_pass(p, n, bias)), x[i] plus its
+/// bias value is quantized instead of x[i], counted and masked.
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
                    uint64_t seed, uint64_t offset, unsigned long long* counts, int device, BiasAdd bias = {});
 

@@ -54,9 +54,10 @@ Tensor quantizer_backward(const QuantizerOptions& o, const Tensor& keep, const T
   return g;
 }
 
-/// The quantizer on x, or on x + bias when bias is defined (bias_add_quantizer): one graph
-/// node either way, with the backward pass beside it.
-Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x, const Tensor& bias) {
+/// The quantizer on x, or on x + bias (along `axis`) when bias is defined
+/// (bias_add_quantizer): one graph node either way, with the backward pass beside it.
+Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x, const Tensor& bias,
+             int axis) {
   const QuantizerOptions& o = *options;
   QTORCH_CHECK(x.defined(), "quantizer: expected a defined tensor, got an undefined one");
   const bool recording = any_requires_grad({&x, &bias});
@@ -68,13 +69,12 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
       QuantizeOptions qo{.generator = o.generator.get(),
                          .mask = recording && o.clamping_grad_zero ? &mask : nullptr,
                          .counter = o.forward_counter.get()};
-      y = bias.defined() ? quantize_bias_add(x, bias, *o.forward_number, o.forward_rounding, qo)
+      y = bias.defined() ? quantize_bias_add(x, bias, axis, *o.forward_number, o.forward_rounding, qo)
                          : quantize(x, *o.forward_number, o.forward_rounding, qo);
+    } else if (bias.defined()) {
+      y = add_bias(x, bias, axis);
     } else {
-      QTORCH_CHECK(!bias.defined() || (x.dim() >= 1 && bias.dim() == 1 && bias.size(0) == x.size(-1)),
-                   "quantizer: expected a bias of shape [{}] (x's last dimension), got {}",
-                   x.dim() >= 1 ? x.size(-1) : 1, bias.defined() ? shape_str(bias.shape()) : "none");
-      y = bias.defined() ? ops::binary(BinaryOp::Add, x, bias, "quantizer") : x.detach();
+      y = x.detach();
     }
   }
   if (!recording) return y;
@@ -82,12 +82,22 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
   Tensor keep;
   if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
   if (bias.defined()) {
-    // The sum's gradient goes to x and to the bias (the engine sums it over the broadcast
-    // rows, as for an add node).
-    return record("quantizer_bias_add", y, {x, bias}, [options, keep](const Tensor& grad_output, const Node&) -> Grads {
-      Tensor g = quantizer_backward(*options, keep, grad_output);
-      return {g, g};
-    });
+    // The sum's gradient goes to x and, summed over the other axes, to the bias: on the last
+    // axis as an add node on the [rows, features] view sums it (the engine's sum_to_shape,
+    // as a linear layer's bias add), on another axis with ops::sum over the rest (as a
+    // convolution's bias gradient).
+    const int64_t a = bias_axis(x, axis, "quantizer");
+    return record("quantizer_bias_add", y, {x, bias},
+                  [options, keep, a](const Tensor& grad_output, const Node& n) -> Grads {
+                    Tensor g = quantizer_backward(*options, keep, grad_output);
+                    if (!n.needs_input_grad(1)) return {g, Tensor()};
+                    const int64_t dims = g.dim();
+                    if (a == dims - 1) return {g, dims == 2 ? g : g.reshape({-1, g.size(a)})};
+                    std::vector<int64_t> others;
+                    for (int64_t d = 0; d < dims; ++d)
+                      if (d != a) others.push_back(d);
+                    return {g, ops::sum(g, others)};
+                  });
   }
   // A fresh handle, so the node's output is never the caller's tensor itself.
   if (y.is_same(x) || !o.forward_number) y = as_strided(y, y.shape(), y.strides(), y.offset());
@@ -102,10 +112,10 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
 QuantizerForms quantizer_forms(QuantizerOptions options) {
   check_options(options);
   auto shared = std::make_shared<const QuantizerOptions>(std::move(options));
-  return {.plain = [shared](const Tensor& x) { return apply(shared, x, Tensor()); },
-          .with_bias = [shared](const Tensor& x, const Tensor& bias) {
+  return {.plain = [shared](const Tensor& x) { return apply(shared, x, Tensor(), -1); },
+          .with_bias = [shared](const Tensor& x, const Tensor& bias, int axis) {
             QTORCH_CHECK(bias.defined(), "quantizer: expected a bias to add, got an undefined tensor");
-            return apply(shared, x, bias);
+            return apply(shared, x, bias, axis);
           }};
 }
 

@@ -49,13 +49,14 @@ using QuantizerFn = std::function<Tensor(const Tensor&)>;
 /// qtorch::Error here) and returns the quantization function.
 QuantizerFn quantizer(QuantizerOptions options);
 
-/// A quantizer that adds a bias first: fn(x, bias) gives what quantizer(options)(x + bias)
-/// gives for a bias of shape [x.size(-1)] broadcast along x's last dimension (a linear
-/// layer's output and bias): the same values, the same gradients for x and the bias, the
-/// same hooks, mask and counts, bit for bit. It is one graph node instead of two, and on a
-/// GPU the sum is formed inside the quantize pass where the format allows
-/// (quant::quantize_bias_add). Validates the options as quantizer() does.
-using BiasQuantizerFn = std::function<Tensor(const Tensor& x, const Tensor& bias)>;
+/// A quantizer that adds a bias first: fn(x, bias, axis) gives what quantizer(options)
+/// gives on x plus a bias of shape [x.size(axis)] broadcast along that axis: a linear
+/// layer's output and bias (axis -1, the sum as the layer's add node on the [rows,
+/// features] view forms it) or a convolution's (axis 1). The same values, the same
+/// gradients for x and the bias, the same hooks, mask and counts, bit for bit. It is one
+/// graph node instead of two, and on a GPU the sum is formed inside the quantize pass where
+/// the layout allows (quant::quantize_bias_add). Validates the options as quantizer() does.
+using BiasQuantizerFn = std::function<Tensor(const Tensor& x, const Tensor& bias, int axis)>;
 BiasQuantizerFn bias_add_quantizer(QuantizerOptions options);
 
 /// Both forms over one copy of the options, for a module that offers both: a backward hook

@@ -32,11 +32,12 @@ class LayerQuantizer : public nn::Cloneable<LayerQuantizer>, public nn::TakesBia
       count_forward_nonzero_->add_nonzero(Role::Activation, count_finite_nonzero(x));
     return fns_.plain(x);
   }
-  /// One node for a Linear's bias add and this quantizer, unless the sum's nonzeros are
-  /// counted (the count needs the sum itself).
-  Tensor forward_bias_add(const Tensor& x, const Tensor& bias) override {
-    if (count_forward_nonzero_) return forward(add(x, bias));
-    return fns_.with_bias(x, bias);
+  /// One node for a layer's bias add and this quantizer, unless the sum's nonzeros are
+  /// counted: the count needs the sum itself, so the layer then adds its bias on its own.
+  bool takes_bias_add() const override { return count_forward_nonzero_ == nullptr; }
+  Tensor forward_bias_add(const Tensor& x, const Tensor& bias, int axis) override {
+    QTORCH_CHECK(takes_bias_add(), "Quantizer: asked to add a bias while counting nonzero inputs, which needs the sum");
+    return fns_.with_bias(x, bias, axis);
   }
   std::string type_name() const override { return "Quantizer"; }
   std::string extra_repr() const override { return description_; }

@@ -51,10 +51,15 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
 }
 
 /// v + the bias of flat element e (BiasAdd, quant/quantize_cuda.h); v itself without one. One
-/// float32 addition rounded to nearest (never contracted), as ops::add's.
+/// float32 addition rounded to nearest (never contracted), as ops::add's. `Inner`: the
+/// general index (i / inner) % period; otherwise the last axis's, i % period (inner 1),
+/// which keeps the elementwise kernels' registers where they were.
+template <bool Inner>
 __device__ __forceinline__ float plus_bias(float v, const BiasAdd& bias, int64_t e) {
   if (bias.values == nullptr) return v;
-  return __fadd_rn(v, bias.values[static_cast<uint32_t>(e) % static_cast<uint32_t>(bias.period)]);
+  uint32_t i = static_cast<uint32_t>(e);
+  if constexpr (Inner) i /= static_cast<uint32_t>(bias.inner);
+  return __fadd_rn(v, bias.values[i % static_cast<uint32_t>(bias.period)]);
 }
 
 /// How a launch finds the block scale of an element group (block floating point only).
@@ -88,7 +93,7 @@ __device__ __forceinline__ void quantize_group(const float* x, float* out, float
   if (bias.values != nullptr) {
 #pragma unroll
     for (int k = 0; k < 4; ++k)
-      if (e0 + k < n) v[k] = plus_bias(v[k], bias, e0 + k);
+      if (e0 + k < n) v[k] = plus_bias<false>(v[k], bias, e0 + k);
   }
   PhiloxBlock r{{0u, 0u, 0u, 0u}};
   if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
@@ -270,7 +275,7 @@ struct Segment {
   bool vec;  // x, out and mask 16-byte aligned and (rows) the row a multiple of 4 elements
 };
 
-/// A launch's segments, passed by value: 40 of them (72 bytes each) stay inside the 4 KB of
+/// A launch's segments, passed by value: 40 of them (80 bytes each) stay inside the 4 KB of
 /// kernel parameters.
 constexpr int kMaxSegments = 40;
 struct SegmentList {
@@ -296,7 +301,7 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
     v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (s.bias.values != nullptr && g < row_groups) {  // the bias is one row long (and aligned)
+    if (s.bias.values != nullptr && g < row_groups) {  // one row long and aligned (add_rows)
       const float4 b = reinterpret_cast<const float4*>(s.bias.values)[g];
       v[k] = make_float4(__fadd_rn(v[k].x, b.x), __fadd_rn(v[k].y, b.y), __fadd_rn(v[k].z, b.z),
                          __fadd_rn(v[k].w, b.w));
@@ -338,10 +343,8 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
                                                        uint64_t seed, Counts& counts) {
   const int64_t begin = row * s.row, end = begin + s.row;
   uint32_t m = 0;
-  // With a bias, it is one row long: element e adds bias[e - begin].
-  const float* bias = s.bias.values != nullptr ? s.bias.values - begin : nullptr;
   for (int64_t e = begin + threadIdx.x; e < end; e += kThreads)
-    m = max(m, abs_bits(bias != nullptr ? __fadd_rn(s.x[e], bias[e]) : s.x[e]));
+    m = max(m, abs_bits(plus_bias<true>(s.x[e], s.bias, e)));
   const BlockScale bs = block_scale(block_max(m), p.wl);
   for (int64_t g = begin / 4 + threadIdx.x; g * 4 < end; g += kThreads) {
     PhiloxBlock r{{0u, 0u, 0u, 0u}};
@@ -350,7 +353,7 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
     for (int k = 0; k < 4; ++k) {
       const int64_t e = g * 4 + k;
       if (e < begin || e >= end) continue;
-      const float v = bias != nullptr ? __fadd_rn(s.x[e], bias[e]) : s.x[e];
+      const float v = plus_bias<true>(s.x[e], s.bias, e);
       uint32_t c;
       const float y = quantize_block<K, true>(v, bs, r.w[k], c);
       s.out[e] = y;
@@ -423,17 +426,20 @@ class SegmentLauncher {
       : p_(p), seed_(seed), counters_(counters), st_(st) {}
 
   /// A block floating point tensor whose blocks are contiguous rows (p.outer == 1) of
-  /// `row` elements, at most kSegmentElements; a bias must be one row long.
+  /// `row` elements, at most kSegmentElements; a bias spans whole rows.
   void add_rows(const float* x, float* out, float* mask, int64_t n, int64_t row, uint64_t offset,
                 BiasAdd bias = {}) {
     const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                           reinterpret_cast<uintptr_t>(mask) | reinterpret_cast<uintptr_t>(bias.values)) % 16 == 0;
+    // From registers with a bias only when it is exactly one row (a linear layer's, read as
+    // float4); any other bias (a convolution's, per channel) takes the scalar path.
+    const bool bias_fits = bias.values == nullptr || (bias.inner == 1 && bias.period == row);
     add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .bias = bias, .row = row,
-                .vec = aligned && row % 4 == 0},
+                .vec = aligned && row % 4 == 0 && bias_fits},
         row > 0 ? n / row : 0);
   }
   /// A tensor quantized elementwise (fixed, float, or block floating point with each element
-  /// its own block).
+  /// its own block); a bias along the last axis only (inner 1).
   void add_chunks(const float* x, float* out, float* mask, int64_t n, uint64_t offset, BiasAdd bias = {}) {
     const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
                           reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
@@ -525,10 +531,10 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
   cuda::DeviceGuard guard(device);
   cudaStream_t st = guard.stream();
   if (bias.values != nullptr) {  // one segments_kernel launch: a row per CUDA block, or chunks
-    QTORCH_CHECK(bias_add_in_one_pass(p, n, bias.period),
+    QTORCH_CHECK(bias_add_in_one_pass(p, n, bias),
                  "quantize (cuda): a bias add in the same pass needs fixed point, floating point or block floating "
-                 "point in one launch (rows one bias long), and a positive period; got family {} and period {}",
-                 static_cast<int>(p.family), bias.period);
+                 "point in one launch (rows spanning the bias); got family {}, period {}, inner {}",
+                 static_cast<int>(p.family), bias.period, bias.inner);
     SegmentLauncher launcher(p, seed, counts, st);
     if (p.family == QuantFamily::Block && !block_self_scaled(p))
       launcher.add_rows(x, out, mask, n, p.inner, offset, bias);
@@ -631,6 +637,7 @@ CountsPrefetch* alloc_counts_prefetch(int device) {
 
 void free_counts_prefetch(CountsPrefetch* slot) {
   if (slot == nullptr) return;
+  cudaEventSynchronize(slot->copied);  // a copy still under way must not land in freed memory
   cudaEventDestroy(slot->copied);
   cudaFreeHost(slot->host);
   delete slot;

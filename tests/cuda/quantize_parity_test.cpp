@@ -231,32 +231,40 @@ TEST(CudaQuantize, BiasAddInTheQuantizePassGivesTheCpuBits) {
   // quantize_bias_add on the GPU (the sum formed inside segments_kernel: elementwise chunks,
   // rows from registers, rows read twice) against the CPU (the sum, then quantize). Shapes:
   // a linear layer's [batch, 256], [batch, 10] (rows read twice), a row of 7, three
-  // dimensions, a tensor past one 8192-element chunk, a misaligned view, and layouts that
-  // take the sum first on the GPU too (MX, NVFP4, rows past 8192, blocks across rows).
-  const Shape shapes[] = {{128, 256}, {128, 10}, {3, 7}, {2, 5, 40}, {9, 1000}, {2, 8200}};
+  // dimensions, a tensor past one 8192-element chunk, LeNet's two convolution outputs with
+  // the bias on the channels (rows read twice, the channel worked out per element), a
+  // misaligned view, and layouts that take the sum first on the GPU too (MX, NVFP4, rows
+  // past 8192, blocks across rows, fixed and float with a bias off the last axis).
+  struct Case {
+    Shape shape;
+    int axis;
+  };
+  const Case cases[] = {{{128, 256}, -1}, {{128, 10}, -1}, {{3, 7}, -1},         {{2, 5, 40}, -1},
+                        {{9, 1000}, -1},  {{2, 8200}, -1}, {{4, 6, 28, 28}, 1}, {{3, 16, 10, 10}, 1}};
   const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4},         formats::fp8_e4m3(),
                                        BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
                                        BlockFloatingPoint{.wl = 8, .dim = 1}, MXFormat{},
                                        NVFP4Format{}};
   uint32_t seed = 60;
-  for (const Shape& shape : shapes)
+  for (const auto& [shape, axis] : cases)
     for (const Number& number : formats) {
       if (std::holds_alternative<BlockFloatingPoint>(number) && std::get<BlockFloatingPoint>(number).dim >=
                                                                     static_cast<int>(shape.size()))
         continue;
       const Tensor x = mixed_input(numel_of(shape), seed++, true).reshape(shape);
-      const Tensor bias = mixed_input(shape.back(), seed++, false);
+      const Tensor bias = mixed_input(axis == 1 ? shape[1] : shape.back(), seed++, false);
       for (Rounding r : kRoundings) {
-        const std::string label = "bias add " + shape_str(shape) + " " + qtorch::to_string(number) + " " + rounding_name(r);
+        const std::string label = "bias add " + shape_str(shape) + " axis " + std::to_string(axis) + " " +
+                                  qtorch::to_string(number) + " " + rounding_name(r);
         Generator gc(9), gg(9);
         gc.set_state(9, 55);
         gg.set_state(9, 55);
         Tensor mc, mg;
         QuantStats sc, sg;
         quant::StatsCounter cc, cg;
-        const Tensor yc = quant::quantize_bias_add(x, bias, number, r,
+        const Tensor yc = quant::quantize_bias_add(x, bias, axis, number, r,
                                                    {.generator = &gc, .stats = &sc, .mask = &mc, .counter = &cc});
-        const Tensor yg = quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), number, r,
+        const Tensor yg = quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), axis, number, r,
                                                    {.generator = &gg, .stats = &sg, .mask = &mg, .counter = &cg});
         ASSERT_TRUE(yg.device().is_cuda()) << label;
         // A NaN input's sum is a NaN whose payload the devices' adders choose.
@@ -267,14 +275,15 @@ TEST(CudaQuantize, BiasAddInTheQuantizePassGivesTheCpuBits) {
         EXPECT_EQ(gc.offset(), gg.offset()) << label;
         // Not counted (the kernels' other path), and from a misaligned view: the same bits.
         gg.set_state(9, 55);
-        parity::expect_same_bits(yc, quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), number, r, {.generator = &gg}),
+        parity::expect_same_bits(yc,
+                                 quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), axis, number, r, {.generator = &gg}),
                                  label + " (not counted)", true);
         const Tensor padded = mixed_input(numel_of(shape) + 1, seed, true).to(kGpu);
         padded.slice(0, 1, numel_of(shape) + 1).copy_(x.reshape({numel_of(shape)}).to(kGpu));
         gg.set_state(9, 55);
         parity::expect_same_bits(
-            yc, quant::quantize_bias_add(padded.slice(0, 1, numel_of(shape) + 1).reshape(shape), bias.to(kGpu), number, r,
-                                         {.generator = &gg}),
+            yc, quant::quantize_bias_add(padded.slice(0, 1, numel_of(shape) + 1).reshape(shape), bias.to(kGpu), axis,
+                                         number, r, {.generator = &gg}),
             label + " (misaligned)", true);
       }
     }
@@ -282,13 +291,16 @@ TEST(CudaQuantize, BiasAddInTheQuantizePassGivesTheCpuBits) {
 
 TEST(CudaQuantize, LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules) {
   QTORCH_REQUIRE_CUDA();
-  // nn::Sequential{Linear, Quantizer} on the GPU: the bias add inside the quantizer's pass
-  // against the two modules one after the other (a forward hook on the Linear keeps them
-  // apart), output and every gradient, for a linear layer's block8 rows and fixed point.
+  // nn::Sequential{layer, Quantizer} on the GPU: the bias add inside the quantizer's pass
+  // against the two modules one after the other (a forward hook on the layer keeps them
+  // apart), output and every gradient, for block8 rows and fixed point, after a linear layer
+  // and after LeNet's first convolution (the bias on the channels).
   // (Against the CPU the products would differ: cuBLAS and OpenBLAS sum in other orders.)
+  for (bool conv : {false, true})
   for (const Number& number : std::vector<Number>{BlockFloatingPoint{.wl = 8, .dim = 0}, FixedPoint{.wl = 8, .fl = 4}}) {
     manual_seed(12);
-    auto linear = std::make_shared<nn::Linear>(300, 256);
+    nn::ModulePtr linear = conv ? nn::ModulePtr(std::make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2}))
+                                : nn::ModulePtr(std::make_shared<nn::Linear>(300, 256));
     auto with_quantizer = [&](const nn::ModulePtr& layer) {
       return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
           layer, std::make_shared<nn::Quantizer>(quant::QuantizerOptions{
@@ -298,12 +310,13 @@ TEST(CudaQuantize, LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules) {
     (*separate)[0]->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
     fused->to(kGpu);
     separate->to(kGpu);
-    const Tensor x = parity::random_cpu({64, 300}, 13).to(kGpu), w = parity::random_cpu({64, 256}, 14).to(kGpu);
+    const Tensor x = parity::random_cpu(conv ? Shape{16, 1, 28, 28} : Shape{64, 300}, 13).to(kGpu);
+    const Tensor w = parity::random_cpu(conv ? Shape{16, 6, 28, 28} : Shape{64, 256}, 14).to(kGpu);
     Tensor x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
     Tensor y1 = (*fused)(x1), y2 = (*separate)(x2);
     EXPECT_EQ(y1.grad_fn_name(), "quantizer_bias_add");
     EXPECT_EQ(y2.grad_fn_name(), "quantizer");
-    const std::string label = "linear then " + qtorch::to_string(number);
+    const std::string label = (conv ? "conv then " : "linear then ") + qtorch::to_string(number);
     parity::expect_same_bits(y2, y1, label + " forward");
     sum(y1 * w).backward();
     sum(y2 * w).backward();

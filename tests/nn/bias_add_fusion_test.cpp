@@ -81,6 +81,38 @@ TEST(BiasAddFusion, LinearThenQuantizerIsOneNodeWithTheBitsOfTwo) {
   }
 }
 
+TEST(BiasAddFusion, ConvolutionThenQuantizerAddsTheBiasOnTheChannels) {
+  // The CPU's direct kernels (LeNet's shapes) and im2col (a 3x3 convolution with 40
+  // channels, past the direct rule), and QConv2d's chains.
+  for (int layer = 0; layer < 3; ++layer) {
+    manual_seed(5);
+    nn::ModulePtr conv;
+    Shape shape;
+    if (layer == 0) {
+      conv = std::make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2});
+      shape = {3, 1, 28, 28};
+    } else if (layer == 1) {
+      conv = std::make_shared<nn::Conv2d>(40, 70, 3, nn::Conv2dOptions{.padding = 1});
+      shape = {2, 40, 6, 6};
+    } else {
+      conv = std::make_shared<nn::QConv2d>(2, 4, 3, quant::parse_mac("acc=fp16,acc_rounding=stochastic"),
+                                           quant::parse_mac("acc=fp16"));
+      shape = {2, 2, 7, 7};
+    }
+    auto block8 = std::make_shared<nn::Quantizer>(quant::QuantizerOptions{
+        .forward_number = BlockFloatingPoint{.wl = 8, .dim = 0}, .backward_number = BlockFloatingPoint{.wl = 8, .dim = 0}});
+    nn::Sequential fused({conv, block8});
+    nn::ModulePtr copy = fused.clone();
+    auto& separate = dynamic_cast<nn::Sequential&>(*copy);
+    watch(*separate[0]);
+    const Tensor x = randn(shape) * 2.0f;
+    const Pass got = pass(fused, x), want = pass(separate, x);
+    EXPECT_EQ(got.node, "quantizer_bias_add") << layer;
+    EXPECT_EQ(want.node, "quantizer") << layer;
+    expect_same(got, want, "convolution " + std::to_string(layer));
+  }
+}
+
 TEST(BiasAddFusion, HooksSeeEachModulesOwnOutput) {
   manual_seed(2);
   auto linear = std::make_shared<nn::Linear>(4, 3);

@@ -1,9 +1,12 @@
-// A linear layer's bias add taken into its quantizer: quant::quantize_bias_add(x, bias)
+// A layer's bias add taken into its quantizer: quant::quantize_bias_add(x, bias, axis)
 // against quantize() of the sum formed by hand, and quant::bias_add_quantizer against
-// quantizer() after an add node: the same values, offsets, masks, counts and gradients.
+// quantizer() after the layer's own bias add (an add node on the [rows, features] view for
+// the last axis, the convolution's sum over the other axes for axis 1): the same values,
+// offsets, masks, counts and gradients.
 // The GPU's one-pass form is checked against this CPU form in tests/cuda/quantize_parity_test.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -11,6 +14,7 @@
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/quantizer.h"
@@ -35,11 +39,14 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && (va.empty() || std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
 }
 
-/// x + bias along the last dimension, one float addition per element, in a plain loop.
-Tensor sum_by_hand(const Tensor& x, const Tensor& bias) {
+/// x + bias along `axis`, one float addition per element, in a plain loop.
+Tensor sum_by_hand(const Tensor& x, const Tensor& bias, int axis) {
   std::vector<float> xv = x.contiguous().to_vector();
   const std::vector<float> bv = bias.to_vector();
-  for (size_t i = 0; i < xv.size(); ++i) xv[i] += bv[i % bv.size()];
+  const int64_t a = axis < 0 ? axis + x.dim() : axis;
+  size_t inner = 1;
+  for (int64_t d = a + 1; d < x.dim(); ++d) inner *= static_cast<size_t>(x.size(d));
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] += bv[(i / inner) % bv.size()];
   return Tensor::from_vector(xv, x.shape());
 }
 
@@ -47,32 +54,42 @@ TEST(QuantizeBiasAdd, SameBitsOffsetsMaskAndCountsAsQuantizingTheSum) {
   const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4}, FloatingPoint{.exp = 5, .man = 2},
                                        BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
                                        MXFormat{}, NVFP4Format{}};
-  // [rows, out] as a linear layer gives it, three dimensions, one row, and a transposed x.
-  const Shape shapes[] = {{6, 40}, {2, 3, 40}, {1, 7}};
+  // [rows, out] as a linear layer gives it, three dimensions, one row, a transposed x, a
+  // convolution's [N, C, H, W] with the bias on the channels, and the bias on axis 0.
+  struct Case {
+    Shape shape;
+    int axis;
+  };
+  const Case cases[] = {{{6, 40}, -1}, {{2, 3, 40}, -1}, {{1, 7}, 1}, {{9, 32}, -1}, {{3, 4, 5, 6}, 1}, {{5, 8}, 0}};
   for (const Number& number : formats)
     for (Rounding r : {Rounding::Stochastic, Rounding::Nearest})
-      for (int s = 0; s < 4; ++s) {
-        const Shape shape = s < 3 ? shapes[s] : Shape{9, 32};
-        const std::string label = to_string(number) + " " + rounding_name(r) + " " + shape_str(shape);
-        Tensor x = Tensor::from_vector(values(numel_of(shape), 11 + s, 12.0f), s < 3 ? shape : Shape{32, 9});
+      for (int s = 0; s < 6; ++s) {
+        const Shape shape = cases[s].shape;
+        const int axis = cases[s].axis;
+        const std::string label =
+            to_string(number) + " " + rounding_name(r) + " " + shape_str(shape) + " axis " + std::to_string(axis);
+        Tensor x = Tensor::from_vector(values(numel_of(shape), 11 + s, 12.0f), s != 3 ? shape : Shape{32, 9});
         if (s == 3) x = x.transpose(0, 1);
-        std::vector<float> bv = values(shape.back(), 5, 4.0f);
+        const int64_t channels = shape[static_cast<size_t>(axis < 0 ? axis + static_cast<int>(shape.size()) : axis)];
+        std::vector<float> bv = values(channels, 5, 4.0f);
         bv[0] = 1e30f;  // saturates, or flushes the rest of its block
-        const Tensor bias = Tensor::from_vector(bv, {shape.back()});
+        const Tensor bias = Tensor::from_vector(bv, {channels});
         Generator g1(3), g2(3);
         g1.set_state(3, 500);
         g2.set_state(3, 500);
         StatsCounter c1, c2;
         QuantStats s1, s2;
         Tensor m1, m2;
-        const Tensor want = quantize(sum_by_hand(x, bias), number, r,
+        const Tensor want = quantize(sum_by_hand(x, bias, axis), number, r,
                                      {.generator = &g1, .stats = &s1, .mask = &m1, .counter = &c1});
-        const Tensor got = quantize_bias_add(x, bias, number, r,
+        const Tensor got = quantize_bias_add(x, bias, axis, number, r,
                                              {.generator = &g2, .stats = &s2, .mask = &m2, .counter = &c2});
         EXPECT_TRUE(same_bits(got, want)) << label;
         EXPECT_TRUE(same_bits(m2, m1)) << label;
         EXPECT_EQ(s2, s1) << label;
-        EXPECT_GT(s1.clamped + s1.flushed, 0) << label;
+        if (axis != 0) {  // on axis 0, 1e30 fills a whole row and nothing clamps or flushes
+          EXPECT_GT(s1.clamped + s1.flushed, 0) << label;
+        }
         EXPECT_EQ(c2.read(), c1.read()) << label;
         EXPECT_EQ(g2.offset(), g1.offset()) << label;
       }
@@ -83,18 +100,26 @@ TEST(QuantizeBiasAdd, ABadBiasIsAnErrorNamingTheExpectedShape) {
   const Number f = FixedPoint{.wl = 8, .fl = 4};
   auto message = [&](const Tensor& bias) {
     try {
-      quantize_bias_add(x, bias, f);
+      quantize_bias_add(x, bias, -1, f);
     } catch (const Error& e) {
       return std::string(e.what());
     }
     return std::string("no error");
   };
-  EXPECT_NE(message(Tensor::from_vector({1, 2, 3}, {3})).find("expected a bias of shape [4]"), std::string::npos);
+  EXPECT_NE(message(Tensor::from_vector({1, 2, 3}, {3})).find("expected a bias of shape [4] (x's axis 1)"),
+            std::string::npos);
   EXPECT_NE(message(Tensor::from_vector(values(4, 2, 1.0f), {1, 4})).find("got [1, 4]"), std::string::npos);
   EXPECT_NE(message(Tensor()).find("an undefined tensor"), std::string::npos);
-  EXPECT_THROW(quantize_bias_add(Tensor(), Tensor::from_vector({1}, {1}), f), Error);
-  EXPECT_THROW(quantize_bias_add(x, Tensor::from_vector(values(4, 2, 1.0f), {4}), BlockFloatingPoint{.wl = 8, .dim = 2}),
-               Error);
+  EXPECT_THROW(quantize_bias_add(Tensor(), Tensor::from_vector({1}, {1}), -1, f), Error);
+  const Tensor b4 = Tensor::from_vector(values(4, 2, 1.0f), {4});
+  EXPECT_THROW(quantize_bias_add(x, b4, -1, BlockFloatingPoint{.wl = 8, .dim = 2}), Error);
+  try {
+    quantize_bias_add(x, b4, 2, f);
+    ADD_FAILURE() << "axis 2 of a matrix was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected an axis in [-2, 2) for x of shape [3, 4], got 2"), std::string::npos)
+        << e.what();
+  }
 }
 
 Tensor leaf(const Tensor& t) {
@@ -125,7 +150,7 @@ QuantizerRun run(bool fused, const Tensor& x0, const Tensor& bias0, bool bias_gr
   }};
   const QuantizerForms q = quantizer_forms(o);
   Tensor x = leaf(x0), bias = bias_grad ? leaf(bias0) : bias0.clone();
-  Tensor y = fused ? q.with_bias(x, bias) : q.plain(add(x, bias));
+  Tensor y = fused ? q.with_bias(x, bias, -1) : q.plain(add(x, bias));
   EXPECT_EQ(y.grad_fn_name(), fused ? "quantizer_bias_add" : "quantizer");
   const Tensor w = Tensor::from_vector(values(y.numel(), 23, 6.0f), y.shape());
   sum(mul(y, w)).backward();
@@ -172,15 +197,40 @@ TEST(BiasAddQuantizer, WorkedExampleAndNoNodeWithoutGradients) {
   // b's is its sum over the two rows.
   Tensor x = leaf(Tensor::from_vector({0.1f, -1.4f, 1.0f, 2.0f}, {2, 2}));
   Tensor b = leaf(Tensor::from_vector({0.2f, 0.0f}, {2}));
-  Tensor y = q(x, b);
+  Tensor y = q(x, b, -1);
   EXPECT_EQ(y.to_vector(), (std::vector<float>{0.25f, -1.5f, 1.25f, 2.0f}));
   y.backward(Tensor::from_vector({0.1f, 0.3f, -0.04f, 1.0f}, {2, 2}));
   EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0.125f, 0.3125f, -0.0625f, 1.0f}));
   EXPECT_EQ(b.grad().to_vector(), (std::vector<float>{0.0625f, 1.3125f}));
-  const Tensor plain = q(Tensor::from_vector({0.1f, -1.4f}, {1, 2}), Tensor::from_vector({0.2f, 0.0f}, {2}));
+  const Tensor plain = q(Tensor::from_vector({0.1f, -1.4f}, {1, 2}), Tensor::from_vector({0.2f, 0.0f}, {2}), -1);
   EXPECT_FALSE(plain.requires_grad());
   EXPECT_EQ(plain.to_vector(), (std::vector<float>{0.25f, -1.5f}));
-  EXPECT_THROW(q(x, Tensor()), Error);
+  EXPECT_THROW(q(x, Tensor(), -1), Error);
+  EXPECT_THROW(q(x, b, 2), Error);
+}
+
+// On a convolution's channels (axis 1 of [N, C, H, W]) the values and the input's gradient are
+// those of the quantizer after the sum, and the bias's gradient is the convolution's own rule,
+// ops::sum of the incoming gradient over axes 0, 2 and 3.
+TEST(BiasAddQuantizer, OnTheChannelsTheBiasGradientIsTheConvolutionsSum) {
+  const QuantizerOptions o{.forward_number = BlockFloatingPoint{.wl = 6, .dim = 0},
+                           .backward_number = FixedPoint{.wl = 8, .fl = 3},
+                           .forward_rounding = Rounding::Nearest,
+                           .backward_rounding = Rounding::Nearest};
+  const Tensor x0 = Tensor::from_vector(values(2 * 3 * 4 * 5, 31, 6.0f), {2, 3, 4, 5});
+  const Tensor b0 = Tensor::from_vector(values(3, 32, 2.0f), {3});
+  const Tensor w = Tensor::from_vector(values(2 * 3 * 4 * 5, 33, 4.0f), {2, 3, 4, 5});
+  Tensor x1 = leaf(x0), b1 = leaf(b0), x2 = leaf(x0), b2 = leaf(b0);
+  const QuantizerForms q = quantizer_forms(o);
+  Tensor fused = q.with_bias(x1, b1, 1);
+  Tensor separate = q.plain(add(x2, b2.reshape({3, 1, 1})));
+  EXPECT_TRUE(same_bits(fused.detach(), separate.detach()));
+  sum(mul(fused, w)).backward();
+  sum(mul(separate, w)).backward();
+  EXPECT_TRUE(same_bits(x1.grad(), x2.grad()));
+  EXPECT_TRUE(same_bits(b1.grad(), ops::sum(x1.grad(), {0, 2, 3})));
+  // The hand-checkable part: the gradient reaching x is w on the grid of 1/8.
+  EXPECT_EQ(x1.grad().to_vector()[0], std::nearbyint(w.to_vector()[0] * 8.0f) / 8.0f);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
+#include "qtorch/nn/conv.h"
 #include "qtorch/nn/linear.h"
 #include "qtorch/nn/quantizer_module.h"
 #include "qtorch/optim/optim_lp.h"
@@ -109,6 +110,7 @@ TEST(ApplyRecipe, CountsTheChosenRolesAndReportsErrorSaturation) {
 // the same losses, parameters and counts either way, with and without nonzero counts (which
 // need the sum itself, so that quantizer keeps its own add).
 TEST(ApplyRecipe, BiasAddsInsideTheQuantizersGiveTheStepsOfSeparateOps) {
+  for (bool lenet : {false, true})
   for (bool count_nonzero : {false, true}) {
     std::vector<float> losses[2];
     std::vector<std::vector<float>> params[2];
@@ -119,17 +121,18 @@ TEST(ApplyRecipe, BiasAddsInsideTheQuantizersGiveTheStepsOfSeparateOps) {
       ApplyOptions options;
       options.count_nonzero = count_nonzero;
       options.counted_roles = {Role::Activation, Role::Error};
-      LowPrecisionSetup s = apply_recipe(preset("block8"), models::mlp({12, 16, 16, 10}), sgd(0.1), options);
+      LowPrecisionSetup s = apply_recipe(preset("block8"), lenet ? models::lenet() : models::mlp({12, 16, 16, 10}),
+                                         sgd(0.1), options);
       int hooked = 0;
       if (separate == 1)
         for (auto& [name, m] : s.model->named_modules())
-          if (dynamic_cast<nn::Linear*>(m.get()) != nullptr) {
+          if (dynamic_cast<nn::Linear*>(m.get()) != nullptr || dynamic_cast<nn::Conv2d*>(m.get()) != nullptr) {
             m->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
             ++hooked;
           }
-      EXPECT_EQ(hooked, separate == 1 ? 3 : 0);
+      EXPECT_EQ(hooked, separate == 1 ? (lenet ? 5 : 3) : 0);
       manual_seed(6);
-      const Tensor x = randn({8, 12}) * 2.0f;
+      const Tensor x = lenet ? randn({8, 1, 28, 28}) : randn({8, 12}) * 2.0f;
       const Tensor labels = Tensor::from_vector({0, 3, 9, 1, 1, 4, 7, 2}, {8});
       for (int step = 0; step < 3; ++step) {
         s.optimizer->zero_grad();
@@ -144,7 +147,8 @@ TEST(ApplyRecipe, BiasAddsInsideTheQuantizersGiveTheStepsOfSeparateOps) {
       activations[separate] = s.counters->total(Role::Activation);
       errors[separate] = s.counters->total(Role::Error);
     }
-    const std::string label = count_nonzero ? "nonzero counted" : "nonzero not counted";
+    const std::string label =
+        std::string(lenet ? "lenet, " : "mlp, ") + (count_nonzero ? "nonzero counted" : "nonzero not counted");
     EXPECT_EQ(last_node[0], count_nonzero ? "quantizer" : "quantizer_bias_add") << label;
     EXPECT_EQ(last_node[1], "quantizer") << label;
     EXPECT_EQ(losses[0], losses[1]) << label;
