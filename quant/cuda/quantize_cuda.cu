@@ -3,14 +3,11 @@
 // 16-byte access, mask and counts in the same pass). Block floating point whose blocks are
 // contiguous rows of at most 8192 elements takes one launch (segments_kernel: a CUDA block
 // per row reduces the row's maximum and quantizes); other layouts add one read pass for the
-// block maxima (an integer max, so atomics keep it deterministic). segments_kernel also
-// quantizes whole lists of tensors in one launch (quantize_list_cuda). Each element's rule
+// block maxima (an integer max, so atomics keep it deterministic). segments_kernel also takes
+// lists of tensors in one launch, and a layer's bias added as it loads (BiasAdd). Each rule
 // is the shared rounding core, so the bits equal the CPU's. The block-scaled families (MX,
-// NVFP4) go to quant/cuda/quantize_microscaling_cuda.cu.
+// NVFP4) go to quant/cuda/quantize_microscaling_cuda.cu; the counters to device_counts.cu.
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-
-#include <memory>
-
 #include "qtorch/core/cuda/allocator.h"
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/philox.h"
@@ -401,8 +398,7 @@ __device__ __forceinline__ void run_segments(const SegmentList& list, const Quan
   if constexpr (Counting) counts.add_to(counters);
 }
 
-/// Fixed and floating point: elementwise chunks, where the compiler's own register choice
-/// (32-48) keeps every CUDA block of an SM busy.
+/// Fixed and floating point: elementwise chunks, at the compiler's own 32-48 registers.
 template <QuantFamily F, RoundKind K, bool Counting>
 __global__ void __launch_bounds__(kThreads)
     segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {
@@ -416,6 +412,13 @@ template <RoundKind K, bool Counting>
 __global__ void __launch_bounds__(kThreads, 3)
     block_segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {
   run_segments<QuantFamily::Block, K, Counting>(list, p, seed, counters);
+}
+
+/// The kernel for a family: block floating point rows have their own (bounded registers).
+template <QuantFamily F, RoundKind K, bool Counting>
+constexpr auto segments_kernel_for() {
+  if constexpr (F == QuantFamily::Block) return &block_segments_kernel<K, Counting>;
+  else return &segments_kernel<F, K, Counting>;
 }
 
 /// Collects segments of one format and rounding and launches segments_kernel when the list
@@ -478,17 +481,8 @@ class SegmentLauncher {
 
   template <QuantFamily F, RoundKind K>
   void launch() {
-    if constexpr (F == QuantFamily::Block) {
-      if (counting_)
-        block_segments_kernel<K, true><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
-      else
-        block_segments_kernel<K, false><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
-    } else {
-      if (counting_)
-        segments_kernel<F, K, true><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
-      else
-        segments_kernel<F, K, false><<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
-    }
+    const auto kernel = counting_ ? segments_kernel_for<F, K, true>() : segments_kernel_for<F, K, false>();
+    kernel<<<list_.blocks, kThreads, 0, st_>>>(list_, p_, seed_, counters_);
     QTORCH_CUDA_CHECK_LAUNCH();
   }
 
@@ -601,62 +595,6 @@ void quantize_list_cuda(const std::vector<QuantizeListItem>& items, uint64_t see
       quantize_cuda(item.x, item.x, nullptr, item.n, p, seed, item.offset, counts, device);
   }
   launcher.flush();
-}
-
-unsigned long long* alloc_device_counts(int device) {
-  cuda::DeviceGuard guard(device);
-  auto* counts = static_cast<unsigned long long*>(cuda::device_alloc(2 * sizeof(unsigned long long), device));
-  QTORCH_CUDA_CHECK(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), guard.stream()));
-  return counts;
-}
-
-void read_device_counts(const unsigned long long* counts, int device, unsigned long long host[2]) {
-  cuda::DeviceGuard guard(device);
-  QTORCH_CUDA_CHECK(cudaMemcpyAsync(host, counts, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
-                                    guard.stream()));
-  cuda::wait_for_stream(guard.stream());
-}
-
-void free_device_counts(unsigned long long* counts) { cuda::device_free(counts); }
-
-struct CountsPrefetch {
-  int device;
-  unsigned long long* host;  // 2 values, page-locked, so that the copy is asynchronous
-  cudaEvent_t copied;
-};
-
-CountsPrefetch* alloc_counts_prefetch(int device) {
-  cuda::DeviceGuard guard(device);
-  auto slot = std::make_unique<CountsPrefetch>(CountsPrefetch{device, nullptr, nullptr});
-  QTORCH_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&slot->host), 2 * sizeof(unsigned long long)));
-  const cudaError_t made = cudaEventCreateWithFlags(&slot->copied, cudaEventDisableTiming);
-  if (made != cudaSuccess) cudaFreeHost(slot->host);
-  QTORCH_CUDA_CHECK(made);
-  return slot.release();
-}
-
-void free_counts_prefetch(CountsPrefetch* slot) {
-  if (slot == nullptr) return;
-  cudaEventSynchronize(slot->copied);  // a copy still under way must not land in freed memory
-  cudaEventDestroy(slot->copied);
-  cudaFreeHost(slot->host);
-  delete slot;
-}
-
-void prefetch_device_counts(const unsigned long long* counts, CountsPrefetch* slot) {
-  cuda::DeviceGuard guard(slot->device);
-  QTORCH_CUDA_CHECK(cudaMemcpyAsync(slot->host, counts, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost,
-                                    guard.stream()));
-  QTORCH_CUDA_CHECK(cudaEventRecord(slot->copied, guard.stream()));
-}
-
-bool prefetched_counts(const CountsPrefetch* slot, unsigned long long host[2]) {
-  const cudaError_t state = cudaEventQuery(slot->copied);
-  if (state == cudaErrorNotReady) return false;
-  QTORCH_CUDA_CHECK(state);
-  host[0] = slot->host[0];
-  host[1] = slot->host[1];
-  return true;
 }
 
 }  // namespace qtorch::quant
