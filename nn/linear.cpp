@@ -42,10 +42,7 @@ Tensor Linear::product(const Tensor& x) {
 }
 
 Tensor Linear::forward_fused_with(Module& next, const Tensor& x) {
-  auto* taker = dynamic_cast<TakesBiasAdd*>(&next);
-  const Tensor b = bias();
-  if (taker == nullptr || !b.defined() || !taker->takes_bias_add()) return Tensor();
-  return taker->forward_bias_add(product(x), b, -1);
+  return bias_add_in_next(next, bias(), -1, [&] { return product(x); });
 }
 
 std::string Linear::extra_repr() const {

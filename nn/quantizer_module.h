@@ -12,7 +12,7 @@ namespace qtorch::nn {
 
 /// Quantizes its input with a straight-through graph node (see quant/quantizer.h).
 /// `Quantizer(quant::QuantizerOptions{.forward_number = BlockFloatingPoint{.wl = 8}, ...})`
-/// After a Linear in a Sequential it takes the layer's bias add into its own node.
+/// After a Linear or Conv2d in a Sequential it takes the layer's bias add into its own node.
 class Quantizer : public Cloneable<Quantizer>, public TakesBiasAdd {
  public:
   /// Validates the options (throws qtorch::Error as quant::quantizer does).

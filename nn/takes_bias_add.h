@@ -4,7 +4,7 @@
 // layer's product without the bias, and the bias.
 #pragma once
 
-#include "qtorch/core/tensor.h"
+#include "qtorch/nn/module.h"
 
 namespace qtorch::nn {
 
@@ -21,5 +21,15 @@ class TakesBiasAdd {
   /// layer computes anything, so that its own pass runs once either way.
   virtual bool takes_bias_add() const { return true; }
 };
+
+/// A layer's forward_fused_with: when `next` takes bias adds and the layer has a bias,
+/// next's forward_bias_add(product(), bias, axis); else an undefined tensor, with product()
+/// never called.
+template <class Product>
+Tensor bias_add_in_next(Module& next, const Tensor& bias, int axis, Product product) {
+  auto* taker = dynamic_cast<TakesBiasAdd*>(&next);
+  if (taker == nullptr || !bias.defined() || !taker->takes_bias_add()) return Tensor();
+  return taker->forward_bias_add(product(), bias, axis);
+}
 
 }  // namespace qtorch::nn
