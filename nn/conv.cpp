@@ -6,7 +6,7 @@
 #include "qtorch/autograd/conv.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/init.h"
-#include "qtorch/nn/takes_bias_add.h"
+#include "qtorch/nn/fusion.h"
 
 namespace qtorch::nn {
 
@@ -47,7 +47,7 @@ Tensor Conv2d::product(const Tensor& x) {
   return qtorch::conv2d(x, weight(), Tensor(), checked_params(x, "Conv2d"));
 }
 
-Tensor Conv2d::forward_fused_with(Module& next, const Tensor& x) {
+FusedForward Conv2d::forward_fused(std::span<Module* const> next, const Tensor& x) {
   return bias_add_in_next(next, bias(), 1, [&] { return product(x); });
 }
 

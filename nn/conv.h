@@ -27,7 +27,7 @@ class Conv2d : public Cloneable<Conv2d> {
   virtual Tensor product(const Tensor& x);
   /// With a following module that takes bias adds (a quantizer), that module's
   /// forward_bias_add(product(x), bias, 1): one node for the bias add and the quantization.
-  Tensor forward_fused_with(Module& next, const Tensor& x) override;
+  FusedForward forward_fused(std::span<Module* const> next, const Tensor& x) override;
   Tensor weight() const { return parameter("weight"); }
   Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }
   const Conv2dOptions& options() const { return options_; }

@@ -6,7 +6,7 @@
 #include "qtorch/autograd/linalg.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/init.h"
-#include "qtorch/nn/takes_bias_add.h"
+#include "qtorch/nn/fusion.h"
 
 namespace qtorch::nn {
 
@@ -41,7 +41,7 @@ Tensor Linear::product(const Tensor& x) {
   return linear(x, weight(), Tensor());
 }
 
-Tensor Linear::forward_fused_with(Module& next, const Tensor& x) {
+FusedForward Linear::forward_fused(std::span<Module* const> next, const Tensor& x) {
   return bias_add_in_next(next, bias(), -1, [&] { return product(x); });
 }
 

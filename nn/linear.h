@@ -21,7 +21,7 @@ class Linear : public Cloneable<Linear> {
   virtual Tensor product(const Tensor& x);
   /// With a following module that takes bias adds (a quantizer), that module's
   /// forward_bias_add(product(x), bias): one node for the bias add and the quantization.
-  Tensor forward_fused_with(Module& next, const Tensor& x) override;
+  FusedForward forward_fused(std::span<Module* const> next, const Tensor& x) override;
   Tensor weight() const { return parameter("weight"); }
   /// Undefined when built without bias.
   Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }

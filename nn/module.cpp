@@ -61,7 +61,7 @@ Tensor Module::forward(const Tensor&) {
               type_name());
 }
 
-Tensor Module::forward_fused_with(Module&, const Tensor&) { return Tensor(); }
+FusedForward Module::forward_fused(std::span<Module* const>, const Tensor&) { return {}; }
 
 Tensor Module::operator()(const Tensor& x) {
   Tensor out = forward(x);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,15 @@ class StateDict {
   std::vector<Item> items_;
 };
 
+class Module;
+
+/// The output of a run of consecutive modules fused into fewer ops (Module::forward_fused),
+/// and how many modules after the first it covers.
+struct FusedForward {
+  Tensor out;  // undefined: nothing fused
+  size_t taken = 0;
+};
+
 /// Base class of all layers and models; always held by std::shared_ptr.
 class Module : public std::enable_shared_from_this<Module> {
  public:
@@ -48,11 +58,12 @@ class Module : public std::enable_shared_from_this<Module> {
   /// backward hooks attached to the output. Containers call their children this way;
   /// calling forward() directly skips the hooks (as in PyTorch).
   Tensor operator()(const Tensor& x);
-  /// next(this(x)) for the module `next` that follows this one in a container, in fewer ops
-  /// where the pair allows it (a Linear hands its bias add to a quantizer after it, see
-  /// nn::TakesBiasAdd), else an undefined tensor. Bit for bit what the two calls give,
-  /// gradients included. Containers call it for two consecutive children without hooks.
-  virtual Tensor forward_fused_with(Module& next, const Tensor& x);
+  /// What this module and the first `taken` modules of `next` (those that follow it in a
+  /// container, none with hooks) give on x, run as fewer ops (nn/fusion.h: a Linear hands
+  /// its bias add to a quantizer after it, a quantizer takes a ReLU after it in); bit for
+  /// bit what the calls one by one give, gradients included. {undefined, 0} when nothing
+  /// fuses (the default). Containers call it for children without hooks.
+  virtual FusedForward forward_fused(std::span<Module* const> next, const Tensor& x);
   /// Whether a forward or backward hook is registered on this module.
   bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty(); }
 

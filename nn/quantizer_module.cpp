@@ -10,8 +10,14 @@ Quantizer::Quantizer(quant::QuantizerOptions options)
 
 Tensor Quantizer::forward(const Tensor& x) { return fns_.plain(x); }
 
-Tensor Quantizer::forward_bias_add(const Tensor& x, const Tensor& bias, int axis) {
-  return fns_.with_bias(x, bias, axis);
+FusedForward Quantizer::forward_fused(std::span<Module* const> next, const Tensor& x) {
+  if (!relu_first(next)) return {};
+  return quantizer_fused_forward(fns_.fused, x, {}, next);
+}
+
+FusedForward Quantizer::forward_bias_add(const Tensor& x, const Tensor& bias, int axis,
+                                         std::span<Module* const> next) {
+  return quantizer_fused_forward(fns_.fused, x, {.bias = bias, .axis = axis}, next);
 }
 
 std::string Quantizer::extra_repr() const {

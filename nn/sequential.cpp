@@ -20,17 +20,24 @@ ModulePtr Sequential::operator[](size_t i) const {
 
 Tensor Sequential::forward(const Tensor& x) {
   const auto& items = named_children();
+  // Runs of modules that fuse into fewer ops (Linear, quantizer, ReLU): hooks see each
+  // module's own output, so a module with hooks runs on its own.
+  std::vector<Module*> modules;
+  modules.reserve(items.size());
+  for (const auto& item : items) modules.push_back(item.second.get());
   Tensor out = x;
-  for (size_t i = 0; i < items.size(); ++i) {
-    Module& m = *items[i].second;
-    // A pair that runs as fewer ops (Linear then a quantizer); hooks see each module's own
-    // output, so a pair with hooks runs one module at a time.
-    if (i + 1 < items.size() && !m.has_hooks() && !items[i + 1].second->has_hooks()) {
-      Tensor fused = m.forward_fused_with(*items[i + 1].second, out);
-      if (fused.defined()) {
-        out = fused;
-        ++i;
-        continue;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    Module& m = *modules[i];
+    if (!m.has_hooks()) {
+      size_t end = i + 1;  // the modules after m up to the first with hooks
+      while (end < modules.size() && !modules[end]->has_hooks()) ++end;
+      if (end > i + 1) {
+        FusedForward fused = m.forward_fused(std::span<Module* const>(modules).subspan(i + 1, end - i - 1), out);
+        if (fused.out.defined()) {
+          out = fused.out;
+          i += fused.taken;
+          continue;
+        }
       }
     }
     out = m(out);

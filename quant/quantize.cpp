@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/backend.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
@@ -131,11 +132,18 @@ QuantParams make_quant_params(const Number& number, Rounding rounding, const Sha
 
 namespace {
 
+/// The element ops of a quantize_fused call as quantize_to takes them: the bias's axis
+/// made non-negative, and the number of elements after it.
+struct FusedOps {
+  const QuantizeFusion* fusion = nullptr;  // null: none
+  int64_t bias_inner = 1;
+};
+
 /// quantize_into with x's kernel parameters p; fresh_output says out was just allocated (a
-/// CPU store hint). A bias (only on a GPU, where bias_add_in_one_pass) is added to x in the
-/// kernel's pass, broadcast with `bias_inner` elements after its axis.
+/// CPU store hint). Element ops (only on a GPU, where element_ops_in_one_pass) go into the
+/// kernel's pass.
 void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const QuantizeOptions& options,
-                 bool fresh_output, const Tensor& bias = Tensor(), int64_t bias_inner = 1) {
+                 bool fresh_output, const FusedOps& fused = {}) {
   QTORCH_CHECK(x.defined(), "quantize: expected a defined tensor, got an undefined one");
   QTORCH_CHECK(out.defined() && out.shape() == x.shape() && out.device() == x.device(),
                "quantize: expected out of shape {} on {}, got {}", shape_str(x.shape()),
@@ -168,10 +176,21 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
     const int device = x.device().index;
     StatsCounter call;
     StatsCounter* target = options.stats ? &call : counter;
-    const Tensor bc = bias.defined() ? ops::contiguous(bias) : Tensor();
-    const BiasAdd add = bc.defined() ? BiasAdd{bc.data_ptr(), bc.numel(), bias_inner} : BiasAdd{};
+    ElementOps element_ops;
+    Tensor bias, gate;  // contiguous, held until the launch is queued
+    if (const QuantizeFusion* f = fused.fusion) {
+      if (f->bias.defined()) {
+        bias = ops::contiguous(f->bias);
+        element_ops.bias = BiasAdd{bias.data_ptr(), bias.numel(), fused.bias_inner};
+      }
+      if (f->gate.defined()) {
+        gate = ops::contiguous(f->gate);
+        element_ops.gate = gate.data_ptr();
+      }
+      element_ops.relu = f->relu;
+    }
     quantize_cuda(xc.data_ptr(), out.data_ptr(), mask, n, p, seed, offset,
-                  target ? target->device_counts(device) : nullptr, device, add);
+                  target ? target->device_counts(device) : nullptr, device, element_ops);
     if (target) target->queued();
     if (options.stats) {
       const QuantStats counted = call.read();
@@ -229,22 +248,51 @@ Tensor add_bias(const Tensor& x, const Tensor& bias, int axis) {
   return sum_along(x, bias, a, "add_bias");
 }
 
-Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, int axis, const Number& number, Rounding rounding,
-                         const QuantizeOptions& options) {
-  const int64_t a = check_bias(x, bias, axis, "quantize_bias_add");
+Tensor quantize_fused(const Tensor& x, const QuantizeFusion& fusion, const Number& number, Rounding rounding,
+                      const QuantizeOptions& options) {
+  QTORCH_CHECK(x.defined(), "quantize_fused: expected a defined tensor, got an undefined one");
+  QTORCH_CHECK(!(fusion.bias.defined() && fusion.gate.defined()),
+               "quantize_fused: expected a bias or a gate, got both (no op adds a bias to ReLU's backward)");
+  FusedOps fused{.fusion = &fusion};
+  int64_t a = 0;
+  if (fusion.bias.defined()) {
+    a = check_bias(x, fusion.bias, fusion.axis, "quantize_fused");
+    for (int64_t d = a + 1; d < x.dim(); ++d) fused.bias_inner *= x.size(d);
+  }
+  if (fusion.gate.defined()) {
+    QTORCH_CHECK(fusion.gate.shape() == x.shape() && fusion.gate.device() == x.device(),
+                 "quantize_fused: expected a gate of x's shape {} on {}, got {} on {}", shape_str(x.shape()),
+                 x.device().str(), shape_str(fusion.gate.shape()), fusion.gate.device().str());
+  }
   const QuantParams p = make_quant_params(number, rounding, x.shape());
   NoGradGuard no_grad;
-  int64_t inner = 1;
-  for (int64_t d = a + 1; d < x.dim(); ++d) inner *= x.size(d);
-  if (x.device().is_cuda() && bias_add_in_one_pass(p, x.numel(), BiasAdd{nullptr, bias.numel(), inner})) {
+  const BiasAdd bias_layout = fusion.bias.defined() ? BiasAdd{nullptr, fusion.bias.numel(), fused.bias_inner}
+                                                    : BiasAdd{};
+  if (x.device().is_cuda() && element_ops_in_one_pass(p, x.numel(), bias_layout)) {
     Tensor out = empty(x.shape(), x.device());
-    quantize_to(x, out, p, options, true, bias, inner);
+    quantize_to(x, out, p, options, true, fused);
     return out;
   }
-  // The sum first, then quantized in place: the values of the pass above.
-  Tensor sum = sum_along(x, bias, a, "quantize_bias_add");
-  quantize_to(sum, sum, p, options, false);
-  return sum;
+  // The ops one by one, with the values of the pass above: the input formed in a new tensor,
+  // quantized in place, then the ReLU in place.
+  Tensor in = x;
+  if (fusion.gate.defined()) in = ops::where(fusion.gate, x, zeros({}, x.device()));
+  if (fusion.bias.defined()) in = sum_along(in, fusion.bias, a, "quantize_fused");
+  Tensor out = in;
+  if (in.is_same(x)) {
+    out = empty(x.shape(), x.device());
+    quantize_to(x, out, p, options, true);
+  } else {
+    quantize_to(in, out, p, options, false);
+  }
+  if (fusion.relu && out.numel() > 0) backend_for(out.device()).unary(UnaryOp::Relu, out, out, 0.0f, 0.0f);
+  return out;
+}
+
+Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, int axis, const Number& number, Rounding rounding,
+                         const QuantizeOptions& options) {
+  check_bias(x, bias, axis, "quantize_bias_add");  // an undefined bias is an error here
+  return quantize_fused(x, QuantizeFusion{.bias = bias, .axis = axis}, number, rounding, options);
 }
 
 int64_t bias_axis(const Tensor& x, int axis, const char* what) {

@@ -39,14 +39,36 @@ Tensor quantize(const Tensor& x, const Number& number, Rounding rounding = Round
 void quantize_into(const Tensor& x, const Tensor& out, const Number& number,
                    Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
 
-/// quantize(x + bias) for a bias of shape [x.size(axis)] broadcast along that axis: a linear
-/// layer's output before its quantizer (axis -1) or a convolution's (axis 1). The same
-/// bits, generator offsets, mask and counts as quantizing the sum. On a GPU the sum is
-/// formed inside the quantize pass where the layout allows (fixed and floating point and
-/// single-element blocks with the bias on the last axis; block floating point whose blocks
-/// are contiguous rows of at most 8192 elements that each span the bias, as a layer's
-/// output with one block per sample): one launch and no intermediate tensor, where the sum
-/// and the quantization take two.
+/// Elementwise ops that one quantize pass takes in (quantize_fused), each giving the bits
+/// of its own op.
+struct QuantizeFusion {
+  /// Before quantizing: x plus this bias of shape [x.size(axis)] broadcast along `axis`
+  /// (ops::add's rounding): a linear layer's output (axis -1) or a convolution's (axis 1).
+  /// Undefined: none.
+  Tensor bias = Tensor();
+  int axis = -1;
+  /// Before quantizing: where(gate, x, 0), x where gate is nonzero (NaN included) and +0
+  /// elsewhere: ReLU's backward, gate being the ReLU's output. x's shape and device.
+  /// Undefined: none. Not together with a bias.
+  Tensor gate = Tensor();
+  /// After quantizing: ReLU (relu_value, core/relu_math.h), as a ReLU after the quantizer.
+  bool relu = false;
+};
+
+/// quantize() of x after the ops before it, then the op after it: the same bits, generator
+/// offsets, mask and counts as the ops one by one (the mask and counts are those of the
+/// quantization itself, of the value before a ReLU). On a GPU they are formed inside the
+/// quantize pass where the layout allows: fixed and floating point and single-element
+/// blocks (a bias on the last axis only), and block floating point whose blocks are
+/// contiguous rows of at most 8192 elements (each spanning the bias, as a layer's output with
+/// one block per sample): one launch and no intermediate tensor, where the ops one by one
+/// take two or three. Elsewhere (and on the CPU) the ops run one by one. Throws
+/// qtorch::Error for a bias or gate that does not fit x, or both.
+Tensor quantize_fused(const Tensor& x, const QuantizeFusion& fusion, const Number& number,
+                      Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
+
+/// quantize_fused(x, {.bias = bias, .axis = axis}, ...): quantize(x + bias) for a bias of
+/// shape [x.size(axis)] broadcast along that axis (an undefined bias is an error).
 Tensor quantize_bias_add(const Tensor& x, const Tensor& bias, int axis, const Number& number,
                          Rounding rounding = Rounding::Stochastic, const QuantizeOptions& options = {});
 /// x + bias along `axis` (what quantize_bias_add quantizes), in a new tensor, with its

@@ -58,24 +58,39 @@ inline bool block_rows_in_one_launch(const QuantParams& p) {
 /// Whether every element of a block floating point tensor is a block of its own.
 inline bool block_self_scaled(const QuantParams& p) { return p.outer == 1 && p.inner == 1; }
 
-/// Whether quantize_cuda takes `bias` for an n-element tensor with parameters p: fixed and
-/// floating point and single-element blocks with a bias along the last axis (inner 1), and
-/// block floating point rows in one launch that each span the whole bias (a linear or
-/// convolution layer's output with one block per sample); n below 2^32, so the bias index
-/// is 32-bit arithmetic.
-inline bool bias_add_in_one_pass(const QuantParams& p, int64_t n, const BiasAdd& bias) {
-  if (n >= (int64_t{1} << 32) || bias.period <= 0 || bias.inner <= 0) return false;
+/// Elementwise ops quantize_cuda takes into its pass (quant::QuantizeFusion on the device):
+/// before quantizing, x[i] + its bias value (BiasAdd) or where(gate[i], x[i], 0) (ReLU's
+/// backward, gate being the ReLU's output: x[i] where gate[i] is nonzero or NaN, else +0);
+/// after, relu_value of the quantized value (a ReLU after the quantizer). The mask and
+/// counts are the quantization's own: of the value after the ops before, and before relu.
+struct ElementOps {
+  BiasAdd bias;
+  const float* gate = nullptr;  // n floats; null: none
+  bool relu = false;
+  bool any() const { return bias.values != nullptr || gate != nullptr || relu; }
+};
+
+/// Whether quantize_cuda takes element ops for an n-element tensor with parameters p, in
+/// one launch: fixed and floating point and single-element blocks (a bias along the last
+/// axis only, inner 1), and block floating point rows in one launch (a bias that spans each
+/// row whole, as a linear or convolution layer's output with one block per sample); n
+/// below 2^32, so the indices are 32-bit arithmetic. `bias` describes the bias's layout
+/// (period 0: no bias); its values are not read.
+inline bool element_ops_in_one_pass(const QuantParams& p, int64_t n, const BiasAdd& bias = {}) {
+  const bool has_bias = bias.period != 0;
+  if (n >= (int64_t{1} << 32) || (has_bias && (bias.period < 0 || bias.inner <= 0))) return false;
   const bool elementwise = p.family == QuantFamily::Fixed || p.family == QuantFamily::Float ||
                            (p.family == QuantFamily::Block && block_self_scaled(p));
-  if (elementwise) return bias.inner == 1;
-  return p.family == QuantFamily::Block && block_rows_in_one_launch(p) && p.inner == bias.period * bias.inner;
+  if (elementwise) return !has_bias || bias.inner == 1;
+  return p.family == QuantFamily::Block && block_rows_in_one_launch(p) &&
+         (!has_bias || p.inner == bias.period * bias.inner);
 }
 
 /// CUDA implementation of the contract above (pointers are device pointers on CUDA device
-/// `device`). With bias.values (only where bias_add_in_one_pass(p, n, bias)), x[i] plus its
-/// bias value is quantized instead of x[i], counted and masked.
+/// `device`). With element ops (only where element_ops_in_one_pass(p, n, ops.bias)), each
+/// element goes through them in the same pass, as described at ElementOps.
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device, BiasAdd bias = {});
+                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device, const ElementOps& ops = {});
 
 /// One tensor of quantize_list_cuda's list: n contiguous floats at x, quantized in place with
 /// its own kernel parameters p (the list's format and rounding, its own block layout) and the

@@ -1,5 +1,5 @@
-// The quantizer graph node: forward y = Qf(x) (or Qf(x + bias)); backward g -> hooks -> Qb ->
-// clamp mask.
+// The quantizer graph node: forward y = Qf(x) (or Qf(x + bias), and a ReLU after when fused);
+// backward g -> (the ReLU's backward) -> hooks -> Qb -> clamp mask.
 #include "qtorch/quant/quantizer.h"
 
 #include "qtorch/autograd/grad_mode.h"
@@ -54,12 +54,27 @@ Tensor quantizer_backward(const QuantizerOptions& o, const Tensor& keep, const T
   return g;
 }
 
-/// The quantizer on x, or on x + bias (along `axis`) when bias is defined
-/// (bias_add_quantizer): one graph node either way, with the backward pass beside it.
-Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x, const Tensor& bias,
-             int axis) {
+/// The gradient a fused node passes back: through the ReLU's backward first when it took
+/// the ReLU in (y its output), then as the quantizer's. Without hooks, the ReLU's backward
+/// goes into the backward quantization's pass (quantize_fused's gate).
+Tensor fused_backward(const QuantizerOptions& o, const Tensor& keep, const Tensor& relu_out, const Tensor& grad_output) {
+  if (!relu_out.defined()) return quantizer_backward(o, keep, grad_output);
+  if (o.backward_hooks.empty() && o.backward_number) {
+    QuantizeOptions qo{.generator = o.generator.get(), .counter = o.backward_counter.get()};
+    Tensor g = quantize_fused(grad_output, QuantizeFusion{.gate = relu_out}, *o.backward_number,
+                              o.backward_rounding, qo);
+    if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
+    return g;
+  }
+  return quantizer_backward(o, keep, ops::where(relu_out, grad_output, zeros({}, grad_output.device())));
+}
+
+/// The quantizer on x, with a bias added first and a ReLU after when `fusion` asks: one
+/// graph node either way, with the backward pass beside it.
+Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tensor& x, const QuantizerFusion& fusion) {
   const QuantizerOptions& o = *options;
   QTORCH_CHECK(x.defined(), "quantizer: expected a defined tensor, got an undefined one");
+  const Tensor& bias = fusion.bias;
   const bool recording = any_requires_grad({&x, &bias});
   Tensor mask;
   Tensor y;
@@ -69,27 +84,27 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
       QuantizeOptions qo{.generator = o.generator.get(),
                          .mask = recording && o.clamping_grad_zero ? &mask : nullptr,
                          .counter = o.forward_counter.get()};
-      y = bias.defined() ? quantize_bias_add(x, bias, axis, *o.forward_number, o.forward_rounding, qo)
-                         : quantize(x, *o.forward_number, o.forward_rounding, qo);
-    } else if (bias.defined()) {
-      y = add_bias(x, bias, axis);
+      y = quantize_fused(x, QuantizeFusion{.bias = bias, .axis = fusion.axis, .relu = fusion.relu},
+                         *o.forward_number, o.forward_rounding, qo);
     } else {
-      y = x.detach();
+      y = bias.defined() ? add_bias(x, bias, fusion.axis) : x.detach();
+      if (fusion.relu) y = ops::unary(UnaryOp::Relu, y);
     }
   }
   if (!recording) return y;
   // 1 where the forward value was not clamped (only with clamping_grad_zero).
   Tensor keep;
   if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
+  const Tensor relu_out = fusion.relu ? y : Tensor();  // captured before it is recorded
   if (bias.defined()) {
     // The sum's gradient goes to x and, summed over the other axes, to the bias: on the last
     // axis as an add node on the [rows, features] view sums it (the engine's sum_to_shape,
     // as a linear layer's bias add), on another axis with ops::sum over the rest (as a
     // convolution's bias gradient).
-    const int64_t a = bias_axis(x, axis, "quantizer");
-    return record("quantizer_bias_add", y, {x, bias},
-                  [options, keep, a](const Tensor& grad_output, const Node& n) -> Grads {
-                    Tensor g = quantizer_backward(*options, keep, grad_output);
+    const int64_t a = bias_axis(x, fusion.axis, "quantizer");
+    return record(fusion.relu ? "quantizer_bias_add_relu" : "quantizer_bias_add", y, {x, bias},
+                  [options, keep, relu_out, a](const Tensor& grad_output, const Node& n) -> Grads {
+                    Tensor g = fused_backward(*options, keep, relu_out, grad_output);
                     if (!n.needs_input_grad(1)) return {g, Tensor()};
                     const int64_t dims = g.dim();
                     if (a == dims - 1) return {g, dims == 2 ? g : g.reshape({-1, g.size(a)})};
@@ -100,11 +115,12 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
                   });
   }
   // A fresh handle, so the node's output is never the caller's tensor itself.
-  if (y.is_same(x) || !o.forward_number) y = as_strided(y, y.shape(), y.strides(), y.offset());
+  if (y.is_same(x) || (!o.forward_number && !fusion.relu)) y = as_strided(y, y.shape(), y.strides(), y.offset());
   // Straight-through: backward ignores the forward rounding except for the mask.
-  return record("quantizer", y, {x}, [options, keep](const Tensor& grad_output, const Node&) -> Grads {
-    return {quantizer_backward(*options, keep, grad_output)};
-  });
+  return record(fusion.relu ? "quantizer_relu" : "quantizer", y, {x},
+                [options, keep, relu_out](const Tensor& grad_output, const Node&) -> Grads {
+                  return {fused_backward(*options, keep, relu_out, grad_output)};
+                });
 }
 
 }  // namespace
@@ -112,18 +128,13 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
 QuantizerForms quantizer_forms(QuantizerOptions options) {
   check_options(options);
   auto shared = std::make_shared<const QuantizerOptions>(std::move(options));
-  return {.plain = [shared](const Tensor& x) { return apply(shared, x, Tensor(), -1); },
-          .with_bias = [shared](const Tensor& x, const Tensor& bias, int axis) {
-            QTORCH_CHECK(bias.defined(), "quantizer: expected a bias to add, got an undefined tensor");
-            return apply(shared, x, bias, axis);
-          }};
+  return {.plain = [shared](const Tensor& x) { return apply(shared, x, QuantizerFusion{}); },
+          .fused = [shared](const Tensor& x, const QuantizerFusion& fusion) { return apply(shared, x, fusion); }};
 }
 
 QuantizerFn quantizer(QuantizerOptions options) { return quantizer_forms(std::move(options)).plain; }
 
-BiasQuantizerFn bias_add_quantizer(QuantizerOptions options) {
-  return quantizer_forms(std::move(options)).with_bias;
-}
+FusedQuantizerFn fused_quantizer(QuantizerOptions options) { return quantizer_forms(std::move(options)).fused; }
 
 Tensor quantize_ste(const Tensor& x, const QuantizerOptions& options) {
   return quantizer(options)(x);

@@ -49,21 +49,33 @@ using QuantizerFn = std::function<Tensor(const Tensor&)>;
 /// qtorch::Error here) and returns the quantization function.
 QuantizerFn quantizer(QuantizerOptions options);
 
-/// A quantizer that adds a bias first: fn(x, bias, axis) gives what quantizer(options)
-/// gives on x plus a bias of shape [x.size(axis)] broadcast along that axis: a linear
-/// layer's output and bias (axis -1, the sum as the layer's add node on the [rows,
-/// features] view forms it) or a convolution's (axis 1). The same values, the same
-/// gradients for x and the bias, the same hooks, mask and counts, bit for bit. It is one
-/// graph node instead of two, and on a GPU the sum is formed inside the quantize pass where
-/// the layout allows (quant::quantize_bias_add). Validates the options as quantizer() does.
-using BiasQuantizerFn = std::function<Tensor(const Tensor& x, const Tensor& bias, int axis)>;
-BiasQuantizerFn bias_add_quantizer(QuantizerOptions options);
+/// What one quantizer node takes in beside its quantization: the ops next to it, each as
+/// its own node would give it.
+struct QuantizerFusion {
+  /// Added before quantizing: a bias of shape [x.size(axis)] broadcast along `axis`, a linear
+  /// layer's (axis -1, the sum as the layer's add node on the [rows, features] view forms it)
+  /// or a convolution's (axis 1). Undefined: none.
+  Tensor bias = Tensor();
+  int axis = -1;
+  /// A ReLU after the quantizer (nn::ReLU's op, qtorch::relu).
+  bool relu = false;
+};
+
+/// A quantizer that takes the ops next to it into its node: fn(x, fusion) gives what
+/// relu(quantizer(options)(x + bias)) gives (each part only when `fusion` asks for it): the
+/// same values, the same gradients for x and the bias, the same hooks (they see the gradient
+/// after the ReLU's backward, as the quantizer's own would), mask and counts, bit for bit.
+/// It is one graph node where the ops one by one are two or three, and on a GPU the bias,
+/// the ReLU and, without hooks, the ReLU's backward go into the quantize passes where the
+/// layout allows (quant::quantize_fused). Validates the options as quantizer() does.
+using FusedQuantizerFn = std::function<Tensor(const Tensor& x, const QuantizerFusion& fusion)>;
+FusedQuantizerFn fused_quantizer(QuantizerOptions options);
 
 /// Both forms over one copy of the options, for a module that offers both: a backward hook
 /// that keeps state is then one object for every call, whichever form makes it.
 struct QuantizerForms {
   QuantizerFn plain;
-  BiasQuantizerFn with_bias;
+  FusedQuantizerFn fused;
 };
 QuantizerForms quantizer_forms(QuantizerOptions options);
 

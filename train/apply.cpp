@@ -7,7 +7,7 @@
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
 #include "qtorch/nn/lower.h"
-#include "qtorch/nn/takes_bias_add.h"
+#include "qtorch/nn/fusion.h"
 #include "qtorch/nn/use_mac.h"
 #include "qtorch/optim/optim_lp.h"
 #include "qtorch/quant/quantize.h"
@@ -28,21 +28,31 @@ class LayerQuantizer : public nn::Cloneable<LayerQuantizer>, public nn::TakesBia
       : description_(describe(options)), count_forward_nonzero_(std::move(count_forward_nonzero)),
         fns_(quant::quantizer_forms(std::move(options))) {}
   Tensor forward(const Tensor& x) override {
-    if (count_forward_nonzero_ && !count_forward_nonzero_->paused())
-      count_forward_nonzero_->add_nonzero(Role::Activation, count_finite_nonzero(x));
+    count_input(x);
     return fns_.plain(x);
+  }
+  /// One node for this quantizer and a ReLU after it.
+  nn::FusedForward forward_fused(std::span<nn::Module* const> next, const Tensor& x) override {
+    if (!nn::relu_first(next)) return {};
+    count_input(x);
+    return nn::quantizer_fused_forward(fns_.fused, x, {}, next);
   }
   /// One node for a layer's bias add and this quantizer, unless the sum's nonzeros are
   /// counted: the count needs the sum itself, so the layer then adds its bias on its own.
   bool takes_bias_add() const override { return count_forward_nonzero_ == nullptr; }
-  Tensor forward_bias_add(const Tensor& x, const Tensor& bias, int axis) override {
+  nn::FusedForward forward_bias_add(const Tensor& x, const Tensor& bias, int axis,
+                                    std::span<nn::Module* const> next) override {
     QTORCH_CHECK(takes_bias_add(), "Quantizer: asked to add a bias while counting nonzero inputs, which needs the sum");
-    return fns_.with_bias(x, bias, axis);
+    return nn::quantizer_fused_forward(fns_.fused, x, {.bias = bias, .axis = axis}, next);
   }
   std::string type_name() const override { return "Quantizer"; }
   std::string extra_repr() const override { return description_; }
 
  private:
+  void count_input(const Tensor& x) {
+    if (count_forward_nonzero_ && !count_forward_nonzero_->paused())
+      count_forward_nonzero_->add_nonzero(Role::Activation, count_finite_nonzero(x));
+  }
   static std::string describe(const quant::QuantizerOptions& o) {
     return "forward=" + to_string(RoleFormat{o.forward_number, o.forward_rounding}) +
            ", backward=" + to_string(RoleFormat{o.backward_number, o.backward_rounding});

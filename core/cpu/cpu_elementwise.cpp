@@ -10,6 +10,7 @@
 #include "qtorch/core/cpu/cpu_backend.h"
 #include "qtorch/core/cpu/strided_loop.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/relu_math.h"
 
 namespace qtorch::cpu {
 namespace {
@@ -100,7 +101,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float a, 
     case UnaryOp::Abs: return map1(x, out, [](float v) { return std::fabs(v); });
     case UnaryOp::Sign:
       return map1(x, out, [](float v) { return static_cast<float>((v > 0.0f) - (v < 0.0f)); });
-    case UnaryOp::Relu: return map1(x, out, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });  // NaN stays NaN
+    case UnaryOp::Relu: return map1(x, out, [](float v) { return relu_value(v); });
     case UnaryOp::Sigmoid: return map1(x, out, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
     case UnaryOp::Tanh: return map1(x, out, [](float v) { return std::tanh(v); });
     case UnaryOp::AddScalar: return map1(x, out, [a](float v) { return v + a; });

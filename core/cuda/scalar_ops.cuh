@@ -3,6 +3,7 @@
 #pragma once
 
 #include "qtorch/core/backend.h"
+#include "qtorch/core/relu_math.h"
 
 namespace qtorch::cuda {
 
@@ -15,7 +16,7 @@ __device__ __forceinline__ float apply_unary(UnaryOp op, float x, float a, float
     case UnaryOp::Sqrt: return sqrtf(x);
     case UnaryOp::Abs: return fabsf(x);
     case UnaryOp::Sign: return static_cast<float>((0.0f < x) - (x < 0.0f));
-    case UnaryOp::Relu: return x > 0.0f || x != x ? x : 0.0f;  // NaN stays NaN
+    case UnaryOp::Relu: return relu_value(x);
     case UnaryOp::Sigmoid: return 1.0f / (1.0f + expf(-x));
     case UnaryOp::Tanh: return tanhf(x);
     case UnaryOp::AddScalar: return x + a;

@@ -4,14 +4,17 @@
 // contiguous rows of at most 8192 elements takes one launch (segments_kernel: a CUDA block
 // per row reduces the row's maximum and quantizes); other layouts add one read pass for the
 // block maxima (an integer max, so atomics keep it deterministic). segments_kernel also takes
-// lists of tensors in one launch, and a layer's bias added as it loads (BiasAdd). Each rule
+// lists of tensors in one launch, and element ops (a layer's bias add or ReLU's backward as
+// it loads, a ReLU as it stores: ElementOps, quant/cuda/element_ops.cuh). Each rule
 // is the shared rounding core, so the bits equal the CPU's. The block-scaled families (MX,
 // NVFP4) go to quant/cuda/quantize_microscaling_cuda.cu; the counters to device_counts.cu.
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/cuda/allocator.h"
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/philox.h"
+#include "qtorch/quant/cuda/block_maxima.cuh"
 #include "qtorch/quant/cuda/counts.cuh"
+#include "qtorch/quant/cuda/element_ops.cuh"
 #include "qtorch/quant/cuda/quantize_microscaling_cuda.h"
 #include "qtorch/quant/cuda/scratch.h"
 #include "qtorch/quant/quantize_cuda.h"
@@ -23,15 +26,7 @@ namespace {
 
 using cuda::blocks_for;
 
-constexpr int kThreads = 256;
-
-/// Block index of flat element e for block floating point; 32-bit division when every
-/// index fits (a 64-bit division costs several times as many instructions).
-__device__ __forceinline__ int64_t block_of(int64_t e, const QuantParams& p, bool index32) {
-  if (p.blocks == 1) return 0;
-  if (index32) return static_cast<uint32_t>(e) / static_cast<uint32_t>(p.inner) % static_cast<uint32_t>(p.blocks);
-  return (e / p.inner) % p.blocks;
-}
+constexpr int kThreads = kQuantizeThreads;
 
 template <QuantFamily F, RoundKind K>
 __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams& p, uint32_t rnd,
@@ -47,18 +42,6 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
   }
 }
 
-/// v + the bias of flat element e (BiasAdd, quant/quantize_cuda.h); v itself without one. One
-/// float32 addition rounded to nearest (never contracted), as ops::add's. `Inner`: the
-/// general index (i / inner) % period; otherwise the last axis's, i % period (inner 1),
-/// which keeps the elementwise kernels' registers where they were.
-template <bool Inner>
-__device__ __forceinline__ float plus_bias(float v, const BiasAdd& bias, int64_t e) {
-  if (bias.values == nullptr) return v;
-  uint32_t i = static_cast<uint32_t>(e);
-  if constexpr (Inner) i /= static_cast<uint32_t>(bias.inner);
-  return __fadd_rn(v, bias.values[i % static_cast<uint32_t>(bias.period)]);
-}
-
 /// How a launch finds the block scale of an element group (block floating point only).
 struct BlockLookup {
   const uint32_t* maxima;
@@ -69,14 +52,15 @@ struct BlockLookup {
 
 /// Quantizes the group of elements 4g..4g+3 of an n-element array (those below n) with the
 /// words of Philox block offset + g (element i uses word i % 4 of block offset + i / 4, as on
-/// the CPU); float4 accesses when `vec` and the group is whole. With a bias, x + bias is
-/// quantized (and counted). Block floating point takes the four elements' scales from
+/// the CPU); float4 accesses when `vec` and the group is whole. The element ops' inputs are
+/// what is quantized and counted, and their ReLU applies to what is stored (ElementOps, the
+/// bias along the last axis only). Block floating point takes the four elements' scales from
 /// scales_of(e0, v, s). Counting (compile time): the clamp mask (when not null) and the
 /// clamped and flushed counts.
 template <QuantFamily F, RoundKind K, bool Counting, class ScalesOf>
 __device__ __forceinline__ void quantize_group(const float* x, float* out, float* mask, int64_t n, int64_t g,
                                                bool vec, const QuantParams& p, uint64_t seed, uint64_t offset,
-                                               const BiasAdd& bias, const ScalesOf& scales_of, Counts& counts) {
+                                               const ElementOps& ops, const ScalesOf& scales_of, Counts& counts) {
   const int64_t e0 = g * 4;
   const bool full = vec && e0 + 4 <= n;
   float v[4];
@@ -87,11 +71,7 @@ __device__ __forceinline__ void quantize_group(const float* x, float* out, float
 #pragma unroll
     for (int k = 0; k < 4; ++k) v[k] = e0 + k < n ? x[e0 + k] : 0.0f;
   }
-  if (bias.values != nullptr) {
-#pragma unroll
-    for (int k = 0; k < 4; ++k)
-      if (e0 + k < n) v[k] = plus_bias<false>(v[k], bias, e0 + k);
-  }
+  before_quantize4(v, ops, g, n, full);
   PhiloxBlock r{{0u, 0u, 0u, 0u}};
   if constexpr (K == RoundKind::Stochastic) r = philox_block(seed, offset + static_cast<uint64_t>(g));
   float y[4];
@@ -113,6 +93,8 @@ __device__ __forceinline__ void quantize_group(const float* x, float* out, float
       if (e0 + k < n) counts.count(c[k], v[k], y[k]);
     }
   }
+#pragma unroll
+  for (int k = 0; k < 4; ++k) y[k] = after_quantize(y[k], ops);
   if (full) {
     reinterpret_cast<float4*>(out)[g] = make_float4(y[0], y[1], y[2], y[3]);
     if constexpr (Counting)
@@ -164,83 +146,8 @@ __global__ void __launch_bounds__(kThreads)
   Counts counts;
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
        g += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    quantize_group<F, K, Counting>(x, out, mask, n, g, vec, p, seed, offset, BiasAdd{}, scales_of, counts);
+    quantize_group<F, K, Counting>(x, out, mask, n, g, vec, p, seed, offset, ElementOps{}, scales_of, counts);
   if constexpr (Counting) counts.add_to(counters);
-}
-
-/// The largest m over the CUDA block; every thread must call it, once per kernel.
-__device__ __forceinline__ uint32_t block_max(uint32_t m) {
-  __shared__ uint32_t warp_max[kThreads / 32];
-  m = __reduce_max_sync(0xffffffffu, m);
-  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
-  __syncthreads();
-  m = warp_max[0];
-#pragma unroll
-  for (int w = 1; w < kThreads / 32; ++w) m = max(m, warp_max[w]);
-  return m;
-}
-
-// ---- block maxima: maxima[j] = max over block j of float_bits(x) & 0x7fffffff ----
-// An integer max is order-independent, so atomicMax gives the same result every run.
-
-__device__ __forceinline__ uint32_t abs_bits(float v) { return float_bits(v) & kAbsMask; }
-
-/// For rows of inner >= kLongRow elements: block b takes chunk b % chunks of row b / chunks.
-constexpr int64_t kRowChunk = kThreads * 16;
-
-__global__ void __launch_bounds__(kThreads)
-    long_rows_max_kernel(const float* x, QuantParams p, int64_t chunks, uint32_t* maxima) {
-  const int64_t row = blockIdx.x / chunks, chunk = blockIdx.x % chunks;
-  const float* base = x + row * p.inner;
-  const int64_t begin = chunk * kRowChunk, end = min(p.inner, begin + kRowChunk);
-  uint32_t m = 0;
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) m = max(m, abs_bits(base[i]));
-  m = block_max(m);
-  if (threadIdx.x == 0) atomicMax(&maxima[row % p.blocks], m);
-}
-
-/// Short rows, up to kSharedBlocks blocks: per-CUDA-block maxima in shared memory, merged
-/// into the global ones at the end.
-constexpr int64_t kSharedBlocks = 8192;
-
-__global__ void __launch_bounds__(kThreads)
-    short_rows_max_kernel(const float* x, int64_t n, QuantParams p, bool index32, uint32_t* maxima) {
-  extern __shared__ uint32_t local[];
-  for (int64_t j = threadIdx.x; j < p.blocks; j += blockDim.x) local[j] = 0;
-  __syncthreads();
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    atomicMax(&local[block_of(e, p, index32)], abs_bits(x[e]));
-  __syncthreads();
-  for (int64_t j = threadIdx.x; j < p.blocks; j += blockDim.x)
-    if (local[j] != 0) atomicMax(&maxima[j], local[j]);
-}
-
-/// Anything else: one global atomic per element.
-__global__ void elementwise_max_kernel(const float* x, int64_t n, QuantParams p, bool index32, uint32_t* maxima) {
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    atomicMax(&maxima[block_of(e, p, index32)], abs_bits(x[e]));
-}
-
-void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* maxima, int device,
-                  cudaStream_t st) {
-  QTORCH_CUDA_CHECK(cudaMemsetAsync(maxima, 0, static_cast<size_t>(p.blocks) * sizeof(uint32_t), st));
-  const int64_t rows = p.outer * p.blocks;
-  const bool index32 = n <= int64_t{UINT32_MAX};
-  if (p.inner >= kLongRow) {
-    const int64_t chunks = (p.inner + kRowChunk - 1) / kRowChunk;
-    QTORCH_CHECK(rows * chunks < (int64_t{1} << 31), "quantize (cuda): tensor too large");
-    long_rows_max_kernel<<<static_cast<unsigned>(rows * chunks), kThreads, 0, st>>>(x, p, chunks,
-                                                                                  maxima);
-  } else if (p.blocks <= kSharedBlocks) {
-    const int64_t grid = std::min<int64_t>((n + kThreads - 1) / kThreads, 4LL * cuda::sm_count(device));
-    short_rows_max_kernel<<<static_cast<unsigned>(grid), kThreads,
-                            static_cast<size_t>(p.blocks) * sizeof(uint32_t), st>>>(x, n, p, index32, maxima);
-  } else {
-    elementwise_max_kernel<<<blocks_for(n, kThreads, 1 << 20), kThreads, 0, st>>>(x, n, p, index32, maxima);
-  }
-  QTORCH_CUDA_CHECK_LAUNCH();
 }
 
 // ---- segments: many small jobs in one launch (the rows of a block floating point tensor,
@@ -253,7 +160,7 @@ constexpr int64_t kSegmentElements = 4 * kRowGroups * kThreads;
 static_assert(kSegmentElements == kMaxSegmentRow, "block_rows_in_one_launch (quantize_cuda.h) names this limit");
 
 /// The work of CUDA blocks [first_block, the next segment's first_block) of segments_kernel:
-/// all of a tensor x of n elements (plus bias, when it has one), quantized into out (and
+/// all of a tensor x of n elements (through its element ops), quantized into out (and
 /// mask) with the random words of Philox blocks offset, offset + 1, ... (as one
 /// quantize_kernel call would).
 struct Segment {
@@ -262,19 +169,19 @@ struct Segment {
   float* mask;
   int64_t n;
   uint64_t offset;
-  BiasAdd bias;
+  ElementOps ops;
   /// > 0: block floating point with one block per contiguous row of `row` elements (at
   /// most kSegmentElements); CUDA block b of the segment quantizes row b. 0: CUDA block b
   /// quantizes elements [b, b + 1) * kSegmentElements elementwise (block floating point:
   /// each element its own block).
   int64_t row;
   uint32_t first_block;
-  bool vec;  // x, out and mask 16-byte aligned and (rows) the row a multiple of 4 elements
+  bool vec;  // x, out, mask and the gate 16-byte aligned and (rows) the row a multiple of 4 elements
 };
 
-/// A launch's segments, passed by value: 40 of them (80 bytes each) stay inside the 4 KB of
+/// A launch's segments, passed by value: 36 of them (96 bytes each) stay inside the 4 KB of
 /// kernel parameters.
-constexpr int kMaxSegments = 40;
+constexpr int kMaxSegments = 36;
 struct SegmentList {
   Segment at[kMaxSegments];
   int count = 0;
@@ -298,8 +205,13 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
     v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (s.bias.values != nullptr && g < row_groups) {  // one row long and aligned (add_rows)
-      const float4 b = reinterpret_cast<const float4*>(s.bias.values)[g];
+    if (s.ops.gate != nullptr && g < row_groups) {  // x's layout, aligned (add_rows)
+      const float4 o = reinterpret_cast<const float4*>(s.ops.gate)[first_group + g];
+      v[k] = make_float4(relu_grad(o.x, v[k].x), relu_grad(o.y, v[k].y), relu_grad(o.z, v[k].z),
+                         relu_grad(o.w, v[k].w));
+    }
+    if (s.ops.bias.values != nullptr && g < row_groups) {  // one row long and aligned (add_rows)
+      const float4 b = reinterpret_cast<const float4*>(s.ops.bias.values)[g];
       v[k] = make_float4(__fadd_rn(v[k].x, b.x), __fadd_rn(v[k].y, b.y), __fadd_rn(v[k].z, b.z),
                          __fadd_rn(v[k].w, b.w));
     }
@@ -318,7 +230,6 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
       uint32_t c[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) y[j] = quantize_block<K, true>(in[j], bs, r.w[j], c[j]);
-      reinterpret_cast<float4*>(s.out)[group] = make_float4(y[0], y[1], y[2], y[3]);
       if constexpr (Counting) {
         if (s.mask != nullptr)
           reinterpret_cast<float4*>(s.mask)[group] =
@@ -326,6 +237,8 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
 #pragma unroll
         for (int j = 0; j < 4; ++j) counts.count(c[j], in[j], y[j]);
       }
+      reinterpret_cast<float4*>(s.out)[group] = make_float4(after_quantize(y[0], s.ops), after_quantize(y[1], s.ops),
+                                                            after_quantize(y[2], s.ops), after_quantize(y[3], s.ops));
     }
   }
 }
@@ -341,7 +254,7 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
   const int64_t begin = row * s.row, end = begin + s.row;
   uint32_t m = 0;
   for (int64_t e = begin + threadIdx.x; e < end; e += kThreads)
-    m = max(m, abs_bits(plus_bias<true>(s.x[e], s.bias, e)));
+    m = max(m, abs_bits(before_quantize<true>(s.x[e], s.ops, e)));
   const BlockScale bs = block_scale(block_max(m), p.wl);
   for (int64_t g = begin / 4 + threadIdx.x; g * 4 < end; g += kThreads) {
     PhiloxBlock r{{0u, 0u, 0u, 0u}};
@@ -350,14 +263,14 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
     for (int k = 0; k < 4; ++k) {
       const int64_t e = g * 4 + k;
       if (e < begin || e >= end) continue;
-      const float v = plus_bias<true>(s.x[e], s.bias, e);
+      const float v = before_quantize<true>(s.x[e], s.ops, e);
       uint32_t c;
       const float y = quantize_block<K, true>(v, bs, r.w[k], c);
-      s.out[e] = y;
       if constexpr (Counting) {
         if (s.mask != nullptr) s.mask[e] = c ? 1.0f : 0.0f;
         counts.count(c, v, y);
       }
+      s.out[e] = after_quantize(y, s.ops);
     }
   }
 }
@@ -373,7 +286,7 @@ __device__ __forceinline__ void quantize_chunk(const Segment& s, int64_t chunk, 
   for (int k = 0; k < kRowGroups; ++k) {
     const int64_t g = first + threadIdx.x + static_cast<int64_t>(k) * kThreads;
     if (g < groups)
-      quantize_group<F, K, Counting>(s.x, s.out, s.mask, s.n, g, s.vec, p, seed, s.offset, s.bias, SelfScales{p.wl},
+      quantize_group<F, K, Counting>(s.x, s.out, s.mask, s.n, g, s.vec, p, seed, s.offset, s.ops, SelfScales{p.wl},
                                      counts);
   }
 }
@@ -431,22 +344,20 @@ class SegmentLauncher {
   /// A block floating point tensor whose blocks are contiguous rows (p.outer == 1) of
   /// `row` elements, at most kSegmentElements; a bias spans whole rows.
   void add_rows(const float* x, float* out, float* mask, int64_t n, int64_t row, uint64_t offset,
-                BiasAdd bias = {}) {
-    const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
-                          reinterpret_cast<uintptr_t>(mask) | reinterpret_cast<uintptr_t>(bias.values)) % 16 == 0;
+                const ElementOps& ops = {}) {
+    const BiasAdd& bias = ops.bias;
     // From registers with a bias only when it is exactly one row (a linear layer's, read as
     // float4); any other bias (a convolution's, per channel) takes the scalar path.
     const bool bias_fits = bias.values == nullptr || (bias.inner == 1 && bias.period == row);
-    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .bias = bias, .row = row,
-                .vec = aligned && row % 4 == 0 && bias_fits},
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .ops = ops, .row = row,
+                .vec = aligned(x, out, mask, ops) && row % 4 == 0 && bias_fits},
         row > 0 ? n / row : 0);
   }
   /// A tensor quantized elementwise (fixed, float, or block floating point with each element
   /// its own block); a bias along the last axis only (inner 1).
-  void add_chunks(const float* x, float* out, float* mask, int64_t n, uint64_t offset, BiasAdd bias = {}) {
-    const bool aligned = (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) |
-                          reinterpret_cast<uintptr_t>(mask)) % 16 == 0;
-    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .bias = bias, .row = 0, .vec = aligned},
+  void add_chunks(const float* x, float* out, float* mask, int64_t n, uint64_t offset, const ElementOps& ops = {}) {
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .ops = ops, .row = 0,
+                .vec = aligned(x, out, mask, ops)},
         (n + kSegmentElements - 1) / kSegmentElements);
   }
 
@@ -468,6 +379,14 @@ class SegmentLauncher {
 
  private:
   static constexpr int64_t kMaxBlocks = (int64_t{1} << 31) - 1;  // gridDim.x
+
+  /// Whether every array a segment reads and writes as float4 is 16-byte aligned.
+  static bool aligned(const float* x, const float* out, const float* mask, const ElementOps& ops) {
+    return (reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(out) | reinterpret_cast<uintptr_t>(mask) |
+            reinterpret_cast<uintptr_t>(ops.bias.values) | reinterpret_cast<uintptr_t>(ops.gate)) %
+               16 ==
+           0;
+  }
 
   void add(Segment s, int64_t blocks) {
     if (s.n <= 0) return;
@@ -520,20 +439,20 @@ void launch_family(const float* x, float* out, float* mask, int64_t n, const Qua
 }  // namespace
 
 void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
-                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device, BiasAdd bias) {
+                   uint64_t seed, uint64_t offset, unsigned long long* counts, int device, const ElementOps& ops) {
   if (n <= 0) return;
   cuda::DeviceGuard guard(device);
   cudaStream_t st = guard.stream();
-  if (bias.values != nullptr) {  // one segments_kernel launch: a row per CUDA block, or chunks
-    QTORCH_CHECK(bias_add_in_one_pass(p, n, bias),
-                 "quantize (cuda): a bias add in the same pass needs fixed point, floating point or block floating "
-                 "point in one launch (rows spanning the bias); got family {}, period {}, inner {}",
-                 static_cast<int>(p.family), bias.period, bias.inner);
+  if (ops.any()) {  // one segments_kernel launch: a row per CUDA block, or chunks
+    QTORCH_CHECK(element_ops_in_one_pass(p, n, ops.bias),
+                 "quantize (cuda): element ops in the same pass need fixed point, floating point or block floating "
+                 "point in one launch (rows spanning a bias); got family {}, bias period {}, inner {}",
+                 static_cast<int>(p.family), ops.bias.period, ops.bias.inner);
     SegmentLauncher launcher(p, seed, counts, st);
     if (p.family == QuantFamily::Block && !block_self_scaled(p))
-      launcher.add_rows(x, out, mask, n, p.inner, offset, bias);
+      launcher.add_rows(x, out, mask, n, p.inner, offset, ops);
     else
-      launcher.add_chunks(x, out, mask, n, offset, bias);
+      launcher.add_chunks(x, out, mask, n, offset, ops);
     launcher.flush();
     return;
   }

@@ -6,7 +6,7 @@
 namespace qtorch::quant {
 
 void quantize_cuda(const float*, float*, float*, int64_t, const QuantParams&, uint64_t, uint64_t,
-                   unsigned long long*, int, BiasAdd) {
+                   unsigned long long*, int, const ElementOps&) {
   QTORCH_FAIL("quantize: got a CUDA tensor, but qtorch was built without CUDA");
 }
 

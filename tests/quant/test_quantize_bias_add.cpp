@@ -1,5 +1,5 @@
 // A layer's bias add taken into its quantizer: quant::quantize_bias_add(x, bias, axis)
-// against quantize() of the sum formed by hand, and quant::bias_add_quantizer against
+// against quantize() of the sum formed by hand, and quant::fused_quantizer with a bias against
 // quantizer() after the layer's own bias add (an add node on the [rows, features] view for
 // the last axis, the convolution's sum over the other axes for axis 1): the same values,
 // offsets, masks, counts and gradients.
@@ -135,7 +135,7 @@ struct QuantizerRun {
   int hook_calls;
 };
 
-/// The loss sum(y * w) through one quantizer form: with_bias(x, bias), or plain(x + bias).
+/// The loss sum(y * w) through one quantizer form: fused(x, {bias}), or plain(x + bias).
 QuantizerRun run(bool fused, const Tensor& x0, const Tensor& bias0, bool bias_grad, const QuantizerOptions& base) {
   auto g = std::make_shared<Generator>(17);
   auto forward = std::make_shared<StatsCounter>(), backward = std::make_shared<StatsCounter>();
@@ -150,7 +150,7 @@ QuantizerRun run(bool fused, const Tensor& x0, const Tensor& bias0, bool bias_gr
   }};
   const QuantizerForms q = quantizer_forms(o);
   Tensor x = leaf(x0), bias = bias_grad ? leaf(bias0) : bias0.clone();
-  Tensor y = fused ? q.with_bias(x, bias, -1) : q.plain(add(x, bias));
+  Tensor y = fused ? q.fused(x, {.bias = bias, .axis = -1}) : q.plain(add(x, bias));
   EXPECT_EQ(y.grad_fn_name(), fused ? "quantizer_bias_add" : "quantizer");
   const Tensor w = Tensor::from_vector(values(y.numel(), 23, 6.0f), y.shape());
   sum(mul(y, w)).backward();
@@ -188,10 +188,11 @@ TEST(BiasAddQuantizer, SameValuesGradientsHooksAndCountsAsTheQuantizerAfterAnAdd
 }
 
 TEST(BiasAddQuantizer, WorkedExampleAndNoNodeWithoutGradients) {
-  auto q = bias_add_quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2},
-                               .backward_number = FixedPoint{.wl = 8, .fl = 4},
-                               .forward_rounding = Rounding::Nearest,
-                               .backward_rounding = Rounding::Nearest});
+  const FusedQuantizerFn fused = fused_quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2},
+                                                  .backward_number = FixedPoint{.wl = 8, .fl = 4},
+                                                  .forward_rounding = Rounding::Nearest,
+                                                  .backward_rounding = Rounding::Nearest});
+  auto q = [&](const Tensor& x, const Tensor& b, int axis) { return fused(x, {.bias = b, .axis = axis}); };
   // x + b = [[0.1 + 0.2, -1.4], [1.2, 2]] (each sum rounded to a float), to the nearest
   // multiple of 1/4: [[0.25, -1.5], [1.25, 2]]. The gradient goes to the grid of 1/16, and
   // b's is its sum over the two rows.
@@ -205,7 +206,8 @@ TEST(BiasAddQuantizer, WorkedExampleAndNoNodeWithoutGradients) {
   const Tensor plain = q(Tensor::from_vector({0.1f, -1.4f}, {1, 2}), Tensor::from_vector({0.2f, 0.0f}, {2}), -1);
   EXPECT_FALSE(plain.requires_grad());
   EXPECT_EQ(plain.to_vector(), (std::vector<float>{0.25f, -1.5f}));
-  EXPECT_THROW(q(x, Tensor(), -1), Error);
+  // No bias: the plain quantizer, x to the grid of 1/4.
+  EXPECT_EQ(q(x, Tensor(), -1).to_vector(), (std::vector<float>{0.0f, -1.5f, 1.0f, 2.0f}));
   EXPECT_THROW(q(x, b, 2), Error);
 }
 
@@ -222,7 +224,7 @@ TEST(BiasAddQuantizer, OnTheChannelsTheBiasGradientIsTheConvolutionsSum) {
   const Tensor w = Tensor::from_vector(values(2 * 3 * 4 * 5, 33, 4.0f), {2, 3, 4, 5});
   Tensor x1 = leaf(x0), b1 = leaf(b0), x2 = leaf(x0), b2 = leaf(b0);
   const QuantizerForms q = quantizer_forms(o);
-  Tensor fused = q.with_bias(x1, b1, 1);
+  Tensor fused = q.fused(x1, {.bias = b1, .axis = 1});
   Tensor separate = q.plain(add(x2, b2.reshape({3, 1, 1})));
   EXPECT_TRUE(same_bits(fused.detach(), separate.detach()));
   sum(mul(fused, w)).backward();

@@ -9,6 +9,7 @@
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
+#include "qtorch/nn/activation.h"
 #include "qtorch/nn/conv.h"
 #include "qtorch/nn/linear.h"
 #include "qtorch/nn/quantizer_module.h"
@@ -105,11 +106,13 @@ TEST(ApplyRecipe, CountsTheChosenRolesAndReportsErrorSaturation) {
   EXPECT_EQ(s.counters->total(Role::Weight).numel, 9);
 }
 
-// The lowered model runs each Linear's bias add inside the quantizer after it (one node,
-// one GPU pass); a forward hook on the Linears keeps the two apart. Three block8 steps give
-// the same losses, parameters and counts either way, with and without nonzero counts (which
-// need the sum itself, so that quantizer keeps its own add).
-TEST(ApplyRecipe, BiasAddsInsideTheQuantizersGiveTheStepsOfSeparateOps) {
+// The lowered model runs each layer's bias add and the ReLU after it inside the quantizer
+// between them (one node, one GPU pass each way); forward hooks on the layers and the ReLUs
+// keep them apart. Three block8 steps give the same losses, parameters and counts either way,
+// with and without nonzero counts (the activations' need the sum itself, so that quantizer
+// keeps its own add; the errors' are a backward hook, which keeps the ReLU's backward out
+// of the backward quantization's pass).
+TEST(ApplyRecipe, BiasAddsAndRelusInsideTheQuantizersGiveTheStepsOfSeparateOps) {
   for (bool lenet : {false, true})
   for (bool count_nonzero : {false, true}) {
     std::vector<float> losses[2];
@@ -126,11 +129,12 @@ TEST(ApplyRecipe, BiasAddsInsideTheQuantizersGiveTheStepsOfSeparateOps) {
       int hooked = 0;
       if (separate == 1)
         for (auto& [name, m] : s.model->named_modules())
-          if (dynamic_cast<nn::Linear*>(m.get()) != nullptr || dynamic_cast<nn::Conv2d*>(m.get()) != nullptr) {
+          if (dynamic_cast<nn::Linear*>(m.get()) != nullptr || dynamic_cast<nn::Conv2d*>(m.get()) != nullptr ||
+              dynamic_cast<nn::ReLU*>(m.get()) != nullptr) {
             m->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
             ++hooked;
           }
-      EXPECT_EQ(hooked, separate == 1 ? (lenet ? 5 : 3) : 0);
+      EXPECT_EQ(hooked, separate == 1 ? (lenet ? 9 : 5) : 0);
       manual_seed(6);
       const Tensor x = lenet ? randn({8, 1, 28, 28}) : randn({8, 12}) * 2.0f;
       const Tensor labels = Tensor::from_vector({0, 3, 9, 1, 1, 4, 7, 2}, {8});

@@ -1,7 +1,7 @@
-// A Linear followed by a quantizer in a Sequential runs its bias add inside the quantizer's
-// node (Module::forward_fused_with, nn::TakesBiasAdd): the same outputs and gradients, bit
-// for bit, as the two modules one after the other, which is what a forward hook on either
-// module restores.
+// Consecutive modules of a Sequential fused into one node (Module::forward_fused, nn/fusion.h):
+// a Linear or Conv2d followed by a quantizer runs its bias add inside the quantizer's node,
+// and a quantizer followed by a ReLU takes the ReLU in. The same outputs and gradients, bit
+// for bit, as the modules one after the other, which is what a forward hook on each restores.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -159,6 +159,93 @@ TEST(BiasAddFusion, NothingToFuseWithoutABiasOrAQuantizerNext) {
   EXPECT_EQ(no_bias(x).grad_fn_name(), "quantizer");
   nn::Sequential relu_next({std::make_shared<nn::Linear>(4, 3), std::make_shared<nn::ReLU>()});
   EXPECT_EQ(relu_next(x).grad_fn_name(), "relu");
+}
+
+std::shared_ptr<nn::Quantizer> block8() {
+  return std::make_shared<nn::Quantizer>(quant::QuantizerOptions{
+      .forward_number = BlockFloatingPoint{.wl = 8, .dim = 0}, .backward_number = BlockFloatingPoint{.wl = 8, .dim = 0}});
+}
+
+/// A copy of `model` with a no-op forward hook on every child: nothing fuses.
+nn::ModulePtr separate_copy(const nn::Sequential& model) {
+  nn::ModulePtr copy = model.clone();
+  auto& seq = dynamic_cast<nn::Sequential&>(*copy);
+  for (size_t i = 0; i < seq.size(); ++i) watch(*seq[i]);
+  return copy;
+}
+
+TEST(ReluFusion, LinearQuantizerReluIsOneNodeWithTheBitsOfThree) {
+  for (int kind = 0; kind < 2; ++kind) {
+    manual_seed(7);
+    auto q = [&] { return kind == 0 ? nn::ModulePtr(quantizer()) : nn::ModulePtr(block8()); };
+    auto relu = [] { return std::make_shared<nn::ReLU>(); };
+    nn::Sequential mlp({std::make_shared<nn::Linear>(6, 9), q(), relu(), std::make_shared<nn::Linear>(9, 5), q(),
+                        relu(), std::make_shared<nn::Linear>(5, 3), q()});
+    nn::ModulePtr separate = separate_copy(mlp);
+    const Tensor x = randn({4, 6}) * 3.0f;
+    const Pass got = pass(mlp, x), want = pass(*separate, x);
+    EXPECT_EQ(got.node, "quantizer_bias_add");
+    EXPECT_EQ(want.node, "quantizer");
+    expect_same(got, want, kind == 0 ? "fixed, clamp mask" : "block8");
+    // The first three modules alone: one node.
+    nn::Sequential first({mlp[0], mlp[1], mlp[2]});
+    EXPECT_EQ(pass(first, x).node, "quantizer_bias_add_relu");
+  }
+}
+
+TEST(ReluFusion, QuantizerThenReluWithoutALayerBefore) {
+  manual_seed(8);
+  nn::Sequential model({std::make_shared<nn::Tanh>(), quantizer(), std::make_shared<nn::ReLU>()});
+  nn::ModulePtr separate = separate_copy(model);
+  const Tensor x = randn({3, 7}) * 2.0f;
+  const Pass got = pass(model, x), want = pass(*separate, x);
+  EXPECT_EQ(got.node, "quantizer_relu");
+  EXPECT_EQ(want.node, "relu");
+  expect_same(got, want, "tanh, quantizer, relu");
+}
+
+TEST(ReluFusion, ConvolutionQuantizerReluPool) {
+  manual_seed(9);
+  nn::Sequential model({std::make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2}), block8(),
+                        std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2)});
+  nn::ModulePtr separate = separate_copy(model);
+  const Tensor x = randn({3, 1, 12, 12}) * 2.0f;
+  const Pass got = pass(model, x), want = pass(*separate, x);
+  expect_same(got, want, "conv, block8, relu, pool");
+  nn::Sequential three({model[0], model[1], model[2]});
+  EXPECT_EQ(pass(three, x).node, "quantizer_bias_add_relu");
+}
+
+TEST(ReluFusion, AReluWithHooksOrASubclassRunsOnItsOwn) {
+  manual_seed(10);
+  auto linear = std::make_shared<nn::Linear>(4, 3);
+  auto q = quantizer();
+  auto relu = std::make_shared<nn::ReLU>();
+  nn::Sequential model({linear, q, relu});
+  Tensor seen_in, seen_out;
+  relu->register_forward_hook([&](nn::Module&, const Tensor& in, const Tensor& out) {
+    seen_in = in.detach();
+    seen_out = out.detach();
+    return Tensor();
+  });
+  const Tensor x = randn({2, 4}) * 3.0f;
+  manual_seed(11);  // the quantizer rounds stochastically with the default generator
+  const Tensor y = model(x);
+  EXPECT_EQ(y.grad_fn_name(), "relu");
+  // The ReLU saw the quantizer's own output (the Linear and the quantizer still one node).
+  manual_seed(11);
+  EXPECT_TRUE(same_bits(seen_in, q->forward(linear->forward(x)).detach()));
+  EXPECT_TRUE(same_bits(seen_out, y.detach()));
+  // A ReLU subclass may compute something else: it is not taken in.
+  struct Doubled : nn::ReLU {
+    Tensor forward(const Tensor& in) override { return mul(in, 2.0f); }
+  };
+  nn::Sequential other({quantizer(), std::make_shared<Doubled>()});
+  const Tensor z = randn({2, 4});
+  manual_seed(12);
+  const Tensor got = other(z);
+  manual_seed(12);
+  EXPECT_TRUE(same_bits(got.detach(), mul(quantizer()->forward(z), 2.0f).detach()));
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+// Block floating point's block maxima on the GPU, shared by the quantize kernels
+// (quant/cuda/quantize_cuda.cu): the block index of an element, a CUDA block's largest
+// magnitude bits, and the maxima pass of the two-pass layouts (block_maxima.cu).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "qtorch/quant/kernel_params.h"
+#include "qtorch/quant/rounding_core.h"
+
+namespace qtorch::quant {
+
+/// Threads per CUDA block of the quantize kernels; block_max assumes it.
+inline constexpr int kQuantizeThreads = 256;
+
+/// Block index of flat element e for block floating point; 32-bit division when every
+/// index fits (a 64-bit division costs several times as many instructions).
+__device__ __forceinline__ int64_t block_of(int64_t e, const QuantParams& p, bool index32) {
+  if (p.blocks == 1) return 0;
+  if (index32) return static_cast<uint32_t>(e) / static_cast<uint32_t>(p.inner) % static_cast<uint32_t>(p.blocks);
+  return (e / p.inner) % p.blocks;
+}
+
+/// The magnitude bits of v (NaN and inf above every finite value).
+__device__ __forceinline__ uint32_t abs_bits(float v) { return float_bits(v) & kAbsMask; }
+
+/// The largest m over the CUDA block; every thread must call it, once per kernel.
+__device__ __forceinline__ uint32_t block_max(uint32_t m) {
+  __shared__ uint32_t warp_max[kQuantizeThreads / 32];
+  m = __reduce_max_sync(0xffffffffu, m);
+  if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
+  __syncthreads();
+  m = warp_max[0];
+#pragma unroll
+  for (int w = 1; w < kQuantizeThreads / 32; ++w) m = max(m, warp_max[w]);
+  return m;
+}
+
+/// maxima[j] = the largest abs_bits over block j of x (p's [outer, blocks, inner] layout),
+/// queued on stream st: an integer max, order-independent, so the atomics give the same
+/// maxima every run.
+void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* maxima, int device, cudaStream_t st);
+
+}  // namespace qtorch::quant

@@ -1,0 +1,282 @@
+// A ReLU taken into the quantizer before it: quant::quantize_fused with a ReLU after and with
+// ReLU's backward before (the gate), against the ops formed by hand (a loop for each rule:
+// ReLU keeps x > 0 and NaN, makes everything else +0; its backward passes g where the output
+// is nonzero or NaN); and quant::fused_quantizer with relu against qtorch::relu after the
+// quantizer: the same values, gradients, hooks, masks, counts and generator offsets.
+// The GPU's one-pass forms are checked against these in tests/cuda/quantize_parity_test.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "qtorch/autograd/activation.h"
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
+#include "qtorch/quant/stats_counter.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+/// n values spread over [-spread/2, spread/2), with NaN, +-0 and +-inf among them.
+std::vector<float> values(int64_t n, uint32_t seed, float spread) {
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t state = seed;
+  for (float& e : v) {
+    state = state * 1664525u + 1013904223u;
+    e = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * spread;
+  }
+  const float special[] = {kNaN, -0.0f, 0.0f, kInf, -kInf, -kNaN};
+  for (size_t i = 0; i < 6 && 7 * i + 3 < v.size(); ++i) v[7 * i + 3] = special[i];
+  return v;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  const std::vector<float> va = a.to_vector(), vb = b.to_vector();
+  return a.shape() == b.shape() && (va.empty() || std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0);
+}
+
+uint32_t bits(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+/// ReLU by hand: x where x > 0 or NaN, else +0.
+Tensor relu_by_hand(const Tensor& x) {
+  std::vector<float> v = x.to_vector();
+  for (float& e : v) e = (e > 0.0f || std::isnan(e)) ? e : 0.0f;
+  return Tensor::from_vector(v, x.shape());
+}
+
+/// ReLU's backward by hand: g where out is nonzero (NaN counts as nonzero), else +0.
+Tensor gate_by_hand(const Tensor& out, const Tensor& g) {
+  const std::vector<float> o = out.to_vector();
+  std::vector<float> v = g.to_vector();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!(o[i] != 0.0f)) v[i] = 0.0f;
+  return Tensor::from_vector(v, g.shape());
+}
+
+const std::vector<Number>& formats() {
+  static const std::vector<Number> all = {
+      FixedPoint{.wl = 6, .fl = 3},
+      FloatingPoint{.exp = 4, .man = 3, .saturate = true},
+      BlockFloatingPoint{.wl = 8, .dim = 0},
+      BlockFloatingPoint{.wl = 8, .dim = -1},
+      MXFormat{},
+      NVFP4Format{},
+  };
+  return all;
+}
+
+struct Quantized {
+  Tensor y, mask;
+  QuantStats stats;
+  uint64_t offset;
+};
+
+Quantized run_fused(const Tensor& x, const QuantizeFusion& fusion, const Number& f, Rounding r) {
+  Generator g(11);
+  Quantized q;
+  q.y = quantize_fused(x, fusion, f, r, {.generator = &g, .stats = &q.stats, .mask = &q.mask});
+  q.offset = g.offset();
+  return q;
+}
+
+Quantized run_plain(const Tensor& x, const Number& f, Rounding r) {
+  Generator g(11);
+  Quantized q;
+  q.y = quantize(x, f, r, {.generator = &g, .stats = &q.stats, .mask = &q.mask});
+  q.offset = g.offset();
+  return q;
+}
+
+TEST(QuantizeFused, ReluAfterGivesTheQuantizedValuesThroughAReluAndTheQuantizationsMaskAndCounts) {
+  for (const Shape& shape : {Shape{6, 40}, Shape{3, 2, 5, 4}, Shape{37}})
+    for (const Number& f : formats())
+      for (Rounding r : {Rounding::Nearest, Rounding::Stochastic}) {
+        const std::string label = to_string(f) + " " + rounding_name(r) + " " + shape_str(shape);
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        const Tensor x = Tensor::from_vector(values(n, 5, 12.0f), shape);
+        const Quantized want = run_plain(x, f, r);
+        const Quantized got = run_fused(x, {.relu = true}, f, r);
+        EXPECT_TRUE(same_bits(got.y, relu_by_hand(want.y))) << label;
+        EXPECT_TRUE(same_bits(got.mask, want.mask)) << label;  // the clamp of the quantization itself
+        EXPECT_EQ(got.stats, want.stats) << label;               // flushed: before the ReLU
+        EXPECT_EQ(got.offset, want.offset) << label;
+      }
+}
+
+TEST(QuantizeFused, GateBeforeQuantizesReluBackwardsGradient) {
+  for (const Number& f : formats())
+    for (Rounding r : {Rounding::Nearest, Rounding::Stochastic}) {
+      const std::string label = to_string(f) + " " + rounding_name(r);
+      const Tensor g = Tensor::from_vector(values(8 * 24, 21, 3.0f), {8, 24});
+      // The ReLU output: zeros (both signs), NaN and positive values.
+      const Tensor out = relu_by_hand(Tensor::from_vector(values(8 * 24, 22, 2.0f), {8, 24}));
+      const Quantized want = run_plain(gate_by_hand(out, g), f, r);
+      const Quantized got = run_fused(g, {.gate = out}, f, r);
+      EXPECT_TRUE(same_bits(got.y, want.y)) << label;
+      EXPECT_TRUE(same_bits(got.mask, want.mask)) << label;
+      EXPECT_EQ(got.stats, want.stats) << label;
+      EXPECT_EQ(got.offset, want.offset) << label;
+    }
+}
+
+TEST(QuantizeFused, BiasThenQuantizeThenRelu) {
+  const Tensor x = Tensor::from_vector(values(4 * 3 * 5, 31, 6.0f), {4, 3, 5});
+  const Tensor bias = Tensor::from_vector(values(3, 32, 2.0f), {3});
+  std::vector<float> sum = x.to_vector();
+  const std::vector<float> b = bias.to_vector();
+  for (size_t i = 0; i < sum.size(); ++i) sum[i] += b[(i / 5) % 3];
+  for (const Number& f : formats()) {
+    const Quantized want = run_plain(Tensor::from_vector(sum, x.shape()), f, Rounding::Stochastic);
+    const Quantized got = run_fused(x, {.bias = bias, .axis = 1, .relu = true}, f, Rounding::Stochastic);
+    EXPECT_TRUE(same_bits(got.y, relu_by_hand(want.y))) << to_string(f);
+    EXPECT_EQ(got.stats, want.stats) << to_string(f);
+  }
+}
+
+TEST(QuantizeFused, HandWorkedValuesAndBadGates) {
+  // Fixed point <8, 2>, nearest: the grid of 1/4. -0.3 -> -0.25 -> ReLU +0; 0.1 -> 0 (flushed);
+  // 0.6 -> 0.5; -0 -> -0 -> +0; NaN stays NaN.
+  const Tensor x = Tensor::from_vector({-0.3f, 0.1f, 0.6f, -0.0f, kNaN}, {5});
+  QuantStats stats;
+  const Tensor y = quantize_fused(x, {.relu = true}, FixedPoint{.wl = 8, .fl = 2}, Rounding::Nearest, {.stats = &stats});
+  const std::vector<float> v = y.to_vector();
+  EXPECT_EQ(bits(v[0]), 0u);
+  EXPECT_EQ(bits(v[1]), 0u);
+  EXPECT_EQ(v[2], 0.5f);
+  EXPECT_EQ(bits(v[3]), 0u);
+  EXPECT_TRUE(std::isnan(v[4]));
+  EXPECT_EQ(stats.flushed, 1);  // 0.1, not -0.3 (which the quantization kept as -0.25)
+  // The gate passes g where the output is nonzero or NaN: [0, 0, 0.5, 0, NaN] -> g at 2 and 4.
+  const Tensor g = Tensor::from_vector({1.0f, 2.0f, 0.3f, -4.0f, -0.6f}, {5});
+  const Tensor gq = quantize_fused(g, {.gate = y}, FixedPoint{.wl = 8, .fl = 2}, Rounding::Nearest);
+  EXPECT_EQ(gq.to_vector(), (std::vector<float>{0.0f, 0.0f, 0.25f, 0.0f, -0.5f}));
+
+  auto message = [&](const QuantizeFusion& fusion) {
+    try {
+      quantize_fused(g, fusion, FixedPoint{.wl = 8, .fl = 2});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({.gate = Tensor::from_vector({1, 2}, {2})}).find("expected a gate of x's shape [5] on cpu, got [2]"),
+            std::string::npos)
+      << message({.gate = Tensor::from_vector({1, 2}, {2})});
+  EXPECT_NE(message({.bias = Tensor::from_vector({1, 2, 3, 4, 5}, {5}), .gate = y}).find("got both"), std::string::npos);
+}
+
+// ---- the graph node: fused_quantizer with relu against relu(quantizer(x [+ bias])) ----
+
+Tensor leaf(const Tensor& t) {
+  Tensor x = t.clone();
+  x.requires_grad_(true);
+  return x;
+}
+
+struct NodeRun {
+  Tensor y, x_grad, bias_grad, hook_saw;
+  QuantStats forward, backward;
+  uint64_t offset;
+  std::string node;
+};
+
+/// The loss sum(y * w) through relu(plain(x + bias)) or fused(x, {bias, relu}); with_hook adds
+/// a backward hook that records its input and scales it by 3.
+NodeRun run_node(bool fused, bool with_bias, bool with_hook, const QuantizerOptions& base) {
+  auto g = std::make_shared<Generator>(17);
+  auto forward = std::make_shared<StatsCounter>(), backward = std::make_shared<StatsCounter>();
+  auto saw = std::make_shared<Tensor>();
+  QuantizerOptions o = base;
+  o.generator = g;
+  o.forward_counter = forward;
+  o.backward_counter = backward;
+  if (with_hook)
+    o.backward_hooks = {[saw](const Tensor& grad) {
+      *saw = grad.clone();
+      return grad * 3.0f;
+    }};
+  const QuantizerForms q = quantizer_forms(o);
+  Tensor x = leaf(Tensor::from_vector(values(6 * 32, 2, 10.0f), {6, 32}));
+  Tensor bias = leaf(Tensor::from_vector(values(32, 3, 2.0f), {32}));
+  Tensor y;
+  if (fused)
+    y = with_bias ? q.fused(x, {.bias = bias, .axis = -1, .relu = true}) : q.fused(x, {.relu = true});
+  else
+    y = relu(q.plain(with_bias ? add(x, bias) : x));
+  const std::string node = y.grad_fn_name();
+  const Tensor w = Tensor::from_vector(values(y.numel(), 23, 6.0f), y.shape());
+  sum(mul(y, w)).backward();
+  return {y.detach(), x.grad(), with_bias ? bias.grad() : Tensor(), *saw, forward->read(), backward->read(),
+          g->offset(), node};
+}
+
+TEST(FusedQuantizerRelu, SameValuesGradientsHooksAndCountsAsTheQuantizerThenARelu) {
+  const std::vector<QuantizerOptions> options = {
+      {.forward_number = FixedPoint{.wl = 6, .fl = 3},
+       .backward_number = FloatingPoint{.exp = 5, .man = 2},
+       .clamping_grad_zero = true},
+      {.forward_number = BlockFloatingPoint{.wl = 8, .dim = 0}, .backward_number = BlockFloatingPoint{.wl = 8, .dim = 0}},
+      {.forward_number = MXFormat{}, .backward_number = FixedPoint{.wl = 8, .fl = 2}},
+      {.backward_number = FixedPoint{.wl = 8, .fl = 5}},   // the identity forward
+      {.forward_number = FixedPoint{.wl = 8, .fl = 4}},    // the gradient not quantized
+  };
+  for (size_t i = 0; i < options.size(); ++i)
+    for (bool with_bias : {false, true})
+      for (bool with_hook : {false, true}) {
+        const std::string label = "options " + std::to_string(i) + (with_bias ? ", bias" : "") +
+                                  (with_hook ? ", hook" : "");
+        const NodeRun want = run_node(false, with_bias, with_hook, options[i]);
+        const NodeRun got = run_node(true, with_bias, with_hook, options[i]);
+        EXPECT_EQ(want.node, "relu") << label;
+        EXPECT_EQ(got.node, with_bias ? "quantizer_bias_add_relu" : "quantizer_relu") << label;
+        EXPECT_TRUE(same_bits(got.y, want.y)) << label;
+        EXPECT_TRUE(same_bits(got.x_grad, want.x_grad)) << label;
+        if (with_bias) {
+          EXPECT_TRUE(same_bits(got.bias_grad, want.bias_grad)) << label;
+        }
+        if (with_hook) {  // the hook sees the gradient after the ReLU's backward
+          EXPECT_TRUE(same_bits(got.hook_saw, want.hook_saw)) << label;
+        }
+        EXPECT_EQ(got.forward, want.forward) << label;
+        EXPECT_EQ(got.backward, want.backward) << label;
+        EXPECT_EQ(got.offset, want.offset) << label;
+      }
+}
+
+TEST(FusedQuantizerRelu, WorkedExample) {
+  const FusedQuantizerFn q = fused_quantizer({.forward_number = FixedPoint{.wl = 8, .fl = 2},
+                                              .backward_number = FixedPoint{.wl = 8, .fl = 2},
+                                              .forward_rounding = Rounding::Nearest,
+                                              .backward_rounding = Rounding::Nearest});
+  // x = [-0.3, 0.1, 0.6, 1.4] -> the grid of 1/4: [-0.25, 0, 0.5, 1.5] -> ReLU [0, 0, 0.5, 1.5].
+  // The gradient [1.1, 2.3, 0.3, -0.9] passes where the output is nonzero: [0, 0, 0.3, -0.9],
+  // then to the grid of 1/4: [0, 0, 0.25, -1].
+  Tensor x = leaf(Tensor::from_vector({-0.3f, 0.1f, 0.6f, 1.4f}, {4}));
+  Tensor y = q(x, {.relu = true});
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{0.0f, 0.0f, 0.5f, 1.5f}));
+  y.backward(Tensor::from_vector({1.1f, 2.3f, 0.3f, -0.9f}, {4}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{0.0f, 0.0f, 0.25f, -1.0f}));
+  // Without gradients: no node, the same values.
+  const Tensor plain = q(Tensor::from_vector({-0.3f, 0.1f, 0.6f, 1.4f}, {4}), {.relu = true});
+  EXPECT_FALSE(plain.requires_grad());
+  EXPECT_EQ(plain.to_vector(), (std::vector<float>{0.0f, 0.0f, 0.5f, 1.5f}));
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
