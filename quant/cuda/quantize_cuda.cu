@@ -297,7 +297,7 @@ __device__ __forceinline__ void run_segments(const SegmentList& list, const Quan
                                              unsigned long long* counters) {
   int i = 0;
   while (i + 1 < list.count && blockIdx.x >= list.at[i + 1].first_block) ++i;
-  const Segment s = list.at[i];
+  const Segment& s = list.at[i];
   const int64_t local = blockIdx.x - s.first_block;
   Counts counts;
   if (F == QuantFamily::Block && s.row > 0) {
