@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "qtorch/core/device.h"
+#include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/tensor.h"
 #include "qtorch/core/view.h"
 
@@ -89,8 +90,7 @@ void for_each_cpu_chunk(const std::vector<Item>& items, Range range) {
   constexpr int64_t kChunk = 65536;
   for (const Item& t : items) {
     const int64_t chunks = (t.n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t k = 0; k < chunks; ++k) range(t, k * kChunk, std::min(t.n, (k + 1) * kChunk));
+    cpu::parallel_for(chunks, chunks > 1, [&](int64_t k) { range(t, k * kChunk, std::min(t.n, (k + 1) * kChunk)); });
   }
 }
 

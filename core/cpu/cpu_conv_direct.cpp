@@ -20,6 +20,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/tensor.h"
 
 namespace qtorch::cpu {
@@ -175,8 +176,7 @@ void CpuBackend::conv2d_direct(const Tensor& x, const Tensor& weight, const Tens
   const float* bs = bias.defined() ? bias.data_ptr() : nullptr;
   float* ys = y.data_ptr();
   const int64_t out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (parallel(g.n * out_ch * out_plane * g.c * g.kh * g.kw))
-  for (int64_t n = 0; n < g.n; ++n) {
+  parallel_for(g.n, parallel(g.n * out_ch * out_plane * g.c * g.kh * g.kw), [&](int64_t n) {
     float* padded = scratch.of(omp_get_thread_num());
     float* wide = padded + image;
     pad_into(xs + n * g.c * g.h * g.w, g.c, g.h, g.w, p, g.pad_h, g.pad_w, padded);
@@ -193,7 +193,7 @@ void CpuBackend::conv2d_direct(const Tensor& x, const Tensor& weight, const Tens
         }
       }
     }
-  }
+  });
 }
 
 void CpuBackend::conv2d_direct_backward_input(const Tensor& grad_out, const Tensor& weight, const Window2d& g,
@@ -219,8 +219,7 @@ void CpuBackend::conv2d_direct_backward_input(const Tensor& grad_out, const Tens
   const float* dys = grad_out.data_ptr();
   float* dxs = grad_in.data_ptr();
   const int64_t out_plane = g.out_h * g.out_w, in_plane = g.h * g.w;
-#pragma omp parallel for schedule(static) if (parallel(g.n * out_ch * out_plane * g.c * taps))
-  for (int64_t n = 0; n < g.n; ++n) {
+  parallel_for(g.n, parallel(g.n * out_ch * out_plane * g.c * taps), [&](int64_t n) {
     float* padded = scratch.of(omp_get_thread_num());
     float* wide = padded + image;
     pad_into(dys + n * out_ch * out_plane, out_ch, g.out_h, g.out_w, p, reach_h, reach_w, padded);
@@ -229,7 +228,7 @@ void CpuBackend::conv2d_direct_backward_input(const Tensor& grad_out, const Tens
       for (int64_t r = 0; r < g.h; ++r)
         std::memcpy(dxs + (n * g.c + c) * in_plane + r * g.w, wide + c * len + (r + g.pad_h) * p.w + g.pad_w,
                     static_cast<size_t>(g.w) * sizeof(float));
-  }
+  });
 }
 
 void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Tensor& x, const Window2d& g,
@@ -250,8 +249,7 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
   const float* xs = x.data_ptr();
   const float* dys = grad_out.data_ptr();
   const int64_t out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (parallel(g.n * out_ch * out_plane * depth))
-  for (int64_t k = 0; k < chunks; ++k) {
+  parallel_for(chunks, parallel(g.n * out_ch * out_plane * depth), [&](int64_t k) {
     float* padded = scratch.of(omp_get_thread_num());
     float* dy_wide = padded + image;
     float* part = dy_wide + out_ch * len;
@@ -276,7 +274,7 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
     }
     float* dw = partial.data_ptr() + k * out_ch * depth;
     for (int64_t e = 0; e < out_ch * depth; ++e) dw[e] = xsimd::hadd(V::load_unaligned(part + e * kLanes));
-  }
+  });
   // Chunks summed in chunk order: the same bits on any thread count.
   float* out = grad_weight.data_ptr();
   const float* parts = partial.data_ptr();

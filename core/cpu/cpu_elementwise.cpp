@@ -8,6 +8,7 @@
 #include <xtensor/xnoalias.hpp>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/cpu/strided_loop.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/relu_math.h"
@@ -55,13 +56,12 @@ bool xtensor_unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   if (n < 4096) return false;
   auto run = [&](auto&& fn) {
     int64_t chunks = static_cast<int64_t>((n + 65535) / 65536);
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t c = 0; c < chunks; ++c) {
+    parallel_for(chunks, chunks > 1, [&](int64_t c) {
       std::size_t begin = static_cast<std::size_t>(c) * 65536, len = std::min<std::size_t>(65536, n - begin);
       auto in = xt::adapt(x.data_ptr() + begin, len, xt::no_ownership(), std::array<std::size_t, 1>{len});
       auto o = xt::adapt(out.data_ptr() + begin, len, xt::no_ownership(), std::array<std::size_t, 1>{len});
       fn(in, o);
-    }
+    });
   };
   switch (op) {
     case UnaryOp::Exp: run([](auto& in, auto& o) { xt::noalias(o) = xt::exp(in); }); return true;

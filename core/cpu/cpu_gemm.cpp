@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 
 namespace qtorch::cpu {
 namespace {
@@ -54,14 +55,13 @@ void gemm_rows(const GemmArgs& g, int64_t entry, int64_t r0, int64_t rows) {
 void CpuBackend::gemm(const GemmArgs& g) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   const int64_t rows = block_rows(g), blocks = ceil_div(g.m, rows), tasks = g.batch * blocks;
-#pragma omp parallel if (tasks > 1 || work(g) >= kBlasThreadsWork)
-  {
+  parallel_region(tasks > 1 || work(g) >= kBlasThreadsWork, [&] {
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t r0 = t % blocks * rows;
       gemm_rows(g, t / blocks, r0, std::min(rows, g.m - r0));
     }
-  }
+  });
 }
 
 }  // namespace qtorch::cpu

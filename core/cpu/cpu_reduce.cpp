@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 
 namespace qtorch::cpu {
 
@@ -14,8 +15,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, 
   const bool parallel = outer * n * inner > kParallelGrain;
   if (inner == 1 && op == ReduceOp::Sum) {
     // Rows: fixed blocks of 1024 summed in float (vectorised), block sums in double.
-#pragma omp parallel for schedule(static) if (parallel && outer > 1)
-    for (int64_t r = 0; r < outer; ++r) {
+    parallel_for(outer, parallel && outer > 1, [&](int64_t r) {
       const float* row = in + r * n;
       double total = 0.0;
       for (int64_t b = 0; b < n; b += 1024) {
@@ -25,11 +25,10 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, 
         total += s;
       }
       o[r] = static_cast<float>(total);
-    }
+    });
     return;
   }
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t r = 0; r < outer; ++r) {
+  parallel_for(outer, parallel, [&](int64_t r) {
     const float* base = in + r * n * inner;
     float* dst = o + r * inner;
     switch (op) {
@@ -68,7 +67,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, 
         }
         break;
     }
-  }
+  });
 }
 
 }  // namespace qtorch::cpu

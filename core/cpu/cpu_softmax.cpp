@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/error.h"
 
 namespace qtorch::cpu {
@@ -10,8 +11,7 @@ namespace qtorch::cpu {
 void CpuBackend::softmax(const Tensor& x, const Tensor& out, int64_t rows, int64_t cols, bool log) {
   const float* in = x.data_ptr();
   float* o = out.data_ptr();
-#pragma omp parallel for schedule(static) if (rows * cols > kParallelGrain)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * cols > kParallelGrain, [&](int64_t r) {
     const float* xr = in + r * cols;
     float* orow = o + r * cols;
     float m = xr[0];
@@ -30,7 +30,7 @@ void CpuBackend::softmax(const Tensor& x, const Tensor& out, int64_t rows, int64
       float inv = 1.0f / s;
       for (int64_t j = 0; j < cols; ++j) orow[j] *= inv;
     }
-  }
+  });
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 
 namespace qtorch::cpu {
 
@@ -12,8 +13,7 @@ void CpuBackend::im2col(const Tensor& x, int64_t x_channels, int64_t c0, const W
   const float* in = x.data_ptr();
   float* out = col.data_ptr();
   const int64_t rows = g.c * g.kh * g.kw, plane = g.out_h * g.out_w, cols = g.n * plane;
-#pragma omp parallel for schedule(static) if (rows * cols > kParallelGrain)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, rows * cols > kParallelGrain, [&](int64_t r) {
     const int64_t c = r / (g.kh * g.kw), i = (r / g.kw) % g.kh, j = r % g.kw;
     float* dst = out + r * cols;
     for (int64_t n = 0; n < g.n; ++n) {
@@ -37,7 +37,7 @@ void CpuBackend::im2col(const Tensor& x, int64_t x_channels, int64_t c0, const W
         }
       }
     }
-  }
+  });
 }
 
 void CpuBackend::col2im(const Tensor& col, int64_t x_channels, int64_t c0, const Window2d& g,
@@ -46,25 +46,23 @@ void CpuBackend::col2im(const Tensor& col, int64_t x_channels, int64_t c0, const
   float* out = x_grad.data_ptr();
   const int64_t plane = g.out_h * g.out_w, cols = g.n * plane;
   // Parallel over (n, c): each thread owns whole input planes, so no two write one element.
-#pragma omp parallel for collapse(2) schedule(static) if (g.c * g.kh * g.kw * cols > kParallelGrain)
-  for (int64_t n = 0; n < g.n; ++n) {
-    for (int64_t c = 0; c < g.c; ++c) {
-      float* dst = out + (n * x_channels + c0 + c) * g.h * g.w;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const float* src = in + ((c * g.kh + i) * g.kw + j) * cols + n * plane;
-          for (int64_t oh = 0; oh < g.out_h; ++oh) {
-            const int64_t h = oh * g.stride_h - g.pad_h + i * g.dil_h;
-            if (h < 0 || h >= g.h) continue;
-            for (int64_t ow = 0; ow < g.out_w; ++ow) {
-              const int64_t w = ow * g.stride_w - g.pad_w + j * g.dil_w;
-              if (w >= 0 && w < g.w) dst[h * g.w + w] += src[oh * g.out_w + ow];
-            }
+  parallel_for(g.n * g.c, g.c * g.kh * g.kw * cols > kParallelGrain, [&](int64_t plane_index) {
+    const int64_t n = plane_index / g.c, c = plane_index % g.c;
+    float* dst = out + (n * x_channels + c0 + c) * g.h * g.w;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const float* src = in + ((c * g.kh + i) * g.kw + j) * cols + n * plane;
+        for (int64_t oh = 0; oh < g.out_h; ++oh) {
+          const int64_t h = oh * g.stride_h - g.pad_h + i * g.dil_h;
+          if (h < 0 || h >= g.h) continue;
+          for (int64_t ow = 0; ow < g.out_w; ++ow) {
+            const int64_t w = ow * g.stride_w - g.pad_w + j * g.dil_w;
+            if (w >= 0 && w < g.w) dst[h * g.w + w] += src[oh * g.out_w + ow];
           }
         }
       }
     }
-  }
+  });
 }
 
 namespace {
@@ -127,14 +125,13 @@ void CpuBackend::max_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
   const int64_t planes = g.n * g.c, plane_out = g.out_h * g.out_w;
   const bool two_by_two = g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 &&
                           g.pad_h == 0 && g.pad_w == 0 && g.h * g.w < (int64_t{1} << 24);
-#pragma omp parallel for schedule(static) if (planes * g.h * g.w > 4 * kParallelGrain)
-  for (int64_t p = 0; p < planes; ++p) {
+  parallel_for(planes, planes * g.h * g.w > 4 * kParallelGrain, [&](int64_t p) {
     if (two_by_two) {
       max_pool_2x2(in + p * g.h * g.w, o + p * plane_out, ix + p * plane_out, g);
     } else {
       max_pool_general(in + p * g.h * g.w, o + p * plane_out, ix + p * plane_out, g);
     }
-  }
+  });
 }
 
 void CpuBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Window2d& g,
@@ -144,14 +141,13 @@ void CpuBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indic
   float* gi = grad_in.data_ptr();
   const int64_t planes = g.n * g.c, per = g.out_h * g.out_w;
   // Each plane is zeroed just before its maxima are added: one pass, one parallel region.
-#pragma omp parallel for schedule(static) if (planes * g.h * g.w > kParallelGrain)
-  for (int64_t p = 0; p < planes; ++p) {
+  parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
     std::fill(gi + p * g.h * g.w, gi + (p + 1) * g.h * g.w, 0.0f);
     for (int64_t k = 0; k < per; ++k) {
       const int64_t idx = static_cast<int64_t>(ix[p * per + k]);
       if (idx >= 0) gi[p * g.h * g.w + idx] += go[p * per + k];
     }
-  }
+  });
 }
 
 void CpuBackend::avg_pool2d(const Tensor& x, const Window2d& g, const Tensor& out) {
@@ -159,8 +155,7 @@ void CpuBackend::avg_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
   float* o = out.data_ptr();
   const int64_t planes = g.n * g.c;
   const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
-#pragma omp parallel for schedule(static) if (planes * g.h * g.w > kParallelGrain)
-  for (int64_t p = 0; p < planes; ++p) {
+  parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
     const float* src = in + p * g.h * g.w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
@@ -176,7 +171,7 @@ void CpuBackend::avg_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
         o[(p * g.out_h + oh) * g.out_w + ow] = s * inv;
       }
     }
-  }
+  });
 }
 
 void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Window2d& g, const Tensor& grad_in) {
@@ -184,8 +179,7 @@ void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Window2d& g, 
   float* gi = grad_in.data_ptr();
   const int64_t planes = g.n * g.c;
   const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
-#pragma omp parallel for schedule(static) if (planes * g.h * g.w > kParallelGrain)
-  for (int64_t p = 0; p < planes; ++p) {
+  parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
     float* dst = gi + p * g.h * g.w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
@@ -200,7 +194,7 @@ void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Window2d& g, 
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace qtorch::cpu

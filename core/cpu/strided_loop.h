@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "qtorch/core/cpu/cpu_backend.h"
+#include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/shape.h"
 #include "qtorch/core/tensor.h"
 
@@ -72,17 +73,15 @@ void for_each_row(const std::array<const Tensor*, K>& ts, Row&& row) {
     // One long row: split it into chunks so both cores work.
     constexpr int64_t chunk = 1 << 16;
     int64_t chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-    for (int64_t c = 0; c < chunks; ++c) {
+    parallel_for(chunks, chunks > 1, [&](int64_t c) {
       std::array<float*, K> p = r.base;
       for (size_t k = 0; k < K; ++k) p[k] += c * chunk * inner[k];
       row(std::min(chunk, n - c * chunk), p, inner);
-    }
+    });
     return;
   }
   int64_t total = rows * n;
-#pragma omp parallel for schedule(static) if (total > 4 * kParallelGrain)
-  for (int64_t t = 0; t < rows; ++t) run_rows(t, t + 1);
+  parallel_for(rows, total > 4 * kParallelGrain, [&](int64_t t) { run_rows(t, t + 1); });
 }
 
 }  // namespace qtorch::cpu

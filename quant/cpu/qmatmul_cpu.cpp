@@ -4,6 +4,7 @@
 // chain at a time on contiguous rows of A and of B transposed. An element's result and
 // random words depend on its index only, so the split among threads changes nothing.
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
+#include "qtorch/core/cpu/parallel.h"
 
 #include <vector>
 
@@ -27,8 +28,7 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
       // of eight for the rest of the row.
       constexpr int64_t kTile = 32;
       const int64_t tiles = (m.N + kTile - 1) / kTile;
-#pragma omp parallel for schedule(static) if (parallel)
-      for (int64_t t = 0; t < m.M * tiles; ++t) {
+      qtorch::cpu::parallel_for(m.M * tiles, parallel, [&](int64_t t) {
         const cpu::ExactSubnormals exact_subnormals;
         // Column-tile major: a thread keeps its tiles of B (K x 32 floats each) in cache
         // across the rows of A.
@@ -37,13 +37,13 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
         float* o = out + i * m.N;
         if (j0 + kTile <= m.N) {
           cpu::mac_lanes<KM, KA, 4>(m, mul, acc, row, b + j0, m.N, o + j0, 8);
-          continue;
+          return;
         }
         for (int64_t j = j0; j < m.N; j += 8) {
           const int lanes = static_cast<int>(m.N - j < 8 ? m.N - j : 8);
           cpu::mac_lanes<KM, KA, 1>(m, mul, acc, row, b + j, m.N, o + j, lanes);
         }
-      }
+      });
       return;
     }
   }
@@ -55,8 +55,7 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
   for (int64_t k = 0; k < m.K; ++k)
     for (int64_t j = 0; j < m.N; ++j) transposed[static_cast<size_t>(j * m.K + k)] = b[k * m.N + j];
   const float* bt = transposed.data();
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t i = 0; i < m.M; ++i) {
+  qtorch::cpu::parallel_for(m.M, parallel, [&](int64_t i) {
     const cpu::ExactSubnormals exact_subnormals;
     const float* row = a + i * m.K;
     for (int64_t j = 0; j < m.N; ++j) {
@@ -66,7 +65,7 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
           m, [row](int64_t k) { return row[k]; }, [col](int64_t k) { return col[k]; },
           [&](int64_t slot) { return philox_bits(seed, offset, first + static_cast<uint64_t>(slot)); });
     }
-  }
+  });
 }
 
 }  // namespace

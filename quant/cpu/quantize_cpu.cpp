@@ -10,6 +10,7 @@
 #endif
 
 #include "qtorch/quant/cpu/quantize_cpu.h"
+#include "qtorch/core/cpu/parallel.h"
 
 #include <omp.h>
 
@@ -140,9 +141,13 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
   if (p.blocks == 1) {
     const int64_t nchunks = (n + kChunk - 1) / kChunk;
     uint32_t m = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) if (n >= parallel_min())
-    for (int64_t c = 0; c < nchunks; ++c)
-      m = std::max(m, max_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
+    auto chunk_max = [&](int64_t c) { return max_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)); };
+    if (qtorch::cpu::use_threads(true)) {
+#pragma omp parallel for schedule(static) reduction(max : m)
+      for (int64_t c = 0; c < nchunks; ++c) m = std::max(m, chunk_max(c));
+    } else {
+      for (int64_t c = 0; c < nchunks; ++c) m = std::max(m, chunk_max(c));
+    }
     result[0] = m;
     return result;
   }
@@ -154,8 +159,7 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
     }
     return result;
   }
-#pragma omp parallel
-  {
+  qtorch::cpu::parallel_region(true, [&] {
     std::vector<uint32_t> local(static_cast<size_t>(p.blocks), 0u);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
@@ -164,7 +168,7 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
     }
 #pragma omp critical(qtorch_block_max)
     for (size_t j = 0; j < local.size(); ++j) result[j] = std::max(result[j], local[j]);
-  }
+  });
   return result;
 }
 
@@ -256,8 +260,9 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
   // One-pass block: each thread's largest magnitude so far, published for the others.
   std::vector<uint32_t> thread_max(plan.block_one_pass ? static_cast<size_t>(omp_get_max_threads()) : 0);
   int64_t clamped = 0, flushed = 0;
-#pragma omp parallel reduction(+ : clamped, flushed) if (n >= parallel_min())
-  {
+  // One thread's part of the work, its counts added to its own clamped and flushed (the
+  // region's reduction), on the CPU threads or, when the work is one thread's, outside OpenMP.
+  auto part = [&](int64_t& clamped, int64_t& flushed) {
     const cpu::ExactSubnormals exact_subnormals;
     alignas(64) uint32_t rnd[kStochastic ? kChunk : 1];
     alignas(64) uint32_t events[Track ? kChunk : 1];
@@ -429,6 +434,12 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
 #if QTORCH_QUANT_AVX512
     if (stream) _mm_sfence();  // order the streamed stores before the region ends
 #endif
+  };
+  if (qtorch::cpu::use_threads(n >= parallel_min())) {
+#pragma omp parallel reduction(+ : clamped, flushed)
+    part(clamped, flushed);
+  } else {
+    part(clamped, flushed);
   }
   total.clamped += clamped;
   total.flushed += flushed;

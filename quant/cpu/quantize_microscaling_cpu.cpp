@@ -12,6 +12,7 @@
 #endif
 
 #include "qtorch/quant/cpu/quantize_microscaling_cpu.h"
+#include "qtorch/core/cpu/parallel.h"
 
 #include <omp.h>
 
@@ -60,9 +61,13 @@ uint32_t max_finite_abs_bits_of(const float* x, int64_t n) {
 uint32_t max_finite_abs_bits(const float* x, int64_t n) {
   const int64_t nchunks = (n + kChunk - 1) / kChunk;
   uint32_t m = 0;
-#pragma omp parallel for schedule(static) reduction(max : m) if (n >= kParallelMin)
-  for (int64_t c = 0; c < nchunks; ++c)
-    m = std::max(m, max_finite_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)));
+  auto chunk_max = [&](int64_t c) { return max_finite_abs_bits_of(x + c * kChunk, std::min(kChunk, n - c * kChunk)); };
+  if (qtorch::cpu::use_threads(n >= kParallelMin)) {
+#pragma omp parallel for schedule(static) reduction(max : m)
+    for (int64_t c = 0; c < nchunks; ++c) m = std::max(m, chunk_max(c));
+  } else {
+    for (int64_t c = 0; c < nchunks; ++c) m = std::max(m, chunk_max(c));
+  }
   return m;
 }
 
@@ -126,8 +131,9 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
     return (o * L + std::min(L, j * B)) * inner;
   };
   int64_t clamped = 0, flushed = 0;
-#pragma omp parallel reduction(+ : clamped, flushed) if (n >= kParallelMin)
-  {
+  // One thread's part of the work, its counts added to its own clamped and flushed (the
+  // region's reduction), on the CPU threads or, when the work is one thread's, outside OpenMP.
+  auto part = [&](int64_t& clamped, int64_t& flushed) {
     const cpu::ExactSubnormals exact_subnormals;
     std::vector<uint32_t> bits;
     std::vector<typename Rule::Scale> scales(static_cast<size_t>(inner > 1 ? inner : 0));
@@ -197,6 +203,12 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
       clamped += counts.clamped;
       flushed += counts.flushed;
     }
+  };
+  if (qtorch::cpu::use_threads(n >= kParallelMin)) {
+#pragma omp parallel reduction(+ : clamped, flushed)
+    part(clamped, flushed);
+  } else {
+    part(clamped, flushed);
   }
   total.clamped += clamped;
   total.flushed += flushed;
