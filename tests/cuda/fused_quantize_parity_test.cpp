@@ -1,9 +1,8 @@
 // The ReLU taken into the quantize passes on the GPU: quantize_fused with a ReLU after, with
 // ReLU's backward before (the gate) and with a bias and a ReLU, against the CPU (the ops one
-// by one there); and Linear -> Quantizer -> ReLU (and a convolution's) fused into one node
-// against the three modules one by one on the GPU, with and without a backward hook (which
-// keeps the ReLU's backward out of the backward quantization's pass). Outputs, masks, counts,
-// generator offsets and gradients, bit for bit.
+// by one there): outputs, masks, counts and generator offsets, bit for bit. The modules
+// (Linear -> Quantizer -> ReLU) are checked in quantize_parity_test.cpp's
+// LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,10 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "qtorch/autograd/reduce.h"
 #include "qtorch/core/generator.h"
-#include "qtorch/nn/nn.h"
-#include "qtorch/nn/quantizer_module.h"
 #include "qtorch/qtorch.h"
 #include "qtorch/quant/quantize.h"
 #include "tests/cuda/parity.h"
@@ -113,49 +109,6 @@ TEST(CudaQuantize, ReluAndGateInTheQuantizePassGiveTheCpuBits) {
               label + " (misaligned)", kind == BiasRelu);
         }
       }
-}
-
-TEST(CudaQuantize, LinearQuantizerReluFusedGivesTheBitsOfTheModulesOneByOne) {
-  QTORCH_REQUIRE_CUDA();
-  // nn::Sequential{layer, Quantizer, ReLU} on the GPU: one node whose forward pass adds the
-  // bias and applies the ReLU inside the quantize pass, and whose backward pass (without
-  // hooks) applies the ReLU's backward inside the backward quantization's, against the three
-  // modules one by one (forward hooks keep them apart). Block8 rows and fixed point, after a
-  // linear layer and after LeNet's first convolution, with and without a backward hook.
-  for (bool conv : {false, true})
-  for (bool hook : {false, true})
-  for (const Number& number : std::vector<Number>{BlockFloatingPoint{.wl = 8, .dim = 0}, FixedPoint{.wl = 8, .fl = 4}}) {
-    manual_seed(12);
-    nn::ModulePtr layer = conv ? nn::ModulePtr(std::make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2}))
-                               : nn::ModulePtr(std::make_shared<nn::Linear>(300, 256));
-    auto model = [&](const nn::ModulePtr& l) {
-      quant::QuantizerOptions o{.forward_number = number, .backward_number = number,
-                                .generator = std::make_shared<Generator>(77)};
-      if (hook) o.backward_hooks = {[](const Tensor& g) { return g * 2.0f; }};
-      return std::make_shared<nn::Sequential>(
-          std::vector<nn::ModulePtr>{l, std::make_shared<nn::Quantizer>(o), std::make_shared<nn::ReLU>()});
-    };
-    auto fused = model(layer), separate = model(layer->clone());
-    for (size_t i = 0; i < separate->size(); ++i)
-      (*separate)[i]->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
-    fused->to(kGpu);
-    separate->to(kGpu);
-    const Tensor x = parity::random_cpu(conv ? Shape{16, 1, 28, 28} : Shape{64, 300}, 13).to(kGpu);
-    const Tensor w = parity::random_cpu(conv ? Shape{16, 6, 28, 28} : Shape{64, 256}, 14).to(kGpu);
-    Tensor x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
-    Tensor y1 = (*fused)(x1), y2 = (*separate)(x2);
-    EXPECT_EQ(y1.grad_fn_name(), "quantizer_bias_add_relu");
-    EXPECT_EQ(y2.grad_fn_name(), "relu");
-    const std::string label =
-        (conv ? "conv, " : "linear, ") + qtorch::to_string(number) + (hook ? ", relu, hooked" : ", relu");
-    parity::expect_same_bits(y2, y1, label + " forward");
-    sum(y1 * w).backward();
-    sum(y2 * w).backward();
-    parity::expect_same_bits(x2.grad(), x1.grad(), label + " input gradient");
-    const std::vector<Tensor> p1 = fused->parameters(), p2 = separate->parameters();
-    for (size_t i = 0; i < p1.size(); ++i)
-      parity::expect_same_bits(p2[i].grad(), p1[i].grad(), label + " parameter gradient " + std::to_string(i));
-  }
 }
 
 }  // namespace

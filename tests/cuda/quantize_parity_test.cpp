@@ -291,32 +291,42 @@ TEST(CudaQuantize, BiasAddInTheQuantizePassGivesTheCpuBits) {
 
 TEST(CudaQuantize, LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules) {
   QTORCH_REQUIRE_CUDA();
-  // nn::Sequential{layer, Quantizer} on the GPU: the bias add inside the quantizer's pass
-  // against the two modules one after the other (a forward hook on the layer keeps them
-  // apart), output and every gradient, for block8 rows and fixed point, after a linear layer
-  // and after LeNet's first convolution (the bias on the channels).
-  // (Against the CPU the products would differ: cuBLAS and OpenBLAS sum in other orders.)
+  // nn::Sequential{layer, Quantizer} and {layer, Quantizer, ReLU} on the GPU: the bias add
+  // (and the ReLU) inside the quantizer's pass, and without a backward hook the ReLU's
+  // backward inside the backward quantization's, against the modules one by one (a forward
+  // hook on each keeps them apart): output and every gradient, for block8 rows and fixed
+  // point, after a linear layer and after LeNet's first convolution (the bias on the
+  // channels). (Against the CPU the products would differ: cuBLAS and OpenBLAS sum in other
+  // orders.)
   for (bool conv : {false, true})
+  for (bool relu : {false, true})
+  for (bool hook : {false, true})
   for (const Number& number : std::vector<Number>{BlockFloatingPoint{.wl = 8, .dim = 0}, FixedPoint{.wl = 8, .fl = 4}}) {
+    if (hook && !relu) continue;  // a hook changes nothing of the bias add's pass
     manual_seed(12);
-    nn::ModulePtr linear = conv ? nn::ModulePtr(std::make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2}))
-                                : nn::ModulePtr(std::make_shared<nn::Linear>(300, 256));
-    auto with_quantizer = [&](const nn::ModulePtr& layer) {
-      return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
-          layer, std::make_shared<nn::Quantizer>(quant::QuantizerOptions{
-                     .forward_number = number, .backward_number = number, .generator = std::make_shared<Generator>(77)})});
+    nn::ModulePtr layer = conv ? nn::ModulePtr(std::make_shared<nn::Conv2d>(1, 6, 5, nn::Conv2dOptions{.padding = 2}))
+                               : nn::ModulePtr(std::make_shared<nn::Linear>(300, 256));
+    auto model = [&](const nn::ModulePtr& l) {
+      quant::QuantizerOptions o{.forward_number = number, .backward_number = number,
+                                .generator = std::make_shared<Generator>(77)};
+      if (hook) o.backward_hooks = {[](const Tensor& g) { return g * 2.0f; }};
+      std::vector<nn::ModulePtr> modules{l, std::make_shared<nn::Quantizer>(o)};
+      if (relu) modules.push_back(std::make_shared<nn::ReLU>());
+      return std::make_shared<nn::Sequential>(modules);
     };
-    auto fused = with_quantizer(linear), separate = with_quantizer(linear->clone());
-    (*separate)[0]->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
+    auto fused = model(layer), separate = model(layer->clone());
+    for (size_t i = 0; i < separate->size(); ++i)
+      (*separate)[i]->register_forward_hook([](nn::Module&, const Tensor&, const Tensor&) { return Tensor(); });
     fused->to(kGpu);
     separate->to(kGpu);
     const Tensor x = parity::random_cpu(conv ? Shape{16, 1, 28, 28} : Shape{64, 300}, 13).to(kGpu);
     const Tensor w = parity::random_cpu(conv ? Shape{16, 6, 28, 28} : Shape{64, 256}, 14).to(kGpu);
     Tensor x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
     Tensor y1 = (*fused)(x1), y2 = (*separate)(x2);
-    EXPECT_EQ(y1.grad_fn_name(), "quantizer_bias_add");
-    EXPECT_EQ(y2.grad_fn_name(), "quantizer");
-    const std::string label = (conv ? "conv then " : "linear then ") + qtorch::to_string(number);
+    EXPECT_EQ(y1.grad_fn_name(), relu ? "quantizer_bias_add_relu" : "quantizer_bias_add");
+    EXPECT_EQ(y2.grad_fn_name(), relu ? "relu" : "quantizer");
+    const std::string label = (conv ? "conv, " : "linear, ") + qtorch::to_string(number) + (relu ? ", relu" : "") +
+                              (hook ? ", hooked" : "");
     parity::expect_same_bits(y2, y1, label + " forward");
     sum(y1 * w).backward();
     sum(y2 * w).backward();

@@ -1,8 +1,9 @@
-// A layer's bias add taken into its quantizer: quant::quantize_bias_add(x, bias, axis)
-// against quantize() of the sum formed by hand, and quant::fused_quantizer with a bias against
-// quantizer() after the layer's own bias add (an add node on the [rows, features] view for
-// the last axis, the convolution's sum over the other axes for axis 1): the same values,
-// offsets, masks, counts and gradients.
+// The ops next to a quantizer taken into its node: quant::quantize_bias_add(x, bias, axis)
+// against quantize() of the sum formed by hand, and quant::fused_quantizer with a bias and a
+// ReLU against quantizer() after the layer's own bias add (an add node on the [rows, features]
+// view for the last axis, the convolution's sum over the other axes for axis 1) and
+// qtorch::relu after it: the same values, offsets, masks, counts, hooks and gradients.
+// The ReLU's kernel-level forms are in test_quantize_relu.cpp.
 // The GPU's one-pass form is checked against this CPU form in tests/cuda/quantize_parity_test.cpp.
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qtorch/autograd/activation.h"
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
@@ -129,62 +131,124 @@ Tensor leaf(const Tensor& t) {
 }
 
 struct QuantizerRun {
-  Tensor y, x_grad, bias_grad;
+  Tensor y, x_grad, bias_grad, hook_saw;
   QuantStats forward, backward;
   uint64_t offset;
   int hook_calls;
+  std::string node;
 };
 
-/// The loss sum(y * w) through one quantizer form: fused(x, {bias}), or plain(x + bias).
-QuantizerRun run(bool fused, const Tensor& x0, const Tensor& bias0, bool bias_grad, const QuantizerOptions& base) {
+/// Which ops a run takes: a bias add before the quantizer (trained or fixed), a ReLU after
+/// it, a backward hook (which records its input and scales it by 3); one fused node or the
+/// ops one by one.
+struct Ops {
+  bool fused = false;
+  bool bias = true;
+  bool bias_grad = true;
+  bool relu = false;
+  bool hook = true;
+};
+
+/// The loss sum(y * w) through fused(x, {bias, relu}), or relu(plain(x + bias)), each part
+/// as `ops` asks.
+QuantizerRun run(const Ops& ops, const Tensor& x0, const Tensor& bias0, const QuantizerOptions& base) {
   auto g = std::make_shared<Generator>(17);
   auto forward = std::make_shared<StatsCounter>(), backward = std::make_shared<StatsCounter>();
   auto calls = std::make_shared<int>(0);
+  auto saw = std::make_shared<Tensor>();
   QuantizerOptions o = base;
   o.generator = g;
   o.forward_counter = forward;
   o.backward_counter = backward;
-  o.backward_hooks = {[calls](const Tensor& grad) {
-    ++*calls;
-    return grad * 3.0f;
-  }};
+  if (ops.hook)
+    o.backward_hooks = {[calls, saw](const Tensor& grad) {
+      ++*calls;
+      *saw = grad.clone();
+      return grad * 3.0f;
+    }};
   const QuantizerForms q = quantizer_forms(o);
-  Tensor x = leaf(x0), bias = bias_grad ? leaf(bias0) : bias0.clone();
-  Tensor y = fused ? q.fused(x, {.bias = bias, .axis = -1}) : q.plain(add(x, bias));
-  EXPECT_EQ(y.grad_fn_name(), fused ? "quantizer_bias_add" : "quantizer");
+  Tensor x = leaf(x0), bias = ops.bias_grad ? leaf(bias0) : bias0.clone();
+  Tensor y;
+  if (ops.fused) {
+    y = q.fused(x, {.bias = ops.bias ? bias : Tensor(), .axis = -1, .relu = ops.relu});
+  } else {
+    y = q.plain(ops.bias ? add(x, bias) : x);
+    if (ops.relu) y = relu(y);
+  }
+  const std::string node = y.grad_fn_name();
   const Tensor w = Tensor::from_vector(values(y.numel(), 23, 6.0f), y.shape());
   sum(mul(y, w)).backward();
-  return {y.detach(), x.grad(), bias_grad ? bias.grad() : Tensor(), forward->read(), backward->read(), g->offset(),
-          *calls};
+  return {y.detach(),      x.grad(),          ops.bias && ops.bias_grad ? bias.grad() : Tensor(),
+          *saw,            forward->read(),   backward->read(),
+          g->offset(),     *calls,            node};
 }
 
-TEST(BiasAddQuantizer, SameValuesGradientsHooksAndCountsAsTheQuantizerAfterAnAdd) {
-  const std::vector<QuantizerOptions> options = {
+void expect_same_run(const QuantizerRun& got, const QuantizerRun& want, const std::string& label) {
+  EXPECT_TRUE(same_bits(got.y, want.y)) << label;
+  EXPECT_TRUE(same_bits(got.x_grad, want.x_grad)) << label;
+  EXPECT_EQ(got.bias_grad.defined(), want.bias_grad.defined()) << label;
+  if (got.bias_grad.defined()) {
+    EXPECT_TRUE(same_bits(got.bias_grad, want.bias_grad)) << label;
+  }
+  EXPECT_EQ(got.hook_calls, want.hook_calls) << label;
+  if (want.hook_calls > 0) {  // the hook saw the same gradient (after the ReLU's backward)
+    EXPECT_TRUE(same_bits(got.hook_saw, want.hook_saw)) << label;
+  }
+  EXPECT_EQ(got.forward, want.forward) << label;
+  EXPECT_EQ(got.backward, want.backward) << label;
+  EXPECT_EQ(got.offset, want.offset) << label;
+}
+
+/// Option sets that exercise the node's paths: a clamp mask, block rows both ways, MX then
+/// fixed point, the identity forward, and a gradient not quantized.
+std::vector<QuantizerOptions> node_options() {
+  return {
       {.forward_number = FixedPoint{.wl = 6, .fl = 3},
        .backward_number = FloatingPoint{.exp = 5, .man = 2},
        .clamping_grad_zero = true},
       {.forward_number = BlockFloatingPoint{.wl = 8, .dim = 0}, .backward_number = BlockFloatingPoint{.wl = 8, .dim = 0}},
       {.forward_number = MXFormat{}, .backward_number = FixedPoint{.wl = 8, .fl = 2}},
       {.backward_number = FixedPoint{.wl = 8, .fl = 5}},  // the identity forward
+      {.forward_number = FixedPoint{.wl = 8, .fl = 4}},   // the gradient not quantized
   };
+}
+
+TEST(BiasAddQuantizer, SameValuesGradientsHooksAndCountsAsTheQuantizerAfterAnAdd) {
   const Tensor x0 = Tensor::from_vector(values(5 * 64, 2, 10.0f), {5, 64});
   const Tensor bias0 = Tensor::from_vector(values(64, 3, 2.0f), {64});
+  const std::vector<QuantizerOptions> options = node_options();
   for (size_t i = 0; i < options.size(); ++i)
     for (bool bias_grad : {true, false}) {
       const std::string label = "options " + std::to_string(i) + (bias_grad ? ", bias trained" : ", bias fixed");
-      const QuantizerRun want = run(false, x0, bias0, bias_grad, options[i]);
-      const QuantizerRun got = run(true, x0, bias0, bias_grad, options[i]);
-      EXPECT_TRUE(same_bits(got.y, want.y)) << label;
-      EXPECT_TRUE(same_bits(got.x_grad, want.x_grad)) << label;
-      if (bias_grad) {
-        EXPECT_TRUE(same_bits(got.bias_grad, want.bias_grad)) << label;
-      }
-      EXPECT_EQ(got.forward, want.forward) << label;
-      EXPECT_EQ(got.backward, want.backward) << label;
-      EXPECT_EQ(got.offset, want.offset) << label;
+      const QuantizerRun want = run({.fused = false, .bias_grad = bias_grad}, x0, bias0, options[i]);
+      const QuantizerRun got = run({.fused = true, .bias_grad = bias_grad}, x0, bias0, options[i]);
+      EXPECT_EQ(want.node, "quantizer") << label;
+      EXPECT_EQ(got.node, "quantizer_bias_add") << label;
+      expect_same_run(got, want, label);
       EXPECT_EQ(got.hook_calls, 1) << label;
-      EXPECT_EQ(want.hook_calls, 1) << label;
     }
+}
+
+// A ReLU after the quantizer, with and without a bias before it and a backward hook (without
+// one, the ReLU's backward goes into the backward quantization's pass).
+TEST(FusedQuantizerRelu, SameValuesGradientsHooksAndCountsAsTheQuantizerThenARelu) {
+  const Tensor x0 = Tensor::from_vector(values(6 * 32, 2, 10.0f), {6, 32});
+  const Tensor bias0 = Tensor::from_vector(values(32, 3, 2.0f), {32});
+  const std::vector<QuantizerOptions> options = node_options();
+  for (size_t i = 0; i < options.size(); ++i)
+    for (bool bias : {false, true})
+      for (bool hook : {false, true}) {
+        const std::string label =
+            "options " + std::to_string(i) + (bias ? ", bias" : "") + (hook ? ", hook" : "");
+        const Ops ops{.bias = bias, .relu = true, .hook = hook};
+        Ops fused = ops;
+        fused.fused = true;
+        const QuantizerRun want = run(ops, x0, bias0, options[i]);
+        const QuantizerRun got = run(fused, x0, bias0, options[i]);
+        EXPECT_EQ(want.node, "relu") << label;
+        EXPECT_EQ(got.node, bias ? "quantizer_bias_add_relu" : "quantizer_relu") << label;
+        expect_same_run(got, want, label);
+      }
 }
 
 TEST(BiasAddQuantizer, WorkedExampleAndNoNodeWithoutGradients) {
