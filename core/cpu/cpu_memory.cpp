@@ -14,11 +14,13 @@
 namespace qtorch::cpu {
 namespace {
 
-// Training allocates the same shapes every step. Blocks this large come from mmap and
-// cost a page fault per 4 KiB on every reuse (a third of LeNet's epoch), so freed blocks
-// between these sizes are kept by exact size and handed out again. Huge blocks are rare
-// and amortise their faults over their work; they go back to the system.
-constexpr std::size_t kMinCached = std::size_t{64} << 10;
+// Training allocates the same shapes every step, so freed blocks up to kMaxCached are kept by
+// exact size and handed out again. Blocks from 64 KiB come from mmap and would cost a page
+// fault per 4 KiB on every reuse (a third of LeNet's epoch); they are rounded to whole pages.
+// Smaller ones would cost glibc's memalign and free each time (with free-list consolidation:
+// in perf of a small model's step, the allocator's own functions). Huge blocks are rare and amortise their faults over their
+// work; they go back to the system.
+constexpr std::size_t kPageRounded = std::size_t{64} << 10;
 constexpr std::size_t kMaxCached = std::size_t{32} << 20;
 constexpr std::size_t kCacheLimit = std::size_t{512} << 20;  // bytes held idle at most
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
@@ -67,14 +69,14 @@ BlockCache& cache() {
   return *c;
 }
 
-bool cacheable(std::size_t bytes) { return bytes >= kMinCached && bytes <= kMaxCached; }
+bool cacheable(std::size_t bytes) { return bytes <= kMaxCached; }
 
 }  // namespace
 
 float* CpuBackend::allocate(int64_t numel) {
   std::size_t bytes = (static_cast<std::size_t>(numel) * sizeof(float) + 63) / 64 * 64;
   if (cacheable(bytes)) {
-    bytes = (bytes + 4095) / 4096 * 4096;  // page multiples: more reuse between near sizes
+    if (bytes >= kPageRounded) bytes = (bytes + 4095) / 4096 * 4096;  // more reuse between near sizes
     if (void* p = cache().take(bytes)) return static_cast<float*>(p);
   }
   if (bytes >= kHugeMin) {
