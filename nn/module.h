@@ -37,8 +37,6 @@ class StateDict {
   std::vector<Item> items_;
 };
 
-class Module;
-
 /// The output of a run of consecutive modules fused into fewer ops (Module::forward_fused),
 /// and how many modules after the first it covers.
 struct FusedForward {

@@ -132,8 +132,8 @@ QuantParams make_quant_params(const Number& number, Rounding rounding, const Sha
 
 namespace {
 
-/// The element ops of a quantize_fused call as quantize_to takes them: the bias's axis
-/// made non-negative, and the number of elements after it.
+/// The element ops of a quantize_fused call as quantize_to takes them: the fusion, and the
+/// number of elements after the bias's axis.
 struct FusedOps {
   const QuantizeFusion* fusion = nullptr;  // null: none
   int64_t bias_inner = 1;
