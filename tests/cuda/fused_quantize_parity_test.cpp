@@ -1,7 +1,7 @@
-// The ReLU taken into the quantize passes on the GPU: quantize_fused with a ReLU after, with
-// ReLU's backward before (the gate) and with a bias and a ReLU, against the CPU (the ops one
-// by one there): outputs, masks, counts and generator offsets, bit for bit. The modules
-// (Linear -> Quantizer -> ReLU) are checked in quantize_parity_test.cpp's
+// The element ops taken into the quantize passes on the GPU: quantize_fused with a bias
+// before, a ReLU after, ReLU's backward before (the gate), and a bias and a ReLU, against the
+// CPU (the ops one by one there): outputs, masks, counts and generator offsets, bit for bit.
+// The modules (Linear -> Quantizer -> ReLU) are checked in quantize_parity_test.cpp's
 // LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules.
 #include <gtest/gtest.h>
 
@@ -20,7 +20,8 @@ using parity::kGpu;
 
 namespace {
 
-const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest, Rounding::TowardZero, Rounding::Down};
+const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest,  Rounding::NearestEven,
+                               Rounding::TowardZero, Rounding::Up,       Rounding::Down};
 
 /// Random values at several scales, with zeros of both signs, inf and NaN among them.
 Tensor mixed(const Shape& shape, uint32_t seed) {
@@ -48,39 +49,49 @@ Tensor misaligned_on_gpu(const Tensor& t) {
   return padded.slice(0, 1, n + 1).reshape(t.shape());
 }
 
-TEST(CudaQuantize, ReluAndGateInTheQuantizePassGiveTheCpuBits) {
+TEST(CudaQuantize, ElementOpsInTheQuantizePassGiveTheCpuBits) {
   QTORCH_REQUIRE_CUDA();
-  // Elementwise chunks (fixed, float, one-element blocks), rows from registers ([128, 256],
-  // a convolution output with one block per sample of 6*28*28 elements), rows read twice
-  // ([128, 10], [3, 7]), and layouts that run the ops one by one on the GPU too (MX, NVFP4,
-  // rows past 8192 elements, blocks across rows).
-  const Shape shapes[] = {{128, 256}, {128, 10}, {3, 7}, {9, 1000}, {2, 6, 28, 28}, {2, 8200}};
+  // quantize_fused on the GPU (the ops inside segments_kernel: elementwise chunks, rows from
+  // registers, rows read twice) against the CPU (the ops one by one). Shapes: a linear
+  // layer's [batch, 256], [batch, 10] (rows read twice), a row of 7, three dimensions, a
+  // tensor past one 8192-element chunk, LeNet's two convolution outputs with the bias on the
+  // channels (rows read twice, the channel worked out per element), and layouts that run the
+  // ops one by one on the GPU too (MX, NVFP4, rows past 8192, blocks across rows, fixed and
+  // float with a bias off the last axis). Ops: a bias, a ReLU, ReLU's backward (the gate),
+  // a bias and a ReLU.
+  struct Case {
+    Shape shape;
+    int axis;
+  };
+  const Case cases[] = {{{128, 256}, -1}, {{128, 10}, -1}, {{3, 7}, -1},         {{2, 5, 40}, -1},
+                        {{9, 1000}, -1},  {{2, 8200}, -1}, {{4, 6, 28, 28}, 1}, {{3, 16, 10, 10}, 1}};
   const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4},         formats::fp8_e4m3(),
                                        BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
                                        BlockFloatingPoint{.wl = 8, .dim = 1}, MXFormat{},
                                        NVFP4Format{}};
-  enum Kind { Relu, Gate, BiasRelu };
+  enum Kind { Bias, Relu, Gate, BiasRelu };
+  const char* const kind_names[] = {"bias", "relu", "gate", "bias relu"};
   uint32_t seed = 300;
-  for (const Shape& shape : shapes)
+  for (const auto& [shape, axis] : cases)
     for (const Number& number : formats)
-      for (Kind kind : {Relu, Gate, BiasRelu}) {
+      for (Kind kind : {Bias, Relu, Gate, BiasRelu}) {
         const Tensor x = mixed(shape, seed++);
         const Tensor gate = relu_output(shape, seed++);
-        const int axis = shape.size() == 4 ? 1 : -1;
         const Tensor bias = mixed({axis == 1 ? shape[1] : shape.back()}, seed++);
+        const bool with_bias = kind == Bias || kind == BiasRelu;
         auto fusion_on = [&](bool gpu, bool misaligned) {
           quant::QuantizeFusion f;
           if (kind == Gate) f.gate = misaligned ? misaligned_on_gpu(gate) : gpu ? gate.to(kGpu) : gate;
-          if (kind == BiasRelu) {
+          if (with_bias) {
             f.bias = gpu ? bias.to(kGpu) : bias;
             f.axis = axis;
           }
-          f.relu = kind != Gate;
+          f.relu = kind == Relu || kind == BiasRelu;
           return f;
         };
         for (Rounding r : kRoundings) {
-          const std::string label = shape_str(shape) + " " + qtorch::to_string(number) + " " + rounding_name(r) +
-                                    (kind == Relu ? " relu" : kind == Gate ? " gate" : " bias relu");
+          const std::string label = shape_str(shape) + " axis " + std::to_string(axis) + " " +
+                                    qtorch::to_string(number) + " " + rounding_name(r) + " " + kind_names[kind];
           Generator gc(9), gg(9);
           gc.set_state(9, 55);
           gg.set_state(9, 55);
@@ -93,7 +104,7 @@ TEST(CudaQuantize, ReluAndGateInTheQuantizePassGiveTheCpuBits) {
                                                   {.generator = &gg, .stats = &sg, .mask = &mg, .counter = &cg});
           ASSERT_TRUE(yg.device().is_cuda()) << label;
           // A NaN input's sum with a bias is a NaN whose payload the devices' adders choose.
-          parity::expect_same_bits(yc, yg, label, kind == BiasRelu);
+          parity::expect_same_bits(yc, yg, label, with_bias);
           parity::expect_same_bits(mc, mg, label + " mask");
           EXPECT_EQ(sc, sg) << label;
           EXPECT_EQ(cc.read(), cg.read()) << label;
@@ -102,11 +113,11 @@ TEST(CudaQuantize, ReluAndGateInTheQuantizePassGiveTheCpuBits) {
           gg.set_state(9, 55);
           parity::expect_same_bits(
               yc, quant::quantize_fused(x.to(kGpu), fusion_on(true, false), number, r, {.generator = &gg}),
-              label + " (not counted)", kind == BiasRelu);
+              label + " (not counted)", with_bias);
           gg.set_state(9, 55);
           parity::expect_same_bits(
               yc, quant::quantize_fused(misaligned_on_gpu(x), fusion_on(true, true), number, r, {.generator = &gg}),
-              label + " (misaligned)", kind == BiasRelu);
+              label + " (misaligned)", with_bias);
         }
       }
 }

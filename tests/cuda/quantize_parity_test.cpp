@@ -226,69 +226,6 @@ TEST(CudaQuantize, ListInOneLaunchGivesTheBitsOfTheCpuList) {
     }
 }
 
-TEST(CudaQuantize, BiasAddInTheQuantizePassGivesTheCpuBits) {
-  QTORCH_REQUIRE_CUDA();
-  // quantize_bias_add on the GPU (the sum formed inside segments_kernel: elementwise chunks,
-  // rows from registers, rows read twice) against the CPU (the sum, then quantize). Shapes:
-  // a linear layer's [batch, 256], [batch, 10] (rows read twice), a row of 7, three
-  // dimensions, a tensor past one 8192-element chunk, LeNet's two convolution outputs with
-  // the bias on the channels (rows read twice, the channel worked out per element), a
-  // misaligned view, and layouts that take the sum first on the GPU too (MX, NVFP4, rows
-  // past 8192, blocks across rows, fixed and float with a bias off the last axis).
-  struct Case {
-    Shape shape;
-    int axis;
-  };
-  const Case cases[] = {{{128, 256}, -1}, {{128, 10}, -1}, {{3, 7}, -1},         {{2, 5, 40}, -1},
-                        {{9, 1000}, -1},  {{2, 8200}, -1}, {{4, 6, 28, 28}, 1}, {{3, 16, 10, 10}, 1}};
-  const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4},         formats::fp8_e4m3(),
-                                       BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1},
-                                       BlockFloatingPoint{.wl = 8, .dim = 1}, MXFormat{},
-                                       NVFP4Format{}};
-  uint32_t seed = 60;
-  for (const auto& [shape, axis] : cases)
-    for (const Number& number : formats) {
-      if (std::holds_alternative<BlockFloatingPoint>(number) && std::get<BlockFloatingPoint>(number).dim >=
-                                                                    static_cast<int>(shape.size()))
-        continue;
-      const Tensor x = mixed_input(numel_of(shape), seed++, true).reshape(shape);
-      const Tensor bias = mixed_input(axis == 1 ? shape[1] : shape.back(), seed++, false);
-      for (Rounding r : kRoundings) {
-        const std::string label = "bias add " + shape_str(shape) + " axis " + std::to_string(axis) + " " +
-                                  qtorch::to_string(number) + " " + rounding_name(r);
-        Generator gc(9), gg(9);
-        gc.set_state(9, 55);
-        gg.set_state(9, 55);
-        Tensor mc, mg;
-        QuantStats sc, sg;
-        quant::StatsCounter cc, cg;
-        const Tensor yc = quant::quantize_bias_add(x, bias, axis, number, r,
-                                                   {.generator = &gc, .stats = &sc, .mask = &mc, .counter = &cc});
-        const Tensor yg = quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), axis, number, r,
-                                                   {.generator = &gg, .stats = &sg, .mask = &mg, .counter = &cg});
-        ASSERT_TRUE(yg.device().is_cuda()) << label;
-        // A NaN input's sum is a NaN whose payload the devices' adders choose.
-        parity::expect_same_bits(yc, yg, label, true);
-        parity::expect_same_bits(mc, mg, label + " mask");
-        EXPECT_EQ(sc, sg) << label;
-        EXPECT_EQ(cc.read(), cg.read()) << label;
-        EXPECT_EQ(gc.offset(), gg.offset()) << label;
-        // Not counted (the kernels' other path), and from a misaligned view: the same bits.
-        gg.set_state(9, 55);
-        parity::expect_same_bits(yc,
-                                 quant::quantize_bias_add(x.to(kGpu), bias.to(kGpu), axis, number, r, {.generator = &gg}),
-                                 label + " (not counted)", true);
-        const Tensor padded = mixed_input(numel_of(shape) + 1, seed, true).to(kGpu);
-        padded.slice(0, 1, numel_of(shape) + 1).copy_(x.reshape({numel_of(shape)}).to(kGpu));
-        gg.set_state(9, 55);
-        parity::expect_same_bits(
-            yc, quant::quantize_bias_add(padded.slice(0, 1, numel_of(shape) + 1).reshape(shape), bias.to(kGpu), axis,
-                                         number, r, {.generator = &gg}),
-            label + " (misaligned)", true);
-      }
-    }
-}
-
 TEST(CudaQuantize, LinearThenQuantizerFusedGivesTheBitsOfTheTwoModules) {
   QTORCH_REQUIRE_CUDA();
   // nn::Sequential{layer, Quantizer} and {layer, Quantizer, ReLU} on the GPU: the bias add

@@ -83,6 +83,18 @@ int64_t path_mismatches(uint64_t stride, const std::string& what, Reference refe
   return bad;
 }
 
+/// n values spread over [-spread/2, spread/2) by a linear congruential generator from `seed`
+/// (independent of qtorch's generators).
+inline std::vector<float> spread_values(int64_t n, uint32_t seed, float spread) {
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t state = seed;
+  for (float& e : v) {
+    state = state * 1664525u + 1013904223u;
+    e = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * spread;
+  }
+  return v;
+}
+
 inline Tensor T(const std::vector<float>& v) {
   return Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
 }

@@ -21,19 +21,11 @@
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/quantizer.h"
 #include "qtorch/quant/stats_counter.h"
+#include "tests/quant/quant_test_util.h"
 
 namespace qtorch::quant::test {
 namespace {
 
-std::vector<float> values(int64_t n, uint32_t seed, float spread) {
-  std::vector<float> v(static_cast<size_t>(n));
-  uint32_t state = seed;
-  for (float& e : v) {
-    state = state * 1664525u + 1013904223u;
-    e = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * spread;
-  }
-  return v;
-}
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   const std::vector<float> va = a.to_vector(), vb = b.to_vector();
@@ -70,10 +62,10 @@ TEST(QuantizeBiasAdd, SameBitsOffsetsMaskAndCountsAsQuantizingTheSum) {
         const int axis = cases[s].axis;
         const std::string label =
             to_string(number) + " " + rounding_name(r) + " " + shape_str(shape) + " axis " + std::to_string(axis);
-        Tensor x = Tensor::from_vector(values(numel_of(shape), 11 + s, 12.0f), s != 3 ? shape : Shape{32, 9});
+        Tensor x = Tensor::from_vector(spread_values(numel_of(shape), 11 + s, 12.0f), s != 3 ? shape : Shape{32, 9});
         if (s == 3) x = x.transpose(0, 1);
         const int64_t channels = shape[static_cast<size_t>(axis < 0 ? axis + static_cast<int>(shape.size()) : axis)];
-        std::vector<float> bv = values(channels, 5, 4.0f);
+        std::vector<float> bv = spread_values(channels, 5, 4.0f);
         bv[0] = 1e30f;  // saturates, or flushes the rest of its block
         const Tensor bias = Tensor::from_vector(bv, {channels});
         Generator g1(3), g2(3);
@@ -98,7 +90,7 @@ TEST(QuantizeBiasAdd, SameBitsOffsetsMaskAndCountsAsQuantizingTheSum) {
 }
 
 TEST(QuantizeBiasAdd, ABadBiasIsAnErrorNamingTheExpectedShape) {
-  const Tensor x = Tensor::from_vector(values(12, 1, 2.0f), {3, 4});
+  const Tensor x = Tensor::from_vector(spread_values(12, 1, 2.0f), {3, 4});
   const Number f = FixedPoint{.wl = 8, .fl = 4};
   auto message = [&](const Tensor& bias) {
     try {
@@ -110,10 +102,10 @@ TEST(QuantizeBiasAdd, ABadBiasIsAnErrorNamingTheExpectedShape) {
   };
   EXPECT_NE(message(Tensor::from_vector({1, 2, 3}, {3})).find("expected a bias of shape [4] (x's axis 1)"),
             std::string::npos);
-  EXPECT_NE(message(Tensor::from_vector(values(4, 2, 1.0f), {1, 4})).find("got [1, 4]"), std::string::npos);
+  EXPECT_NE(message(Tensor::from_vector(spread_values(4, 2, 1.0f), {1, 4})).find("got [1, 4]"), std::string::npos);
   EXPECT_NE(message(Tensor()).find("an undefined tensor"), std::string::npos);
   EXPECT_THROW(quantize_bias_add(Tensor(), Tensor::from_vector({1}, {1}), -1, f), Error);
-  const Tensor b4 = Tensor::from_vector(values(4, 2, 1.0f), {4});
+  const Tensor b4 = Tensor::from_vector(spread_values(4, 2, 1.0f), {4});
   EXPECT_THROW(quantize_bias_add(x, b4, -1, BlockFloatingPoint{.wl = 8, .dim = 2}), Error);
   try {
     quantize_bias_add(x, b4, 2, f);
@@ -176,7 +168,7 @@ QuantizerRun run(const Ops& ops, const Tensor& x0, const Tensor& bias0, const Qu
     if (ops.relu) y = relu(y);
   }
   const std::string node = y.grad_fn_name();
-  const Tensor w = Tensor::from_vector(values(y.numel(), 23, 6.0f), y.shape());
+  const Tensor w = Tensor::from_vector(spread_values(y.numel(), 23, 6.0f), y.shape());
   sum(mul(y, w)).backward();
   return {y.detach(),      x.grad(),          ops.bias && ops.bias_grad ? bias.grad() : Tensor(),
           *saw,            forward->read(),   backward->read(),
@@ -214,8 +206,8 @@ std::vector<QuantizerOptions> node_options() {
 }
 
 TEST(BiasAddQuantizer, SameValuesGradientsHooksAndCountsAsTheQuantizerAfterAnAdd) {
-  const Tensor x0 = Tensor::from_vector(values(5 * 64, 2, 10.0f), {5, 64});
-  const Tensor bias0 = Tensor::from_vector(values(64, 3, 2.0f), {64});
+  const Tensor x0 = Tensor::from_vector(spread_values(5 * 64, 2, 10.0f), {5, 64});
+  const Tensor bias0 = Tensor::from_vector(spread_values(64, 3, 2.0f), {64});
   const std::vector<QuantizerOptions> options = node_options();
   for (size_t i = 0; i < options.size(); ++i)
     for (bool bias_grad : {true, false}) {
@@ -232,8 +224,8 @@ TEST(BiasAddQuantizer, SameValuesGradientsHooksAndCountsAsTheQuantizerAfterAnAdd
 // A ReLU after the quantizer, with and without a bias before it and a backward hook (without
 // one, the ReLU's backward goes into the backward quantization's pass).
 TEST(FusedQuantizerRelu, SameValuesGradientsHooksAndCountsAsTheQuantizerThenARelu) {
-  const Tensor x0 = Tensor::from_vector(values(6 * 32, 2, 10.0f), {6, 32});
-  const Tensor bias0 = Tensor::from_vector(values(32, 3, 2.0f), {32});
+  const Tensor x0 = Tensor::from_vector(spread_values(6 * 32, 2, 10.0f), {6, 32});
+  const Tensor bias0 = Tensor::from_vector(spread_values(32, 3, 2.0f), {32});
   const std::vector<QuantizerOptions> options = node_options();
   for (size_t i = 0; i < options.size(); ++i)
     for (bool bias : {false, true})
@@ -283,9 +275,9 @@ TEST(BiasAddQuantizer, OnTheChannelsTheBiasGradientIsTheConvolutionsSum) {
                            .backward_number = FixedPoint{.wl = 8, .fl = 3},
                            .forward_rounding = Rounding::Nearest,
                            .backward_rounding = Rounding::Nearest};
-  const Tensor x0 = Tensor::from_vector(values(2 * 3 * 4 * 5, 31, 6.0f), {2, 3, 4, 5});
-  const Tensor b0 = Tensor::from_vector(values(3, 32, 2.0f), {3});
-  const Tensor w = Tensor::from_vector(values(2 * 3 * 4 * 5, 33, 4.0f), {2, 3, 4, 5});
+  const Tensor x0 = Tensor::from_vector(spread_values(2 * 3 * 4 * 5, 31, 6.0f), {2, 3, 4, 5});
+  const Tensor b0 = Tensor::from_vector(spread_values(3, 32, 2.0f), {3});
+  const Tensor w = Tensor::from_vector(spread_values(2 * 3 * 4 * 5, 33, 4.0f), {2, 3, 4, 5});
   Tensor x1 = leaf(x0), b1 = leaf(b0), x2 = leaf(x0), b2 = leaf(b0);
   const QuantizerForms q = quantizer_forms(o);
   Tensor fused = q.fused(x1, {.bias = b1, .axis = 1});

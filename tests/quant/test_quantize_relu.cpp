@@ -16,21 +16,14 @@
 #include "qtorch/core/generator.h"
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/quantizer.h"
+#include "tests/quant/quant_test_util.h"
 
 namespace qtorch::quant::test {
 namespace {
 
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-constexpr float kInf = std::numeric_limits<float>::infinity();
-
 /// n values spread over [-spread/2, spread/2), with NaN, +-0 and +-inf among them.
 std::vector<float> values(int64_t n, uint32_t seed, float spread) {
-  std::vector<float> v(static_cast<size_t>(n));
-  uint32_t state = seed;
-  for (float& e : v) {
-    state = state * 1664525u + 1013904223u;
-    e = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * spread;
-  }
+  std::vector<float> v = spread_values(n, seed, spread);
   const float special[] = {kNaN, -0.0f, 0.0f, kInf, -kInf, -kNaN};
   for (size_t i = 0; i < 6 && 7 * i + 3 < v.size(); ++i) v[7 * i + 3] = special[i];
   return v;
