@@ -15,6 +15,7 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantize_cuda.h"
 #include "qtorch/quant/quantizer.h"
 #include "tests/quant/quant_test_util.h"
 
@@ -194,6 +195,41 @@ TEST(FusedQuantizerRelu, WorkedExample) {
   const Tensor plain = q(Tensor::from_vector({-0.3f, 0.1f, 0.6f, 1.4f}, {4}), {.relu = true});
   EXPECT_FALSE(plain.requires_grad());
   EXPECT_EQ(plain.to_vector(), (std::vector<float>{0.0f, 0.0f, 0.5f, 1.5f}));
+}
+
+// Which layouts a GPU takes the element ops into its quantize pass for
+// (element_ops_in_one_pass, the rule quantize_fused dispatches by; the GPU parity suite
+// checks both sides of it): every elementwise format, block rows of at most 8192 elements
+// spanning a bias, and nothing else.
+TEST(QuantizeFused, TheGpusOnePassRuleTakesElementwiseFormatsAndBlockRows) {
+  auto params = [](const Number& f, const Shape& shape) { return make_quant_params(f, Rounding::Nearest, shape); };
+  const QuantParams fixed = params(FixedPoint{.wl = 8, .fl = 4}, {128, 256});
+  const QuantParams rows = params(BlockFloatingPoint{.wl = 8, .dim = 0}, {128, 256});
+  const QuantParams conv_rows = params(BlockFloatingPoint{.wl = 8, .dim = 0}, {4, 6, 28, 28});
+  const QuantParams long_rows = params(BlockFloatingPoint{.wl = 8, .dim = 0}, {2, 8200});
+  const QuantParams one_block = params(BlockFloatingPoint{.wl = 8, .dim = -1}, {128, 256});
+  const QuantParams across = params(BlockFloatingPoint{.wl = 8, .dim = 1}, {128, 256});
+  const QuantParams self_scaled = params(BlockFloatingPoint{.wl = 8, .dim = 0}, {256});
+  const QuantParams mx = params(MXFormat{}, {128, 256});
+  const BiasAdd none{}, last_axis{nullptr, 256, 1}, channels{nullptr, 6, 784};
+  // A ReLU or a gate alone (no bias).
+  EXPECT_TRUE(element_ops_in_one_pass(fixed, 128 * 256, none));
+  EXPECT_TRUE(element_ops_in_one_pass(params(formats::fp8_e4m3(), {128, 256}), 128 * 256, none));
+  EXPECT_TRUE(element_ops_in_one_pass(rows, 128 * 256, none));
+  EXPECT_TRUE(element_ops_in_one_pass(conv_rows, 4 * 6 * 28 * 28, none));
+  EXPECT_TRUE(element_ops_in_one_pass(self_scaled, 256, none));
+  EXPECT_FALSE(element_ops_in_one_pass(long_rows, 2 * 8200, none));
+  EXPECT_FALSE(element_ops_in_one_pass(one_block, 128 * 256, none));
+  EXPECT_FALSE(element_ops_in_one_pass(across, 128 * 256, none));
+  EXPECT_FALSE(element_ops_in_one_pass(mx, 128 * 256, none));
+  EXPECT_FALSE(element_ops_in_one_pass(fixed, int64_t{1} << 32, none));
+  // A bias: on the last axis for elementwise formats, spanning each row for block rows.
+  EXPECT_TRUE(element_ops_in_one_pass(fixed, 128 * 256, last_axis));
+  EXPECT_FALSE(element_ops_in_one_pass(params(FixedPoint{.wl = 8, .fl = 4}, {4, 6, 28, 28}), 4 * 6 * 784, channels));
+  EXPECT_TRUE(element_ops_in_one_pass(rows, 128 * 256, last_axis));
+  EXPECT_TRUE(element_ops_in_one_pass(conv_rows, 4 * 6 * 784, channels));
+  EXPECT_FALSE(element_ops_in_one_pass(rows, 128 * 256, BiasAdd{nullptr, 128, 1}));
+  EXPECT_FALSE(element_ops_in_one_pass(fixed, 128 * 256, BiasAdd{nullptr, -1, 1}));
 }
 
 }  // namespace
