@@ -47,7 +47,10 @@ Tensor Conv2d::product(const Tensor& x) {
   return qtorch::conv2d(x, weight(), Tensor(), checked_params(x, "Conv2d"));
 }
 
+bool Conv2d::forward_is_product_plus_bias() const { return is_exactly<Conv2d>(*this); }
+
 FusedForward Conv2d::forward_fused(std::span<Module* const> next, const Tensor& x) {
+  if (!forward_is_product_plus_bias()) return {};
   return bias_add_in_next(next, bias(), 1, [&] { return product(x); });
 }
 

@@ -26,7 +26,8 @@ class Conv2d : public Cloneable<Conv2d> {
   /// The convolution without the bias: [N, out, OH, OW] (QConv2d: its low-precision product).
   virtual Tensor product(const Tensor& x);
   /// With a following module that takes bias adds (a quantizer), that module's
-  /// forward_bias_add(product(x), bias, 1): one node for the bias add and the quantization.
+  /// forward_bias_add(product(x), bias, 1): one node for the bias add and the quantization
+  /// (only where forward is product plus the bias).
   FusedForward forward_fused(std::span<Module* const> next, const Tensor& x) override;
   Tensor weight() const { return parameter("weight"); }
   Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }
@@ -39,6 +40,9 @@ class Conv2d : public Cloneable<Conv2d> {
  protected:
   /// Checks x against the layer (throws naming `layer`) and gives the convolution's parameters.
   Conv2dParams checked_params(const Tensor& x, const char* layer) const;
+  /// Whether forward(x) is product(x) plus the bias: true for the class that defines both,
+  /// so that a subclass that overrides forward is never fused past.
+  virtual bool forward_is_product_plus_bias() const;
 
  private:
   int64_t in_, out_, kernel_;

@@ -1,14 +1,12 @@
 // The quantizer side of module fusion: taking a ReLU after the quantizer into its node.
 #include "qtorch/nn/fusion.h"
 
-#include <typeinfo>
-
 #include "qtorch/nn/activation.h"
 
 namespace qtorch::nn {
 
 bool relu_first(std::span<Module* const> next) {
-  return !next.empty() && typeid(*next.front()) == typeid(ReLU);
+  return !next.empty() && is_exactly<ReLU>(*next.front());
 }
 
 FusedForward quantizer_fused_forward(const quant::FusedQuantizerFn& quantize, const Tensor& x,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <span>
+#include <typeinfo>
 
 #include "qtorch/nn/module.h"
 #include "qtorch/quant/quantizer.h"
@@ -26,6 +27,13 @@ class TakesBiasAdd {
   /// layer computes anything, so that its own pass runs once either way.
   virtual bool takes_bias_add() const { return true; }
 };
+
+/// Whether m is exactly a T, not a subclass: a subclass may override forward(), which a
+/// fused form would then skip.
+template <class T>
+bool is_exactly(const Module& m) {
+  return typeid(m) == typeid(T);
+}
 
 /// A layer's forward_fused: when the first of `next` takes bias adds and the layer has a
 /// bias, its forward_bias_add(product(), bias, axis, the rest), counting it as taken; else

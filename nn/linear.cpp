@@ -41,7 +41,10 @@ Tensor Linear::product(const Tensor& x) {
   return linear(x, weight(), Tensor());
 }
 
+bool Linear::forward_is_product_plus_bias() const { return is_exactly<Linear>(*this); }
+
 FusedForward Linear::forward_fused(std::span<Module* const> next, const Tensor& x) {
+  if (!forward_is_product_plus_bias()) return {};
   return bias_add_in_next(next, bias(), -1, [&] { return product(x); });
 }
 

@@ -20,7 +20,8 @@ class Linear : public Cloneable<Linear> {
   /// x W^T without the bias: [*, out] for x [*, in] (QLinear: its low-precision product).
   virtual Tensor product(const Tensor& x);
   /// With a following module that takes bias adds (a quantizer), that module's
-  /// forward_bias_add(product(x), bias): one node for the bias add and the quantization.
+  /// forward_bias_add(product(x), bias): one node for the bias add and the quantization
+  /// (only where forward is product plus the bias).
   FusedForward forward_fused(std::span<Module* const> next, const Tensor& x) override;
   Tensor weight() const { return parameter("weight"); }
   /// Undefined when built without bias.
@@ -31,6 +32,11 @@ class Linear : public Cloneable<Linear> {
   std::string type_name() const override { return "Linear"; }
   /// "784 -> 256", with ", bias=false" when there is no bias.
   std::string extra_repr() const override;
+
+ protected:
+  /// Whether forward(x) is product(x) plus the bias: true for the class that defines both,
+  /// so that a subclass that overrides forward is never fused past.
+  virtual bool forward_is_product_plus_bias() const;
 
  private:
   int64_t in_, out_;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "qtorch/core/error.h"
+#include "qtorch/nn/fusion.h"
 #include "qtorch/nn/qlinear.h"
 #include "qtorch/quant/qconv2d.h"
 
@@ -29,6 +30,8 @@ void QConv2d::check() const {
   if (forward_) forward_->validate();
   if (backward_) backward_->validate();
 }
+
+bool QConv2d::forward_is_product_plus_bias() const { return is_exactly<QConv2d>(*this); }
 
 Tensor QConv2d::forward(const Tensor& x) {
   return quant::qconv2d(x, weight(), bias(), checked_params(x, "QConv2d"), forward_, backward_);

@@ -28,6 +28,7 @@ class QConv2d : public Conv2d {
 
  protected:
   std::shared_ptr<Module> shallow_copy() const override { return std::make_shared<QConv2d>(*this); }
+  bool forward_is_product_plus_bias() const override;
 
  private:
   void check() const;

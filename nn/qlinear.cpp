@@ -5,6 +5,7 @@
 
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/core/error.h"
+#include "qtorch/nn/fusion.h"
 
 namespace qtorch::nn {
 
@@ -37,6 +38,8 @@ Tensor QLinear::product(const Tensor& x) {
   shape.back() = out_features();
   return y.reshape(shape);
 }
+
+bool QLinear::forward_is_product_plus_bias() const { return is_exactly<QLinear>(*this); }
 
 Tensor QLinear::forward(const Tensor& x) {
   const Tensor y = product(x);

@@ -30,6 +30,7 @@ class QLinear : public Linear {
 
  protected:
   std::shared_ptr<Module> shallow_copy() const override { return std::make_shared<QLinear>(*this); }
+  bool forward_is_product_plus_bias() const override;
 
  private:
   std::optional<quant::MacOptions> forward_, backward_;

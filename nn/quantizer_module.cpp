@@ -11,7 +11,7 @@ Quantizer::Quantizer(quant::QuantizerOptions options)
 Tensor Quantizer::forward(const Tensor& x) { return fns_.plain(x); }
 
 FusedForward Quantizer::forward_fused(std::span<Module* const> next, const Tensor& x) {
-  if (!relu_first(next)) return {};
+  if (!fuses() || !relu_first(next)) return {};
   return quantizer_fused_forward(fns_.fused, x, {}, next);
 }
 

@@ -24,6 +24,7 @@ class Quantizer : public Cloneable<Quantizer>, public TakesBiasAdd {
   /// The quantizer on x plus the bias along `axis`, and a ReLU first in `next`, as one node.
   FusedForward forward_bias_add(const Tensor& x, const Tensor& bias, int axis,
                                 std::span<Module* const> next) override;
+  bool takes_bias_add() const override { return fuses(); }
   const quant::QuantizerOptions& options() const { return options_; }
   std::string type_name() const override { return "Quantizer"; }
   /// "forward=block:8:-1 stochastic, backward=fp32 stochastic" (+ ", clamping_grad_zero",
@@ -31,6 +32,10 @@ class Quantizer : public Cloneable<Quantizer>, public TakesBiasAdd {
   std::string extra_repr() const override;
 
  private:
+  /// Only a Quantizer itself runs fused: a subclass may override forward, which the fused
+  /// forms would skip.
+  bool fuses() const { return is_exactly<Quantizer>(*this); }
+
   quant::QuantizerOptions options_;
   quant::QuantizerForms fns_;
 };

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "qtorch/autograd/activation.h"
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/nn/nn.h"
@@ -246,6 +247,37 @@ TEST(ReluFusion, AReluWithHooksOrASubclassRunsOnItsOwn) {
   const Tensor got = other(z);
   manual_seed(12);
   EXPECT_TRUE(same_bits(got.detach(), mul(quantizer()->forward(z), 2.0f).detach()));
+}
+
+// A subclass may override forward; the fused forms would skip it, so a subclass of a layer or
+// of a quantizer runs through its own forward (QLinear and QConv2d, whose forward is their
+// product plus the bias, still fuse: BiasAddFusion.QLinear... and .Convolution...).
+TEST(ReluFusion, SubclassesThatOverrideForwardAreNotFusedPast) {
+  struct DoubledLinear : nn::Linear {
+    DoubledLinear() : nn::Linear(4, 3) {}
+    Tensor forward(const Tensor& in) override { return mul(nn::Linear::forward(in), 2.0f); }
+  };
+  struct ShiftedQuantizer : nn::Quantizer {
+    ShiftedQuantizer() : nn::Quantizer(quant::QuantizerOptions{.forward_number = FixedPoint{.wl = 8, .fl = 2},
+                                                               .forward_rounding = Rounding::Nearest}) {}
+    Tensor forward(const Tensor& in) override { return nn::Quantizer::forward(in) - 1.0f; }
+  };
+  manual_seed(13);
+  auto layer = std::make_shared<DoubledLinear>();
+  auto q = std::make_shared<ShiftedQuantizer>();
+  nn::Sequential model({layer, q, std::make_shared<nn::ReLU>()});
+  const Tensor x = randn({5, 4}) * 3.0f;
+  const Tensor want = relu(q->forward(layer->forward(x)));
+  const Tensor got = model(x);
+  EXPECT_EQ(got.grad_fn_name(), "relu");
+  EXPECT_TRUE(same_bits(got.detach(), want.detach()));
+  // A plain Linear before the subclassed quantizer: the quantizer's own forward runs too.
+  auto linear = std::make_shared<nn::Linear>(4, 3);
+  auto shifted = std::make_shared<ShiftedQuantizer>();
+  nn::Sequential other({linear, shifted});
+  const Tensor y = other(x);
+  EXPECT_NE(y.grad_fn_name(), "quantizer_bias_add");
+  EXPECT_TRUE(same_bits(y.detach(), shifted->forward(linear->forward(x)).detach()));
 }
 
 }  // namespace
