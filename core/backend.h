@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "qtorch/core/device.h"
 #include "qtorch/core/tensor.h"
@@ -111,8 +112,10 @@ class Backend {
   // ---- direct convolution, optional: one group, no im2col buffer. ops::conv2d* use it where
   // conv2d_direct_preferred says so (or Conv2dParams::algorithm asks for it), else im2col + GEMM.
   // Tensors contiguous; g as from ops::conv2d_geometry; weight [O, C, kh, kw].
-  /// Whether the direct kernels handle this geometry at all.
-  virtual bool conv2d_direct_supported(const Window2d& /*g*/) const { return false; }
+  /// Whether the direct kernels handle this geometry and channel count at all.
+  virtual bool conv2d_direct_supported(const Window2d& /*g*/, int64_t /*out_channels*/) const { return false; }
+  /// What conv2d_direct_supported asks beyond one group and channels > 0, for error messages.
+  virtual std::string conv2d_direct_requirement() const { return "a device with direct kernels"; }
   /// Whether they are the faster choice for it (a measured rule).
   virtual bool conv2d_direct_preferred(const Window2d& /*g*/, int64_t /*out_channels*/) const {
     return false;

@@ -53,11 +53,11 @@ void check_grad_out(const Tensor& grad_out, const Window2d& g, int64_t out_c, co
 bool use_direct(Device device, const Window2d& g, int64_t out_c, const Conv2dParams& o) {
   if (o.algorithm == ConvAlgorithm::Im2col) return false;
   const Backend& be = backend_for(device);
-  const bool supported = o.groups == 1 && out_c > 0 && g.c > 0 && be.conv2d_direct_supported(g);
+  const bool supported = o.groups == 1 && out_c > 0 && g.c > 0 && be.conv2d_direct_supported(g, out_c);
   if (o.algorithm == ConvAlgorithm::Direct) {
-    QTORCH_CHECK(supported, "conv2d: algorithm Direct needs groups 1, stride 1 and channels > 0 on a device "
-                 "with direct kernels, got groups {}, stride {}x{}, channels {} -> {} on {}", o.groups,
-                 g.stride_h, g.stride_w, g.c * o.groups, out_c, device.str());
+    QTORCH_CHECK(supported, "conv2d: algorithm Direct needs groups 1, channels > 0 and, on {}, {}; got groups {}, "
+                 "stride {}x{}, channels {} -> {}, kernel {}x{}", device.str(), be.conv2d_direct_requirement(),
+                 o.groups, g.stride_h, g.stride_w, g.c * o.groups, out_c, g.kh, g.kw);
     return true;
   }
   return supported && be.conv2d_direct_preferred(g, out_c);

@@ -32,7 +32,8 @@ class CpuBackend final : public Backend {
               const Tensor& col) override;
   void col2im(const Tensor& col, int64_t x_channels, int64_t c0, const Window2d& g,
               const Tensor& x_grad) override;
-  bool conv2d_direct_supported(const Window2d& g) const override;
+  bool conv2d_direct_supported(const Window2d& g, int64_t out_channels) const override;
+  std::string conv2d_direct_requirement() const override;
   bool conv2d_direct_preferred(const Window2d& g, int64_t out_channels) const override;
   void conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& g,
                      const Tensor& y) override;

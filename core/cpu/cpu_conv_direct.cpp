@@ -146,9 +146,11 @@ bool parallel(int64_t work) { return work > kParallelGrain; }
 
 }  // namespace
 
-bool CpuBackend::conv2d_direct_supported(const Window2d& g) const {
+bool CpuBackend::conv2d_direct_supported(const Window2d& g, int64_t /*out_channels*/) const {
   return g.stride_h == 1 && g.stride_w == 1;
 }
+
+std::string CpuBackend::conv2d_direct_requirement() const { return "stride 1"; }
 
 // Measured with bench/conv_bench (forward and both gradients, batch 128, 2 threads; shares of
 // im2col + GEMM's speed): direct wins 2.3x at LeNet's 1->6 5x5 28x28, 1.7x at its 6->16 5x5
@@ -158,7 +160,7 @@ bool CpuBackend::conv2d_direct_supported(const Window2d& g) const {
 // rows waste half the work. Beyond 64 channels there are no measurements: im2col.
 bool CpuBackend::conv2d_direct_preferred(const Window2d& g, int64_t out_channels) const {
   const int64_t depth = g.c * g.kh * g.kw;
-  return conv2d_direct_supported(g) && depth <= 576 && out_channels <= 64 &&
+  return conv2d_direct_supported(g, out_channels) && depth <= 576 && out_channels <= 64 &&
          (g.out_h * g.out_w >= 100 || depth <= 150);
 }
 

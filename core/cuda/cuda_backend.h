@@ -1,6 +1,6 @@
 // The CUDA implementation of Backend (core/backend.h). The class is declared once here;
 // its member functions are defined by family in elementwise.cu, reduce.cu, gemm.cu,
-// softmax.cu, conv.cu, pool.cu, random.cu and backend.cu (memory, registration).
+// softmax.cu, conv.cu, conv_direct.cu, pool.cu, random.cu and backend.cu (memory, registration).
 #pragma once
 
 #include "qtorch/core/backend.h"
@@ -34,6 +34,16 @@ class CudaBackend final : public Backend {
               const Tensor& col) override;
   void col2im(const Tensor& col, int64_t x_channels, int64_t c0, const Window2d& g,
               const Tensor& x_grad) override;
+
+  bool conv2d_direct_supported(const Window2d& g, int64_t out_channels) const override;
+  std::string conv2d_direct_requirement() const override;
+  bool conv2d_direct_preferred(const Window2d& g, int64_t out_channels) const override;
+  void conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& g,
+                     const Tensor& y) override;
+  void conv2d_direct_backward_input(const Tensor& grad_out, const Tensor& weight, const Window2d& g,
+                                    const Tensor& grad_in) override;
+  void conv2d_direct_backward_weight(const Tensor& grad_out, const Tensor& x, const Window2d& g,
+                                     const Tensor& grad_weight) override;
 
   void max_pool2d(const Tensor& x, const Window2d& g, const Tensor& out,
                   const Tensor& indices) override;

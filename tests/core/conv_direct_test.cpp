@@ -133,11 +133,11 @@ TEST(ConvDirectRule, LeNetShapesGoDirectStridedAndSmallPlanesDoNot) {
   EXPECT_TRUE(cpu.conv2d_direct_preferred(conv1, 6));
   EXPECT_TRUE(cpu.conv2d_direct_preferred(conv2, 16));
   Window2d small_plane{.n = 128, .c = 32, .h = 8, .w = 8, .kh = 3, .kw = 3, .pad_h = 1, .pad_w = 1, .out_h = 8, .out_w = 8};
-  EXPECT_TRUE(cpu.conv2d_direct_supported(small_plane));
+  EXPECT_TRUE(cpu.conv2d_direct_supported(small_plane, 64));
   EXPECT_FALSE(cpu.conv2d_direct_preferred(small_plane, 64));  // measured: im2col is faster there
   Window2d strided = conv2;
   strided.stride_h = strided.stride_w = 2;
-  EXPECT_FALSE(cpu.conv2d_direct_supported(strided));
+  EXPECT_FALSE(cpu.conv2d_direct_supported(strided, 16));
   EXPECT_FALSE(cpu.conv2d_direct_preferred(strided, 16));
 }
 
@@ -170,11 +170,11 @@ TEST(ConvDirectErrors, DirectOnAnUnsupportedShapeSaysWhy) {
     return std::string("no error");
   };
   EXPECT_EQ(message({.stride_h = 2, .stride_w = 2, .algorithm = ConvAlgorithm::Direct}, 1),
-            "conv2d: algorithm Direct needs groups 1, stride 1 and channels > 0 on a device with direct kernels, "
-            "got groups 1, stride 2x2, channels 2 -> 2 on cpu");
+            "conv2d: algorithm Direct needs groups 1, channels > 0 and, on cpu, stride 1; got groups 1, "
+            "stride 2x2, channels 2 -> 2, kernel 3x3");
   EXPECT_EQ(message({.groups = 2, .algorithm = ConvAlgorithm::Direct}, 2),
-            "conv2d: algorithm Direct needs groups 1, stride 1 and channels > 0 on a device with direct kernels, "
-            "got groups 2, stride 1x1, channels 2 -> 2 on cpu");
+            "conv2d: algorithm Direct needs groups 1, channels > 0 and, on cpu, stride 1; got groups 2, "
+            "stride 1x1, channels 2 -> 2, kernel 3x3");
 }
 
 }  // namespace

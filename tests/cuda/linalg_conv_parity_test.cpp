@@ -167,12 +167,10 @@ TEST(CudaMatmul, SplitKSmallOutputLongKMatchesADoubleReference) {
 
 TEST(CudaConv, WeightGradientAtLargeBatchMatchesADoubleReference) {
   QTORCH_REQUIRE_CUDA();
-  // LeNet's first layer at batch 96: the weight gradient's GEMM is [6, 25] over K = 96 * 784,
-  // which takes the split-K path.
+  // LeNet's first layer at batch 96, by both algorithms: im2col's GEMM is [6, 25] over
+  // K = 96 * 784, which takes the split-K path; the direct kernels sum 96 chunks of one sample.
   const int64_t batch = 96;
-  const Conv2dParams opt{.pad_h = 2, .pad_w = 2};
   Tensor x = parity::random_cpu({batch, 1, 28, 28}, 400), dy = parity::random_cpu({batch, 6, 28, 28}, 401);
-  Tensor dwg = ops::conv2d_backward_weight(dy.to(kGpu), x.to(kGpu), {6, 1, 5, 5}, opt);
   std::vector<float> xv = x.to_vector(), dyv = dy.to_vector();
   std::vector<double> ref, scale;
   for (int64_t o = 0; o < 6; ++o)
@@ -192,7 +190,13 @@ TEST(CudaConv, WeightGradientAtLargeBatchMatchesADoubleReference) {
         ref.push_back(sum);
         scale.push_back(mag);
       }
-  expect_near_reference(dwg, ref, scale, 3e-5, "lenet conv1 weight gradient, batch 96");
+  for (ConvAlgorithm a : {ConvAlgorithm::Im2col, ConvAlgorithm::Direct}) {
+    const Conv2dParams opt{.pad_h = 2, .pad_w = 2, .algorithm = a};
+    Tensor dwg = ops::conv2d_backward_weight(dy.to(kGpu), x.to(kGpu), {6, 1, 5, 5}, opt);
+    expect_near_reference(dwg, ref, scale, 3e-5,
+                          std::string("lenet conv1 weight gradient, batch 96, ") +
+                              (a == ConvAlgorithm::Direct ? "direct" : "im2col"));
+  }
 }
 
 // ---- convolution ----
@@ -241,25 +245,31 @@ TEST(CudaConv, Im2ColAndCol2ImAreExact) {
 
 TEST(CudaConv, ForwardAndBothBackwardPasses) {
   QTORCH_REQUIRE_CUDA();
-  uint32_t seed = 80;
-  for (const ConvCase& cc : kConv) {
-    Tensor x = parity::random_cpu({cc.n, cc.c, cc.h, cc.w}, seed++);
-    Tensor w = parity::random_cpu({cc.o, cc.c / cc.opt.groups, cc.kh, cc.kw}, seed++);
-    Tensor bias = parity::random_cpu({cc.o}, seed++);
-    Tensor xg = x.to(kGpu), wg = w.to(kGpu);
-    Tensor y = ops::conv2d(x, w, bias, cc.opt);
-    Tensor yg = ops::conv2d(xg, wg, bias.to(kGpu), cc.opt);
-    Tensor scale = ops::conv2d(abs_of(x), abs_of(w), abs_of(bias), cc.opt);
-    expect_product_close(y, yg, scale, std::string(cc.name) + " forward");
+  // The GPU by its own rule (the direct kernels for the LeNet shapes) and by im2col + GEMM.
+  for (ConvAlgorithm a : {ConvAlgorithm::Auto, ConvAlgorithm::Im2col}) {
+    uint32_t seed = 80;
+    for (const ConvCase& cc : kConv) {
+      const std::string name = std::string(cc.name) + (a == ConvAlgorithm::Auto ? "" : " (im2col)");
+      Conv2dParams on_gpu = cc.opt;
+      on_gpu.algorithm = a;
+      Tensor x = parity::random_cpu({cc.n, cc.c, cc.h, cc.w}, seed++);
+      Tensor w = parity::random_cpu({cc.o, cc.c / cc.opt.groups, cc.kh, cc.kw}, seed++);
+      Tensor bias = parity::random_cpu({cc.o}, seed++);
+      Tensor xg = x.to(kGpu), wg = w.to(kGpu);
+      Tensor y = ops::conv2d(x, w, bias, cc.opt);
+      Tensor yg = ops::conv2d(xg, wg, bias.to(kGpu), on_gpu);
+      Tensor scale = ops::conv2d(abs_of(x), abs_of(w), abs_of(bias), cc.opt);
+      expect_product_close(y, yg, scale, name + " forward");
 
-    Tensor dy = parity::random_cpu(y.shape(), seed++);
-    Tensor dx = ops::conv2d_backward_input(dy, w, x.shape(), cc.opt);
-    Tensor dxg = ops::conv2d_backward_input(dy.to(kGpu), wg, x.shape(), cc.opt);
-    expect_product_close(dx, dxg, ops::conv2d_backward_input(abs_of(dy), abs_of(w), x.shape(), cc.opt),
-                         std::string(cc.name) + " backward input");
-    Tensor dw = ops::conv2d_backward_weight(dy, x, w.shape(), cc.opt);
-    Tensor dwg = ops::conv2d_backward_weight(dy.to(kGpu), xg, w.shape(), cc.opt);
-    expect_product_close(dw, dwg, ops::conv2d_backward_weight(abs_of(dy), abs_of(x), w.shape(), cc.opt),
-                         std::string(cc.name) + " backward weight");
+      Tensor dy = parity::random_cpu(y.shape(), seed++);
+      Tensor dx = ops::conv2d_backward_input(dy, w, x.shape(), cc.opt);
+      Tensor dxg = ops::conv2d_backward_input(dy.to(kGpu), wg, x.shape(), on_gpu);
+      expect_product_close(dx, dxg, ops::conv2d_backward_input(abs_of(dy), abs_of(w), x.shape(), cc.opt),
+                           name + " backward input");
+      Tensor dw = ops::conv2d_backward_weight(dy, x, w.shape(), cc.opt);
+      Tensor dwg = ops::conv2d_backward_weight(dy.to(kGpu), xg, w.shape(), on_gpu);
+      expect_product_close(dw, dwg, ops::conv2d_backward_weight(abs_of(dy), abs_of(x), w.shape(), cc.opt),
+                           name + " backward weight");
+    }
   }
 }
