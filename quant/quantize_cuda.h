@@ -42,7 +42,7 @@ struct BiasAdd {
   int64_t inner = 1;
 };
 
-/// The one-launch layouts (segments_kernel in quant/cuda/quantize_cuda.cu): block floating
+/// The one-launch layouts (segments_kernel in quant/cuda/quantize_kernels.cuh): block floating
 /// point rows of at most kMaxSegmentRow elements. Rows shorter than kLongRow leave most of
 /// a row's CUDA block idle, so past kFewRows of them the two-pass path is the faster one.
 inline constexpr int64_t kMaxSegmentRow = 8192;

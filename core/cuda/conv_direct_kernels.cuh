@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "qtorch/core/cuda/window_index.cuh"
+#include "qtorch/core/hostdevice.h"
 
 namespace qtorch::cuda::conv_direct {
 
@@ -93,7 +94,7 @@ template <int B, class I>
 __global__ void forward_kernel(const float* __restrict__ x, const float* __restrict__ w,
                                const float* __restrict__ bias, WindowIndex<I> g, I out_c,
                                float* __restrict__ y) {
-  extern __shared__ float conv_shared[];
+  QTORCH_EXTERN_SHARED float conv_shared[];
   const I depth = g.c * g.kh * g.kw, o0 = static_cast<I>(blockIdx.y) * B;
   for (I e = threadIdx.x; e < depth * B; e += blockDim.x) {
     const I o = o0 + e % B;
@@ -131,7 +132,7 @@ __global__ void forward_kernel(const float* __restrict__ x, const float* __restr
 template <int B, class I>
 __global__ void backward_input_kernel(const float* __restrict__ dy, const float* __restrict__ w,
                                       WindowIndex<I> g, I out_c, float* __restrict__ dx) {
-  extern __shared__ float conv_shared[];
+  QTORCH_EXTERN_SHARED float conv_shared[];
   const I taps = g.kh * g.kw, c0 = static_cast<I>(blockIdx.y) * B;
   for (I e = threadIdx.x; e < out_c * taps * B; e += blockDim.x) {
     const I c = c0 + e % B, q = e / B % taps, o = e / (B * taps);
@@ -173,7 +174,7 @@ template <class I>
 __global__ void weight_partial_kernel(const float* __restrict__ dy, const float* __restrict__ x,
                                       WindowIndex<I> g, I out_c, I chunk_samples,
                                       float* __restrict__ partial) {
-  extern __shared__ float conv_shared[];
+  QTORCH_EXTERN_SHARED float conv_shared[];
   constexpr int B = kWeightBlock, R = kWeightRun;
   const I taps = g.kh * g.kw, depth = g.c * taps;
   const I runs = (depth + R - 1) / R;

@@ -21,7 +21,7 @@ __global__ void __launch_bounds__(kThreads)
   const float* base = x + row * p.inner;
   const int64_t begin = chunk * kRowChunk, end = min(p.inner, begin + kRowChunk);
   uint32_t m = 0;
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) m = max(m, abs_bits(base[i]));
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) m = max_bits(m, abs_bits(base[i]));
   m = block_max(m);
   if (threadIdx.x == 0) atomicMax(&maxima[row % p.blocks], m);
 }

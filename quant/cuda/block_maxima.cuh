@@ -1,9 +1,11 @@
 // Block floating point's block maxima on the GPU, shared by the quantize kernels
-// (quant/cuda/quantize_cuda.cu): the block index of an element, a CUDA block's largest
+// (quant/cuda/quantize_kernels.cuh): the block index of an element, a CUDA block's largest
 // magnitude bits, and the maxima pass of the two-pass layouts (block_maxima.cu).
 #pragma once
 
+#ifdef __CUDACC__
 #include <cuda_runtime.h>
+#endif  // else tests/support/cuda_emulation.h
 
 #include <cstdint>
 
@@ -26,6 +28,9 @@ __device__ __forceinline__ int64_t block_of(int64_t e, const QuantParams& p, boo
 /// The magnitude bits of v (NaN and inf above every finite value).
 __device__ __forceinline__ uint32_t abs_bits(float v) { return float_bits(v) & kAbsMask; }
 
+/// The larger of two magnitude bit patterns.
+__device__ __forceinline__ uint32_t max_bits(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
 /// The largest m over the CUDA block; every thread must call it, once per kernel.
 __device__ __forceinline__ uint32_t block_max(uint32_t m) {
   __shared__ uint32_t warp_max[kQuantizeThreads / 32];
@@ -34,7 +39,7 @@ __device__ __forceinline__ uint32_t block_max(uint32_t m) {
   __syncthreads();
   m = warp_max[0];
 #pragma unroll
-  for (int w = 1; w < kQuantizeThreads / 32; ++w) m = max(m, warp_max[w]);
+  for (int w = 1; w < kQuantizeThreads / 32; ++w) m = max_bits(m, warp_max[w]);
   return m;
 }
 

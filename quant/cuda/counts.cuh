@@ -3,7 +3,9 @@
 // end: a warp reduction and at most two atomics, so counting costs no host wait.
 #pragma once
 
+#ifdef __CUDACC__
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
+#endif  // else tests/support/cuda_emulation.h
 #include "qtorch/quant/rounding_core.h"
 
 namespace qtorch::quant {

@@ -1,0 +1,253 @@
+// The GPU's quantize kernels (quant/cuda/quantize_kernels.cuh) run on the CPU through
+// tests/support/cuda_emulation.h, so that a machine without a GPU checks them against the CPU
+// quantizers bit for bit: outputs, clamp masks and counts.
+// - quantize_in_segments, the path of every GPU quantize call with element ops and of block
+//   floating point rows: block rows from registers (aligned, rows a multiple of 4) and read
+//   twice (misaligned, odd rows, a bias per channel), elementwise chunks (fixed, float, one
+//   element per block), with a bias, a ReLU, ReLU's backward (the gate), a bias and a ReLU,
+//   or nothing; against quant::quantize_fused on the CPU.
+// - quantize_list_in_segments: a list of tensors in one launch, against
+//   quant::quantize_each_in_place.
+// - quantize_kernel with block maxima (blocks across rows, computed here by the contract of
+//   quant/quantize_cuda.h) and a small grid, so that its grid-stride loop runs.
+// tests/cuda runs the same kernels on a device (fused_quantize_parity_test.cpp,
+// quantize_parity_test.cpp).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qtorch/core/generator.h"
+#include "qtorch/qtorch.h"
+#include "qtorch/quant/quantize.h"
+#include "tests/support/cuda_emulation.h"
+// After the emulation: the kernels see its CUDA keywords and intrinsics.
+#include "qtorch/quant/cuda/quantize_kernels.cuh"
+
+using namespace qtorch;
+using namespace qtorch::quant;
+
+namespace {
+
+/// SegmentLauncher's launch on the CPU.
+struct EmulatedLaunch {
+  template <class Kernel>
+  void operator()(Kernel kernel, const kernels::SegmentList& list, const QuantParams& p, uint64_t seed,
+                  unsigned long long* counters) const {
+    cuda_emulation::launch(kernel, dim3(list.blocks), dim3(kernels::kThreads), list, p, seed, counters);
+  }
+};
+
+/// Values at several scales, with zeros of both signs, inf, NaN and subnormals among them.
+std::vector<float> mixed(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  const float scales[] = {1.0f, 8.0f, 1e-3f, 300.0f, 1e-6f};
+  std::vector<float> v(static_cast<size_t>(n));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = dist(rng) * scales[i % 5];
+  const float inf = std::numeric_limits<float>::infinity();
+  const float special[] = {0.0f, -0.0f, inf, -inf, std::nanf(""), 1e-40f, -1e-40f};
+  for (size_t i = 0; i < 7 && i * 29 + 5 < v.size(); ++i) v[i * 29 + 5] = special[i];
+  return v;
+}
+
+/// n floats starting `shift` floats past a 16-byte boundary (the kernels' float4 paths need
+/// 0; 1 sends them to their scalar paths).
+class HostBuffer {
+ public:
+  HostBuffer(int64_t n, int shift) : storage_(static_cast<size_t>(n + 8) / 4 + 1), shift_(shift), n_(n) {}
+  HostBuffer(const std::vector<float>& v, int shift) : HostBuffer(static_cast<int64_t>(v.size()), shift) {
+    std::copy(v.begin(), v.end(), data());
+  }
+  float* data() { return reinterpret_cast<float*>(storage_.data()) + shift_; }
+  std::vector<float> values() { return std::vector<float>(data(), data() + n_); }
+
+ private:
+  std::vector<float4> storage_;
+  int shift_;
+  int64_t n_;
+};
+
+uint32_t bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const bool same = bits(got[i]) == bits(want[i]) || (std::isnan(got[i]) && std::isnan(want[i]));
+    if (!same && bad++ < 5) ADD_FAILURE() << what << " at " << i << ": kernel " << got[i] << ", CPU " << want[i];
+  }
+}
+
+const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest, Rounding::Down};
+constexpr uint64_t kSeed = 9, kOffset = 55;
+
+TEST(QuantizeKernelsEmulated, SegmentsWithElementOpsGiveTheCpuBits) {
+  struct Case {
+    Shape shape;
+    int axis;
+  };
+  // Rows of 256 from registers; rows of 10 and 7 read twice; three dimensions; past one
+  // 8192-element chunk; a convolution's output with the bias on its channels.
+  const Case cases[] = {{{6, 256}, -1}, {{5, 10}, -1}, {{3, 7}, -1}, {{2, 5, 40}, -1}, {{2, 4300}, -1},
+                        {{3, 6, 8, 8}, 1}};
+  const std::vector<Number> formats = {FixedPoint{.wl = 8, .fl = 4}, formats::fp8_e4m3(),
+                                       BlockFloatingPoint{.wl = 8, .dim = 0}, BlockFloatingPoint{.wl = 6, .dim = -1}};
+  enum Kind { None, Bias, Relu, Gate, BiasRelu };
+  const char* const kind_names[] = {"nothing", "bias", "relu", "gate", "bias relu"};
+  uint32_t seed = 300;
+  int runs = 0;
+  for (const auto& [shape, axis] : cases)
+    for (const Number& number : formats)
+      for (Kind kind : {None, Bias, Relu, Gate, BiasRelu}) {
+        const int64_t n = numel_of(shape);
+        const std::vector<float> x = mixed(n, seed++);
+        std::vector<float> gate = mixed(n, seed++);
+        for (float& e : gate) e = (e > 0.0f || std::isnan(e)) ? e : 0.0f;  // a ReLU's output
+        const int64_t bias_axis = axis < 0 ? static_cast<int64_t>(shape.size()) - 1 : axis;
+        const std::vector<float> bias = mixed(shape[static_cast<size_t>(bias_axis)], seed++);
+        const bool with_bias = kind == Bias || kind == BiasRelu;
+        int64_t inner = 1;
+        for (size_t d = static_cast<size_t>(bias_axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+        for (Rounding r : kRoundings) {
+          const QuantParams p = make_quant_params(number, r, shape);
+          const BiasAdd layout{.values = nullptr, .period = with_bias ? static_cast<int64_t>(bias.size()) : 0,
+                               .inner = inner};
+          if (!element_ops_in_one_pass(p, n, layout)) continue;  // the GPU runs the ops one by one there
+          const std::string label = shape_str(shape) + " axis " + std::to_string(axis) + " " +
+                                    qtorch::to_string(number) + " " + rounding_name(r) + " " + kind_names[kind];
+          // The CPU: the ops one by one.
+          QuantizeFusion f;
+          if (kind == Gate) f.gate = Tensor::from_vector(gate, shape);
+          if (with_bias) {
+            f.bias = Tensor::from_vector(bias, {static_cast<int64_t>(bias.size())});
+            f.axis = axis;
+          }
+          f.relu = kind == Relu || kind == BiasRelu;
+          Generator g(kSeed);
+          g.set_state(kSeed, kOffset);
+          Tensor mask;
+          QuantStats stats;
+          const std::vector<float> want =
+              quantize_fused(Tensor::from_vector(x, shape), f, number, r, {.generator = &g, .stats = &stats, .mask = &mask})
+                  .to_vector();
+          // The kernels: counted with x, gate and bias aligned; not counted from misaligned views.
+          for (int shift : {0, 1}) {
+            HostBuffer xb(x, shift), gb(gate, shift), bb(bias, 0), out(n, 0), mb(n, 0);
+            unsigned long long counts[2] = {0, 0};
+            ElementOps ops;
+            if (kind == Gate) ops.gate = gb.data();
+            if (with_bias) ops.bias = BiasAdd{.values = bb.data(), .period = layout.period, .inner = inner};
+            ops.relu = f.relu;
+            const bool counted = shift == 0;
+            kernels::quantize_in_segments(xb.data(), out.data(), counted ? mb.data() : nullptr, n, p, kSeed, kOffset,
+                                          counted ? counts : nullptr, ops, EmulatedLaunch{});
+            const std::string what = label + (counted ? "" : " (misaligned, not counted)");
+            expect_same_bits(out.values(), want, what);
+            if (counted) {
+              expect_same_bits(mb.values(), mask.to_vector(), what + " mask");
+              EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << what;
+              EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << what;
+            }
+            ++runs;
+          }
+        }
+      }
+  EXPECT_GT(runs, 300);  // most cases go to the kernels
+}
+
+TEST(QuantizeKernelsEmulated, ListsInOneLaunchGiveTheCpuBits) {
+  // Block floating point rows (three tensors and a bias-like vector of single-element blocks)
+  // and fixed point: in place, in list order, as quantize_each_in_place on the CPU.
+  const std::vector<Shape> shapes = {{4, 256}, {3, 12}, {7}, {2, 3, 20}};
+  for (const Number& number : {Number{BlockFloatingPoint{.wl = 8, .dim = 0}}, Number{FixedPoint{.wl = 6, .fl = 3}}})
+    for (Rounding r : kRoundings) {
+      std::vector<Tensor> cpu;
+      std::vector<HostBuffer> host;
+      uint32_t seed = 40;
+      for (const Shape& s : shapes) {
+        const std::vector<float> v = mixed(numel_of(s), seed++);
+        cpu.push_back(Tensor::from_vector(v, s));
+        host.emplace_back(v, 0);
+      }
+      Generator g(kSeed);
+      QuantStats stats;
+      quantize_each_in_place(cpu, number, r, {.generator = &g, .stats = &stats});
+      // The same Philox offsets as the calls one by one reserve: (n + 3) / 4 blocks each.
+      std::vector<QuantizeListItem> items;
+      uint64_t offset = 0;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        const int64_t n = numel_of(shapes[i]);
+        const QuantParams p = make_quant_params(number, r, shapes[i]);
+        items.push_back({host[i].data(), n, p, p.kind == RoundKind::Stochastic ? offset : 0});
+        if (p.kind == RoundKind::Stochastic) offset += static_cast<uint64_t>((n + 3) / 4);
+      }
+      unsigned long long counts[2] = {0, 0};
+      int alone = 0;
+      kernels::quantize_list_in_segments(items, kSeed, counts, EmulatedLaunch{},
+                                         [&](const QuantizeListItem&) { ++alone; });
+      EXPECT_EQ(alone, 0);
+      const std::string label = qtorch::to_string(number) + " " + rounding_name(r);
+      for (size_t i = 0; i < shapes.size(); ++i)
+        expect_same_bits(host[i].values(), cpu[i].to_vector(), label + " item " + std::to_string(i));
+      EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << label;
+      EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << label;
+    }
+}
+
+TEST(QuantizeKernelsEmulated, BlocksAcrossRowsFromTheirMaximaGiveTheCpuBits) {
+  // Blocks along dim 1 of [6, 10, 3] (outer 6, 10 blocks, inner 3: a group of 4 elements
+  // straddles blocks) and dim 0 of [5, 8] (inner 8: groups stay in one block), quantized by
+  // quantize_kernel with the block maxima of the contract, on a grid of 2 CUDA blocks.
+  struct Case {
+    Shape shape;
+    int dim;
+  };
+  for (const auto& [shape, dim] : {Case{{6, 10, 3}, 1}, Case{{5, 8}, 0}, Case{{3, 700}, 1}})
+    for (Rounding r : kRoundings) {
+      const int64_t n = numel_of(shape);
+      const std::vector<float> x = mixed(n, 77);
+      const Number number = BlockFloatingPoint{.wl = 6, .dim = dim};
+      const QuantParams p = make_quant_params(number, r, shape);
+      std::vector<uint32_t> maxima(static_cast<size_t>(p.blocks), 0);
+      for (int64_t e = 0; e < n; ++e) {
+        uint32_t& m = maxima[static_cast<size_t>((e / p.inner) % p.blocks)];
+        m = std::max(m, float_bits(x[static_cast<size_t>(e)]) & kAbsMask);
+      }
+      Generator g(kSeed);
+      g.set_state(kSeed, kOffset);
+      Tensor mask;
+      QuantStats stats;
+      const std::vector<float> want =
+          quantize(Tensor::from_vector(x, shape), number, r, {.generator = &g, .stats = &stats, .mask = &mask})
+              .to_vector();
+      HostBuffer xb(x, 0), out(n, 0), mb(n, 0);
+      unsigned long long counts[2] = {0, 0};
+      const kernels::BlockLookup blocks{.maxima = maxima.data(),
+                                        .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
+                                        .index32 = true,
+                                        .self_scaled = false};
+      with_round_kind(p.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        cuda_emulation::launch(kernels::quantize_kernel<QuantFamily::Block, K, true>, dim3(2), dim3(kernels::kThreads),
+                               static_cast<const float*>(xb.data()), out.data(), mb.data(), n, p, kSeed, kOffset,
+                               blocks, static_cast<unsigned long long*>(counts));
+      });
+      const std::string label = shape_str(shape) + " dim " + std::to_string(dim) + " " + rounding_name(r);
+      expect_same_bits(out.values(), want, label);
+      expect_same_bits(mb.values(), mask.to_vector(), label + " mask");
+      EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << label;
+      EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << label;
+    }
+}
+
+}  // namespace
