@@ -9,6 +9,7 @@
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/cuda/allocator.h"
 #include "qtorch/core/cuda/context.h"
+#include "qtorch/core/cuda/queued_launch.cuh"
 #include "qtorch/quant/cuda/quantize_kernels.cuh"
 #include "qtorch/quant/cuda/quantize_microscaling_cuda.h"
 #include "qtorch/quant/cuda/scratch.h"
@@ -19,17 +20,6 @@ using namespace kernels;
 namespace {
 
 using cuda::blocks_for;
-
-/// SegmentLauncher's launch: queued on the device's stream.
-struct QueuedLaunch {
-  cudaStream_t st;
-  template <class Kernel>
-  void operator()(Kernel kernel, const SegmentList& list, const QuantParams& p, uint64_t seed,
-                  unsigned long long* counters) const {
-    kernel<<<list.blocks, kThreads, 0, st>>>(list, p, seed, counters);
-    QTORCH_CUDA_CHECK_LAUNCH();
-  }
-};
 
 template <QuantFamily F, RoundKind K>
 void launch(const float* x, float* out, float* mask, int64_t n, const QuantParams& p,
@@ -62,7 +52,7 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
   cuda::DeviceGuard guard(device);
   cudaStream_t st = guard.stream();
   if (ops.any()) {  // one segments_kernel launch: a row per CUDA block, or chunks
-    quantize_in_segments(x, out, mask, n, p, seed, offset, counts, ops, QueuedLaunch{st});
+    quantize_in_segments(x, out, mask, n, p, seed, offset, counts, ops, cuda::QueuedLaunch{st});
     return;
   }
   switch (p.family) {
@@ -81,7 +71,7 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
         break;
       }
       if (block_rows_in_one_launch(p)) {  // one launch, one CUDA block per row
-        quantize_in_segments(x, out, mask, n, p, seed, offset, counts, {}, QueuedLaunch{st});
+        quantize_in_segments(x, out, mask, n, p, seed, offset, counts, {}, cuda::QueuedLaunch{st});
         break;
       }
       Scratch<uint32_t> maxima(p.blocks, guard.device());
@@ -104,7 +94,7 @@ void quantize_list_cuda(const std::vector<QuantizeListItem>& items, uint64_t see
                         int device) {
   if (items.empty()) return;
   cuda::DeviceGuard guard(device);
-  quantize_list_in_segments(items, seed, counts, QueuedLaunch{guard.stream()}, [&](const QuantizeListItem& item) {
+  quantize_list_in_segments(items, seed, counts, cuda::QueuedLaunch{guard.stream()}, [&](const QuantizeListItem& item) {
     quantize_cuda(item.x, item.x, nullptr, item.n, item.p, seed, item.offset, counts, device);
   });
 }

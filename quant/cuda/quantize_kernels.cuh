@@ -332,8 +332,8 @@ constexpr auto segments_kernel_for() {
 }
 
 /// Collects segments of one format and rounding and launches segments_kernel when the list
-/// is full and at flush(). Launch: how a kernel runs, launch(kernel, list, p, seed, counters)
-/// (quantize_cuda.cu queues it on the device's stream; the tests run it on the CPU).
+/// is full and at flush(). Launch: how a kernel runs, launch(kernel, grid, threads, args...)
+/// (cuda::QueuedLaunch in the library; the tests run it on the CPU).
 template <class Launch>
 class SegmentLauncher {
  public:
@@ -400,7 +400,7 @@ class SegmentLauncher {
   template <QuantFamily F, RoundKind K>
   void launch() {
     const auto kernel = counting_ ? segments_kernel_for<F, K, true>() : segments_kernel_for<F, K, false>();
-    launch_(kernel, list_, p_, seed_, counters_);
+    launch_(kernel, list_.blocks, kThreads, list_, p_, seed_, counters_);
   }
 
   QuantParams p_;

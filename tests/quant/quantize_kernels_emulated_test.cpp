@@ -10,6 +10,9 @@
 //   quant::quantize_each_in_place.
 // - quantize_kernel with block maxima (blocks across rows, computed here by the contract of
 //   quant/quantize_cuda.h) and a small grid, so that its grid-stride loop runs.
+// - MX and NVFP4 (quant/cuda/microscaling_kernels.cuh): every kernel by layout (aligned
+//   blocks, short blocks, column blocks), each element type, aligned and misaligned, counted
+//   and not, with NVFP4's tensor-wide maximum from its own kernel on a small grid.
 // tests/cuda runs the same kernels on a device (fused_quantize_parity_test.cpp,
 // quantize_parity_test.cpp).
 #include <gtest/gtest.h>
@@ -20,6 +23,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "qtorch/core/generator.h"
@@ -27,21 +31,13 @@
 #include "qtorch/quant/quantize.h"
 #include "tests/support/cuda_emulation.h"
 // After the emulation: the kernels see its CUDA keywords and intrinsics.
+#include "qtorch/quant/cuda/microscaling_kernels.cuh"
 #include "qtorch/quant/cuda/quantize_kernels.cuh"
 
 using namespace qtorch;
 using namespace qtorch::quant;
 
 namespace {
-
-/// SegmentLauncher's launch on the CPU.
-struct EmulatedLaunch {
-  template <class Kernel>
-  void operator()(Kernel kernel, const kernels::SegmentList& list, const QuantParams& p, uint64_t seed,
-                  unsigned long long* counters) const {
-    cuda_emulation::launch(kernel, dim3(list.blocks), dim3(kernels::kThreads), list, p, seed, counters);
-  }
-};
 
 /// Values at several scales, with zeros of both signs, inf, NaN and subnormals among them.
 std::vector<float> mixed(int64_t n, uint32_t seed) {
@@ -150,7 +146,7 @@ TEST(QuantizeKernelsEmulated, SegmentsWithElementOpsGiveTheCpuBits) {
             ops.relu = f.relu;
             const bool counted = shift == 0;
             kernels::quantize_in_segments(xb.data(), out.data(), counted ? mb.data() : nullptr, n, p, kSeed, kOffset,
-                                          counted ? counts : nullptr, ops, EmulatedLaunch{});
+                                          counted ? counts : nullptr, ops, cuda_emulation::Launch{});
             const std::string what = label + (counted ? "" : " (misaligned, not counted)");
             expect_same_bits(out.values(), want, what);
             if (counted) {
@@ -193,7 +189,7 @@ TEST(QuantizeKernelsEmulated, ListsInOneLaunchGiveTheCpuBits) {
       }
       unsigned long long counts[2] = {0, 0};
       int alone = 0;
-      kernels::quantize_list_in_segments(items, kSeed, counts, EmulatedLaunch{},
+      kernels::quantize_list_in_segments(items, kSeed, counts, cuda_emulation::Launch{},
                                          [&](const QuantizeListItem&) { ++alone; });
       EXPECT_EQ(alone, 0);
       const std::string label = qtorch::to_string(number) + " " + rounding_name(r);
@@ -247,6 +243,65 @@ TEST(QuantizeKernelsEmulated, BlocksAcrossRowsFromTheirMaximaGiveTheCpuBits) {
       expect_same_bits(mb.values(), mask.to_vector(), label + " mask");
       EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << label;
       EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << label;
+    }
+}
+
+TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
+  struct Case {
+    Shape shape;
+    Number number;
+    const char* kernel;  // which kernel launch_blocks picks for it
+  };
+  const Case cases[] = {
+      {{4, 64}, MXFormat{.element = MXElement::E4M3, .block = 32}, "aligned"},
+      {{2, 48}, MXFormat{.element = MXElement::E2M1, .block = 16}, "aligned"},
+      {{3, 128}, MXFormat{.element = MXElement::Int8, .block = 128}, "aligned"},
+      {{5, 24}, NVFP4Format{.block = 8}, "aligned"},
+      {{3, 40}, NVFP4Format{}, "short (a short last block)"},
+      {{3, 41}, NVFP4Format{}, "short (n not a multiple of 4)"},
+      {{7, 10}, MXFormat{.element = MXElement::E5M2, .block = 3}, "short"},
+      {{2, 33}, MXFormat{.element = MXElement::E3M2, .block = 32}, "short"},
+      {{6, 5, 4}, MXFormat{.element = MXElement::E2M3, .block = 2, .axis = 1}, "column"},
+      {{3, 300}, MXFormat{.element = MXElement::E4M3, .block = 256}, "column (a long block)"},
+      {{4, 20, 3}, NVFP4Format{.block = 16, .axis = 1}, "column"},
+  };
+  uint32_t seed = 500;
+  for (const Case& c : cases)
+    for (Rounding r : kRoundings) {
+      const int64_t n = numel_of(c.shape);
+      std::vector<float> x = mixed(n, seed++);
+      // NVFP4's tensor scale comes from its largest finite magnitude: make it the last element,
+      // which the tensor-wide pass reads in its tail.
+      if (std::holds_alternative<NVFP4Format>(c.number)) x.back() = -7777.0f;
+      Generator g(kSeed);
+      g.set_state(kSeed, kOffset);
+      Tensor mask;
+      QuantStats stats;
+      const std::vector<float> want =
+          quantize(Tensor::from_vector(x, c.shape), c.number, r, {.generator = &g, .stats = &stats, .mask = &mask})
+              .to_vector();
+      const QuantParams p = make_quant_params(c.number, r, c.shape);
+      const std::string label =
+          shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " + rounding_name(r) + ", " + c.kernel;
+      for (int shift : {0, 1}) {
+        HostBuffer xb(x, shift), out(n, shift), mb(n, shift);
+        unsigned long long counts[2] = {0, 0};
+        const bool counted = shift == 0;
+        uint32_t max_finite = 0;
+        if (p.family == QuantFamily::NVFP4)
+          cuda_emulation::Launch{}(microscaling_kernels::max_finite_abs_kernel, microscaling_kernels::max_finite_grid(n, 1),
+                                   microscaling_kernels::kThreads, static_cast<const float*>(xb.data()), n, &max_finite);
+        microscaling_kernels::launch_microscaling(xb.data(), out.data(), counted ? mb.data() : nullptr, n, p,
+                                                  microscaling_kernels::layout_of(p, n), kSeed, kOffset, &max_finite,
+                                                  counted ? counts : nullptr, cuda_emulation::Launch{});
+        const std::string what = label + (counted ? "" : " (misaligned, not counted)");
+        expect_same_bits(out.values(), want, what);
+        if (counted) {
+          expect_same_bits(mb.values(), mask.to_vector(), what + " mask");
+          EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << what;
+          EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << what;
+        }
+      }
     }
 }
 

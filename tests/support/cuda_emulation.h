@@ -1,19 +1,26 @@
 // Runs CUDA kernels written in plain C++ on the CPU, so that a machine without a GPU can test
 // their indexing, shared memory use, warp reductions and arithmetic: include this before the
-// kernel's .cuh, then call cuda_emulation::launch(kernel, grid, block, args...). Each thread of
-// a CUDA block is an OS thread; __syncthreads() is a barrier across them, a warp reduction
-// one across the warp's 32; the blocks of the grid run one after another, so `__shared__`
-// variables (static here) and a kernel's `extern __shared__` array (one array of the test's)
-// are shared by the threads of the block that runs.
-// Provided: the keywords, dim3, float4, threadIdx/blockIdx/blockDim/gridDim, __syncthreads,
-// __reduce_add_sync and __reduce_max_sync over whole warps, atomicAdd on unsigned long long,
-// __fadd_rn, and cudaStream_t as a type. fmaf is the C library's fused
-// multiply-add, as on the device. Not provided: shuffles, votes, textures, streams.
+// kernel's .cuh, then call cuda_emulation::launch(kernel, grid, block, args...).
+// - Each thread of a CUDA block is an OS thread (a team kept between launches);
+//   __syncthreads() is a barrier across them, a warp operation one across the warp's 32.
+// - The blocks of the grid run one after another, so `__shared__` variables (static here) and
+//   a kernel's dynamic shared memory (QTORCH_EXTERN_SHARED: one array of the test's) are
+//   shared by the threads of the block that runs.
+// - Provided: the keywords, dim3, float4, threadIdx/blockIdx/blockDim/gridDim, __syncthreads,
+//   __reduce_add_sync, __reduce_max_sync and __shfl_xor_sync (unsigned) over whole warps,
+//   atomicAdd (unsigned long long) and atomicMax (unsigned), __fadd_rn, cudaStream_t as a
+//   type, and Launch, the CPU's counterpart of cuda::QueuedLaunch (core/cuda/queued_launch.cuh).
+//   fmaf is the C library's fused multiply-add, as on the device. Not provided: other
+//   shuffles, votes, textures, streams.
+// - Kernels get internal linkage here, so that a test's copy never stands in for the
+//   library's kernel of the same name.
 #pragma once
 
 #include <atomic>
 #include <barrier>
 #include <cmath>
+#include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -25,7 +32,7 @@
 #error "tests/support/cuda_emulation.h is for host compilers: nvcc has the real CUDA"
 #endif
 
-#define __global__
+#define __global__ static  // internal linkage: never the library's kernel of the same name
 #define __device__
 #define __host__
 #define __forceinline__ inline
@@ -44,6 +51,13 @@ inline float __fadd_rn(float a, float b) { return a + b; }
 
 inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
   return std::atomic_ref<unsigned long long>(*address).fetch_add(value);
+}
+inline unsigned atomicMax(unsigned* address, unsigned value) {
+  std::atomic_ref<unsigned> a(*address);
+  unsigned old = a.load();
+  while (old < value && !a.compare_exchange_weak(old, value)) {
+  }
+  return old;
 }
 
 struct dim3 {
@@ -84,6 +98,15 @@ unsigned warp_reduce(unsigned value, Op op) {
 }  // namespace cuda_emulation
 
 inline void __syncthreads() { cuda_emulation::block_barrier()->arrive_and_wait(); }
+inline unsigned __shfl_xor_sync(unsigned /*mask: whole warps only*/, unsigned value, int lane_mask) {
+  cuda_emulation::Warp& w = *cuda_emulation::this_warp;
+  const unsigned lane = threadIdx.x % 32;
+  w.slot[lane] = value;
+  w.barrier.arrive_and_wait();
+  const unsigned r = w.slot[lane ^ static_cast<unsigned>(lane_mask)];
+  w.barrier.arrive_and_wait();
+  return r;
+}
 inline unsigned __reduce_add_sync(unsigned /*mask: whole warps only*/, unsigned value) {
   return cuda_emulation::warp_reduce(value, [](unsigned a, unsigned b) { return a + b; });
 }
@@ -93,8 +116,73 @@ inline unsigned __reduce_max_sync(unsigned /*mask: whole warps only*/, unsigned 
 
 namespace cuda_emulation {
 
+/// `size` threads kept between launches (making 256 OS threads per launch costs more than
+/// most test kernels): run(job) calls job(t) on thread t for every t and returns when all
+/// have returned.
+class Team {
+ public:
+  explicit Team(unsigned size) : size_(size) {
+    for (unsigned t = 0; t < size; ++t) threads_.emplace_back([this, t] { serve(t); });
+  }
+  ~Team() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      ++generation_;
+    }
+    start_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  unsigned size() const { return size_; }
+  void run(const std::function<void(unsigned)>& job) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    job_ = &job;
+    running_ = size_;
+    ++generation_;
+    start_.notify_all();
+    done_.wait(lock, [this] { return running_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void serve(unsigned t) {
+    uint64_t seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      start_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (stop_) return;
+      const std::function<void(unsigned)>* job = job_;
+      lock.unlock();
+      (*job)(t);
+      lock.lock();
+      if (--running_ == 0) done_.notify_one();
+    }
+  }
+
+  unsigned size_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;
+  std::condition_variable start_, done_;
+  const std::function<void(unsigned)>* job_ = nullptr;
+  unsigned running_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+/// The team for blocks of `size` threads (kept until a launch asks for another size).
+inline Team& team_of(unsigned size) {
+  static std::unique_ptr<Team> team;
+  if (!team || team->size() != size) {
+    team.reset();
+    team = std::make_unique<Team>(size);
+  }
+  return *team;
+}
+
 /// kernel<<<grid, block>>>(args...), run to the end. The first exception a thread throws is
-/// rethrown here (after every thread has finished the grid).
+/// rethrown here (after every thread has finished the grid). Not reentrant: one launch at a
+/// time per process.
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, const Args&... args) {
   const unsigned threads = block.x * block.y * block.z;
@@ -106,31 +194,34 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, const Args&... arg
   block_barrier() = &barrier;
   std::exception_ptr failure;
   std::mutex failure_mutex;
-  std::vector<std::thread> workers;
-  workers.reserve(threads);
-  for (unsigned t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      threadIdx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
-      this_warp = warps.empty() ? nullptr : warps[t / 32].get();
-      blockDim = block;
-      gridDim = grid;
-      for (unsigned z = 0; z < grid.z; ++z)
-        for (unsigned y = 0; y < grid.y; ++y)
-          for (unsigned x = 0; x < grid.x; ++x) {
-            blockIdx = dim3(x, y, z);
-            try {
-              kernel(static_cast<Params>(args)...);
-            } catch (...) {
-              std::lock_guard<std::mutex> lock(failure_mutex);
-              if (!failure) failure = std::current_exception();
-            }
-            barrier.arrive_and_wait();  // the next block starts once this one is done
+  team_of(threads).run([&](unsigned t) {
+    threadIdx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
+    this_warp = warps.empty() ? nullptr : warps[t / 32].get();
+    blockDim = block;
+    gridDim = grid;
+    for (unsigned z = 0; z < grid.z; ++z)
+      for (unsigned y = 0; y < grid.y; ++y)
+        for (unsigned x = 0; x < grid.x; ++x) {
+          blockIdx = dim3(x, y, z);
+          try {
+            kernel(static_cast<Params>(args)...);
+          } catch (...) {
+            std::lock_guard<std::mutex> lock(failure_mutex);
+            if (!failure) failure = std::current_exception();
           }
-    });
-  }
-  for (std::thread& w : workers) w.join();
+          barrier.arrive_and_wait();  // the next block starts once this one is done
+        }
+  });
   block_barrier() = nullptr;
   if (failure) std::rethrow_exception(failure);
 }
+
+/// launch(kernel, grid, threads, args...) on the CPU: the same call as cuda::QueuedLaunch.
+struct Launch {
+  template <class... Params, class... Args>
+  void operator()(void (*kernel)(Params...), unsigned grid, unsigned threads, const Args&... args) const {
+    launch(kernel, dim3(grid), dim3(threads), args...);
+  }
+};
 
 }  // namespace cuda_emulation

@@ -1,0 +1,20 @@
+// A kernel launch queued on a stream, as a callable: launch(kernel, grid, threads, args...).
+// Host code in kernel headers that tests also run on the CPU takes its launch as a parameter;
+// the library passes this one, the tests the CPU's (tests/support/cuda_emulation.h).
+#pragma once
+
+#include "qtorch/core/cuda/cuda_check.h"
+
+namespace qtorch::cuda {
+
+struct QueuedLaunch {
+  cudaStream_t stream;
+
+  template <class... Params, class... Args>
+  void operator()(void (*kernel)(Params...), unsigned grid, unsigned threads, const Args&... args) const {
+    kernel<<<grid, threads, 0, stream>>>(static_cast<Params>(args)...);
+    QTORCH_CUDA_CHECK_LAUNCH();
+  }
+};
+
+}  // namespace qtorch::cuda
