@@ -128,18 +128,12 @@ MacOptions parse_mac(std::string_view text) {
   return o;
 }
 
-Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& options, Generator* generator) {
+MacParams mac_params(const MacOptions& options, int64_t M, int64_t K, int64_t N) {
   options.validate();
-  QTORCH_CHECK(a.defined() && b.defined() && a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
-               "qmatmul: expected [M, K] x [K, N], got {} x {}", a.defined() ? shape_str(a.shape()) : "undefined",
-               b.defined() ? shape_str(b.shape()) : "undefined");
-  QTORCH_CHECK(a.device() == b.device(), "qmatmul: expected both operands on one device, got {} and {}",
-               a.device().str(), b.device().str());
-  NoGradGuard no_grad;
   MacParams m;
-  m.M = a.size(0);
-  m.K = a.size(1);
-  m.N = b.size(1);
+  m.M = M;
+  m.K = K;
+  m.N = N;
   m.has_mul = options.multiply.has_value();
   if (m.has_mul) m.mul = make_quant_params(*options.multiply, options.multiply_rounding, {1});
   m.acc = make_quant_params(options.accumulate, options.accumulate_rounding, {1});
@@ -148,6 +142,18 @@ Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& optio
   m.chunk = options.chunk;
   const int64_t chunks = m.chunk > 0 ? (m.K + m.chunk - 1) / m.chunk : 0;
   m.slots = (m.K + chunks) * kRoundingsPerStep;
+  return m;
+}
+
+Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& options, Generator* generator) {
+  options.validate();
+  QTORCH_CHECK(a.defined() && b.defined() && a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
+               "qmatmul: expected [M, K] x [K, N], got {} x {}", a.defined() ? shape_str(a.shape()) : "undefined",
+               b.defined() ? shape_str(b.shape()) : "undefined");
+  QTORCH_CHECK(a.device() == b.device(), "qmatmul: expected both operands on one device, got {} and {}",
+               a.device().str(), b.device().str());
+  NoGradGuard no_grad;
+  const MacParams m = mac_params(options, a.size(0), a.size(1), b.size(1));
   const bool stochastic = (m.has_mul && m.mul.kind == RoundKind::Stochastic) || m.acc.kind == RoundKind::Stochastic;
   uint64_t seed = 0, offset = 0;
   if (stochastic) {

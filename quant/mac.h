@@ -33,6 +33,12 @@ struct MacOptions {
   bool operator==(const MacOptions&) const = default;
 };
 
+struct MacParams;  // quant/mac_core.h
+
+/// The kernel parameters (quant/mac_core.h) of a product [M, K] x [K, N] with these options:
+/// what qmatmul_forward hands either device's kernel. Validates the options.
+MacParams mac_params(const MacOptions& options, int64_t M, int64_t K, int64_t N);
+
 /// Text form, parsed back by parse_mac: comma-separated "acc=FORMAT" (required),
 /// "mul=FORMAT", "acc_rounding=NAME", "mul_rounding=NAME", "chunk=N", "fma", "kahan";
 /// e.g. "acc=fp16,mul=e5m2,chunk=64". Roundings are written only when not nearest.

@@ -11,7 +11,7 @@ struct QueuedLaunch {
   cudaStream_t stream;
 
   template <class... Params, class... Args>
-  void operator()(void (*kernel)(Params...), unsigned grid, unsigned threads, const Args&... args) const {
+  void operator()(void (*kernel)(Params...), dim3 grid, dim3 threads, const Args&... args) const {
     kernel<<<grid, threads, 0, stream>>>(static_cast<Params>(args)...);
     QTORCH_CUDA_CHECK_LAUNCH();
   }

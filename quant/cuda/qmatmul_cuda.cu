@@ -1,110 +1,18 @@
-// CUDA qmatmul behind quant/qmatmul_cuda.h. A block computes a kTile x kTile tile of the
-// output; the operands pass through shared memory in slabs of kSlab k (coalesced global
-// reads of A's rows and of B-transposed's rows), and every output element advances its own
-// chain (MacState of quant/mac_core.h, the arithmetic the CPU kernel runs) through the
-// slab's k in ascending order. Tiling changes only where operands are read from: each
-// element's chain is the same sequence of roundings as on the CPU, so the bits are equal.
-//
-// Every product of two float32 is exact in double, so nvcc's contraction of a product and
-// a sum into an FMA (on by default) cannot change a result: the unfused sum sees the same
-// exact product. The other products in the chain are scalings by powers of two.
+// qmatmul_cuda (quant/qmatmul_cuda.h): the launch of quant/cuda/qmatmul_kernels.cuh on the
+// device's stream.
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/cuda/context.h"
-#include "qtorch/core/philox.h"
-#include "qtorch/quant/mac_core.h"
+#include "qtorch/core/cuda/queued_launch.cuh"
+#include "qtorch/quant/cuda/qmatmul_kernels.cuh"
 #include "qtorch/quant/qmatmul_cuda.h"
-#include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
-namespace {
-
-constexpr int kTile = 32;                           // output tile: kTile x kTile elements
-constexpr int kSlab = 32;                           // k per shared-memory slab
-constexpr int kThreadsX = 32;                       // a warp spans the tile's columns
-constexpr int kThreadsY = 8;
-constexpr int kThreads = kThreadsX * kThreadsY;     // 256
-constexpr int kRowsPerThread = kTile / kThreadsY;   // rows ty, ty + 8, ty + 16, ty + 24
-static_assert(kThreadsX == kTile && kTile % kThreadsY == 0);
-
-/// Block b computes output tiles b, b + gridDim.x, ...; tile t covers rows
-/// (t / tiles_n) * kTile.. and columns (t % tiles_n) * kTile... Thread (tx, ty) owns column
-/// tx and rows ty + r * kThreadsY of the tile.
-template <RoundKind KM, RoundKind KA>
-__global__ void __launch_bounds__(kThreads)
-    qmatmul_kernel(const float* __restrict__ a, const float* __restrict__ bt, float* __restrict__ out,
-                   MacParams m, uint64_t seed, uint64_t offset, int64_t tiles_n, int64_t tiles) {
-  // +1 column: the transposing stores and the column reads hit 32 different banks.
-  __shared__ float a_slab[kTile][kSlab + 1];  // [row of the tile][k of the slab]
-  __shared__ float b_slab[kSlab][kTile + 1];  // [k of the slab][column of the tile]
-  const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
-  const int t = ty * kThreadsX + tx;
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int64_t i0 = (tile / tiles_n) * kTile, j0 = (tile % tiles_n) * kTile;
-    const int64_t j = j0 + tx;
-    MacState<KM, KA> state[kRowsPerThread];
-    uint64_t first_word[kRowsPerThread];  // the first random word of each owned element
-    bool live[kRowsPerThread];
-#pragma unroll
-    for (int r = 0; r < kRowsPerThread; ++r) {
-      const int64_t i = i0 + ty + r * kThreadsY;
-      live[r] = i < m.M && j < m.N;
-      first_word[r] = static_cast<uint64_t>(i * m.N + j) * static_cast<uint64_t>(m.slots);
-    }
-    for (int64_t k0 = 0; k0 < m.K; k0 += kSlab) {
-      const int slab = static_cast<int>(m.K - k0 < kSlab ? m.K - k0 : kSlab);
-      // Consecutive threads read consecutive k of one row of A and of one row of B^T.
-      for (int e = t; e < kTile * kSlab; e += kThreads) {
-        const int row = e / kSlab, kk = e % kSlab;
-        const bool k_in = kk < slab;
-        const int64_t i = i0 + row, jb = j0 + row;
-        a_slab[row][kk] = k_in && i < m.M ? a[i * m.K + k0 + kk] : 0.0f;
-        b_slab[kk][row] = k_in && jb < m.N ? bt[jb * m.K + k0 + kk] : 0.0f;
-      }
-      __syncthreads();
-      for (int kk = 0; kk < slab; ++kk) {
-        const int64_t k = k0 + kk;
-        const float b = b_slab[kk][tx];
-#pragma unroll
-        for (int r = 0; r < kRowsPerThread; ++r) {
-          if (!live[r]) continue;
-          const uint64_t first = first_word[r];
-          state[r].step(m, k, a_slab[ty + r * kThreadsY][kk], b, [&](int64_t slot) {
-            return philox_bits(seed, offset, first + static_cast<uint64_t>(slot));
-          });
-        }
-      }
-      __syncthreads();
-    }
-#pragma unroll
-    for (int r = 0; r < kRowsPerThread; ++r)
-      if (live[r]) out[(i0 + ty + r * kThreadsY) * m.N + j] = state[r].finish(m);
-  }
-}
-
-template <RoundKind KM, RoundKind KA>
-void launch(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed,
-            uint64_t offset, cudaStream_t stream) {
-  const int64_t tiles_m = (m.M + kTile - 1) / kTile, tiles_n = (m.N + kTile - 1) / kTile;
-  const int64_t tiles = tiles_m * tiles_n;
-  qmatmul_kernel<KM, KA><<<cuda::blocks_for(tiles, 1, int64_t{1} << 30), dim3(kThreadsX, kThreadsY), 0,
-                           stream>>>(a, bt, out, m, seed, offset, tiles_n, tiles);
-  QTORCH_CUDA_CHECK_LAUNCH();
-}
-
-}  // namespace
 
 void qmatmul_cuda(const float* a, const float* bt, float* out, const MacParams& m, uint64_t seed,
                   uint64_t offset) {
   if (m.M * m.N <= 0) return;
   cuda::DeviceGuard guard(cuda::device_of_pointer(out));
-  // Without a multiply format its rounding is never read: one instantiation serves (as on
-  // the CPU).
-  const RoundKind km = m.has_mul ? m.mul.kind : RoundKind::NearestEven;
-  with_round_kind(km, [&](auto mul) {
-    with_round_kind(m.acc.kind, [&](auto acc) {
-      launch<decltype(mul)::value, decltype(acc)::value>(a, bt, out, m, seed, offset, guard.stream());
-    });
-  });
+  qmatmul_kernels::run_qmatmul(a, bt, out, m, seed, offset, cuda::QueuedLaunch{guard.stream()});
 }
 
 }  // namespace qtorch::quant

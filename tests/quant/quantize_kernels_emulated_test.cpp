@@ -13,6 +13,9 @@
 // - MX and NVFP4 (quant/cuda/microscaling_kernels.cuh): every kernel by layout (aligned
 //   blocks, short blocks, column blocks), each element type, aligned and misaligned, counted
 //   and not, with NVFP4's tensor-wide maximum from its own kernel on a small grid.
+// - qmatmul (quant/cuda/qmatmul_kernels.cuh): products across tile and slab edges with every
+//   kind of chain (multiply format, FMA, Kahan, chunks, stochastic roundings), against
+//   qmatmul_forward on the CPU.
 // tests/cuda runs the same kernels on a device (fused_quantize_parity_test.cpp,
 // quantize_parity_test.cpp).
 #include <gtest/gtest.h>
@@ -28,10 +31,12 @@
 
 #include "qtorch/core/generator.h"
 #include "qtorch/qtorch.h"
+#include "qtorch/quant/mac.h"
 #include "qtorch/quant/quantize.h"
 #include "tests/support/cuda_emulation.h"
 // After the emulation: the kernels see its CUDA keywords and intrinsics.
 #include "qtorch/quant/cuda/microscaling_kernels.cuh"
+#include "qtorch/quant/cuda/qmatmul_kernels.cuh"
 #include "qtorch/quant/cuda/quantize_kernels.cuh"
 
 using namespace qtorch;
@@ -302,6 +307,37 @@ TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
           EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << what;
         }
       }
+    }
+}
+
+TEST(QuantizeKernelsEmulated, QmatmulGivesTheCpuBits) {
+  const char* const options_text[] = {"acc=fp16",
+                                      "acc=bf16,mul=e5m2,acc_rounding=stochastic,mul_rounding=stochastic",
+                                      "acc=e4m3,fma", "acc=fp16,kahan", "acc=bf16,chunk=8",
+                                      "acc=fixed:12:6,mul=fixed:8:4"};
+  struct Size {
+    int64_t m, k, n;
+  };
+  // Two tiles by two with partial edges and two slabs with a partial one; one element.
+  const Size sizes[] = {{40, 70, 37}, {1, 1, 1}, {3, 33, 65}};
+  uint32_t seed = 900;
+  for (const char* text : options_text)
+    for (const Size& z : sizes) {
+      const MacOptions options = parse_mac(text);
+      std::vector<float> a = mixed(z.m * z.k, seed++), b = mixed(z.k * z.n, seed++);
+      Generator g(kSeed);
+      g.set_state(kSeed, kOffset);
+      const std::vector<float> want =
+          qmatmul_forward(Tensor::from_vector(a, {z.m, z.k}), Tensor::from_vector(b, {z.k, z.n}), options, &g)
+              .to_vector();
+      std::vector<float> bt(b.size());  // B transposed: [N, K]
+      for (int64_t k = 0; k < z.k; ++k)
+        for (int64_t j = 0; j < z.n; ++j) bt[static_cast<size_t>(j * z.k + k)] = b[static_cast<size_t>(k * z.n + j)];
+      std::vector<float> got(static_cast<size_t>(z.m * z.n), -1.0f);
+      qmatmul_kernels::run_qmatmul(a.data(), bt.data(), got.data(), mac_params(options, z.m, z.k, z.n), kSeed, kOffset,
+                                   cuda_emulation::Launch{});
+      expect_same_bits(got, want,
+                       std::string(text) + " " + std::to_string(z.m) + "x" + std::to_string(z.k) + "x" + std::to_string(z.n));
     }
 }
 

@@ -219,8 +219,8 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, const Args&... arg
 /// launch(kernel, grid, threads, args...) on the CPU: the same call as cuda::QueuedLaunch.
 struct Launch {
   template <class... Params, class... Args>
-  void operator()(void (*kernel)(Params...), unsigned grid, unsigned threads, const Args&... args) const {
-    launch(kernel, dim3(grid), dim3(threads), args...);
+  void operator()(void (*kernel)(Params...), dim3 grid, dim3 threads, const Args&... args) const {
+    launch(kernel, grid, threads, args...);
   }
 };
 
