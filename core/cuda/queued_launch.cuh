@@ -5,14 +5,20 @@
 
 #include "qtorch/core/cuda/cuda_check.h"
 
+#include <cstddef>
+
 namespace qtorch::cuda {
 
 struct QueuedLaunch {
   cudaStream_t stream;
+  size_t shared = 0;  // bytes of dynamic shared memory per CUDA block
+
+  /// The same launch with `bytes` of dynamic shared memory.
+  QueuedLaunch with_shared(size_t bytes) const { return {stream, bytes}; }
 
   template <class... Params, class... Args>
   void operator()(void (*kernel)(Params...), dim3 grid, dim3 threads, const Args&... args) const {
-    kernel<<<grid, threads, 0, stream>>>(static_cast<Params>(args)...);
+    kernel<<<grid, threads, shared, stream>>>(static_cast<Params>(args)...);
     QTORCH_CUDA_CHECK_LAUNCH();
   }
 };

@@ -1,6 +1,7 @@
 // Block floating point's block maxima on the GPU, shared by the quantize kernels
 // (quant/cuda/quantize_kernels.cuh): the block index of an element, a CUDA block's largest
-// magnitude bits, and the maxima pass of the two-pass layouts (block_maxima.cu).
+// magnitude bits, and the maxima pass of the two-pass layouts (block_maxima.cu, its kernels in
+// block_maxima_kernels.cuh).
 #pragma once
 
 #ifdef __CUDACC__

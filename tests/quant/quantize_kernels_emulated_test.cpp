@@ -8,8 +8,10 @@
 //   or nothing; against quant::quantize_fused on the CPU.
 // - quantize_list_in_segments: a list of tensors in one launch, against
 //   quant::quantize_each_in_place.
-// - quantize_kernel with block maxima (blocks across rows, computed here by the contract of
-//   quant/quantize_cuda.h) and a small grid, so that its grid-stride loop runs.
+// - The two-pass block floating point layouts: each maxima kernel
+//   (quant/cuda/block_maxima_kernels.cuh: long rows, short rows in shared memory, global
+//   atomics) against the maxima of the contract of quant/quantize_cuda.h computed here, then
+//   quantize_kernel from them on a small grid, so that its grid-stride loop runs.
 // - MX and NVFP4 (quant/cuda/microscaling_kernels.cuh): every kernel by layout (aligned
 //   blocks, short blocks, column blocks), each element type, aligned and misaligned, counted
 //   and not, with NVFP4's tensor-wide maximum from its own kernel on a small grid.
@@ -35,9 +37,14 @@
 #include "qtorch/quant/quantize.h"
 #include "tests/support/cuda_emulation.h"
 // After the emulation: the kernels see its CUDA keywords and intrinsics.
+#include "qtorch/quant/cuda/block_maxima_kernels.cuh"
 #include "qtorch/quant/cuda/microscaling_kernels.cuh"
 #include "qtorch/quant/cuda/qmatmul_kernels.cuh"
 #include "qtorch/quant/cuda/quantize_kernels.cuh"
+
+namespace qtorch::quant::block_maxima_kernels {
+uint32_t block_maxima_shared[kSharedBlocks];  // short_rows_max_kernel's dynamic shared memory
+}  // namespace qtorch::quant::block_maxima_kernels
 
 using namespace qtorch;
 using namespace qtorch::quant;
@@ -205,25 +212,58 @@ TEST(QuantizeKernelsEmulated, ListsInOneLaunchGiveTheCpuBits) {
     }
 }
 
-TEST(QuantizeKernelsEmulated, BlocksAcrossRowsFromTheirMaximaGiveTheCpuBits) {
+TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
   // Blocks along dim 1 of [6, 10, 3] (outer 6, 10 blocks, inner 3: a group of 4 elements
-  // straddles blocks) and dim 0 of [5, 8] (inner 8: groups stay in one block), quantized by
-  // quantize_kernel with the block maxima of the contract, on a grid of 2 CUDA blocks.
+  // straddles blocks) and of [3, 700] (short rows, in shared memory); dim 1 of [2, 3, 300]
+  // and of [2, 2, 4500] (long rows, in one chunk and in two); dim 0 of [9000, 2] (more blocks than shared memory
+  // holds: global atomics) and of [5, 8] (groups stay in one block).
   struct Case {
     Shape shape;
     int dim;
+    const char* maxima_kernel;
   };
-  for (const auto& [shape, dim] : {Case{{6, 10, 3}, 1}, Case{{5, 8}, 0}, Case{{3, 700}, 1}})
+  const Case cases[] = {{{6, 10, 3}, 1, "short rows"},
+                        {{3, 700}, 1, "short rows"},
+                        {{2, 3, 300}, 1, "long rows"},
+                        {{2, 2, 4500}, 1, "long rows, two chunks each"},
+                        {{9000, 2}, 0, "global atomics"},
+                        {{5, 8}, 0, "short rows"}};
+  for (const auto& [shape, dim, maxima_kernel] : cases)
     for (Rounding r : kRoundings) {
       const int64_t n = numel_of(shape);
       const std::vector<float> x = mixed(n, 77);
       const Number number = BlockFloatingPoint{.wl = 6, .dim = dim};
       const QuantParams p = make_quant_params(number, r, shape);
-      std::vector<uint32_t> maxima(static_cast<size_t>(p.blocks), 0);
-      for (int64_t e = 0; e < n; ++e) {
-        uint32_t& m = maxima[static_cast<size_t>((e / p.inner) % p.blocks)];
-        m = std::max(m, float_bits(x[static_cast<size_t>(e)]) & kAbsMask);
+      const std::string label = shape_str(shape) + " dim " + std::to_string(dim) + " " + rounding_name(r) + " (" +
+                                maxima_kernel + ")";
+      // The contract: maxima[j] = the largest magnitude bits of block j, (e / inner) % blocks.
+      const auto maxima_of = [&](const std::vector<float>& v) {
+        std::vector<uint32_t> m(static_cast<size_t>(p.blocks), 0);
+        for (int64_t e = 0; e < n; ++e) {
+          uint32_t& b = m[static_cast<size_t>((e / p.inner) % p.blocks)];
+          b = std::max(b, float_bits(v[static_cast<size_t>(e)]) & kAbsMask);
+        }
+        return m;
+      };
+      const std::vector<uint32_t> want_maxima = maxima_of(x);
+      const cuda_emulation::Launch launch{.shared_capacity = sizeof(block_maxima_kernels::block_maxima_shared)};
+      // The maxima with one huge element at a time (first, last, middle, a second chunk's first),
+      // so that every kernel must read that element.
+      for (int64_t spike : {int64_t{0}, n - 1, n / 2, block_maxima_kernels::kRowChunk}) {
+        if (spike >= n) continue;
+        std::vector<float> xs = x;
+        for (float& v : xs) v = std::isfinite(v) ? v : 1.0f;  // no NaN or inf above the spike
+        xs[static_cast<size_t>(spike)] = -3e38f;
+        const std::vector<uint32_t> want_spiked = maxima_of(xs);
+        HostBuffer sb(xs, 0);
+        std::vector<uint32_t> spiked(static_cast<size_t>(p.blocks), 0);
+        block_maxima_kernels::run_block_maxima(sb.data(), n, p, spiked.data(), 1, launch);
+        EXPECT_EQ(spiked, want_spiked) << label << ", element " << spike << " the largest";
       }
+      HostBuffer xb(x, 0), out(n, 0), mb(n, 0);
+      std::vector<uint32_t> maxima(static_cast<size_t>(p.blocks), 0);
+      block_maxima_kernels::run_block_maxima(xb.data(), n, p, maxima.data(), 1, launch);
+      EXPECT_EQ(maxima, want_maxima) << label;
       Generator g(kSeed);
       g.set_state(kSeed, kOffset);
       Tensor mask;
@@ -231,7 +271,6 @@ TEST(QuantizeKernelsEmulated, BlocksAcrossRowsFromTheirMaximaGiveTheCpuBits) {
       const std::vector<float> want =
           quantize(Tensor::from_vector(x, shape), number, r, {.generator = &g, .stats = &stats, .mask = &mask})
               .to_vector();
-      HostBuffer xb(x, 0), out(n, 0), mb(n, 0);
       unsigned long long counts[2] = {0, 0};
       const kernels::BlockLookup blocks{.maxima = maxima.data(),
                                         .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
@@ -243,7 +282,6 @@ TEST(QuantizeKernelsEmulated, BlocksAcrossRowsFromTheirMaximaGiveTheCpuBits) {
                                static_cast<const float*>(xb.data()), out.data(), mb.data(), n, p, kSeed, kOffset,
                                blocks, static_cast<unsigned long long*>(counts));
       });
-      const std::string label = shape_str(shape) + " dim " + std::to_string(dim) + " " + rounding_name(r);
       expect_same_bits(out.values(), want, label);
       expect_same_bits(mb.values(), mask.to_vector(), label + " mask");
       EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << label;

@@ -25,6 +25,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -217,7 +218,14 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, const Args&... arg
 }
 
 /// launch(kernel, grid, threads, args...) on the CPU: the same call as cuda::QueuedLaunch.
+/// Dynamic shared memory is the test's own array (with_shared only checks its size).
 struct Launch {
+  size_t shared_capacity = 0;  // bytes of the test's array; with_shared checks against it
+  Launch with_shared(size_t bytes) const {
+    if (bytes > shared_capacity) throw std::runtime_error("cuda_emulation: the test's shared memory is too small");
+    return *this;
+  }
+
   template <class... Params, class... Args>
   void operator()(void (*kernel)(Params...), dim3 grid, dim3 threads, const Args&... args) const {
     launch(kernel, grid, threads, args...);
