@@ -7,14 +7,12 @@
 
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/cuda/conv_direct_kernels.cuh"
+#include "qtorch/core/cuda/queued_launch.cuh"
 #include "qtorch/core/cuda/cuda_backend.h"
 
 namespace qtorch::cuda {
 namespace {
 using conv_direct::block_fits;
-using conv_direct::position_grid;
-using conv_direct::with_channel_block;
-using conv_direct::kThreads;
 
 int64_t products_per_output_channel(const Window2d& g) { return g.c * g.kh * g.kw; }
 int64_t products_per_input_channel(const Window2d& g, int64_t out_channels) { return out_channels * g.kh * g.kw; }
@@ -45,57 +43,28 @@ bool CudaBackend::conv2d_direct_preferred(const Window2d& g, int64_t out_channel
 
 void CudaBackend::conv2d_direct(const Tensor& x, const Tensor& weight, const Tensor& bias, const Window2d& g,
                                 const Tensor& y) {
-  const int64_t out_c = weight.size(0), positions = g.n * g.out_h * g.out_w;
   DeviceGuard guard(x);
-  with_channel_block(out_c, [&](auto block) {
-    constexpr int B = decltype(block)::value;
-    const dim3 grid = position_grid(positions, out_c, B);
-    const size_t shared = static_cast<size_t>(products_per_output_channel(g) * B) * sizeof(float);
-    with_index_type(std::max({x.numel(), weight.numel(), y.numel()}), [&](auto zero) {
-      using I = decltype(zero);
-      conv_direct::forward_kernel<B, I><<<grid, kThreads, shared, guard.stream()>>>(
-          x.data_ptr(), weight.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr, WindowIndex<I>(g),
-          static_cast<I>(out_c), y.data_ptr());
-    });
-  });
-  QTORCH_CUDA_CHECK_LAUNCH();
+  conv_direct::run_forward(x.data_ptr(), weight.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr, g,
+                           weight.size(0), y.data_ptr(), QueuedLaunch{guard.stream()});
 }
 
 void CudaBackend::conv2d_direct_backward_input(const Tensor& grad_out, const Tensor& weight, const Window2d& g,
                                                const Tensor& grad_in) {
-  const int64_t out_c = weight.size(0), positions = g.n * g.h * g.w;
   DeviceGuard guard(grad_out);
-  with_channel_block(g.c, [&](auto block) {
-    constexpr int B = decltype(block)::value;
-    const dim3 grid = position_grid(positions, g.c, B);
-    const size_t shared = static_cast<size_t>(products_per_input_channel(g, out_c) * B) * sizeof(float);
-    with_index_type(std::max({grad_out.numel(), weight.numel(), grad_in.numel()}), [&](auto zero) {
-      using I = decltype(zero);
-      conv_direct::backward_input_kernel<B, I><<<grid, kThreads, shared, guard.stream()>>>(
-          grad_out.data_ptr(), weight.data_ptr(), WindowIndex<I>(g), static_cast<I>(out_c), grad_in.data_ptr());
-    });
-  });
-  QTORCH_CUDA_CHECK_LAUNCH();
+  conv_direct::run_backward_input(grad_out.data_ptr(), weight.data_ptr(), g, weight.size(0), grad_in.data_ptr(),
+                                  QueuedLaunch{guard.stream()});
 }
 
 void CudaBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Tensor& x, const Window2d& g,
                                                 const Tensor& grad_weight) {
   const int64_t out_c = grad_weight.size(0), depth = products_per_output_channel(g);
-  const int64_t plane = g.out_h * g.out_w, weights = out_c * depth;
-  const conv_direct::WeightChunks chunks = conv_direct::weight_chunks(g.n, plane, out_c, depth);
+  const conv_direct::WeightChunks chunks = conv_direct::weight_chunks(g.n, g.out_h * g.out_w, out_c, depth);
   DeviceGuard guard(x);
-  Tensor partial = empty({chunks.chunks, weights}, x.device());
-  const dim3 grid = conv_direct::weight_grid(out_c, depth, chunks);
-  with_index_type(std::max({x.numel(), grad_out.numel(), partial.numel()}), [&](auto zero) {
-    using I = decltype(zero);
-    conv_direct::weight_partial_kernel<I><<<grid, kThreads, conv_direct::kWeightShared, guard.stream()>>>(
-        grad_out.data_ptr(), x.data_ptr(), WindowIndex<I>(g), static_cast<I>(out_c),
-        static_cast<I>(chunks.samples), partial.data_ptr());
-    QTORCH_CUDA_CHECK_LAUNCH();
-    conv_direct::weight_sum_kernel<I><<<blocks_for(weights, kThreads), kThreads, 0, guard.stream()>>>(
-        partial.data_ptr(), static_cast<I>(chunks.chunks), static_cast<I>(weights), grad_weight.data_ptr());
-  });
-  QTORCH_CUDA_CHECK_LAUNCH();
+  // Returned to the cache when this call ends: later use is ordered after the launches
+  // on the device's one stream.
+  Tensor partial = empty({chunks.chunks, out_c * depth}, x.device());
+  conv_direct::run_backward_weight(grad_out.data_ptr(), x.data_ptr(), g, out_c, partial.data_ptr(),
+                                   grad_weight.data_ptr(), QueuedLaunch{guard.stream()});
 }
 
 }  // namespace qtorch::cuda

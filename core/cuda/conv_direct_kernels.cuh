@@ -242,4 +242,60 @@ __global__ void weight_sum_kernel(const float* __restrict__ partial, I chunks, I
   }
 }
 
+// ---- the passes, run with launch(kernel, grid, threads, args...) (cuda::QueuedLaunch in
+// the library) on contiguous arrays: x [N, C, H, W], w [O, C, kh, kw], y and dy
+// [N, O, out_h, out_w] ----
+
+/// Elements of the largest array a pass indexes: int32_t indices below 2^30.
+inline int64_t largest_of(const Window2d& g, int64_t out_c) {
+  return std::max({g.n * g.c * g.h * g.w, out_c * g.c * g.kh * g.kw, g.n * out_c * g.out_h * g.out_w});
+}
+
+/// y = conv(x, w) (+ bias, where not null).
+template <class Launch>
+void run_forward(const float* x, const float* w, const float* bias, const Window2d& g, int64_t out_c, float* y,
+                 Launch launch) {
+  with_channel_block(out_c, [&](auto block) {
+    constexpr int B = decltype(block)::value;
+    const auto shared = launch.with_shared(static_cast<size_t>(g.c * g.kh * g.kw * B) * sizeof(float));
+    with_index_type(largest_of(g, out_c), [&](auto zero) {
+      using I = decltype(zero);
+      shared(forward_kernel<B, I>, position_grid(g.n * g.out_h * g.out_w, out_c, B), dim3(kThreads), x, w, bias,
+             WindowIndex<I>(g), static_cast<I>(out_c), y);
+    });
+  });
+}
+
+/// dx (overwritten) from dy.
+template <class Launch>
+void run_backward_input(const float* dy, const float* w, const Window2d& g, int64_t out_c, float* dx, Launch launch) {
+  with_channel_block(g.c, [&](auto block) {
+    constexpr int B = decltype(block)::value;
+    const auto shared = launch.with_shared(static_cast<size_t>(out_c * g.kh * g.kw * B) * sizeof(float));
+    with_index_type(largest_of(g, out_c), [&](auto zero) {
+      using I = decltype(zero);
+      shared(backward_input_kernel<B, I>, position_grid(g.n * g.h * g.w, g.c, B), dim3(kThreads), dy, w,
+             WindowIndex<I>(g), static_cast<I>(out_c), dx);
+    });
+  });
+}
+
+/// dw (overwritten) from dy and x; `partial` holds weight_chunks(...).chunks * out_c * C*kh*kw
+/// floats of scratch.
+template <class Launch>
+void run_backward_weight(const float* dy, const float* x, const Window2d& g, int64_t out_c, float* partial, float* dw,
+                         Launch launch) {
+  const int64_t depth = g.c * g.kh * g.kw, weights = out_c * depth;
+  const WeightChunks chunks = weight_chunks(g.n, g.out_h * g.out_w, out_c, depth);
+  with_index_type(std::max(largest_of(g, out_c), chunks.chunks * weights), [&](auto zero) {
+    using I = decltype(zero);
+    launch.with_shared(kWeightShared)(weight_partial_kernel<I>, weight_grid(out_c, depth, chunks), dim3(kThreads), dy,
+                                      x, WindowIndex<I>(g), static_cast<I>(out_c), static_cast<I>(chunks.samples),
+                                      partial);
+    launch(weight_sum_kernel<I>, dim3(static_cast<unsigned>(std::clamp<int64_t>(ceil_div(weights, kThreads), 1, 65535))),
+           dim3(kThreads), static_cast<const float*>(partial), static_cast<I>(chunks.chunks), static_cast<I>(weights),
+           dw);
+  });
+}
+
 }  // namespace qtorch::cuda::conv_direct

@@ -1,8 +1,8 @@
 // The GPU's direct convolution kernels (core/cuda/conv_direct_kernels.cuh) run on the CPU
-// through tests/support/cuda_emulation.h, with the launch geometry core/cuda/conv_direct.cu
-// uses (position_grid, weight_grid, weight_chunks, channel_block), so that their indexing,
-// shared memory and sums are checked on machines without a GPU; tests/cuda runs the same
-// kernels on a device.
+// through tests/support/cuda_emulation.h, launched as the library launches them
+// (run_forward, run_backward_input, run_backward_weight) and by hand with a small grid and
+// 64-bit indices, so that their indexing, shared memory and sums are checked on machines
+// without a GPU; tests/cuda runs the same kernels on a device.
 // - Forward pass and input gradient: the bits of the CPU's direct kernels, which accumulate
 //   each value with a fused multiply-add in the same order (the kernel header says which).
 //   Inputs with NaN and an infinite weight check the padding taps too (inf * 0 is NaN on both).
@@ -69,12 +69,16 @@ void poison_shared() {
   std::fill(std::begin(cd::conv_shared), std::end(cd::conv_shared), std::numeric_limits<float>::quiet_NaN());
 }
 
-// How the launches of one call are made: the grid's cap on position blocks (small ones make
-// the grid-stride loops run) and the index type.
+// How the launches of one call are made: as the library makes them (run_forward and the
+// others, with cuda::QueuedLaunch's counterpart), or by hand with a cap on the grid's
+// position blocks (small ones make the grid-stride loops run) and 64-bit indices.
 struct Launch {
+  bool by_hand = false;
   int64_t cap = 65535LL * 32;
   bool wide_index = false;
 };
+
+const cuda_emulation::Launch kEmulated{.shared_capacity = sizeof(cd::conv_shared)};
 
 template <class F>
 void with_index(bool wide, F&& f) {
@@ -88,6 +92,11 @@ std::vector<float> emulate_forward(const Tensor& x, const Tensor& w, const Tenso
                                    Launch how) {
   const int64_t out_c = w.size(0);
   std::vector<float> y(static_cast<size_t>(g.n * out_c * g.out_h * g.out_w), -1.0f);
+  if (!how.by_hand) {
+    poison_shared();
+    cd::run_forward(x.data_ptr(), w.data_ptr(), b.defined() ? b.data_ptr() : nullptr, g, out_c, y.data(), kEmulated);
+    return y;
+  }
   cd::with_channel_block(out_c, [&](auto block) {
     constexpr int B = decltype(block)::value;
     EXPECT_LE(g.c * g.kh * g.kw * B, cd::kMaxSharedFloats);
@@ -106,6 +115,11 @@ std::vector<float> emulate_forward(const Tensor& x, const Tensor& w, const Tenso
 std::vector<float> emulate_backward_input(const Tensor& dy, const Tensor& w, const Window2d& g, Launch how) {
   const int64_t out_c = w.size(0);
   std::vector<float> dx(static_cast<size_t>(g.n * g.c * g.h * g.w), -1.0f);
+  if (!how.by_hand) {
+    poison_shared();
+    cd::run_backward_input(dy.data_ptr(), w.data_ptr(), g, out_c, dx.data(), kEmulated);
+    return dx;
+  }
   cd::with_channel_block(g.c, [&](auto block) {
     constexpr int B = decltype(block)::value;
     EXPECT_LE(out_c * g.kh * g.kw * B, cd::kMaxSharedFloats);
@@ -126,7 +140,11 @@ std::vector<float> emulate_backward_weight(const Tensor& dy, const Tensor& x, co
   const cd::WeightChunks chunks = cd::weight_chunks(g.n, g.out_h * g.out_w, out_c, depth);
   std::vector<float> partial(static_cast<size_t>(chunks.chunks * weights), std::nanf(""));
   std::vector<float> dw(static_cast<size_t>(weights), -1.0f);
-  EXPECT_LE(cd::kWeightShared, sizeof(cd::conv_shared));
+  if (!wide_index) {
+    poison_shared();
+    cd::run_backward_weight(dy.data_ptr(), x.data_ptr(), g, out_c, partial.data(), dw.data(), kEmulated);
+    return dw;
+  }
   with_index(wide_index, [&](auto zero) {
     using I = decltype(zero);
     poison_shared();
@@ -174,9 +192,9 @@ TEST_P(ConvDirectKernels, ForwardAndInputGradientGiveTheCpuBits) {
   expect_same_bits(emulate_forward(x, w, b, g, {}), y, std::string(k.what) + ": forward");
   expect_same_bits(emulate_backward_input(dy, w, g, {}), dx, std::string(k.what) + ": input gradient");
   // Grid-stride loops (two blocks of positions) and 64-bit indices give the same bits.
-  expect_same_bits(emulate_forward(x, w, b, g, {.cap = 2, .wide_index = true}), y,
+  expect_same_bits(emulate_forward(x, w, b, g, {.by_hand = true, .cap = 2, .wide_index = true}), y,
                    std::string(k.what) + ": forward, grid stride, int64");
-  expect_same_bits(emulate_backward_input(dy, w, g, {.cap = 2, .wide_index = true}), dx,
+  expect_same_bits(emulate_backward_input(dy, w, g, {.by_hand = true, .cap = 2, .wide_index = true}), dx,
                    std::string(k.what) + ": input gradient, grid stride, int64");
 }
 
