@@ -1,12 +1,13 @@
 // The launches of the fused optimizer updates: a list of up to kMax parameters passed by
 // value as kernel parameters, CUDA block b working on chunk b - first_block[i] of item i,
-// each element by the update's own functor. Internal to optim/cuda.
+// each element by the update's own functor (optim/cuda/updates.cuh). Internal to optim/cuda;
+// plain C++ apart from the CUDA keywords that tests/support/cuda_emulation.h provides
+// (tests/optim/fused_update_emulated_test.cpp runs it on the CPU).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
 #include "qtorch/core/error.h"
 
 namespace qtorch::optim {
@@ -40,15 +41,15 @@ __global__ void __launch_bounds__(kListThreads) tensor_list_kernel(TensorList<It
 }
 
 /// element(item, e) for every element e of every item (Item::n elements each), in as few
-/// launches on `stream` as kMax items per launch and 2^31 - 1 CUDA blocks allow.
-template <int kMax, class Item, class Element>
-void for_each_element(const std::vector<Item>& items, const Element& element, cudaStream_t stream) {
+/// launches as kMax items per launch and 2^31 - 1 CUDA blocks allow, each run with
+/// launch(kernel, grid, threads, args...) (cuda::QueuedLaunch in the library).
+template <int kMax, class Item, class Element, class Launch>
+void for_each_element(const std::vector<Item>& items, const Element& element, Launch launch) {
   constexpr int64_t kMaxBlocks = (int64_t{1} << 31) - 1;
   TensorList<Item, kMax> list;
   auto flush = [&] {
     if (list.count == 0) return;
-    tensor_list_kernel<Item, kMax, Element><<<list.blocks, kListThreads, 0, stream>>>(list, element);
-    QTORCH_CUDA_CHECK_LAUNCH();
+    launch(tensor_list_kernel<Item, kMax, Element>, dim3(list.blocks), dim3(kListThreads), list, element);
     list = TensorList<Item, kMax>{};
   };
   for (const Item& t : items) {
