@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "qtorch/core/cuda/cuda_check.h"
+#include "qtorch/core/cuda/grid.h"  // blocks_for
 #include "qtorch/core/tensor.h"
 
 namespace qtorch::cuda {
@@ -47,12 +48,5 @@ class DeviceGuard {
   cudaStream_t stream_ = nullptr;
 };
 
-/// Blocks of `threads` covering n items, capped so grid-stride loops do the rest.
-inline unsigned blocks_for(int64_t n, int threads, int64_t cap = 65535LL * 32) {
-  int64_t b = (n + threads - 1) / threads;
-  if (b < 1) b = 1;
-  if (b > cap) b = cap;
-  return static_cast<unsigned>(b);
-}
 
 }  // namespace qtorch::cuda

@@ -8,7 +8,7 @@
 //   shared by the threads of the block that runs.
 // - Provided: the keywords, dim3, float4, threadIdx/blockIdx/blockDim/gridDim, __syncthreads,
 //   __reduce_add_sync, __reduce_max_sync and __shfl_xor_sync (unsigned) over whole warps,
-//   atomicAdd (unsigned long long) and atomicMax (unsigned), __fadd_rn, cudaStream_t as a
+//   atomicAdd (unsigned long long) and atomicMax (unsigned), __fadd_rn and __fmul_rn, cudaStream_t as a
 //   type, and Launch, the CPU's counterpart of cuda::QueuedLaunch (core/cuda/queued_launch.cuh).
 //   fmaf is the C library's fused multiply-add, as on the device. Not provided: other
 //   shuffles, votes, textures, streams.
@@ -48,7 +48,16 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
-inline float __fadd_rn(float a, float b) { return a + b; }
+// One rounding each, never contracted into an FMA with what surrounds them (a volatile
+// store rounds to float32), as on the device.
+inline float __fadd_rn(float a, float b) {
+  volatile float r = a + b;
+  return r;
+}
+inline float __fmul_rn(float a, float b) {
+  volatile float r = a * b;
+  return r;
+}
 
 inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
   return std::atomic_ref<unsigned long long>(*address).fetch_add(value);

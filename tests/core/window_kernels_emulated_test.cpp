@@ -1,0 +1,128 @@
+// The CUDA backend's window kernels (core/cuda/window_kernels.cuh: im2col, col2im, max and
+// average pooling and their gradients) run on the CPU through tests/support/cuda_emulation.h,
+// launched by the library's own host code, against the CPU backend bit for bit: the shapes
+// of tests/cuda (LeNet's convolutions and pooling, strides, dilation, groups, padding, 1x1),
+// windows with ties and a NaN. tests/cuda runs the same kernels on a device.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "qtorch/core/backend.h"
+#include "qtorch/core/ops.h"
+#include "qtorch/qtorch.h"
+#include "tests/support/cuda_emulation.h"
+// After the emulation: the kernels see its CUDA keywords.
+#include "qtorch/core/cuda/window_kernels.cuh"
+
+using namespace qtorch;
+namespace wk = qtorch::cuda::window_kernels;
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, uint32_t seed, bool coarse = false) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-3.0f, 3.0f);
+  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
+  for (float& e : v) e = coarse ? std::round(dist(rng)) : dist(rng);  // coarse: ties in windows
+  return Tensor::from_vector(v, shape);
+}
+
+void expect_same_bits(const std::vector<float>& got, const Tensor& want, const std::string& what) {
+  const std::vector<float> w = want.to_vector();
+  ASSERT_EQ(got.size(), w.size()) << what;
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &got[i], 4);
+    std::memcpy(&b, &w[i], 4);
+    if (a != b && !(std::isnan(got[i]) && std::isnan(w[i])) && bad++ < 5)
+      ADD_FAILURE() << what << " at " << i << ": kernel " << got[i] << ", CPU " << w[i];
+  }
+}
+
+struct ConvCase {
+  const char* name;
+  int64_t n, c, h, w, o, kh, kw;
+  Conv2dParams opt;
+};
+
+const ConvCase kConv[] = {
+    {"lenet conv1", 2, 1, 28, 28, 6, 5, 5, {.pad_h = 2, .pad_w = 2}},
+    {"lenet conv2", 2, 6, 14, 14, 16, 5, 5, {}},
+    {"strided dilated grouped", 3, 4, 11, 9, 6, 3, 2,
+     {.stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 2, .dil_h = 2, .dil_w = 1, .groups = 2}},
+    {"1x1", 2, 5, 4, 4, 3, 1, 1, {}},
+};
+
+TEST(WindowKernelsEmulated, Im2colAndCol2imGiveTheCpuBits) {
+  Backend& cpu = backend_for(Device::cpu());
+  uint32_t seed = 50;
+  for (const ConvCase& cc : kConv) {
+    const Tensor x = random_tensor({cc.n, cc.c, cc.h, cc.w}, seed++);
+    const Window2d g = ops::conv2d_geometry(x, zeros({cc.o, cc.c / cc.opt.groups, cc.kh, cc.kw}), cc.opt);
+    const int64_t rows = g.c * g.kh * g.kw, cols = g.n * g.out_h * g.out_w;
+    for (int64_t grp = 0; grp < cc.opt.groups; ++grp) {
+      const std::string what = std::string(cc.name) + " group " + std::to_string(grp);
+      Tensor col = empty({rows, cols});
+      cpu.im2col(x, cc.c, grp * g.c, g, col);
+      std::vector<float> got(static_cast<size_t>(rows * cols), -1.0f);
+      wk::run_im2col(x.data_ptr(), cc.c, grp * g.c, g, got.data(), cuda_emulation::Launch{});
+      expect_same_bits(got, col, what + " im2col");
+
+      const Tensor src = random_tensor({rows, cols}, seed++);
+      Tensor dx = random_tensor(x.shape(), seed++);  // col2im adds into it
+      std::vector<float> dx_got = dx.to_vector();
+      cpu.col2im(src, cc.c, grp * g.c, g, dx);
+      wk::run_col2im(src.data_ptr(), cc.c, grp * g.c, g, dx_got.data(), cuda_emulation::Launch{});
+      expect_same_bits(dx_got, dx, what + " col2im");
+    }
+  }
+}
+
+const Pool2dParams kPools[] = {
+    {.kernel_h = 2, .kernel_w = 2},
+    {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1},
+    {.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 1},
+    {.kernel_h = 5, .kernel_w = 5, .stride_h = 3, .stride_w = 2, .pad_h = 2, .pad_w = 2},
+};
+
+TEST(WindowKernelsEmulated, PoolingForwardAndBackwardGiveTheCpuBits) {
+  uint32_t seed = 1;
+  for (const Pool2dParams& o : kPools) {
+    const std::string what = "k" + std::to_string(o.kernel_h) + "x" + std::to_string(o.kernel_w) + " s" +
+                             std::to_string(o.stride_h) + "x" + std::to_string(o.stride_w) + " p" +
+                             std::to_string(o.pad_h) + "x" + std::to_string(o.pad_w);
+    // Max: coarse values, so windows hold ties, and one NaN.
+    std::vector<float> v = random_tensor({3, 4, 13, 11}, seed++, true).to_vector();
+    v[40] = std::nanf("");
+    const Tensor x = Tensor::from_vector(v, {3, 4, 13, 11});
+    const Window2d g = ops::pool2d_geometry(x, o, "max_pool2d");
+    auto [y, idx] = ops::max_pool2d(x, o);
+    std::vector<float> y_got(static_cast<size_t>(y.numel()), -1.0f), idx_got(y_got.size(), -1.0f);
+    wk::run_max_pool(x.data_ptr(), g, y_got.data(), idx_got.data(), cuda_emulation::Launch{});
+    expect_same_bits(y_got, y, "max_pool " + what);
+    expect_same_bits(idx_got, idx, "max_pool " + what + " indices");
+    const Tensor dy = random_tensor(y.shape(), seed++);
+    std::vector<float> dx_got(static_cast<size_t>(x.numel()), -1.0f);
+    wk::run_max_pool_backward(dy.data_ptr(), idx.data_ptr(), g, dx_got.data(), cuda_emulation::Launch{});
+    expect_same_bits(dx_got, ops::max_pool2d_backward(dy, idx, x.shape(), o), "max_pool backward " + what);
+
+    // Average: the CPU zeroes the gradient, then adds.
+    const Tensor xa = random_tensor({2, 3, 12, 10}, seed++);
+    const Window2d ga = ops::pool2d_geometry(xa, o, "avg_pool2d");
+    const Tensor ya = ops::avg_pool2d(xa, o);
+    std::vector<float> ya_got(static_cast<size_t>(ya.numel()), -1.0f);
+    wk::run_avg_pool(xa.data_ptr(), ga, ya_got.data(), cuda_emulation::Launch{});
+    expect_same_bits(ya_got, ya, "avg_pool " + what);
+    const Tensor dya = random_tensor(ya.shape(), seed++);
+    std::vector<float> dxa_got(static_cast<size_t>(xa.numel()), 0.0f);
+    wk::run_avg_pool_backward(dya.data_ptr(), ga, dxa_got.data(), cuda_emulation::Launch{});
+    expect_same_bits(dxa_got, ops::avg_pool2d_backward(dya, xa.shape(), o), "avg_pool backward " + what);
+  }
+}
+
+}  // namespace
