@@ -23,6 +23,7 @@
 #include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 #include "tests/support/cuda_emulation.h"
+#include "tests/support/same_bits.h"
 // After the emulation: the kernels see its CUDA keywords.
 #include "qtorch/core/cuda/conv_direct_kernels.cuh"
 
@@ -33,6 +34,7 @@ float conv_shared[kMaxSharedFloats];  // the kernels' `extern __shared__` array
 using namespace qtorch;
 namespace cd = qtorch::cuda::conv_direct;
 using qtorch::cuda::WindowIndex;
+using qtorch::test_support::expect_same_bits;
 
 namespace {
 
@@ -155,24 +157,6 @@ std::vector<float> emulate_backward_weight(const Tensor& dy, const Tensor& x, co
                            static_cast<I>(chunks.chunks), static_cast<I>(weights), dw.data());
   });
   return dw;
-}
-
-uint32_t bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-
-// Bit for bit, NaN matching any NaN (the devices may differ in a NaN's payload).
-void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int reported = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const bool same = (std::isnan(got[i]) && std::isnan(want[i])) || bits(got[i]) == bits(want[i]);
-    if (!same && reported++ < 5)
-      ADD_FAILURE() << what << " at " << i << ": kernel " << got[i] << ", CPU " << want[i];
-  }
-  EXPECT_EQ(reported, 0) << what;
 }
 
 Tensor abs_of(const Tensor& t) { return ops::unary(UnaryOp::Abs, t); }

@@ -15,11 +15,19 @@
 #include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
 #include "tests/support/cuda_emulation.h"
+#include "tests/support/same_bits.h"
 // After the emulation: the kernels see its CUDA keywords.
 #include "qtorch/core/cuda/window_kernels.cuh"
 
 using namespace qtorch;
 namespace wk = qtorch::cuda::window_kernels;
+
+namespace {
+// The CPU backend's tensor against the kernel's array.
+void expect_same_bits(const std::vector<float>& got, const Tensor& want, const std::string& what) {
+  test_support::expect_same_bits(got, want.to_vector(), what);
+}
+}  // namespace
 
 namespace {
 
@@ -29,19 +37,6 @@ Tensor random_tensor(const Shape& shape, uint32_t seed, bool coarse = false) {
   std::vector<float> v(static_cast<size_t>(numel_of(shape)));
   for (float& e : v) e = coarse ? std::round(dist(rng)) : dist(rng);  // coarse: ties in windows
   return Tensor::from_vector(v, shape);
-}
-
-void expect_same_bits(const std::vector<float>& got, const Tensor& want, const std::string& what) {
-  const std::vector<float> w = want.to_vector();
-  ASSERT_EQ(got.size(), w.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &got[i], 4);
-    std::memcpy(&b, &w[i], 4);
-    if (a != b && !(std::isnan(got[i]) && std::isnan(w[i])) && bad++ < 5)
-      ADD_FAILURE() << what << " at " << i << ": kernel " << got[i] << ", CPU " << w[i];
-  }
 }
 
 struct ConvCase {

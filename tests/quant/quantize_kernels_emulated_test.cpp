@@ -36,6 +36,7 @@
 #include "qtorch/quant/mac.h"
 #include "qtorch/quant/quantize.h"
 #include "tests/support/cuda_emulation.h"
+#include "tests/support/same_bits.h"
 // After the emulation: the kernels see its CUDA keywords and intrinsics.
 #include "qtorch/quant/cuda/block_maxima_kernels.cuh"
 #include "qtorch/quant/cuda/microscaling_kernels.cuh"
@@ -48,6 +49,7 @@ uint32_t block_maxima_shared[kSharedBlocks];  // short_rows_max_kernel's dynamic
 
 using namespace qtorch;
 using namespace qtorch::quant;
+using qtorch::test_support::expect_same_bits;
 
 namespace {
 
@@ -81,19 +83,10 @@ class HostBuffer {
   int64_t n_;
 };
 
-uint32_t bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
-
-void expect_same_bits(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const bool same = bits(got[i]) == bits(want[i]) || (std::isnan(got[i]) && std::isnan(want[i]));
-    if (!same && bad++ < 5) ADD_FAILURE() << what << " at " << i << ": kernel " << got[i] << ", CPU " << want[i];
-  }
+/// The kernel's counts against the CPU call's.
+void expect_counts(const unsigned long long (&counts)[2], const QuantStats& stats, const std::string& what) {
+  EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << what << ": clamped";
+  EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << what << ": flushed";
 }
 
 const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest, Rounding::Down};
@@ -163,8 +156,7 @@ TEST(QuantizeKernelsEmulated, SegmentsWithElementOpsGiveTheCpuBits) {
             expect_same_bits(out.values(), want, what);
             if (counted) {
               expect_same_bits(mb.values(), mask.to_vector(), what + " mask");
-              EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << what;
-              EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << what;
+              expect_counts(counts, stats, what);
             }
             ++runs;
           }
@@ -207,16 +199,15 @@ TEST(QuantizeKernelsEmulated, ListsInOneLaunchGiveTheCpuBits) {
       const std::string label = qtorch::to_string(number) + " " + rounding_name(r);
       for (size_t i = 0; i < shapes.size(); ++i)
         expect_same_bits(host[i].values(), cpu[i].to_vector(), label + " item " + std::to_string(i));
-      EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << label;
-      EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << label;
+      expect_counts(counts, stats, label);
     }
 }
 
 TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
   // Blocks along dim 1 of [6, 10, 3] (outer 6, 10 blocks, inner 3: a group of 4 elements
   // straddles blocks) and of [3, 700] (short rows, in shared memory); dim 1 of [2, 3, 300]
-  // and of [2, 2, 4500] (long rows, in one chunk and in two); dim 0 of [9000, 2] (more blocks than shared memory
-  // holds: global atomics) and of [5, 8] (groups stay in one block).
+  // and of [2, 2, 4500] (long rows, in one chunk and in two); dim 0 of [9000, 2] (more
+  // blocks than shared memory holds: global atomics) and of [5, 8] (groups stay in one block).
   struct Case {
     Shape shape;
     int dim;
@@ -284,8 +275,7 @@ TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
       });
       expect_same_bits(out.values(), want, label);
       expect_same_bits(mb.values(), mask.to_vector(), label + " mask");
-      EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << label;
-      EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << label;
+      expect_counts(counts, stats, label);
     }
 }
 
@@ -341,8 +331,7 @@ TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
         expect_same_bits(out.values(), want, what);
         if (counted) {
           expect_same_bits(mb.values(), mask.to_vector(), what + " mask");
-          EXPECT_EQ(counts[0], static_cast<unsigned long long>(stats.clamped)) << what;
-          EXPECT_EQ(counts[1], static_cast<unsigned long long>(stats.flushed)) << what;
+          expect_counts(counts, stats, what);
         }
       }
     }
