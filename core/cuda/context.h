@@ -48,5 +48,4 @@ class DeviceGuard {
   cudaStream_t stream_ = nullptr;
 };
 
-
 }  // namespace qtorch::cuda
