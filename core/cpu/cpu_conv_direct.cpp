@@ -5,14 +5,19 @@
 // extra columns discarded), so every kernel tap reads one contiguous run of the padded image:
 //   out[o][t] = sum over c, i, j of w[o][c][i][j] * padded[c][t + i*dil_h*W' + j*dil_w],
 // with t = row * W' + column. Register tiles of up to 8 output channels x 32 positions
-// accumulate in the order c, i, j. The input gradient is the same correlation of the padded
+// accumulate in the order c, i, j, by fused multiply-adds from +0 (the GPU's direct kernels
+// add in the same order and give the same bits). The input gradient is the same correlation of the padded
 // output gradient with the flipped, transposed kernel; the weight gradient a dot product per
 // tap and output channel over the wide positions (tiles of 4 channels x 5 taps), summed lane by
 // lane over a fixed chunk of 8 samples, the chunks then added in order. Samples (chunks) are
 // split among threads, so the bits do not depend on the thread count.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -35,6 +40,27 @@ constexpr int kWeightBlock = 4;        // weight gradient: output channels x tap
 constexpr int kWeightTaps = 5;
 
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+
+// a * b + c with one rounding, in every build. xsimd 8 has no AVX-512 FMA and computes
+// a * b + c there, which only the compiler's contraction (at -O2 and above) fused: an -O1
+// build summed with two roundings per product and gave other bits than -O3 (and than the
+// GPU's fmaf, core/cuda/conv_direct_kernels.cuh).
+template <class B>  // a template, so that only the branch of B's width is compiled
+B fused_multiply_add(B a, B b, B c) {
+#if defined(__AVX512F__)
+  if constexpr (B::size == 16) return B(_mm512_fmadd_ps(a, b, c));
+#endif
+#if defined(__FMA__)
+  if constexpr (B::size == 8) return B(_mm256_fmadd_ps(a, b, c));
+  if constexpr (B::size == 4) return B(_mm_fmadd_ps(a, b, c));
+#endif
+  alignas(64) float x[B::size], y[B::size], z[B::size];  // no FMA instruction: lane by lane
+  a.store_aligned(x);
+  b.store_aligned(y);
+  c.store_aligned(z);
+  for (size_t i = 0; i < B::size; ++i) x[i] = std::fma(x[i], y[i], z[i]);
+  return B::load_aligned(x);
+}
 
 // A zero-padded image: `ch` planes of `rows` x `w` floats; kernel tap q reads at offset[q].
 struct Padded {
@@ -66,8 +92,8 @@ void correlate_block(const float* in, const Padded& p, const int64_t* off, int64
         const V x0 = V::load_unaligned(src + off[q]), x1 = V::load_unaligned(src + off[q] + kLanes);
         for (int o = 0; o < B; ++o) {
           const V w(wc[o * depth + q]);
-          acc0[o] = xsimd::fma(w, x0, acc0[o]);
-          acc1[o] = xsimd::fma(w, x1, acc1[o]);
+          acc0[o] = fused_multiply_add(w, x0, acc0[o]);
+          acc1[o] = fused_multiply_add(w, x1, acc1[o]);
         }
       }
     }
@@ -92,7 +118,7 @@ void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy
     for (int r = 0; r < R; ++r) x[r] = V::load_unaligned(in + at[d0 + r] + t);
     for (int o = 0; o < B; ++o) {
       const V g = V::load_unaligned(dy + o * len + t);
-      for (int r = 0; r < R; ++r) acc[o][r] = xsimd::fma(g, x[r], acc[o][r]);
+      for (int r = 0; r < R; ++r) acc[o][r] = fused_multiply_add(g, x[r], acc[o][r]);
     }
   }
   for (int o = 0; o < B; ++o)
