@@ -34,9 +34,13 @@ enum class UnaryOp {
   GeScalar,    // x >= a ? 1 : 0
   EqScalar,    // x == a ? 1 : 0
 };
+/// How many UnaryOps there are (EqScalar is the last).
+inline constexpr int kUnaryOpCount = static_cast<int>(UnaryOp::EqScalar) + 1;
 
 /// Elementwise functions of two tensors; comparisons give 1 or 0.
 enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+/// How many BinaryOps there are (Ge is the last).
+inline constexpr int kBinaryOpCount = static_cast<int>(BinaryOp::Ge) + 1;
 
 enum class ReduceOp { Sum, Max, Min, ArgMax };
 

@@ -11,7 +11,7 @@
 #include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/cpu/strided_loop.h"
 #include "qtorch/core/error.h"
-#include "qtorch/core/relu_math.h"
+#include "qtorch/core/scalar_ops.h"
 
 namespace qtorch::cpu {
 namespace {
@@ -92,54 +92,18 @@ void CpuBackend::fill(const Tensor& out, float value) {
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, float a, float b) {
   if (xtensor_unary(op, x, out)) return;
-  switch (op) {
-    case UnaryOp::Copy: return map1(x, out, [](float v) { return v; });
-    case UnaryOp::Neg: return map1(x, out, [](float v) { return -v; });
-    case UnaryOp::Exp: return map1(x, out, [](float v) { return std::exp(v); });
-    case UnaryOp::Log: return map1(x, out, [](float v) { return std::log(v); });
-    case UnaryOp::Sqrt: return map1(x, out, [](float v) { return std::sqrt(v); });
-    case UnaryOp::Abs: return map1(x, out, [](float v) { return std::fabs(v); });
-    case UnaryOp::Sign:
-      return map1(x, out, [](float v) { return static_cast<float>((v > 0.0f) - (v < 0.0f)); });
-    case UnaryOp::Relu: return map1(x, out, [](float v) { return relu_value(v); });
-    case UnaryOp::Sigmoid: return map1(x, out, [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
-    case UnaryOp::Tanh: return map1(x, out, [](float v) { return std::tanh(v); });
-    case UnaryOp::AddScalar: return map1(x, out, [a](float v) { return v + a; });
-    case UnaryOp::MulScalar: return map1(x, out, [a](float v) { return v * a; });
-    case UnaryOp::PowScalar:
-      if (a == 2.0f) return map1(x, out, [](float v) { return v * v; });
-      return map1(x, out, [a](float v) { return std::pow(v, a); });
-    case UnaryOp::RSubScalar: return map1(x, out, [a](float v) { return a - v; });
-    case UnaryOp::RDivScalar: return map1(x, out, [a](float v) { return a / v; });
-    case UnaryOp::Clamp:
-      return map1(x, out, [a, b](float v) { return std::isnan(v) ? v : std::min(std::max(v, a), b); });
-    case UnaryOp::GtScalar: return map1(x, out, [a](float v) { return v > a ? 1.0f : 0.0f; });
-    case UnaryOp::LtScalar: return map1(x, out, [a](float v) { return v < a ? 1.0f : 0.0f; });
-    case UnaryOp::GeScalar: return map1(x, out, [a](float v) { return v >= a ? 1.0f : 0.0f; });
-    case UnaryOp::EqScalar: return map1(x, out, [a](float v) { return v == a ? 1.0f : 0.0f; });
-  }
-  QTORCH_FAIL("cpu unary: unknown op {}", static_cast<int>(op));
+  // One loop per op, with its function inlined (core/scalar_ops.h) so that it vectorises.
+  const bool known = with_constant_op<UnaryOp, kUnaryOpCount>(op, [&](auto k) {
+    map1(x, out, [a, b](float v) { return unary_value(decltype(k)::value, v, a, b); });
+  });
+  QTORCH_CHECK(known, "cpu unary: unknown op {}", static_cast<int>(op));
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
-  switch (op) {
-    case BinaryOp::Add: return map2(a, b, out, [](float x, float y) { return x + y; });
-    case BinaryOp::Sub: return map2(a, b, out, [](float x, float y) { return x - y; });
-    case BinaryOp::Mul: return map2(a, b, out, [](float x, float y) { return x * y; });
-    case BinaryOp::Div: return map2(a, b, out, [](float x, float y) { return x / y; });
-    case BinaryOp::Pow: return map2(a, b, out, [](float x, float y) { return std::pow(x, y); });
-    case BinaryOp::Maximum:
-      return map2(a, b, out, [](float x, float y) { return std::isnan(x) || x > y ? x : y; });
-    case BinaryOp::Minimum:
-      return map2(a, b, out, [](float x, float y) { return std::isnan(x) || x < y ? x : y; });
-    case BinaryOp::Eq: return map2(a, b, out, [](float x, float y) { return x == y ? 1.0f : 0.0f; });
-    case BinaryOp::Ne: return map2(a, b, out, [](float x, float y) { return x != y ? 1.0f : 0.0f; });
-    case BinaryOp::Lt: return map2(a, b, out, [](float x, float y) { return x < y ? 1.0f : 0.0f; });
-    case BinaryOp::Le: return map2(a, b, out, [](float x, float y) { return x <= y ? 1.0f : 0.0f; });
-    case BinaryOp::Gt: return map2(a, b, out, [](float x, float y) { return x > y ? 1.0f : 0.0f; });
-    case BinaryOp::Ge: return map2(a, b, out, [](float x, float y) { return x >= y ? 1.0f : 0.0f; });
-  }
-  QTORCH_FAIL("cpu binary: unknown op {}", static_cast<int>(op));
+  const bool known = with_constant_op<BinaryOp, kBinaryOpCount>(op, [&](auto k) {
+    map2(a, b, out, [](float x, float y) { return binary_value(decltype(k)::value, x, y); });
+  });
+  QTORCH_CHECK(known, "cpu binary: unknown op {}", static_cast<int>(op));
 }
 
 void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
@@ -149,11 +113,11 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
     // Contiguous rows, and a scalar b (ReLU's backward: where(out, g, 0)), vectorise.
     if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 0) {
       const float yv = y[0];
-      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0.0f ? x[i] : yv;
+      for (int64_t i = 0; i < n; ++i) o[i] = where_value(c[i], x[i], yv);
     } else if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0.0f ? x[i] : y[i];
+      for (int64_t i = 0; i < n; ++i) o[i] = where_value(c[i], x[i], y[i]);
     } else {
-      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = c[i * s[1]] != 0.0f ? x[i * s[2]] : y[i * s[3]];
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = where_value(c[i * s[1]], x[i * s[2]], y[i * s[3]]);
     }
   });
 }

@@ -4,6 +4,7 @@
 
 #include "qtorch/core/cpu/cpu_backend.h"
 #include "qtorch/core/cpu/parallel.h"
+#include "qtorch/core/pool_window.h"
 
 namespace qtorch::cpu {
 
@@ -66,10 +67,6 @@ void CpuBackend::col2im(const Tensor& col, int64_t x_channels, int64_t c0, const
 }
 
 namespace {
-// y (later in scan order) beats x when strictly greater, or when it is the first NaN:
-// the first maximum wins and NaN propagates, as in PyTorch.
-inline bool wins(float x, float y) { return y > x || (y != y && x == x); }
-
 // The common 2x2 window, stride 2, no padding, as a tree of selects over independent
 // outputs: vectorisable, and no mispredicted branches on random data (7x faster).
 // Positions are exact in float while a plane has fewer than 2^24 elements.
@@ -83,10 +80,10 @@ void max_pool_2x2(const float* src, float* out, float* index, const Window2d& g)
     for (int64_t ow = 0; ow < g.out_w; ++ow) {
       const float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
       const float col = static_cast<float>(2 * ow);
-      const bool b_wins = wins(a, b), d_wins = wins(c, d);
+      const bool b_wins = pool_wins(a, b), d_wins = pool_wins(c, d);
       const float top = b_wins ? b : a, bottom = d_wins ? d : c;
       const float top_at = b_wins ? col + 1.0f : col, bottom_at = d_wins ? col + 1.0f + w : col + w;
-      const bool bottom_wins = wins(top, bottom);
+      const bool bottom_wins = pool_wins(top, bottom);
       orow[ow] = bottom_wins ? bottom : top;
       irow[ow] = row_base + (bottom_wins ? bottom_at : top_at);
     }
@@ -96,21 +93,9 @@ void max_pool_2x2(const float* src, float* out, float* index, const Window2d& g)
 void max_pool_general(const float* src, float* out, float* index, const Window2d& g) {
   for (int64_t oh = 0; oh < g.out_h; ++oh) {
     for (int64_t ow = 0; ow < g.out_w; ++ow) {
-      float best = 0.0f;
-      int64_t best_at = -1;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const int64_t h = oh * g.stride_h - g.pad_h + i;
-        if (h < 0 || h >= g.h) continue;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const int64_t w = ow * g.stride_w - g.pad_w + j;
-          if (w < 0 || w >= g.w) continue;
-          const float v = src[h * g.w + w];
-          if (best_at < 0 || wins(best, v)) {
-            best = v;
-            best_at = h * g.w + w;
-          }
-        }
-      }
+      float best;
+      int64_t best_at;
+      max_pool_window(src, g, oh, ow, best, best_at);
       out[oh * g.out_w + ow] = best;
       index[oh * g.out_w + ow] = static_cast<float>(best_at);
     }
@@ -157,20 +142,8 @@ void CpuBackend::avg_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
   const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
   parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
     const float* src = in + p * g.h * g.w;
-    for (int64_t oh = 0; oh < g.out_h; ++oh) {
-      for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        float s = 0.0f;
-        for (int64_t i = 0; i < g.kh; ++i) {
-          const int64_t h = oh * g.stride_h - g.pad_h + i;
-          if (h < 0 || h >= g.h) continue;
-          for (int64_t j = 0; j < g.kw; ++j) {
-            const int64_t w = ow * g.stride_w - g.pad_w + j;
-            if (w >= 0 && w < g.w) s += src[h * g.w + w];
-          }
-        }
-        o[(p * g.out_h + oh) * g.out_w + ow] = s * inv;
-      }
-    }
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) o[(p * g.out_h + oh) * g.out_w + ow] = avg_pool_window(src, g, oh, ow, inv);
   });
 }
 

@@ -19,6 +19,7 @@
 
 #include "qtorch/core/cuda/grid.h"
 #include "qtorch/core/cuda/window_index.cuh"
+#include "qtorch/core/pool_window.h"
 
 namespace qtorch::cuda::window_kernels {
 
@@ -84,30 +85,15 @@ __global__ void col2im_kernel(const float* col, I x_channels, I c0, WindowIndex<
 #define QTORCH_GRID_LOOP(idx, total) \
   for (I idx = blockIdx.x * blockDim.x + threadIdx.x; idx < (total); idx += gridDim.x * blockDim.x)
 
-/// Max over the window, padding ignored; the first maximum in (i, j) order wins, and a NaN
-/// wins over numbers (the CPU's rule, including its break out of the j loop).
+/// Max over the window (core/pool_window.h, the CPU's function).
 template <class I>
 __global__ void max_pool_kernel(const float* x, WindowIndex<I> g, float* out, float* indices) {
   const I total = g.n * g.c * g.out_h * g.out_w;
   QTORCH_GRID_LOOP(idx, total) {
     const I ow = idx % g.out_w, oh = idx / g.out_w % g.out_h, nc = idx / (g.out_w * g.out_h);
-    const float* plane = x + nc * g.h * g.w;
-    float best = -INFINITY;
-    I best_at = -1;
-    for (I i = 0; i < g.kh; ++i) {
-      const I h = oh * g.stride_h - g.pad_h + i;
-      if (h < 0 || h >= g.h) continue;
-      for (I j = 0; j < g.kw; ++j) {
-        const I w = ow * g.stride_w - g.pad_w + j;
-        if (w < 0 || w >= g.w) continue;
-        const float v = plane[h * g.w + w];
-        if (best_at < 0 || v > best || v != v) {
-          best = v;
-          best_at = h * g.w + w;
-          if (v != v) break;
-        }
-      }
-    }
+    float best;
+    I best_at;
+    max_pool_window(x + nc * g.h * g.w, g, oh, ow, best, best_at);
     out[idx] = best;
     indices[idx] = static_cast<float>(best_at);
   }
@@ -145,25 +131,14 @@ __global__ void max_pool_backward_kernel(const float* grad_out, const float* ind
   }
 }
 
-/// Mean over the window with padding counted as zeros (count_include_pad).
+/// Mean over the window with padding counted as zeros (core/pool_window.h, the CPU's function).
 template <class I>
 __global__ void avg_pool_kernel(const float* x, WindowIndex<I> g, float* out) {
   const I total = g.n * g.c * g.out_h * g.out_w;
   const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
   QTORCH_GRID_LOOP(idx, total) {
     const I ow = idx % g.out_w, oh = idx / g.out_w % g.out_h, nc = idx / (g.out_w * g.out_h);
-    const float* plane = x + nc * g.h * g.w;
-    float sum = 0.0f;
-    for (I i = 0; i < g.kh; ++i) {
-      const I h = oh * g.stride_h - g.pad_h + i;
-      if (h < 0 || h >= g.h) continue;
-      for (I j = 0; j < g.kw; ++j) {
-        const I w = ow * g.stride_w - g.pad_w + j;
-        if (w < 0 || w >= g.w) continue;
-        sum += plane[h * g.w + w];
-      }
-    }
-    out[idx] = sum * inv;
+    out[idx] = avg_pool_window(x + nc * g.h * g.w, g, oh, ow, inv);
   }
 }
 
