@@ -1,6 +1,8 @@
 // The CUDA implementation of Backend (core/backend.h). The class is declared once here;
 // its member functions are defined by family in elementwise.cu, reduce.cu, gemm.cu,
-// softmax.cu, conv.cu, conv_direct.cu, pool.cu, random.cu and backend.cu (memory, registration).
+// softmax.cu, rows.cu, conv.cu, conv_direct.cu, pool.cu, random.cu and backend.cu (memory,
+// registration). The kernels of most families are in headers (*_kernels.cuh) that tests also
+// run on the CPU (tests/support/cuda_emulation.h).
 #pragma once
 
 #include "qtorch/core/backend.h"

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "qtorch/core/cuda/cuda_check.h"  // first: fixes fmt under nvcc
-#include "qtorch/core/cuda/allocator.h"
+#include "qtorch/core/cuda/scratch.h"
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/cuda/cublas_api.h"
 #include "qtorch/core/cuda/cuda_backend.h"
@@ -108,10 +108,7 @@ void split_k(const GemmArgs& g, int device, cudaStream_t st) {
   const int64_t chunk = std::max(kSplitMinChunk, (even + 255) / 256 * 256);
   const int64_t full = g.k / chunk, rest = g.k - full * chunk, parts = full + (rest > 0 ? 1 : 0);
   const int64_t outputs = g.m * g.n;
-  struct Partials {
-    float* p;
-    ~Partials() { device_free(p); }  // one stream per device: later reuse waits for the sum
-  } partial{static_cast<float*>(device_alloc(static_cast<size_t>(parts * outputs) * sizeof(float), device))};
+  const Scratch<float> partial(parts * outputs, device);
   // Where chunk s of K starts in A ([M, K], or [K, M] transposed) and B ([K, N], or [N, K]).
   const int64_t a_step = g.trans_a ? chunk * g.lda : chunk, b_step = g.trans_b ? chunk : chunk * g.ldb;
   GemmArgs part = g;

@@ -12,7 +12,7 @@
 #include "qtorch/core/cuda/queued_launch.cuh"
 #include "qtorch/quant/cuda/quantize_kernels.cuh"
 #include "qtorch/quant/cuda/quantize_microscaling_cuda.h"
-#include "qtorch/quant/cuda/scratch.h"
+#include "qtorch/core/cuda/scratch.h"
 
 namespace qtorch::quant {
 using namespace kernels;
@@ -74,7 +74,7 @@ void quantize_cuda(const float* x, float* out, float* mask, int64_t n, const Qua
         quantize_in_segments(x, out, mask, n, p, seed, offset, counts, {}, cuda::QueuedLaunch{st});
         break;
       }
-      Scratch<uint32_t> maxima(p.blocks, guard.device());
+      cuda::Scratch<uint32_t> maxima(p.blocks, guard.device());
       block_maxima(x, n, p, maxima.p, guard.device(), st);
       const BlockLookup blocks{.maxima = maxima.p,
                                .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,

@@ -6,7 +6,7 @@
 #include "qtorch/core/cuda/context.h"
 #include "qtorch/core/cuda/queued_launch.cuh"
 #include "qtorch/quant/cuda/microscaling_kernels.cuh"
-#include "qtorch/quant/cuda/scratch.h"
+#include "qtorch/core/cuda/scratch.h"
 
 namespace qtorch::quant {
 using namespace microscaling_kernels;
@@ -24,7 +24,7 @@ void quantize_microscaling_cuda(const float* x, float* out, float* mask, int64_t
     launch_microscaling(x, out, mask, n, p, l, seed, offset, nullptr, counters, launch);
     return;
   }
-  Scratch<uint32_t> max_finite(1, device);
+  cuda::Scratch<uint32_t> max_finite(1, device);
   QTORCH_CUDA_CHECK(cudaMemsetAsync(max_finite.p, 0, sizeof(uint32_t), stream));
   launch(max_finite_abs_kernel, max_finite_grid(n, cuda::sm_count(device)), kThreads, x, n, max_finite.p);
   launch_microscaling(x, out, mask, n, p, l, seed, offset, max_finite.p, counters, launch);

@@ -7,11 +7,12 @@
 //   a kernel's dynamic shared memory (QTORCH_EXTERN_SHARED: one array of the test's) are
 //   shared by the threads of the block that runs.
 // - Provided: the keywords, dim3, float4, threadIdx/blockIdx/blockDim/gridDim, __syncthreads,
-//   __reduce_add_sync, __reduce_max_sync and __shfl_xor_sync (unsigned) over whole warps,
-//   atomicAdd (unsigned long long) and atomicMax (unsigned), __fadd_rn and __fmul_rn, cudaStream_t as a
-//   type, and Launch, the CPU's counterpart of cuda::QueuedLaunch (core/cuda/queued_launch.cuh).
-//   fmaf is the C library's fused multiply-add, as on the device. Not provided: other
-//   shuffles, votes, textures, streams.
+//   __reduce_add_sync and __reduce_max_sync (unsigned), __shfl_xor_sync and __shfl_down_sync
+//   (any type of up to 8 bytes) over whole warps, atomicAdd and atomicMin (unsigned long
+//   long) and atomicMax (unsigned), __fadd_rn and __fmul_rn, cudaStream_t as a type, and
+//   Launch, the CPU's counterpart of cuda::QueuedLaunch (core/cuda/queued_launch.cuh). fmaf,
+//   expf and the other math functions are the C library's. Not provided: other shuffles,
+//   votes, textures, streams.
 // - Kernels get internal linkage here, so that a test's copy never stands in for the
 //   library's kernel of the same name.
 #pragma once
@@ -21,12 +22,15 @@
 #include <cmath>
 #include <condition_variable>
 #include <functional>
+#include <math.h>  // isnan and the other math functions at global scope, as nvcc has them
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #ifdef __CUDACC__
@@ -62,6 +66,13 @@ inline float __fmul_rn(float a, float b) {
 inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
   return std::atomic_ref<unsigned long long>(*address).fetch_add(value);
 }
+inline unsigned long long atomicMin(unsigned long long* address, unsigned long long value) {
+  std::atomic_ref<unsigned long long> a(*address);
+  unsigned long long old = a.load();
+  while (old > value && !a.compare_exchange_weak(old, value)) {
+  }
+  return old;
+}
 inline unsigned atomicMax(unsigned* address, unsigned value) {
   std::atomic_ref<unsigned> a(*address);
   unsigned old = a.load();
@@ -86,10 +97,10 @@ inline std::barrier<>*& block_barrier() {
   return barrier;
 }
 
-/// The 32 lanes of a warp: a barrier and a slot per lane for the reductions.
+/// The 32 lanes of a warp: a barrier and a slot per lane for the shuffles and reductions.
 struct Warp {
   std::barrier<> barrier{32};
-  unsigned slot[32] = {};
+  uint64_t slot[32] = {};
 };
 inline thread_local Warp* this_warp = nullptr;
 
@@ -100,22 +111,37 @@ unsigned warp_reduce(unsigned value, Op op) {
   const unsigned lane = threadIdx.x % 32;
   w.slot[lane] = value;
   w.barrier.arrive_and_wait();
-  unsigned r = w.slot[0];
-  for (int i = 1; i < 32; ++i) r = op(r, w.slot[i]);
+  unsigned r = static_cast<unsigned>(w.slot[0]);
+  for (int i = 1; i < 32; ++i) r = op(r, static_cast<unsigned>(w.slot[i]));
   w.barrier.arrive_and_wait();  // every lane has read before any writes again
+  return r;
+}
+
+/// Every lane of the calling thread's warp calls it with its value; each gets the value of
+/// lane source(its lane).
+template <class T, class Source>
+T warp_shuffle(T value, Source source) {
+  static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>, "one 64-bit slot per lane");
+  Warp& w = *this_warp;
+  const unsigned lane = threadIdx.x % 32;
+  std::memcpy(&w.slot[lane], &value, sizeof(T));
+  w.barrier.arrive_and_wait();
+  T r;
+  std::memcpy(&r, &w.slot[source(lane)], sizeof(T));
+  w.barrier.arrive_and_wait();
   return r;
 }
 }  // namespace cuda_emulation
 
 inline void __syncthreads() { cuda_emulation::block_barrier()->arrive_and_wait(); }
-inline unsigned __shfl_xor_sync(unsigned /*mask: whole warps only*/, unsigned value, int lane_mask) {
-  cuda_emulation::Warp& w = *cuda_emulation::this_warp;
-  const unsigned lane = threadIdx.x % 32;
-  w.slot[lane] = value;
-  w.barrier.arrive_and_wait();
-  const unsigned r = w.slot[lane ^ static_cast<unsigned>(lane_mask)];
-  w.barrier.arrive_and_wait();
-  return r;
+template <class T>
+T __shfl_xor_sync(unsigned /*mask: whole warps only*/, T value, int lane_mask) {
+  return cuda_emulation::warp_shuffle(value, [lane_mask](unsigned lane) { return lane ^ static_cast<unsigned>(lane_mask); });
+}
+/// Lanes whose source would be past the warp's end keep their own value, as on the device.
+template <class T>
+T __shfl_down_sync(unsigned /*mask: whole warps only*/, T value, unsigned delta) {
+  return cuda_emulation::warp_shuffle(value, [delta](unsigned lane) { return lane + delta < 32 ? lane + delta : lane; });
 }
 inline unsigned __reduce_add_sync(unsigned /*mask: whole warps only*/, unsigned value) {
   return cuda_emulation::warp_reduce(value, [](unsigned a, unsigned b) { return a + b; });
