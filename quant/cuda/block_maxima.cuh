@@ -1,7 +1,6 @@
 // Block floating point's block maxima on the GPU, shared by the quantize kernels
 // (quant/cuda/quantize_kernels.cuh): the block index of an element, a CUDA block's largest
-// magnitude bits, and the maxima pass of the two-pass layouts (block_maxima.cu, its kernels in
-// block_maxima_kernels.cuh).
+// magnitude bits (the maxima pass of the two-pass layouts is block_maxima_kernels.cuh).
 #pragma once
 
 #ifdef __CUDACC__
@@ -43,10 +42,5 @@ __device__ __forceinline__ uint32_t block_max(uint32_t m) {
   for (int w = 1; w < kQuantizeThreads / 32; ++w) m = max_bits(m, warp_max[w]);
   return m;
 }
-
-/// maxima[j] = the largest abs_bits over block j of x (p's [outer, blocks, inner] layout),
-/// queued on stream st: an integer max, order-independent, so the atomics give the same
-/// maxima every run.
-void block_maxima(const float* x, int64_t n, const QuantParams& p, uint32_t* maxima, int device, cudaStream_t st);
 
 }  // namespace qtorch::quant

@@ -1,5 +1,5 @@
 // The maxima pass of the block floating point layouts that quantize_cuda does not take in
-// one launch (quant/cuda/block_maxima.cu queues it): long rows in chunks, short rows in shared
+// one launch (quant/cuda/quantize_dispatch.cuh runs it): long rows in chunks, short rows in shared
 // memory, anything else by global atomics. An integer max over the magnitude bits, so the
 // order of the atomics does not matter. Plain C++ apart from the CUDA keywords and
 // intrinsics that tests/support/cuda_emulation.h provides (tests/quant/

@@ -1,5 +1,5 @@
 // The CUDA kernels of the block-scaled formats (MX, NVFP4) behind quant/quantize_cuda.h,
-// launched by quant/cuda/quantize_microscaling_cuda.cu. x is
+// launched by quant/cuda/quantize_dispatch.cuh. x is
 // seen as [outer, len, inner] with blocks of `block` indices along len (the last block of a
 // line may be shorter), one scale per (block, inner index). A block's largest magnitude is
 // an integer max over the float32 bits (which also catches NaN and inf), the same in any

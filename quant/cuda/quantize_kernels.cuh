@@ -1,4 +1,4 @@
-// The quantize kernels of quant/cuda/quantize_cuda.cu (which launches them) and the segment
+// The quantize kernels (quant/cuda/quantize_dispatch.cuh picks and launches them) and the segment
 // lists that put many small jobs into one launch. One pass over memory for the elementwise
 // families (Philox bits made in the kernel, 4 elements per Philox block and per 16-byte
 // access, mask and counts in the same pass); block floating point rows of at most 8192

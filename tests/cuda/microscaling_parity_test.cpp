@@ -1,7 +1,7 @@
 // CPU vs GPU for the block-scaled formats (MX and NVFP4): every element kind, rounding mode,
 // block size and axis, outputs, saturation masks and counts identical bit for bit,
 // stochastic rounding included (same generator seed and offsets). The layouts reach each
-// kernel of quant/cuda/quantize_microscaling_cuda.cu: aligned blocks (blocks of 4..128
+// kernel of quant/cuda/microscaling_kernels.cuh: aligned blocks (blocks of 4..128
 // that tile the last axis), short blocks (at most 32, lines with a partial last block) and
 // columns (blocks across an inner axis, or longer than 32). Inputs mix values at many
 // scales with grid points, ties, zeros of both signs, subnormals, huge values, inf and NaN.

@@ -12,9 +12,11 @@
 //   (quant/cuda/block_maxima_kernels.cuh: long rows, short rows in shared memory, global
 //   atomics) against the maxima of the contract of quant/quantize_cuda.h computed here, then
 //   quantize_kernel from them on a small grid, so that its grid-stride loop runs.
-// - MX and NVFP4 (quant/cuda/microscaling_kernels.cuh): every kernel by layout (aligned
-//   blocks, short blocks, column blocks), each element type, aligned and misaligned, counted
-//   and not, with NVFP4's tensor-wide maximum from its own kernel on a small grid.
+// - Every branch of quantize_cuda's dispatch (quant/cuda/quantize_dispatch.cuh: fixed, float,
+//   the three block floating point paths, MX, NVFP4), as the library runs it.
+// - MX and NVFP4 (quant/cuda/microscaling_kernels.cuh) through that dispatch: every kernel by
+//   layout (aligned blocks, short blocks, column blocks), each element type, aligned and
+//   misaligned, counted and not, with NVFP4's tensor-wide maximum from its own kernel.
 // - qmatmul (quant/cuda/qmatmul_kernels.cuh): products across tile and slab edges with every
 //   kind of chain (multiply format, FMA, Kahan, chunks, stochastic roundings), against
 //   qmatmul_forward on the CPU.
@@ -38,10 +40,8 @@
 #include "tests/support/cuda_emulation.h"
 #include "tests/support/same_bits.h"
 // After the emulation: the kernels see its CUDA keywords and intrinsics.
-#include "qtorch/quant/cuda/block_maxima_kernels.cuh"
-#include "qtorch/quant/cuda/microscaling_kernels.cuh"
 #include "qtorch/quant/cuda/qmatmul_kernels.cuh"
-#include "qtorch/quant/cuda/quantize_kernels.cuh"
+#include "qtorch/quant/cuda/quantize_dispatch.cuh"
 
 namespace qtorch::quant::block_maxima_kernels {
 uint32_t block_maxima_shared[kSharedBlocks];  // short_rows_max_kernel's dynamic shared memory
@@ -91,6 +91,34 @@ void expect_counts(const unsigned long long (&counts)[2], const QuantStats& stat
 
 const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest, Rounding::Down};
 constexpr uint64_t kSeed = 9, kOffset = 55;
+
+/// The CPU's result of one quantize call with the generator at (kSeed, kOffset).
+struct CpuQuantize {
+  std::vector<float> out, mask;
+  QuantStats stats;
+  CpuQuantize(const std::vector<float>& x, const Shape& shape, const Number& number, Rounding r) {
+    Generator g(kSeed);
+    g.set_state(kSeed, kOffset);
+    Tensor m;
+    out = quantize(Tensor::from_vector(x, shape), number, r, {.generator = &g, .stats = &stats, .mask = &m})
+              .to_vector();
+    mask = m.to_vector();
+  }
+};
+
+/// quantize_cuda's host code (kernels::run_quantize) on the CPU, with zeroed vectors for its
+/// device scratch memory and one multiprocessor.
+void emulated_quantize(float* x, float* out, float* mask, int64_t n, const QuantParams& p,
+                       unsigned long long* counts) {
+  std::vector<std::vector<uint32_t>> scratch;
+  kernels::run_quantize(
+      x, out, mask, n, p, kSeed, kOffset, counts, {}, 1,
+      [&](int64_t count) {
+        scratch.emplace_back(static_cast<size_t>(count), 0u);
+        return scratch.back().data();
+      },
+      cuda_emulation::Launch{.shared_capacity = sizeof(block_maxima_kernels::block_maxima_shared)});
+}
 
 TEST(QuantizeKernelsEmulated, SegmentsWithElementOpsGiveTheCpuBits) {
   struct Case {
@@ -279,6 +307,50 @@ TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
     }
 }
 
+TEST(QuantizeKernelsEmulated, EveryFamilyThroughTheDispatchGivesTheCpuBits) {
+  // One case per branch of kernels::run_quantize: with a mask and counts, with counts alone
+  // (misaligned), and with neither.
+  struct Case {
+    Shape shape;
+    Number number;
+    const char* path;
+  };
+  const Case cases[] = {
+      {{1000}, FixedPoint{.wl = 8, .fl = 6}, "fixed: quantize_kernel"},
+      {{1001}, FloatingPoint{.exp = 5, .man = 2}, "float: quantize_kernel"},
+      {{37}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block, one element per block: quantize_kernel"},
+      {{4, 300}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block rows: segments_kernel"},
+      {{6, 10, 3}, BlockFloatingPoint{.wl = 6, .dim = 1}, "block, two passes"},
+      {{9000, 2}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block, two passes (global atomics)"},
+      {{4, 64}, MXFormat{.element = MXElement::E4M3, .block = 32}, "MX"},
+      {{3, 41}, NVFP4Format{}, "NVFP4, after its tensor maximum"},
+  };
+  uint32_t seed = 900;
+  for (const Case& c : cases)
+    for (Rounding r : {Rounding::Stochastic, Rounding::Nearest}) {
+      const int64_t n = numel_of(c.shape);
+      const std::vector<float> x = mixed(n, seed++);
+      const CpuQuantize want(x, c.shape, c.number, r);
+      const QuantParams p = make_quant_params(c.number, r, c.shape);
+      struct Mode {
+        int shift;
+        bool mask, counts;
+        const char* name;
+      };
+      for (const Mode& m : {Mode{0, true, true, ""}, Mode{1, false, true, "; misaligned, counts only"},
+                            Mode{0, false, false, "; nothing counted"}}) {
+        const std::string what = shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " + rounding_name(r) +
+                                 " (" + c.path + m.name + ")";
+        HostBuffer xb(x, m.shift), out(n, m.shift), mb(n, m.shift);
+        unsigned long long counts[2] = {0, 0};
+        emulated_quantize(xb.data(), out.data(), m.mask ? mb.data() : nullptr, n, p, m.counts ? counts : nullptr);
+        expect_same_bits(out.values(), want.out, what);
+        if (m.mask) expect_same_bits(mb.values(), want.mask, what + " mask");
+        if (m.counts) expect_counts(counts, want.stats, what);
+      }
+    }
+}
+
 TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
   struct Case {
     Shape shape;
@@ -320,13 +392,7 @@ TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
         HostBuffer xb(x, shift), out(n, shift), mb(n, shift);
         unsigned long long counts[2] = {0, 0};
         const bool counted = shift == 0;
-        uint32_t max_finite = 0;
-        if (p.family == QuantFamily::NVFP4)
-          cuda_emulation::Launch{}(microscaling_kernels::max_finite_abs_kernel, microscaling_kernels::max_finite_grid(n, 1),
-                                   microscaling_kernels::kThreads, static_cast<const float*>(xb.data()), n, &max_finite);
-        microscaling_kernels::launch_microscaling(xb.data(), out.data(), counted ? mb.data() : nullptr, n, p,
-                                                  microscaling_kernels::layout_of(p, n), kSeed, kOffset, &max_finite,
-                                                  counted ? counts : nullptr, cuda_emulation::Launch{});
+        emulated_quantize(xb.data(), out.data(), counted ? mb.data() : nullptr, n, p, counted ? counts : nullptr);
         const std::string what = label + (counted ? "" : " (misaligned, not counted)");
         expect_same_bits(out.values(), want, what);
         if (counted) {
