@@ -61,8 +61,8 @@ void run_quantize(const float* x, float* out, float* mask, int64_t n, const Quan
                    "quantize (cuda): block layout [{}, {}, {}] does not cover {} elements", p.outer, p.blocks,
                    p.inner, n);
       if (block_self_scaled(p)) {  // e.g. a bias with dim 0: one launch, one pass
-        launch_elementwise<QuantFamily::Block>(x, out, mask, n, p, seed, offset, {.self_scaled = true}, counts,
-                                               launch);
+        const BlockLookup self{.maxima = nullptr, .group_in_one_block = false, .index32 = false, .self_scaled = true};
+        launch_elementwise<QuantFamily::Block>(x, out, mask, n, p, seed, offset, self, counts, launch);
         return;
       }
       if (block_rows_in_one_launch(p)) {  // one launch, one CUDA block per row

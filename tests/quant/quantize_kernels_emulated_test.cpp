@@ -120,6 +120,30 @@ void emulated_quantize(float* x, float* out, float* mask, int64_t n, const Quant
       cuda_emulation::Launch{.shared_capacity = sizeof(block_maxima_kernels::block_maxima_shared)});
 }
 
+/// x of `shape` through the dispatch against the CPU, three ways: with a mask and counts (16-byte
+/// aligned), with counts alone (misaligned: the scalar paths), and with neither.
+void expect_dispatch_gives_the_cpu_bits(const std::vector<float>& x, const Shape& shape, const Number& number,
+                                        Rounding r, const std::string& label) {
+  const int64_t n = numel_of(shape);
+  const CpuQuantize want(x, shape, number, r);
+  const QuantParams p = make_quant_params(number, r, shape);
+  struct Mode {
+    int shift;
+    bool mask, counts;
+    const char* name;
+  };
+  for (const Mode& m : {Mode{0, true, true, ""}, Mode{1, false, true, " (misaligned, counts only)"},
+                        Mode{0, false, false, " (nothing counted)"}}) {
+    const std::string what = label + m.name;
+    HostBuffer xb(x, m.shift), out(n, m.shift), mb(n, m.shift);
+    unsigned long long counts[2] = {0, 0};
+    emulated_quantize(xb.data(), out.data(), m.mask ? mb.data() : nullptr, n, p, m.counts ? counts : nullptr);
+    expect_same_bits(out.values(), want.out, what);
+    if (m.mask) expect_same_bits(mb.values(), want.mask, what + " mask");
+    if (m.counts) expect_counts(counts, want.stats, what);
+  }
+}
+
 TEST(QuantizeKernelsEmulated, SegmentsWithElementOpsGiveTheCpuBits) {
   struct Case {
     Shape shape;
@@ -308,8 +332,7 @@ TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
 }
 
 TEST(QuantizeKernelsEmulated, EveryFamilyThroughTheDispatchGivesTheCpuBits) {
-  // One case per branch of kernels::run_quantize: with a mask and counts, with counts alone
-  // (misaligned), and with neither.
+  // One case per branch of kernels::run_quantize.
   struct Case {
     Shape shape;
     Number number;
@@ -327,28 +350,10 @@ TEST(QuantizeKernelsEmulated, EveryFamilyThroughTheDispatchGivesTheCpuBits) {
   };
   uint32_t seed = 900;
   for (const Case& c : cases)
-    for (Rounding r : {Rounding::Stochastic, Rounding::Nearest}) {
-      const int64_t n = numel_of(c.shape);
-      const std::vector<float> x = mixed(n, seed++);
-      const CpuQuantize want(x, c.shape, c.number, r);
-      const QuantParams p = make_quant_params(c.number, r, c.shape);
-      struct Mode {
-        int shift;
-        bool mask, counts;
-        const char* name;
-      };
-      for (const Mode& m : {Mode{0, true, true, ""}, Mode{1, false, true, "; misaligned, counts only"},
-                            Mode{0, false, false, "; nothing counted"}}) {
-        const std::string what = shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " + rounding_name(r) +
-                                 " (" + c.path + m.name + ")";
-        HostBuffer xb(x, m.shift), out(n, m.shift), mb(n, m.shift);
-        unsigned long long counts[2] = {0, 0};
-        emulated_quantize(xb.data(), out.data(), m.mask ? mb.data() : nullptr, n, p, m.counts ? counts : nullptr);
-        expect_same_bits(out.values(), want.out, what);
-        if (m.mask) expect_same_bits(mb.values(), want.mask, what + " mask");
-        if (m.counts) expect_counts(counts, want.stats, what);
-      }
-    }
+    for (Rounding r : {Rounding::Stochastic, Rounding::Nearest})
+      expect_dispatch_gives_the_cpu_bits(mixed(numel_of(c.shape), seed++), c.shape, c.number, r,
+                                         shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " +
+                                             rounding_name(r) + " (" + c.path + ")");
 }
 
 TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
@@ -378,28 +383,9 @@ TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
       // NVFP4's tensor scale comes from its largest finite magnitude: make it the last element,
       // which the tensor-wide pass reads in its tail.
       if (std::holds_alternative<NVFP4Format>(c.number)) x.back() = -7777.0f;
-      Generator g(kSeed);
-      g.set_state(kSeed, kOffset);
-      Tensor mask;
-      QuantStats stats;
-      const std::vector<float> want =
-          quantize(Tensor::from_vector(x, c.shape), c.number, r, {.generator = &g, .stats = &stats, .mask = &mask})
-              .to_vector();
-      const QuantParams p = make_quant_params(c.number, r, c.shape);
-      const std::string label =
-          shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " + rounding_name(r) + ", " + c.kernel;
-      for (int shift : {0, 1}) {
-        HostBuffer xb(x, shift), out(n, shift), mb(n, shift);
-        unsigned long long counts[2] = {0, 0};
-        const bool counted = shift == 0;
-        emulated_quantize(xb.data(), out.data(), counted ? mb.data() : nullptr, n, p, counted ? counts : nullptr);
-        const std::string what = label + (counted ? "" : " (misaligned, not counted)");
-        expect_same_bits(out.values(), want, what);
-        if (counted) {
-          expect_same_bits(mb.values(), mask.to_vector(), what + " mask");
-          expect_counts(counts, stats, what);
-        }
-      }
+      expect_dispatch_gives_the_cpu_bits(x, c.shape, c.number, r,
+                                         shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " +
+                                             rounding_name(r) + ", " + c.kernel);
     }
 }
 
