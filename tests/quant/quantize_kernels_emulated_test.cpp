@@ -307,13 +307,7 @@ TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
       std::vector<uint32_t> maxima(static_cast<size_t>(p.blocks), 0);
       block_maxima_kernels::run_block_maxima(xb.data(), n, p, maxima.data(), 1, launch);
       EXPECT_EQ(maxima, want_maxima) << label;
-      Generator g(kSeed);
-      g.set_state(kSeed, kOffset);
-      Tensor mask;
-      QuantStats stats;
-      const std::vector<float> want =
-          quantize(Tensor::from_vector(x, shape), number, r, {.generator = &g, .stats = &stats, .mask = &mask})
-              .to_vector();
+      const CpuQuantize want(x, shape, number, r);
       unsigned long long counts[2] = {0, 0};
       const kernels::BlockLookup blocks{.maxima = maxima.data(),
                                         .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
@@ -325,9 +319,9 @@ TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
                                static_cast<const float*>(xb.data()), out.data(), mb.data(), n, p, kSeed, kOffset,
                                blocks, static_cast<unsigned long long*>(counts));
       });
-      expect_same_bits(out.values(), want, label);
-      expect_same_bits(mb.values(), mask.to_vector(), label + " mask");
-      expect_counts(counts, stats, label);
+      expect_same_bits(out.values(), want.out, label);
+      expect_same_bits(mb.values(), want.mask, label + " mask");
+      expect_counts(counts, want.stats, label);
     }
 }
 
