@@ -1,7 +1,8 @@
-// qtorch's quantizers against the two reference programs docs/numerics.md names, on their
-// own outputs: Microsoft's microxcaling emulator for MX, QPyTorch's CPU extension for fixed,
-// floating and block floating point (round to nearest). The vectors were written by those
-// programs (tests/quant/peers/make_peer_vectors.py); nothing here computes an expected value.
+// qtorch against the reference programs docs/numerics.md names, on their own outputs:
+// Microsoft's microxcaling emulator for MX; QPyTorch's CPU extension for fixed, floating and
+// block floating point (round to nearest); PyTorch's float16 and bfloat16 casts; MPTorch's
+// CPU GEMMs for qmatmul. The vectors were written by those programs
+// (tests/quant/peers/make_peer_vectors.py); nothing here computes an expected value.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "qtorch/quant/mac.h"
 #include "qtorch/quant/quantize.h"
 
 namespace qtorch::quant::test {
@@ -24,9 +26,16 @@ struct PeerCase {
   std::vector<uint8_t> flags;  // 0: the bits must match; else why the reference may differ
 };
 
+struct PeerProduct {
+  std::string peer, options, a, b;
+  std::vector<float> expected;
+  std::vector<uint8_t> flags;
+};
+
 struct PeerVectors {
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> inputs;
   std::vector<PeerCase> cases;
+  std::vector<PeerProduct> products;
 };
 
 template <typename T>
@@ -59,6 +68,10 @@ PeerVectors load_peer_vectors() {
       PeerCase c;
       words >> c.peer >> c.number >> c.rounding >> c.input;
       pv.cases.push_back(c);
+    } else if (kind == "mac") {
+      PeerProduct p;
+      words >> p.peer >> p.options >> p.a >> p.b;
+      pv.products.push_back(p);
     }
   }
   for (const std::string& name : input_order) {
@@ -69,6 +82,11 @@ PeerVectors load_peer_vectors() {
     const size_t n = pv.inputs.at(c.input).second.size();
     c.expected = read_values<float>(in, n, c.number);
     c.flags = read_values<uint8_t>(in, n, c.number);
+  }
+  for (PeerProduct& p : pv.products) {
+    const size_t n = static_cast<size_t>(pv.inputs.at(p.a).first[0] * pv.inputs.at(p.b).first[1]);
+    p.expected = read_values<float>(in, n, p.options);
+    p.flags = read_values<uint8_t>(in, n, p.options);
   }
   return pv;
 }
@@ -118,6 +136,36 @@ TEST(PeerVectors, EveryUnflaggedElementHasTheReferenceBits) {
   std::printf("  compared bit for bit: %lld elements in %zu cases\n", (long long)compared, pv.cases.size());
   // The flags stay the exception: they name rare float32 artifacts of the references.
   EXPECT_GT(compared, 150000);
+}
+
+// MPTorch's float_mm and fxp_mm (round to nearest; with and without FMA) against qmatmul, on
+// every output whose reference chain never rounded a float32 product or sum differently from
+// the exact value (docs/numerics.md: each step is the exact value rounded once).
+TEST(PeerVectors, QmatmulGivesMptorchsProducts) {
+  const PeerVectors& pv = peer_vectors();
+  ASSERT_EQ(pv.products.size(), 11u);
+  int64_t compared = 0, flagged = 0;
+  for (const PeerProduct& p : pv.products) {
+    SCOPED_TRACE(p.peer + " " + p.options);
+    const auto& [a_shape, a] = pv.inputs.at(p.a);
+    const auto& [b_shape, b] = pv.inputs.at(p.b);
+    const std::vector<float> y =
+        qmatmul_forward(Tensor::from_vector(a, a_shape), Tensor::from_vector(b, b_shape), parse_mac(p.options))
+            .to_vector();
+    int mismatches = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (p.flags[i] != 0) {
+        ++flagged;
+        continue;
+      }
+      ++compared;
+      if (bits_of(y[i]) != bits_of(p.expected[i]) && ++mismatches <= 5)
+        ADD_FAILURE() << "output " << i << ": reference " << std::hexfloat << p.expected[i] << ", qtorch " << y[i];
+    }
+    EXPECT_EQ(mismatches, 0);
+  }
+  std::printf("  compared bit for bit: %lld products; flagged: %lld\n", (long long)compared, (long long)flagged);
+  EXPECT_GT(compared, 4000);
 }
 
 }  // namespace

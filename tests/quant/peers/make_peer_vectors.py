@@ -9,6 +9,7 @@ programs that docs/numerics.md names, run on them, for tests/quant/peer_vectors_
   std::random_device, which no one can reproduce).
 - PyTorch's float16 and bfloat16 casts, which the IEEE presets fp16 and bf16 with
   NearestEven must equal.
+- MPTorch's CPU GEMMs (`float_mm`, `fxp_mm`, round to nearest) against quant::qmatmul.
 
 Nothing here computes an expected value: every output is the reference program's own.
 What this script adds is a flag per element where the reference's float32 arithmetic is
@@ -27,13 +28,15 @@ The test demands qtorch's bits wherever the flag is 0, and reports the flagged c
 
 Run it with Debian's PyTorch and snapshots of the two repositories:
   apt-get install python3-torch libtorch-dev ninja-build python3-packaging
-  /usr/bin/python3 tests/quant/peers/make_peer_vectors.py MICROXCALING_DIR QPYTORCH_DIR
-(QPyTorch compiles its CPU extension on first import.)
+  /usr/bin/python3 tests/quant/peers/make_peer_vectors.py MICROXCALING_DIR QPYTORCH_DIR MPTORCH_DIR
+(QPyTorch and MPTorch compile their CPU extensions on first import; MPTorch's conv layers
+want the PyPI package unfoldNd, which is not needed here and is stubbed.)
 
 File format (little-endian): text lines up to and including "end\\n", then binary data:
   input NAME ROWS COLS             -> ROWS*COLS float32
   case PEER NUMBER ROUNDING INPUT  -> n float32 outputs, then n uint8 flags
-in the order the lines appear. NUMBER and ROUNDING are qtorch's text forms
+  mac PEER OPTIONS INPUT_A INPUT_B -> M*N float32 products, then M*N uint8 flags
+in the order the lines appear (inputs, then cases, then macs). NUMBER and ROUNDING are qtorch's text forms
 (quant::parse_number, parse_rounding).
 """
 import math
@@ -272,39 +275,180 @@ def run_torch_casts(inputs, out):
         out.append(("torch", "bf16", "nearest_even", name, t.bfloat16().float().numpy(), np.zeros(x.shape, np.uint8)))
 
 
+# ---------------------------------------------------------------------------------------
+# MPTorch's CPU GEMMs (float_mm, fxp_mm; round to nearest). Its kernel forms each product
+# and each sum in float32 (fmaf for FMA) and rounds that float32 to the format, where the
+# spec rounds the exact value once. A model of the kernel replays every output twice, with
+# the float32 steps and with exact ones; the float32 replay must reproduce MPTorch's
+# outputs bit for bit (else this script stops), and an output whose two replays differ is
+# flagged 3.
+
+def q_float(v, exp, man):
+    """Round-to-nearest-even of the exact v to IEEE (exp, man) with subnormals, saturating."""
+    if v == 0:
+        return Fraction(0)
+    emin, emax = 2 - 2 ** (exp - 1), 2 ** (exp - 1) - 1
+    a = abs(v)
+    e = max(math.floor(math.log2(a)), emin)
+    while Fraction(2) ** e > a and e > emin:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= a:
+        e += 1
+    step = Fraction(2) ** (e - man)
+    r = rne(a / step) * step
+    top = (2 - Fraction(2) ** -man) * Fraction(2) ** emax
+    return -min(r, top) if v < 0 else min(r, top)
+
+
+def q_fixed(v, wl, fl):
+    top = Fraction(2) ** (wl - fl - 1)
+    r = rne(v * Fraction(2) ** fl) / Fraction(2) ** fl
+    return min(max(r, -top), top - Fraction(2) ** -fl)
+
+
+def q_fixed_mptorch(x32, wl, fl):
+    """MPTorch's cast_fxp_nearest of a float32: nearbyint(fl32(x 2^fl + 0.5f) - 0.5)."""
+    t = np.float32(np.float32(x32) * np.float32(2.0 ** fl))
+    r = rne(Fraction(float(np.float32(t + np.float32(0.5)))) - Fraction(1, 2))
+    top = Fraction(2) ** (wl - fl - 1)
+    return min(max(r / Fraction(2) ** fl, -top), top - Fraction(2) ** -fl)
+
+
+def fl32(v):
+    """The exact v rounded once to float32 (nearest even), as float32 arithmetic does."""
+    return q_float(v, 8, 23)
+
+
+def replay(a, b, kind, acc, mul, fma, exact):
+    """One output of MPTorch's mm kernel: c = Qacc(c + Qmul(a b)) or c = Qacc(a b + c)."""
+    c = Fraction(0)
+    r = (lambda v: v) if exact else fl32
+    for ak, bk in zip(a, b):
+        prod = Fraction(float(ak)) * Fraction(float(bk))
+        if kind == "float":
+            if fma:
+                c = q_float(r(prod + c), *acc)
+            else:
+                p = q_float(r(prod), *mul)
+                c = q_float(r(c + p), *acc)
+        else:
+            q = (lambda v, f: q_fixed(v, *f)) if exact else (lambda v, f: q_fixed_mptorch(float(v), *f))
+            if fma:
+                c = q(r(prod + c), acc)
+            else:
+                c = q(r(c + q(r(prod), mul)), acc)
+    return c
+
+
+def mac_inputs(rng):
+    """A [16, 48] and B [48, 24]: half the rows and columns standard normal, half small dyadic
+    rationals whose products and sums meet the formats' ties."""
+    a = rng.standard_normal((16, 48))
+    a[8:] = rng.integers(-24, 25, (8, 48)) / 8.0
+    b = rng.standard_normal((48, 24))
+    b[:, 12:] = rng.integers(-24, 25, (48, 12)) / 16.0
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+MAC_CASES = [("float", (5, 10), (5, 10), False), ("float", (5, 10), (4, 3), False),
+             ("float", (8, 7), (8, 7), False), ("float", (5, 2), (5, 2), False),
+             ("float", (4, 3), (4, 3), False), ("float", (5, 10), None, True),
+             ("float", (8, 7), None, True), ("float", (4, 3), None, True),
+             ("fixed", (16, 8), (16, 10), False), ("fixed", (12, 4), (12, 6), False),
+             ("fixed", (16, 8), None, True)]
+
+
+def mptorch_products(path, a, b):
+    """Runs in a process of its own (QPyTorch's extension module is also called quant_cpu)."""
+    import types
+    stub = types.ModuleType("unfoldNd")
+    stub.unfoldNd = None  # only MPTorch's conv layers use it
+    sys.modules["unfoldNd"] = stub
+    sys.path.insert(0, path)
+    from mptorch.quant import float_mm, fxp_mm
+
+    ta, tb = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
+    ys = []
+    for kind, acc, mul, fma in MAC_CASES:
+        mul = mul or acc
+        if kind == "float":
+            ys.append(float_mm(ta, tb, man_add=acc[1], exp_add=acc[0], man_mul=mul[1], exp_mul=mul[0],
+                               rounding="nearest", fma=fma, subnormals=True, saturate=True).numpy())
+        else:
+            ys.append(fxp_mm(ta, tb, wl_add=acc[0], fl_add=acc[1], wl_mul=mul[0], fl_mul=mul[1],
+                             rounding="nearest", fma=fma).numpy())
+    return np.stack(ys)
+
+
+def run_mptorch(path, a, b, out):
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(os.path.join(tmp, "a.npy"), a)
+        np.save(os.path.join(tmp, "b.npy"), b)
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--mptorch", path, tmp], check=True)
+        ys = np.load(os.path.join(tmp, "y.npy"))
+    for (kind, acc, mul, fma), y in zip(MAC_CASES, ys):
+        if kind == "float":
+            text = f"acc=float:{acc[0]}:{acc[1]}:ieee" + ("" if fma else f",mul=float:{mul[0]}:{mul[1]}:ieee")
+            text += ",acc_rounding=nearest_even" + ("" if fma else ",mul_rounding=nearest_even")
+        else:
+            text = f"acc=fixed:{acc[0]}:{acc[1]}" + ("" if fma else f",mul=fixed:{mul[0]}:{mul[1]}")
+        text += ",fma" if fma else ""
+        flags = np.zeros(y.shape, dtype=np.uint8)
+        for i, j in np.ndindex(y.shape):
+            model = replay(a[i], b[:, j], kind, acc, mul, fma, exact=False)
+            if Fraction(float(y[i, j])) != model:
+                sys.exit(f"the model of MPTorch's kernel gives {float(model)} for {text} [{i}, {j}], "
+                         f"MPTorch {y[i, j]}: fix the model before trusting its flags")
+            if replay(a[i], b[:, j], kind, acc, mul, fma, exact=True) != model:
+                flags[i, j] = 3
+        out.append(("mptorch", text, y.astype(np.float32), flags))
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) == 4 and sys.argv[1] == "--mptorch":
+        tmp = sys.argv[3]
+        np.save(os.path.join(tmp, "y.npy"), mptorch_products(
+            sys.argv[2], np.load(os.path.join(tmp, "a.npy")), np.load(os.path.join(tmp, "b.npy"))))
+        return
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    mx_path, qpt_path = (os.path.abspath(p) for p in sys.argv[1:])
+    mx_path, qpt_path, mpt_path = (os.path.abspath(p) for p in sys.argv[1:])
     rng = np.random.default_rng(SEED)
     inputs = {"mx": mx_input(rng), "qpytorch": qpytorch_input(rng)}
-    cases = []
-    run_microxcaling(mx_path, inputs["mx"], cases)
-    run_qpytorch(qpt_path, inputs["qpytorch"], cases)
-    run_torch_casts(inputs, cases)
+    inputs["mac_a"], inputs["mac_b"] = mac_inputs(rng)
+    quantized, products = [], []
+    run_microxcaling(mx_path, inputs["mx"], quantized)
+    run_qpytorch(qpt_path, inputs["qpytorch"], quantized)
+    run_torch_casts({k: inputs[k] for k in ("mx", "qpytorch")}, quantized)
+    run_mptorch(mpt_path, inputs["mac_a"], inputs["mac_b"], products)
 
     target = os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_vectors.bin")
     header = [
         "qtorch peer vectors 1",
-        f"# microxcaling {git_head(mx_path)}, QPyTorch {git_head(qpt_path)}, "
+        f"# microxcaling {git_head(mx_path)}, QPyTorch {git_head(qpt_path)}, MPTorch {git_head(mpt_path)}, "
         f"torch {torch.__version__}, numpy seed {SEED}",
     ]
     for name, x in inputs.items():
         header.append(f"input {name} {x.shape[0]} {x.shape[1]}")
-    for peer, number, rounding, input_name, _, _ in cases:
+    for peer, number, rounding, input_name, _, _ in quantized:
         header.append(f"case {peer} {number} {rounding} {input_name}")
+    for peer, text, _, _ in products:
+        header.append(f"mac {peer} {text} mac_a mac_b")
     header.append("end")
     tmp = target + ".tmp"
     with open(tmp, "wb") as f:
         f.write(("\n".join(header) + "\n").encode())
         for x in inputs.values():
             f.write(x.astype("<f4").tobytes())
-        for _, _, _, _, y, flags in cases:
+        for y, flags in [c[4:] for c in quantized] + [c[2:] for c in products]:
             f.write(y.astype("<f4").tobytes())
             f.write(flags.astype(np.uint8).tobytes())
     os.replace(tmp, target)
-    flagged = sum(int(np.count_nonzero(c[5])) for c in cases)
-    print(f"{target}: {len(cases)} cases, {flagged} flagged elements of {len(cases) * ROWS * COLS}")
+    for what, cases, at in (("quantize", quantized, 5), ("qmatmul", products, 3)):
+        total = sum(c[at].size for c in cases)
+        flagged = sum(int(np.count_nonzero(c[at])) for c in cases)
+        print(f"{what}: {len(cases)} cases, {flagged} of {total} outputs flagged")
 
 
 if __name__ == "__main__":
