@@ -11,18 +11,21 @@ class ReLU : public Cloneable<ReLU> {
  public:
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ReLU"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Activation; }
 };
 
 class Sigmoid : public Cloneable<Sigmoid> {
  public:
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sigmoid"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Activation; }
 };
 
 class Tanh : public Cloneable<Tanh> {
  public:
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Tanh"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Activation; }
 };
 
 /// Zeroes elements with probability p and scales the rest by 1/(1-p) in training mode;

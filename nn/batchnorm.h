@@ -35,6 +35,7 @@ class BatchNormBase : public Module {
   Tensor bias() const { return has_parameter("bias") ? parameter("bias") : Tensor(); }
   /// "64, eps=1e-05, momentum=0.1"
   std::string extra_repr() const override;
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Normalization; }
 
  protected:
   BatchNormBase(int64_t num_features, const BatchNormOptions& options);

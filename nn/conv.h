@@ -34,6 +34,7 @@ class Conv2d : public Cloneable<Conv2d> {
   const Conv2dOptions& options() const { return options_; }
 
   std::string type_name() const override { return "Conv2d"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Conv; }
   /// "1 -> 32, k=3, stride=1, padding=1" (dilation, groups, bias shown when not default).
   std::string extra_repr() const override;
 

@@ -30,6 +30,7 @@ class Linear : public Cloneable<Linear> {
   int64_t out_features() const { return out_; }
 
   std::string type_name() const override { return "Linear"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Linear; }
   /// "784 -> 256", with ", bias=false" when there is no bias.
   std::string extra_repr() const override;
 

@@ -4,36 +4,9 @@
 #include <algorithm>
 
 #include "qtorch/core/error.h"
-#include "qtorch/nn/activation.h"
-#include "qtorch/nn/batchnorm.h"
-#include "qtorch/nn/conv.h"
-#include "qtorch/nn/linear.h"
-#include "qtorch/nn/pooling.h"
 #include "qtorch/nn/sequential.h"
 
 namespace qtorch::nn {
-
-std::optional<LayerKind> layer_kind(const Module& m) {
-  if (dynamic_cast<const Linear*>(&m)) return LayerKind::Linear;
-  if (dynamic_cast<const Conv2d*>(&m)) return LayerKind::Conv;
-  if (dynamic_cast<const ReLU*>(&m) || dynamic_cast<const Sigmoid*>(&m) ||
-      dynamic_cast<const Tanh*>(&m))
-    return LayerKind::Activation;
-  if (dynamic_cast<const MaxPool2d*>(&m) || dynamic_cast<const AvgPool2d*>(&m))
-    return LayerKind::Pooling;
-  if (dynamic_cast<const BatchNormBase*>(&m)) return LayerKind::Normalization;
-  return std::nullopt;
-}
-
-LayerKind parse_layer_kind(const std::string& name) {
-  if (name == "linear") return LayerKind::Linear;
-  if (name == "conv") return LayerKind::Conv;
-  if (name == "activation") return LayerKind::Activation;
-  if (name == "pooling") return LayerKind::Pooling;
-  if (name == "normalization") return LayerKind::Normalization;
-  QTORCH_FAIL("layer kind: expected linear, conv, activation, pooling or normalization, got '{}'",
-              name);
-}
 
 namespace {
 
@@ -42,7 +15,7 @@ struct Lowering {
   const QuantizerFactory& make_quantizer;
 
   bool matches(const Module& m) const {
-    auto kind = layer_kind(m);
+    auto kind = m.layer_kind();
     return kind && std::find(kinds.begin(), kinds.end(), *kind) != kinds.end();
   }
 

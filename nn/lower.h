@@ -11,14 +11,6 @@
 
 namespace qtorch::nn {
 
-enum class LayerKind { Linear, Conv, Activation, Pooling, Normalization };
-
-/// The kind of a built-in layer (Linear; Conv2d; ReLU/Sigmoid/Tanh; MaxPool2d/AvgPool2d;
-/// BatchNorm1d/2d), or nullopt for anything else.
-std::optional<LayerKind> layer_kind(const Module& module);
-/// Parses "linear", "conv", "activation", "pooling" or "normalization"; throws listing them.
-LayerKind parse_layer_kind(const std::string& name);
-
 /// Makes one fresh quantizer module per insertion point, e.g.
 /// [] { return std::make_shared<nn::Quantizer>(...); }.
 using QuantizerFactory = std::function<ModulePtr()>;

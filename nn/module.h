@@ -7,6 +7,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 
 #include "qtorch/core/device.h"
 #include "qtorch/core/tensor.h"
+#include "qtorch/nn/layer_kind.h"
 
 namespace qtorch::nn {
 
@@ -142,6 +144,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // ---- printing ----
   /// The layer's type name, e.g. "Linear".
   virtual std::string type_name() const { return "Module"; }
+  /// The kind of a built-in layer (Linear and QLinear; Conv2d and QConv2d; ReLU, Sigmoid,
+  /// Tanh; MaxPool2d, AvgPool2d; BatchNorm1d/2d), or nullopt for anything else.
+  virtual std::optional<LayerKind> layer_kind() const { return std::nullopt; }
   /// The arguments shown inside the parentheses, e.g. "784 -> 256".
   virtual std::string extra_repr() const { return ""; }
   /// One-line form: "Linear(784 -> 256)", or for a container

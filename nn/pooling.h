@@ -17,6 +17,7 @@ class MaxPool2d : public Cloneable<MaxPool2d> {
   explicit MaxPool2d(int64_t kernel_size, const Pool2dOptions& options = {});
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "MaxPool2d"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Pooling; }
   /// "k=2, stride=2" (padding shown when nonzero).
   std::string extra_repr() const override;
 
@@ -30,6 +31,7 @@ class AvgPool2d : public Cloneable<AvgPool2d> {
   explicit AvgPool2d(int64_t kernel_size, const Pool2dOptions& options = {});
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "AvgPool2d"; }
+  std::optional<LayerKind> layer_kind() const override { return LayerKind::Pooling; }
   std::string extra_repr() const override;
 
  private:

@@ -16,12 +16,6 @@ namespace {
 
 constexpr const char* kRoleNames[] = {"weight", "activation", "error", "grad", "momentum", "acc"};
 
-const std::pair<nn::LayerKind, const char*> kLayerKinds[] = {{nn::LayerKind::Linear, "linear"},
-                                                             {nn::LayerKind::Conv, "conv"},
-                                                             {nn::LayerKind::Normalization, "normalization"},
-                                                             {nn::LayerKind::Activation, "activation"},
-                                                             {nn::LayerKind::Pooling, "pooling"}};
-
 std::string trim(const std::string& s) {
   const size_t a = s.find_first_not_of(" \t"), b = s.find_last_not_of(" \t");
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
@@ -189,8 +183,9 @@ LossScaling parse_loss_scaling(const std::string& text, const std::string& what)
 
 std::string layer_kinds_text(const std::vector<nn::LayerKind>& kinds) {
   std::string text;
-  for (const auto& [kind, name] : kLayerKinds)
-    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) text += (text.empty() ? "" : ",") + std::string(name);
+  for (nn::LayerKind kind : nn::kLayerKinds)
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end())
+      text += (text.empty() ? "" : ",") + std::string(nn::layer_kind_name(kind));
   return text.empty() ? "none" : text;
 }
 
@@ -199,8 +194,7 @@ std::vector<nn::LayerKind> parse_layer_kinds(const std::string& text, const std:
   std::vector<nn::LayerKind> kinds;
   if (text == "none") return kinds;
   if (text == "all") {
-    for (const auto& [kind, name] : kLayerKinds) kinds.push_back(kind);
-    return kinds;
+    return {nn::kLayerKinds.begin(), nn::kLayerKinds.end()};
   }
   for (const std::string& name : text::split(text, ',')) {
     if (name.empty()) QTORCH_FAIL("{}: expected {}, got '{}' (an empty kind)", what, expected, text);

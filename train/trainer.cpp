@@ -11,7 +11,6 @@
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/data/loader.h"
-#include "qtorch/nn/batchnorm.h"
 #include "qtorch/autograd/loss.h"
 #include "qtorch/optim/adam.h"
 #include "qtorch/optim/checkpoint.h"
@@ -29,7 +28,7 @@ constexpr const char* kRecipeKey = "qtorch/recipe";
 
 bool has_batchnorm(nn::Module& model) {
   for (auto& [name, m] : model.named_modules())
-    if (dynamic_cast<nn::BatchNormBase*>(m.get())) return true;
+    if (m->layer_kind() == nn::LayerKind::Normalization) return true;
   return false;
 }
 

@@ -68,7 +68,7 @@ TEST(QuantizerSemantics, ClampedOutputsGetNoGradient) {
                             .clamping_grad_zero = true});
   nn::ModulePtr last_linear;
   for (auto& [name, m] : low->named_modules())
-    if (nn::layer_kind(*m) == nn::LayerKind::Linear) last_linear = m;
+    if (m->layer_kind() == nn::LayerKind::Linear) last_linear = m;
   {
     NoGradGuard no_grad;  // larger last-layer weights: some outputs leave the range
     for (auto& [name, p] : last_linear->named_parameters()) p.mul_(8.0f);

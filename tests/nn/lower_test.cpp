@@ -68,13 +68,39 @@ TEST(Lower, ActivationsAndNestedModules) {
   EXPECT_EQ(single->repr(), "Sequential(Linear(2 -> 2), Q())");
 }
 
+// A user's layer that says it is a linear layer, so recipes put a quantizer after it.
+class Dense : public nn::Cloneable<Dense> {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+  std::string type_name() const override { return "Dense"; }
+  std::optional<nn::LayerKind> layer_kind() const override { return nn::LayerKind::Linear; }
+};
+
 TEST(Lower, KindsAndErrors) {
-  EXPECT_EQ(nn::layer_kind(nn::Conv2d(1, 1, 1)), nn::LayerKind::Conv);
-  EXPECT_EQ(nn::layer_kind(nn::BatchNorm2d(1)), nn::LayerKind::Normalization);
-  EXPECT_EQ(nn::layer_kind(nn::AvgPool2d(2)), nn::LayerKind::Pooling);
-  EXPECT_FALSE(nn::layer_kind(nn::Flatten()).has_value());
+  EXPECT_EQ(nn::Linear(1, 1).layer_kind(), nn::LayerKind::Linear);
+  EXPECT_EQ(nn::Conv2d(1, 1, 1).layer_kind(), nn::LayerKind::Conv);
+  EXPECT_EQ(nn::ReLU().layer_kind(), nn::LayerKind::Activation);
+  EXPECT_EQ(nn::Sigmoid().layer_kind(), nn::LayerKind::Activation);
+  EXPECT_EQ(nn::Tanh().layer_kind(), nn::LayerKind::Activation);
+  EXPECT_EQ(nn::MaxPool2d(2).layer_kind(), nn::LayerKind::Pooling);
+  EXPECT_EQ(nn::AvgPool2d(2).layer_kind(), nn::LayerKind::Pooling);
+  EXPECT_EQ(nn::BatchNorm1d(1).layer_kind(), nn::LayerKind::Normalization);
+  EXPECT_EQ(nn::BatchNorm2d(1).layer_kind(), nn::LayerKind::Normalization);
+  EXPECT_FALSE(nn::Flatten().layer_kind().has_value());
+  EXPECT_FALSE(nn::Sequential().layer_kind().has_value());
+  for (nn::LayerKind kind : nn::kLayerKinds) EXPECT_EQ(nn::parse_layer_kind(nn::layer_kind_name(kind)), kind);
   EXPECT_EQ(nn::parse_layer_kind("conv"), nn::LayerKind::Conv);
-  EXPECT_THROW(nn::parse_layer_kind("dense"), Error);
+  try {
+    nn::parse_layer_kind("dense");
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected linear, conv, normalization, activation or pooling, got 'dense'"),
+              std::string::npos)
+        << e.what();
+  }
+  auto lowered = nn::make_low_precision(*nn::sequential({std::make_shared<Dense>(), std::make_shared<nn::ReLU>()}),
+                                        {nn::LayerKind::Linear}, [] { return std::make_shared<Twice>(); });
+  EXPECT_EQ(lowered->repr(), "Sequential(Dense(), Q(), ReLU())");
   auto model = nn::sequential({std::make_shared<nn::ReLU>()});
   EXPECT_THROW(nn::make_low_precision(*model, {nn::LayerKind::Activation}, nullptr), Error);
 }

@@ -131,7 +131,7 @@ TEST(UseMac, SwapsLinearAndConvInACopyWithTheSameParameters) {
   // A clone keeps the Q forms and their options.
   EXPECT_EQ(q->clone()->repr(), q->repr());
   // make_low_precision still sees them as linear and conv layers.
-  EXPECT_EQ(nn::layer_kind(*(*std::dynamic_pointer_cast<nn::Sequential>(q))[0]), nn::LayerKind::Conv);
+  EXPECT_EQ((*std::dynamic_pointer_cast<nn::Sequential>(q))[0]->layer_kind(), nn::LayerKind::Conv);
 }
 
 }  // namespace
