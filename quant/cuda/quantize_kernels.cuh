@@ -172,7 +172,7 @@ struct Segment {
   /// quantizes elements [b, b + 1) * kSegmentElements elementwise (block floating point:
   /// each element its own block).
   int64_t row;
-  uint32_t first_block;
+  uint32_t first_block = 0;  // the segment's first CUDA block in the list, set by SegmentLauncher::add
   bool vec;  // x, out, mask and the gate 16-byte aligned and (rows) the row a multiple of 4 elements
 };
 

@@ -60,15 +60,18 @@ class QtrainCrash : public ::testing::Test {
       a.insert(a.end(), args.begin(), args.end());
       return a;
     }(), dir_) : run_qtrain(args, dir_, env);
-    if (seconds == 0)  // the shell that popen runs reports the SIGKILL as 128 + 9
+    if (seconds == 0) {  // the shell that popen runs reports the SIGKILL as 128 + 9
       EXPECT_TRUE(killed.code == 137 || killed.code == -1) << what << ": expected the kill hook to fire, got exit "
                                                            << killed.code << "\n" << killed.out << killed.err;
+    }
 
     // The metrics file, when there is one, is whole JSON with whole epoch records.
     if (std::filesystem::exists(dir_.file("run.json"))) {
       nlohmann::json m = nlohmann::json::parse(read_text(dir_.file("run.json")), nullptr, false);
       EXPECT_FALSE(m.is_discarded()) << what << ": torn metrics file";
-      if (!m.is_discarded()) EXPECT_TRUE(m.contains("epochs") && m["epochs"].is_array()) << what;
+      if (!m.is_discarded()) {
+        EXPECT_TRUE(m.contains("epochs") && m["epochs"].is_array()) << what;
+      }
     }
     const bool has_checkpoint = std::filesystem::exists(dir_.file("run.ckpt"));
     args.push_back("--resume");
@@ -85,7 +88,9 @@ class QtrainCrash : public ::testing::Test {
     int64_t epoch = -1;
     if (std::regex_search(resumed.out, m, std::regex("resumed from .* after epoch ([0-9]+)"))) epoch = std::stoll(m[1]);
     EXPECT_GE(epoch, 1) << what << resumed.out;
-    if (expected_epoch >= 0) EXPECT_EQ(epoch, expected_epoch) << what;
+    if (expected_epoch >= 0) {
+      EXPECT_EQ(epoch, expected_epoch) << what;
+    }
     EXPECT_EQ(final_accuracy(resumed.out), reference_) << what << ": resumed to another result";
     return epoch;
   }
