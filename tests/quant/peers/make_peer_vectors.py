@@ -42,7 +42,6 @@ in the order the lines appear (inputs, then cases, then macs). NUMBER and ROUNDI
 import math
 import os
 from fractions import Fraction
-import struct
 import subprocess
 import sys
 
