@@ -33,7 +33,7 @@ Run it with Debian's PyTorch and snapshots of the two repositories:
 want the PyPI package unfoldNd, which is not needed here and is stubbed.)
 
 File format (little-endian): text lines up to and including "end\\n", then binary data:
-  input NAME ROWS COLS             -> ROWS*COLS float32
+  input NAME D0 D1 ...             -> D0*D1*... float32
   case PEER NUMBER ROUNDING INPUT  -> n float32 outputs, then n uint8 flags
   mac PEER OPTIONS INPUT_A INPUT_B -> M*N float32 products, then M*N uint8 flags
 in the order the lines appear (inputs, then cases, then macs). NUMBER and ROUNDING are qtorch's text forms
@@ -166,23 +166,16 @@ ELEMENTS = {  # microxcaling name: (qtorch element, emax, emin, mantissa bits)
 MX_ROUNDING = {"nearest": "nearest", "even": "nearest_even", "floor": "toward_zero"}
 
 
-def block_slices(shape, block, axis):
-    rows, cols = shape
-    if axis == 1:
-        for r in range(rows):
-            for c in range(0, cols, block):
-                yield (r, slice(c, min(c + block, cols)))
-    else:
-        for c in range(cols):
-            for r in range(0, rows, block):
-                yield (slice(r, min(r + block, rows)), c)
-
-
 def mx_flags(x, elem, block, axis, rounding, watch):
+    """Flags of an MX quantization of x in blocks of `block` along `axis` (any rank)."""
     _, emax, emin, man = ELEMENTS[elem]
-    flags = np.zeros(x.shape, dtype=np.uint8)
-    for sl in block_slices(x.shape, block, axis):
-        a = x[sl].astype(np.float64)
+    rows = np.moveaxis(x, axis, -1)
+    shape = rows.shape
+    rows = rows.reshape(-1, shape[-1])
+    flags = np.zeros(rows.shape, dtype=np.uint8)
+    for r, c in np.ndindex(rows.shape[0], (shape[-1] + block - 1) // block):
+        sl = (r, slice(c * block, min(c * block + block, shape[-1])))
+        a = rows[sl].astype(np.float64)
         amax = np.max(np.abs(a))
         if amax == 0:
             continue
@@ -206,30 +199,51 @@ def mx_flags(x, elem, block, axis, rounding, watch):
             if rounding != "floor" and floor_changed(scaled, 0.5, 1):
                 f[i] = 3
         flags[sl] = f
-    return flags
+    return np.moveaxis(flags.reshape(shape), -1, axis)
 
 
-def run_microxcaling(path, x, out):
-    sys.path.insert(0, path)
+def microxcaling_case(x, input_name, elem, block, axis, rounding, out):
     from mx.mx_ops import _quantize_mx
 
+    watch = Log2Watch()
+    torch.log2 = watch
+    try:
+        y = _quantize_mx(torch.from_numpy(x.copy()), 8, elem, axes=[axis], block_size=block, round=rounding).numpy()
+    finally:
+        torch.log2 = watch.real
+    number = f"mx:{ELEMENTS[elem][0]}:{block}" + ("" if axis == x.ndim - 1 else f":{axis}")
+    out.append(("microxcaling", number, MX_ROUNDING[rounding], input_name, y.astype(np.float32),
+                mx_flags(x, elem, block, axis, rounding, watch)))
+
+
+def run_microxcaling(path, x, x4, out):
+    sys.path.insert(0, path)
     for elem in ELEMENTS:
         for block, axis in ((32, 1), (16, 0), (7, 1)):
             for rounding in MX_ROUNDING:
-                watch = Log2Watch()
-                torch.log2 = watch
-                try:
-                    y = _quantize_mx(torch.from_numpy(x.copy()), 8, elem, axes=[axis],
-                                     block_size=block, round=rounding).numpy()
-                finally:
-                    torch.log2 = watch.real
-                name = ELEMENTS[elem][0]
-                number = f"mx:{name}:{block}" + (":0" if axis == 0 else "")
-                out.append(("microxcaling", number, MX_ROUNDING[rounding], "mx",
-                            y.astype(np.float32), mx_flags(x, elem, block, axis, rounding, watch)))
+                microxcaling_case(x, "mx", elem, block, axis, rounding, out)
+    # A 4-D tensor (an NCHW activation), blocks along each axis.
+    for elem in ("fp8_e4m3", "fp4_e2m1", "int8"):
+        for block, axis in ((8, 1), (4, 0), (4, 2), (3, 3)):
+            for rounding in ("nearest", "even"):
+                microxcaling_case(x4, "nd", elem, block, axis, rounding, out)
 
 
-def run_qpytorch(path, x, out):
+def qpytorch_block_flags(x, wl, dim):
+    """fl32(x + 6 2^E) rounded to a step of 2^(E + 2 - wl), ties up (the sum is positive)."""
+    m = np.abs(x.astype(np.float64))
+    others = tuple(a for a in range(x.ndim) if a != dim)
+    amax = (m.max() if dim == -1 else m.max(axis=others, keepdims=True)) * np.ones_like(m)
+    e = exponent_field(amax)
+    flags = np.zeros(x.shape, dtype=np.uint8)
+    for i in np.ndindex(x.shape):
+        step = Fraction(2) ** int(e[i] + 2 - wl)
+        if floor_changed(x[i], 6.0 * 2.0 ** int(e[i]), step, step / 2):
+            flags[i] = 3
+    return flags
+
+
+def run_qpytorch(path, x, x4, out):
     sys.path.insert(0, path)
     from qtorch.quant import block_quantize, fixed_point_quantize, float_quantize
 
@@ -255,16 +269,12 @@ def run_qpytorch(path, x, out):
     for wl in (4, 8, 16):
         for dim in (-1, 0, 1):
             y = block_quantize(t, wl, dim=dim, rounding="nearest").numpy()
-            # fl32(x + 6 2^E) rounded to a step of 2^(E + 2 - wl), ties up (the sum is positive).
-            m = np.abs(x.astype(np.float64))
-            amax = m.max() * np.ones_like(m) if dim == -1 else m.max(axis=1 - dim, keepdims=True) * np.ones_like(m)
-            e = exponent_field(amax)
-            flags = np.zeros(x.shape, dtype=np.uint8)
-            for i in np.ndindex(x.shape):
-                step = Fraction(2) ** int(e[i] + 2 - wl)
-                if floor_changed(x[i], 6.0 * 2.0 ** int(e[i]), step, step / 2):
-                    flags[i] = 3
-            out.append(("qpytorch", f"block:{wl}:{dim}", "nearest", "qpytorch", y, flags))
+            out.append(("qpytorch", f"block:{wl}:{dim}", "nearest", "qpytorch", y, qpytorch_block_flags(x, wl, dim)))
+    t4 = torch.from_numpy(x4.copy())
+    for wl in (4, 8):
+        for dim in (-1, 0, 1, 2, 3):
+            y = block_quantize(t4, wl, dim=dim, rounding="nearest").numpy()
+            out.append(("qpytorch", f"block:{wl}:{dim}", "nearest", "nd", y, qpytorch_block_flags(x4, wl, dim)))
 
 
 def run_torch_casts(inputs, out):
@@ -337,6 +347,18 @@ def replay(a, b, kind, acc, mul, fma, exact):
             else:
                 c = q(r(c + q(r(prod), mul)), acc)
     return c
+
+
+def nd_input(rng):
+    """[4, 12, 5, 7]: one scale per (sample, channel) from 2^-20 to 2^20, with dyadic ties,
+    zeros of both signs and a few maxima just under a power of two."""
+    x = rng.standard_normal((4, 12, 5, 7)) * 2.0 ** rng.integers(-20, 21, (4, 12, 1, 1))
+    ties = rng.random(x.shape) < 0.2
+    x[ties] = rng.integers(-48, 49, int(ties.sum())) / 16.0
+    x[rng.random(x.shape) < 0.03] = -0.0
+    x[rng.random(x.shape) < 0.03] = 0.0
+    x[:, :, 0, 0] = (1 - 2.0 ** -24) * 2.0 ** rng.integers(-3, 4, (4, 12))
+    return x.astype(np.float32)
 
 
 def mac_inputs(rng):
@@ -416,9 +438,10 @@ def main():
     rng = np.random.default_rng(SEED)
     inputs = {"mx": mx_input(rng), "qpytorch": qpytorch_input(rng)}
     inputs["mac_a"], inputs["mac_b"] = mac_inputs(rng)
+    inputs["nd"] = nd_input(rng)
     quantized, products = [], []
-    run_microxcaling(mx_path, inputs["mx"], quantized)
-    run_qpytorch(qpt_path, inputs["qpytorch"], quantized)
+    run_microxcaling(mx_path, inputs["mx"], inputs["nd"], quantized)
+    run_qpytorch(qpt_path, inputs["qpytorch"], inputs["nd"], quantized)
     run_torch_casts({k: inputs[k] for k in ("mx", "qpytorch")}, quantized)
     run_mptorch(mpt_path, inputs["mac_a"], inputs["mac_b"], products)
 
@@ -429,7 +452,7 @@ def main():
         f"torch {torch.__version__}, numpy seed {SEED}",
     ]
     for name, x in inputs.items():
-        header.append(f"input {name} {x.shape[0]} {x.shape[1]}")
+        header.append(f"input {name} " + " ".join(str(d) for d in x.shape))
     for peer, number, rounding, input_name, _, _ in quantized:
         header.append(f"case {peer} {number} {rounding} {input_name}")
     for peer, text, _, _ in products:
