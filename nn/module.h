@@ -141,12 +141,15 @@ class Module : public std::enable_shared_from_this<Module> {
   /// clone support (no parameters, buffers or children) is shared instead of copied.
   std::shared_ptr<Module> clone() const;
 
+  // ---- kind ----
+  /// The kind of a built-in layer (Linear and QLinear; Conv2d and QConv2d; ReLU, Sigmoid,
+  /// Tanh; MaxPool2d, AvgPool2d; BatchNorm1d/2d), or nullopt for anything else. Recipes and
+  /// make_low_precision put quantizers after layers by kind; a user's layer may claim one.
+  virtual std::optional<LayerKind> layer_kind() const { return std::nullopt; }
+
   // ---- printing ----
   /// The layer's type name, e.g. "Linear".
   virtual std::string type_name() const { return "Module"; }
-  /// The kind of a built-in layer (Linear and QLinear; Conv2d and QConv2d; ReLU, Sigmoid,
-  /// Tanh; MaxPool2d, AvgPool2d; BatchNorm1d/2d), or nullopt for anything else.
-  virtual std::optional<LayerKind> layer_kind() const { return std::nullopt; }
   /// The arguments shown inside the parentheses, e.g. "784 -> 256".
   virtual std::string extra_repr() const { return ""; }
   /// One-line form: "Linear(784 -> 256)", or for a container
