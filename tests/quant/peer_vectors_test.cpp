@@ -7,10 +7,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,8 @@ PeerVectors load_peer_vectors() {
     p.expected = read_values<float>(in, n, p.options);
     p.flags = read_values<uint8_t>(in, n, p.options);
   }
+  if (in.peek() != std::ifstream::traits_type::eof())
+    throw std::runtime_error("peer_vectors.bin: bytes left after the last case (the header and data disagree)");
   return pv;
 }
 
