@@ -135,6 +135,12 @@ def rne(q):
     return f + (1 if d > Fraction(1, 2) or (d == Fraction(1, 2) and f % 2) else 0)
 
 
+def round_half_added(a):
+    """QPyTorch's and MPTorch's round-to-nearest of a float32 a (their round(a, 0.5, ...)):
+    nearbyint(fl32(a + 0.5f) - 0.5), the float32 sum rounded first."""
+    return rne(f32_sum(a, 0.5) - Fraction(1, 2))
+
+
 class Log2Watch:
     """Wraps torch.log2 and records every finite positive argument whose floored log2 is not
     its float32 exponent field."""
@@ -252,7 +258,7 @@ def run_qpytorch(path, x, x4, out):
                           (12, 12, True), (8, 6, False), (24, 20, False)):
         y = fixed_point_quantize(t, wl, fl, clamp=clamp, rounding="nearest").numpy()
         # nearbyint(fl32(a + 0.5f) - 0.5) against nearbyint(a); a = x 2^fl is exact in float32.
-        flags = np.array([3 if rne(f32_sum(a, 0.5) - Fraction(1, 2)) != rne(Fraction(float(a))) else 0
+        flags = np.array([3 if round_half_added(a) != rne(Fraction(float(a))) else 0
                           for a in (x.astype(np.float64) * 2.0 ** fl).astype(np.float32).reshape(-1)],
                          dtype=np.uint8).reshape(x.shape)
         out.append(("qpytorch", f"fixed:{wl}:{fl}" + ("" if clamp else ":noclamp"), "nearest",
@@ -317,8 +323,7 @@ def q_fixed(v, wl, fl):
 
 def q_fixed_mptorch(x32, wl, fl):
     """MPTorch's cast_fxp_nearest of a float32: nearbyint(fl32(x 2^fl + 0.5f) - 0.5)."""
-    t = np.float32(np.float32(x32) * np.float32(2.0 ** fl))
-    r = rne(Fraction(float(np.float32(t + np.float32(0.5)))) - Fraction(1, 2))
+    r = round_half_added(np.float32(np.float32(x32) * np.float32(2.0 ** fl)))
     top = Fraction(2) ** (wl - fl - 1)
     return min(max(r / Fraction(2) ** fl, -top), top - Fraction(2) ** -fl)
 
