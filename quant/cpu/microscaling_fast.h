@@ -4,8 +4,9 @@
 //   (emin + s >= -126), rounding x on the element grid is the floating-format bit rule of
 //   fast_kernels.h (drop 23 - man bits), and below 2^emin the grid 2^(emin - man); then
 //   saturation to the scaled element max.
-// - NVFP4: eight elements per vector of doubles; the same comparisons with the grid points
-//   times S g as the core, the grid as a permute table.
+// - NVFP4: sixteen elements per vector, the core's exact comparisons with the grid points
+//   (or midpoints) times S g done as float32 comparisons with thresholds rounded up or
+//   down from them (see nvfp4_block_fast).
 #pragma once
 
 #include "qtorch/quant/cpu/fast_kernels.h"
@@ -58,6 +59,31 @@ inline void mx_block_fast(const float* x, float* out, float* mask, const uint32_
   }
 }
 
+/// The largest magnitude bits (float_bits & 0x7fffffff) of each of eight consecutive blocks
+/// of len floats (len a multiple of 16), into maxima[0 .. 8): one vector per block, then the
+/// eight vectors folded together by halves so that each step serves every block.
+inline void block_max_abs_bits8(const float* x, int64_t len, uint32_t* maxima) {
+  __m512i v[8];
+  for (int b = 0; b < 8; ++b) {
+    __m512i m = _mm512_setzero_si512();
+    for (int64_t i = 0; i < len; i += 16) m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(x + b * len + i), abs_mask()));
+    v[b] = m;
+  }
+  // 128-bit chunks: pairs of blocks -> [b, b, b+1, b+1] -> [b .. b+3] -> lanes within chunks.
+  __m512i h[4];
+  for (int p = 0; p < 4; ++p)
+    h[p] = _mm512_max_epu32(_mm512_shuffle_i64x2(v[2 * p], v[2 * p + 1], 0x44),
+                            _mm512_shuffle_i64x2(v[2 * p], v[2 * p + 1], 0xEE));
+  const __m512i q0 = _mm512_max_epu32(_mm512_shuffle_i64x2(h[0], h[1], 0x88), _mm512_shuffle_i64x2(h[0], h[1], 0xDD));
+  const __m512i q1 = _mm512_max_epu32(_mm512_shuffle_i64x2(h[2], h[3], 0x88), _mm512_shuffle_i64x2(h[2], h[3], 0xDD));
+  // Chunk c of q0 is block c, of q1 block c + 4.
+  const __m512i r = _mm512_max_epu32(_mm512_unpacklo_epi64(q0, q1), _mm512_unpackhi_epi64(q0, q1));
+  const __m512i t = _mm512_max_epu32(r, _mm512_shuffle_epi32(r, _MM_PERM_CDAB));
+  // Chunk c: lanes 0-1 block c, lanes 2-3 block c + 4.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(maxima), _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, t)));
+}
+
 /// max over i of float_bits(x[i]) & 0x7fffffff among the finite x[i] (NVFP4's tensor pass).
 inline uint32_t max_finite_abs_bits(const float* x, int64_t n) {
   const __m512i inf = _mm512_set1_epi32(static_cast<int>(kInfBits));
@@ -76,83 +102,150 @@ inline uint32_t max_finite_abs_bits(const float* x, int64_t n) {
   return _mm512_reduce_max_epu32(_mm512_max_epu32(m0, m1));
 }
 
-/// Counts of the NVFP4 kernel (lanes of 8; see Tally for why not popcounts of masks).
-struct Tally8 {
-  __m256i clamped_lanes = _mm256_setzero_si256();
-  __m256i flushed_lanes = _mm256_setzero_si256();
-  int64_t clamped() const { return sum(clamped_lanes); }
-  int64_t flushed() const { return sum(flushed_lanes); }
-  static int64_t sum(__m256i v) {
-    alignas(32) int32_t lanes[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), v);
-    int64_t total = 0;
-    for (int32_t lane : lanes) total += lane;
-    return total;
-  }
+// ---- NVFP4 ----
+// The E2M1 index of |x| = a is a count of thresholds, each the magnitude at which the
+// index steps up. For a real T and a float32 a: a >= T <=> a >= RU(T), and a > T <=>
+// a >= succ(RD(T)). So the core's exact comparisons of a with the doubles p * S g become
+// float32 comparisons with thresholds rounded once from them:
+// - nearest modes step at the midpoints M_k = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 7} S g,
+//   with >= or > by the tie rule (ties to even: >= after an odd index k);
+// - TowardZero, and stochastic's floor index, step at the points 0.5 .. 8 times S g with >=;
+//   Up and Down step there, or just above the points 0 .. 6, by the sign;
+// - stochastic then goes up when rnd < F, F from the core's double quotient d / w.
+// A count of 8 is past 6: the output saturates and counts as clamped.
+
+/// The step thresholds of up to eight blocks, [k][block]: a block's threshold k is one
+/// broadcast load.
+struct NVFP4Steps {
+  alignas(64) float pos[8][8];  // x >= 0, or every x when the mode ignores the sign
+  alignas(64) float neg[8][8];  // x < 0 (NearestUp, Up, Down)
 };
 
-/// n (a multiple of 8) elements sharing the NVFP4 scale s; precondition !s.nan && !s.zero.
+inline constexpr double kE2M1Points[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+inline constexpr double kE2M1Next[8] = {0.5, 1, 1.5, 2, 3, 4, 6, 8};
+inline constexpr double kE2M1Mids[8] = {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5, 7};
+
+inline constexpr bool nvfp4_signed_steps(RoundKind k) {
+  return k == RoundKind::NearestUp || k == RoundKind::Up || k == RoundKind::Down;
+}
+
+/// nvfp4_block_scale of up to eight blocks at once, the same bits, and their step
+/// thresholds for mode K. d = amax / (6 g) (a correctly rounded division; 0 for a NaN block
+/// or g = 0) is rounded to E4M3 by scaling it exactly onto the integer grid
+/// 2^(max(floor(log2 d), -6) - 3) and rounding to nearest even there (the core's floor,
+/// remainder and tie test), then saturated at 448. n in 1 .. 8.
+template <RoundKind K>
+inline void nvfp4_block_scales(const uint32_t* max_abs_bits, int n, float g, NVFP4Scale* out, NVFP4Steps& steps) {
+  const __mmask8 live = static_cast<__mmask8>((1u << n) - 1u);
+  const __m256i m = _mm256_maskz_loadu_epi32(live, max_abs_bits);
+  const __mmask8 nan = _mm256_mask_cmpge_epu32_mask(live, m, _mm256_set1_epi32(static_cast<int>(kInfBits)));
+  __m512d d = _mm512_setzero_pd();
+  if (g > 0.0f)
+    d = _mm512_maskz_div_pd(static_cast<__mmask8>(~nan), _mm512_cvtps_pd(_mm256_castsi256_ps(m)),
+                            _mm512_set1_pd(6.0 * static_cast<double>(g)));
+  // d >= 0 is 0 or a normal double (amax >= 2^-149, 6 g < 2^122), so its exponent field is
+  // floor(log2 d) + 1023; d < 672 puts q in -9 .. 6, where 2^-q and 2^q are exact.
+  const __m512i bias = _mm512_set1_epi64(1023);
+  const __m512i e = _mm512_sub_epi64(_mm512_srli_epi64(_mm512_castpd_si512(d), 52), bias);
+  const __m512i q = _mm512_sub_epi64(_mm512_max_epi64(e, _mm512_set1_epi64(-6)), _mm512_set1_epi64(3));
+  const __m512d to_grid = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_sub_epi64(bias, q), 52));
+  const __m512d from_grid = _mm512_castsi512_pd(_mm512_slli_epi64(_mm512_add_epi64(bias, q), 52));
+  const __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(d, to_grid), kRN);
+  const __m512d S = _mm512_min_pd(_mm512_mul_pd(k, from_grid), _mm512_set1_pd(448.0));
+  const __m512d sg = _mm512_mul_pd(S, _mm512_set1_pd(static_cast<double>(g)));
+  const __mmask8 zero = _mm512_cmp_pd_mask(sg, _mm512_setzero_pd(), _CMP_EQ_OQ);
+  alignas(64) double lanes[8];
+  _mm512_store_pd(lanes, sg);
+  for (int i = 0; i < n; ++i) out[i] = NVFP4Scale{lanes[i], ((zero >> i) & 1u) != 0, ((nan >> i) & 1u) != 0};
+
+  const auto at_least = [](__m512d t) {  // a >= t
+    return _mm512_cvt_roundpd_ps(t, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+  };
+  const auto above = [](__m512d t) {  // a > t
+    const __m256i down = _mm256_castps_si256(_mm512_cvt_roundpd_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC));
+    return _mm256_castsi256_ps(_mm256_add_epi32(down, _mm256_set1_epi32(1)));
+  };
+  for (int j = 0; j < 8; ++j) {
+    const __m512d mid = _mm512_mul_pd(_mm512_set1_pd(kE2M1Mids[j]), sg);  // exact
+    const __m512d point = _mm512_mul_pd(_mm512_set1_pd(kE2M1Points[j]), sg);
+    const __m512d next = _mm512_mul_pd(_mm512_set1_pd(kE2M1Next[j]), sg);
+    __m256 pos, neg = _mm256_setzero_ps();
+    if constexpr (K == RoundKind::NearestEven) {
+      pos = j % 2 == 1 ? at_least(mid) : above(mid);
+    } else if constexpr (K == RoundKind::NearestAway) {
+      pos = at_least(mid);
+    } else if constexpr (K == RoundKind::NearestUp) {
+      pos = at_least(mid);
+      neg = above(mid);
+    } else if constexpr (K == RoundKind::Up) {
+      pos = above(point);
+      neg = at_least(next);
+    } else if constexpr (K == RoundKind::Down) {
+      pos = at_least(next);
+      neg = above(point);
+    } else {  // TowardZero, Stochastic
+      pos = at_least(next);
+    }
+    _mm256_store_ps(steps.pos[j], pos);
+    if constexpr (nvfp4_signed_steps(K)) _mm256_store_ps(steps.neg[j], neg);
+  }
+}
+
+/// The n elements of block `block` of the batch whose scales and steps nvfp4_block_scales
+/// made (precondition !s.nan && !s.zero), sixteen float32 lanes at a time. The outputs are
+/// the points times S g rounded to nearest-even float32, as the core rounds them.
 template <RoundKind K, bool Track>
 inline void nvfp4_block_fast(const float* x, float* out, float* mask, const uint32_t* rnd, int64_t n,
-                             const NVFP4Scale& s, Tally8& tally) {
+                             const NVFP4Scale& s, const NVFP4Steps& steps, int block, Tally& tally) {
   const __m512d sg = _mm512_set1_pd(s.sg);
-  // Grid points (index 0..7) and the next point above each, times S g: exact doubles.
-  const __m512d grid = _mm512_mul_pd(_mm512_setr_pd(0, 0.5, 1, 1.5, 2, 3, 4, 6), sg);
-  const __m512d next = _mm512_mul_pd(_mm512_setr_pd(0.5, 1, 1.5, 2, 3, 4, 6, 8), sg);
-  const __m512i one = _mm512_set1_epi64(1), seven = _mm512_set1_epi64(7);
-  const __m256i abs8 = _mm256_set1_epi32(static_cast<int>(kAbsMask));
-  const __m256i sign8 = _mm256_set1_epi32(static_cast<int>(kSignBit));
-  for (int64_t i = 0; i < n; i += 8) {
-    const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-    const __m256i ab = _mm256_and_si256(xb, abs8);
-    const __mmask8 neg = _mm256_movepi32_mask(xb);
-    const __m512d a = _mm512_cvtps_pd(_mm256_castsi256_ps(ab));
-    // The floor index: how many of the points 0.5 .. 8 (times S g) are <= |x|.
-    __m512i lo = _mm512_setzero_si512();
-    lo = _mm512_mask_add_epi64(lo, _mm512_cmp_pd_mask(a, _mm512_permutexvar_pd(_mm512_set1_epi64(1), grid), _CMP_GE_OQ), lo, one);
-    for (int j = 2; j <= 7; ++j)
-      lo = _mm512_mask_add_epi64(lo, _mm512_cmp_pd_mask(a, _mm512_permutexvar_pd(_mm512_set1_epi64(j), grid), _CMP_GE_OQ), lo, one);
-    lo = _mm512_mask_add_epi64(lo, _mm512_cmp_pd_mask(a, _mm512_permutexvar_pd(seven, next), _CMP_GE_OQ), lo, one);
-    const __m512i lo7 = _mm512_min_epi64(lo, seven);
-    const __m512d glo = _mm512_permutexvar_pd(lo7, grid);
-    const __m512d d = _mm512_sub_pd(a, glo);
-    const __m512d w = _mm512_sub_pd(_mm512_permutexvar_pd(lo7, next), glo);
-    const __m512d d2 = _mm512_add_pd(d, d);
-    __mmask8 up;
+  const __m512d points = _mm512_mul_pd(_mm512_loadu_pd(kE2M1Points), sg);  // exact
+  const __m512 outputs = _mm512_castps256_ps512(_mm512_cvtpd_ps(points));
+  const __m512i one = _mm512_set1_epi32(1), seven = _mm512_set1_epi32(7);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 live = tail_mask(n - i);
+    const __m512i xb = _mm512_maskz_loadu_epi32(live, x + i);
+    const __m512i ab = _mm512_and_si512(xb, abs_mask());
+    const __m512 a = _mm512_castsi512_ps(ab);
+    const __mmask16 neg = _mm512_movepi32_mask(xb);
+    __m512i even = _mm512_setzero_si512(), odd = even;  // two chains of the count
+    for (int j = 0; j < 8; j += 2) {
+      __m512 t0 = _mm512_set1_ps(steps.pos[j][block]), t1 = _mm512_set1_ps(steps.pos[j + 1][block]);
+      if constexpr (nvfp4_signed_steps(K)) {
+        t0 = _mm512_mask_blend_ps(neg, t0, _mm512_set1_ps(steps.neg[j][block]));
+        t1 = _mm512_mask_blend_ps(neg, t1, _mm512_set1_ps(steps.neg[j + 1][block]));
+      }
+      even = _mm512_mask_add_epi32(even, _mm512_cmp_ps_mask(a, t0, _CMP_GE_OQ), even, one);
+      odd = _mm512_mask_add_epi32(odd, _mm512_cmp_ps_mask(a, t1, _CMP_GE_OQ), odd, one);
+    }
+    __m512i index = _mm512_add_epi32(even, odd);  // 0 .. 8
     if constexpr (K == RoundKind::Stochastic) {
-      const __m512d scaled = _mm512_mul_pd(_mm512_div_pd(d, w), _mm512_set1_pd(4294967296.0));
-      const __m512d top = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-      const __mmask8 sticky = _mm512_cmp_pd_mask(scaled, top, _CMP_NEQ_OQ);
-      __m256i F = _mm512_cvttpd_epu32(top);
-      F = _mm256_mask_or_epi32(F, sticky, F, _mm256_set1_epi32(1));
-      const __m256i r = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rnd + i));
-      up = _mm256_cmplt_epu32_mask(r, F);
-    } else if constexpr (K == RoundKind::NearestAway) {
-      up = _mm512_cmp_pd_mask(d2, w, _CMP_GE_OQ);
-    } else if constexpr (K == RoundKind::NearestEven || K == RoundKind::NearestUp) {
-      const __mmask8 tie_up = K == RoundKind::NearestEven ? _mm512_test_epi64_mask(lo, one)
-                                                           : static_cast<__mmask8>(~neg);
-      up = _mm512_cmp_pd_mask(d2, w, _CMP_GT_OQ) | (_mm512_cmp_pd_mask(d2, w, _CMP_EQ_OQ) & tie_up);
-    } else if constexpr (K == RoundKind::TowardZero) {
-      up = 0;
-    } else {
-      const __mmask8 positive = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_GT_OQ);
-      up = K == RoundKind::Up ? static_cast<__mmask8>(positive & ~neg) : static_cast<__mmask8>(positive & neg);
+      // index is the floor point lo; d = a - lo S g and w = (next - lo) S g are exact
+      // doubles, and F comes from the core's double quotient d / w.
+      const __m512d nexts = _mm512_mul_pd(_mm512_loadu_pd(kE2M1Next), sg);
+      __mmask16 up = 0;
+      for (int half = 0; half < 2; ++half) {
+        const __m256i lo32 = half == 0 ? _mm512_castsi512_si256(index) : _mm512_extracti64x4_epi64(index, 1);
+        const __m512i lo = _mm512_cvtepu32_epi64(lo32);  // 8 selects lane 0: masked out below
+        const __m256 a8 = half == 0 ? _mm512_castps512_ps256(a)
+                                    : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+        const __m512d glo = _mm512_permutexvar_pd(lo, points);
+        const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(a8), glo);
+        const __m512d w = _mm512_sub_pd(_mm512_permutexvar_pd(lo, nexts), glo);
+        const __m512d scaled = _mm512_mul_pd(_mm512_div_pd(d, w), _mm512_set1_pd(4294967296.0));
+        const __m512d top = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __mmask8 sticky = _mm512_cmp_pd_mask(scaled, top, _CMP_NEQ_OQ);
+        const __m256i whole = _mm512_cvttpd_epu32(top);
+        const __m256i F = _mm256_mask_or_epi32(whole, sticky, whole, _mm256_set1_epi32(1));
+        const __m256i r = _mm256_maskz_loadu_epi32(static_cast<__mmask8>(live >> (8 * half)), rnd + i + 8 * half);
+        up |= static_cast<__mmask16>(static_cast<unsigned>(_mm256_cmplt_epu32_mask(r, F)) << (8 * half));
+      }
+      up &= _mm512_cmplt_epi32_mask(index, _mm512_set1_epi32(8));
+      index = _mm512_mask_add_epi32(index, up, index, one);
     }
-    up &= _mm512_cmplt_epi64_mask(lo, _mm512_set1_epi64(8));
-    __m512i index = _mm512_mask_add_epi64(lo, up, lo, one);
-    const __mmask8 over = _mm512_cmpgt_epi64_mask(index, seven);
-    index = _mm512_min_epi64(index, seven);
-    const __m256 magnitude = _mm512_cvtpd_ps(_mm512_permutexvar_pd(index, grid));  // nearest even
-    const __m256i yb = _mm256_or_si256(_mm256_castps_si256(magnitude), _mm256_and_si256(xb, sign8));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), yb);
-    if constexpr (Track) {
-      const __m256i ones = _mm256_set1_epi32(1);
-      tally.clamped_lanes = _mm256_mask_add_epi32(tally.clamped_lanes, over, tally.clamped_lanes, ones);
-      const __mmask8 flushed = _mm256_test_epi32_mask(ab, ab) & _mm256_testn_epi32_mask(yb, abs8);
-      tally.flushed_lanes = _mm256_mask_add_epi32(tally.flushed_lanes, flushed, tally.flushed_lanes, ones);
-      if (mask) _mm256_storeu_ps(mask + i, _mm256_maskz_mov_ps(over, _mm256_set1_ps(1.0f)));
-    }
+    const __mmask16 over = _mm512_cmpgt_epi32_mask(index, seven);
+    const __m512 y = with_sign(_mm512_castps_si512(_mm512_permutexvar_ps(_mm512_min_epi32(index, seven), outputs)), xb);
+    _mm512_mask_storeu_ps(out + i, live, y);
+    if constexpr (Track) tally.add(live, over, ab, y, mask ? mask + i : nullptr);
   }
 }
 

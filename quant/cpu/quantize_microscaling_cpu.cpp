@@ -32,6 +32,11 @@ namespace {
 // Elements per chunk of blocks (at least one block per chunk).
 constexpr int64_t kChunk = 8192;
 constexpr int64_t kParallelMin = int64_t{1} << 16;
+// Blocks whose scales are computed together (a vector of 8 doubles for NVFP4).
+constexpr int64_t kScaleBatch = 8;
+// Blocks whose scales are found before their elements are quantized (a multiple of
+// kScaleBatch; 64 blocks of 32 are 8 KiB of input, well inside a 32 KiB L1).
+constexpr int64_t kGroup = 64;
 
 /// max over i of float_bits(x[i]) & 0x7fffffff.
 uint32_t max_abs_bits_of(const float* x, int64_t n) {
@@ -71,12 +76,23 @@ uint32_t max_finite_abs_bits(const float* x, int64_t n) {
   return m;
 }
 
+#if QTORCH_QUANT_AVX512
+using NVFP4Steps = cpu::NVFP4Steps;
+#else
+struct NVFP4Steps {};
+#endif
+struct NoSteps {};
+
 template <RoundKind K>
 struct MXRule {
   static constexpr bool kIsMX = true;
   ElementFormat element;
   using Scale = MXScale;
+  using Steps = NoSteps;
   Scale scale(uint32_t max_abs_bits) const { return mx_scale(max_abs_bits, element); }
+  void scales(const uint32_t* max_abs_bits, int n, Scale* out, Steps&) const {
+    for (int i = 0; i < n; ++i) out[i] = scale(max_abs_bits[i]);
+  }
   float operator()(float x, const Scale& s, uint32_t r, uint32_t& c) const {
     return quantize_mx<K>(x, s, r, c);
   }
@@ -87,7 +103,15 @@ struct NVFP4Rule {
   static constexpr bool kIsMX = false;
   float g;
   using Scale = NVFP4Scale;
+  using Steps = NVFP4Steps;  // the batch's step thresholds (AVX-512 kernel)
   Scale scale(uint32_t max_abs_bits) const { return nvfp4_block_scale(max_abs_bits, g); }
+  void scales(const uint32_t* max_abs_bits, int n, Scale* out, [[maybe_unused]] Steps& steps) const {
+#if QTORCH_QUANT_AVX512
+    cpu::nvfp4_block_scales<K>(max_abs_bits, n, g, out, steps);
+#else
+    for (int i = 0; i < n; ++i) out[i] = scale(max_abs_bits[i]);
+#endif
+  }
   float operator()(float x, const Scale& s, uint32_t r, uint32_t& c) const {
     return quantize_nvfp4<K>(x, s, r, c);
   }
@@ -138,6 +162,11 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
     std::vector<uint32_t> bits;
     std::vector<typename Rule::Scale> scales(static_cast<size_t>(inner > 1 ? inner : 0));
     std::vector<uint32_t> column_max(static_cast<size_t>(inner > 1 ? inner : 0));
+    // A group's block starts (and the end), scales and step thresholds (inner == 1).
+    const size_t group = inner == 1 ? static_cast<size_t>(kGroup) : 0;
+    std::vector<int64_t> begin(group + 1);
+    std::vector<typename Rule::Scale> group_scales(group);
+    std::vector<typename Rule::Steps> group_steps(group / kScaleBatch);
 #if QTORCH_QUANT_AVX512
     const cpu::BitRule bit_rule(23 - p.element.man);
 #endif
@@ -158,30 +187,60 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
       Counts counts;
 #if QTORCH_QUANT_AVX512
       cpu::Tally tally;
-      cpu::Tally8 tally8;
 #endif
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
-        const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
-        float* m = mask ? mask + b0 : nullptr;
-        if (inner == 1) {
-          const auto s = rule.scale(max_abs_bits_of(x + b0, b1 - b0));
+      // Blocks along the contiguous axis, kGroup at a time: first every block's largest
+      // magnitude and scale (kScaleBatch blocks per call, NVFP4 computing them in one
+      // vector), then every block's elements, from cache. The scales of one batch do not
+      // wait for the elements of the last.
+      int64_t o = u0 / per_row, j = u0 % per_row;  // block (o, j) is the next to start
+      for (int64_t g0 = u0; inner == 1 && g0 < u1; g0 += kGroup) {
+        const int64_t ng = std::min(kGroup, u1 - g0);
+        for (int64_t k = 0; k <= ng; ++k) {
+          begin[static_cast<size_t>(k)] = g0 + k == nblocks ? n : o * L + std::min(L, j * B);
+          if (k < ng && ++j == per_row) {
+            j = 0;
+            ++o;
+          }
+        }
+        for (int64_t b = 0; b < ng; b += kScaleBatch) {
+          const int nb = static_cast<int>(std::min(kScaleBatch, ng - b));
+          const int64_t* bb = begin.data() + b;
+          uint32_t maxima[kScaleBatch];
+#if QTORCH_QUANT_AVX512
+          if (nb == kScaleBatch && B % 16 == 0 && bb[nb] - bb[0] == kScaleBatch * B)
+            cpu::block_max_abs_bits8(x + bb[0], B, maxima);
+          else
+#endif
+            for (int k = 0; k < nb; ++k) maxima[k] = max_abs_bits_of(x + bb[k], bb[k + 1] - bb[k]);
+          rule.scales(maxima, nb, group_scales.data() + b, group_steps[static_cast<size_t>(b / kScaleBatch)]);
+        }
+        for (int64_t k = 0; k < ng; ++k) {
+          const int64_t b0 = begin[static_cast<size_t>(k)], len = begin[static_cast<size_t>(k + 1)] - b0;
+          const auto& s = group_scales[static_cast<size_t>(k)];
+          const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
+          float* m = mask ? mask + b0 : nullptr;
 #if QTORCH_QUANT_AVX512
           if constexpr (Rule::kIsMX) {
-            if ((b1 - b0) % 16 == 0 && cpu::mx_fast_supported(s)) {
-              cpu::mx_block_fast<K, Track>(x + b0, out + b0, m, r, b1 - b0, s, bit_rule, tally);
+            if (len % 16 == 0 && cpu::mx_fast_supported(s)) {
+              cpu::mx_block_fast<K, Track>(x + b0, out + b0, m, r, len, s, bit_rule, tally);
               continue;
             }
           } else {
-            if ((b1 - b0) % 8 == 0 && !s.nan && !s.zero) {
-              cpu::nvfp4_block_fast<K, Track>(x + b0, out + b0, m, r, b1 - b0, s, tally8);
+            if (!s.nan && !s.zero) {
+              cpu::nvfp4_block_fast<K, Track>(x + b0, out + b0, m, r, len, s,
+                                              group_steps[static_cast<size_t>(k / kScaleBatch)],
+                                              static_cast<int>(k % kScaleBatch), tally);
               continue;
             }
           }
 #endif
-          quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, b1 - b0, counts);
-          continue;
+          quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, len, counts);
         }
+      }
+      for (int64_t u = u0; u < u1 && inner > 1; ++u) {
+        const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
+        const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
+        float* m = mask ? mask + b0 : nullptr;
         // One scale per inner index: the largest magnitude down each column of the block.
         std::fill(column_max.begin(), column_max.end(), 0u);
         for (int64_t row = b0; row < b1; row += inner)
@@ -197,8 +256,8 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
                                    kStochastic ? r + (row - b0) + k : nullptr, 1, counts);
       }
 #if QTORCH_QUANT_AVX512
-      counts.clamped += tally.clamped() + tally8.clamped();
-      counts.flushed += tally.flushed() + tally8.flushed();
+      counts.clamped += tally.clamped();
+      counts.flushed += tally.flushed();
 #endif
       clamped += counts.clamped;
       flushed += counts.flushed;

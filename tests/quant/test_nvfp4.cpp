@@ -64,5 +64,86 @@ TEST(NVFP4Reference, RandomTensorsEveryModeBlockAndAxis) {
         }
 }
 
+// Blocks whose scale S is a chosen E4M3 value and whose elements sit on the grid points,
+// on the midpoints between them (ties) and one float either side, for tensor scales g from
+// float32 subnormals to 2^100; then random values. The tensors span many batches of eight
+// blocks, groups of blocks and threads' chunks, with rows that end in a short block. Each
+// mode is checked with the clamp mask and counts and without either.
+TEST(NVFP4Reference, TiesAndGridPointsAtEveryScaleAcrossManyBlocks) {
+  std::mt19937 gen(23);
+  std::uniform_int_distribution<uint32_t> word;
+  const double multiples[] = {0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6};
+  // The tensor scale g = G exactly: t = 2688 G is the tensor's largest magnitude.
+  const auto tie_tensor = [&](int64_t n, int64_t block, int g_exponent) {
+    const float G = std::ldexp(static_cast<float>(word(gen) % 65536 + 1), g_exponent);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t b0 = 0; b0 < n; b0 += block) {
+      // S0: an E4M3 value, 2^-9 .. 448 (subnormals included); the block's first element
+      // 6 S0 G makes S = S0.
+      const int e = static_cast<int>(word(gen) % 18) - 9;
+      const double S0 = std::min(448.0, std::ldexp(e < -6 ? 1.0 : 1.0 + (word(gen) % 8) / 8.0, e));
+      for (int64_t i = b0; i < std::min(n, b0 + block); ++i) {
+        const double m = i == b0 ? 6.0 : multiples[word(gen) % std::size(multiples)];
+        float v = static_cast<float>(m * S0 * G);
+        if (i != b0 && word(gen) % 3 == 1) v = std::nextafter(v, 0.0f);
+        if (i != b0 && word(gen) % 3 == 2) v = std::nextafter(v, kInf);
+        x[static_cast<size_t>(i)] = word(gen) % 2 ? -v : v;
+      }
+    }
+    x[static_cast<size_t>(word(gen) % n)] = 2688.0f * G;
+    return x;
+  };
+  struct Case {
+    Shape shape;
+    int block;
+    int axis;
+  };
+  const Case cases[] = {{{4096}, 16, -1}, {{5, 48}, 16, -1}, {{3, 70}, 32, -1}, {{9, 200}, 16, -1}, {{64, 3}, 16, 0}};
+  for (int g_exponent : {-149, -140, -126, -60, -20, 0, 30, 100})
+    for (const Case& c : cases)
+      for (Rounding mode : kModes) {
+        const int64_t n = numel_of(c.shape);
+        const std::vector<float> x = tie_tensor(n, c.block, g_exponent);
+        std::vector<uint32_t> rnd(x.size());
+        for (auto& r : rnd) r = word(gen);
+        const NVFP4Format f{.block = c.block, .axis = c.axis};
+        const std::string what = number_text(Number(f)) + " " + shape_str(c.shape) + " " + to_string(mode) +
+                                 " G=2^" + std::to_string(g_exponent);
+        const RefOut want = reference_nvfp4(x, c.shape, f, mode, rnd);
+        QuantStats stats;
+        expect_same_bits(run_kernel(x, c.shape, f, mode, rnd, &stats), want, x, what);
+        int64_t clamped = 0, flushed = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+          clamped += want.mask[i] != 0 ? 1 : 0;
+          flushed += x[i] != 0 && std::isfinite(x[i]) && want.y[i] == 0 ? 1 : 0;
+        }
+        EXPECT_EQ(stats.clamped, clamped) << what;
+        EXPECT_EQ(stats.flushed, flushed) << what;
+        // Without a mask or counts (the kernels' other instantiation).
+        RefOut bare{std::vector<float>(x.size()), want.mask};
+        quantize_cpu_with_bits(x.data(), bare.y.data(), nullptr, n, make_quant_params(f, mode, c.shape),
+                               rnd.data(), nullptr, true);
+        expect_same_bits(bare, want, x, what + " (no mask)");
+      }
+}
+
+TEST(NVFP4Reference, LargeRandomTensorsOnEveryThreadCount) {
+  std::mt19937 gen(29);
+  std::uniform_int_distribution<uint32_t> word;
+  const int threads_before = get_num_threads();
+  for (int threads : {1, 2, 3})
+    for (Rounding mode : kModes) {
+      set_num_threads(threads);
+      const Shape shape = {70001};
+      std::vector<float> x = random_values(gen, numel_of(shape));
+      std::vector<uint32_t> rnd(x.size());
+      for (auto& r : rnd) r = word(gen);
+      const NVFP4Format f{};
+      const std::string what = to_string(mode) + " on " + std::to_string(threads) + " threads";
+      expect_same_bits(run_kernel(x, shape, f, mode, rnd), reference_nvfp4(x, shape, f, mode, rnd), x, what);
+    }
+  set_num_threads(threads_before);
+}
+
 }  // namespace
 }  // namespace qtorch::quant::test
