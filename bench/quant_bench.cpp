@@ -19,6 +19,7 @@ namespace {
 constexpr int64_t kElems = int64_t{1} << 24;
 
 constexpr int64_t kCacheElems = int64_t{1} << 15;
+constexpr int64_t kCacheRows = 128;  // the square cases' [128, 256] view of the cache input
 
 const Tensor& input() {
   static Tensor x = [] {
@@ -40,6 +41,7 @@ struct Case {
   const char* name;
   Number number;
   Rounding rounding;
+  bool square = false;  // the input viewed as [4096, 4096] (blocks down columns: axis 0)
 };
 
 const Case kCases[] = {
@@ -60,7 +62,17 @@ const Case kCases[] = {
     {"mxfp4_nearest_even", formats::mxfp4(), Rounding::NearestEven},
     {"nvfp4_nearest_even", formats::nvfp4(), Rounding::NearestEven},
     {"nvfp4_stochastic", formats::nvfp4(), Rounding::Stochastic},
+    // The same formats with blocks down the columns of a [4096, 4096] view (axis 0: the
+    // layout of blocks across channels or along a weight's first axis).
+    {"mxfp8_axis0_nearest_even", MXFormat{.element = MXElement::E4M3, .block = 32, .axis = 0},
+     Rounding::NearestEven, true},
+    {"nvfp4_axis0_nearest_even", NVFP4Format{.block = 16, .axis = 0}, Rounding::NearestEven, true},
+    {"nvfp4_axis0_stochastic", NVFP4Format{.block = 16, .axis = 0}, Rounding::Stochastic, true},
 };
+
+constexpr int64_t kSide = int64_t{1} << 12;  // kSide * kSide = kElems
+
+Tensor shaped(const Tensor& x, const Case& c) { return c.square ? x.view({kSide, kSide}) : x; }
 
 void set_bytes(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kElems);
@@ -84,7 +96,7 @@ void memcpy_alloc(benchmark::State& state) {
 }
 
 void quantize_alloc(benchmark::State& state, const Case& c) {
-  const Tensor& x = input();
+  const Tensor x = shaped(input(), c);
   for (auto _ : state)
     benchmark::DoNotOptimize(quant::quantize(x, c.number, c.rounding).data_ptr());
   set_bytes(state);
@@ -98,7 +110,7 @@ void copy_into(benchmark::State& state) {
 }
 
 void quantize_into(benchmark::State& state, const Case& c) {
-  const Tensor& x = input();
+  const Tensor x = shaped(input(), c);
   Tensor out = empty(x.shape());
   for (auto _ : state) {
     quant::quantize_into(x, out, c.number, c.rounding);
@@ -122,7 +134,7 @@ void copy_cache(benchmark::State& state) {
 }
 
 void quantize_cache(benchmark::State& state, const Case& c) {
-  const Tensor& x = cache_input();
+  const Tensor x = c.square ? cache_input().view({kCacheRows, kCacheElems / kCacheRows}) : cache_input();
   Tensor out = empty(x.shape());
   for (auto _ : state) {
     quant::quantize_into(x, out, c.number, c.rounding);

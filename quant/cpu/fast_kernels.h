@@ -48,6 +48,25 @@ inline Grid make_grid(int32_t q) {
   return g;
 }
 
+/// make_grid with a grid per lane: lane l rounds on 2^q[l] (each q[l] grid_supported).
+inline Grid make_grid_lanes(__m512i q) {
+  const __m512i e = _mm512_sub_epi32(_mm512_set1_epi32(32), q);  // 0 .. 181
+  const __m512i ea = _mm512_min_epi32(e, _mm512_set1_epi32(100));
+  const __m512i bias = _mm512_set1_epi32(127);
+  const __m512i normal_unit = _mm512_slli_epi32(_mm512_add_epi32(q, bias), 23);
+  const __m512i subnormal_unit = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_add_epi32(q, _mm512_set1_epi32(149)));
+  const __m512i unit = _mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(q, _mm512_set1_epi32(-126)), subnormal_unit,
+                                               normal_unit);  // pow2_bits(q)
+  Grid g;
+  g.Mbits = _mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(23 + 127)), 23);
+  g.M = _mm512_castsi512_ps(g.Mbits);
+  g.U = _mm512_castsi512_ps(unit);
+  g.U_next = _mm512_castsi512_ps(_mm512_add_epi32(unit, _mm512_set1_epi32(1)));
+  g.A = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ea, bias), 23));
+  g.B = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_sub_epi32(e, ea), bias), 23));
+  return g;
+}
+
 inline constexpr int kRZ = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
 inline constexpr int kRN = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 inline constexpr int kRU = _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC;

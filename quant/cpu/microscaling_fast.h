@@ -59,6 +59,65 @@ inline void mx_block_fast(const float* x, float* out, float* mask, const uint32_
   }
 }
 
+// ---- Blocks down a column (inner > 1): sixteen adjacent columns, one block each ----
+
+/// mx_scale of sixteen blocks, one per lane, for the lanes `live`. fast: the lanes whose
+/// block mx_block_fast's rule covers (mx_fast_supported); nan: the lanes whose block holds
+/// NaN or inf. Other live lanes take the scalar core.
+struct MXLanes {
+  __m512i max_bits;   // magnitude bits of element max * X
+  __m512i sub_below;  // 2^emin (fast lanes)
+  __m512i q;          // emin - man: the grid below 2^emin
+  __mmask16 fast, nan;
+};
+
+inline MXLanes mx_scale_lanes(__m512i max_abs_bits, __mmask16 live, const ElementFormat& f) {
+  // s = max(floor(log2 amax) - emax, -127), from the exponent field as mx_scale_exponent.
+  const __m512i s = _mm512_max_epi32(
+      _mm512_sub_epi32(_mm512_srli_epi32(max_abs_bits, 23), _mm512_set1_epi32(127 + f.emax)),
+      _mm512_set1_epi32(-127));
+  const __m512i emin = _mm512_add_epi32(_mm512_set1_epi32(f.emin), s);
+  // The scaled element max, normal in every fast lane: its biased exponent is
+  // 127 + emax + s >= emax - emin + 1 >= 1 there, since emin + s >= -126.
+  const __m512i top = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(f.max_bits >> 23)), s);
+  MXLanes l;
+  l.max_bits = _mm512_or_si512(_mm512_slli_epi32(top, 23), _mm512_set1_epi32(static_cast<int>(f.max_bits & 0x7fffffu)));
+  l.sub_below = _mm512_slli_epi32(_mm512_add_epi32(emin, _mm512_set1_epi32(127)), 23);
+  l.q = _mm512_sub_epi32(emin, _mm512_set1_epi32(f.man));
+  l.nan = _mm512_mask_cmpge_epu32_mask(live, max_abs_bits, _mm512_set1_epi32(static_cast<int>(kInfBits)));
+  l.fast = live & static_cast<__mmask16>(~l.nan) & _mm512_cmpge_epi32_mask(emin, _mm512_set1_epi32(-126)) &
+           _mm512_cmpge_epi32_mask(l.q, _mm512_set1_epi32(-149)) & _mm512_cmple_epi32_mask(l.q, _mm512_set1_epi32(32));
+  return l;
+}
+
+/// One row of sixteen columns, the lanes l.fast | l.nan: mx_block_fast's arithmetic with
+/// each lane's scale; NaN blocks give the quiet NaN. `grid` is made on first need.
+template <RoundKind K, bool Track>
+inline void mx_lanes_fast(const float* x, float* out, float* mask, const uint32_t* rnd, const MXLanes& l,
+                          const BitRule& rule, Grid& grid, bool& have_grid, Tally& tally) {
+  const __mmask16 lanes = l.fast | l.nan;
+  const __m512i xb = _mm512_maskz_loadu_epi32(lanes, x);
+  const __m512i ab = _mm512_and_si512(xb, abs_mask());
+  const __mmask16 neg = _mm512_movepi32_mask(xb);
+  __m512i r_in = _mm512_setzero_si512();
+  if constexpr (K == RoundKind::Stochastic) r_in = _mm512_maskz_loadu_epi32(lanes, rnd);
+  __m512i rb = bit_round<K>(ab, xb, r_in, rule);
+  const __mmask16 sub = _mm512_mask_cmplt_epu32_mask(l.fast & _mm512_test_epi32_mask(ab, ab), ab, l.sub_below);
+  if (sub) {
+    if (!have_grid) {
+      grid = make_grid_lanes(l.q);
+      have_grid = true;
+    }
+    const __m512 r2 = grid_round<K>(_mm512_castsi512_ps(ab), neg, r_in, grid);
+    rb = _mm512_mask_mov_epi32(rb, sub, _mm512_castps_si512(r2));
+  }
+  const __mmask16 over = _mm512_mask_cmpgt_epu32_mask(l.fast, rb, l.max_bits);
+  rb = _mm512_mask_mov_epi32(rb, over, l.max_bits);
+  const __m512 y = _mm512_mask_mov_ps(with_sign(rb, xb), l.nan, _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(kNaNBits))));
+  _mm512_mask_storeu_ps(out, lanes, y);
+  if constexpr (Track) tally.add(lanes, over, ab, y, mask);
+}
+
 /// The largest magnitude bits (float_bits & 0x7fffffff) of each of eight consecutive blocks
 /// of len floats (len a multiple of 16), into maxima[0 .. 8): one vector per block, then the
 /// eight vectors folded together by halves so that each step serves every block.
@@ -247,6 +306,95 @@ inline void nvfp4_block_fast(const float* x, float* out, float* mask, const uint
     _mm512_mask_storeu_ps(out + i, live, y);
     if constexpr (Track) tally.add(live, over, ab, y, mask ? mask + i : nullptr);
   }
+}
+
+/// NVFP4 scales and step thresholds of sixteen blocks, one per lane (lanes past n: zero
+/// scale). The lanes' outputs are their code's point times S g, formed in double.
+struct NVFP4Lanes {
+  __m512 pos[8], neg[8];  // the step thresholds (neg: the signed modes' for x < 0)
+  __m512d sg[2];          // S g of lanes 0-7 and 8-15
+  __mmask16 nan, zero;
+};
+
+template <RoundKind K>
+inline void nvfp4_scale_lanes(const uint32_t* max_abs_bits, int n, float g, NVFP4Lanes& l) {
+  NVFP4Scale scales[16];
+  NVFP4Steps steps[2] = {};
+  nvfp4_block_scales<K>(max_abs_bits, n < 8 ? n : 8, g, scales, steps[0]);
+  if (n > 8) nvfp4_block_scales<K>(max_abs_bits + 8, n - 8, g, scales + 8, steps[1]);
+  for (int j = 0; j < 8; ++j) {
+    l.pos[j] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps(steps[0].pos[j])), _mm256_load_ps(steps[1].pos[j]), 1);
+    if constexpr (nvfp4_signed_steps(K))
+      l.neg[j] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps(steps[0].neg[j])), _mm256_load_ps(steps[1].neg[j]), 1);
+  }
+  alignas(64) double sg[16] = {};
+  l.nan = 0;
+  l.zero = static_cast<__mmask16>(0xffff);
+  for (int i = 0; i < n; ++i) {
+    sg[i] = scales[i].sg;
+    if (scales[i].nan) l.nan |= static_cast<__mmask16>(1u << i);
+    if (!scales[i].zero) l.zero &= static_cast<__mmask16>(~(1u << i));
+  }
+  l.sg[0] = _mm512_load_pd(sg);
+  l.sg[1] = _mm512_load_pd(sg + 8);
+}
+
+/// One row of sixteen columns (the lanes `live`), each lane with its block's scale: the code
+/// counted against the lane's thresholds as in nvfp4_block_fast, the output its point
+/// times S g rounded to float32. A zero S g makes that product a zero of the input's sign
+/// whatever the code; NaN blocks give the quiet NaN; neither counts as clamped.
+template <RoundKind K, bool Track>
+inline void nvfp4_lanes_fast(const float* x, float* out, float* mask, const uint32_t* rnd, __mmask16 live,
+                             const NVFP4Lanes& l, Tally& tally) {
+  // The E2M1 points and the step to the next, as floats, indexed by code (8 .. 15 unused).
+  const __m512 points = _mm512_setr_ps(0, 0.5f, 1, 1.5f, 2, 3, 4, 6, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512 widths = _mm512_setr_ps(0.5f, 0.5f, 0.5f, 0.5f, 1, 1, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i one = _mm512_set1_epi32(1), seven = _mm512_set1_epi32(7);
+  const __m512i xb = _mm512_maskz_loadu_epi32(live, x);
+  const __m512i ab = _mm512_and_si512(xb, abs_mask());
+  const __m512 a = _mm512_castsi512_ps(ab);
+  const __mmask16 neg = _mm512_movepi32_mask(xb);
+  __m512i even = _mm512_setzero_si512(), odd = even;
+  for (int j = 0; j < 8; j += 2) {
+    __m512 t0 = l.pos[j], t1 = l.pos[j + 1];
+    if constexpr (nvfp4_signed_steps(K)) {
+      t0 = _mm512_mask_blend_ps(neg, t0, l.neg[j]);
+      t1 = _mm512_mask_blend_ps(neg, t1, l.neg[j + 1]);
+    }
+    even = _mm512_mask_add_epi32(even, _mm512_cmp_ps_mask(a, t0, _CMP_GE_OQ), even, one);
+    odd = _mm512_mask_add_epi32(odd, _mm512_cmp_ps_mask(a, t1, _CMP_GE_OQ), odd, one);
+  }
+  __m512i index = _mm512_add_epi32(even, odd);  // 0 .. 8
+  const auto half_of = [](__m512 v, int half) {
+    return half == 0 ? _mm512_castps512_ps256(v) : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  };
+  if constexpr (K == RoundKind::Stochastic) {
+    // d = a - lo S g and w = step S g, exact doubles; F from the core's quotient d / w.
+    const __m512 glo = _mm512_permutexvar_ps(index, points), step = _mm512_permutexvar_ps(index, widths);
+    __mmask16 up = 0;
+    for (int half = 0; half < 2; ++half) {
+      const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(half_of(a, half)), _mm512_mul_pd(_mm512_cvtps_pd(half_of(glo, half)), l.sg[half]));
+      const __m512d w = _mm512_mul_pd(_mm512_cvtps_pd(half_of(step, half)), l.sg[half]);
+      const __m512d scaled = _mm512_mul_pd(_mm512_div_pd(d, w), _mm512_set1_pd(4294967296.0));
+      const __m512d top = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      const __mmask8 sticky = _mm512_cmp_pd_mask(scaled, top, _CMP_NEQ_OQ);
+      const __m256i whole = _mm512_cvttpd_epu32(top);
+      const __m256i F = _mm256_mask_or_epi32(whole, sticky, whole, _mm256_set1_epi32(1));
+      const __m256i r = _mm256_maskz_loadu_epi32(static_cast<__mmask8>(live >> (8 * half)), rnd + 8 * half);
+      up |= static_cast<__mmask16>(static_cast<unsigned>(_mm256_cmplt_epu32_mask(r, F)) << (8 * half));
+    }
+    up &= _mm512_cmplt_epi32_mask(index, _mm512_set1_epi32(8)) & static_cast<__mmask16>(~(l.zero | l.nan));
+    index = _mm512_mask_add_epi32(index, up, index, one);
+  }
+  const __mmask16 special = l.zero | l.nan;
+  const __mmask16 over = _mm512_mask_cmpgt_epi32_mask(static_cast<__mmask16>(live & ~special), index, seven);
+  const __m512 point = _mm512_permutexvar_ps(_mm512_min_epi32(index, seven), points);
+  const __m256 y0 = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(half_of(point, 0)), l.sg[0]));
+  const __m256 y1 = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(half_of(point, 1)), l.sg[1]));
+  __m512 y = with_sign(_mm512_castps_si512(_mm512_insertf32x8(_mm512_castps256_ps512(y0), y1, 1)), xb);
+  y = _mm512_mask_mov_ps(y, l.nan, _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(kNaNBits))));
+  _mm512_mask_storeu_ps(out, live, y);
+  if constexpr (Track) tally.add(live, over, ab, y, mask);
 }
 
 }  // namespace qtorch::quant::cpu

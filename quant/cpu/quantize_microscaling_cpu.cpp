@@ -160,8 +160,6 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
   auto part = [&](int64_t& clamped, int64_t& flushed) {
     const cpu::ExactSubnormals exact_subnormals;
     std::vector<uint32_t> bits;
-    std::vector<typename Rule::Scale> scales(static_cast<size_t>(inner > 1 ? inner : 0));
-    std::vector<uint32_t> column_max(static_cast<size_t>(inner > 1 ? inner : 0));
     // A group's block starts (and the end), scales and step thresholds (inner == 1).
     const size_t group = inner == 1 ? static_cast<size_t>(kGroup) : 0;
     std::vector<int64_t> begin(group + 1);
@@ -237,23 +235,50 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
           quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, len, counts);
         }
       }
+      // Blocks down columns (inner > 1): sixteen adjacent columns at a time, each lane with
+      // its own block's scale; the lanes the vector kernels leave (MX scales outside their
+      // rule) and builds without them take the core one column at a time.
       for (int64_t u = u0; u < u1 && inner > 1; ++u) {
         const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
-        const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
-        float* m = mask ? mask + b0 : nullptr;
-        // One scale per inner index: the largest magnitude down each column of the block.
-        std::fill(column_max.begin(), column_max.end(), 0u);
-        for (int64_t row = b0; row < b1; row += inner)
-          for (int64_t k = 0; k < inner; ++k)
-            column_max[static_cast<size_t>(k)] =
-                std::max(column_max[static_cast<size_t>(k)], float_bits(x[row + k]) & kAbsMask);
-        for (int64_t k = 0; k < inner; ++k)
-          scales[static_cast<size_t>(k)] = rule.scale(column_max[static_cast<size_t>(k)]);
-        for (int64_t row = b0; row < b1; row += inner)
-          for (int64_t k = 0; k < inner; ++k)
-            quantize_run<K, Track>(rule, scales[static_cast<size_t>(k)], x + row + k,
-                                   out + row + k, m ? m + (row - b0) + k : nullptr,
-                                   kStochastic ? r + (row - b0) + k : nullptr, 1, counts);
+        for (int64_t k0 = 0; k0 < inner; k0 += 16) {
+          const int columns = static_cast<int>(std::min<int64_t>(16, inner - k0));
+          uint32_t done = 0;  // the columns quantized in vectors
+#if QTORCH_QUANT_AVX512
+          const __mmask16 live = cpu::tail_mask(columns);
+          __m512i column_max = _mm512_setzero_si512();
+          for (int64_t row = b0; row < b1; row += inner)
+            column_max = _mm512_max_epu32(column_max, _mm512_and_si512(_mm512_maskz_loadu_epi32(live, x + row + k0), cpu::abs_mask()));
+          if constexpr (Rule::kIsMX) {
+            const cpu::MXLanes lanes = cpu::mx_scale_lanes(column_max, live, rule.element);
+            cpu::Grid grid;
+            bool have_grid = false;
+            done = lanes.fast | lanes.nan;
+            for (int64_t row = b0; row < b1 && done != 0; row += inner)
+              cpu::mx_lanes_fast<K, Track>(x + row + k0, out + row + k0, mask ? mask + row + k0 : nullptr,
+                                           kStochastic ? rnd + (row - i0) + k0 : nullptr, lanes, bit_rule, grid,
+                                           have_grid, tally);
+          } else {
+            alignas(64) uint32_t maxima[16];
+            _mm512_store_si512(maxima, column_max);
+            cpu::NVFP4Lanes lanes;
+            cpu::nvfp4_scale_lanes<K>(maxima, columns, rule.g, lanes);
+            for (int64_t row = b0; row < b1; row += inner)
+              cpu::nvfp4_lanes_fast<K, Track>(x + row + k0, out + row + k0, mask ? mask + row + k0 : nullptr,
+                                              kStochastic ? rnd + (row - i0) + k0 : nullptr, live, lanes, tally);
+            done = live;
+          }
+#endif
+          for (int c = 0; c < columns; ++c) {
+            if ((done >> c) & 1u) continue;
+            const int64_t k = k0 + c;
+            uint32_t amax = 0;
+            for (int64_t row = b0 + k; row < b1; row += inner) amax = std::max(amax, float_bits(x[row]) & kAbsMask);
+            const typename Rule::Scale scale = rule.scale(amax);
+            for (int64_t row = b0 + k; row < b1; row += inner)
+              quantize_run<K, Track>(rule, scale, x + row, out + row, mask ? mask + row : nullptr,
+                                     kStochastic ? rnd + (row - i0) : nullptr, 1, counts);
+          }
+        }
       }
 #if QTORCH_QUANT_AVX512
       counts.clamped += tally.clamped();

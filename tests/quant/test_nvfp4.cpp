@@ -127,6 +127,45 @@ TEST(NVFP4Reference, TiesAndGridPointsAtEveryScaleAcrossManyBlocks) {
       }
 }
 
+// Blocks down columns (an axis before the last): up to 37 columns side by side, some all
+// zero (S = 0), some a million times smaller than the rest (small or zero S), some with a
+// NaN or an inf, in every mode, with and without the mask.
+TEST(NVFP4Reference, BlocksDownColumnsWithZeroTinyAndNaNBlocks) {
+  std::mt19937 gen(31);
+  std::uniform_int_distribution<uint32_t> word;
+  struct Case {
+    Shape shape;
+    int block;
+    int axis;
+  };
+  const Case cases[] = {{{48, 37}, 16, 0}, {{5, 32, 24}, 16, 1}, {{7, 20, 9}, 5, 1}, {{33, 17}, 16, 0}};
+  for (const Case& c : cases)
+    for (Rounding mode : kModes) {
+      const int64_t n = numel_of(c.shape);
+      int64_t inner = 1;  // the elements between one row of a column block and the next
+      for (size_t d = static_cast<size_t>(c.axis) + 1; d < c.shape.size(); ++d) inner *= c.shape[d];
+      std::vector<float> x = random_values(gen, n);
+      for (int64_t col = 0; col < inner; ++col) {
+        const uint32_t kind = word(gen) % 6;
+        for (int64_t i = col; i < n; i += inner) {
+          if (kind == 0) x[static_cast<size_t>(i)] = 0.0f;
+          if (kind == 1) x[static_cast<size_t>(i)] *= 1e-6f;
+        }
+        if (kind == 2) x[static_cast<size_t>(col + inner * (word(gen) % (n / inner)))] = word(gen) % 2 ? kNaN : -kInf;
+      }
+      std::vector<uint32_t> rnd(x.size());
+      for (auto& r : rnd) r = word(gen);
+      const NVFP4Format f{.block = c.block, .axis = c.axis};
+      const std::string what = number_text(Number(f)) + " " + shape_str(c.shape) + " " + to_string(mode);
+      const RefOut want = reference_nvfp4(x, c.shape, f, mode, rnd);
+      expect_same_bits(run_kernel(x, c.shape, f, mode, rnd), want, x, what);
+      RefOut bare{std::vector<float>(x.size()), want.mask};
+      quantize_cpu_with_bits(x.data(), bare.y.data(), nullptr, n, make_quant_params(f, mode, c.shape), rnd.data(),
+                             nullptr, true);
+      expect_same_bits(bare, want, x, what + " (no mask)");
+    }
+}
+
 TEST(NVFP4Reference, LargeRandomTensorsOnEveryThreadCount) {
   std::mt19937 gen(29);
   std::uniform_int_distribution<uint32_t> word;
