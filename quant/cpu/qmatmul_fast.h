@@ -31,7 +31,6 @@ struct DoubleFormat {
   __m128i shift;
   __m512d sub_below;  // 2^emin: below it the grid is 2^qsub
   __m512i sub_below_bits;
-  __m512i normal_span;  // max_bits - sub_below_bits: magnitudes ab with ab - sub_below_bits above it are rare
   __m512d magic;      // 2^(qsub + 52)
   __m512d unit;       // 2^qsub
   __m512d max, ovf, inf;  // largest value, what an overflow gives, what an inf gives
@@ -52,7 +51,6 @@ struct DoubleFormat {
     unit = _mm512_set1_pd(pow2_double(p.qsub));
     max = _mm512_set1_pd(static_cast<double>(bits_float(p.max_bits)));
     max_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(static_cast<double>(bits_float(p.max_bits)))));
-    normal_span = _mm512_sub_epi64(max_bits, sub_below_bits);  // 2^emin <= max
     ovf = _mm512_set1_pd(static_cast<double>(bits_float(p.ovf_bits)));
     inf = _mm512_set1_pd(static_cast<double>(bits_float(p.inf_bits)));
     top = p.man == 0;
@@ -190,9 +188,8 @@ template <RoundKind K>
   constexpr bool kSigned = K != RoundKind::Up && K != RoundKind::Down;
   const __m512i point = kNearest ? f.half : _mm512_setzero_si512();
   // (A zero sum counts as below 2^emin here: it only takes the exact path, which is rare.)
-  // Outside [2^emin, max] in one unsigned comparison: below 2^emin the difference wraps.
   const __mmask8 rare = _mm512_cmpeq_epi64_mask(_mm512_and_si512(sb, f.low), point) |
-                        _mm512_cmpgt_epu64_mask(_mm512_sub_epi64(ab, f.sub_below_bits), f.normal_span);
+                        _mm512_cmpgt_epu64_mask(ab, f.max_bits) | _mm512_cmplt_epu64_mask(ab, f.sub_below_bits);
   if (!kSigned || rare) return round_lanes<K>(rare ? sum_to_odd(x, y) : s, f);
   // The bit rule on the signed pattern (no carry reaches the sign bit from a finite value).
   __m512i biased;
