@@ -268,16 +268,19 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
             done = live;
           }
 #endif
-          for (int c = 0; c < columns; ++c) {
-            if ((done >> c) & 1u) continue;
-            const int64_t k = k0 + c;
-            uint32_t amax = 0;
-            for (int64_t row = b0 + k; row < b1; row += inner) amax = std::max(amax, float_bits(x[row]) & kAbsMask);
-            const typename Rule::Scale scale = rule.scale(amax);
-            for (int64_t row = b0 + k; row < b1; row += inner)
-              quantize_run<K, Track>(rule, scale, x + row, out + row, mask ? mask + row : nullptr,
-                                     kStochastic ? rnd + (row - i0) : nullptr, 1, counts);
-          }
+          const uint32_t pending = ~done & ((1u << columns) - 1u);  // row by row, as memory lies
+          if (pending == 0) continue;
+          uint32_t amax[16] = {};
+          typename Rule::Scale column_scale[16];
+          for (int64_t row = b0 + k0; row < b1; row += inner)
+            for (int c = 0; c < columns; ++c)
+              if ((pending >> c) & 1u) amax[c] = std::max(amax[c], float_bits(x[row + c]) & kAbsMask);
+          for (int c = 0; c < columns; ++c) column_scale[c] = rule.scale(amax[c]);
+          for (int64_t row = b0 + k0; row < b1; row += inner)
+            for (int c = 0; c < columns; ++c)
+              if ((pending >> c) & 1u)
+                quantize_run<K, Track>(rule, column_scale[c], x + row + c, out + row + c, mask ? mask + row + c : nullptr,
+                                       kStochastic ? rnd + (row + c - i0) : nullptr, 1, counts);
         }
       }
 #if QTORCH_QUANT_AVX512
