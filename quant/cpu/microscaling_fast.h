@@ -250,6 +250,41 @@ inline void nvfp4_block_scales(const uint32_t* max_abs_bits, int n, float g, NVF
   }
 }
 
+/// The E2M1 code of a = |x| before saturation (0 .. 8): the count of thresholds at or
+/// below a, threshold j being pos(j), or neg(j) in the lanes `neg` for the signed modes.
+/// Two chains of the count, so that the additions overlap.
+template <RoundKind K, class Pos, class Neg>
+inline __m512i nvfp4_count(__m512 a, __mmask16 neg, const Pos& pos, const Neg& neg_step) {
+  const __m512i one = _mm512_set1_epi32(1);
+  __m512i even = _mm512_setzero_si512(), odd = even;
+  for (int j = 0; j < 8; j += 2) {
+    __m512 t0 = pos(j), t1 = pos(j + 1);
+    if constexpr (nvfp4_signed_steps(K)) {
+      t0 = _mm512_mask_blend_ps(neg, t0, neg_step(j));
+      t1 = _mm512_mask_blend_ps(neg, t1, neg_step(j + 1));
+    }
+    even = _mm512_mask_add_epi32(even, _mm512_cmp_ps_mask(a, t0, _CMP_GE_OQ), even, one);
+    odd = _mm512_mask_add_epi32(odd, _mm512_cmp_ps_mask(a, t1, _CMP_GE_OQ), odd, one);
+  }
+  return _mm512_add_epi32(even, odd);
+}
+
+/// Stochastic's decision on eight lanes, as the core's nvfp4_round_up: F = the double
+/// quotient d / w times 2^32, truncated, with a sticky last bit; up where rnd < F.
+inline __mmask8 nvfp4_stochastic_up(__m512d d, __m512d w, const uint32_t* rnd, __mmask8 live) {
+  const __m512d scaled = _mm512_mul_pd(_mm512_div_pd(d, w), _mm512_set1_pd(4294967296.0));
+  const __m512d top = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __mmask8 sticky = _mm512_cmp_pd_mask(scaled, top, _CMP_NEQ_OQ);
+  const __m256i whole = _mm512_cvttpd_epu32(top);
+  const __m256i F = _mm256_mask_or_epi32(whole, sticky, whole, _mm256_set1_epi32(1));
+  return _mm256_cmplt_epu32_mask(_mm256_maskz_loadu_epi32(live, rnd), F);
+}
+
+/// Lanes 0-7 (half 0) or 8-15 (half 1) of v.
+inline __m256 half_of(__m512 v, int half) {
+  return half == 0 ? _mm512_castps512_ps256(v) : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
 /// The n elements of block `block` of the batch whose scales and steps nvfp4_block_scales
 /// made (precondition !s.nan && !s.zero), sixteen float32 lanes at a time. The outputs are
 /// the points times S g rounded to nearest-even float32, as the core rounds them.
@@ -266,37 +301,21 @@ inline void nvfp4_block_fast(const float* x, float* out, float* mask, const uint
     const __m512i ab = _mm512_and_si512(xb, abs_mask());
     const __m512 a = _mm512_castsi512_ps(ab);
     const __mmask16 neg = _mm512_movepi32_mask(xb);
-    __m512i even = _mm512_setzero_si512(), odd = even;  // two chains of the count
-    for (int j = 0; j < 8; j += 2) {
-      __m512 t0 = _mm512_set1_ps(steps.pos[j][block]), t1 = _mm512_set1_ps(steps.pos[j + 1][block]);
-      if constexpr (nvfp4_signed_steps(K)) {
-        t0 = _mm512_mask_blend_ps(neg, t0, _mm512_set1_ps(steps.neg[j][block]));
-        t1 = _mm512_mask_blend_ps(neg, t1, _mm512_set1_ps(steps.neg[j + 1][block]));
-      }
-      even = _mm512_mask_add_epi32(even, _mm512_cmp_ps_mask(a, t0, _CMP_GE_OQ), even, one);
-      odd = _mm512_mask_add_epi32(odd, _mm512_cmp_ps_mask(a, t1, _CMP_GE_OQ), odd, one);
-    }
-    __m512i index = _mm512_add_epi32(even, odd);  // 0 .. 8
+    __m512i index = nvfp4_count<K>(
+        a, neg, [&](int j) { return _mm512_set1_ps(steps.pos[j][block]); },
+        [&](int j) { return _mm512_set1_ps(steps.neg[j][block]); });
     if constexpr (K == RoundKind::Stochastic) {
-      // index is the floor point lo; d = a - lo S g and w = (next - lo) S g are exact
-      // doubles, and F comes from the core's double quotient d / w.
+      // index is the floor point lo; d = a - lo S g and w = (next - lo) S g are exact doubles.
       const __m512d nexts = _mm512_mul_pd(_mm512_loadu_pd(kE2M1Next), sg);
       __mmask16 up = 0;
       for (int half = 0; half < 2; ++half) {
         const __m256i lo32 = half == 0 ? _mm512_castsi512_si256(index) : _mm512_extracti64x4_epi64(index, 1);
         const __m512i lo = _mm512_cvtepu32_epi64(lo32);  // 8 selects lane 0: masked out below
-        const __m256 a8 = half == 0 ? _mm512_castps512_ps256(a)
-                                    : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
         const __m512d glo = _mm512_permutexvar_pd(lo, points);
-        const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(a8), glo);
+        const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(half_of(a, half)), glo);
         const __m512d w = _mm512_sub_pd(_mm512_permutexvar_pd(lo, nexts), glo);
-        const __m512d scaled = _mm512_mul_pd(_mm512_div_pd(d, w), _mm512_set1_pd(4294967296.0));
-        const __m512d top = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        const __mmask8 sticky = _mm512_cmp_pd_mask(scaled, top, _CMP_NEQ_OQ);
-        const __m256i whole = _mm512_cvttpd_epu32(top);
-        const __m256i F = _mm256_mask_or_epi32(whole, sticky, whole, _mm256_set1_epi32(1));
-        const __m256i r = _mm256_maskz_loadu_epi32(static_cast<__mmask8>(live >> (8 * half)), rnd + i + 8 * half);
-        up |= static_cast<__mmask16>(static_cast<unsigned>(_mm256_cmplt_epu32_mask(r, F)) << (8 * half));
+        const __mmask8 up8 = nvfp4_stochastic_up(d, w, rnd + i + 8 * half, static_cast<__mmask8>(live >> (8 * half)));
+        up |= static_cast<__mmask16>(static_cast<unsigned>(up8) << (8 * half));
       }
       up &= _mm512_cmplt_epi32_mask(index, _mm512_set1_epi32(8));
       index = _mm512_mask_add_epi32(index, up, index, one);
@@ -354,34 +373,16 @@ inline void nvfp4_lanes_fast(const float* x, float* out, float* mask, const uint
   const __m512i ab = _mm512_and_si512(xb, abs_mask());
   const __m512 a = _mm512_castsi512_ps(ab);
   const __mmask16 neg = _mm512_movepi32_mask(xb);
-  __m512i even = _mm512_setzero_si512(), odd = even;
-  for (int j = 0; j < 8; j += 2) {
-    __m512 t0 = l.pos[j], t1 = l.pos[j + 1];
-    if constexpr (nvfp4_signed_steps(K)) {
-      t0 = _mm512_mask_blend_ps(neg, t0, l.neg[j]);
-      t1 = _mm512_mask_blend_ps(neg, t1, l.neg[j + 1]);
-    }
-    even = _mm512_mask_add_epi32(even, _mm512_cmp_ps_mask(a, t0, _CMP_GE_OQ), even, one);
-    odd = _mm512_mask_add_epi32(odd, _mm512_cmp_ps_mask(a, t1, _CMP_GE_OQ), odd, one);
-  }
-  __m512i index = _mm512_add_epi32(even, odd);  // 0 .. 8
-  const auto half_of = [](__m512 v, int half) {
-    return half == 0 ? _mm512_castps512_ps256(v) : _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  };
+  __m512i index = nvfp4_count<K>(a, neg, [&](int j) { return l.pos[j]; }, [&](int j) { return l.neg[j]; });
   if constexpr (K == RoundKind::Stochastic) {
-    // d = a - lo S g and w = step S g, exact doubles; F from the core's quotient d / w.
+    // d = a - lo S g and w = step S g, exact doubles.
     const __m512 glo = _mm512_permutexvar_ps(index, points), step = _mm512_permutexvar_ps(index, widths);
     __mmask16 up = 0;
     for (int half = 0; half < 2; ++half) {
       const __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(half_of(a, half)), _mm512_mul_pd(_mm512_cvtps_pd(half_of(glo, half)), l.sg[half]));
       const __m512d w = _mm512_mul_pd(_mm512_cvtps_pd(half_of(step, half)), l.sg[half]);
-      const __m512d scaled = _mm512_mul_pd(_mm512_div_pd(d, w), _mm512_set1_pd(4294967296.0));
-      const __m512d top = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-      const __mmask8 sticky = _mm512_cmp_pd_mask(scaled, top, _CMP_NEQ_OQ);
-      const __m256i whole = _mm512_cvttpd_epu32(top);
-      const __m256i F = _mm256_mask_or_epi32(whole, sticky, whole, _mm256_set1_epi32(1));
-      const __m256i r = _mm256_maskz_loadu_epi32(static_cast<__mmask8>(live >> (8 * half)), rnd + 8 * half);
-      up |= static_cast<__mmask16>(static_cast<unsigned>(_mm256_cmplt_epu32_mask(r, F)) << (8 * half));
+      const __mmask8 up8 = nvfp4_stochastic_up(d, w, rnd + 8 * half, static_cast<__mmask8>(live >> (8 * half)));
+      up |= static_cast<__mmask16>(static_cast<unsigned>(up8) << (8 * half));
     }
     up &= _mm512_cmplt_epi32_mask(index, _mm512_set1_epi32(8)) & static_cast<__mmask16>(~(l.zero | l.nan));
     index = _mm512_mask_add_epi32(index, up, index, one);
