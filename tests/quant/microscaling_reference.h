@@ -62,16 +62,13 @@ inline Rational rational_of(float x) { return rational_of_double(static_cast<dou
 // The magnitude k * 2^q as a double (exact for the values here).
 inline double value_of(i128 k, int q) { return std::ldexp(static_cast<double>(k), q); }
 
-// Rounds the magnitude r (a float grid with binades from emin, man mantissa bits, subnormal
-// spacing 2^(emin - man)) with `mode`. rnd: the element's random word (stochastic rounds up
-// when rnd / 2^32 < the fraction); neg: the sign, for Up / Down. Returns k * 2^q.
-struct Rounded {
-  i128 k;
+// The magnitude r on a float grid with binades from emin, man mantissa bits and subnormal
+// spacing 2^(emin - man): r = (k + rem / den) 2^q with the quantum 2^q = 2^(max(e, emin) - man).
+struct Fraction {
+  i128 k, rem, den;
   int q;
 };
-inline Rounded round_rational(const Rational& r, int emin, int man, Rounding mode, bool neg, uint32_t rnd,
-                       bool ties_away) {
-  if (r.P == 0) return {0, 0};
+inline Fraction fraction_of(const Rational& r, int emin, int man) {
   const int e = floor_log2(r);
   const int q = std::max(e, emin) - man;
   // k = floor(r / 2^q), rem / den the fraction.
@@ -85,9 +82,22 @@ inline Rounded round_rational(const Rational& r, int emin, int man, Rounding mod
   } else {
     tiny = true;  // far below the quantum (P / Q < 2^30): k = 0, fraction below 2^-34
   }
-  i128 k = tiny ? 0 : num / den;
-  i128 rem = tiny ? 1 : num - k * den;
-  if (tiny) den = i128{1} << 64;  // a fraction below 2^-40 acts as 2^-64
+  if (tiny) return {0, 1, i128{1} << 64, q};  // a fraction below 2^-40 acts as 2^-64
+  const i128 k = num / den;
+  return {k, num - k * den, den, q};
+}
+
+// Rounds the magnitude r on that grid with `mode`. rnd: the element's random word
+// (stochastic rounds up when rnd / 2^32 < the fraction); neg: the sign, for Up / Down.
+// Returns k * 2^q.
+struct Rounded {
+  i128 k;
+  int q;
+};
+inline Rounded round_rational(const Rational& r, int emin, int man, Rounding mode, bool neg, uint32_t rnd,
+                       bool ties_away) {
+  if (r.P == 0) return {0, 0};
+  const auto [k, rem, den, q] = fraction_of(r, emin, man);
   bool up = false;
   switch (mode) {
     case Rounding::Nearest:
@@ -197,10 +207,14 @@ inline double to_float32(const Rational& r) {
 
 inline Rational times(const Rational& a, const Rational& b) { return {a.P * b.P, a.Q * b.Q, a.E + b.E}; }
 
-
-inline RefOut reference_nvfp4(const std::vector<float>& x, const Shape& shape, const NVFP4Format& f,
-                       Rounding mode, const std::vector<uint32_t>& rnd) {
-  RefOut out{std::vector<float>(x.size()), std::vector<float>(x.size(), 0.0f)};
+// One NVFP4 element before its rounding: its block's S g and v = |x| / (S g), exact.
+struct NVFP4Element {
+  enum Kind { NaNBlock, Zero, Scaled } kind;  // Zero: x = 0 or S g = 0
+  Rational sg, v;
+};
+inline std::vector<NVFP4Element> nvfp4_elements(const std::vector<float>& x, const Shape& shape,
+                                                const NVFP4Format& f) {
+  std::vector<NVFP4Element> out(x.size(), NVFP4Element{NVFP4Element::Zero, {}, {}});
   double t = 0;
   for (float v : x)
     if (std::isfinite(v)) t = std::max(t, std::fabs(static_cast<double>(v)));
@@ -223,27 +237,43 @@ inline RefOut reference_nvfp4(const std::vector<float>& x, const Shape& shape, c
       S = std::min(value_of(r.k, r.q), 448.0);
     }
     for (int64_t i : idx) {
+      auto& e = out[static_cast<size_t>(i)];
       if (bad) {
-        out.y[i] = kNaN;
-        continue;
+        e.kind = NVFP4Element::NaNBlock;
+      } else if (S != 0 && x[i] != 0) {
+        e.kind = NVFP4Element::Scaled;
+        e.sg = times(rational_of_double(S), rational_of_double(g));
+        const Rational xr = rational_of(x[i]);
+        e.v = {xr.P * e.sg.Q, e.sg.P, xr.E - e.sg.E};
       }
-      const bool neg = std::signbit(x[i]);
-      if (S == 0 || x[i] == 0) {
-        out.y[i] = neg ? -0.0f : 0.0f;
-        continue;
-      }
-      const Rational sg = times(rational_of_double(S), rational_of_double(g));
-      const Rational xr = rational_of(x[i]);
-      const Rational v{xr.P * sg.Q, sg.P, xr.E - sg.E};
-      const Rounded q = round_rational(v, 0, 1, mode, neg, rnd.empty() ? 0 : rnd[i], true);
-      double m = value_of(q.k, q.q);
-      if (m > 6) {
-        m = 6;
-        out.mask[i] = 1;
-      }
-      const double y = m == 0 ? 0.0 : to_float32(times(rational_of_double(m), sg));
-      out.y[i] = static_cast<float>(neg ? -y : y);
     }
+  }
+  return out;
+}
+
+inline RefOut reference_nvfp4(const std::vector<float>& x, const Shape& shape, const NVFP4Format& f,
+                       Rounding mode, const std::vector<uint32_t>& rnd) {
+  RefOut out{std::vector<float>(x.size()), std::vector<float>(x.size(), 0.0f)};
+  const std::vector<NVFP4Element> elements = nvfp4_elements(x, shape, f);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const NVFP4Element& e = elements[i];
+    const bool neg = std::signbit(x[i]);
+    if (e.kind == NVFP4Element::NaNBlock) {
+      out.y[i] = kNaN;
+      continue;
+    }
+    if (e.kind == NVFP4Element::Zero) {
+      out.y[i] = neg ? -0.0f : 0.0f;
+      continue;
+    }
+    const Rounded q = round_rational(e.v, 0, 1, mode, neg, rnd.empty() ? 0 : rnd[i], true);
+    double m = value_of(q.k, q.q);
+    if (m > 6) {
+      m = 6;
+      out.mask[i] = 1;
+    }
+    const double y = m == 0 ? 0.0 : to_float32(times(rational_of_double(m), e.sg));
+    out.y[i] = static_cast<float>(neg ? -y : y);
   }
   return out;
 }

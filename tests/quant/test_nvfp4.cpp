@@ -10,6 +10,7 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/philox.h"
 #include "qtorch/core/threads.h"
+#include "qtorch/quant/microscaling_core.h"
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/quantizer.h"
 #include "microscaling_reference.h"
@@ -164,6 +165,64 @@ TEST(NVFP4Reference, BlocksDownColumnsWithZeroTinyAndNaNBlocks) {
                              nullptr, true);
       expect_same_bits(bare, want, x, what + " (no mask)");
     }
+}
+
+// Stochastic rounding at the last word. F, the quotient 2^32 d / w truncated, carries a
+// sticky last bit where the quotient is not whole (docs/numerics.md, "NVFP4"), so the word
+// r = floor(2^32 d / w) rounds up, as the exact quotient r + frac says, when r is even; only
+// the sticky bit makes it so, and random words meet r once in 2^32. Each element whose
+// quotient lies in (r + 2^-8, r + 1 - 2^-8) with r even gets the word r, r - 1 or r + 1.
+// The others keep random words: at odd r, F's rule and the exact quotient part by design.
+// Checked through the CPU kernels (rows, columns, short blocks) and the core's element
+// function, which the GPU kernel and builds without AVX-512 run.
+TEST(NVFP4Reference, StochasticWordsAtTheQuotientsFloor) {
+  std::mt19937 gen(37);
+  std::uniform_int_distribution<uint32_t> word;
+  const std::vector<std::pair<Shape, NVFP4Format>> cases = {
+      {{4096}, NVFP4Format{}}, {{48, 300}, NVFP4Format{.axis = 0}}, {{997}, NVFP4Format{.block = 5}}};
+  for (const auto& [shape, f] : cases) {
+    const std::string what = number_text(Number(f)) + " " + shape_str(shape);
+    int64_t at_floor = 0;
+    for (int trial = 0; trial < 4; ++trial) {
+      const std::vector<float> x = random_values(gen, numel_of(shape));
+      const std::vector<NVFP4Element> elements = nvfp4_elements(x, shape, f);
+      std::vector<uint32_t> rnd(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        rnd[i] = word(gen);
+        if (elements[i].kind != NVFP4Element::Scaled) continue;
+        const Fraction v = fraction_of(elements[i].v, 0, 1);
+        if (value_of(v.k + 1, v.q) > 6) continue;  // past 6: the grid after it is not E2M1's
+        const i128 scaled = v.rem << 32;  // 2^32 d / w = scaled / den
+        const i128 r = scaled / v.den, part = scaled - r * v.den;
+        if (r % 2 != 0 || part * 256 <= v.den || (v.den - part) * 256 <= v.den) continue;
+        const int pick = static_cast<int>(gen() % 4);
+        rnd[i] = static_cast<uint32_t>(r) + (pick == 2 ? 1u : 0u) - (pick == 3 && r > 0 ? 1u : 0u);
+        at_floor += pick < 2 ? 1 : 0;
+      }
+      const RefOut want = reference_nvfp4(x, shape, f, Rounding::Stochastic, rnd);
+      expect_same_bits(run_kernel(x, shape, f, Rounding::Stochastic, rnd), want, x, what + " (CPU kernels)");
+      // The core's element function, block by block.
+      uint32_t finite_max = 0;
+      for (float v : x)
+        if (std::isfinite(v)) finite_max = std::max(finite_max, float_bits(v) & 0x7fffffffu);
+      const float g = nvfp4_tensor_scale(finite_max);
+      RefOut core{std::vector<float>(x.size()), std::vector<float>(x.size())};
+      for (const auto& idx : blocks_of(shape, f.axis, f.block)) {
+        uint32_t block_max = 0;
+        for (int64_t i : idx) block_max = std::max(block_max, float_bits(x[i]) & 0x7fffffffu);
+        const NVFP4Scale s = nvfp4_block_scale(block_max, g);
+        for (int64_t i : idx) {
+          uint32_t clamped = 0;
+          core.y[i] = quantize_nvfp4<RoundKind::Stochastic>(x[i], s, rnd[i], clamped);
+          core.mask[i] = static_cast<float>(clamped);
+        }
+      }
+      expect_same_bits(core, want, x, what + " (core)");
+    }
+    // Most elements are scaled, and half of those get the floor itself: at least n / 2 of
+    // the 4 n words, or the test has lost what it is for.
+    EXPECT_GE(at_floor, numel_of(shape) / 2) << what;
+  }
 }
 
 TEST(NVFP4Reference, LargeRandomTensorsOnEveryThreadCount) {
