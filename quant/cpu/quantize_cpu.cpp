@@ -2,12 +2,6 @@
 // Philox bits generated per chunk (one block per 4 elements, all four words used), then
 // the AVX-512 kernels of quant/cpu/fast_kernels.h where their preconditions hold, else the
 // branch-free scalar loop over the rounding core. Both give the same bits.
-// g++ 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic headers (their
-// reductions start from _mm256_undefined_si256()).
-#if defined(__GNUC__) && !defined(__clang__)  // clang has no -Wmaybe-uninitialized
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 #include "qtorch/quant/cpu/quantize_cpu.h"
 #include "qtorch/core/cpu/parallel.h"

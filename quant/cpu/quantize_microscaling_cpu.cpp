@@ -5,11 +5,6 @@
 // read once for its largest magnitudes (one per inner index) and once to quantize, from
 // cache. Element i's random word is Philox word i of the call's stream, as everywhere, so
 // the bits do not depend on the thread count.
-// g++ 12 reports -W(maybe-)uninitialized inside its own AVX-512 intrinsic headers.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
 
 #include "qtorch/quant/cpu/quantize_microscaling_cpu.h"
 #include "qtorch/core/cpu/parallel.h"
