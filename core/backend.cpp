@@ -18,7 +18,7 @@ Backend& backend_for(Device device) {
   QTORCH_CHECK(b != nullptr, "device {}: qtorch was built without CUDA support (configure with "
                "-DQTORCH_CUDA=ON on a machine with the CUDA Toolkit)", device.str());
   if (device.is_cuda()) {
-    QTORCH_CHECK(cuda_is_available(), "device {}: no CUDA GPU is visible", device.str());
+    QTORCH_CHECK(cuda_is_available(), "device {}: {}", device.str(), cuda_unavailable_reason());
   }
   return *b;
 }

@@ -25,5 +25,8 @@ struct Device {
 
 /// True when this build has CUDA support and at least one GPU is visible.
 bool cuda_is_available();
+/// Why cuda_is_available() is false, for error messages: no CUDA support in this build, no
+/// GPU, or the CUDA runtime's own error (a driver too old for the runtime, say); "" when true.
+std::string cuda_unavailable_reason();
 
 }  // namespace qtorch

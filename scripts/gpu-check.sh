@@ -149,6 +149,17 @@ run_checks() {
   grep -E "tests? ran|^\[  (PASSED|SKIPPED) +\] [0-9]+ tests?|^\[  FAILED  \]" "$OUT/test_cuda.log" |
     tee -a "$summary"
   say "test_cuda exit code: $rc"
+  # On a GPU machine one test skips (it checks the behaviour without a GPU). More skips while
+  # nvidia-smi lists a GPU mean the CUDA runtime sees none (a driver too old for CUDA 13, say):
+  # a run that measured nothing must not pass.
+  local skipped gpus
+  skipped=$(sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?.*/\1/p' "$OUT/test_cuda.log" | head -1)
+  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+  if [ "${gpus:-0}" -gt 0 ] && [ "${skipped:-0}" -gt 1 ]; then
+    say "FAIL: nvidia-smi lists $gpus GPU(s) but $skipped tests skipped for want of a CUDA device; the runtime's reason:"
+    "$bin/test_cuda" --gtest_filter='CudaRuntime.WithoutAGpu*' 2>&1 | grep "the error:" | tee -a "$summary"
+    status=1
+  fi
 
   if [ "${QTORCH_GPU_SANITIZER:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     say ""

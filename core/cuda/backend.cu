@@ -10,7 +10,7 @@ namespace qtorch::cuda {
 
 float* CudaBackend::allocate(int64_t numel) {
   QTORCH_CHECK(numel >= 0, "cuda allocate: expected a non-negative size, got {}", numel);
-  QTORCH_CHECK(device_count_nothrow() > 0, "cuda: no CUDA device is visible");
+  QTORCH_CHECK(device_count_nothrow() > 0, "cuda: {}", cuda_unavailable_reason());
   return static_cast<float*>(device_alloc(static_cast<size_t>(numel) * sizeof(float),
                                           current_device()));
 }

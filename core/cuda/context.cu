@@ -60,19 +60,26 @@ DeviceState& state(int device) {
   return s;
 }
 
+struct DeviceProbe {
+  int count = 0;
+  cudaError_t error = cudaSuccess;
+};
+const DeviceProbe& device_probe() {
+  static const DeviceProbe probe = [] {
+    DeviceProbe p;
+    p.error = cudaGetDeviceCount(&p.count);
+    if (p.error != cudaSuccess) {
+      cudaGetLastError();  // clear the error so later calls do not see it
+      p.count = 0;
+    }
+    return p;
+  }();
+  return probe;
+}
+
 }  // namespace
 
-int device_count_nothrow() {
-  static const int count = [] {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      cudaGetLastError();  // clear the error so later calls do not see it
-      return 0;
-    }
-    return n;
-  }();
-  return count;
-}
+int device_count_nothrow() { return device_probe().count; }
 
 int current_device() {
   int d = 0;
@@ -128,3 +135,15 @@ DeviceGuard::~DeviceGuard() {
 }  // namespace qtorch::cuda
 
 bool qtorch::cuda_is_available() { return qtorch::cuda::device_count_nothrow() > 0; }
+
+std::string qtorch::cuda_unavailable_reason() {
+  const cudaError_t e = qtorch::cuda::device_probe().error;
+  if (qtorch::cuda::device_count_nothrow() > 0) return "";
+  if (e == cudaSuccess || e == cudaErrorNoDevice) return "no CUDA GPU is visible";
+  std::string reason = fmt::format("no usable CUDA GPU: the CUDA runtime says \"{}\" ({})", cudaGetErrorString(e),
+                                   cudaGetErrorName(e));
+  if (e == cudaErrorInsufficientDriver)
+    reason += fmt::format(": no NVIDIA driver is loaded, or it is older than CUDA {}.{} needs", CUDART_VERSION / 1000,
+                          CUDART_VERSION % 1000 / 10);
+  return reason;
+}

@@ -178,7 +178,7 @@ void run_reduce(ReduceOp op, const float* x, int64_t outer, int64_t n, int64_t i
   if (inner == 1) {
     if (n <= 1024) {
       const int rows_per_block = kThreads / 32;
-      launch(rows_warp_kernel<FloatSrc>, dim3(blocks_for(outer, rows_per_block, 1LL << 31)), dim3(kThreads), op, src,
+      launch(rows_warp_kernel<FloatSrc>, dim3(blocks_for(outer, rows_per_block, kMaxGridX)), dim3(kThreads), op, src,
              y, outer, n);
       return;
     }
@@ -214,7 +214,7 @@ void run_reduce(ReduceOp op, const float* x, int64_t outer, int64_t n, int64_t i
   }
   Acc* partial = scratch(outer * segs * inner);
   launch(cols_tile_kernel<FloatSrc>, grid, block, op, src, y, partial, n, inner, seg_len, segs, col_tiles);
-  launch(cols_finish_kernel, dim3(blocks_for(outer * inner, kThreads, 1LL << 31)), dim3(kThreads), op,
+  launch(cols_finish_kernel, dim3(blocks_for(outer * inner, kThreads, kMaxGridX)), dim3(kThreads), op,
          static_cast<const Acc*>(partial), y, outer, segs, inner);
 }
 

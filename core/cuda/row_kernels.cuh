@@ -64,14 +64,14 @@ template <class Launch>
 void run_gather_rows(const float* x, const float* index, float* out, int64_t rows, int64_t cols,
                      unsigned long long* bad, const Launch& launch) {
   if (rows == 0) return;
-  launch(gather_rows_kernel, dim3(blocks_for(rows, 256, 1LL << 31)), dim3(256), x, index, out, rows, cols, bad);
+  launch(gather_rows_kernel, dim3(blocks_for(rows, 256, kMaxGridX)), dim3(256), x, index, out, rows, cols, bad);
 }
 
 template <class Launch>
 void run_scatter_add_rows(const float* values, const float* index, float* out, int64_t rows, int64_t cols,
                           const Launch& launch) {
   if (rows == 0) return;
-  launch(scatter_add_rows_kernel, dim3(blocks_for(rows, 256, 1LL << 31)), dim3(256), values, index, out, rows, cols);
+  launch(scatter_add_rows_kernel, dim3(blocks_for(rows, 256, kMaxGridX)), dim3(256), values, index, out, rows, cols);
 }
 
 }  // namespace qtorch::cuda::row_kernels

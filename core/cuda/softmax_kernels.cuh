@@ -76,7 +76,7 @@ void run_softmax(const float* x, float* out, int64_t rows, int64_t cols, bool lo
   if (rows == 0 || cols == 0) return;
   if (cols <= 1024) {
     constexpr int kThreads = 256;
-    launch(softmax_kernel<false>, dim3(blocks_for(rows, kThreads / 32, 1LL << 31)), dim3(kThreads), x, out, rows,
+    launch(softmax_kernel<false>, dim3(blocks_for(rows, kThreads / 32, kMaxGridX)), dim3(kThreads), x, out, rows,
            cols, log);
   } else {
     QTORCH_CHECK(rows < (int64_t{1} << 31), "softmax: too many rows ({})", rows);

@@ -92,9 +92,8 @@ class Run {
 Run::Run(const Config& cfg) : cfg_(cfg), start_(Clock::now()) {
   const qtorch::Device device = qtorch::Device::parse(cfg.device);
   if (device.is_cuda() && !qtorch::cuda_is_available())
-    throw std::invalid_argument("--device " + cfg.device +
-                                ": no CUDA device is available (this build has no CUDA support or "
-                                "no GPU is visible); use --device cpu");
+    throw std::invalid_argument("--device " + cfg.device + ": " + qtorch::cuda_unavailable_reason() +
+                                "; use --device cpu");
   if (!cfg.plot_path.empty()) check_plot_path(cfg.plot_path);
   if (!cfg.plot_path.empty() && find_gnuplot().empty())
     throw std::invalid_argument("--plot: " + gnuplot_missing_message());

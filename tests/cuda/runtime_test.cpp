@@ -2,6 +2,7 @@
 // device mixing and CUDA failures surfacing as qtorch::Error.
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <string>
 
 #include "qtorch/core/backend.h"
@@ -39,6 +40,7 @@ TEST(CudaRuntime, WithoutAGpuCudaTensorsGiveAClearError) {
     FAIL() << "expected qtorch::Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+    std::cout << "the error: " << e.what() << "\n";  // scripts/gpu-check.sh shows it
   }
 }
 
