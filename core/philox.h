@@ -1,5 +1,7 @@
 // Philox4x32-10 counter-based random numbers (Salmon et al., SC'11), shared by the CPU
-// and CUDA backends so that the same (seed, offset, index) gives the same bits anywhere.
+// and CUDA backends so that the same (seed, offset, index) gives the same bits anywhere
+// (philox_bits, philox_uniform; philox_normal calls logf and cosf, whose CUDA versions may
+// differ from the C library's in the last bit or two).
 // Element i of a stream at `offset` uses word i % 4 of the block at counter offset + i / 4.
 #pragma once
 
