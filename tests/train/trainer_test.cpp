@@ -181,7 +181,10 @@ class PinnedFigures : public ::testing::Test {
   }
   TrainResult run(const std::string& preset_name, int64_t epochs, Schedule schedule = {}, int64_t swa_start = 0) {
     manual_seed(0);
-    TrainerOptions o{.epochs = epochs, .schedule = schedule, .averaging = {.start_epoch = swa_start}};
+    TrainerOptions o;  // (designated initialisers here trip a false -Wmaybe-uninitialized in g++ 12)
+    o.epochs = epochs;
+    o.schedule = schedule;
+    o.averaging.start_epoch = swa_start;
     Trainer t(models::mlp({784, 256, 256, 10}), preset(preset_name), o);
     return t.fit(train_, test_);
   }
