@@ -178,6 +178,7 @@ void run_reduce(ReduceOp op, const float* x, int64_t outer, int64_t n, int64_t i
   if (inner == 1) {
     if (n <= 1024) {
       const int rows_per_block = kThreads / 32;
+      QTORCH_CHECK(outer <= kMaxGridX * rows_per_block, "reduce: too many rows ({})", outer);
       launch(rows_warp_kernel<FloatSrc>, dim3(blocks_for(outer, rows_per_block, kMaxGridX)), dim3(kThreads), op, src,
              y, outer, n);
       return;

@@ -76,6 +76,7 @@ void run_softmax(const float* x, float* out, int64_t rows, int64_t cols, bool lo
   if (rows == 0 || cols == 0) return;
   if (cols <= 1024) {
     constexpr int kThreads = 256;
+    QTORCH_CHECK(rows <= kMaxGridX * (kThreads / 32), "softmax: too many rows ({})", rows);
     launch(softmax_kernel<false>, dim3(blocks_for(rows, kThreads / 32, kMaxGridX)), dim3(kThreads), x, out, rows,
            cols, log);
   } else {
