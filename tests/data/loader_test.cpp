@@ -10,6 +10,7 @@
 #include <set>
 
 #include "qtorch/core/error.h"
+#include "qtorch/core/threads.h"
 #include "qtorch/data/shuffle.h"
 
 namespace qtorch::data {
@@ -70,6 +71,40 @@ TEST(Loader, ShuffledEpochVisitsEveryItemOnce) {
   std::vector<int64_t> sorted = order;
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 23; ++i) EXPECT_EQ(sorted[i], i);
+}
+
+// Batches of Fashion-MNIST's shape, large enough that the gather runs on the threads: every
+// row is its item's, whole, on one thread and on two.
+TEST(Loader, LargeShuffledBatchesHoldWholeRowsOnEveryThreadCount) {
+  const int64_t n = 1000, row = 784;
+  std::vector<float> px(static_cast<size_t>(n * row)), lb(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < row; ++j) px[static_cast<size_t>(i * row + j)] = float(i * 1000 + j);
+    lb[static_cast<size_t>(i)] = float(i);
+  }
+  Dataset d;
+  d.images = Tensor::from_vector(px, {n, 1, 28, 28});
+  d.labels = Tensor::from_vector(lb, {n});
+  d.num_classes = n;
+  const int threads_before = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    DataLoader loader(d, {.batch_size = 128, .shuffle = true, .seed = 7});
+    const std::vector<int64_t> order = random_permutation(n, 7, 0);
+    Batch b;
+    int64_t seen = 0;
+    while (loader.next(b)) {
+      const std::vector<float> images = b.images.to_vector(), labels = b.labels.to_vector();
+      for (int64_t i = 0; i < b.size; ++i, ++seen) {
+        const int64_t item = order[static_cast<size_t>(seen)];
+        ASSERT_EQ(labels[static_cast<size_t>(i)], float(item)) << threads << " threads, row " << seen;
+        for (int64_t j = 0; j < row; ++j)
+          ASSERT_EQ(images[static_cast<size_t>(i * row + j)], float(item * 1000 + j)) << threads << " threads, row " << seen;
+      }
+    }
+    EXPECT_EQ(seen, n);
+  }
+  set_num_threads(threads_before);
 }
 
 TEST(Loader, OrderDependsOnlyOnSeedAndEpoch) {
