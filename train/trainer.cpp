@@ -295,7 +295,7 @@ TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& 
   const data::Dataset train = train_given.to(options_.device), test = test_given.to(options_.device);
   TrainResult result;
   {
-    data::DataLoader probe(train, {.batch_size = options_.batch_size, .shuffle = false, .shard = rank(), .shards = ranks()});
+    data::DataLoader probe(train, loader_options(false));
     steps_per_epoch_ = probe.num_batches();
   }
   steps_done_ = std::max(steps_done_, epochs_done_ * steps_per_epoch_);  // after resume
