@@ -11,8 +11,9 @@
 namespace qtorch {
 
 /// max(x, 0) with NaN kept (its payload too) and -0 made +0: x where x > 0 or x is NaN, else
-/// +0. Decided on x's bits: written as float comparisons, nvcc makes it one max.NaN.f32, which
-/// gives the canonical NaN 0x7fffffff for every NaN (seen on an H100 with CUDA 13.0).
+/// +0. Decided on x's bits: written as float comparisons (PTX: a compare and a select), the
+/// H100 build of CUDA 13.0 returned the canonical NaN 0x7fffffff for every NaN, as a
+/// NaN-propagating max would; integer compares leave it nothing to fold.
 QTORCH_HD float relu_value(float x) {
   uint32_t b;
   memcpy(&b, &x, sizeof b);
