@@ -7,23 +7,16 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <random>
 #include <vector>
+
+#include "qtorch/testing/bits.h"
 
 namespace qtorch {
 namespace {
 
-uint32_t bits_of(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-}
-float float_of(uint32_t b) {
-  float x;
-  std::memcpy(&x, &b, sizeof x);
-  return x;
-}
+using testing::bits_of;
+using testing::float_of;
 
 TEST(ReluMath, KeepsPositivesAndEveryNaNBitForBitAndZeroesTheRest) {
   std::vector<uint32_t> patterns;
