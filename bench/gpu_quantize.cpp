@@ -5,6 +5,8 @@
 // against one call per role's list. Group linear_outputs_mlp_block8: the MLP's three linear
 // outputs, the bias add then the quantizer (baseline) against the sum formed inside the
 // quantize pass (quant::quantize_bias_add).
+// The with_mask variants also write the mask (12 bytes per element against the copy's 8):
+// the bracketed figure after their ratio is their share of the copy's bytes/s.
 // Run: build/bench/gpu_quantize   (exits at once, saying so, when no GPU is visible)
 #include <chrono>
 #include <cstdio>
@@ -39,10 +41,10 @@ Buffers& buffers() {
   return b;
 }
 
-/// Times kCallsPerIteration calls of f (each quantizing `elems` elements) per iteration,
-/// waiting for the GPU at the end.
+/// Times kCallsPerIteration calls of f (each quantizing `elems` elements, moving
+/// `bytes_per_element` bytes each) per iteration, waiting for the GPU at the end.
 template <class F>
-void timed(benchmark::State& state, F f, int64_t elems = kElems) {
+void timed(benchmark::State& state, F f, int64_t elems = kElems, int64_t bytes_per_element = 8) {
   Backend& gpu = backend_for(Device::cuda());
   f();  // warm-up: lazy initialisation, first launch of each kernel
   gpu.synchronize();
@@ -53,7 +55,8 @@ void timed(benchmark::State& state, F f, int64_t elems = kElems) {
     state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   state.SetItemsProcessed(state.iterations() * kCallsPerIteration * elems);
-  state.SetBytesProcessed(state.iterations() * kCallsPerIteration * elems * 8);  // read + write
+  state.SetBytesProcessed(state.iterations() * kCallsPerIteration * elems * bytes_per_element);
+  state.counters[bench::kBytesPerIteration] = static_cast<double>(kCallsPerIteration * elems * bytes_per_element);
 }
 
 void copy_baseline(benchmark::State& state) {
@@ -71,10 +74,15 @@ void quantize_case(benchmark::State& state, Number number, Rounding rounding, bo
   Tensor x = b.x.view(shape), out = b.out.view(shape);
   Tensor mask;
   quant::StatsCounter counter;
-  timed(state, [&] {
-    quant::quantize_into(x, out, number, rounding,
-                         {.mask = with_mask ? &mask : nullptr, .counter = counted ? &counter : nullptr});
-  });
+  // Read x, write out (and the mask, a float per element).
+  const int64_t bytes_per_element = with_mask ? 12 : 8;
+  timed(
+      state,
+      [&] {
+        quant::quantize_into(x, out, number, rounding,
+                             {.mask = with_mask ? &mask : nullptr, .counter = counted ? &counter : nullptr});
+      },
+      kElems, bytes_per_element);
   if (counted) {
     const QuantStats totals = counter.read();
     state.counters["clamped_fraction"] = totals.numel > 0 ? double(totals.clamped) / double(totals.numel) : 0.0;

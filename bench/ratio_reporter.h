@@ -2,7 +2,9 @@
 // benchmark's speed as a ratio of its group's baseline measured in the same run.
 // Name benchmarks "group/variant"; the variant called "baseline" is the reference.
 // With repetitions, each variant's fastest repetition counts: on a shared machine the
-// slow ones measure the neighbours. run_with_ratios asks for 5 repetitions, randomly
+// slow ones measure the neighbours. Where a variant moves other bytes per iteration than its
+// baseline (the kBytesPerIteration counter), its share of the baseline's bytes/s follows in
+// brackets. run_with_ratios asks for 5 repetitions, randomly
 // interleaved, unless the command line says otherwise.
 #pragma once
 
@@ -18,6 +20,10 @@
 
 namespace qtorch::bench {
 
+/// The counter a benchmark sets to the bytes one iteration moves, when its variants move
+/// different amounts.
+inline constexpr const char* kBytesPerIteration = "bytes_per_iteration";
+
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
@@ -32,10 +38,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
       std::string group = name.substr(0, slash);
       std::string variant = name.substr(slash + 1, variant_end == std::string::npos ? std::string::npos : variant_end - slash - 1);
       double seconds = run.GetAdjustedRealTime();
+      const auto bytes = run.counters.find(kBytesPerIteration);
+      const double bytes_per_iteration = bytes == run.counters.end() ? 0.0 : bytes->second.value;
       std::vector<Row>& rows = results_[group];
       auto same = std::find_if(rows.begin(), rows.end(), [&](const Row& r) { return r.variant == variant; });
       if (same == rows.end()) {
-        rows.push_back({variant, seconds, 1});
+        rows.push_back({variant, seconds, 1, bytes_per_iteration});
       } else {
         same->seconds = std::min(same->seconds, seconds);
         ++same->runs;
@@ -46,18 +54,25 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::printf("\n%-40s %-28s %12s %5s %s\n", "group", "variant", "fastest", "runs",
-                "share of baseline speed");
+                "share of baseline speed [share of its bytes/s, where the two move different bytes]");
     for (auto& [group, rows] : results_) {
       // Baseline first, then by name (interleaved runs arrive in random order).
       std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
         return std::make_pair(a.variant != "baseline", a.variant) < std::make_pair(b.variant != "baseline", b.variant);
       });
-      double base = 0;
+      double base = 0, base_bytes = 0;
       for (const auto& r : rows) {
-        if (r.variant == "baseline") base = r.seconds;
+        if (r.variant == "baseline") base = r.seconds, base_bytes = r.bytes_per_iteration;
       }
       for (const auto& r : rows) {
-        if (base > 0) {
+        // A variant that moves other bytes than the baseline (a quantizer that also writes its
+        // clamp mask) gets its bytes/s beside the baseline's too.
+        const bool other_bytes = base_bytes > 0 && r.bytes_per_iteration > 0 && r.bytes_per_iteration != base_bytes;
+        const double bytes_share = other_bytes ? (r.bytes_per_iteration / base_bytes) * (base / r.seconds) : 0.0;
+        if (base > 0 && other_bytes) {
+          std::printf("%-40s %-28s %12.4g %5d %.3f [%.3f]\n", group.c_str(), r.variant.c_str(), r.seconds, r.runs,
+                      base / r.seconds, bytes_share);
+        } else if (base > 0) {
           std::printf("%-40s %-28s %12.4g %5d %.3f\n", group.c_str(), r.variant.c_str(), r.seconds, r.runs,
                       base / r.seconds);
         } else {
@@ -73,6 +88,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::string variant;
     double seconds;  // the fastest repetition
     int runs;
+    double bytes_per_iteration = 0;  // the kBytesPerIteration counter (0: none)
   };
   std::map<std::string, std::vector<Row>> results_;
 };

@@ -173,38 +173,54 @@ QTORCH_HD float quantize_fixed(float x, const QuantParams& p, uint32_t rnd, uint
 }
 
 /// Fixed point on the floating-point units, for the GPU: the same bits as quantize_fixed<K>
-/// for the modes whose rule is a float32 round-to-integer (NearestEven: rint, NearestAway:
-/// round, TowardZero: trunc, Up: ceil, Down: floor) when fixed_fp_applies(p). With
-/// -126 <= q <= 0, x * 2^-q is exact (scaling up never rounds); every |x| >= 2^(q+23) is
-/// already a multiple of 2^q (as are inf and NaN, which keep their bits), so what reaches
-/// the round is below 2^23 and is rounded exactly; k * 2^q is exact for any integer
-/// k <= 2^23 and q >= -126. About 8 instructions instead of the integer core's 40-odd.
+/// when fixed_fp_applies(p). With -126 <= q <= 0, x * 2^-q is exact (scaling up never
+/// rounds); every |x| >= 2^(q+23) is already a multiple of 2^q (as are inf and NaN, which
+/// keep their bits), so what reaches the rounding is below 2^23 and is rounded exactly;
+/// k * 2^q is exact for any integer k <= 2^23 and q >= -126.
+/// - NearestEven, NearestAway, TowardZero, Up, Down: a float32 round-to-integer (rint,
+///   round, trunc, ceil, floor).
+/// - Stochastic: the magnitude's whole part k = floor(|v|) and its dropped fraction
+///   d = |v| - k (exact: Sterbenz's lemma for |v| >= 1, k = 0 below); F = floor(d 2^32) with
+///   a sticky last bit where d 2^32 is not whole, which is the integer core's F (its
+///   large_step drops at most 23 bits, so d 2^32 is whole; small_step truncates and keeps the
+///   sticky bit); the magnitude goes up one quantum when rnd < F.
+/// About 8 instructions (14 stochastic) instead of the integer core's 40-odd and its branch.
 /// tests/quant/test_fixed_fp_path.cpp checks it against quantize_fixed<K> over float32.
 QTORCH_HD bool fixed_fp_applies(const QuantParams& p) { return p.q >= -126 && p.q <= 0; }
 
 template <RoundKind K>
 inline constexpr bool kHasFixedFpPath = K == RoundKind::NearestEven || K == RoundKind::NearestAway ||
-                                        K == RoundKind::TowardZero || K == RoundKind::Up || K == RoundKind::Down;
+                                        K == RoundKind::TowardZero || K == RoundKind::Up || K == RoundKind::Down ||
+                                        K == RoundKind::Stochastic;
 
 template <RoundKind K>
-QTORCH_HD float quantize_fixed_fp(float x, const QuantParams& p, uint32_t& clamped) {
+QTORCH_HD float quantize_fixed_fp(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
   static_assert(kHasFixedFpPath<K>, "quantize_fixed_fp: no float32 rule for this rounding");
   const float up = bits_float(static_cast<uint32_t>(127 - p.q) << 23);  // 2^-q
   const float unit = bits_float(p.unit);                                // 2^q
   const uint32_t on_grid = static_cast<uint32_t>(p.q + 23 + 127) << 23; // bits of 2^(q+23)
+  const bool kept = (float_bits(x) & kAbsMask) >= on_grid;
   const float v = x * up;
   float k;
-  if constexpr (K == RoundKind::NearestEven)
+  if constexpr (K == RoundKind::Stochastic) {
+    const float a = kept ? 0.0f : fabsf(v);  // below 2^23 (a kept x's v may be inf or NaN)
+    const float whole = floorf(a);
+    const float scaled = (a - whole) * 4294967296.0f;  // d 2^32 < 2^32, exact
+    const float truncated = truncf(scaled);
+    const uint32_t F = static_cast<uint32_t>(truncated) | (scaled != truncated ? 1u : 0u);
+    k = copysignf(whole + (rnd < F ? 1.0f : 0.0f), v);
+  } else if constexpr (K == RoundKind::NearestEven) {
     k = rintf(v);
-  else if constexpr (K == RoundKind::NearestAway)
+  } else if constexpr (K == RoundKind::NearestAway) {
     k = roundf(v);
-  else if constexpr (K == RoundKind::TowardZero)
+  } else if constexpr (K == RoundKind::TowardZero) {
     k = truncf(v);
-  else if constexpr (K == RoundKind::Up)
+  } else if constexpr (K == RoundKind::Up) {
     k = ceilf(v);
-  else
+  } else {
     k = floorf(v);
-  const float y = (float_bits(x) & kAbsMask) >= on_grid ? x : k * unit;
+  }
+  const float y = kept ? x : k * unit;
   const bool over = y > p.hi, under = y < p.lo;
   clamped = (over | under) ? 1u : 0u;
   return over ? p.hi : (under ? p.lo : y);

@@ -39,9 +39,15 @@ constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int64_t kMaxGrid = int64_t{1} << 20;  // CUDA blocks; grid-stride loops do the rest
 
-/// CUDA blocks of kThreads for `threads` threads, at most kMaxGrid.
-inline unsigned grid_for(int64_t threads) {
-  return static_cast<unsigned>(std::clamp<int64_t>((threads + kThreads - 1) / kThreads, 1, kMaxGrid));
+/// CUDA blocks of kThreads for `threads` threads, at most `cap`.
+inline unsigned grid_for(int64_t threads, int64_t cap = kMaxGrid) {
+  return static_cast<unsigned>(std::clamp<int64_t>((threads + kThreads - 1) / kThreads, 1, cap));
+}
+
+/// The most CUDA blocks of a launch: kMaxGrid, or with counters 16 per multiprocessor (two
+/// rounds of the 8 that fit), so that each block's two atomics stay few.
+inline int64_t grid_cap(const unsigned long long* counters, int multiprocessors) {
+  return counters != nullptr ? 16 * std::max<int64_t>(multiprocessors, 1) : kMaxGrid;
 }
 
 // ---- the two formats over the shared element rules ----
@@ -273,26 +279,27 @@ inline Layout layout_of(const QuantParams& p, int64_t n) {
 }
 
 /// Chooses the kernel for the layout (see the top of this file) and runs it with
-/// launch(kernel, grid, threads, args...).
+/// launch(kernel, grid, threads, args...), on at most grid_cap(counters, multiprocessors) blocks.
 template <class Rule, class Launch>
 void launch_blocks(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
                    const Layout& l, uint64_t seed, uint64_t offset, unsigned long long* counters,
-                   Launch launch) {
+                   int multiprocessors, Launch launch) {
+  const int64_t cap = grid_cap(counters, multiprocessors);
   const int64_t b = l.block;
   const bool power_of_two = (b & (b - 1)) == 0;
   if (l.inner == 1 && l.len % b == 0 && power_of_two && b >= 4 && b <= 4 * kWarp) {
     const int64_t tiles = (n / 4 + kWarp - 1) / kWarp;
-    launch(aligned_blocks_kernel<Rule>, grid_for(tiles * kWarp), kThreads, x, out, mask, n, static_cast<int>(b / 4),
+    launch(aligned_blocks_kernel<Rule>, grid_for(tiles * kWarp, cap), kThreads, x, out, mask, n, static_cast<int>(b / 4),
            rule, seed, offset, counters);
   } else if (l.inner == 1 && b <= kWarp) {
     int log2_lanes = 0;
     while ((int64_t{1} << log2_lanes) < b) ++log2_lanes;
     const int64_t blocks_per_tile = kWarp >> log2_lanes;
     const int64_t tiles = (l.blocks + blocks_per_tile - 1) / blocks_per_tile;
-    launch(short_blocks_kernel<Rule>, grid_for(tiles * kWarp), kThreads, x, out, mask, l, log2_lanes, rule, seed,
+    launch(short_blocks_kernel<Rule>, grid_for(tiles * kWarp, cap), kThreads, x, out, mask, l, log2_lanes, rule, seed,
            offset, counters);
   } else {
-    launch(column_blocks_kernel<Rule>, grid_for(l.blocks * l.inner), kThreads, x, out, mask, l, rule, seed, offset,
+    launch(column_blocks_kernel<Rule>, grid_for(l.blocks * l.inner, cap), kThreads, x, out, mask, l, rule, seed, offset,
            counters);
   }
 }
@@ -302,13 +309,14 @@ void launch_blocks(const Rule& rule, const float* x, float* out, float* mask, in
 template <class Launch>
 void launch_microscaling(const float* x, float* out, float* mask, int64_t n, const QuantParams& p, const Layout& l,
                          uint64_t seed, uint64_t offset, const uint32_t* max_finite, unsigned long long* counters,
-                         Launch launch) {
+                         int multiprocessors, Launch launch) {
   with_round_kind(p.kind, [&](auto kind) {
     constexpr RoundKind K = decltype(kind)::value;
     if (p.family == QuantFamily::MX)
-      launch_blocks(MXRule<K>{p.element}, x, out, mask, n, l, seed, offset, counters, launch);
+      launch_blocks(MXRule<K>{p.element}, x, out, mask, n, l, seed, offset, counters, multiprocessors, launch);
     else
-      launch_blocks(NVFP4Rule<K>{max_finite}, x, out, mask, n, l, seed, offset, counters, launch);
+      launch_blocks(NVFP4Rule<K>{max_finite}, x, out, mask, n, l, seed, offset, counters, multiprocessors,
+                      launch);
   });
 }
 

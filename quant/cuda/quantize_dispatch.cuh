@@ -11,6 +11,7 @@
 //   largest finite magnitude.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "qtorch/core/cuda/grid.h"
@@ -21,13 +22,21 @@
 
 namespace qtorch::quant::kernels {
 
+/// CUDA blocks per multiprocessor of a counted elementwise launch: 16 (two rounds of the
+/// 8 that fit) keep the memory busy, and each block adds its counts with at most two atomics.
+inline constexpr int64_t kCountedBlocksPerMultiprocessor = 16;
+
 /// quantize_kernel over n elements, with the rounding kind of p as a template argument;
-/// the counting variant only when a mask or counters are asked for.
+/// the counting variant only when a mask or counters are asked for. A thread per group of 4
+/// elements, except with counters: then a grid of kCountedBlocksPerMultiprocessor blocks per
+/// multiprocessor strides over the groups, so that the atomics are few.
 template <QuantFamily F, class Launch>
 void launch_elementwise(const float* x, float* out, float* mask, int64_t n, const QuantParams& p, uint64_t seed,
                         uint64_t offset, const BlockLookup& blocks, unsigned long long* counters,
-                        const Launch& launch) {
-  const dim3 grid(cuda::blocks_for((n + 3) / 4, kThreads, 1LL << 30));
+                        int multiprocessors, const Launch& launch) {
+  const int64_t cap =
+      counters != nullptr ? kCountedBlocksPerMultiprocessor * std::max(multiprocessors, 1) : int64_t{1} << 30;
+  const dim3 grid(cuda::blocks_for((n + 3) / 4, kThreads, cap));
   with_round_kind(p.kind, [&](auto kind) {
     constexpr RoundKind K = decltype(kind)::value;
     if (mask != nullptr || counters != nullptr)
@@ -51,10 +60,10 @@ void run_quantize(const float* x, float* out, float* mask, int64_t n, const Quan
   }
   switch (p.family) {
     case QuantFamily::Fixed:
-      launch_elementwise<QuantFamily::Fixed>(x, out, mask, n, p, seed, offset, {}, counts, launch);
+      launch_elementwise<QuantFamily::Fixed>(x, out, mask, n, p, seed, offset, {}, counts, multiprocessors, launch);
       return;
     case QuantFamily::Float:
-      launch_elementwise<QuantFamily::Float>(x, out, mask, n, p, seed, offset, {}, counts, launch);
+      launch_elementwise<QuantFamily::Float>(x, out, mask, n, p, seed, offset, {}, counts, multiprocessors, launch);
       return;
     case QuantFamily::Block: {
       QTORCH_CHECK(p.outer * p.blocks * p.inner == n && p.blocks >= 1,
@@ -62,7 +71,7 @@ void run_quantize(const float* x, float* out, float* mask, int64_t n, const Quan
                    p.inner, n);
       if (block_self_scaled(p)) {  // e.g. a bias with dim 0: one launch, one pass
         const BlockLookup self{.maxima = nullptr, .group_in_one_block = false, .index32 = false, .self_scaled = true};
-        launch_elementwise<QuantFamily::Block>(x, out, mask, n, p, seed, offset, self, counts, launch);
+        launch_elementwise<QuantFamily::Block>(x, out, mask, n, p, seed, offset, self, counts, multiprocessors, launch);
         return;
       }
       if (block_rows_in_one_launch(p)) {  // one launch, one CUDA block per row
@@ -75,7 +84,8 @@ void run_quantize(const float* x, float* out, float* mask, int64_t n, const Quan
                                .group_in_one_block = p.blocks == 1 || p.inner % 4 == 0,
                                .index32 = n <= int64_t{UINT32_MAX},
                                .self_scaled = false};
-      launch_elementwise<QuantFamily::Block>(x, out, mask, n, p, seed, offset, blocks, counts, launch);
+      launch_elementwise<QuantFamily::Block>(x, out, mask, n, p, seed, offset, blocks, counts, multiprocessors,
+                                               launch);
       return;
     }
     case QuantFamily::MX:
@@ -87,7 +97,8 @@ void run_quantize(const float* x, float* out, float* mask, int64_t n, const Quan
         launch(mk::max_finite_abs_kernel, dim3(mk::max_finite_grid(n, multiprocessors)), dim3(mk::kThreads), x, n,
                max_finite);
       }
-      mk::launch_microscaling(x, out, mask, n, p, mk::layout_of(p, n), seed, offset, max_finite, counts, launch);
+      mk::launch_microscaling(x, out, mask, n, p, mk::layout_of(p, n), seed, offset, max_finite, counts,
+                              multiprocessors, launch);
       return;
     }
   }

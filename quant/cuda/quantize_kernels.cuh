@@ -2,7 +2,8 @@
 // lists that put many small jobs into one launch. One pass over memory for the elementwise
 // families (Philox bits made in the kernel, 4 elements per Philox block and per 16-byte
 // access, mask and counts in the same pass); block floating point rows of at most 8192
-// elements in one CUDA block each (segments_kernel); element ops (ElementOps,
+// elements in one CUDA block each, or of at most 1024 in one warp each (segments_kernel);
+// element ops (ElementOps,
 // quant/cuda/element_ops.cuh) in the same pass. Each rule is the shared rounding core, so the
 // bits equal the CPU's. Plain C++ apart from the CUDA keywords and intrinsics that
 // tests/support/cuda_emulation.h provides, so that tests/quant/quantize_kernels_emulated_test.cpp
@@ -32,7 +33,7 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
     // The floating-point path (same bits, about a third of the instructions) where it applies;
     // the test is uniform over the launch.
     if constexpr (kHasFixedFpPath<K>)
-      if (fixed_fp_applies(p)) return quantize_fixed_fp<K>(x, p, clamped);
+      if (fixed_fp_applies(p)) return quantize_fixed_fp<K>(x, p, rnd, clamped);
     return quantize_fixed<K, true>(x, p, rnd, clamped);
   } else {
     return quantize_float_split<K>(x, p, rnd, clamped);
@@ -156,6 +157,14 @@ constexpr int kRowGroups = 8;
 constexpr int64_t kSegmentElements = 4 * kRowGroups * kThreads;
 static_assert(kSegmentElements == kMaxSegmentRow, "block_rows_in_one_launch (quantize_cuda.h) names this limit");
 
+/// Rows of at most kWarpRowElements = 1024 elements (16-byte aligned, a multiple of 4) take
+/// one warp each, kWarpRowsPerBlock to a CUDA block: the same kRowGroups groups per lane,
+/// reduced by warp shuffles without a block barrier. (A CUDA block per row of 1024 would
+/// keep one 16-byte load per thread in flight, and its block-wide barrier, per 4 KB.)
+constexpr int kWarpLanes = 32;
+constexpr int64_t kWarpRowElements = 4 * kRowGroups * kWarpLanes;
+constexpr int kWarpRowsPerBlock = kThreads / kWarpLanes;
+
 /// The work of CUDA blocks [first_block, the next segment's first_block) of segments_kernel:
 /// all of a tensor x of n elements (through its element ops), quantized into out (and
 /// mask) with the random words of Philox blocks offset, offset + 1, ... (as one
@@ -168,12 +177,14 @@ struct Segment {
   uint64_t offset;
   ElementOps ops;
   /// > 0: block floating point with one block per contiguous row of `row` elements (at
-  /// most kSegmentElements); CUDA block b of the segment quantizes row b. 0: CUDA block b
+  /// most kSegmentElements); CUDA block b of the segment quantizes row b (warp_rows: rows
+  /// 8b..8b+7, one per warp). 0: CUDA block b
   /// quantizes elements [b, b + 1) * kSegmentElements elementwise (block floating point:
   /// each element its own block).
   int64_t row;
   uint32_t first_block = 0;  // the segment's first CUDA block in the list, set by SegmentLauncher::add
   bool vec;  // x, out, mask and the gate 16-byte aligned and (rows) the row a multiple of 4 elements
+  bool warp_rows = false;  // rows: vec and row <= kWarpRowElements, so CUDA block b takes rows 8b..8b+7, a warp each
 };
 
 /// A launch's segments, passed by value: 36 of them (96 bytes each) stay inside the 4 KB of
@@ -188,11 +199,14 @@ static_assert(sizeof(SegmentList) + sizeof(QuantParams) + sizeof(uint64_t) + siz
               "segments_kernel's parameters must fit the 4 KB of a launch");
 
 /// Row `row` of s (s.vec): the threads load the row into registers (group g of the row by
-/// thread g % kThreads), reduce its largest magnitude bits (an integer max, as the two-pass
-/// path's atomics), and quantize from the registers with the row's scale: one read of x.
-template <RoundKind K, bool Counting>
+/// thread g % kThreads, or with InWarp by lane g % 32 of one warp), reduce its largest
+/// magnitude bits (an integer max, as the two-pass path's atomics), and quantize from the
+/// registers with the row's scale: one read of x.
+template <RoundKind K, bool Counting, bool InWarp>
 __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int64_t row, const QuantParams& p,
                                                           uint64_t seed, Counts& counts) {
+  constexpr int kStride = InWarp ? kWarpLanes : kThreads;
+  const int first = InWarp ? static_cast<int>(threadIdx.x % kWarpLanes) : static_cast<int>(threadIdx.x);
   const int64_t row_groups = s.row / 4;
   const int64_t first_group = row * row_groups;
   const float4* xr = reinterpret_cast<const float4*>(s.x) + first_group;
@@ -200,7 +214,7 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
   uint32_t m = 0;
 #pragma unroll
   for (int k = 0; k < kRowGroups; ++k) {
-    const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
+    const int64_t g = first + static_cast<int64_t>(k) * kStride;
     v[k] = g < row_groups ? xr[g] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (s.ops.gate != nullptr && g < row_groups) {  // x's layout, aligned (add_rows)
       const float4 o = reinterpret_cast<const float4*>(s.ops.gate)[first_group + g];
@@ -214,10 +228,10 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
     }
     m = max_bits(m, max_bits(max_bits(abs_bits(v[k].x), abs_bits(v[k].y)), max_bits(abs_bits(v[k].z), abs_bits(v[k].w))));
   }
-  const BlockScale bs = block_scale(block_max(m), p.wl);
+  const BlockScale bs = block_scale(InWarp ? __reduce_max_sync(0xffffffffu, m) : block_max(m), p.wl);
 #pragma unroll
   for (int k = 0; k < kRowGroups; ++k) {
-    const int64_t g = threadIdx.x + static_cast<int64_t>(k) * kThreads;
+    const int64_t g = first + static_cast<int64_t>(k) * kStride;
     if (g < row_groups) {
       const int64_t group = first_group + g;
       PhiloxBlock r{{0u, 0u, 0u, 0u}};
@@ -298,10 +312,14 @@ __device__ __forceinline__ void run_segments(const SegmentList& list, const Quan
   const int64_t local = blockIdx.x - s.first_block;
   Counts counts;
   if (F == QuantFamily::Block && s.row > 0) {
-    if (s.vec)
-      quantize_row_in_registers<K, Counting>(s, local, p, seed, counts);
-    else
+    if (s.warp_rows) {
+      const int64_t row = local * kWarpRowsPerBlock + threadIdx.x / kWarpLanes;  // the same for the whole warp
+      if (row < s.n / s.row) quantize_row_in_registers<K, Counting, true>(s, row, p, seed, counts);
+    } else if (s.vec) {
+      quantize_row_in_registers<K, Counting, false>(s, local, p, seed, counts);
+    } else {
       quantize_row_two_reads<K, Counting>(s, local, p, seed, counts);
+    }
   } else {
     quantize_chunk<F, K, Counting>(s, local, p, seed, counts);
   }
@@ -348,9 +366,12 @@ class SegmentLauncher {
     // From registers with a bias only when it is exactly one row (a linear layer's, read as
     // float4); any other bias (a convolution's, per channel) takes the scalar path.
     const bool bias_fits = bias.values == nullptr || (bias.inner == 1 && bias.period == row);
-    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .ops = ops, .row = row,
-                .vec = aligned(x, out, mask, ops) && row % 4 == 0 && bias_fits},
-        row > 0 ? n / row : 0);
+    const bool vec = aligned(x, out, mask, ops) && row % 4 == 0 && bias_fits;
+    const bool warp_rows = vec && row <= kWarpRowElements;
+    const int64_t rows = row > 0 ? n / row : 0;
+    add(Segment{.x = x, .out = out, .mask = mask, .n = n, .offset = offset, .ops = ops, .row = row, .vec = vec,
+                .warp_rows = warp_rows},
+        warp_rows ? (rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock : rows);
   }
   /// A tensor quantized elementwise (fixed, float, or block floating point with each element
   /// its own block); a bias along the last axis only (inner 1).

@@ -337,6 +337,8 @@ TEST(QuantizeKernelsEmulated, EveryFamilyThroughTheDispatchGivesTheCpuBits) {
       {{1001}, FloatingPoint{.exp = 5, .man = 2}, "float: quantize_kernel"},
       {{37}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block, one element per block: quantize_kernel"},
       {{4, 300}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block rows: segments_kernel"},
+      {{9, 1024}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block rows of 1024, a warp each: 9 rows in two CUDA blocks"},
+      {{3, 1028}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block rows of 1028, a CUDA block each"},
       {{6, 10, 3}, BlockFloatingPoint{.wl = 6, .dim = 1}, "block, two passes"},
       {{9000, 2}, BlockFloatingPoint{.wl = 6, .dim = 0}, "block, two passes (global atomics)"},
       {{4, 64}, MXFormat{.element = MXElement::E4M3, .block = 32}, "MX"},
