@@ -363,6 +363,7 @@ TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
       {{2, 48}, MXFormat{.element = MXElement::E2M1, .block = 16}, "aligned"},
       {{3, 128}, MXFormat{.element = MXElement::Int8, .block = 128}, "aligned"},
       {{5, 24}, NVFP4Format{.block = 8}, "aligned"},
+      {{64, 1024}, MXFormat{.element = MXElement::E4M3, .block = 32}, "aligned, two rounds of the counted grid"},
       {{3, 40}, NVFP4Format{}, "short (a short last block)"},
       {{3, 41}, NVFP4Format{}, "short (n not a multiple of 4)"},
       {{7, 10}, MXFormat{.element = MXElement::E5M2, .block = 3}, "short"},
@@ -382,6 +383,35 @@ TEST(QuantizeKernelsEmulated, MicroscalingEveryLayoutGivesTheCpuBits) {
       expect_dispatch_gives_the_cpu_bits(x, c.shape, c.number, r,
                                          shape_str(c.shape) + " " + qtorch::to_string(c.number) + " " +
                                              rounding_name(r) + ", " + c.kernel);
+    }
+}
+
+TEST(QuantizeKernelsEmulated, NVFP4TensorMaximumReadsEveryElementAndSkipsInfAndNaN) {
+  // max_finite_abs_kernel on its grid for one multiprocessor (8 CUDA blocks: a stride of 2048
+  // groups of 4): the largest magnitude placed in each part of its reads in turn, each of the
+  // four loads of its unrolled step, the groups after it (read one at a time), and the
+  // elements past the last whole group; inf and NaN elsewhere.
+  namespace mk = microscaling_kernels;
+  const int64_t n = 40003;  // 10000 groups and 3 elements
+  const unsigned grid = mk::max_finite_grid(n, 1);
+  ASSERT_EQ(grid, 8u);
+  const int64_t stride = int64_t{grid} * mk::kThreads;
+  const int64_t places[] = {0, 4 * stride / 2 + 1, 4 * (stride + 7) + 2, 4 * (2 * stride + 100) + 3,
+                            4 * (3 * stride + 2047), 4 * (4 * stride + 5), 4 * 9999 + 1, n - 1};
+  std::vector<float> base = mixed(n, 61);
+  for (float& v : base) v = std::isfinite(v) ? v : 1.0f;
+  base[17] = std::numeric_limits<float>::infinity();
+  base[4 * stride + 3] = -std::numeric_limits<float>::infinity();
+  base[n - 2] = std::nanf("");
+  for (int shift : {0, 1})  // float4 loads, then scalar ones
+    for (int64_t place : places) {
+      std::vector<float> x = base;
+      x[static_cast<size_t>(place)] = -5000.0f;
+      HostBuffer xb(x, shift);
+      std::vector<uint32_t> result(1, 0u);
+      cuda_emulation::launch(mk::max_finite_abs_kernel, dim3(grid), dim3(mk::kThreads),
+                             static_cast<const float*>(xb.data()), n, result.data());
+      EXPECT_EQ(result[0], float_bits(5000.0f)) << "largest at element " << place << ", shift " << shift;
     }
 }
 
