@@ -127,9 +127,51 @@ struct MacParams {
 /// and the compensation update (y is rounding 1).
 inline constexpr int64_t kRoundingsPerStep = 5;
 
-/// Rounds the exact sum s.s + s.e (a TwoSum pair) once to the accumulator format.
+/// The exact sum x + y rounded to a floating-point format (QuantFamily::Float) in mode K,
+/// not stochastic, from s = the double nearest the sum alone, where that is sure to give
+/// round_double_to_format's bits: returns false (out untouched) where it is not.
+/// The rounding's decision points in s's binade (the midpoints between grid values for the
+/// nearest modes, the grid values for the directed ones) are doubles. Unless s is one of
+/// them, the exact sum lies on the same side of every decision point as s (a point between
+/// the two would be a double nearer the sum than s), so rounding s rounds the sum, and no
+/// tie is possible: every nearest mode rounds up past the midpoint. A power of two, where
+/// the grid changes, is a grid value: a directed mode's decision point, and for the nearest
+/// modes the sum within half a double ulp of it rounds to it from either side. Outside
+/// [2^emin, max] (the subnormal grid, zero, overflow, inf, NaN) the exact path decides.
+/// The rounding is then on s's bit pattern: add a bias below the kept bits (a carry moves to
+/// the next binade) and clear them; the result lies on the format's grid within float32's
+/// range, so the conversion to float is exact. The CPU's AVX-512 kernel (quant/cpu/
+/// qmatmul_fast.h, sum_round_lanes) applies the same rule on eight lanes.
+template <RoundKind K>
+QTORCH_HD bool round_sum_by_bits(double s, const QuantParams& p, float& out) {
+  static_assert(K != RoundKind::Stochastic, "round_sum_by_bits: stochastic rounding needs the exact sum");
+  constexpr uint64_t kSign = uint64_t{1} << 63;
+  constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  const uint64_t sb = double_bits(s), ab = sb & ~kSign;
+  const int shift = 52 - p.man;  // the double's significand bits below the format's grid
+  const uint64_t low = (uint64_t{1} << shift) - 1u, half = uint64_t{1} << (shift - 1);
+  const uint64_t min_bits = double_bits(pow2_double(p.emin));
+  const uint64_t max_bits = double_bits(static_cast<double>(bits_float(p.max_bits)));
+  if ((sb & low) == (kNearest ? half : 0u) || ab > max_bits || ab < min_bits) return false;
+  const bool neg = (sb & kSign) != 0u;
+  uint64_t bias = 0;  // TowardZero
+  if constexpr (kNearest) bias = half;
+  else if constexpr (K == RoundKind::Up) bias = neg ? 0u : low;
+  else if constexpr (K == RoundKind::Down) bias = neg ? low : 0u;
+  out = static_cast<float>(bits_double(((ab + bias) & ~low) | (sb & kSign)));
+  return true;
+}
+
+/// Rounds the exact sum x + y once to the accumulator format: from the double nearest the
+/// sum where round_sum_by_bits can (a floating-point accumulator, not stochastic), else
+/// through TwoSum and round-to-odd. The same bits either way.
 template <RoundKind KA>
-QTORCH_HD float mac_round_sum(const MacParams& m, DoublePair s, uint32_t rnd) {
+QTORCH_HD float mac_round_sum(const MacParams& m, double x, double y, uint32_t rnd) {
+  if constexpr (KA != RoundKind::Stochastic) {
+    float out;
+    if (m.acc.family == QuantFamily::Float && round_sum_by_bits<KA>(x + y, m.acc, out)) return out;
+  }
+  const DoublePair s = two_sum(x, y);
   uint32_t clamped;
   return round_double_to_format<KA>(round_to_odd(s.s, s.e), m.acc, rnd, clamped);
 }
@@ -164,7 +206,7 @@ struct MacState {
     const double exact_product = static_cast<double>(a) * static_cast<double>(b);
     if (m.fma) {
       // c = Qacc(a*b + c): the exact product plus c, one rounding.
-      c = mac_round_sum<KA>(m, two_sum(exact_product, static_cast<double>(c)),
+      c = mac_round_sum<KA>(m, exact_product, static_cast<double>(c),
                             rounding_word<KA>(word, slot + 1));
     } else {
       // The product, rounded to the multiply format when there is one.
@@ -175,16 +217,16 @@ struct MacState {
             round_double_to_format<KM>(p, m.mul, rounding_word<KM>(word, slot), clamped));
       }
       if (!m.compensated) {
-        c = mac_round_sum<KA>(m, two_sum(static_cast<double>(c), p), rounding_word<KA>(word, slot + 1));
+        c = mac_round_sum<KA>(m, static_cast<double>(c), p, rounding_word<KA>(word, slot + 1));
       } else {
         // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
-        const float y = mac_round_sum<KA>(m, two_sum(p, -static_cast<double>(comp)),
+        const float y = mac_round_sum<KA>(m, p, -static_cast<double>(comp),
                                           rounding_word<KA>(word, slot + 1));
-        const float t = mac_round_sum<KA>(m, two_sum(static_cast<double>(c), static_cast<double>(y)),
+        const float t = mac_round_sum<KA>(m, static_cast<double>(c), static_cast<double>(y),
                                           rounding_word<KA>(word, slot + 2));
-        const float u = mac_round_sum<KA>(m, two_sum(static_cast<double>(t), -static_cast<double>(c)),
+        const float u = mac_round_sum<KA>(m, static_cast<double>(t), -static_cast<double>(c),
                                           rounding_word<KA>(word, slot + 3));
-        comp = mac_round_sum<KA>(m, two_sum(static_cast<double>(u), -static_cast<double>(y)),
+        comp = mac_round_sum<KA>(m, static_cast<double>(u), -static_cast<double>(y),
                                  rounding_word<KA>(word, slot + 4));
         c = t;
       }
@@ -193,7 +235,7 @@ struct MacState {
     // joins the chunks' total (also from 0) with the rounding of slot (K + chunk) * 5 + 1.
     if (m.chunk > 0 && (++chunk_steps == m.chunk || k + 1 == m.K)) {
       const int64_t total_slot = (m.K + k / m.chunk) * kRoundingsPerStep + 1;
-      total = mac_round_sum<KA>(m, two_sum(static_cast<double>(total), static_cast<double>(c)),
+      total = mac_round_sum<KA>(m, static_cast<double>(total), static_cast<double>(c),
                                 rounding_word<KA>(word, total_slot));
       c = 0.0f;
       comp = 0.0f;

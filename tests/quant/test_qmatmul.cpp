@@ -15,6 +15,8 @@
 #include "qtorch/core/threads.h"
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
 #include "qtorch/quant/mac.h"
+#include "qtorch/quant/mac_core.h"
+#include "qtorch/quant/round_kind_dispatch.h"
 #include "qtorch/quant/quantize.h"
 #include "quant_test_util.h"
 
@@ -440,6 +442,61 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
         const auto r = qtorch::testing::expect_bitwise_equal(fast, scalar);
         ASSERT_TRUE(r) << mac_text(o) << ": " << r.message;
       }
+}
+
+TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
+  // mac_round_sum rounds x + y from the double nearest the sum where round_sum_by_bits can
+  // (quant/mac_core.h); the exact path (TwoSum, round-to-odd, round_double_to_format) is
+  // checked against the exact reference above. Sums on and one double ulp around every
+  // decision point near 1, 2^emin and max (grid values and midpoints), each plus a tiny
+  // second term of either sign or none, and random sums of a product and a value.
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down};
+  int64_t by_bits = 0, checked = 0;
+  for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0"})
+    for (Rounding mode : modes) {
+      MacOptions o = parse_mac(std::string("acc=") + acc);
+      MacParams m;
+      m.acc = make_quant_params(o.accumulate, mode, {1});
+      std::vector<std::pair<double, double>> sums;
+      const double q1 = std::ldexp(1.0, -m.acc.man);  // the grid step at 1
+      const double max = static_cast<double>(bits_float(m.acc.max_bits));
+      const double qmax = std::ldexp(1.0, std::ilogb(max) - m.acc.man);
+      const double qmin = std::ldexp(1.0, m.acc.emin - m.acc.man);
+      for (double base : {1.0, 1.0 + q1, 2.0 - q1, std::ldexp(1.0, m.acc.emin), std::ldexp(1.0, m.acc.emin) + qmin,
+                          max - qmax, max})
+        for (double half : {0.0, 0.5})
+          for (double sign : {1.0, -1.0}) {
+            const double quantum = base >= max - qmax ? qmax : (base < 1.0 ? qmin : q1);
+            const double point = sign * (base + half * quantum);
+            for (double x : {point, std::nextafter(point, 0.0), std::nextafter(point, 2 * point)})
+              for (double y : {0.0, std::ldexp(point, -70), -std::ldexp(point, -70)}) sums.emplace_back(x, y);
+          }
+      for (int i = 0; i < 20000; ++i) {
+        const float a = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        const float b = static_cast<float>(normal(gen));
+        const float c = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        sums.emplace_back(static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c));
+      }
+      with_round_kind(m.acc.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        for (const auto& [x, y] : sums) {
+          const DoublePair pair = two_sum(x, y);
+          uint32_t clamped = 0;
+          const float want = round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, 0u, clamped);
+          const float got = mac_round_sum<K>(m, x, y, 0u);
+          float unused;
+          if constexpr (K != RoundKind::Stochastic) by_bits += round_sum_by_bits<K>(x + y, m.acc, unused) ? 1 : 0;
+          ++checked;
+          ASSERT_EQ(bits_of(got), bits_of(want)) << acc << " " << rounding_name(mode) << ": " << x << " + " << y;
+        }
+      });
+    }
+  // Most sums take the bit rule, and some do not (the test reaches both).
+  EXPECT_GT(by_bits, checked / 2);
+  EXPECT_LT(by_bits, checked);
 }
 
 // ---------------------------------------------------------------------------------------
