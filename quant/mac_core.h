@@ -127,50 +127,78 @@ struct MacParams {
 /// and the compensation update (y is rounding 1).
 inline constexpr int64_t kRoundingsPerStep = 5;
 
-/// The exact sum x + y rounded to a floating-point format (QuantFamily::Float) in mode K,
-/// not stochastic, from s = the double nearest the sum alone, where that is sure to give
-/// round_double_to_format's bits: returns false (out untouched) where it is not.
-/// The rounding's decision points in s's binade (the midpoints between grid values for the
-/// nearest modes, the grid values for the directed ones) are doubles. Unless s is one of
-/// them, the exact sum lies on the same side of every decision point as s (a point between
-/// the two would be a double nearer the sum than s), so rounding s rounds the sum, and no
-/// tie is possible: every nearest mode rounds up past the midpoint. A power of two, where
-/// the grid changes, is a grid value: a directed mode's decision point, and for the nearest
-/// modes the sum within half a double ulp of it rounds to it from either side. Outside
-/// [2^emin, max] (the subnormal grid, zero, overflow, inf, NaN) the exact path decides.
-/// The rounding is then on s's bit pattern: add a bias below the kept bits (a carry moves to
-/// the next binade) and clear them; the result lies on the format's grid within float32's
-/// range, so the conversion to float is exact. The CPU's AVX-512 kernel (quant/cpu/
-/// qmatmul_fast.h, sum_round_lanes) applies the same rule on eight lanes.
+/// The exact sum x + y rounded to a floating-point format (QuantFamily::Float) in mode K
+/// (rnd: its random word when stochastic) from s = the double nearest the sum, where that
+/// is sure to give the exact path's bits (TwoSum, round-to-odd, round_double_to_format);
+/// returns false (out untouched) where it is not.
+/// - Nearest and directed modes: the rounding's decision points in s's binade (the
+///   midpoints between grid values for the nearest modes, the grid values for the directed
+///   ones) are doubles. Unless s is one of them, the exact sum lies on the same side of
+///   every decision point as s (a point between the two would be a double nearer the sum
+///   than s), so rounding s rounds the sum, and no tie is possible: every nearest mode
+///   rounds up past the midpoint. A power of two, where the grid changes, is a grid value:
+///   a directed mode's decision point, and for the nearest modes a sum within half a double
+///   ulp of it rounds to it from either side. On a directed mode's point, s serves when the
+///   sum is exact (TwoSum's error is 0).
+/// - Stochastic: F, the dropped fraction of a quantum as 32 bits with a sticky last bit, is
+///   the 32 bits of s below the grid, with the sticky bit set where any lower bit of s is
+///   (then the exact sum, within half a double ulp of s, has the same 32 bits, and so has
+///   its round-to-odd double, which moves s by at most its last bit). Where the lower bits
+///   are zero, s serves only if the sum is exact (sticky bit clear). This needs 33 bits
+///   below the grid: man <= 19.
+/// Outside [2^emin, max] (the subnormal grid, zero, overflow, inf, NaN) the exact path
+/// decides. The rounding is on s's bit pattern: add a bias or a quantum below the kept bits
+/// (a carry moves to the next binade) and clear them; the result lies on the format's grid
+/// within float32's range, so the conversion to float is exact. The CPU's AVX-512 kernel
+/// (quant/cpu/qmatmul_fast.h, sum_round_lanes) applies the same rule to the nearest and
+/// directed modes on eight lanes.
 template <RoundKind K>
-QTORCH_HD bool round_sum_by_bits(double s, const QuantParams& p, float& out) {
-  static_assert(K != RoundKind::Stochastic, "round_sum_by_bits: stochastic rounding needs the exact sum");
+QTORCH_HD bool round_sum_by_bits(double x, double y, const QuantParams& p, uint32_t rnd, float& out) {
   constexpr uint64_t kSign = uint64_t{1} << 63;
   constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  const double s = x + y;
   const uint64_t sb = double_bits(s), ab = sb & ~kSign;
   const int shift = 52 - p.man;  // the double's significand bits below the format's grid
-  const uint64_t low = (uint64_t{1} << shift) - 1u, half = uint64_t{1} << (shift - 1);
+  const uint64_t low = (uint64_t{1} << shift) - 1u;
   const uint64_t min_bits = double_bits(pow2_double(p.emin));
   const uint64_t max_bits = double_bits(static_cast<double>(bits_float(p.max_bits)));
-  if ((sb & low) == (kNearest ? half : 0u) || ab > max_bits || ab < min_bits) return false;
-  const bool neg = (sb & kSign) != 0u;
-  uint64_t bias = 0;  // TowardZero
-  if constexpr (kNearest) bias = half;
-  else if constexpr (K == RoundKind::Up) bias = neg ? 0u : low;
-  else if constexpr (K == RoundKind::Down) bias = neg ? low : 0u;
-  out = static_cast<float>(bits_double(((ab + bias) & ~low) | (sb & kSign)));
+  if (ab > max_bits || ab < min_bits) return false;
+  uint64_t r;
+  if constexpr (K == RoundKind::Stochastic) {
+    if (shift <= 32) return false;
+    const uint64_t below = (uint64_t{1} << (shift - 32)) - 1u;  // the bits past F's 32
+    uint32_t sticky = 1u;
+    if ((sb & below) == 0u) {
+      if (two_sum(x, y).e != 0.0) return false;
+      sticky = 0u;
+    }
+    const uint32_t F = static_cast<uint32_t>((ab & low) >> (shift - 32)) | sticky;
+    r = (ab & ~low) + (rnd < F ? low + 1u : 0u);
+  } else {
+    const uint64_t half = uint64_t{1} << (shift - 1);
+    if ((sb & low) == (kNearest ? half : 0u)) {
+      if (kNearest || two_sum(x, y).e != 0.0) return false;  // a tie, or a sum just off the grid value s
+      r = ab;
+    } else {
+      const bool neg = (sb & kSign) != 0u;
+      uint64_t bias = 0;  // TowardZero
+      if constexpr (kNearest) bias = half;
+      else if constexpr (K == RoundKind::Up) bias = neg ? 0u : low;
+      else if constexpr (K == RoundKind::Down) bias = neg ? low : 0u;
+      r = (ab + bias) & ~low;
+    }
+  }
+  out = static_cast<float>(bits_double(r | (sb & kSign)));
   return true;
 }
 
 /// Rounds the exact sum x + y once to the accumulator format: from the double nearest the
-/// sum where round_sum_by_bits can (a floating-point accumulator, not stochastic), else
-/// through TwoSum and round-to-odd. The same bits either way.
+/// sum where round_sum_by_bits can (a floating-point accumulator), else through TwoSum and
+/// round-to-odd. The same bits either way.
 template <RoundKind KA>
 QTORCH_HD float mac_round_sum(const MacParams& m, double x, double y, uint32_t rnd) {
-  if constexpr (KA != RoundKind::Stochastic) {
-    float out;
-    if (m.acc.family == QuantFamily::Float && round_sum_by_bits<KA>(x + y, m.acc, out)) return out;
-  }
+  float out;
+  if (m.acc.family == QuantFamily::Float && round_sum_by_bits<KA>(x, y, m.acc, rnd, out)) return out;
   const DoublePair s = two_sum(x, y);
   uint32_t clamped;
   return round_double_to_format<KA>(round_to_odd(s.s, s.e), m.acc, rnd, clamped);

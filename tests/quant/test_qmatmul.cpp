@@ -449,11 +449,16 @@ TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
   // (quant/mac_core.h); the exact path (TwoSum, round-to-odd, round_double_to_format) is
   // checked against the exact reference above. Sums on and one double ulp around every
   // decision point near 1, 2^emin and max (grid values and midpoints), each plus a tiny
-  // second term of either sign or none, and random sums of a product and a value.
+  // second term of either sign or none; random sums of a product and a value, and of a
+  // product of short operands and a short value (exact sums, as quantized training has).
+  // Stochastic rounding with words 0, 2^31, 2^32 - 1 and around the exact path's
+  // threshold F (found by bisection: it rounds up exactly when the word is below F).
   std::mt19937_64 gen(5);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::uniform_int_distribution<int> exponent(-30, 30);
-  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down};
+  std::uniform_int_distribution<int> short_mantissa(-15, 15);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
+                            Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
   int64_t by_bits = 0, checked = 0;
   for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0"})
     for (Rounding mode : modes) {
@@ -479,18 +484,42 @@ TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
         const float b = static_cast<float>(normal(gen));
         const float c = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
         sums.emplace_back(static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c));
+        const double sa = std::ldexp(short_mantissa(gen), exponent(gen) / 4);
+        const double sb = std::ldexp(short_mantissa(gen), exponent(gen) / 4);
+        sums.emplace_back(sa * sb, std::ldexp(short_mantissa(gen) * 37, exponent(gen) / 4 - 6));
       }
       with_round_kind(m.acc.kind, [&](auto kind) {
         constexpr RoundKind K = decltype(kind)::value;
-        for (const auto& [x, y] : sums) {
+        const auto exact_path = [&](double x, double y, uint32_t rnd) {
           const DoublePair pair = two_sum(x, y);
           uint32_t clamped = 0;
-          const float want = round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, 0u, clamped);
-          const float got = mac_round_sum<K>(m, x, y, 0u);
-          float unused;
-          if constexpr (K != RoundKind::Stochastic) by_bits += round_sum_by_bits<K>(x + y, m.acc, unused) ? 1 : 0;
-          ++checked;
-          ASSERT_EQ(bits_of(got), bits_of(want)) << acc << " " << rounding_name(mode) << ": " << x << " + " << y;
+          return round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, rnd, clamped);
+        };
+        for (const auto& [x, y] : sums) {
+          std::vector<uint64_t> words = {0};
+          if constexpr (K == RoundKind::Stochastic) {
+            const uint32_t never_up = bits_of(exact_path(x, y, 0xffffffffu));
+            uint64_t lo = 0, hi = 0xffffffffu;  // F: the first word that does not round up
+            while (lo < hi) {
+              const uint64_t mid = (lo + hi) / 2;
+              if (bits_of(exact_path(x, y, static_cast<uint32_t>(mid))) == never_up)
+                hi = mid;
+              else
+                lo = mid + 1;
+            }
+            words = {lo - 1, lo, lo + 1, 0x80000000u, 0xffffffffu, gen() & 0xffffffffu};
+          }
+          for (uint64_t w : words) {
+            if (w > 0xffffffffu) continue;
+            const uint32_t rnd = static_cast<uint32_t>(w);
+            const float want = exact_path(x, y, rnd);
+            const float got = mac_round_sum<K>(m, x, y, rnd);
+            float unused;
+            by_bits += round_sum_by_bits<K>(x, y, m.acc, rnd, unused) ? 1 : 0;
+            ++checked;
+            ASSERT_EQ(bits_of(got), bits_of(want))
+                << acc << " " << rounding_name(mode) << ": " << x << " + " << y << ", word " << rnd;
+          }
         }
       });
     }
