@@ -193,12 +193,15 @@ inline constexpr bool kHasFixedFpPath = K == RoundKind::NearestEven || K == Roun
                                         K == RoundKind::TowardZero || K == RoundKind::Up || K == RoundKind::Down ||
                                         K == RoundKind::Stochastic;
 
+/// x rounded to a multiple of 2^q (-126 <= q <= 0, unit_bits = pow2_bits(q)) in mode K on
+/// the floating-point units, as round_to_quantum<K> rounds its magnitude (see above); the
+/// sign is x's, and an |x| >= 2^(q+23) (inf and NaN too) is returned as it is.
 template <RoundKind K>
-QTORCH_HD float quantize_fixed_fp(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
-  static_assert(kHasFixedFpPath<K>, "quantize_fixed_fp: no float32 rule for this rounding");
-  const float up = bits_float(static_cast<uint32_t>(127 - p.q) << 23);  // 2^-q
-  const float unit = bits_float(p.unit);                                // 2^q
-  const uint32_t on_grid = static_cast<uint32_t>(p.q + 23 + 127) << 23; // bits of 2^(q+23)
+QTORCH_HD float round_to_multiple_fp(float x, int32_t q, uint32_t unit_bits, uint32_t rnd) {
+  static_assert(kHasFixedFpPath<K>, "round_to_multiple_fp: no float32 rule for this rounding");
+  const float up = bits_float(static_cast<uint32_t>(127 - q) << 23);  // 2^-q
+  const float unit = bits_float(unit_bits);                           // 2^q
+  const uint32_t on_grid = static_cast<uint32_t>(q + 23 + 127) << 23; // bits of 2^(q+23)
   const bool kept = (float_bits(x) & kAbsMask) >= on_grid;
   const float v = x * up;
   float k;
@@ -220,7 +223,12 @@ QTORCH_HD float quantize_fixed_fp(float x, const QuantParams& p, uint32_t rnd, u
   } else {
     k = floorf(v);
   }
-  const float y = kept ? x : k * unit;
+  return kept ? x : k * unit;
+}
+
+template <RoundKind K>
+QTORCH_HD float quantize_fixed_fp(float x, const QuantParams& p, uint32_t rnd, uint32_t& clamped) {
+  const float y = round_to_multiple_fp<K>(x, p.q, p.unit, rnd);
   const bool over = y > p.hi, under = y < p.lo;
   clamped = (over | under) ? 1u : 0u;
   return over ? p.hi : (under ? p.lo : y);
@@ -314,6 +322,19 @@ QTORCH_HD float quantize_block(float x, const BlockScale& s, uint32_t rnd, uint3
   clamped = (over & !s.nan) ? 1u : 0u;
   uint32_t out = s.nan ? kNaNBits : ((over ? s.sat : r) | (b & kSignBit));
   return bits_float(out);
+}
+
+/// Block floating point on the floating-point units, for the GPU: the same bits as
+/// quantize_block<K> when block_fp_applies(s) (round_to_multiple_fp's rule; an element of a
+/// block without NaN or inf is finite). tests/quant/test_fixed_fp_path.cpp checks it.
+QTORCH_HD bool block_fp_applies(const BlockScale& s) { return s.q >= -126 && s.q <= 0; }
+
+template <RoundKind K>
+QTORCH_HD float quantize_block_fp(float x, const BlockScale& s, uint32_t rnd, uint32_t& clamped) {
+  const uint32_t r = float_bits(round_to_multiple_fp<K>(x, s.q, s.unit, rnd)) & kAbsMask;
+  const bool over = r > s.sat;
+  clamped = (over & !s.nan) ? 1u : 0u;
+  return bits_float(s.nan ? kNaNBits : ((over ? s.sat : r) | (float_bits(x) & kSignBit)));
 }
 
 /// A finite nonzero input that came out zero.

@@ -40,6 +40,16 @@ __device__ __forceinline__ float quantize_elementwise(float x, const QuantParams
   }
 }
 
+/// Block floating point: the floating-point path (same bits, quant/rounding_core.h) where the
+/// block's quantum allows it, else the integer core.
+template <RoundKind K>
+__device__ __forceinline__ float quantize_block_element(float x, const BlockScale& s, uint32_t rnd,
+                                                        uint32_t& clamped) {
+  if constexpr (kHasFixedFpPath<K>)
+    if (block_fp_applies(s)) return quantize_block_fp<K>(x, s, rnd, clamped);
+  return quantize_block<K, true>(x, s, rnd, clamped);
+}
+
 /// How a launch finds the block scale of an element group (block floating point only).
 struct BlockLookup {
   const uint32_t* maxima;
@@ -78,7 +88,7 @@ __device__ __forceinline__ void quantize_group(const float* x, float* out, float
     BlockScale s[4];
     scales_of(e0, v, s);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) y[k] = quantize_block<K, true>(v[k], s[k], r.w[k], c[k]);
+    for (int k = 0; k < 4; ++k) y[k] = quantize_block_element<K>(v[k], s[k], r.w[k], c[k]);
   } else {
 #pragma unroll
     for (int k = 0; k < 4; ++k) y[k] = quantize_elementwise<F, K>(v[k], p, r.w[k], c[k]);
@@ -240,7 +250,7 @@ __device__ __forceinline__ void quantize_row_in_registers(const Segment& s, int6
       float y[4];
       uint32_t c[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) y[j] = quantize_block<K, true>(in[j], bs, r.w[j], c[j]);
+      for (int j = 0; j < 4; ++j) y[j] = quantize_block_element<K>(in[j], bs, r.w[j], c[j]);
       if constexpr (Counting) {
         if (s.mask != nullptr)
           reinterpret_cast<float4*>(s.mask)[group] =
@@ -276,7 +286,7 @@ __device__ __forceinline__ void quantize_row_two_reads(const Segment& s, int64_t
       if (e < begin || e >= end) continue;
       const float v = before_quantize<true>(s.x[e], s.ops, e);
       uint32_t c;
-      const float y = quantize_block<K, true>(v, bs, r.w[k], c);
+      const float y = quantize_block_element<K>(v, bs, r.w[k], c);
       if constexpr (Counting) {
         if (s.mask != nullptr) s.mask[e] = c ? 1.0f : 0.0f;
         counts.count(c, v, y);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "qtorch/quant/quantize.h"
@@ -90,6 +91,41 @@ TEST(FixedFpPath, StochasticAtTheWordsAroundEachThreshold) {
     EXPECT_EQ(bad, 0) << to_string(Number{f});
   }
   EXPECT_GT(sticky_cases, 1000);  // the sticky bit's cases are among those checked
+}
+
+TEST(BlockFpPath, SameBitsAsTheIntegerCore) {
+  // quantize_block_fp<K> against quantize_block<K> for block scales whose quantum 2^q spans
+  // the path's range (q = 0 and -126 at its ends), over float32 patterns (elements above
+  // the block's largest saturate; in a real block they cannot occur), and a block holding
+  // NaN (every element NaN).
+  int scales = 0;
+  for (int wl : {4, 8, 16, 24}) {
+    std::vector<BlockScale> blocks;
+    for (int E : {wl - 2, wl - 3, 0, 1, -3, -40, wl - 128, wl - 129})
+      blocks.push_back(block_scale(float_bits(std::ldexp(1.5f, E)), wl));
+    BlockScale nan_block = block_scale(float_bits(1.0f), wl);
+    nan_block.nan = true;
+    blocks.push_back(nan_block);
+    for (const BlockScale& b : blocks) {
+      if (!block_fp_applies(b)) continue;  // q > 0 (E = wl - 1 and above) or q < -126
+      ++scales;
+      const std::string what = "wl " + std::to_string(wl) + ", q " + std::to_string(b.q) + (b.nan ? ", NaN block" : "");
+      const auto both = [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        return path_mismatches(
+            4099, what + " " + std::to_string(static_cast<int>(K)),
+            [&](float x, uint32_t rnd, uint32_t& c) { return quantize_block<K>(x, b, rnd, c); },
+            [&](float x, uint32_t rnd, uint32_t& c) { return quantize_block_fp<K>(x, b, rnd, c); });
+      };
+      EXPECT_EQ(both(std::integral_constant<RoundKind, RoundKind::NearestEven>{}), 0);
+      EXPECT_EQ(both(std::integral_constant<RoundKind, RoundKind::NearestAway>{}), 0);
+      EXPECT_EQ(both(std::integral_constant<RoundKind, RoundKind::TowardZero>{}), 0);
+      EXPECT_EQ(both(std::integral_constant<RoundKind, RoundKind::Up>{}), 0);
+      EXPECT_EQ(both(std::integral_constant<RoundKind, RoundKind::Down>{}), 0);
+      EXPECT_EQ(both(std::integral_constant<RoundKind, RoundKind::Stochastic>{}), 0);
+    }
+  }
+  EXPECT_GE(scales, 4 * 6);  // q = 0 and -126 and the scales between, for every word length
 }
 
 TEST(FixedFpPath, TiesGridEdgesAndSpecialValues) {
