@@ -58,14 +58,22 @@ QTORCH_HD MXScale mx_scale(uint32_t max_abs_bits, const ElementFormat& f) {
 
 /// One MX element: x rounded once on the block's element grid, then saturated to +-max.
 /// The sign of zero is kept. clamped = 1 when the rounded magnitude exceeded max.
-/// Branch: round_to_quantum's form (the GPU's kernels take the branching one).
+/// Branch: the GPU's form, which takes a float32 normal in a binade e >= emin (quantum
+/// 2^(e - man): 23 - man bits dropped) by round_low_bits and only the rest through
+/// round_to_quantum's branching form; the same bits (tests/quant/test_branch_paths.cpp).
 template <RoundKind K, bool Branch = false>
 QTORCH_HD float quantize_mx(float x, const MXScale& s, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
   uint32_t a = b & kAbsMask;
-  int32_t e = floor_log2_bits(a | 1u);  // a = 0 rounds to 0 on any grid
-  int32_t q = (e > s.emin ? e : s.emin) - s.man;
-  uint32_t r = round_to_quantum<K, Branch>(a, b >> 31, q, pow2_bits(q), rnd);
+  uint32_t r;
+  const int32_t be = static_cast<int32_t>(a >> 23);
+  if (Branch && be >= 1 && be - 127 >= s.emin) {
+    r = round_low_bits<K>(a, b >> 31, 23 - s.man, rnd);
+  } else {
+    int32_t e = floor_log2_bits(a | 1u);  // a = 0 rounds to 0 on any grid
+    int32_t q = (e > s.emin ? e : s.emin) - s.man;
+    r = round_to_quantum<K, Branch>(a, b >> 31, q, pow2_bits(q), rnd);
+  }
   bool over = r > s.max_bits;
   clamped = (over & !s.nan) ? 1u : 0u;
   uint32_t out = s.nan ? kNaNBits : ((over ? s.max_bits : r) | (b & kSignBit));

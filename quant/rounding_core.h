@@ -263,6 +263,17 @@ QTORCH_HD float quantize_float(float x, const QuantParams& p, uint32_t rnd, uint
   return float_range_rule<K>(b, a, r, p, clamped);
 }
 
+/// The magnitude bits a of a float32 normal rounded in mode K by dropping its s2 lowest
+/// significand bits (0 <= s2 <= 23): round_to_quantum<K> for a quantum of 2^(e - 23 + s2) in
+/// a's binade e, as a fixed mask and a compare (a carry moves to the next binade).
+template <RoundKind K>
+QTORCH_HD uint32_t round_low_bits(uint32_t a, uint32_t neg, int32_t s2, uint32_t rnd) {
+  const uint32_t mask = (1u << s2) - 1u;
+  const uint32_t F = ((a & mask) << (31 - s2)) << 1;
+  const uint32_t lsb = (((a & 0x7fffffu) | 0x800000u) >> s2) & 1u;
+  return (a & ~mask) + ((mask + 1u) & (0u - static_cast<uint32_t>(round_up<K>(F, lsb, neg, rnd))));
+}
+
 /// quantize_float with a branch for the common case, for the GPU: in a binade e >= emin
 /// of a float32 normal the quantum 2^(e - man) drops exactly 23 - man bits of the
 /// magnitude, so the rounding is a fixed mask and a compare (about a third of
@@ -279,11 +290,7 @@ QTORCH_HD float quantize_float_split(float x, const QuantParams& p, uint32_t rnd
   const int32_t e = be - 127;
   uint32_t r;
   if (e >= p.emin && be >= 1) {
-    const int32_t s2 = 23 - p.man;  // 0 <= s2 <= 23
-    const uint32_t mask = (1u << s2) - 1u;
-    const uint32_t F = ((a & mask) << (31 - s2)) << 1;
-    const uint32_t lsb = (((a & 0x7fffffu) | 0x800000u) >> s2) & 1u;
-    r = (a & ~mask) + ((mask + 1u) & (0u - static_cast<uint32_t>(round_up<K>(F, lsb, neg, rnd))));
+    r = round_low_bits<K>(a, neg, 23 - p.man, rnd);
   } else {
     r = round_to_quantum<K, true>(a, neg, e >= p.emin ? e - p.man : p.qsub, p.unit, rnd);
   }
