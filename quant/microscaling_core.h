@@ -206,4 +206,77 @@ QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint3
   return bits_float(float_bits(y) | (b & kSignBit));
 }
 
+/// An NVFP4 block's E2M1 steps as float32 thresholds, for the modes whose steps do not
+/// depend on the sign (kNVFP4UnsignedSteps): quantize_nvfp4 compares the double |x| exactly
+/// with multiples of S g; for a real T and a float32 a, a >= T <=> a >= RU(T) and
+/// a > T <=> a >= succ(RD(T)), so the same comparisons are float32 compares with thresholds
+/// rounded once per block. |x| >= step[k] counts index k + 1:
+/// - NearestEven: the midpoints (p_k + p_k+1) / 2 S g, >= after an odd index (a tie goes
+///   to the even one), > after an even one; NearestAway: >= at every midpoint;
+/// - TowardZero, and Stochastic's floor index: the points p_k+1 S g with >=.
+/// The GPU's kernels use these (8 float compares per element instead of 8 double ones); the
+/// CPU's AVX-512 kernel has the same thresholds (quant/cpu/microscaling_fast.h).
+struct NVFP4Thresholds {
+  float step[8];
+};
+
+template <RoundKind K>
+inline constexpr bool kNVFP4UnsignedSteps = K == RoundKind::NearestEven || K == RoundKind::NearestAway ||
+                                            K == RoundKind::TowardZero || K == RoundKind::Stochastic;
+
+/// The float32 RU(t) of a double t >= 0 (inf past float32's range).
+QTORCH_HD float float_at_least(double t) {
+  const float f = static_cast<float>(t);
+  return static_cast<double>(f) < t ? bits_float(float_bits(f) + 1u) : f;
+}
+/// succ(RD(t)) of a double t >= 0: the least float32 above t (inf past the largest float32).
+QTORCH_HD float float_above(double t) {
+  const float f = static_cast<float>(t);
+  return bits_float((static_cast<double>(f) > t ? float_bits(f) - 1u : float_bits(f)) + 1u);
+}
+
+template <RoundKind K>
+QTORCH_HD NVFP4Thresholds nvfp4_thresholds(const NVFP4Scale& s) {
+  static_assert(kNVFP4UnsignedSteps<K>, "nvfp4_thresholds: the mode's steps depend on the sign");
+  NVFP4Thresholds t;
+  for (int32_t k = 0; k < 8; ++k) {
+    const double lo = e2m1_grid(k) * s.sg, hi = e2m1_grid(k + 1) * s.sg;  // exact
+    const double mid = 0.5 * (lo + hi);                                   // exact: one more bit
+    if constexpr (K == RoundKind::NearestEven)
+      t.step[k] = k % 2 == 1 ? float_at_least(mid) : float_above(mid);
+    else if constexpr (K == RoundKind::NearestAway)
+      t.step[k] = float_at_least(mid);
+    else
+      t.step[k] = float_at_least(hi);
+  }
+  return t;
+}
+
+/// quantize_nvfp4<K> with the block's thresholds t = nvfp4_thresholds<K>(s): the same bits.
+/// Stochastic counts its floor index with them, then decides as quantize_nvfp4 does.
+template <RoundKind K>
+QTORCH_HD float quantize_nvfp4_thresholds(float x, const NVFP4Scale& s, const NVFP4Thresholds& t, uint32_t rnd,
+                                          uint32_t& clamped) {
+  const uint32_t b = float_bits(x);
+  clamped = 0u;
+  if (s.nan) return bits_float(kNaNBits);
+  if (s.zero) return bits_float(b & kSignBit);
+  const float a = bits_float(b & kAbsMask);
+  int32_t index = 0;
+  for (int32_t k = 0; k < 8; ++k) index += a >= t.step[k] ? 1 : 0;
+  if constexpr (K == RoundKind::Stochastic) {
+    if (index < 8) {
+      const double glo = e2m1_grid(index) * s.sg;
+      const double d = static_cast<double>(a) - glo, w = e2m1_grid(index + 1) * s.sg - glo;
+      index += nvfp4_round_up<K>(d, w, static_cast<uint32_t>(index & 1), b >> 31, rnd) ? 1 : 0;
+    }
+  }
+  if (index > 7) {
+    index = 7;
+    clamped = 1u;
+  }
+  const float y = static_cast<float>(e2m1_grid(index) * s.sg);  // as quantize_nvfp4 rounds it
+  return bits_float(float_bits(y) | (b & kSignBit));
+}
+
 }  // namespace qtorch::quant

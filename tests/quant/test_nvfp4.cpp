@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "qtorch/core/error.h"
@@ -223,6 +224,59 @@ TEST(NVFP4Reference, StochasticWordsAtTheQuotientsFloor) {
     // the 4 n words, or the test has lost what it is for.
     EXPECT_GE(at_floor, numel_of(shape) / 2) << what;
   }
+}
+
+TEST(NVFP4Thresholds, SameBitsAsTheCoresDoubleComparisons) {
+  // quantize_nvfp4_thresholds (the GPU's element rule) against quantize_nvfp4 for the modes
+  // whose steps ignore the sign: blocks at scales from float32's subnormals to past its
+  // largest value (thresholds that round to inf), elements at each threshold's float32
+  // neighbours, at the grid points and midpoints, random in [0, 9 S g], both signs; zero
+  // and NaN blocks. Stochastic with random words (its decision after the floor index is the
+  // core's own nvfp4_round_up).
+  std::mt19937 gen(41);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  int64_t checked = 0;
+  const auto check = [&](auto kind, const NVFP4Scale& s) {
+    constexpr RoundKind K = decltype(kind)::value;
+    const NVFP4Thresholds t = nvfp4_thresholds<K>(s);
+    std::vector<float> xs;
+    for (int k = 0; k <= 8; ++k)
+      for (double f : {1.0, 0.75, 1.25}) {  // the points and the midpoints either side
+        const float near = static_cast<float>(e2m1_grid(k) * f * s.sg);
+        float below = near, above = near;
+        for (int step = 0; step < 3; ++step) {
+          xs.push_back(below), xs.push_back(above);
+          below = std::nextafter(below, 0.0f), above = std::nextafter(above, INFINITY);
+        }
+      }
+    for (int i = 0; i < 64; ++i) xs.push_back(static_cast<float>(unit(gen) * 9.0 * s.sg));
+    for (float v : xs)
+      for (float x : {v, -v}) {
+        const uint32_t rnd = static_cast<uint32_t>(gen());
+        uint32_t c1 = 0, c2 = 0;
+        const uint32_t want = float_bits(quantize_nvfp4<K>(x, s, rnd, c1));
+        const uint32_t got = float_bits(quantize_nvfp4_thresholds<K>(x, s, t, rnd, c2));
+        ++checked;
+        ASSERT_EQ(got, want) << "mode " << static_cast<int>(K) << ", S g " << s.sg << ", x " << x;
+        ASSERT_EQ(c2, c1) << "mode " << static_cast<int>(K) << ", S g " << s.sg << ", x " << x << " (clamped)";
+      }
+  };
+  std::vector<NVFP4Scale> scales;
+  for (float g : {1e-45f, 3e-39f, 1e-30f, 0.37f, 1.0f, 7.5e4f, 1.2e35f, 1.26e35f})
+    for (float amax : {1e-40f, 1e-10f, 0.5f, 3.0f, 1000.0f, 3.3e38f}) {
+      const NVFP4Scale s = nvfp4_block_scale(float_bits(amax), g);
+      if (!s.zero && std::isfinite(s.sg)) scales.push_back(s);
+    }
+  scales.push_back(nvfp4_block_scale(float_bits(1.0f), 0.0f));    // zero block
+  scales.push_back(nvfp4_block_scale(kInfBits, 1.0f));            // NaN block
+  ASSERT_GT(scales.size(), 30u);
+  for (const NVFP4Scale& s : scales) {
+    check(std::integral_constant<RoundKind, RoundKind::NearestEven>{}, s);
+    check(std::integral_constant<RoundKind, RoundKind::NearestAway>{}, s);
+    check(std::integral_constant<RoundKind, RoundKind::TowardZero>{}, s);
+    check(std::integral_constant<RoundKind, RoundKind::Stochastic>{}, s);
+  }
+  EXPECT_GT(checked, 20000);
 }
 
 TEST(NVFP4Reference, LargeRandomTensorsOnEveryThreadCount) {
