@@ -3,9 +3,8 @@
 // families (Philox bits made in the kernel, 4 elements per Philox block and per 16-byte
 // access, mask and counts in the same pass); block floating point rows of at most 8192
 // elements in one CUDA block each, or of at most 1024 in one warp each (segments_kernel);
-// element ops (ElementOps,
-// quant/cuda/element_ops.cuh) in the same pass. Each rule is the shared rounding core, so the
-// bits equal the CPU's. Plain C++ apart from the CUDA keywords and intrinsics that
+// element ops (ElementOps, quant/cuda/element_ops.cuh) in the same pass. Each rule is the
+// shared rounding core, so the bits equal the CPU's. Plain C++ apart from the CUDA keywords and intrinsics that
 // tests/support/cuda_emulation.h provides, so that tests/quant/quantize_kernels_emulated_test.cpp
 // runs these kernels on the CPU.
 #pragma once
