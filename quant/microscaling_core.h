@@ -182,28 +182,35 @@ QTORCH_HD bool nvfp4_round_up(double d, double w, uint32_t lo_odd, uint32_t neg,
 /// grid point or tie lies at least 2^-31 (relative) from one (a 24-bit over a 28-bit
 /// number against a 3-bit one), far beyond a double's rounding, so the decisions match
 /// the exact quotient's. clamped = 1 when the rounded value exceeded 6.
+/// The E2M1 index of |x| = a whose floor grid index is lo (0 .. 8): lo, or lo + 1 where
+/// nvfp4_round_up says so; 8 (|x| >= 8 S g) stays 8, past 6 in every mode.
+template <RoundKind K>
+QTORCH_HD int32_t nvfp4_rounded_index(double a, int32_t lo, const NVFP4Scale& s, uint32_t neg, uint32_t rnd) {
+  if (lo >= 8) return 8;
+  const double glo = e2m1_grid(lo) * s.sg;
+  const double d = a - glo, w = e2m1_grid(lo + 1) * s.sg - glo;
+  return lo + (nvfp4_round_up<K>(d, w, static_cast<uint32_t>(lo & 1), neg, rnd) ? 1 : 0);
+}
+
+/// The output of E2M1 index `index` (0 .. 8) with x's sign bit: p S g rounded to
+/// nearest-even float32 (at most 30 significant bits: one rounding); past 6 it saturates
+/// and clamped = 1.
+QTORCH_HD float nvfp4_output(int32_t index, const NVFP4Scale& s, uint32_t sign_bit, uint32_t& clamped) {
+  clamped = index > 7 ? 1u : 0u;
+  const float y = static_cast<float>(e2m1_grid(index > 7 ? 7 : index) * s.sg);
+  return bits_float(float_bits(y) | sign_bit);
+}
+
 template <RoundKind K>
 QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint32_t& clamped) {
   uint32_t b = float_bits(x);
-  uint32_t neg = b >> 31;
   clamped = 0u;
   if (s.nan) return bits_float(kNaNBits);
   if (s.zero) return bits_float(b & kSignBit);
   double a = fabs(static_cast<double>(x));
   int32_t lo = 0;  // the floor grid index, 0 .. 8
   for (int32_t j = 1; j <= 8; ++j) lo += a >= e2m1_grid(j) * s.sg ? 1 : 0;
-  int32_t index = 8;  // |x| >= 8 S g: every mode rounds past 6
-  if (lo < 8) {
-    double glo = e2m1_grid(lo) * s.sg;
-    double d = a - glo, w = e2m1_grid(lo + 1) * s.sg - glo;
-    index = lo + (nvfp4_round_up<K>(d, w, static_cast<uint32_t>(lo & 1), neg, rnd) ? 1 : 0);
-  }
-  if (index > 7) {
-    index = 7;
-    clamped = 1u;
-  }
-  float y = static_cast<float>(e2m1_grid(index) * s.sg);  // at most 30 significant bits: one rounding
-  return bits_float(float_bits(y) | (b & kSignBit));
+  return nvfp4_output(nvfp4_rounded_index<K>(a, lo, s, b >> 31, rnd), s, b & kSignBit, clamped);
 }
 
 /// An NVFP4 block's E2M1 steps as float32 thresholds, for the modes whose steps do not
@@ -264,19 +271,8 @@ QTORCH_HD float quantize_nvfp4_thresholds(float x, const NVFP4Scale& s, const NV
   const float a = bits_float(b & kAbsMask);
   int32_t index = 0;
   for (int32_t k = 0; k < 8; ++k) index += a >= t.step[k] ? 1 : 0;
-  if constexpr (K == RoundKind::Stochastic) {
-    if (index < 8) {
-      const double glo = e2m1_grid(index) * s.sg;
-      const double d = static_cast<double>(a) - glo, w = e2m1_grid(index + 1) * s.sg - glo;
-      index += nvfp4_round_up<K>(d, w, static_cast<uint32_t>(index & 1), b >> 31, rnd) ? 1 : 0;
-    }
-  }
-  if (index > 7) {
-    index = 7;
-    clamped = 1u;
-  }
-  const float y = static_cast<float>(e2m1_grid(index) * s.sg);  // as quantize_nvfp4 rounds it
-  return bits_float(float_bits(y) | (b & kSignBit));
+  if constexpr (K == RoundKind::Stochastic) index = nvfp4_rounded_index<K>(a, index, s, b >> 31, rnd);
+  return nvfp4_output(index, s, b & kSignBit, clamped);
 }
 
 }  // namespace qtorch::quant
