@@ -204,6 +204,48 @@ QTORCH_HD float mac_round_sum(const MacParams& m, double x, double y, uint32_t r
   return round_double_to_format<KA>(round_to_odd(s.s, s.e), m.acc, rnd, clamped);
 }
 
+/// The exact a * b + c of three float32 rounded to a floating-point format (QuantFamily::
+/// Float) in a nearest or directed mode K from s = fmaf(a, b, c), the float32 nearest the
+/// exact value: round_sum_by_bits's rule with float32 in place of double. Its argument needs
+/// the rounding's decision points in s's binade to be float32 values, so a grid at least one
+/// bit coarser than float32's (man <= 22), and s normal in float32 and in the format, at most
+/// its largest value. Returns false (out untouched) where the rule does not decide:
+/// s a decision point, outside that range, or a grid as fine as float32's. Stochastic
+/// rounding never uses it: its F needs 32 bits below the grid.
+template <RoundKind K>
+QTORCH_HD bool round_fma_by_float_bits(float a, float b, float c, const QuantParams& p, float& out) {
+  static_assert(K != RoundKind::Stochastic, "stochastic rounding needs 32 bits below the grid");
+  constexpr uint32_t kSign = 0x80000000u;
+  constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  const float s = fmaf(a, b, c);
+  const uint32_t sb = float_bits(s), ab = sb & ~kSign;
+  const int shift = 23 - p.man;  // float32's significand bits below the format's grid
+  const uint32_t min_bits = static_cast<uint32_t>((p.emin > -126 ? p.emin : -126) + 127) << 23;
+  if (shift < 1 || ab > p.max_bits || ab < min_bits) return false;
+  const uint32_t low = (1u << shift) - 1u, half = 1u << (shift - 1);
+  if ((sb & low) == (kNearest ? half : 0u)) return false;  // a decision point
+  const bool neg = (sb & kSign) != 0u;
+  uint32_t bias = 0;  // TowardZero
+  if constexpr (kNearest) bias = half;
+  else if constexpr (K == RoundKind::Up) bias = neg ? 0u : low;
+  else if constexpr (K == RoundKind::Down) bias = neg ? low : 0u;
+  out = bits_float(((ab + bias) & ~low) | (sb & kSign));
+  return true;
+}
+
+/// The exact a * b + c (float32 operands) rounded once to the accumulator format: from the
+/// float32 nearest it where round_fma_by_float_bits can, else as mac_round_sum of the exact
+/// product (a product of two float32 is exact in double) and c. The same bits either way. A
+/// sum x + y of two float32 is mac_round_fma(m, x, 1, y, rnd).
+template <RoundKind KA>
+QTORCH_HD float mac_round_fma(const MacParams& m, float a, float b, float c, uint32_t rnd) {
+  if constexpr (KA != RoundKind::Stochastic) {
+    float out;
+    if (m.acc.family == QuantFamily::Float && round_fma_by_float_bits<KA>(a, b, c, m.acc, out)) return out;
+  }
+  return mac_round_sum<KA>(m, static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c), rnd);
+}
+
 /// The random word of a rounding in mode K: word(slot) when K is stochastic, else 0 (the
 /// rounding does not read it, and no word is made).
 template <RoundKind K, class Word>
@@ -231,40 +273,31 @@ struct MacState {
   template <class Word>
   QTORCH_HD void step(const MacParams& m, int64_t k, float a, float b, Word word) {
     const int64_t slot = k * kRoundingsPerStep;
-    const double exact_product = static_cast<double>(a) * static_cast<double>(b);
-    if (m.fma) {
-      // c = Qacc(a*b + c): the exact product plus c, one rounding.
-      c = mac_round_sum<KA>(m, exact_product, static_cast<double>(c),
-                            rounding_word<KA>(word, slot + 1));
+    // The product as pa * pb: a * b itself (exact in the sums below), or a * b rounded to
+    // the multiply format times 1. FMA takes the exact product.
+    float pa = a, pb = b;
+    if (m.has_mul && !m.fma) {
+      uint32_t clamped;
+      pa = round_double_to_format<KM>(static_cast<double>(a) * static_cast<double>(b), m.mul,
+                                      rounding_word<KM>(word, slot), clamped);
+      pb = 1.0f;
+    }
+    if (m.fma || !m.compensated) {
+      // c = Qacc(pa * pb + c), one rounding.
+      c = mac_round_fma<KA>(m, pa, pb, c, rounding_word<KA>(word, slot + 1));
     } else {
-      // The product, rounded to the multiply format when there is one.
-      double p = exact_product;
-      if (m.has_mul) {
-        uint32_t clamped;
-        p = static_cast<double>(
-            round_double_to_format<KM>(p, m.mul, rounding_word<KM>(word, slot), clamped));
-      }
-      if (!m.compensated) {
-        c = mac_round_sum<KA>(m, static_cast<double>(c), p, rounding_word<KA>(word, slot + 1));
-      } else {
-        // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
-        const float y = mac_round_sum<KA>(m, p, -static_cast<double>(comp),
-                                          rounding_word<KA>(word, slot + 1));
-        const float t = mac_round_sum<KA>(m, static_cast<double>(c), static_cast<double>(y),
-                                          rounding_word<KA>(word, slot + 2));
-        const float u = mac_round_sum<KA>(m, static_cast<double>(t), -static_cast<double>(c),
-                                          rounding_word<KA>(word, slot + 3));
-        comp = mac_round_sum<KA>(m, static_cast<double>(u), -static_cast<double>(y),
-                                 rounding_word<KA>(word, slot + 4));
-        c = t;
-      }
+      // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
+      const float y = mac_round_fma<KA>(m, pa, pb, -comp, rounding_word<KA>(word, slot + 1));
+      const float t = mac_round_fma<KA>(m, c, 1.0f, y, rounding_word<KA>(word, slot + 2));
+      const float u = mac_round_fma<KA>(m, t, 1.0f, -c, rounding_word<KA>(word, slot + 3));
+      comp = mac_round_fma<KA>(m, u, 1.0f, -y, rounding_word<KA>(word, slot + 4));
+      c = t;
     }
     // Chunk-based: a chunk ends after `chunk` steps or at the last k; its sum (from 0)
     // joins the chunks' total (also from 0) with the rounding of slot (K + chunk) * 5 + 1.
     if (m.chunk > 0 && (++chunk_steps == m.chunk || k + 1 == m.K)) {
       const int64_t total_slot = (m.K + k / m.chunk) * kRoundingsPerStep + 1;
-      total = mac_round_sum<KA>(m, static_cast<double>(total), static_cast<double>(c),
-                                rounding_word<KA>(word, total_slot));
+      total = mac_round_fma<KA>(m, total, 1.0f, c, rounding_word<KA>(word, total_slot));
       c = 0.0f;
       comp = 0.0f;
       chunk_steps = 0;
@@ -275,12 +308,31 @@ struct MacState {
   QTORCH_HD float finish(const MacParams& m) const { return m.chunk > 0 ? total : c; }
 };
 
-/// One multiply-accumulate chain of qmatmul for one output element, generic over how the
-/// operands and random words are read: a(k), b(k) give the k-th operands, word(slot) the
-/// element's random word for a slot (only called for stochastic roundings).
-template <RoundKind KM, RoundKind KA, class A, class B, class Word>
+/// MacState's chain where it is one rounding per step, c = Qacc(a * b + c): no multiply
+/// format, no Kahan, no chunks (with or without FMA, which is the same rounding of the exact
+/// a * b + c when there is no multiply format). The state is that one float, so a CUDA
+/// thread holds several chains in few registers.
+template <RoundKind KA>
+struct PlainMacState {
+  float c = 0.0f;
+
+  /// Whether the options m make MacState's chain this one.
+  static QTORCH_HD bool serves(const MacParams& m) { return !m.has_mul && !m.compensated && m.chunk == 0; }
+
+  template <class Word>
+  QTORCH_HD void step(const MacParams& m, int64_t k, float a, float b, Word word) {
+    c = mac_round_fma<KA>(m, a, b, c, rounding_word<KA>(word, k * kRoundingsPerStep + 1));
+  }
+  QTORCH_HD float finish(const MacParams&) const { return c; }
+};
+
+/// One multiply-accumulate chain of qmatmul for one output element in State (MacState or
+/// PlainMacState), generic over how the operands and random words are read: a(k), b(k) give
+/// the k-th operands, word(slot) the element's random word for a slot (only called for
+/// stochastic roundings).
+template <class State, class A, class B, class Word>
 QTORCH_HD float mac_chain(const MacParams& m, A a, B b, Word word) {
-  MacState<KM, KA> state;
+  State state;
   for (int64_t k = 0; k < m.K; ++k) state.step(m, k, a(k), b(k), word);
   return state.finish(m);
 }

@@ -1,4 +1,5 @@
-// CPU qmatmul: each output element's multiply-accumulate chain (quant/mac_core.h);
+// CPU qmatmul: each output element's multiply-accumulate chain (quant/mac_core.h: MacState,
+// or PlainMacState where the options make it one rounding per step);
 // OpenMP over output rows. With floating formats and no stochastic rounding, eight chains
 // of a row run at once in the AVX-512 kernel of quant/cpu/qmatmul_fast.h; otherwise one
 // chain at a time on contiguous rows of A and of B transposed. An element's result and
@@ -55,17 +56,24 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
   for (int64_t k = 0; k < m.K; ++k)
     for (int64_t j = 0; j < m.N; ++j) transposed[static_cast<size_t>(j * m.K + k)] = b[k * m.N + j];
   const float* bt = transposed.data();
-  qtorch::cpu::parallel_for(m.M, parallel, [&](int64_t i) {
-    const cpu::ExactSubnormals exact_subnormals;
-    const float* row = a + i * m.K;
-    for (int64_t j = 0; j < m.N; ++j) {
-      const float* col = bt + j * m.K;
-      const uint64_t first = static_cast<uint64_t>(i * m.N + j) * static_cast<uint64_t>(m.slots);
-      out[i * m.N + j] = mac_chain<KM, KA>(
-          m, [row](int64_t k) { return row[k]; }, [col](int64_t k) { return col[k]; },
-          [&](int64_t slot) { return philox_bits(seed, offset, first + static_cast<uint64_t>(slot)); });
-    }
-  });
+  const auto chains = [&](auto state) {
+    using State = decltype(state);
+    qtorch::cpu::parallel_for(m.M, parallel, [&](int64_t i) {
+      const cpu::ExactSubnormals exact_subnormals;
+      const float* row = a + i * m.K;
+      for (int64_t j = 0; j < m.N; ++j) {
+        const float* col = bt + j * m.K;
+        const uint64_t first = static_cast<uint64_t>(i * m.N + j) * static_cast<uint64_t>(m.slots);
+        out[i * m.N + j] = mac_chain<State>(
+            m, [row](int64_t k) { return row[k]; }, [col](int64_t k) { return col[k]; },
+            [&](int64_t slot) { return philox_bits(seed, offset, first + static_cast<uint64_t>(slot)); });
+      }
+    });
+  };
+  if (PlainMacState<KA>::serves(m))
+    chains(PlainMacState<KA>{});
+  else
+    chains(MacState<KM, KA>{});
 }
 
 }  // namespace

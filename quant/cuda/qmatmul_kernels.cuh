@@ -1,7 +1,7 @@
 // The CUDA kernel of qmatmul (quant/qmatmul_cuda.h), launched by quant/cuda/qmatmul_cuda.cu.
 // A block computes a kTile x kTile tile of the output; the operands pass through shared memory in slabs of kSlab k (coalesced global
 // reads of A's rows and of B-transposed's rows), and every output element advances its own
-// chain (MacState of quant/mac_core.h, the arithmetic the CPU kernel runs) through the
+// chain (MacState or PlainMacState of quant/mac_core.h, as the CPU kernel) through the
 // slab's k in ascending order. Tiling changes only where operands are read from: each
 // element's chain is the same sequence of roundings as on the CPU, so the bits are equal.
 //
@@ -33,7 +33,8 @@ static_assert(kThreadsX == kTile && kTile % kThreadsY == 0);
 /// Block b computes output tiles b, b + gridDim.x, ...; tile t covers rows
 /// (t / tiles_n) * kTile.. and columns (t % tiles_n) * kTile... Thread (tx, ty) owns column
 /// tx and rows ty + r * kThreadsY of the tile.
-template <RoundKind KM, RoundKind KA>
+/// State: the chain's state type (MacState, or PlainMacState where it serves).
+template <class State>
 __global__ void __launch_bounds__(kThreads)
     qmatmul_kernel(const float* __restrict__ a, const float* __restrict__ bt, float* __restrict__ out,
                    MacParams m, uint64_t seed, uint64_t offset, int64_t tiles_n, int64_t tiles) {
@@ -45,7 +46,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const int64_t i0 = (tile / tiles_n) * kTile, j0 = (tile % tiles_n) * kTile;
     const int64_t j = j0 + tx;
-    MacState<KM, KA> state[kRowsPerThread];
+    State state[kRowsPerThread];
     uint64_t first_word[kRowsPerThread];  // the first random word of each owned element
     bool live[kRowsPerThread];
 #pragma unroll
@@ -97,10 +98,17 @@ void run_qmatmul(const float* a, const float* bt, float* out, const MacParams& m
   // Without a multiply format its rounding is never read: one instantiation serves (as on
   // the CPU).
   const RoundKind km = m.has_mul ? m.mul.kind : RoundKind::NearestEven;
-  with_round_kind(km, [&](auto mul) {
-    with_round_kind(m.acc.kind, [&](auto acc) {
-      launch(qmatmul_kernel<decltype(mul)::value, decltype(acc)::value>, grid, dim3(kThreadsX, kThreadsY), a, bt, out,
-             m, seed, offset, tiles_n, tiles);
+  // A chain of one rounding per step has its own kernel, with a state of one float.
+  with_round_kind(m.acc.kind, [&](auto acc) {
+    constexpr RoundKind KA = decltype(acc)::value;
+    if (PlainMacState<KA>::serves(m)) {
+      launch(qmatmul_kernel<PlainMacState<KA>>, grid, dim3(kThreadsX, kThreadsY), a, bt, out, m, seed, offset, tiles_n,
+             tiles);
+      return;
+    }
+    with_round_kind(km, [&](auto mul) {
+      launch(qmatmul_kernel<MacState<decltype(mul)::value, KA>>, grid, dim3(kThreadsX, kThreadsY), a, bt, out, m, seed,
+             offset, tiles_n, tiles);
     });
   });
 }

@@ -3,6 +3,8 @@
 // matrices, options and their errors, the graph op's gradients.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cfloat>
 #include <cmath>
 #include <functional>
 #include <optional>
@@ -526,6 +528,78 @@ TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
   // Most sums take the bit rule, and some do not (the test reaches both).
   EXPECT_GT(by_bits, checked / 2);
   EXPECT_LT(by_bits, checked);
+}
+
+TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
+  // mac_round_fma rounds the exact a * b + c of three float32 from s = fmaf(a, b, c) where
+  // round_fma_by_float_bits can (quant/mac_core.h), else in doubles; the exact path
+  // (TwoSum of the exact product and c, round-to-odd, round_double_to_format) is checked
+  // against exact arithmetic above. c on and one float32 ulp around every decision point
+  // near 1, 2^emin and max (grid values and midpoints) and at float32's smallest normal,
+  // with a product of either sign far below c's ulp, none, or one that moves the exact
+  // value by a quarter of c's float32 ulp; random triples; products of short operands plus
+  // a short value (exact sums, as quantized training has); sums x + y as x * 1 + y. The
+  // formats include man = 22 (the finest grid the rule takes) and 23 (none).
+  std::mt19937_64 gen(6);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  std::uniform_int_distribution<int> short_mantissa(-15, 15);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up,
+                            Rounding::Down};
+  int64_t by_float = 0, checked = 0;
+  for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:22", "float:8:23",
+                          "float:3:0", "float:8:1"})
+    for (Rounding mode : modes) {
+      MacOptions o = parse_mac(std::string("acc=") + acc);
+      MacParams m;
+      m.acc = make_quant_params(o.accumulate, mode, {1});
+      std::vector<std::array<float, 3>> triples;
+      const double q1 = std::ldexp(1.0, -m.acc.man);  // the grid step at 1
+      const double max = static_cast<double>(bits_float(m.acc.max_bits));
+      const double qmax = std::ldexp(1.0, std::ilogb(max) - m.acc.man);
+      const double qmin = std::ldexp(1.0, m.acc.emin - m.acc.man);
+      for (double base : {1.0, 1.0 + q1, 2.0 - q1, std::ldexp(1.0, m.acc.emin), std::ldexp(1.0, m.acc.emin) + qmin,
+                          max - qmax, max, static_cast<double>(FLT_MIN)})
+        for (double half : {0.0, 0.5})
+          for (float sign : {1.0f, -1.0f}) {
+            const double quantum = base >= max - qmax ? qmax : (base < 1.0 ? qmin : q1);
+            const float point = sign * static_cast<float>(base + half * quantum);
+            if (!std::isfinite(point)) continue;
+            const float ulp = std::nextafter(std::fabs(point), INFINITY) - std::fabs(point);
+            for (float c : {point, std::nextafter(point, 0.0f), std::nextafter(point, 2 * point)})
+              for (float a : {0.0f, std::ldexp(point, -40), -std::ldexp(point, -40), 0.25f * ulp, -0.25f * ulp})
+                triples.push_back({a, 1.0f, c});
+          }
+      for (int i = 0; i < 20000; ++i) {
+        const float a = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        const float b = static_cast<float>(normal(gen));
+        const float c = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        triples.push_back({a, b, c});
+        triples.push_back({c, 1.0f, a});
+        const float sa = std::ldexp(static_cast<float>(short_mantissa(gen)), exponent(gen) / 4);
+        const float sb = std::ldexp(static_cast<float>(short_mantissa(gen)), exponent(gen) / 4);
+        triples.push_back({sa, sb, std::ldexp(static_cast<float>(short_mantissa(gen) * 37), exponent(gen) / 4 - 6)});
+      }
+      with_round_kind(m.acc.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        if constexpr (K != RoundKind::Stochastic) {
+          for (const auto& [a, b, c] : triples) {
+            const DoublePair pair = two_sum(static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c));
+            uint32_t clamped = 0;
+            const float want = round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, 0, clamped);
+            const float got = mac_round_fma<K>(m, a, b, c, 0);
+            float unused;
+            by_float += round_fma_by_float_bits<K>(a, b, c, m.acc, unused) ? 1 : 0;
+            ++checked;
+            ASSERT_EQ(bits_of(got), bits_of(want)) << acc << " " << rounding_name(mode) << ": " << a << " * " << b
+                                                   << " + " << c;
+          }
+        }
+      });
+    }
+  // Most take the float32 rule, and some do not (the test reaches both).
+  EXPECT_GT(by_float, checked / 2);
+  EXPECT_LT(by_float, checked);
 }
 
 // ---------------------------------------------------------------------------------------
