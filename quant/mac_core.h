@@ -196,7 +196,7 @@ QTORCH_HD bool round_sum_by_bits(double x, double y, const QuantParams& p, uint3
 /// sum where round_sum_by_bits can (a floating-point accumulator), else through TwoSum and
 /// round-to-odd. The same bits either way.
 template <RoundKind KA>
-QTORCH_HD float mac_round_sum(const MacParams& m, double x, double y, uint32_t rnd) {
+QTORCH_HD_RARE float mac_round_sum(const MacParams& m, double x, double y, uint32_t rnd) {
   float out;
   if (m.acc.family == QuantFamily::Float && round_sum_by_bits<KA>(x, y, m.acc, rnd, out)) return out;
   const DoublePair s = two_sum(x, y);

@@ -2,15 +2,16 @@
 // or PlainMacState where the options make it one rounding per step);
 // OpenMP over output rows. With floating formats and no stochastic rounding, eight chains
 // of a row run at once in the AVX-512 kernel of quant/cpu/qmatmul_fast.h; otherwise one
-// chain at a time on contiguous rows of A and of B transposed. An element's result and
-// random words depend on its index only, so the split among threads changes nothing.
+// chain at a time on contiguous rows of A and of B transposed, with the element's random
+// words (stochastic rounding) made 64 at a time beforehand. An element's result and random
+// words depend on its index only, so the split among threads changes nothing.
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
 #include "qtorch/core/cpu/parallel.h"
 
 #include <vector>
 
-#include "qtorch/core/philox.h"
 #include "qtorch/quant/cpu/exact_subnormals.h"
+#include "qtorch/quant/cpu/philox_simd.h"
 #include "qtorch/quant/cpu/qmatmul_fast.h"
 #include "qtorch/quant/round_kind_dispatch.h"
 
@@ -61,12 +62,22 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
     qtorch::cpu::parallel_for(m.M, parallel, [&](int64_t i) {
       const cpu::ExactSubnormals exact_subnormals;
       const float* row = a + i * m.K;
+      // Stochastic: an element's words, philox_bits(seed, offset, first + slot) for its
+      // slots, made 64 at a time (philox_fill_groups) from the block holding word `first`:
+      // word first + slot is at index first % 4 + slot.
+      std::vector<uint32_t> words;
       for (int64_t j = 0; j < m.N; ++j) {
         const float* col = bt + j * m.K;
         const uint64_t first = static_cast<uint64_t>(i * m.N + j) * static_cast<uint64_t>(m.slots);
+        const size_t skip = static_cast<size_t>(first % 4u);
+        if constexpr (KM == RoundKind::Stochastic || KA == RoundKind::Stochastic) {
+          const int64_t groups = static_cast<int64_t>((skip + static_cast<size_t>(m.slots) + 63u) / 64u);
+          words.resize(static_cast<size_t>(64 * groups));
+          cpu::philox_fill_groups(seed, offset + first / 4u, groups, words.data());
+        }
         out[i * m.N + j] = mac_chain<State>(
             m, [row](int64_t k) { return row[k]; }, [col](int64_t k) { return col[k]; },
-            [&](int64_t slot) { return philox_bits(seed, offset, first + static_cast<uint64_t>(slot)); });
+            [&](int64_t slot) { return words[skip + static_cast<size_t>(slot)]; });
       }
     });
   };
