@@ -213,23 +213,26 @@ QTORCH_HD float quantize_nvfp4(float x, const NVFP4Scale& s, uint32_t rnd, uint3
   return nvfp4_output(nvfp4_rounded_index<K>(a, lo, s, b >> 31, rnd), s, b & kSignBit, clamped);
 }
 
-/// An NVFP4 block's E2M1 steps as float32 thresholds, for the modes whose steps do not
-/// depend on the sign (kNVFP4UnsignedSteps): quantize_nvfp4 compares the double |x| exactly
-/// with multiples of S g; for a real T and a float32 a, a >= T <=> a >= RU(T) and
-/// a > T <=> a >= succ(RD(T)), so the same comparisons are float32 compares with thresholds
-/// rounded once per block. |x| >= step[k] counts index k + 1:
+/// An NVFP4 block's E2M1 steps as float32 thresholds: quantize_nvfp4 compares the double
+/// |x| exactly with multiples of S g; for a real T and a float32 a, a >= T <=> a >= RU(T)
+/// and a > T <=> a >= succ(RD(T)), so the same comparisons are float32 compares with
+/// thresholds rounded once per block. |x| >= step[k] counts index k + 1:
 /// - NearestEven: the midpoints (p_k + p_k+1) / 2 S g, >= after an odd index (a tie goes
 ///   to the even one), > after an even one; NearestAway: >= at every midpoint;
-/// - TowardZero, and Stochastic's floor index: the points p_k+1 S g with >=.
+/// - TowardZero, and the floor index of the modes whose step up depends on more than |x|
+///   (kNVFP4StepsDecide false: Stochastic on its word, Up, Down and NearestUp on the sign):
+///   the points p_k+1 S g with >=. Those modes then decide the step up as quantize_nvfp4
+///   does (nvfp4_rounded_index).
 /// The GPU's kernels use these (8 float compares per element instead of 8 double ones); the
 /// CPU's AVX-512 kernel has the same thresholds (quant/cpu/microscaling_fast.h).
 struct NVFP4Thresholds {
   float step[8];
 };
 
+/// Whether nvfp4_thresholds<K> gives an element's rounded index itself (else its floor index).
 template <RoundKind K>
-inline constexpr bool kNVFP4UnsignedSteps = K == RoundKind::NearestEven || K == RoundKind::NearestAway ||
-                                            K == RoundKind::TowardZero || K == RoundKind::Stochastic;
+inline constexpr bool kNVFP4StepsDecide =
+    K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::TowardZero;
 
 /// The float32 RU(t) of a double t >= 0 (inf past float32's range).
 QTORCH_HD float float_at_least(double t) {
@@ -244,7 +247,6 @@ QTORCH_HD float float_above(double t) {
 
 template <RoundKind K>
 QTORCH_HD NVFP4Thresholds nvfp4_thresholds(const NVFP4Scale& s) {
-  static_assert(kNVFP4UnsignedSteps<K>, "nvfp4_thresholds: the mode's steps depend on the sign");
   NVFP4Thresholds t;
   for (int32_t k = 0; k < 8; ++k) {
     const double lo = e2m1_grid(k) * s.sg, hi = e2m1_grid(k + 1) * s.sg;  // exact
@@ -260,7 +262,8 @@ QTORCH_HD NVFP4Thresholds nvfp4_thresholds(const NVFP4Scale& s) {
 }
 
 /// quantize_nvfp4<K> with the block's thresholds t = nvfp4_thresholds<K>(s): the same bits.
-/// Stochastic counts its floor index with them, then decides as quantize_nvfp4 does.
+/// Where the thresholds give the floor index (kNVFP4StepsDecide false), the step up is then
+/// decided as quantize_nvfp4 decides it.
 template <RoundKind K>
 QTORCH_HD float quantize_nvfp4_thresholds(float x, const NVFP4Scale& s, const NVFP4Thresholds& t, uint32_t rnd,
                                           uint32_t& clamped) {
@@ -271,7 +274,7 @@ QTORCH_HD float quantize_nvfp4_thresholds(float x, const NVFP4Scale& s, const NV
   const float a = bits_float(b & kAbsMask);
   int32_t index = 0;
   for (int32_t k = 0; k < 8; ++k) index += a >= t.step[k] ? 1 : 0;
-  if constexpr (K == RoundKind::Stochastic) index = nvfp4_rounded_index<K>(a, index, s, b >> 31, rnd);
+  if constexpr (!kNVFP4StepsDecide<K>) index = nvfp4_rounded_index<K>(a, index, s, b >> 31, rnd);
   return nvfp4_output(index, s, b & kSignBit, clamped);
 }
 

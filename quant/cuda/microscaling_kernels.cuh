@@ -64,34 +64,25 @@ struct MXRule {
   }
 };
 
-/// A block's NVFP4 scale, with its float32 thresholds where the mode's steps do not depend
-/// on the sign (then an element costs 8 float compares instead of 8 double ones).
-template <RoundKind K>
+/// A block's NVFP4 scale with its float32 thresholds (an element costs 8 float compares
+/// instead of 8 double ones).
 struct NVFP4BlockScale {
   NVFP4Scale s;
   NVFP4Thresholds t;
 };
-template <RoundKind K>
-using NVFP4ScaleOf = std::conditional_t<kNVFP4UnsignedSteps<K>, NVFP4BlockScale<K>, NVFP4Scale>;
 
 template <RoundKind K>
 struct NVFP4Rule {
   static constexpr RoundKind kKind = K;
-  using Scale = NVFP4ScaleOf<K>;
+  using Scale = NVFP4BlockScale;
   /// Device memory holding the tensor's largest finite magnitude bits (max_finite_abs_kernel).
   const uint32_t* max_finite_abs_bits;
   __device__ Scale scale(uint32_t max_abs_bits) const {
     const NVFP4Scale s = nvfp4_block_scale(max_abs_bits, nvfp4_tensor_scale(*max_finite_abs_bits));
-    if constexpr (kNVFP4UnsignedSteps<K>)
-      return Scale{s, nvfp4_thresholds<K>(s)};
-    else
-      return s;
+    return Scale{s, nvfp4_thresholds<K>(s)};
   }
   __device__ float operator()(float x, const Scale& s, uint32_t rnd, uint32_t& clamped) const {
-    if constexpr (kNVFP4UnsignedSteps<K>)
-      return quantize_nvfp4_thresholds<K>(x, s.s, s.t, rnd, clamped);
-    else
-      return quantize_nvfp4<K>(x, s, rnd, clamped);
+    return quantize_nvfp4_thresholds<K>(x, s.s, s.t, rnd, clamped);
   }
 };
 

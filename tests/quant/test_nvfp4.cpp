@@ -227,12 +227,12 @@ TEST(NVFP4Reference, StochasticWordsAtTheQuotientsFloor) {
 }
 
 TEST(NVFP4Thresholds, SameBitsAsTheCoresDoubleComparisons) {
-  // quantize_nvfp4_thresholds (the GPU's element rule) against quantize_nvfp4 for the modes
-  // whose steps ignore the sign: blocks at scales from float32's subnormals to past its
-  // largest value (thresholds that round to inf), elements at each threshold's float32
-  // neighbours, at the grid points and midpoints, random in [0, 9 S g], both signs; zero
-  // and NaN blocks. Stochastic with random words (its decision after the floor index is the
-  // core's own nvfp4_round_up).
+  // quantize_nvfp4_thresholds (the GPU's element rule) against quantize_nvfp4 in every
+  // mode: blocks at scales from float32's subnormals to past its largest value (thresholds
+  // that round to inf), elements at each threshold's float32 neighbours, at the grid points
+  // and midpoints, random in [0, 9 S g], both signs; zero and NaN blocks. Stochastic with
+  // random words. Stochastic, Up, Down and NearestUp count the floor index with the
+  // thresholds, then decide with the core's own nvfp4_round_up.
   std::mt19937 gen(41);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f);
   int64_t checked = 0;
@@ -275,8 +275,11 @@ TEST(NVFP4Thresholds, SameBitsAsTheCoresDoubleComparisons) {
     check(std::integral_constant<RoundKind, RoundKind::NearestAway>{}, s);
     check(std::integral_constant<RoundKind, RoundKind::TowardZero>{}, s);
     check(std::integral_constant<RoundKind, RoundKind::Stochastic>{}, s);
+    check(std::integral_constant<RoundKind, RoundKind::Up>{}, s);
+    check(std::integral_constant<RoundKind, RoundKind::Down>{}, s);
+    check(std::integral_constant<RoundKind, RoundKind::NearestUp>{}, s);
   }
-  EXPECT_GT(checked, 20000);
+  EXPECT_GT(checked, 40000);
 }
 
 TEST(NVFP4Reference, LargeRandomTensorsOnEveryThreadCount) {
