@@ -47,7 +47,10 @@ QTORCH_HD PhiloxBlock philox_block(uint64_t seed, uint64_t block) {
 
 /// 32 random bits for element i of the stream (seed, offset).
 QTORCH_HD uint32_t philox_bits(uint64_t seed, uint64_t offset, uint64_t i) {
-  return philox_block(seed, offset + (i >> 2)).w[i & 3];
+  const PhiloxBlock b = philox_block(seed, offset + (i >> 2));
+  // Selects, not b.w[i & 3]: a dynamic index puts the block in a GPU thread's local memory.
+  const uint32_t j = static_cast<uint32_t>(i & 3);
+  return j < 2u ? (j == 0u ? b.w[0] : b.w[1]) : (j == 2u ? b.w[2] : b.w[3]);
 }
 
 /// Uniform float in [0, 1) with 24 random bits.
