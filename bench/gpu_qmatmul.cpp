@@ -1,7 +1,8 @@
 // GPU low-precision multiply-accumulate (quant::qmatmul) next to cuBLAS sgemm
 // (ops::matmul on CUDA tensors) in the same process, at MNIST fc1's forward shape with a
 // batch of 1024: [1024, 784] x [784, 256] (docs/benchmarks.md; goal: at most 10x cuBLAS's
-// time with an fp16 accumulator, no multiply format). Each timed iteration queues 10 calls
+// time with an fp16 accumulator, no multiply format), and with the options of the general
+// chain. Each timed iteration queues 10 calls
 // and waits once. Run: build/bench/gpu_qmatmul   (exits at once, saying so, when no GPU
 // is visible)
 #include <chrono>
@@ -68,8 +69,13 @@ void register_all() {
     const char* name;
     const char* options;
   };
-  // acc_fp16 is the goal's row; the stochastic row adds one Philox block per rounding.
-  const Variant variants[] = {{"acc_fp16", "acc=fp16"}, {"acc_fp16_stochastic", "acc=fp16,acc_rounding=stochastic"}};
+  // acc_fp16 is the goal's row; the stochastic row adds one Philox block per rounding. Both
+  // run the kernel of the one-rounding chain (PlainMacState); the last two run the general
+  // one (MacState), as in qmatmul_bench.
+  const Variant variants[] = {{"acc_fp16", "acc=fp16"},
+                              {"acc_fp16_stochastic", "acc=fp16,acc_rounding=stochastic"},
+                              {"acc_fp16_e5m2_mul_chunk64", "acc=fp16,mul=e5m2,chunk=64"},
+                              {"acc_bf16_kahan", "acc=bf16,kahan"}};
   for (const Variant& v : variants)
     benchmark::RegisterBenchmark((group + "/" + v.name).c_str(), qmatmul_case, std::string(v.options))
         ->UseManualTime()
