@@ -1,0 +1,184 @@
+// The roundings of qmatmul's chain (quant/mac_core.h) from the nearest double's or
+// float32's bits, against the exact path they stand in for: TwoSum, round-to-odd and
+// round_double_to_format, which tests/quant/test_qmatmul.cpp checks against exact dyadic
+// arithmetic.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cfloat>
+#include <cmath>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "qtorch/quant/mac.h"
+#include "qtorch/quant/mac_core.h"
+#include "qtorch/quant/quantize.h"
+#include "qtorch/quant/round_kind_dispatch.h"
+#include "qtorch/quant/rounding.h"
+#include "quant_test_util.h"
+
+namespace qtorch::quant::test {
+namespace {
+
+TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
+  // mac_round_sum rounds x + y from the double nearest the sum where round_sum_by_bits can
+  // (quant/mac_core.h); the exact path (TwoSum, round-to-odd, round_double_to_format) is
+  // checked against the exact reference of test_qmatmul.cpp. Sums on and one double ulp
+  // around every decision point near 1, 2^emin and max (grid values and midpoints), each
+  // plus a tiny second term of either sign or none; random sums of a product and a value,
+  // and of a product of short operands and a short value (exact sums, as quantized
+  // training has).
+  // Stochastic rounding with words 0, 2^31, 2^32 - 1 and around the exact path's
+  // threshold F (found by bisection: it rounds up exactly when the word is below F).
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  std::uniform_int_distribution<int> short_mantissa(-15, 15);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
+                            Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
+  int64_t by_bits = 0, checked = 0;
+  for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0"})
+    for (Rounding mode : modes) {
+      MacOptions o = parse_mac(std::string("acc=") + acc);
+      MacParams m;
+      m.acc = make_quant_params(o.accumulate, mode, {1});
+      std::vector<std::pair<double, double>> sums;
+      const double q1 = std::ldexp(1.0, -m.acc.man);  // the grid step at 1
+      const double max = static_cast<double>(bits_float(m.acc.max_bits));
+      const double qmax = std::ldexp(1.0, std::ilogb(max) - m.acc.man);
+      const double qmin = std::ldexp(1.0, m.acc.emin - m.acc.man);
+      for (double base : {1.0, 1.0 + q1, 2.0 - q1, std::ldexp(1.0, m.acc.emin), std::ldexp(1.0, m.acc.emin) + qmin,
+                          max - qmax, max})
+        for (double half : {0.0, 0.5})
+          for (double sign : {1.0, -1.0}) {
+            const double quantum = base >= max - qmax ? qmax : (base < 1.0 ? qmin : q1);
+            const double point = sign * (base + half * quantum);
+            for (double x : {point, std::nextafter(point, 0.0), std::nextafter(point, 2 * point)})
+              for (double y : {0.0, std::ldexp(point, -70), -std::ldexp(point, -70)}) sums.emplace_back(x, y);
+          }
+      for (int i = 0; i < 20000; ++i) {
+        const float a = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        const float b = static_cast<float>(normal(gen));
+        const float c = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        sums.emplace_back(static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c));
+        const double sa = std::ldexp(short_mantissa(gen), exponent(gen) / 4);
+        const double sb = std::ldexp(short_mantissa(gen), exponent(gen) / 4);
+        sums.emplace_back(sa * sb, std::ldexp(short_mantissa(gen) * 37, exponent(gen) / 4 - 6));
+      }
+      with_round_kind(m.acc.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        const auto exact_path = [&](double x, double y, uint32_t rnd) {
+          const DoublePair pair = two_sum(x, y);
+          uint32_t clamped = 0;
+          return round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, rnd, clamped);
+        };
+        for (const auto& [x, y] : sums) {
+          std::vector<uint64_t> words = {0};
+          if constexpr (K == RoundKind::Stochastic) {
+            const uint32_t never_up = bits_of(exact_path(x, y, 0xffffffffu));
+            uint64_t lo = 0, hi = 0xffffffffu;  // F: the first word that does not round up
+            while (lo < hi) {
+              const uint64_t mid = (lo + hi) / 2;
+              if (bits_of(exact_path(x, y, static_cast<uint32_t>(mid))) == never_up)
+                hi = mid;
+              else
+                lo = mid + 1;
+            }
+            words = {lo - 1, lo, lo + 1, 0x80000000u, 0xffffffffu, gen() & 0xffffffffu};
+          }
+          for (uint64_t w : words) {
+            if (w > 0xffffffffu) continue;
+            const uint32_t rnd = static_cast<uint32_t>(w);
+            const float want = exact_path(x, y, rnd);
+            const float got = mac_round_sum<K>(m, x, y, rnd);
+            float unused;
+            by_bits += round_sum_by_bits<K>(x, y, m.acc, rnd, unused) ? 1 : 0;
+            ++checked;
+            ASSERT_EQ(bits_of(got), bits_of(want))
+                << acc << " " << rounding_name(mode) << ": " << x << " + " << y << ", word " << rnd;
+          }
+        }
+      });
+    }
+  // Most sums take the bit rule, and some do not (the test reaches both).
+  EXPECT_GT(by_bits, checked / 2);
+  EXPECT_LT(by_bits, checked);
+}
+
+TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
+  // mac_round_fma rounds the exact a * b + c of three float32 from s = fmaf(a, b, c) where
+  // round_fma_by_float_bits can (quant/mac_core.h), else in doubles; the exact path
+  // (TwoSum of the exact product and c, round-to-odd, round_double_to_format) is checked
+  // against exact arithmetic in test_qmatmul.cpp. c on and one float32 ulp around every
+  // decision point near 1, 2^emin and max (grid values and midpoints) and at float32's
+  // smallest normal, with a product of either sign far below c's ulp, none, or one that
+  // moves the exact value by a quarter of c's float32 ulp; random triples; products of
+  // short operands plus a short value (exact sums, as quantized training has); sums x + y
+  // as x * 1 + y. The formats include man = 22 (the finest grid the rule takes) and 23
+  // (none).
+  std::mt19937_64 gen(6);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  std::uniform_int_distribution<int> short_mantissa(-15, 15);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up,
+                            Rounding::Down};
+  int64_t by_float = 0, checked = 0;
+  for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:22", "float:8:23",
+                          "float:3:0", "float:8:1"})
+    for (Rounding mode : modes) {
+      MacOptions o = parse_mac(std::string("acc=") + acc);
+      MacParams m;
+      m.acc = make_quant_params(o.accumulate, mode, {1});
+      std::vector<std::array<float, 3>> triples;
+      const double q1 = std::ldexp(1.0, -m.acc.man);  // the grid step at 1
+      const double max = static_cast<double>(bits_float(m.acc.max_bits));
+      const double qmax = std::ldexp(1.0, std::ilogb(max) - m.acc.man);
+      const double qmin = std::ldexp(1.0, m.acc.emin - m.acc.man);
+      for (double base : {1.0, 1.0 + q1, 2.0 - q1, std::ldexp(1.0, m.acc.emin), std::ldexp(1.0, m.acc.emin) + qmin,
+                          max - qmax, max, static_cast<double>(FLT_MIN)})
+        for (double half : {0.0, 0.5})
+          for (float sign : {1.0f, -1.0f}) {
+            const double quantum = base >= max - qmax ? qmax : (base < 1.0 ? qmin : q1);
+            const float point = sign * static_cast<float>(base + half * quantum);
+            if (!std::isfinite(point)) continue;
+            const float ulp = std::nextafter(std::fabs(point), INFINITY) - std::fabs(point);
+            for (float c : {point, std::nextafter(point, 0.0f), std::nextafter(point, 2 * point)})
+              for (float a : {0.0f, std::ldexp(point, -40), -std::ldexp(point, -40), 0.25f * ulp, -0.25f * ulp})
+                triples.push_back({a, 1.0f, c});
+          }
+      for (int i = 0; i < 20000; ++i) {
+        const float a = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        const float b = static_cast<float>(normal(gen));
+        const float c = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
+        triples.push_back({a, b, c});
+        triples.push_back({c, 1.0f, a});
+        const float sa = std::ldexp(static_cast<float>(short_mantissa(gen)), exponent(gen) / 4);
+        const float sb = std::ldexp(static_cast<float>(short_mantissa(gen)), exponent(gen) / 4);
+        triples.push_back({sa, sb, std::ldexp(static_cast<float>(short_mantissa(gen) * 37), exponent(gen) / 4 - 6)});
+      }
+      with_round_kind(m.acc.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        if constexpr (K != RoundKind::Stochastic) {
+          for (const auto& [a, b, c] : triples) {
+            const DoublePair pair = two_sum(static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c));
+            uint32_t clamped = 0;
+            const float want = round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, 0, clamped);
+            const float got = mac_round_fma<K>(m, a, b, c, 0);
+            float unused;
+            by_float += round_fma_by_float_bits<K>(a, b, c, m.acc, unused) ? 1 : 0;
+            ++checked;
+            ASSERT_EQ(bits_of(got), bits_of(want)) << acc << " " << rounding_name(mode) << ": " << a << " * " << b
+                                                   << " + " << c;
+          }
+        }
+      });
+    }
+  // Most take the float32 rule, and some do not (the test reaches both).
+  EXPECT_GT(by_float, checked / 2);
+  EXPECT_LT(by_float, checked);
+}
+
+}  // namespace
+}  // namespace qtorch::quant::test
