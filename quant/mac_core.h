@@ -326,6 +326,16 @@ struct PlainMacState {
   QTORCH_HD float finish(const MacParams&) const { return c; }
 };
 
+/// f(state) with a default state of the chain that the options m make: PlainMacState<KA>
+/// where it serves, else MacState<KM, KA>. Both devices' kernels pick their chain with it.
+template <RoundKind KM, RoundKind KA, class F>
+void with_mac_state(const MacParams& m, F f) {
+  if (PlainMacState<KA>::serves(m))
+    f(PlainMacState<KA>{});
+  else
+    f(MacState<KM, KA>{});
+}
+
 /// One multiply-accumulate chain of qmatmul for one output element in State (MacState or
 /// PlainMacState), generic over how the operands and random words are read: a(k), b(k) give
 /// the k-th operands, word(slot) the element's random word for a slot (only called for

@@ -81,10 +81,7 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
       }
     });
   };
-  if (PlainMacState<KA>::serves(m))
-    chains(PlainMacState<KA>{});
-  else
-    chains(MacState<KM, KA>{});
+  with_mac_state<KM, KA>(m, chains);
 }
 
 }  // namespace

@@ -98,17 +98,14 @@ void run_qmatmul(const float* a, const float* bt, float* out, const MacParams& m
   // Without a multiply format its rounding is never read: one instantiation serves (as on
   // the CPU).
   const RoundKind km = m.has_mul ? m.mul.kind : RoundKind::NearestEven;
-  // A chain of one rounding per step has its own kernel, with a state of one float.
-  with_round_kind(m.acc.kind, [&](auto acc) {
-    constexpr RoundKind KA = decltype(acc)::value;
-    if (PlainMacState<KA>::serves(m)) {
-      launch(qmatmul_kernel<PlainMacState<KA>>, grid, dim3(kThreadsX, kThreadsY), a, bt, out, m, seed, offset, tiles_n,
-             tiles);
-      return;
-    }
-    with_round_kind(km, [&](auto mul) {
-      launch(qmatmul_kernel<MacState<decltype(mul)::value, KA>>, grid, dim3(kThreadsX, kThreadsY), a, bt, out, m, seed,
-             offset, tiles_n, tiles);
+  // A chain of one rounding per step has its own kernel, with a state of one float (the
+  // same kernel for every multiply rounding).
+  with_round_kind(km, [&](auto mul) {
+    with_round_kind(m.acc.kind, [&](auto acc) {
+      with_mac_state<decltype(mul)::value, decltype(acc)::value>(m, [&](auto state) {
+        launch(qmatmul_kernel<decltype(state)>, grid, dim3(kThreadsX, kThreadsY), a, bt, out, m, seed, offset,
+               tiles_n, tiles);
+      });
     });
   });
 }
