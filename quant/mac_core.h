@@ -151,7 +151,8 @@ inline constexpr int64_t kRoundingsPerStep = 5;
 /// (a carry moves to the next binade) and clear them; the result lies on the format's grid
 /// within float32's range, so the conversion to float is exact. The CPU's AVX-512 kernel
 /// (quant/cpu/qmatmul_fast.h, sum_round_lanes) applies the same rule to the nearest and
-/// directed modes on eight lanes.
+/// directed modes on eight lanes; its float32-lane kernel (quant/cpu/qmatmul_float_lanes.h)
+/// applies round_fma_by_float_bits' rule on sixteen.
 template <RoundKind K>
 QTORCH_HD bool round_sum_by_bits(double x, double y, const QuantParams& p, uint32_t rnd, float& out) {
   constexpr uint64_t kSign = uint64_t{1} << 63;

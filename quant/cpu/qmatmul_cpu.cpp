@@ -1,22 +1,52 @@
 // CPU qmatmul: each output element's multiply-accumulate chain (quant/mac_core.h: MacState,
 // or PlainMacState where the options make it one rounding per step);
-// OpenMP over output rows. With floating formats and no stochastic rounding, eight chains
-// of a row run at once in the AVX-512 kernel of quant/cpu/qmatmul_fast.h; otherwise one
+// OpenMP over output rows. With floating formats and no stochastic rounding, a row's chains
+// run in AVX-512 lanes: sixteen at once in float32 (quant/cpu/qmatmul_float_lanes.h) for
+// formats of at most 22 mantissa bits, else eight at once in doubles
+// (quant/cpu/qmatmul_fast.h); otherwise one
 // chain at a time on contiguous rows of A and of B transposed, with the element's random
 // words (stochastic rounding) made 64 at a time beforehand. An element's result and random
 // words depend on its index only, so the split among threads changes nothing.
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
 #include "qtorch/core/cpu/parallel.h"
 
+#include <type_traits>
 #include <vector>
 
 #include "qtorch/quant/cpu/exact_subnormals.h"
 #include "qtorch/quant/cpu/philox_simd.h"
 #include "qtorch/quant/cpu/qmatmul_fast.h"
+#include "qtorch/quant/cpu/qmatmul_float_lanes.h"
 #include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
 namespace {
+
+#if QTORCH_QUANT_AVX512
+/// A vector kernel over the output, kLanes chains per vector: tiles of one row and four
+/// interleaved vectors of columns, then single vectors for the rest of the row (the last
+/// with fewer live lanes). kernel(groups, row of A, B from column j, out from column j,
+/// live lanes of the last vector), with groups a std::integral_constant (4 or 1).
+/// Column-tile major: a thread keeps its tiles of B (K x 4 kLanes floats) in cache across
+/// the rows of A.
+template <int kLanes, class Kernel>
+void over_row_tiles(const float* a, const float* b, float* out, const MacParams& m, bool parallel, Kernel kernel) {
+  constexpr int64_t kTile = 4 * kLanes;
+  const int64_t tiles = (m.N + kTile - 1) / kTile;
+  qtorch::cpu::parallel_for(m.M * tiles, parallel, [&](int64_t t) {
+    const cpu::ExactSubnormals exact_subnormals;
+    const int64_t i = t % m.M, j0 = (t / m.M) * kTile;
+    const float* row = a + i * m.K;
+    float* o = out + i * m.N;
+    if (j0 + kTile <= m.N) {
+      kernel(std::integral_constant<int, 4>{}, row, b + j0, o + j0, kLanes);
+      return;
+    }
+    for (int64_t j = j0; j < m.N; j += kLanes)
+      kernel(std::integral_constant<int, 1>{}, row, b + j, o + j, static_cast<int>(m.N - j < kLanes ? m.N - j : kLanes));
+  });
+}
+#endif
 
 template <RoundKind KM, RoundKind KA>
 void run(const float* a, const float* b, float* out, const MacParams& m, uint64_t seed, uint64_t offset,
@@ -24,27 +54,23 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
   const bool parallel = m.M * m.N * m.K >= (int64_t{1} << 16);
 #if QTORCH_QUANT_AVX512
   if constexpr (KM != RoundKind::Stochastic && KA != RoundKind::Stochastic) {
+    if (allow_fast && cpu::qmatmul_float_lanes_supported(m)) {
+      const auto f = cpu::FloatLanesFormats::of<KM, KA>(m);
+      const auto lanes_kernel = [&](auto plain) {
+        over_row_tiles<16>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
+          cpu::mac_float_lanes<KM, KA, decltype(groups)::value, decltype(plain)::value>(m, f, row, bj, m.N, oj, lanes);
+        });
+      };
+      if (PlainMacState<KA>::serves(m))
+        lanes_kernel(std::true_type{});
+      else
+        lanes_kernel(std::false_type{});
+      return;
+    }
     if (allow_fast && cpu::qmatmul_fast_supported(m)) {
       const cpu::DoubleFormat mul(m.has_mul ? m.mul : m.acc), acc(m.acc);
-      // Tiles of one row and 32 columns (four interleaved vectors of chains), then groups
-      // of eight for the rest of the row.
-      constexpr int64_t kTile = 32;
-      const int64_t tiles = (m.N + kTile - 1) / kTile;
-      qtorch::cpu::parallel_for(m.M * tiles, parallel, [&](int64_t t) {
-        const cpu::ExactSubnormals exact_subnormals;
-        // Column-tile major: a thread keeps its tiles of B (K x 32 floats each) in cache
-        // across the rows of A.
-        const int64_t i = t % m.M, j0 = (t / m.M) * kTile;
-        const float* row = a + i * m.K;
-        float* o = out + i * m.N;
-        if (j0 + kTile <= m.N) {
-          cpu::mac_lanes<KM, KA, 4>(m, mul, acc, row, b + j0, m.N, o + j0, 8);
-          return;
-        }
-        for (int64_t j = j0; j < m.N; j += 8) {
-          const int lanes = static_cast<int>(m.N - j < 8 ? m.N - j : 8);
-          cpu::mac_lanes<KM, KA, 1>(m, mul, acc, row, b + j, m.N, o + j, lanes);
-        }
+      over_row_tiles<8>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
+        cpu::mac_lanes<KM, KA, decltype(groups)::value>(m, mul, acc, row, bj, m.N, oj, lanes);
       });
       return;
     }

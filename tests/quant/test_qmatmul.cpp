@@ -412,36 +412,49 @@ TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
 }
 
 TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
-  // Full 32-column tiles and a ragged tail, values down in fp16's subnormal range and up to
-  // its overflow, a few infinities and NaNs: every non-stochastic mode and option.
+  // The vector kernels (float32 lanes for the one-rounding chain, doubles for the rest)
+  // against the scalar chain: full tiles and ragged tails (N = 77 and 100), every
+  // non-stochastic mode and option, on two operand sets:
+  // - full-width values down in fp16's subnormal range and up to its overflow, a few
+  //   infinities and NaNs;
+  // - short values (a few significant bits, exponents close together), whose sums are
+  //   often exact and land on the grids' values and midpoints, the decision points where
+  //   the float32 rule must hand over to the exact path.
   std::mt19937 gen(23);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_int_distribution<int> exponent(-14, 7);
-  const int64_t M = 3, K = 29, N = 77;
-  std::vector<float> av(M * K), bv(K * N);
-  for (auto* v : {&av, &bv})
-    for (float& x : *v) x = normal(gen) * std::ldexp(1.0f, exponent(gen));
-  av[5] = INFINITY, bv[40] = NAN, av[M * K - 1] = -INFINITY, bv[7] = 0.0f, bv[8] = -0.0f;
+  std::uniform_int_distribution<int> exponent(-14, 7), small(-12, 12), near(-3, 1);
+  const int64_t M = 3, K = 29;
   const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down};
-  for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0"})
-    for (const char* extra : {"", ",mul=float:5:2", ",mul=float:4:3:nosat:fn", ",chunk=5", ",kahan", ",fma"})
-      for (Rounding mode : modes) {
-        MacOptions o = parse_mac(std::string("acc=") + acc + extra);
-        o.accumulate_rounding = mode;
-        o.multiply_rounding = modes[(static_cast<int>(mode) + 1) % 5];
-        MacParams m;
-        m.M = M, m.K = K, m.N = N;
-        m.has_mul = o.multiply.has_value();
-        if (m.has_mul) m.mul = make_quant_params(*o.multiply, o.multiply_rounding, {1});
-        m.acc = make_quant_params(o.accumulate, o.accumulate_rounding, {1});
-        m.fma = o.fma, m.compensated = o.compensated, m.chunk = o.chunk;
-        m.slots = (K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0)) * kRoundingsPerStep;
-        std::vector<float> fast(M * N), scalar(M * N);
-        qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 0, 0, true);
-        qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 0, 0, false);
-        const auto r = qtorch::testing::expect_bitwise_equal(fast, scalar);
-        ASSERT_TRUE(r) << mac_text(o) << ": " << r.message;
-      }
+  for (const int64_t N : {77, 100})
+    for (const bool short_values : {false, true}) {
+      std::vector<float> av(M * K), bv(K * N);
+      for (auto* v : {&av, &bv})
+        for (float& x : *v)
+          x = short_values ? std::ldexp(static_cast<float>(small(gen)), near(gen))
+                           : normal(gen) * std::ldexp(1.0f, exponent(gen));
+      if (!short_values) av[5] = INFINITY, bv[40] = NAN, av[M * K - 1] = -INFINITY, bv[7] = 0.0f, bv[8] = -0.0f;
+      for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0",
+                              "float:8:22", "float:4:1:nosat"})
+        for (const char* extra : {"", ",mul=float:5:2", ",mul=float:4:3:nosat:fn", ",chunk=5", ",kahan", ",fma"})
+          for (Rounding mode : modes) {
+            MacOptions o = parse_mac(std::string("acc=") + acc + extra);
+            o.accumulate_rounding = mode;
+            o.multiply_rounding = modes[(static_cast<int>(mode) + 1) % 5];
+            MacParams m;
+            m.M = M, m.K = K, m.N = N;
+            m.has_mul = o.multiply.has_value();
+            if (m.has_mul) m.mul = make_quant_params(*o.multiply, o.multiply_rounding, {1});
+            m.acc = make_quant_params(o.accumulate, o.accumulate_rounding, {1});
+            m.fma = o.fma, m.compensated = o.compensated, m.chunk = o.chunk;
+            m.slots = (K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0)) * kRoundingsPerStep;
+            std::vector<float> fast(M * N), scalar(M * N);
+            qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 0, 0, true);
+            qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 0, 0, false);
+            const auto r = qtorch::testing::expect_bitwise_equal(fast, scalar);
+            ASSERT_TRUE(r) << mac_text(o) << (short_values ? ", short values" : "") << ", N " << N << ": "
+                           << r.message;
+          }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
