@@ -26,21 +26,25 @@ inline bool qmatmul_float_lanes_supported(const MacParams& m) {
   return qmatmul_fast_supported(m) && m.acc.man <= 22 && (!m.has_mul || m.mul.man <= 22);
 }
 
-/// The accumulator's constants for the float32 bit rule, in 32-bit lanes.
+/// A format's constants for the float32 bit rule, in 32-bit lanes.
 struct FloatFormat {
   __m512i low;       // the 23 - man bits below the format's grid
   __m512i point;     // the low bits of a decision point: half a step (nearest), 0 (directed)
-  __m512i abs;       // the magnitude bits
+  __m512i lsb_mask;  // nearest even's ties: 1 where the kept lsb is s's bit 23 - man, 0
+                     // where it is the implicit bit (man = 0)
+  __m128i shift;     // 23 - man
   __m512i max_bits;  // the largest value's magnitude bits
   __m512i min_bits;  // 2^max(emin, -126): below it the grid is not 2^(e - man)
   template <RoundKind K>
   static FloatFormat of(const QuantParams& p) {
     constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
     const int shift = 23 - p.man;
+    const uint32_t half = 1u << (shift - 1);
     FloatFormat f;
     f.low = _mm512_set1_epi32(static_cast<int32_t>((1u << shift) - 1u));
-    f.point = _mm512_set1_epi32(kNearest ? static_cast<int32_t>(1u << (shift - 1)) : 0);
-    f.abs = _mm512_set1_epi32(0x7fffffff);
+    f.point = _mm512_set1_epi32(kNearest ? static_cast<int32_t>(half) : 0);
+    f.lsb_mask = _mm512_set1_epi32(p.man == 0 ? 0 : 1);
+    f.shift = _mm_cvtsi32_si128(shift);
     f.max_bits = _mm512_set1_epi32(static_cast<int32_t>(p.max_bits));
     f.min_bits = _mm512_set1_epi32(((p.emin > -126 ? p.emin : -126) + 127) << 23);
     return f;
@@ -61,20 +65,84 @@ template <RoundKind K>
   return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
+/// Where s = fma(a, b, c) (bit pattern sb) is zero or on a decision point (lanes
+/// `special`), moves s to where the bit rule with fma_round_lanes' bias (half a step for
+/// every nearest mode) gives the exact a * b + c's rounding. An exact zero stays, and so
+/// does an exact grid value under a directed mode. An exact tie moves one float32 step in
+/// the direction its mode breaks it. A special s that is not the exact value moves one
+/// float32 step toward it: the exact value lies strictly between the two, with no decision
+/// point between it and the new s, since decision points are at least two float32 steps
+/// apart (man <= 22). The exact error comes from TwoSum of the product and c, so it needs
+/// the product exact in float32 on those lanes (its error zero, and the product at least
+/// 2^-100, one operand zero or b one, so that no error is lost below float32's range).
+/// False, with sb unchanged, where it is not, or where a move leaves [2^emin, max].
+template <RoundKind K>
+[[gnu::noinline]] bool move_special_lanes(__m512 a, __m512 b, __m512 c, __mmask16 special, const FloatFormat& f,
+                                          __m512i& sb) {
+  constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 p = _mm512_mul_ps(a, b);
+  const __mmask16 exact_product =
+      _mm512_cmp_ps_mask(_mm512_fmsub_ps(a, b, p), zero, _CMP_EQ_OQ) &
+      (_mm512_cmp_ps_mask(_mm512_abs_ps(p), _mm512_set1_ps(0x1p-100f), _CMP_GE_OQ) |
+       _mm512_cmp_ps_mask(a, zero, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(b, zero, _CMP_EQ_OQ) |
+       _mm512_cmp_ps_mask(b, _mm512_set1_ps(1.0f), _CMP_EQ_OQ));
+  if (special & ~exact_product) return false;
+  // TwoSum: e = p + c - s exactly (s finite).
+  const __m512 s = _mm512_castsi512_ps(sb);
+  const __m512 bb = _mm512_sub_ps(s, p);
+  const __m512 e = _mm512_add_ps(_mm512_sub_ps(p, _mm512_sub_ps(s, bb)), _mm512_sub_ps(c, bb));
+  const __mmask16 nonzero = _mm512_cmp_ps_mask(s, zero, _CMP_NEQ_UQ);
+  const __mmask16 inexact = special & _mm512_cmp_ps_mask(e, zero, _CMP_NEQ_UQ);
+  // Up in magnitude: an inexact s whose error has its sign, and exact ties broken away
+  // from zero.
+  __mmask16 up = inexact & static_cast<__mmask16>(~_mm512_movepi32_mask(_mm512_xor_si512(_mm512_castps_si512(e), sb)));
+  __mmask16 down = inexact & ~up;
+  if constexpr (kNearest) {
+    const __mmask16 tie = special & nonzero & ~inexact;
+    __mmask16 away;
+    if constexpr (K == RoundKind::NearestAway) {
+      away = 0xffffu;
+    } else if constexpr (K == RoundKind::NearestUp) {
+      away = static_cast<__mmask16>(~_mm512_movepi32_mask(sb));
+    } else {
+      // Even: away where the kept lsb is odd (the implicit bit when man = 0).
+      const __m512i lsb = _mm512_and_si512(_mm512_srl_epi32(sb, f.shift), f.lsb_mask);
+      away = _mm512_test_epi32_mask(_mm512_or_si512(lsb, _mm512_andnot_si512(f.lsb_mask, _mm512_set1_epi32(1))),
+                                    _mm512_set1_epi32(1));
+    }
+    up |= tie & away;
+    down |= tie & ~away;
+  }
+  if (!(up | down)) return true;
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i moved = _mm512_mask_sub_epi32(_mm512_mask_add_epi32(sb, up, sb, one), down, sb, one);
+  const __m512i ab = _mm512_and_si512(moved, _mm512_set1_epi32(0x7fffffff));
+  if (_mm512_mask_cmpgt_epu32_mask(up | down, ab, f.max_bits) | _mm512_mask_cmplt_epu32_mask(up | down, ab, f.min_bits))
+    return false;
+  sb = moved;
+  return true;
+}
+
 /// round_fma_by_float_bits<K>'s rule on sixteen lanes: Qacc(a * b + c) for the exact
-/// a * b + c. Lanes outside `live` are ignored; a vector with a live lane that the rule does
-/// not take is rounded in doubles.
+/// a * b + c, extended to decision points and zeros by move_special_lanes. Lanes outside
+/// `live` are ignored; a vector with a live lane that the rule does not take (below
+/// 2^emin but not zero, above max, not finite, or special where the product is not exact
+/// in float32) is rounded in doubles.
 template <RoundKind K>
 [[gnu::always_inline]] inline __m512 fma_round_lanes(__m512 a, __m512 b, __m512 c, __mmask16 live, const FloatFormat& f,
                                                      const DoubleFormat& d) {
   static_assert(K != RoundKind::Stochastic, "stochastic rounding needs 32 bits below the grid");
-  const __m512i sb = _mm512_castps_si512(_mm512_fmadd_ps(a, b, c));
-  const __m512i ab = _mm512_and_si512(sb, f.abs);
-  const __mmask16 rare = _mm512_mask_cmpeq_epi32_mask(live, _mm512_and_si512(sb, f.low), f.point) |
-                         _mm512_mask_cmpgt_epu32_mask(live, ab, f.max_bits) |
-                         _mm512_mask_cmplt_epu32_mask(live, ab, f.min_bits);
-  if (rare) [[unlikely]]
-    return fma_round_lanes_in_doubles<K>(a, b, c, d);
+  __m512i sb = _mm512_castps_si512(_mm512_fmadd_ps(a, b, c));
+  const __m512i ab = _mm512_and_si512(sb, _mm512_set1_epi32(0x7fffffff));
+  const __mmask16 point = _mm512_mask_cmpeq_epi32_mask(live, _mm512_and_si512(sb, f.low), f.point);
+  const __mmask16 above = _mm512_mask_cmpgt_epu32_mask(live, ab, f.max_bits);
+  const __mmask16 below = _mm512_mask_cmplt_epu32_mask(live, ab, f.min_bits);  // zero included
+  if (point | above | below) [[unlikely]] {
+    const __mmask16 zero = _mm512_mask_cmpeq_epi32_mask(below, ab, _mm512_setzero_si512());
+    if (above || (below & ~zero) || !move_special_lanes<K>(a, b, c, point | zero, f, sb))
+      return fma_round_lanes_in_doubles<K>(a, b, c, d);
+  }
   // The bias on the signed pattern: no carry reaches the sign bit, as |s| <= max. Off the
   // decision points every nearest mode adds half a step, and the directed modes add a
   // whole step less one where they round away from zero.

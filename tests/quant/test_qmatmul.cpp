@@ -419,20 +419,31 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
   //   infinities and NaNs;
   // - short values (a few significant bits, exponents close together), whose sums are
   //   often exact and land on the grids' values and midpoints, the decision points where
-  //   the float32 rule must hand over to the exact path.
+  //   the float32 rule must hand over to the exact path, or to exact zeros;
+  // - a first step of normal products, then products of about 2^-160, which float32 loses
+  //   (its product is 0 and its error too) while the exact sum moves off the grid.
   std::mt19937 gen(23);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_int_distribution<int> exponent(-14, 7), small(-12, 12), near(-3, 1);
   const int64_t M = 3, K = 29;
   const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down};
+  enum class Operands { FullWidth, Short, TinyProducts };
   for (const int64_t N : {77, 100})
-    for (const bool short_values : {false, true}) {
+    for (const Operands operands : {Operands::FullWidth, Operands::Short, Operands::TinyProducts}) {
       std::vector<float> av(M * K), bv(K * N);
       for (auto* v : {&av, &bv})
-        for (float& x : *v)
-          x = short_values ? std::ldexp(static_cast<float>(small(gen)), near(gen))
-                           : normal(gen) * std::ldexp(1.0f, exponent(gen));
-      if (!short_values) av[5] = INFINITY, bv[40] = NAN, av[M * K - 1] = -INFINITY, bv[7] = 0.0f, bv[8] = -0.0f;
+        for (size_t e = 0; e < v->size(); ++e) {
+          const bool first_step = (v == &av ? e % K : e / N) == 0;
+          float& x = (*v)[e];
+          if (operands == Operands::FullWidth)
+            x = normal(gen) * std::ldexp(1.0f, exponent(gen));
+          else if (operands == Operands::Short || first_step)
+            x = std::ldexp(static_cast<float>(small(gen)), near(gen));
+          else
+            x = normal(gen) * 0x1p-80f;
+        }
+      if (operands == Operands::FullWidth)
+        av[5] = INFINITY, bv[40] = NAN, av[M * K - 1] = -INFINITY, bv[7] = 0.0f, bv[8] = -0.0f;
       for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0",
                               "float:8:22", "float:4:1:nosat"})
         for (const char* extra : {"", ",mul=float:5:2", ",mul=float:4:3:nosat:fn", ",chunk=5", ",kahan", ",fma"})
@@ -451,7 +462,7 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
             qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 0, 0, true);
             qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 0, 0, false);
             const auto r = qtorch::testing::expect_bitwise_equal(fast, scalar);
-            ASSERT_TRUE(r) << mac_text(o) << (short_values ? ", short values" : "") << ", N " << N << ": "
+            ASSERT_TRUE(r) << mac_text(o) << ", operands " << static_cast<int>(operands) << ", N " << N << ": "
                            << r.message;
           }
     }
