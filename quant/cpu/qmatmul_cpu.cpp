@@ -10,6 +10,7 @@
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
 #include "qtorch/core/cpu/parallel.h"
 
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -56,15 +57,23 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
   if constexpr (KM != RoundKind::Stochastic && KA != RoundKind::Stochastic) {
     if (allow_fast && cpu::qmatmul_float_lanes_supported(m)) {
       const auto f = cpu::FloatLanesFormats::of<KM, KA>(m);
-      const auto lanes_kernel = [&](auto plain) {
+      if (!PlainMacState<KA>::serves(m)) {
         over_row_tiles<16>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
-          cpu::mac_float_lanes<KM, KA, decltype(groups)::value, decltype(plain)::value>(m, f, row, bj, m.N, oj, lanes);
+          cpu::mac_float_lanes<KM, KA, decltype(groups)::value, false, false>(m, f, row, bj, m.N, oj, lanes);
         });
-      };
-      if (PlainMacState<KA>::serves(m))
-        lanes_kernel(std::true_type{});
-      else
-        lanes_kernel(std::false_type{});
+        return;
+      }
+      // One rounding per step: where a tile's operands make every product exact in float32,
+      // the sums round through odd_sum_round_lanes (no branch on decision points).
+      const std::optional<cpu::ShortOperands> short_operands =
+          m.acc.man <= 21 ? std::optional<cpu::ShortOperands>(std::in_place, a, b, m) : std::nullopt;
+      over_row_tiles<16>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
+        constexpr int G = decltype(groups)::value;
+        if (short_operands && short_operands->tile((row - a) / m.K, bj - b, G))
+          cpu::mac_float_lanes<KM, KA, G, true, true>(m, f, row, bj, m.N, oj, lanes);
+        else
+          cpu::mac_float_lanes<KM, KA, G, true, false>(m, f, row, bj, m.N, oj, lanes);
+      });
       return;
     }
     if (allow_fast && cpu::qmatmul_fast_supported(m)) {

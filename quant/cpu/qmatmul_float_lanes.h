@@ -17,6 +17,8 @@
 #include "qtorch/quant/cpu/qmatmul_fast.h"
 
 #if QTORCH_QUANT_AVX512
+#include <algorithm>
+#include <vector>
 
 namespace qtorch::quant::cpu {
 
@@ -32,6 +34,8 @@ struct FloatFormat {
   __m512i point;     // the low bits of a decision point: half a step (nearest), 0 (directed)
   __m512i lsb_mask;  // nearest even's ties: 1 where the kept lsb is s's bit 23 - man, 0
                      // where it is the implicit bit (man = 0)
+  __m512i tie_bias;  // nearest even: the bias before the kept lsb's (half a step less one;
+                     // half a step when man = 0, whose kept lsb, the implicit bit, is odd)
   __m128i shift;     // 23 - man
   __m512i max_bits;  // the largest value's magnitude bits
   __m512i min_bits;  // 2^max(emin, -126): below it the grid is not 2^(e - man)
@@ -44,6 +48,7 @@ struct FloatFormat {
     f.low = _mm512_set1_epi32(static_cast<int32_t>((1u << shift) - 1u));
     f.point = _mm512_set1_epi32(kNearest ? static_cast<int32_t>(half) : 0);
     f.lsb_mask = _mm512_set1_epi32(p.man == 0 ? 0 : 1);
+    f.tie_bias = _mm512_set1_epi32(static_cast<int32_t>(p.man == 0 ? half : half - 1u));
     f.shift = _mm_cvtsi32_si128(shift);
     f.max_bits = _mm512_set1_epi32(static_cast<int32_t>(p.max_bits));
     f.min_bits = _mm512_set1_epi32(((p.emin > -126 ? p.emin : -126) + 127) << 23);
@@ -158,6 +163,91 @@ template <RoundKind K>
   return _mm512_castsi512_ps(_mm512_andnot_si512(f.low, _mm512_add_epi32(sb, bias)));
 }
 
+/// Qacc(x + y) on sixteen lanes for float32 x and y, by rounding to odd: s = x + y with its
+/// exact error e from TwoSum, moved one float32 step toward the exact sum where e is not
+/// zero and s's last bit is 0. That float has the exact sum's rounding under every mode
+/// (ties included, the exact sum being one) when the format keeps at most 22 significant
+/// bits, two fewer than float32 (man <= 21): its decision points are then even patterns
+/// at least two steps apart. The bit rule then adds the mode's bias, ties included. No
+/// branch on the decision points, so no mispredicted one where sums often land on them
+/// (short operands). Lanes outside `live` are ignored; a vector with a live lane whose
+/// rounded-to-odd sum is nonzero outside [2^emin, max] (or not finite) is rounded in
+/// doubles.
+template <RoundKind K>
+[[gnu::always_inline]] inline __m512 odd_sum_round_lanes(__m512 x, __m512 y, __mmask16 live, const FloatFormat& f,
+                                                         const DoubleFormat& d) {
+  static_assert(K != RoundKind::Stochastic, "stochastic rounding needs 32 bits below the grid");
+  const __m512 s = _mm512_add_ps(x, y);
+  const __m512 bb = _mm512_sub_ps(s, x);
+  const __m512 e = _mm512_add_ps(_mm512_sub_ps(x, _mm512_sub_ps(s, bb)), _mm512_sub_ps(y, bb));
+  __m512i sb = _mm512_castps_si512(s);
+  const __m512i one = _mm512_set1_epi32(1);
+  // (Ordered: an overflow's NaN error moves nothing, and the infinity goes to doubles.)
+  const __mmask16 move = _mm512_mask_testn_epi32_mask(_mm512_cmp_ps_mask(e, _mm512_setzero_ps(), _CMP_NEQ_OQ), sb, one);
+  const __mmask16 up = move & static_cast<__mmask16>(~_mm512_movepi32_mask(_mm512_xor_si512(_mm512_castps_si512(e), sb)));
+  sb = _mm512_mask_sub_epi32(_mm512_mask_add_epi32(sb, up, sb, one), move & ~up, sb, one);
+  const __m512i ab = _mm512_and_si512(sb, _mm512_set1_epi32(0x7fffffff));
+  // Outside [2^emin, max] but for zero: ab - 1 wraps zero to the top.
+  if (_mm512_mask_cmpgt_epu32_mask(live, ab, f.max_bits) |
+      _mm512_mask_cmplt_epu32_mask(live, _mm512_sub_epi32(ab, one), _mm512_sub_epi32(f.min_bits, one))) [[unlikely]]
+    return fma_round_lanes_in_doubles<K>(x, _mm512_set1_ps(1.0f), y, d);
+  __m512i bias;
+  if constexpr (K == RoundKind::TowardZero)
+    bias = _mm512_setzero_si512();
+  else if constexpr (K == RoundKind::Up)
+    bias = _mm512_andnot_si512(_mm512_srai_epi32(sb, 31), f.low);
+  else if constexpr (K == RoundKind::Down)
+    bias = _mm512_and_si512(_mm512_srai_epi32(sb, 31), f.low);
+  else if constexpr (K == RoundKind::NearestAway)
+    bias = f.point;
+  else if constexpr (K == RoundKind::NearestUp)
+    bias = _mm512_sub_epi32(f.point, _mm512_srli_epi32(sb, 31));
+  else
+    bias = _mm512_add_epi32(f.tie_bias, _mm512_and_si512(_mm512_srl_epi32(sb, f.shift), f.lsb_mask));
+  return _mm512_castsi512_ps(_mm512_andnot_si512(f.low, _mm512_add_epi32(sb, bias)));
+}
+
+/// The lanes of v whose every product with another such value is exact in float32, at
+/// least 2^-100 or zero, and below 2^120: zero, or a normal magnitude in [2^-50, 2^60)
+/// whose significand fits in 12 bits (fp16, bf16 and the FP8 formats do).
+inline __mmask16 short_operand_lanes(__m512 v) {
+  const __m512i ab = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+  const __m512i lowest = _mm512_set1_epi32((127 - 50) << 23), span = _mm512_set1_epi32(110 << 23);
+  return _mm512_testn_epi32_mask(ab, ab) |
+         _mm512_mask_cmplt_epu32_mask(_mm512_testn_epi32_mask(ab, _mm512_set1_epi32(0xfff)),
+                                      _mm512_sub_epi32(ab, lowest), span);
+}
+
+/// Which rows of A ([M, K]) and which groups of sixteen columns of B ([K, N]) hold short
+/// operands only (short_operand_lanes): a tile of both has every product exact in float32.
+struct ShortOperands {
+  std::vector<uint8_t> rows, groups;
+  ShortOperands(const float* a, const float* b, const MacParams& m)
+      : rows(static_cast<size_t>(m.M), 1), groups(static_cast<size_t>((m.N + 15) / 16), 1) {
+    const auto all_short = [](const float* x, int64_t n) {
+      for (int64_t j = 0; j < n; j += 16)
+        if (short_operand_lanes(_mm512_maskz_loadu_ps(lanes_below(n - j), x + j)) != 0xffffu) return false;
+      return true;
+    };
+    for (int64_t i = 0; i < m.M; ++i) rows[static_cast<size_t>(i)] = all_short(a + i * m.K, m.K);
+    for (int64_t k = 0; k < m.K; ++k)
+      for (int64_t g = 0; g < static_cast<int64_t>(groups.size()); ++g)
+        if (groups[static_cast<size_t>(g)] && !all_short(b + k * m.N + 16 * g, std::min<int64_t>(16, m.N - 16 * g)))
+          groups[static_cast<size_t>(g)] = 0;
+  }
+  /// Whether row i and the `count` groups from column j hold short operands only.
+  bool tile(int64_t i, int64_t j, int count) const {
+    if (!rows[static_cast<size_t>(i)]) return false;
+    for (int64_t g = j / 16; g < j / 16 + count && g < static_cast<int64_t>(groups.size()); ++g)
+      if (!groups[static_cast<size_t>(g)]) return false;
+    return true;
+  }
+
+ private:
+  /// The mask of the first min(n, 16) lanes; masked-off lanes load as zero, a short operand.
+  static __mmask16 lanes_below(int64_t n) { return n >= 16 ? 0xffffu : static_cast<__mmask16>((1u << n) - 1u); }
+};
+
 /// The rounding formats of a chain in both kernels' forms.
 struct FloatLanesFormats {
   FloatFormat mul, acc;
@@ -173,8 +263,10 @@ struct FloatLanesFormats {
 /// overlap: out[j] for columns j0 .. j0 + 16 G - 1 of B ([K, N] row-major; b points at
 /// column j0 of row 0; the last group has `last_lanes` live lanes). a: the row of A.
 /// kPlain: the chain is PlainMacState's, one rounding per step (else MacState's, with a
-/// multiply format, Kahan or chunks as m says).
-template <RoundKind KM, RoundKind KA, int G, bool kPlain>
+/// multiply format, Kahan or chunks as m says). kShortOperands (plain chains only): every
+/// product is exact in float32 (ShortOperands), and the accumulator has man <= 21, so each
+/// step is the product plus c, rounded through odd_sum_round_lanes.
+template <RoundKind KM, RoundKind KA, int G, bool kPlain, bool kShortOperands>
 inline void mac_float_lanes(const MacParams& m, const FloatLanesFormats& f, const float* a, const float* b,
                             int64_t ldb, float* out, int last_lanes) {
   __mmask16 live[G];
@@ -195,7 +287,11 @@ inline void mac_float_lanes(const MacParams& m, const FloatLanesFormats& f, cons
       const __m512 ak = _mm512_set1_ps(a[k]);
       for (int g = 0; g < G; ++g) {
         const __m512 bk = _mm512_maskz_loadu_ps(live[g], b + k * ldb + 16 * g);
-        if constexpr (kPlain) {
+        if constexpr (kShortOperands) {
+          static_assert(kPlain, "short operands: one rounding per step");
+          c[g] = odd_sum_round_lanes<KA>(_mm512_mul_ps(ak, bk), c[g], live[g], f.acc, f.acc_d);
+          continue;
+        } else if constexpr (kPlain) {
           c[g] = round_acc(ak, bk, c[g], g);
           continue;
         }

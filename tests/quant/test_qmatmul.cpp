@@ -420,16 +420,18 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
   // - short values (a few significant bits, exponents close together), whose sums are
   //   often exact and land on the grids' values and midpoints, the decision points where
   //   the float32 rule must hand over to the exact path, or to exact zeros;
+  // - short values with exponents far apart, whose products are exact in float32 and
+  //   whose sums are often not;
   // - a first step of normal products, then products of about 2^-160, which float32 loses
   //   (its product is 0 and its error too) while the exact sum moves off the grid.
   std::mt19937 gen(23);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::uniform_int_distribution<int> exponent(-14, 7), small(-12, 12), near(-3, 1);
+  std::uniform_int_distribution<int> exponent(-14, 7), small(-12, 12), near(-3, 1), far(-12, 5);
   const int64_t M = 3, K = 29;
   const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down};
-  enum class Operands { FullWidth, Short, TinyProducts };
+  enum class Operands { FullWidth, Short, ShortWide, TinyProducts };
   for (const int64_t N : {77, 100})
-    for (const Operands operands : {Operands::FullWidth, Operands::Short, Operands::TinyProducts}) {
+    for (const Operands operands : {Operands::FullWidth, Operands::Short, Operands::ShortWide, Operands::TinyProducts}) {
       std::vector<float> av(M * K), bv(K * N);
       for (auto* v : {&av, &bv})
         for (size_t e = 0; e < v->size(); ++e) {
@@ -437,13 +439,26 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
           float& x = (*v)[e];
           if (operands == Operands::FullWidth)
             x = normal(gen) * std::ldexp(1.0f, exponent(gen));
-          else if (operands == Operands::Short || first_step)
+          else if (operands == Operands::Short || (operands == Operands::TinyProducts && first_step))
             x = std::ldexp(static_cast<float>(small(gen)), near(gen));
+          else if (operands == Operands::ShortWide)
+            x = std::ldexp(static_cast<float>(small(gen)), far(gen));
           else
-            x = normal(gen) * 0x1p-80f;
+            x = std::ldexp(static_cast<float>(small(gen)), -80);  // short, but too small
         }
       if (operands == Operands::FullWidth)
         av[5] = INFINITY, bv[40] = NAN, av[M * K - 1] = -INFINITY, bv[7] = 0.0f, bv[8] = -0.0f;
+      // A row of A (1) and a column of B (70, in the group of sixteen from column 64) that
+      // are not short: the CPU kernel picks its path per tile.
+      if (operands == Operands::Short || operands == Operands::ShortWide) {
+        // Their first products with a short value are 1 + 3 2^-11 + 2^-25, just above an
+        // fp16 midpoint that float32 rounds them to (a tie that goes down to even); column
+        // 70 is zero after, so that its sums keep the difference.
+        const float wide = std::ldexp(11233963.0f, -25);
+        for (int64_t k = 0; k < K; ++k) av[K + k] = normal(gen), bv[k * N + 70] = 0.0f;
+        av[0] = 3.0f, bv[70] = wide;   // row 0 (short) with column 70
+        av[K] = wide, bv[0] = 3.0f;    // row 1 with column 0 (short)
+      }
       for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0",
                               "float:8:22", "float:4:1:nosat"})
         for (const char* extra : {"", ",mul=float:5:2", ",mul=float:4:3:nosat:fn", ",chunk=5", ",kahan", ",fma"})
