@@ -252,10 +252,12 @@ struct ShortOperands {
 struct FloatLanesFormats {
   FloatFormat mul, acc;
   DoubleFormat mul_d, acc_d;
+  bool acc_odd;  // the accumulator takes odd_sum_round_lanes (man <= 21)
   template <RoundKind KM, RoundKind KA>
   static FloatLanesFormats of(const MacParams& m) {
     const QuantParams& mul = m.has_mul ? m.mul : m.acc;
-    return {FloatFormat::of<KM>(mul), FloatFormat::of<KA>(m.acc), DoubleFormat(mul), DoubleFormat(m.acc)};
+    return {FloatFormat::of<KM>(mul), FloatFormat::of<KA>(m.acc), DoubleFormat(mul), DoubleFormat(m.acc),
+            m.acc.man <= 21};
   }
 };
 
@@ -276,6 +278,12 @@ inline void mac_float_lanes(const MacParams& m, const FloatLanesFormats& f, cons
   const __m512 zero = _mm512_setzero_ps(), minus_zero = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f);
   const auto round_acc = [&](__m512 x, __m512 y, __m512 z, int g) {
     return fma_round_lanes<KA>(x, y, z, live[g], f.acc, f.acc_d);
+  };
+  // Qacc(x + y): rounded to odd where the format allows (no branch on decision points,
+  // where Kahan's and a multiply format's sums often land).
+  const bool odd_sums = f.acc_odd;
+  const auto round_sum = [&](__m512 x, __m512 y, int g) {
+    return odd_sums ? odd_sum_round_lanes<KA>(x, y, live[g], f.acc, f.acc_d) : round_acc(x, one, y, g);
   };
   const auto neg = [](__m512 x) { return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN))); };
   // The chain from k0 to k1 from zero into c (Kahan's y, t, u and compensation as
@@ -300,14 +308,15 @@ inline void mac_float_lanes(const MacParams& m, const FloatLanesFormats& f, cons
           pa = fma_round_lanes<KM>(ak, bk, minus_zero, live[g], f.mul, f.mul_d);
           pb = one;
         }
+        const bool product_rounded = m.has_mul && !m.fma;
         if (m.fma || !m.compensated) {
-          c[g] = round_acc(pa, pb, c[g], g);
+          c[g] = product_rounded ? round_sum(pa, c[g], g) : round_acc(pa, pb, c[g], g);
           continue;
         }
-        const __m512 y = round_acc(pa, pb, neg(comp[g]), g);
-        const __m512 t = round_acc(c[g], one, y, g);
-        const __m512 u = round_acc(t, one, neg(c[g]), g);
-        comp[g] = round_acc(u, one, neg(y), g);
+        const __m512 y = product_rounded ? round_sum(pa, neg(comp[g]), g) : round_acc(pa, pb, neg(comp[g]), g);
+        const __m512 t = round_sum(c[g], y, g);
+        const __m512 u = round_sum(t, neg(c[g]), g);
+        comp[g] = round_sum(u, neg(y), g);
         c[g] = t;
       }
     }
@@ -320,7 +329,7 @@ inline void mac_float_lanes(const MacParams& m, const FloatLanesFormats& f, cons
     for (int g = 0; g < G; ++g) total[g] = zero;
     for (int64_t k0 = 0; k0 < m.K; k0 += m.chunk) {
       run(k0, k0 + m.chunk < m.K ? k0 + m.chunk : m.K, part);
-      for (int g = 0; g < G; ++g) total[g] = round_acc(total[g], one, part[g], g);
+      for (int g = 0; g < G; ++g) total[g] = round_sum(total[g], part[g], g);
     }
   }
   for (int g = 0; g < G; ++g) _mm512_mask_storeu_ps(out + 16 * g, live[g], total[g]);
