@@ -205,32 +205,83 @@ QTORCH_HD_RARE float mac_round_sum(const MacParams& m, double x, double y, uint3
   return round_double_to_format<KA>(round_to_odd(s.s, s.e), m.acc, rnd, clamped);
 }
 
+/// The magnitude bits of p's largest finite value: max_bits, or float32's largest finite
+/// value where max_bits is the infinity's (a format as wide as float32, no finite max).
+QTORCH_HD uint32_t finite_max_bits(const QuantParams& p) {
+  return p.max_bits < 0x7f800000u ? p.max_bits : 0x7f7fffffu;
+}
+
+/// Where s = fmaf(a, b, c) (bits sb, zero or normal and at most the format's max) is zero or
+/// one of a nearest or directed mode K's decision points in format p (man <= 22), moves sb to
+/// a float32 that round_fma_by_float_bits' bit rule (half a step of bias in every nearest
+/// mode) rounds as the exact a * b + c:
+/// - an s that is the exact value stays, but for a tie of a nearest mode, which moves one
+///   float32 step the way its mode breaks it (toward even, away from zero, toward +inf);
+/// - an s that is not moves one float32 step toward the exact value. The exact value lies
+///   strictly between the two floats, and no decision point lies between it and the moved
+///   s: they are float32 values at least two steps apart.
+/// The exact error comes from TwoSum of the product and c, which needs the product exact in
+/// float32: its error fmaf(a, b, -p) zero and not lost below float32's range (the product at
+/// least 2^-100, an operand zero, or b = 1, as in a sum). Returns false, sb unchanged, where
+/// it is not, or where the move leaves [2^max(emin, -126), max].
+template <RoundKind K>
+QTORCH_HD_RARE bool settle_fma_decision_point(float a, float b, float c, const QuantParams& p, uint32_t& sb) {
+  constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+  const float product = a * b;
+  const bool exact_product = fmaf(a, b, -product) == 0.0f &&
+                             (fabsf(product) >= 0x1p-100f || a == 0.0f || b == 0.0f || b == 1.0f);
+  if (!exact_product) return false;
+  // TwoSum: e = product + c - s exactly (s finite).
+  const float s = bits_float(sb);
+  const float bb = s - product;
+  const float e = (product - (s - bb)) + (c - bb);
+  const bool negative = (sb >> 31) != 0u;
+  bool up;  // in magnitude
+  if (e != 0.0f) {
+    up = (float_bits(e) >> 31 != 0u) == negative;
+  } else if (kNearest && (sb << 1) != 0u) {  // a tie
+    if constexpr (K == RoundKind::NearestAway) up = true;
+    else if constexpr (K == RoundKind::NearestUp) up = !negative;
+    else up = p.man == 0 || ((sb >> (23 - p.man)) & 1u) != 0u;  // the kept lsb (man = 0: the implicit bit)
+  } else {
+    return true;
+  }
+  const uint32_t moved = up ? sb + 1u : sb - 1u, am = moved & 0x7fffffffu;
+  const uint32_t min_bits = static_cast<uint32_t>((p.emin > -126 ? p.emin : -126) + 127) << 23;
+  if (am > finite_max_bits(p) || am < min_bits) return false;
+  sb = moved;
+  return true;
+}
+
 /// The exact a * b + c of three float32 rounded to a floating-point format (QuantFamily::
 /// Float) in a nearest or directed mode K from s = fmaf(a, b, c), the float32 nearest the
 /// exact value: round_sum_by_bits's rule with float32 in place of double. Its argument needs
 /// the rounding's decision points in s's binade to be float32 values, so a grid at least one
 /// bit coarser than float32's (man <= 22), and s normal in float32 and in the format, at most
-/// its largest value. Returns false (out untouched) where the rule does not decide:
-/// s a decision point, outside that range, or a grid as fine as float32's. Stochastic
-/// rounding never uses it: its F needs 32 bits below the grid.
+/// its largest value. A zero s, or s on a decision point, is settled by
+/// settle_fma_decision_point where the product is exact in float32. Returns false (out
+/// untouched) where the rule does not decide: s a decision point or zero that is not
+/// settled, nonzero outside that range, or a grid as fine as float32's. Stochastic rounding
+/// never uses it: its F needs 32 bits below the grid.
 template <RoundKind K>
 QTORCH_HD bool round_fma_by_float_bits(float a, float b, float c, const QuantParams& p, float& out) {
   static_assert(K != RoundKind::Stochastic, "stochastic rounding needs 32 bits below the grid");
-  constexpr uint32_t kSign = 0x80000000u;
   constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
-  const float s = fmaf(a, b, c);
-  const uint32_t sb = float_bits(s), ab = sb & ~kSign;
+  uint32_t sb = float_bits(fmaf(a, b, c));
+  const uint32_t ab = sb & 0x7fffffffu;
   const int shift = 23 - p.man;  // float32's significand bits below the format's grid
   const uint32_t min_bits = static_cast<uint32_t>((p.emin > -126 ? p.emin : -126) + 127) << 23;
-  if (shift < 1 || ab > p.max_bits || ab < min_bits) return false;
+  if (shift < 1 || ab > finite_max_bits(p) || (ab < min_bits && ab != 0u)) return false;
   const uint32_t low = (1u << shift) - 1u, half = 1u << (shift - 1);
-  if ((sb & low) == (kNearest ? half : 0u)) return false;  // a decision point
-  const bool neg = (sb & kSign) != 0u;
+  if (((sb & low) == (kNearest ? half : 0u) || ab == 0u) && !settle_fma_decision_point<K>(a, b, c, p, sb))
+    return false;
+  // The bias on the signed pattern: no carry reaches the sign bit, as |s| <= max.
+  const bool neg = (sb >> 31) != 0u;
   uint32_t bias = 0;  // TowardZero
   if constexpr (kNearest) bias = half;
   else if constexpr (K == RoundKind::Up) bias = neg ? 0u : low;
   else if constexpr (K == RoundKind::Down) bias = neg ? low : 0u;
-  out = bits_float(((ab + bias) & ~low) | (sb & kSign));
+  out = bits_float((sb + bias) & ~low);
   return true;
 }
 

@@ -117,14 +117,15 @@ TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
   // moves the exact value by a quarter of c's float32 ulp; random triples; products of
   // short operands plus a short value (exact sums, as quantized training has); sums x + y
   // as x * 1 + y. The formats include man = 22 (the finest grid the rule takes) and 23
-  // (none).
+  // (none). A decision point or zero is settled from TwoSum's error where the product is
+  // exact in float32 (settle_fma_decision_point).
   std::mt19937_64 gen(6);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::uniform_int_distribution<int> exponent(-30, 30);
   std::uniform_int_distribution<int> short_mantissa(-15, 15);
   const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up,
                             Rounding::Down};
-  int64_t by_float = 0, checked = 0;
+  int64_t by_float = 0, checked = 0, settled = 0;
   for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:22", "float:8:23",
                           "float:3:0", "float:8:1"})
     for (Rounding mode : modes) {
@@ -148,6 +149,14 @@ TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
               for (float a : {0.0f, std::ldexp(point, -40), -std::ldexp(point, -40), 0.25f * ulp, -0.25f * ulp})
                 triples.push_back({a, 1.0f, c});
           }
+      // Overflow, infinities and NaN (a format without a finite max takes float32's).
+      for (float x : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, static_cast<float>(max)})
+        for (float y : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, 1.0f, 0.0f})
+          triples.push_back({x, 1.0f, y}), triples.push_back({y, 2.0f, x}), triples.push_back({x, 0.0f, y});
+      // Overflow, infinities and NaN (a format without a finite max takes float32's).
+      for (float x : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, static_cast<float>(max)})
+        for (float y : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, 1.0f, 0.0f})
+          triples.push_back({x, 1.0f, y}), triples.push_back({y, 2.0f, x}), triples.push_back({x, 0.0f, y});
       for (int i = 0; i < 20000; ++i) {
         const float a = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
         const float b = static_cast<float>(normal(gen));
@@ -167,17 +176,24 @@ TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
             const float want = round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, 0, clamped);
             const float got = mac_round_fma<K>(m, a, b, c, 0);
             float unused;
-            by_float += round_fma_by_float_bits<K>(a, b, c, m.acc, unused) ? 1 : 0;
+            const bool taken = round_fma_by_float_bits<K>(a, b, c, m.acc, unused);
+            by_float += taken ? 1 : 0;
             ++checked;
+            // Taken on a decision point or at zero: settled from TwoSum's error.
+            const uint32_t sb = bits_of(std::fma(a, b, c)), low = (1u << (23 - std::min(m.acc.man, 22))) - 1u;
+            const bool nearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
+            settled += taken && ((sb & low) == (nearest ? (low + 1u) / 2u : 0u) || (sb << 1) == 0u) ? 1 : 0;
             ASSERT_EQ(bits_of(got), bits_of(want)) << acc << " " << rounding_name(mode) << ": " << a << " * " << b
                                                    << " + " << c;
           }
         }
       });
     }
-  // Most take the float32 rule, and some do not (the test reaches both).
+  // Most take the float32 rule, and some do not (the test reaches both); decision points
+  // and zeros are settled where the product is exact.
   EXPECT_GT(by_float, checked / 2);
   EXPECT_LT(by_float, checked);
+  EXPECT_GT(settled, 1000);
 }
 
 }  // namespace

@@ -458,6 +458,7 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
         for (int64_t k = 0; k < K; ++k) av[K + k] = normal(gen), bv[k * N + 70] = 0.0f;
         av[0] = 3.0f, bv[70] = wide;   // row 0 (short) with column 70
         av[K] = wide, bv[0] = 3.0f;    // row 1 with column 0 (short)
+        av[2 * K + 4] = INFINITY;      // row 2: infinite sums, then exact products
       }
       for (const char* acc : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:23", "float:3:0",
                               "float:8:22", "float:4:1:nosat"})
