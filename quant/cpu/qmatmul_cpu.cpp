@@ -1,11 +1,12 @@
 // CPU qmatmul: each output element's multiply-accumulate chain (quant/mac_core.h: MacState,
 // or PlainMacState where the options make it one rounding per step);
-// OpenMP over output rows. With floating formats and no stochastic rounding, a row's chains
-// run in AVX-512 lanes: sixteen at once in float32 (quant/cpu/qmatmul_float_lanes.h) for
-// formats of at most 22 mantissa bits, else eight at once in doubles
-// (quant/cpu/qmatmul_fast.h); otherwise one
-// chain at a time on contiguous rows of A and of B transposed, with the element's random
-// words (stochastic rounding) made 64 at a time beforehand. An element's result and random
+// OpenMP over output rows. With floating formats, a row's chains run in AVX-512 lanes:
+// without stochastic rounding sixteen at once in float32 (quant/cpu/qmatmul_float_lanes.h)
+// for formats of at most 22 mantissa bits, else eight at once in doubles
+// (quant/cpu/qmatmul_fast.h); a one-rounding chain with stochastic rounding into at most 19
+// mantissa bits eight at once in doubles (quant/cpu/qmatmul_stochastic_lanes.h). Otherwise
+// one chain at a time on contiguous rows of A and of B transposed. Stochastic chains make
+// each element's random words 64 at a time beforehand. An element's result and random
 // words depend on its index only, so the split among threads changes nothing.
 #include "qtorch/quant/cpu/qmatmul_cpu.h"
 #include "qtorch/core/cpu/parallel.h"
@@ -18,6 +19,7 @@
 #include "qtorch/quant/cpu/philox_simd.h"
 #include "qtorch/quant/cpu/qmatmul_fast.h"
 #include "qtorch/quant/cpu/qmatmul_float_lanes.h"
+#include "qtorch/quant/cpu/qmatmul_stochastic_lanes.h"
 #include "qtorch/quant/round_kind_dispatch.h"
 
 namespace qtorch::quant {
@@ -26,25 +28,22 @@ namespace {
 #if QTORCH_QUANT_AVX512
 /// A vector kernel over the output, kLanes chains per vector: tiles of one row and four
 /// interleaved vectors of columns, then single vectors for the rest of the row (the last
-/// with fewer live lanes). kernel(groups, row of A, B from column j, out from column j,
-/// live lanes of the last vector), with groups a std::integral_constant (4 or 1).
-/// Column-tile major: a thread keeps its tiles of B (K x 4 kLanes floats) in cache across
-/// the rows of A.
+/// with fewer live lanes). kernel(groups, i, j, live lanes of the last vector) computes
+/// out[i][j ...], with groups a std::integral_constant (4 or 1). Column-tile major: a
+/// thread keeps its tiles of B (K x 4 kLanes floats) in cache across the rows of A.
 template <int kLanes, class Kernel>
-void over_row_tiles(const float* a, const float* b, float* out, const MacParams& m, bool parallel, Kernel kernel) {
+void over_row_tiles(const MacParams& m, bool parallel, Kernel kernel) {
   constexpr int64_t kTile = 4 * kLanes;
   const int64_t tiles = (m.N + kTile - 1) / kTile;
   qtorch::cpu::parallel_for(m.M * tiles, parallel, [&](int64_t t) {
     const cpu::ExactSubnormals exact_subnormals;
     const int64_t i = t % m.M, j0 = (t / m.M) * kTile;
-    const float* row = a + i * m.K;
-    float* o = out + i * m.N;
     if (j0 + kTile <= m.N) {
-      kernel(std::integral_constant<int, 4>{}, row, b + j0, o + j0, kLanes);
+      kernel(std::integral_constant<int, 4>{}, i, j0, kLanes);
       return;
     }
     for (int64_t j = j0; j < m.N; j += kLanes)
-      kernel(std::integral_constant<int, 1>{}, row, b + j, o + j, static_cast<int>(m.N - j < kLanes ? m.N - j : kLanes));
+      kernel(std::integral_constant<int, 1>{}, i, j, static_cast<int>(m.N - j < kLanes ? m.N - j : kLanes));
   });
 }
 #endif
@@ -58,8 +57,9 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
     if (allow_fast && cpu::qmatmul_float_lanes_supported(m)) {
       const auto f = cpu::FloatLanesFormats::of<KM, KA>(m);
       if (!PlainMacState<KA>::serves(m)) {
-        over_row_tiles<16>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
-          cpu::mac_float_lanes<KM, KA, decltype(groups)::value, false, false>(m, f, row, bj, m.N, oj, lanes);
+        over_row_tiles<16>(m, parallel, [&](auto groups, int64_t i, int64_t j, int lanes) {
+          cpu::mac_float_lanes<KM, KA, decltype(groups)::value, false, false>(m, f, a + i * m.K, b + j, m.N,
+                                                                               out + i * m.N + j, lanes);
         });
         return;
       }
@@ -67,9 +67,11 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
       // the sums round through odd_sum_round_lanes (no branch on decision points).
       const std::optional<cpu::ShortOperands> short_operands =
           m.acc.man <= 21 ? std::optional<cpu::ShortOperands>(std::in_place, a, b, m) : std::nullopt;
-      over_row_tiles<16>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
+      over_row_tiles<16>(m, parallel, [&](auto groups, int64_t i, int64_t j, int lanes) {
         constexpr int G = decltype(groups)::value;
-        if (short_operands && short_operands->tile((row - a) / m.K, bj - b, G))
+        const float *row = a + i * m.K, *bj = b + j;
+        float* oj = out + i * m.N + j;
+        if (short_operands && short_operands->tile(i, j, G))
           cpu::mac_float_lanes<KM, KA, G, true, true>(m, f, row, bj, m.N, oj, lanes);
         else
           cpu::mac_float_lanes<KM, KA, G, true, false>(m, f, row, bj, m.N, oj, lanes);
@@ -78,8 +80,19 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
     }
     if (allow_fast && cpu::qmatmul_fast_supported(m)) {
       const cpu::DoubleFormat mul(m.has_mul ? m.mul : m.acc), acc(m.acc);
-      over_row_tiles<8>(a, b, out, m, parallel, [&](auto groups, const float* row, const float* bj, float* oj, int lanes) {
-        cpu::mac_lanes<KM, KA, decltype(groups)::value>(m, mul, acc, row, bj, m.N, oj, lanes);
+      over_row_tiles<8>(m, parallel, [&](auto groups, int64_t i, int64_t j, int lanes) {
+        cpu::mac_lanes<KM, KA, decltype(groups)::value>(m, mul, acc, a + i * m.K, b + j, m.N, out + i * m.N + j, lanes);
+      });
+      return;
+    }
+  }
+  if constexpr (KA == RoundKind::Stochastic && KM == RoundKind::NearestEven) {
+    // (Without a multiply format KM is NearestEven.)
+    if (allow_fast && cpu::qmatmul_stochastic_lanes_supported(m)) {
+      over_row_tiles<8>(m, parallel, [&](auto groups, int64_t i, int64_t j, int lanes) {
+        thread_local std::vector<uint32_t> words;
+        cpu::mac_stochastic_lanes<decltype(groups)::value>(m, a + i * m.K, b + j, out + i * m.N + j, i, j, lanes, seed,
+                                                           offset, words);
       });
       return;
     }

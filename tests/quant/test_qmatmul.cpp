@@ -412,9 +412,9 @@ TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
 }
 
 TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
-  // The vector kernels (float32 lanes for the one-rounding chain, doubles for the rest)
-  // against the scalar chain: full tiles and ragged tails (N = 77 and 100), every
-  // non-stochastic mode and option, on two operand sets:
+  // The vector kernels (float32 lanes, doubles, and stochastic rounding's) against the
+  // scalar chain: full tiles and ragged tails (N = 77 and 100), every mode and option, on
+  // four operand sets:
   // - full-width values down in fp16's subnormal range and up to its overflow, a few
   //   infinities and NaNs;
   // - short values (a few significant bits, exponents close together), whose sums are
@@ -428,7 +428,8 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_int_distribution<int> exponent(-14, 7), small(-12, 12), near(-3, 1), far(-12, 5);
   const int64_t M = 3, K = 29;
-  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down};
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
+                            Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
   enum class Operands { FullWidth, Short, ShortWide, TinyProducts };
   for (const int64_t N : {77, 100})
     for (const Operands operands : {Operands::FullWidth, Operands::Short, Operands::ShortWide, Operands::TinyProducts}) {
@@ -466,7 +467,7 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
           for (Rounding mode : modes) {
             MacOptions o = parse_mac(std::string("acc=") + acc + extra);
             o.accumulate_rounding = mode;
-            o.multiply_rounding = modes[(static_cast<int>(mode) + 1) % 5];
+            o.multiply_rounding = mode == Rounding::Stochastic ? Rounding::Nearest : modes[(static_cast<int>(mode) + 1) % 5];
             MacParams m;
             m.M = M, m.K = K, m.N = N;
             m.has_mul = o.multiply.has_value();
@@ -475,8 +476,8 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
             m.fma = o.fma, m.compensated = o.compensated, m.chunk = o.chunk;
             m.slots = (K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0)) * kRoundingsPerStep;
             std::vector<float> fast(M * N), scalar(M * N);
-            qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 0, 0, true);
-            qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 0, 0, false);
+            qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 12345, 7, true);
+            qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 12345, 7, false);
             const auto r = qtorch::testing::expect_bitwise_equal(fast, scalar);
             ASSERT_TRUE(r) << mac_text(o) << ", operands " << static_cast<int>(operands) << ", N " << N << ": "
                            << r.message;
