@@ -56,6 +56,30 @@ struct FloatFormat {
   }
 };
 
+/// The float32 patterns sb rounded to format f in mode K by the bit rule: a bias added below
+/// the kept bits, which are then cleared. The bias goes on the signed pattern (no carry
+/// reaches the sign bit from a magnitude at most max): the directed modes add a whole step
+/// less one where they round away from zero; the nearest modes add half a step, which
+/// breaks no tie (kTies false: the caller has moved ties off their midpoints), or add the
+/// mode's tie-breaking bias (kTies true: even, away from zero, toward +inf).
+template <RoundKind K, bool kTies>
+[[gnu::always_inline]] inline __m512 round_bits_lanes(__m512i sb, const FloatFormat& f) {
+  __m512i bias;
+  if constexpr (K == RoundKind::TowardZero)
+    bias = _mm512_setzero_si512();
+  else if constexpr (K == RoundKind::Up)
+    bias = _mm512_andnot_si512(_mm512_srai_epi32(sb, 31), f.low);
+  else if constexpr (K == RoundKind::Down)
+    bias = _mm512_and_si512(_mm512_srai_epi32(sb, 31), f.low);
+  else if constexpr (!kTies || K == RoundKind::NearestAway)
+    bias = f.point;
+  else if constexpr (K == RoundKind::NearestUp)
+    bias = _mm512_sub_epi32(f.point, _mm512_srli_epi32(sb, 31));
+  else
+    bias = _mm512_add_epi32(f.tie_bias, _mm512_and_si512(_mm512_srl_epi32(sb, f.shift), f.lsb_mask));
+  return _mm512_castsi512_ps(_mm512_andnot_si512(f.low, _mm512_add_epi32(sb, bias)));
+}
+
 /// Qacc(a * b + c) on sixteen lanes through the double kernel's rule: the exact products
 /// as doubles, then sum_round_lanes on each half.
 template <RoundKind K>
@@ -148,19 +172,7 @@ template <RoundKind K>
     if (above || (below & ~zero) || !move_special_lanes<K>(a, b, c, point | zero, f, sb))
       return fma_round_lanes_in_doubles<K>(a, b, c, d);
   }
-  // The bias on the signed pattern: no carry reaches the sign bit, as |s| <= max. Off the
-  // decision points every nearest mode adds half a step, and the directed modes add a
-  // whole step less one where they round away from zero.
-  __m512i bias;
-  if constexpr (K == RoundKind::TowardZero)
-    bias = _mm512_setzero_si512();
-  else if constexpr (K == RoundKind::Up)
-    bias = _mm512_andnot_si512(_mm512_srai_epi32(sb, 31), f.low);
-  else if constexpr (K == RoundKind::Down)
-    bias = _mm512_and_si512(_mm512_srai_epi32(sb, 31), f.low);
-  else
-    bias = f.point;
-  return _mm512_castsi512_ps(_mm512_andnot_si512(f.low, _mm512_add_epi32(sb, bias)));
+  return round_bits_lanes<K, false>(sb, f);
 }
 
 /// Qacc(x + y) on sixteen lanes for float32 x and y, by rounding to odd: s = x + y with its
@@ -191,20 +203,7 @@ template <RoundKind K>
   if (_mm512_mask_cmpgt_epu32_mask(live, ab, f.max_bits) |
       _mm512_mask_cmplt_epu32_mask(live, _mm512_sub_epi32(ab, one), _mm512_sub_epi32(f.min_bits, one))) [[unlikely]]
     return fma_round_lanes_in_doubles<K>(x, _mm512_set1_ps(1.0f), y, d);
-  __m512i bias;
-  if constexpr (K == RoundKind::TowardZero)
-    bias = _mm512_setzero_si512();
-  else if constexpr (K == RoundKind::Up)
-    bias = _mm512_andnot_si512(_mm512_srai_epi32(sb, 31), f.low);
-  else if constexpr (K == RoundKind::Down)
-    bias = _mm512_and_si512(_mm512_srai_epi32(sb, 31), f.low);
-  else if constexpr (K == RoundKind::NearestAway)
-    bias = f.point;
-  else if constexpr (K == RoundKind::NearestUp)
-    bias = _mm512_sub_epi32(f.point, _mm512_srli_epi32(sb, 31));
-  else
-    bias = _mm512_add_epi32(f.tie_bias, _mm512_and_si512(_mm512_srl_epi32(sb, f.shift), f.lsb_mask));
-  return _mm512_castsi512_ps(_mm512_andnot_si512(f.low, _mm512_add_epi32(sb, bias)));
+  return round_bits_lanes<K, true>(sb, f);
 }
 
 /// The lanes of v whose every product with another such value is exact in float32, at
