@@ -10,7 +10,8 @@
 // vector with a live lane outside [2^emin, max] (zero, the subnormal grid, overflow,
 // infinity, NaN) or with an inexact sum whose low bits are zero takes the core's
 // mac_round_sum on each lane. The random words are the scalar chain's: word
-// first + 5 k + 1 of element (i, j), made 64 at a time for each chain beforehand.
+// first + 5 k + 1 of element (i, j), made 64 at a time for each chain, 256 steps' worth
+// at a time (only the blocks those steps use).
 #pragma once
 
 #include "qtorch/quant/cpu/fast_kernels.h"
@@ -76,49 +77,60 @@ template <int G>
 inline void mac_stochastic_lanes(const MacParams& m, const float* a, const float* b, float* out, int64_t i, int64_t j0,
                                  int last_lanes, uint64_t seed, uint64_t offset, std::vector<uint32_t>& words) {
   constexpr int kLanes = 8 * G;
+  constexpr int64_t kSteps = 256;  // steps whose words are made at once
   const int lanes = 8 * (G - 1) + last_lanes;
-  // Each chain's words: philox_bits(seed, offset, first + slot) sits at index
-  // first % 4 + slot of its row of `stride` words, made from the block holding `first`.
-  const int64_t groups = (3 + m.slots + 63) / 64;
+  // A chunk's words for each chain: the Philox blocks from the one holding word
+  // first + 5 k0 + 1 (slot 1 of step k0) to the one holding that of its last step, in a row
+  // of `stride` words; word w sits at index w - 4 (that first block).
+  const int64_t groups = (kSteps * kRoundingsPerStep / 4 + 2 + 15) / 16;
   const int64_t stride = 64 * groups;
   words.resize(static_cast<size_t>(stride * kLanes));
-  alignas(64) int64_t start[kLanes];
-  for (int l = 0; l < kLanes; ++l) {
-    const uint64_t first = static_cast<uint64_t>(i * m.N + j0 + (l < lanes ? l : 0)) * static_cast<uint64_t>(m.slots);
-    if (l < lanes) philox_fill_groups(seed, offset + first / 4u, groups, words.data() + stride * l);
-    start[l] = stride * l + static_cast<int64_t>(first % 4u) + 1;  // slot 1 of step 0
-  }
+  uint64_t first[kLanes];
+  for (int l = 0; l < kLanes; ++l)
+    first[l] = static_cast<uint64_t>(i * m.N + j0 + (l < lanes ? l : 0)) * static_cast<uint64_t>(m.slots);
   const StochasticFormat f(m.acc);
   __mmask8 live[G];
   __m512d c[G];
-  __m512i index[G];
   for (int g = 0; g < G; ++g) {
     live[g] = g + 1 < G ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << last_lanes) - 1u);
     c[g] = _mm512_setzero_pd();
-    index[g] = _mm512_load_si512(start + 8 * g);
   }
   const __m512i step = _mm512_set1_epi64(kRoundingsPerStep);
-  for (int64_t k = 0; k < m.K; ++k) {
-    const __m512d ak = _mm512_set1_pd(static_cast<double>(a[k]));
-    for (int g = 0; g < G; ++g) {
-      const __m512d p_k = _mm512_mul_pd(ak, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(live[g], b + k * m.N + 8 * g)));
-      const __m512i rnd = _mm512_cvtepu32_epi64(_mm512_i64gather_epi32(index[g], words.data(), 4));
-      index[g] = _mm512_add_epi64(index[g], step);
-      __mmask8 rare;
-      const __m512d rounded = stochastic_sum_lanes(p_k, c[g], rnd, live[g], f, rare);
-      if (rare) [[unlikely]] {
-        alignas(64) double pv[8], cv[8];
-        alignas(64) uint64_t rv[8];
-        alignas(64) float cf[8];
-        _mm512_store_pd(pv, p_k);
-        _mm512_store_pd(cv, c[g]);
-        _mm512_store_si512(rv, rnd);
-        for (int l = 0; l < 8; ++l)
-          cf[l] = mac_round_sum<RoundKind::Stochastic>(m, pv[l], cv[l], static_cast<uint32_t>(rv[l]));
-        c[g] = _mm512_cvtps_pd(_mm256_load_ps(cf));
-        continue;
+  for (int64_t k0 = 0; k0 < m.K; k0 += kSteps) {
+    const int64_t k1 = k0 + kSteps < m.K ? k0 + kSteps : m.K;
+    alignas(64) int64_t start[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      const uint64_t word0 = first[l] + static_cast<uint64_t>(k0 * kRoundingsPerStep + 1);
+      const uint64_t last = first[l] + static_cast<uint64_t>((k1 - 1) * kRoundingsPerStep + 1);
+      if (l < lanes)
+        philox_fill_groups(seed, offset + word0 / 4u, static_cast<int64_t>((last / 4u - word0 / 4u + 16u) / 16u),
+                           words.data() + stride * l);
+      start[l] = stride * l + static_cast<int64_t>(word0 % 4u);
+    }
+    __m512i index[G];
+    for (int g = 0; g < G; ++g) index[g] = _mm512_load_si512(start + 8 * g);
+    for (int64_t k = k0; k < k1; ++k) {
+      const __m512d ak = _mm512_set1_pd(static_cast<double>(a[k]));
+      for (int g = 0; g < G; ++g) {
+        const __m512d p_k = _mm512_mul_pd(ak, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(live[g], b + k * m.N + 8 * g)));
+        const __m512i rnd = _mm512_cvtepu32_epi64(_mm512_i64gather_epi32(index[g], words.data(), 4));
+        index[g] = _mm512_add_epi64(index[g], step);
+        __mmask8 rare;
+        const __m512d rounded = stochastic_sum_lanes(p_k, c[g], rnd, live[g], f, rare);
+        if (rare) [[unlikely]] {
+          alignas(64) double pv[8], cv[8];
+          alignas(64) uint64_t rv[8];
+          alignas(64) float cf[8];
+          _mm512_store_pd(pv, p_k);
+          _mm512_store_pd(cv, c[g]);
+          _mm512_store_si512(rv, rnd);
+          for (int l = 0; l < 8; ++l)
+            cf[l] = mac_round_sum<RoundKind::Stochastic>(m, pv[l], cv[l], static_cast<uint32_t>(rv[l]));
+          c[g] = _mm512_cvtps_pd(_mm256_load_ps(cf));
+          continue;
+        }
+        c[g] = rounded;
       }
-      c[g] = rounded;
     }
   }
   for (int g = 0; g < G; ++g) _mm256_mask_storeu_ps(out + 8 * g, live[g], _mm512_cvtpd_ps(c[g]));

@@ -485,6 +485,28 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
     }
 }
 
+TEST(QmatmulReference, StochasticLanesAcrossTheirWordChunks) {
+  // The stochastic vector kernel makes its words 256 steps at a time: a long K (three
+  // chunks, the last partial) and a ragged row (21 columns) give the scalar chain's bits.
+  std::mt19937 gen(29);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t M = 2, K = 600, N = 21;
+  std::vector<float> av(M * K), bv(K * N);
+  for (auto* v : {&av, &bv})
+    for (float& x : *v) x = normal(gen);
+  for (const char* acc : {"fp16", "bf16", "float:5:2"}) {
+    MacParams m;
+    m.M = M, m.K = K, m.N = N;
+    m.acc = make_quant_params(parse_mac(std::string("acc=") + acc).accumulate, Rounding::Stochastic, {1});
+    m.slots = K * kRoundingsPerStep;
+    std::vector<float> fast(M * N), scalar(M * N);
+    qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 99, 5, true);
+    qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 99, 5, false);
+    const auto r = qtorch::testing::expect_bitwise_equal(fast, scalar);
+    ASSERT_TRUE(r) << acc << ": " << r.message;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Threads, randomness, gradients.
 
