@@ -75,6 +75,7 @@ void register_all() {
   const Variant variants[] = {{"acc_fp16", "acc=fp16"},
                               {"acc_fp16_stochastic", "acc=fp16,acc_rounding=stochastic"},
                               {"acc_fp16_e5m2_mul_chunk64", "acc=fp16,mul=e5m2,chunk=64"},
+                              {"acc_fp16_e5m2_mul_stochastic", "acc=fp16,mul=e5m2,mul_rounding=stochastic"},
                               {"acc_bf16_kahan", "acc=bf16,kahan"}};
   for (const Variant& v : variants)
     benchmark::RegisterBenchmark((group + "/" + v.name).c_str(), qmatmul_case, std::string(v.options))

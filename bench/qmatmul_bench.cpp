@@ -3,7 +3,9 @@
 // at most 20x the sgemm time with an fp16 accumulator and exact products, on 1 thread and on
 // 2). Group "t1" runs single-threaded, "t2" on two threads. "scalar_chain" is the same
 // product with one scalar chain per output and a call per rounding (the design of MPTorch's
-// CPU kernel), the vector kernel's reference.
+// CPU kernel), the vector kernel's reference; "scalar_chain_stochastic" the same with
+// stochastic rounding. "fp16_acc_e5m2_mul_stochastic" runs scalar chains too (no vector
+// kernel takes a stochastic multiply).
 // Run: build/bench/qmatmul_bench   (the table at the end gives each speed as a share of sgemm's)
 #include "qtorch/core/ops.h"
 #include "qtorch/core/tensor.h"
@@ -58,14 +60,15 @@ void qmatmul(benchmark::State& state, int threads, const char* mac, bool e4m3) {
 }
 
 // The scalar chain of every output (quant/mac_core.h through qmatmul_cpu without its
-// vector kernel): a call per rounding.
-void scalar_chain(benchmark::State& state, int threads) {
+// vector kernel): a call per rounding, with acc=fp16 rounded as `rounding` says. It is the
+// chain a GPU thread runs.
+void scalar_chain(benchmark::State& state, int threads, Rounding rounding) {
   set_num_threads(threads);
   const Operands& o = operands();
   quant::MacParams m;
   m.M = kM, m.K = kK, m.N = kN;
-  m.acc = quant::make_quant_params(*parse_number("fp16"), Rounding::Nearest, {1});
-  m.slots = kK * quant::kRoundingsPerStep;
+  m.acc = quant::make_quant_params(*parse_number("fp16"), rounding, {1});
+  quant::set_mac_word_layout(m);
   Tensor out = empty({kM, kN});
   for (auto _ : state) {
     quant::qmatmul_cpu(o.a.data_ptr(), o.b.data_ptr(), out.data_ptr(), m, 0, 0, false);
@@ -90,7 +93,13 @@ const bool registered = [] {
     benchmark::RegisterBenchmark((group + "/fp16_acc_stochastic").c_str(), qmatmul, threads,
                                  "acc=fp16,acc_rounding=stochastic", false)
         ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark((group + "/scalar_chain").c_str(), scalar_chain, threads)
+    benchmark::RegisterBenchmark((group + "/fp16_acc_e5m2_mul_stochastic").c_str(), qmatmul, threads,
+                                 "acc=fp16,mul=e5m2,mul_rounding=stochastic", false)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((group + "/scalar_chain").c_str(), scalar_chain, threads, Rounding::Nearest)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((group + "/scalar_chain_stochastic").c_str(), scalar_chain, threads,
+                                 Rounding::Stochastic)
         ->Unit(benchmark::kMillisecond);
   }
   return true;

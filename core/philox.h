@@ -45,13 +45,32 @@ QTORCH_HD PhiloxBlock philox_block(uint64_t seed, uint64_t block) {
                        static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
-/// 32 random bits for element i of the stream (seed, offset).
-QTORCH_HD uint32_t philox_bits(uint64_t seed, uint64_t offset, uint64_t i) {
-  const PhiloxBlock b = philox_block(seed, offset + (i >> 2));
-  // Selects, not b.w[i & 3]: a dynamic index puts the block in a GPU thread's local memory.
-  const uint32_t j = static_cast<uint32_t>(i & 3);
+/// Word j (0..3) of block b. Selects, not b.w[j]: a dynamic index puts the block in a GPU
+/// thread's local memory.
+QTORCH_HD uint32_t philox_word(const PhiloxBlock& b, uint32_t j) {
   return j < 2u ? (j == 0u ? b.w[0] : b.w[1]) : (j == 2u ? b.w[2] : b.w[3]);
 }
+
+/// 32 random bits for element i of the stream (seed, offset).
+QTORCH_HD uint32_t philox_bits(uint64_t seed, uint64_t offset, uint64_t i) {
+  return philox_word(philox_block(seed, offset + (i >> 2)), static_cast<uint32_t>(i & 3));
+}
+
+/// philox_bits that keeps the last block it made: a reader of consecutive elements makes
+/// each block once instead of once per word. One cache serves one seed.
+struct PhiloxWordCache {
+  PhiloxBlock block{};
+  uint64_t index = ~uint64_t{0};  // the block held (none at first: no stream reaches 2^64 - 1)
+
+  QTORCH_HD uint32_t bits(uint64_t seed, uint64_t offset, uint64_t i) {
+    const uint64_t b = offset + (i >> 2);
+    if (b != index) {
+      block = philox_block(seed, b);
+      index = b;
+    }
+    return philox_word(block, static_cast<uint32_t>(i & 3));
+  }
+};
 
 /// Uniform float in [0, 1) with 24 random bits.
 QTORCH_HD float bits_to_uniform(uint32_t bits) {

@@ -140,8 +140,7 @@ MacParams mac_params(const MacOptions& options, int64_t M, int64_t K, int64_t N)
   m.fma = options.fma;
   m.compensated = options.compensated;
   m.chunk = options.chunk;
-  const int64_t chunks = m.chunk > 0 ? (m.K + m.chunk - 1) / m.chunk : 0;
-  m.slots = (m.K + chunks) * kRoundingsPerStep;
+  set_mac_word_layout(m);
   return m;
 }
 

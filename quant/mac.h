@@ -51,9 +51,10 @@ MacOptions parse_mac(std::string_view text);
 /// says (float32, any strides; both operands on the CPU or both on one GPU, the result
 /// there). Not differentiable; the same bits on any thread count and on either device.
 /// Stochastic roundings draw from `generator` (null: the default one): the random word of
-/// rounding r of step k of output element o is word o * slots + k * 5 + r of the call's
+/// rounding r of step k of output element o is word o * slots + r * S + k of the call's
 /// stream (r: 0 product, 1 sum or FMA, 2-4 Kahan's other three roundings), chunk sums use
-/// k = K + chunk index; slots = (K + chunks) * 5. A NaN result is the positive quiet NaN.
+/// r = 1 and k = K + chunk index; S = K + chunks rounded up to a multiple of 4, slots = 5 S.
+/// A NaN result is the positive quiet NaN.
 Tensor qmatmul_forward(const Tensor& a, const Tensor& b, const MacOptions& options,
                        Generator* generator = nullptr);
 

@@ -119,13 +119,29 @@ struct MacParams {
   bool compensated = false;
   int64_t chunk = 0;     // 0: off
   int64_t M = 0, N = 0, K = 0;
-  /// Random words per output element: kRoundingsPerStep per k, then one per chunk sum.
+  /// Random words per output element, and the words of each of its roundings: set by
+  /// set_mac_word_layout.
   int64_t slots = 0;
+  int64_t word_stride = 0;
 };
 
 /// The roundings of one k step: 0 the product, 1 the sum (or FMA), 2-4 Kahan's t, t - c
 /// and the compensation update (y is rounding 1).
 inline constexpr int64_t kRoundingsPerStep = 5;
+
+/// The random words of an output element, in rows by rounding: rounding r of step k takes
+/// slot r * word_stride + k, and the sum of chunk c that of rounding 1 at step K + c.
+/// word_stride is the number of steps (K, plus one per chunk) rounded up to a multiple of
+/// 4, so that each row starts a Philox block, and four consecutive steps of one rounding
+/// share a block. Sets m.word_stride and m.slots (5 rows) from m.K and m.chunk.
+inline void set_mac_word_layout(MacParams& m) {
+  const int64_t chunks = m.chunk > 0 ? (m.K + m.chunk - 1) / m.chunk : 0;
+  m.word_stride = (m.K + chunks + 3) / 4 * 4;
+  m.slots = kRoundingsPerStep * m.word_stride;
+}
+
+/// The slot of rounding r (0..4) of step k (set_mac_word_layout).
+QTORCH_HD int64_t mac_slot(const MacParams& m, int64_t k, int64_t r) { return r * m.word_stride + k; }
 
 /// The exact sum x + y rounded to a floating-point format (QuantFamily::Float) in mode K
 /// (rnd: its random word when stochastic) from s = the double nearest the sum, where that
@@ -324,32 +340,30 @@ struct MacState {
   /// Takes the operands a = a_ik and b = b_kj of step k.
   template <class Word>
   QTORCH_HD void step(const MacParams& m, int64_t k, float a, float b, Word word) {
-    const int64_t slot = k * kRoundingsPerStep;
     // The product as pa * pb: a * b itself (exact in the sums below), or a * b rounded to
     // the multiply format times 1. FMA takes the exact product.
     float pa = a, pb = b;
     if (m.has_mul && !m.fma) {
       uint32_t clamped;
       pa = round_double_to_format<KM>(static_cast<double>(a) * static_cast<double>(b), m.mul,
-                                      rounding_word<KM>(word, slot), clamped);
+                                      rounding_word<KM>(word, mac_slot(m, k, 0)), clamped);
       pb = 1.0f;
     }
     if (m.fma || !m.compensated) {
       // c = Qacc(pa * pb + c), one rounding.
-      c = mac_round_fma<KA>(m, pa, pb, c, rounding_word<KA>(word, slot + 1));
+      c = mac_round_fma<KA>(m, pa, pb, c, rounding_word<KA>(word, mac_slot(m, k, 1)));
     } else {
       // Kahan: y = Qacc(p - comp); t = Qacc(c + y); comp = Qacc(Qacc(t - c) - y); c = t.
-      const float y = mac_round_fma<KA>(m, pa, pb, -comp, rounding_word<KA>(word, slot + 1));
-      const float t = mac_round_fma<KA>(m, c, 1.0f, y, rounding_word<KA>(word, slot + 2));
-      const float u = mac_round_fma<KA>(m, t, 1.0f, -c, rounding_word<KA>(word, slot + 3));
-      comp = mac_round_fma<KA>(m, u, 1.0f, -y, rounding_word<KA>(word, slot + 4));
+      const float y = mac_round_fma<KA>(m, pa, pb, -comp, rounding_word<KA>(word, mac_slot(m, k, 1)));
+      const float t = mac_round_fma<KA>(m, c, 1.0f, y, rounding_word<KA>(word, mac_slot(m, k, 2)));
+      const float u = mac_round_fma<KA>(m, t, 1.0f, -c, rounding_word<KA>(word, mac_slot(m, k, 3)));
+      comp = mac_round_fma<KA>(m, u, 1.0f, -y, rounding_word<KA>(word, mac_slot(m, k, 4)));
       c = t;
     }
     // Chunk-based: a chunk ends after `chunk` steps or at the last k; its sum (from 0)
-    // joins the chunks' total (also from 0) with the rounding of slot (K + chunk) * 5 + 1.
+    // joins the chunks' total (also from 0) with the sum's rounding at step K + chunk.
     if (m.chunk > 0 && (++chunk_steps == m.chunk || k + 1 == m.K)) {
-      const int64_t total_slot = (m.K + k / m.chunk) * kRoundingsPerStep + 1;
-      total = mac_round_fma<KA>(m, total, 1.0f, c, rounding_word<KA>(word, total_slot));
+      total = mac_round_fma<KA>(m, total, 1.0f, c, rounding_word<KA>(word, mac_slot(m, m.K + k / m.chunk, 1)));
       c = 0.0f;
       comp = 0.0f;
       chunk_steps = 0;
@@ -373,7 +387,7 @@ struct PlainMacState {
 
   template <class Word>
   QTORCH_HD void step(const MacParams& m, int64_t k, float a, float b, Word word) {
-    c = mac_round_fma<KA>(m, a, b, c, rounding_word<KA>(word, k * kRoundingsPerStep + 1));
+    c = mac_round_fma<KA>(m, a, b, c, rounding_word<KA>(word, mac_slot(m, k, 1)));
   }
   QTORCH_HD float finish(const MacParams&) const { return c; }
 };

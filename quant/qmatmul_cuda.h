@@ -10,8 +10,8 @@
 // - Output element o = i * N + j is the chain of quant/mac_core.h over k = 0, 1, ..., K - 1
 //   in that order (MacState::step with a[i, k] and bt[j, k], then finish; mac_chain is
 //   that loop), with the multiply and accumulate rounding kinds m.mul.kind and m.acc.kind.
-// - Random bits (only read by stochastic roundings): the word of slot s of element o is
-//   philox_bits(seed, offset, o * m.slots + s) from core/philox.h; the caller has reserved
+// - Random bits (only read by stochastic roundings): the word of slot s (mac_slot) of
+//   element o is philox_bits(seed, offset, o * m.slots + s) from core/philox.h; the caller has reserved
 //   (M * N * slots + 3) / 4 Philox blocks from the generator starting at `offset`.
 #pragma once
 

@@ -110,22 +110,24 @@ void run(const float* a, const float* b, float* out, const MacParams& m, uint64_
     qtorch::cpu::parallel_for(m.M, parallel, [&](int64_t i) {
       const cpu::ExactSubnormals exact_subnormals;
       const float* row = a + i * m.K;
-      // Stochastic: an element's words, philox_bits(seed, offset, first + slot) for its
-      // slots, made 64 at a time (philox_fill_groups) from the block holding word `first`:
-      // word first + slot is at index first % 4 + slot.
+      // Stochastic: an element's words, philox_bits(seed, offset, first + slot), made 64
+      // at a time (philox_fill_groups) for the rows of slots its stochastic roundings read
+      // (set_mac_word_layout), from rounding `lo`'s: slot s is at index s - lo * word_stride.
+      const int64_t lo = KM == RoundKind::Stochastic && m.has_mul && !m.fma ? 0 : 1;
+      const int64_t hi = KA != RoundKind::Stochastic ? 0 : m.compensated && !m.fma ? 4 : 1;
+      const int64_t skip = lo * m.word_stride;
       std::vector<uint32_t> words;
       for (int64_t j = 0; j < m.N; ++j) {
         const float* col = bt + j * m.K;
         const uint64_t first = static_cast<uint64_t>(i * m.N + j) * static_cast<uint64_t>(m.slots);
-        const size_t skip = static_cast<size_t>(first % 4u);
-        if constexpr (KM == RoundKind::Stochastic || KA == RoundKind::Stochastic) {
-          const int64_t groups = static_cast<int64_t>((skip + static_cast<size_t>(m.slots) + 63u) / 64u);
+        if (hi >= lo) {  // a stochastic rounding is read
+          const int64_t groups = ((hi - lo + 1) * m.word_stride + 63) / 64;
           words.resize(static_cast<size_t>(64 * groups));
-          cpu::philox_fill_groups(seed, offset + first / 4u, groups, words.data());
+          cpu::philox_fill_groups(seed, offset + (first + static_cast<uint64_t>(skip)) / 4u, groups, words.data());
         }
         out[i * m.N + j] = mac_chain<State>(
             m, [row](int64_t k) { return row[k]; }, [col](int64_t k) { return col[k]; },
-            [&](int64_t slot) { return words[skip + static_cast<size_t>(slot)]; });
+            [&](int64_t slot) { return words[static_cast<size_t>(slot - skip)]; });
       }
     });
   };

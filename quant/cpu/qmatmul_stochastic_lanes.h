@@ -9,9 +9,9 @@
 // error tells), and the rounding goes up where the element's random word is below F. A
 // vector with a live lane outside [2^emin, max] (zero, the subnormal grid, overflow,
 // infinity, NaN) or with an inexact sum whose low bits are zero takes the core's
-// mac_round_sum on each lane. The random words are the scalar chain's: word
-// first + 5 k + 1 of element (i, j), made 64 at a time for each chain, 256 steps' worth
-// at a time (only the blocks those steps use).
+// mac_round_sum on each lane. The random words are the scalar chain's: the sum's row of
+// element (i, j)'s words (set_mac_word_layout), made 64 at a time for each chain, 256
+// steps' worth at a time.
 #pragma once
 
 #include "qtorch/quant/cpu/fast_kernels.h"
@@ -79,15 +79,15 @@ inline void mac_stochastic_lanes(const MacParams& m, const float* a, const float
   constexpr int kLanes = 8 * G;
   constexpr int64_t kSteps = 256;  // steps whose words are made at once
   const int lanes = 8 * (G - 1) + last_lanes;
-  // A chunk's words for each chain: the Philox blocks from the one holding word
-  // first + 5 k0 + 1 (slot 1 of step k0) to the one holding that of its last step, in a row
-  // of `stride` words; word w sits at index w - 4 (that first block).
-  const int64_t groups = (kSteps * kRoundingsPerStep / 4 + 2 + 15) / 16;
-  const int64_t stride = 64 * groups;
-  words.resize(static_cast<size_t>(stride * kLanes));
-  uint64_t first[kLanes];
+  // A chunk's words for each chain: slots mac_slot(m, k, 1) for k = k0 .. k0 + kSteps - 1,
+  // consecutive words from the start of a Philox block (k0 and the row's first slot are
+  // multiples of 4), in a row of kSteps words per chain.
+  static_assert(kSteps % 64 == 0);
+  words.resize(static_cast<size_t>(kSteps * kLanes));
+  uint64_t first[kLanes];  // each chain's word of slot mac_slot(m, 0, 1)
   for (int l = 0; l < kLanes; ++l)
-    first[l] = static_cast<uint64_t>(i * m.N + j0 + (l < lanes ? l : 0)) * static_cast<uint64_t>(m.slots);
+    first[l] = static_cast<uint64_t>(i * m.N + j0 + (l < lanes ? l : 0)) * static_cast<uint64_t>(m.slots) +
+               static_cast<uint64_t>(mac_slot(m, 0, 1));
   const StochasticFormat f(m.acc);
   __mmask8 live[G];
   __m512d c[G];
@@ -95,17 +95,15 @@ inline void mac_stochastic_lanes(const MacParams& m, const float* a, const float
     live[g] = g + 1 < G ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << last_lanes) - 1u);
     c[g] = _mm512_setzero_pd();
   }
-  const __m512i step = _mm512_set1_epi64(kRoundingsPerStep);
+  const __m512i step = _mm512_set1_epi64(1);
   for (int64_t k0 = 0; k0 < m.K; k0 += kSteps) {
     const int64_t k1 = k0 + kSteps < m.K ? k0 + kSteps : m.K;
     alignas(64) int64_t start[kLanes];
     for (int l = 0; l < kLanes; ++l) {
-      const uint64_t word0 = first[l] + static_cast<uint64_t>(k0 * kRoundingsPerStep + 1);
-      const uint64_t last = first[l] + static_cast<uint64_t>((k1 - 1) * kRoundingsPerStep + 1);
       if (l < lanes)
-        philox_fill_groups(seed, offset + word0 / 4u, static_cast<int64_t>((last / 4u - word0 / 4u + 16u) / 16u),
-                           words.data() + stride * l);
-      start[l] = stride * l + static_cast<int64_t>(word0 % 4u);
+        philox_fill_groups(seed, offset + (first[l] + static_cast<uint64_t>(k0)) / 4u, (k1 - k0 + 63) / 64,
+                           words.data() + kSteps * l);
+      start[l] = kSteps * l;
     }
     __m512i index[G];
     for (int g = 0; g < G; ++g) index[g] = _mm512_load_si512(start + 8 * g);

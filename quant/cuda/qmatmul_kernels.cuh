@@ -30,12 +30,26 @@ constexpr int kThreads = kThreadsX * kThreadsY;     // 256
 constexpr int kRowsPerThread = kTile / kThreadsY;   // rows ty, ty + 8, ty + 16, ty + 24
 static_assert(kThreadsX == kTile && kTile % kThreadsY == 0);
 
+/// The CUDA blocks per multiprocessor a kernel is compiled for: 3 bounds it to 80 registers
+/// (65536 / (256 x 3)), 0 leaves the bound to ptxas. ptxas (sm_90) fits these chains in 80
+/// registers without spills: the one-rounding chain with stochastic rounding (118 unbounded,
+/// with its Philox blocks) and the general chain without stochastic rounding (102-118
+/// unbounded). The general chain with a stochastic rounding spills 104-228 bytes at 80
+/// (120-128 unbounded), and the other one-rounding chains take 48-64 unbounded.
+template <class State>
+inline constexpr int kMinBlocksPerMultiprocessor = 0;
+template <>
+inline constexpr int kMinBlocksPerMultiprocessor<PlainMacState<RoundKind::Stochastic>> = 3;
+template <RoundKind KM, RoundKind KA>
+inline constexpr int kMinBlocksPerMultiprocessor<MacState<KM, KA>> =
+    KM == RoundKind::Stochastic || KA == RoundKind::Stochastic ? 0 : 3;
+
 /// Block b computes output tiles b, b + gridDim.x, ...; tile t covers rows
 /// (t / tiles_n) * kTile.. and columns (t % tiles_n) * kTile... Thread (tx, ty) owns column
 /// tx and rows ty + r * kThreadsY of the tile.
 /// State: the chain's state type (MacState, or PlainMacState where it serves).
 template <class State>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocksPerMultiprocessor<State>)
     qmatmul_kernel(const float* __restrict__ a, const float* __restrict__ bt, float* __restrict__ out,
                    MacParams m, uint64_t seed, uint64_t offset, int64_t tiles_n, int64_t tiles) {
   // +1 column: the transposing stores and the column reads hit 32 different banks.
@@ -48,6 +62,11 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t j = j0 + tx;
     State state[kRowsPerThread];
     uint64_t first_word[kRowsPerThread];  // the first random word of each owned element
+    // Each chain's last Philox block: a rounding's words are consecutive over k, so a chain
+    // with one stochastic rounding per step makes a block every fourth step. Every
+    // element's words start a block (set_mac_word_layout), so the warp's chains make
+    // theirs at the same steps.
+    PhiloxWordCache words[kRowsPerThread];
     bool live[kRowsPerThread];
 #pragma unroll
     for (int r = 0; r < kRowsPerThread; ++r) {
@@ -74,7 +93,7 @@ __global__ void __launch_bounds__(kThreads)
           if (!live[r]) continue;
           const uint64_t first = first_word[r];
           state[r].step(m, k, a_slab[ty + r * kThreadsY][kk], b, [&](int64_t slot) {
-            return philox_bits(seed, offset, first + static_cast<uint64_t>(slot));
+            return words[r].bits(seed, offset, first + static_cast<uint64_t>(slot));
           });
         }
       }

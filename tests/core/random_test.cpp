@@ -22,6 +22,26 @@ TEST(Philox, KnownAnswerVectors) {
   EXPECT_EQ(ones.w[3], 0x6d5451fdu);
 }
 
+TEST(Philox, WordCacheGivesTheStreamsWords) {
+  // PhiloxWordCache keeps its last block: in order, repeated, backwards, across blocks and
+  // across two streams read in turn (qmatmul's chains read the rows of two roundings so), it
+  // gives philox_bits' words. The words themselves come from the known-answer block above.
+  PhiloxWordCache cache;
+  EXPECT_EQ(cache.bits(0, 0, 0), 0x6627e8d5u);
+  EXPECT_EQ(cache.bits(0, 0, 3), 0x9b00dbd8u);
+  EXPECT_EQ(cache.bits(0, 0, 1), 0xe169c58du);
+  const uint64_t seed = 0x123456789abcdefULL, offset = 77;
+  const uint64_t reads[] = {0, 1, 2, 3, 4, 4, 3, 9, 8, 100, 40, 101, 41, 102, 42, 103, 43, 104, 44, 7, 6, 5};
+  for (uint64_t i : reads) EXPECT_EQ(cache.bits(seed, offset, i), philox_bits(seed, offset, i)) << "word " << i;
+  // The block is the counter offset + i / 4: another offset that names the same counter
+  // reads the same block, and the next counter a new one.
+  PhiloxWordCache other;
+  EXPECT_EQ(other.bits(seed, offset, 8), philox_bits(seed, offset, 8));
+  EXPECT_EQ(other.bits(seed, offset + 1, 4), philox_bits(seed, offset, 8));
+  EXPECT_EQ(other.bits(seed, offset + 1, 8), philox_bits(seed, offset, 12));
+  EXPECT_NE(other.bits(seed, offset + 1, 8), other.bits(seed, offset + 1, 4));
+}
+
 TEST(Random, SameSeedSameNumbersFreshBitsEachCall) {
   manual_seed(42);
   std::vector<float> a = rand({1000}).to_vector(), b = rand({1000}).to_vector();

@@ -335,27 +335,27 @@ struct RefMac {
   MacOptions o;
 };
 
+/// word(k, r): the random word of rounding r (0 product, 1 sum, 2-4 Kahan's others) of step k.
 float ref_chain(const std::vector<float>& a, const std::vector<float>& b, const RefMac& r,
-                const std::function<uint32_t(int64_t)>& word) {
+                const std::function<uint32_t(int64_t, int64_t)>& word) {
   const int64_t K = static_cast<int64_t>(a.size());
-  auto round_to = [&](const Value& v, const FormatRef& f, Rounding mode, int64_t slot) {
-    return v.is_special() ? round_special(v.special, f) : round_ref(v.exact, f, mode, word(slot));
+  auto round_to = [&](const Value& v, const FormatRef& f, Rounding mode, int64_t k, int64_t rounding) {
+    return v.is_special() ? round_special(v.special, f) : round_ref(v.exact, f, mode, word(k, rounding));
   };
-  auto acc = [&](const Value& v, int64_t slot) { return round_to(v, r.acc, r.acc_mode, slot); };
+  auto acc = [&](const Value& v, int64_t k, int64_t rounding) { return round_to(v, r.acc, r.acc_mode, k, rounding); };
   auto run = [&](int64_t k0, int64_t k1) {
     float c = 0, comp = 0;
     for (int64_t k = k0; k < k1; ++k) {
-      const int64_t slot = k * 5;
       Value p{multiply(a[k], b[k]), 0};
-      if (r.mul) p = value_of(round_to(p, *r.mul, r.mul_mode, slot));
+      if (r.mul) p = value_of(round_to(p, *r.mul, r.mul_mode, k, 0));
       if (!r.o.compensated) {
-        c = acc(plus(value_of(c), p), slot + 1);
+        c = acc(plus(value_of(c), p), k, 1);
         continue;
       }
-      const float y = acc(plus(p, minus(value_of(comp))), slot + 1);
-      const float t = acc(plus(value_of(c), value_of(y)), slot + 2);
-      const float u = acc(plus(value_of(t), minus(value_of(c))), slot + 3);
-      comp = acc(plus(value_of(u), minus(value_of(y))), slot + 4);
+      const float y = acc(plus(p, minus(value_of(comp))), k, 1);
+      const float t = acc(plus(value_of(c), value_of(y)), k, 2);
+      const float u = acc(plus(value_of(t), minus(value_of(c))), k, 3);
+      comp = acc(plus(value_of(u), minus(value_of(y))), k, 4);
       c = t;
     }
     return c;
@@ -363,7 +363,7 @@ float ref_chain(const std::vector<float>& a, const std::vector<float>& b, const 
   if (r.o.chunk == 0) return run(0, K);
   float total = 0;
   for (int64_t k0 = 0, c = 0; k0 < K; k0 += r.o.chunk, ++c)
-    total = acc(plus(value_of(total), value_of(run(k0, std::min(K, k0 + r.o.chunk)))), (K + c) * 5 + 1);
+    total = acc(plus(value_of(total), value_of(run(k0, std::min(K, k0 + r.o.chunk)))), K + c, 1);
   return total;
 }
 
@@ -395,13 +395,18 @@ TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
         const std::vector<float> got = qmatmul_forward(A, B, o, &g).to_vector();
         RefMac r{o.multiply ? std::optional<FormatRef>(format_ref(*o.multiply)) : std::nullopt,
                  format_ref(o.accumulate), o.multiply_rounding, o.accumulate_rounding, o};
-        const int64_t slots = (K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0)) * 5;
+        // The words' layout (docs/numerics.md): rows of S words per rounding, S the steps
+        // (K and one per chunk) rounded up to a multiple of 4.
+        const int64_t steps = K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0);
+        const int64_t S = (steps + 3) / 4 * 4, slots = 5 * S;
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
             std::vector<float> row(av.begin() + i * K, av.begin() + (i + 1) * K), col(K);
             for (int64_t k = 0; k < K; ++k) col[k] = bv[k * N + j];
             const uint64_t first = static_cast<uint64_t>((i * N + j) * slots);
-            const float want = ref_chain(row, col, r, [&](int64_t slot) { return philox_bits(99, offset, first + slot); });
+            const float want = ref_chain(row, col, r, [&](int64_t k, int64_t rounding) {
+              return philox_bits(99, offset, first + static_cast<uint64_t>(rounding * S + k));
+            });
             ASSERT_TRUE(same(got[i * N + j], want))
                 << mac_text(o) << " element (" << i << ", " << j << "): got " << qtorch::testing::describe_float(got[i * N + j])
                 << ", want " << qtorch::testing::describe_float(want);
@@ -474,7 +479,7 @@ TEST(QmatmulReference, VectorKernelMatchesTheScalarChain) {
             if (m.has_mul) m.mul = make_quant_params(*o.multiply, o.multiply_rounding, {1});
             m.acc = make_quant_params(o.accumulate, o.accumulate_rounding, {1});
             m.fma = o.fma, m.compensated = o.compensated, m.chunk = o.chunk;
-            m.slots = (K + (o.chunk ? (K + o.chunk - 1) / o.chunk : 0)) * kRoundingsPerStep;
+            set_mac_word_layout(m);
             std::vector<float> fast(M * N), scalar(M * N);
             qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 12345, 7, true);
             qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 12345, 7, false);
@@ -498,7 +503,7 @@ TEST(QmatmulReference, StochasticLanesAcrossTheirWordChunks) {
     MacParams m;
     m.M = M, m.K = K, m.N = N;
     m.acc = make_quant_params(parse_mac(std::string("acc=") + acc).accumulate, Rounding::Stochastic, {1});
-    m.slots = K * kRoundingsPerStep;
+    set_mac_word_layout(m);
     std::vector<float> fast(M * N), scalar(M * N);
     qmatmul_cpu(av.data(), bv.data(), fast.data(), m, 99, 5, true);
     qmatmul_cpu(av.data(), bv.data(), scalar.data(), m, 99, 5, false);
