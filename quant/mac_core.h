@@ -314,6 +314,26 @@ QTORCH_HD float mac_round_fma(const MacParams& m, float a, float b, float c, uin
   return mac_round_sum<KA>(m, static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c), rnd);
 }
 
+/// The exact product a * b of two float32 rounded once to the multiply format: a floating
+/// format takes the bit rules where they decide, as sums do (the float32 rule on
+/// fmaf(a, b, -0), which is a * b rounded to float32 with the product's zero sign; for
+/// stochastic rounding the double rule on the product, exact in double, plus 0); anything
+/// else takes round_double_to_format of the exact product. The same bits either way.
+template <RoundKind KM>
+QTORCH_HD float mac_round_product(const MacParams& m, float a, float b, uint32_t rnd) {
+  const double p = static_cast<double>(a) * static_cast<double>(b);
+  if (m.mul.family == QuantFamily::Float) {
+    float out;
+    if constexpr (KM == RoundKind::Stochastic) {
+      if (round_sum_by_bits<KM>(p, 0.0, m.mul, rnd, out)) return out;
+    } else {
+      if (round_fma_by_float_bits<KM>(a, b, -0.0f, m.mul, out)) return out;
+    }
+  }
+  uint32_t clamped;
+  return round_double_to_format<KM>(p, m.mul, rnd, clamped);
+}
+
 /// The random word of a rounding in mode K: word(slot) when K is stochastic, else 0 (the
 /// rounding does not read it, and no word is made).
 template <RoundKind K, class Word>
@@ -344,9 +364,7 @@ struct MacState {
     // the multiply format times 1. FMA takes the exact product.
     float pa = a, pb = b;
     if (m.has_mul && !m.fma) {
-      uint32_t clamped;
-      pa = round_double_to_format<KM>(static_cast<double>(a) * static_cast<double>(b), m.mul,
-                                      rounding_word<KM>(word, mac_slot(m, k, 0)), clamped);
+      pa = mac_round_product<KM>(m, a, b, rounding_word<KM>(word, mac_slot(m, k, 0)));
       pb = 1.0f;
     }
     if (m.fma || !m.compensated) {

@@ -27,6 +27,7 @@
 
 #include "qtorch/quant/mac.h"
 #include "qtorch/quant/mac_core.h"
+#include "qtorch/quant/number.h"
 #include "qtorch/quant/quantize.h"
 #include "qtorch/quant/round_kind_dispatch.h"
 #include "qtorch/quant/rounding.h"
@@ -190,10 +191,6 @@ TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
       for (float x : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, static_cast<float>(max)})
         for (float y : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, 1.0f, 0.0f})
           triples.push_back({x, 1.0f, y}), triples.push_back({y, 2.0f, x}), triples.push_back({x, 0.0f, y});
-      // Overflow, infinities and NaN (a format without a finite max takes float32's).
-      for (float x : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, static_cast<float>(max)})
-        for (float y : {FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, 1.0f, 0.0f})
-          triples.push_back({x, 1.0f, y}), triples.push_back({y, 2.0f, x}), triples.push_back({x, 0.0f, y});
       for (int i = 0; i < 20000; ++i) {
         const float a = static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3));
         const float b = static_cast<float>(normal(gen));
@@ -231,6 +228,100 @@ TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
   EXPECT_GT(by_float, checked / 2);
   EXPECT_LT(by_float, checked);
   EXPECT_GT(settled, 1000);
+}
+
+TEST(QmatmulReference, ProductRoundedAsTheExactProduct) {
+  // mac_round_product rounds the exact a * b (a double) to the multiply format from the
+  // float32 rule on fmaf(a, b, -0), or for stochastic rounding from the double's bits, where
+  // those decide; round_double_to_format of the exact product (checked against exact
+  // arithmetic in test_qmatmul.cpp) is the reference. Products on and one float32 ulp
+  // around every decision point near 1, 2^emin and max (as a * 1 and a * 2); random
+  // products; products of short operands (exact in float32, often on a tie); zeros of
+  // both signs, products below float32's range, overflow, infinities and NaN. Stochastic
+  // rounding with words 0, 2^31, 2^32 - 1, a random one and around the threshold F (by
+  // bisection). A fixed-point format takes the reference itself.
+  std::mt19937_64 gen(8);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  std::uniform_int_distribution<int> short_mantissa(-15, 15);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
+                            Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
+  int64_t by_bits = 0, checked = 0;
+  for (const char* mul : {"e5m2", "e4m3", "fp16", "bf16", "float:5:7:nosub", "float:8:22", "float:8:23", "float:3:0",
+                          "float:4:1:nosat", "fixed:8:4"})
+    for (Rounding mode : modes) {
+      MacParams m;
+      m.has_mul = true;
+      m.mul = make_quant_params(*parse_number(mul), mode, {1});
+      const bool floating = m.mul.family == QuantFamily::Float;
+      std::vector<std::pair<float, float>> products;
+      if (floating) {
+        const double q1 = std::ldexp(1.0, -m.mul.man);
+        const double max = static_cast<double>(bits_float(finite_max_bits(m.mul)));
+        const double qmax = std::ldexp(1.0, std::ilogb(max) - m.mul.man);
+        const double qmin = std::ldexp(1.0, m.mul.emin - m.mul.man);
+        for (double base : {1.0, 1.0 + q1, 2.0 - q1, std::ldexp(1.0, m.mul.emin), std::ldexp(1.0, m.mul.emin) + qmin,
+                            max - qmax, max})
+          for (double half : {0.0, 0.5})
+            for (float sign : {1.0f, -1.0f}) {
+              const double quantum = base >= max - qmax ? qmax : (base < 1.0 ? qmin : q1);
+              const float point = sign * static_cast<float>(base + half * quantum);
+              if (!std::isfinite(point)) continue;
+              for (float a : {point, std::nextafter(point, 0.0f), std::nextafter(point, 2 * point)})
+                products.emplace_back(a, 1.0f), products.emplace_back(0.5f * a, 2.0f);
+            }
+      }
+      for (float x : {0.0f, -0.0f, 1e-30f, -1e-30f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, NAN, 3.0f})
+        for (float y : {0.0f, -0.0f, 1e-30f, 3e-20f, FLT_MAX, -INFINITY, NAN, -5.0f})
+          products.emplace_back(x, y);
+      for (int i = 0; i < 20000; ++i) {
+        products.emplace_back(static_cast<float>(normal(gen) * std::ldexp(1.0, exponent(gen) / 3)),
+                              static_cast<float>(normal(gen)));
+        products.emplace_back(std::ldexp(static_cast<float>(short_mantissa(gen)), exponent(gen) / 4),
+                              std::ldexp(static_cast<float>(short_mantissa(gen)), exponent(gen) / 4));
+      }
+      with_round_kind(m.mul.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        const auto exact_path = [&](float a, float b, uint32_t rnd) {
+          uint32_t clamped = 0;
+          return round_double_to_format<K>(static_cast<double>(a) * static_cast<double>(b), m.mul, rnd, clamped);
+        };
+        for (const auto& [a, b] : products) {
+          std::vector<uint64_t> words = {0};
+          if constexpr (K == RoundKind::Stochastic) {
+            const uint32_t never_up = bits_of(exact_path(a, b, 0xffffffffu));
+            uint64_t lo = 0, hi = 0xffffffffu;  // F: the first word that does not round up
+            while (lo < hi) {
+              const uint64_t mid = (lo + hi) / 2;
+              if (bits_of(exact_path(a, b, static_cast<uint32_t>(mid))) == never_up)
+                hi = mid;
+              else
+                lo = mid + 1;
+            }
+            words = {lo - 1, lo, lo + 1, 0x80000000u, 0xffffffffu, gen() & 0xffffffffu};
+          }
+          for (uint64_t w : words) {
+            if (w > 0xffffffffu) continue;
+            const uint32_t rnd = static_cast<uint32_t>(w);
+            const float want = exact_path(a, b, rnd);
+            const float got = mac_round_product<K>(m, a, b, rnd);
+            float unused;
+            if (floating) {
+              if constexpr (K == RoundKind::Stochastic)
+                by_bits += round_sum_by_bits<K>(static_cast<double>(a) * b, 0.0, m.mul, rnd, unused) ? 1 : 0;
+              else
+                by_bits += round_fma_by_float_bits<K>(a, b, -0.0f, m.mul, unused) ? 1 : 0;
+            }
+            ++checked;
+            ASSERT_EQ(bits_of(got), bits_of(want))
+                << mul << " " << rounding_name(mode) << ": " << a << " * " << b << ", word " << rnd;
+          }
+        }
+      });
+    }
+  // Most products take a bit rule, and some do not (the test reaches both).
+  EXPECT_GT(by_bits, checked / 2);
+  EXPECT_LT(by_bits, checked);
 }
 
 }  // namespace
