@@ -48,6 +48,30 @@ namespace {
 }
 #endif
 
+/// The random words to try a rounding in mode K with: 0 unless K is stochastic; then the
+/// words around its threshold F (the first word that does not round up, found by bisection
+/// on `exact`, the exact path's result for a word), 2^31, 2^32 - 1 and a random one.
+template <RoundKind K, class Exact>
+std::vector<uint32_t> test_words(const Exact& exact, std::mt19937_64& gen) {
+  if constexpr (K != RoundKind::Stochastic) {
+    return {0u};
+  } else {
+    const uint32_t never_up = bits_of(exact(0xffffffffu));
+    uint64_t lo = 0, hi = 0xffffffffu;
+    while (lo < hi) {
+      const uint64_t mid = (lo + hi) / 2;
+      if (bits_of(exact(static_cast<uint32_t>(mid))) == never_up)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    std::vector<uint32_t> words = {0x80000000u, 0xffffffffu, static_cast<uint32_t>(gen())};
+    for (uint64_t w : {lo - 1, lo, lo + 1})
+      if (w <= 0xffffffffu) words.push_back(static_cast<uint32_t>(w));
+    return words;
+  }
+}
+
 TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
   // mac_round_sum rounds x + y from the double nearest the sum where round_sum_by_bits can
   // (quant/mac_core.h); the exact path (TwoSum, round-to-odd, round_double_to_format) is
@@ -102,22 +126,9 @@ TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
           return round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, rnd, clamped);
         };
         for (const auto& [x, y] : sums) {
-          std::vector<uint64_t> words = {0};
-          if constexpr (K == RoundKind::Stochastic) {
-            const uint32_t never_up = bits_of(exact_path(x, y, 0xffffffffu));
-            uint64_t lo = 0, hi = 0xffffffffu;  // F: the first word that does not round up
-            while (lo < hi) {
-              const uint64_t mid = (lo + hi) / 2;
-              if (bits_of(exact_path(x, y, static_cast<uint32_t>(mid))) == never_up)
-                hi = mid;
-              else
-                lo = mid + 1;
-            }
-            words = {lo - 1, lo, lo + 1, 0x80000000u, 0xffffffffu, gen() & 0xffffffffu};
-          }
-          for (uint64_t w : words) {
-            if (w > 0xffffffffu) continue;
-            const uint32_t rnd = static_cast<uint32_t>(w);
+          const std::vector<uint32_t> words =
+              test_words<K>([&](uint32_t rnd) { return exact_path(x, y, rnd); }, gen);
+          for (const uint32_t rnd : words) {
             const float want = exact_path(x, y, rnd);
             const float got = mac_round_sum<K>(m, x, y, rnd);
             float unused;
@@ -287,22 +298,9 @@ TEST(QmatmulReference, ProductRoundedAsTheExactProduct) {
           return round_double_to_format<K>(static_cast<double>(a) * static_cast<double>(b), m.mul, rnd, clamped);
         };
         for (const auto& [a, b] : products) {
-          std::vector<uint64_t> words = {0};
-          if constexpr (K == RoundKind::Stochastic) {
-            const uint32_t never_up = bits_of(exact_path(a, b, 0xffffffffu));
-            uint64_t lo = 0, hi = 0xffffffffu;  // F: the first word that does not round up
-            while (lo < hi) {
-              const uint64_t mid = (lo + hi) / 2;
-              if (bits_of(exact_path(a, b, static_cast<uint32_t>(mid))) == never_up)
-                hi = mid;
-              else
-                lo = mid + 1;
-            }
-            words = {lo - 1, lo, lo + 1, 0x80000000u, 0xffffffffu, gen() & 0xffffffffu};
-          }
-          for (uint64_t w : words) {
-            if (w > 0xffffffffu) continue;
-            const uint32_t rnd = static_cast<uint32_t>(w);
+          const std::vector<uint32_t> words =
+              test_words<K>([&](uint32_t rnd) { return exact_path(a, b, rnd); }, gen);
+          for (const uint32_t rnd : words) {
             const float want = exact_path(a, b, rnd);
             const float got = mac_round_product<K>(m, a, b, rnd);
             float unused;
