@@ -8,7 +8,7 @@
 # run and leaves the input in build-fuzz/fuzz/artifacts/NAME/; reproduce it with
 #   build-fuzz/tests/fuzz/NAME_fuzz FILE
 # Usage: scripts/fuzz.sh TARGET SECONDS      (TARGET: number recipe idx checkpoint metrics cli)
-#        scripts/fuzz.sh --all SECONDS       (every target, one after the other)
+#        scripts/fuzz.sh --all SECONDS       (every target, one per core at a time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,7 +29,8 @@ fi
 
 bash scripts/install-deps.sh
 build=${QTORCH_FUZZ_BUILD_DIR:-build-fuzz}
-flags="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+# -gline-tables-only: all a report's stack trace reads.
+flags="-O1 -gline-tables-only -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -DQTORCH_MPI=OFF -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS_FUZZ="-fsanitize=address,undefined" \
@@ -53,29 +54,49 @@ max_len() {
   esac
 }
 
-failed=()
-for name in "${run[@]}"; do
-  work=$root/$build/fuzz
-  corpus=$work/corpus/$name
-  artifacts=$work/artifacts/$name/
-  scratch=$work/scratch/$name
-  log=$work/$name.log
+# Runs one target; its exit status goes to $work/NAME.rc.
+fuzz_one() {
+  local name=$1 work=$root/$build/fuzz
+  local corpus=$work/corpus/$name artifacts=$work/artifacts/$name/ scratch=$work/scratch/$name
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$scratch"
   cp -n "$root/tests/fuzz/corpus/$name"/* "$corpus"/
-  extra=()
+  local extra=()
   # qtrain prints its help and error lines; keep libFuzzer's own output readable.
   [ "$name" = cli ] && extra+=(-close_fd_mask=3)
-  echo "fuzz.sh: $name for ${seconds}s (log: $log)" >&2
-  rc=0
+  local rc=0
   (cd "$scratch" && "$root/$build/tests/fuzz/${name}_fuzz" "$corpus" \
      -max_total_time="$seconds" -max_len="$(max_len "$name")" -rss_limit_mb=2048 -timeout=10 \
-     -artifact_prefix="$artifacts" -print_final_stats=1 "${extra[@]}") >"$log" 2>&1 || rc=$?
-  if [ "$rc" != 0 ] || compgen -G "$artifacts*" >/dev/null; then
+     -artifact_prefix="$artifacts" -print_final_stats=1 "${extra[@]}") >"$work/$name.log" 2>&1 || rc=$?
+  echo "$rc" >"$work/$name.rc"
+}
+
+# One target per core at a time (libFuzzer runs on one thread), each for SECONDS.
+work=$root/$build/fuzz
+mkdir -p "$work"
+jobs_at_once=$(nproc)
+pending=()
+for name in "${run[@]}"; do
+  echo "fuzz.sh: $name for ${seconds}s (log: $work/$name.log)" >&2
+  rm -f "$work/$name.rc"
+  fuzz_one "$name" &
+  pending+=($!)
+  if [ ${#pending[@]} -ge "$jobs_at_once" ]; then
+    wait "${pending[@]}"
+    pending=()
+  fi
+done
+wait
+failed=()
+for name in "${run[@]}"; do
+  rc=$(cat "$work/$name.rc" 2>/dev/null || echo missing)
+  if [ "$rc" != 0 ] || compgen -G "$work/artifacts/$name/*" >/dev/null; then
     failed+=("$name")
-    tail -n 60 "$log" >&2
+    echo "fuzz.sh: $name: exit status $rc" >&2
+    tail -n 60 "$work/$name.log" >&2
   else
-    grep -E '^#[0-9]+ +DONE|number_of_executed_units' "$log" >&2 || true
+    echo "fuzz.sh: $name:" >&2
+    grep -E '^#[0-9]+ +DONE|number_of_executed_units' "$work/$name.log" >&2 || true
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
