@@ -1,6 +1,6 @@
 // The roundings of qmatmul's chain (quant/mac_core.h) from the nearest double's or
 // float32's bits, against the exact path they stand in for: TwoSum, round-to-odd and
-// round_double_to_format, which tests/quant/test_qmatmul.cpp checks against exact dyadic
+// round_double_to_format, which tests/quant/test_qmatmul_reference.cpp checks against exact dyadic
 // arithmetic.
 // GCC 12 reports the intrinsics' _mm512_undefined_epi32 placeholders as uninitialized
 // where they inline into this file's helper (a false positive; the library's own build of
@@ -75,7 +75,7 @@ std::vector<uint32_t> test_words(const Exact& exact, std::mt19937_64& gen) {
 TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
   // mac_round_sum rounds x + y from the double nearest the sum where round_sum_by_bits can
   // (quant/mac_core.h); the exact path (TwoSum, round-to-odd, round_double_to_format) is
-  // checked against the exact reference of test_qmatmul.cpp. Sums on and one double ulp
+  // checked against the exact reference of test_qmatmul_reference.cpp. Sums on and one double ulp
   // around every decision point near 1, 2^emin and max (grid values and midpoints), each
   // plus a tiny second term of either sign or none; random sums of a product and a value,
   // and of a product of short operands and a short value (exact sums, as quantized
@@ -160,7 +160,7 @@ TEST(QmatmulReference, FmaRoundedFromTheNearestFloatAsThroughTheExactPath) {
   // mac_round_fma rounds the exact a * b + c of three float32 from s = fmaf(a, b, c) where
   // round_fma_by_float_bits can (quant/mac_core.h), else in doubles; the exact path
   // (TwoSum of the exact product and c, round-to-odd, round_double_to_format) is checked
-  // against exact arithmetic in test_qmatmul.cpp. c on and one float32 ulp around every
+  // against exact arithmetic in test_qmatmul_reference.cpp. c on and one float32 ulp around every
   // decision point near 1, 2^emin and max (grid values and midpoints) and at float32's
   // smallest normal, with a product of either sign far below c's ulp, none, or one that
   // moves the exact value by a quarter of c's float32 ulp; random triples; products of
@@ -245,7 +245,7 @@ TEST(QmatmulReference, ProductRoundedAsTheExactProduct) {
   // mac_round_product rounds the exact a * b (a double) to the multiply format from the
   // float32 rule on fmaf(a, b, -0), or for stochastic rounding from the double's bits, where
   // those decide; round_double_to_format of the exact product (checked against exact
-  // arithmetic in test_qmatmul.cpp) is the reference. Products on and one float32 ulp
+  // arithmetic in test_qmatmul_reference.cpp) is the reference. Products on and one float32 ulp
   // around every decision point near 1, 2^emin and max (as a * 1 and a * 2); random
   // products; products of short operands (exact in float32, often on a tie); zeros of
   // both signs, products below float32's range, overflow, infinities and NaN. Stochastic
