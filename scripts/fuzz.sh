@@ -96,7 +96,7 @@ for name in "${run[@]}"; do
     tail -n 60 "$work/$name.log" >&2
   else
     echo "fuzz.sh: $name:" >&2
-    grep -E '^#[0-9]+ +DONE|number_of_executed_units' "$work/$name.log" >&2 || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|number_of_executed_units' "$work/$name.log" >&2 || true
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
