@@ -179,7 +179,7 @@ QTORCH_HD bool round_sum_by_bits(double x, double y, const QuantParams& p, uint3
   const uint64_t low = (uint64_t{1} << shift) - 1u;
   const uint64_t min_bits = double_bits(pow2_double(p.emin));
   const uint64_t max_bits = double_bits(static_cast<double>(bits_float(p.max_bits)));
-  if (ab > max_bits || ab < min_bits) return false;
+  if (ab - min_bits > max_bits - min_bits) return false;  // outside [min, max]: below min wraps above
   uint64_t r;
   if constexpr (K == RoundKind::Stochastic) {
     if (shift <= 32) return false;
@@ -238,8 +238,9 @@ QTORCH_HD uint32_t finite_max_bits(const QuantParams& p) {
 ///   s: they are float32 values at least two steps apart.
 /// The exact error comes from TwoSum of the product and c, which needs the product exact in
 /// float32: its error fmaf(a, b, -p) zero and not lost below float32's range (the product at
-/// least 2^-100, an operand zero, or b = 1, as in a sum). Returns false, sb unchanged, where
-/// it is not, or where the move leaves [2^max(emin, -126), max].
+/// least 2^-100, an operand zero, or b = 1, as in a sum), and no overflow inside TwoSum.
+/// Returns false, sb unchanged, where it is not, or where the move leaves
+/// [2^max(emin, -126), max].
 template <RoundKind K>
 QTORCH_HD_RARE bool settle_fma_decision_point(float a, float b, float c, const QuantParams& p, uint32_t& sb) {
   constexpr bool kNearest = K == RoundKind::NearestEven || K == RoundKind::NearestAway || K == RoundKind::NearestUp;
@@ -247,10 +248,12 @@ QTORCH_HD_RARE bool settle_fma_decision_point(float a, float b, float c, const Q
   const bool exact_product = fmaf(a, b, -product) == 0.0f &&
                              (fabsf(product) >= 0x1p-100f || a == 0.0f || b == 0.0f || b == 1.0f);
   if (!exact_product) return false;
-  // TwoSum: e = product + c - s exactly (s finite).
+  // TwoSum: e = product + c - s exactly (s finite), unless s - product overflows (s and c
+  // near float32's max, of opposite signs to the product): then e is not finite.
   const float s = bits_float(sb);
   const float bb = s - product;
   const float e = (product - (s - bb)) + (c - bb);
+  if (!(fabsf(e) < HUGE_VALF)) return false;
   const bool negative = (sb >> 31) != 0u;
   bool up;  // in magnitude
   if (e != 0.0f) {

@@ -18,6 +18,7 @@
 
 #if QTORCH_QUANT_AVX512
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace qtorch::quant::cpu {
@@ -117,10 +118,12 @@ template <RoundKind K>
        _mm512_cmp_ps_mask(a, zero, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(b, zero, _CMP_EQ_OQ) |
        _mm512_cmp_ps_mask(b, _mm512_set1_ps(1.0f), _CMP_EQ_OQ));
   if (special & ~exact_product) return false;
-  // TwoSum: e = p + c - s exactly (s finite).
+  // TwoSum: e = p + c - s exactly (s finite), unless s - p overflows (c off the format's
+  // grid near float32's max): then e is not finite, and the doubles decide.
   const __m512 s = _mm512_castsi512_ps(sb);
   const __m512 bb = _mm512_sub_ps(s, p);
   const __m512 e = _mm512_add_ps(_mm512_sub_ps(p, _mm512_sub_ps(s, bb)), _mm512_sub_ps(c, bb));
+  if (special & ~_mm512_cmp_ps_mask(_mm512_abs_ps(e), _mm512_set1_ps(INFINITY), _CMP_LT_OQ)) return false;
   const __mmask16 nonzero = _mm512_cmp_ps_mask(s, zero, _CMP_NEQ_UQ);
   const __mmask16 inexact = special & _mm512_cmp_ps_mask(e, zero, _CMP_NEQ_UQ);
   // Up in magnitude: an inexact s whose error has its sign, and exact ties broken away
@@ -184,7 +187,8 @@ template <RoundKind K>
 /// branch on the decision points, so no mispredicted one where sums often land on them
 /// (short operands). Lanes outside `live` are ignored; a vector with a live lane whose
 /// rounded-to-odd sum is nonzero outside [2^emin, max] (or not finite) is rounded in
-/// doubles.
+/// doubles. y must be a value of the format (the kernel's accumulators are): then TwoSum's
+/// s - x, within half a float32 step of y, cannot overflow.
 template <RoundKind K>
 [[gnu::always_inline]] inline __m512 odd_sum_round_lanes(__m512 x, __m512 y, __mmask16 live, const FloatFormat& f,
                                                          const DoubleFormat& d) {

@@ -13,6 +13,7 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "qtorch/quant/cpu/qmatmul_float_lanes.h"
 #include "qtorch/quant/cpu/qmatmul_stochastic_lanes.h"
 
 #include <gtest/gtest.h>
@@ -320,6 +321,110 @@ TEST(QmatmulReference, ProductRoundedAsTheExactProduct) {
   // Most products take a bit rule, and some do not (the test reaches both).
   EXPECT_GT(by_bits, checked / 2);
   EXPECT_LT(by_bits, checked);
+}
+
+TEST(QmatmulReference, SumsNearFloat32sMaxRoundAsTheExactPath) {
+  // c off the grid near float32's max (-FLT_MAX and its neighbours) plus a product of the
+  // other sign with an odd last float32 bit (2^103 steps): fmaf's float lies on a decision
+  // point, and TwoSum's s - product overflows, so its error is not finite. The float32 rule
+  // (mac_round_fma) and the AVX-512 lanes (fma_round_lanes) must then leave the sum to the
+  // exact path, not move s by a NaN's sign. Found by RandomOperandsOfEveryKind... with
+  // QTORCH_EXHAUSTIVE=1.
+  std::mt19937_64 gen(12);
+  int64_t checked = 0;
+  for (const char* acc : {"float:8:22", "float:8:20", "float:8:7", "float:8:1"})
+    for (Rounding mode : {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero, Rounding::Up, Rounding::Down}) {
+      MacParams m;
+      m.acc = make_quant_params(*parse_number(acc), mode, {1});
+      with_round_kind(m.acc.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        if constexpr (K != RoundKind::Stochastic) {
+          for (int i = 0; i < 2000; ++i) {
+            const float sign = i % 2 ? 1.0f : -1.0f;
+            const float c = -sign * bits_float(0x7f7fffffu - static_cast<uint32_t>(gen() % 3));
+            const float a = sign * bits_float((0x7e800000u + static_cast<uint32_t>(gen() % 0x800000u)) | 1u);
+            const float b = i % 3 == 0 ? 1.0f : 0.5f;
+            const DoublePair sum = two_sum(static_cast<double>(a) * static_cast<double>(b), static_cast<double>(c));
+            uint32_t clamped = 0;
+            const float want = round_double_to_format<K>(round_to_odd(sum.s, sum.e), m.acc, 0, clamped);
+            ASSERT_EQ(bits_of(mac_round_fma<K>(m, a, b, c, 0)), bits_of(want))
+                << acc << " " << rounding_name(mode) << ": " << a << " * " << b << " + " << c;
+#if QTORCH_QUANT_AVX512
+            const __m512 lanes = cpu::fma_round_lanes<K>(_mm512_set1_ps(a), _mm512_set1_ps(b), _mm512_set1_ps(c), 0xffff,
+                                                         cpu::FloatFormat::of<K>(m.acc), cpu::DoubleFormat(m.acc));
+            ASSERT_EQ(bits_of(_mm512_cvtss_f32(lanes)), bits_of(want))
+                << "lanes " << acc << " " << rounding_name(mode) << ": " << a << " * " << b << " + " << c;
+#endif
+            ++checked;
+          }
+        }
+      });
+    }
+  EXPECT_EQ(checked, 4 * 5 * 2000);
+}
+
+/// A float32 of one of four kinds, for the random soak below: any bit pattern (NaN, inf and
+/// subnormals included); a short mantissa over 2^-40..2^40; one of a few float32 steps or
+/// half-steps of p's grid around 2^emin, p's max, float32's smallest normal, 1 or p's
+/// smallest subnormal, either sign; a full mantissa over float32's whole exponent range.
+float soak_operand(std::mt19937_64& gen, const QuantParams& p) {
+  switch (gen() % 4) {
+    case 0:
+      return bits_float(static_cast<uint32_t>(gen()));
+    case 1:
+      return std::ldexp(static_cast<float>(static_cast<int>(gen() % 64) - 32), static_cast<int>(gen() % 80) - 40);
+    case 2: {
+      const double bases[] = {std::ldexp(1.0, p.emin), static_cast<double>(bits_float(finite_max_bits(p))),
+                              static_cast<double>(FLT_MIN), 1.0, std::ldexp(1.0, p.emin - p.man)};
+      const uint32_t step = gen() % 2 ? 1u : (1u << (23 - std::min(p.man, 23))) >> 1;
+      const float base = static_cast<float>(bases[gen() % 5]);
+      const float x = bits_float(bits_of(base) + static_cast<uint32_t>(static_cast<int>(gen() % 9) - 4) * step);
+      return gen() % 2 ? -x : x;
+    }
+    default:
+      return std::ldexp(static_cast<float>(static_cast<int64_t>(gen() >> 40) - (int64_t{1} << 23)),
+                        static_cast<int>(gen() % 300) - 173);
+  }
+}
+
+TEST(QmatmulReference, RandomOperandsOfEveryKindRoundAsTheExactPath) {
+  // mac_round_fma and mac_round_product against the exact path (TwoSum, round-to-odd,
+  // round_double_to_format) on random operands of soak_operand's four kinds, a multiplier
+  // of 1 one time in five (a sum), and an accumulator cut to a multiple of 2^-10 one time in
+  // seven (on a grid point, with a product that may be tiny), with a random word, in every
+  // mode and 17 formats (IEEE, saturating, custom bias, no subnormals). 20 000 operand
+  // triples per format and mode; 10^6 with QTORCH_EXHAUSTIVE=1 (about 15 s).
+  const int64_t triples = std::getenv("QTORCH_EXHAUSTIVE") != nullptr ? 1000000 : 20000;
+  std::mt19937_64 gen(10);
+  const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
+                            Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
+  for (const char* format : {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub", "float:8:22",
+                             "float:8:23", "float:3:0", "float:8:1", "float:2:1", "float:8:19", "float:8:20", "e4m3_sat",
+                             "hfp8", "float:5:2:ieee", "float:4:3:ieee:nosat", "float:5:10:bias=20"})
+    for (Rounding mode : modes) {
+      MacParams m;
+      m.acc = m.mul = make_quant_params(*parse_number(format), mode, {1});
+      m.has_mul = true;
+      with_round_kind(m.acc.kind, [&](auto kind) {
+        constexpr RoundKind K = decltype(kind)::value;
+        for (int64_t i = 0; i < triples; ++i) {
+          const float a = soak_operand(gen, m.acc);
+          const float b = gen() % 5 == 0 ? 1.0f : soak_operand(gen, m.acc);
+          float c = soak_operand(gen, m.acc);
+          if (gen() % 7 == 0) c = static_cast<float>(std::ldexp(std::floor(std::ldexp(static_cast<double>(c), 10)), -10));
+          const uint32_t rnd = static_cast<uint32_t>(gen());
+          const double product = static_cast<double>(a) * static_cast<double>(b);
+          const DoublePair sum = two_sum(product, static_cast<double>(c));
+          uint32_t clamped = 0;
+          const float want_sum = round_double_to_format<K>(round_to_odd(sum.s, sum.e), m.acc, rnd, clamped);
+          const float want_product = round_double_to_format<K>(product, m.mul, rnd, clamped);
+          ASSERT_EQ(bits_of(mac_round_fma<K>(m, a, b, c, rnd)), bits_of(want_sum))
+              << format << " " << rounding_name(mode) << ": " << a << " * " << b << " + " << c << ", word " << rnd;
+          ASSERT_EQ(bits_of(mac_round_product<K>(m, a, b, rnd)), bits_of(want_product))
+              << format << " " << rounding_name(mode) << ": " << a << " * " << b << ", word " << rnd;
+        }
+      });
+    }
 }
 
 }  // namespace
