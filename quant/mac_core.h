@@ -179,7 +179,7 @@ QTORCH_HD bool round_sum_by_bits(double x, double y, const QuantParams& p, uint3
   const uint64_t low = (uint64_t{1} << shift) - 1u;
   const uint64_t min_bits = double_bits(pow2_double(p.emin));
   const uint64_t max_bits = double_bits(static_cast<double>(bits_float(p.max_bits)));
-  if (ab - min_bits > max_bits - min_bits) return false;  // outside [min, max]: below min wraps above
+  if (ab > max_bits || ab < min_bits) return false;
   uint64_t r;
   if constexpr (K == RoundKind::Stochastic) {
     if (shift <= 32) return false;
@@ -248,12 +248,12 @@ QTORCH_HD_RARE bool settle_fma_decision_point(float a, float b, float c, const Q
   const bool exact_product = fmaf(a, b, -product) == 0.0f &&
                              (fabsf(product) >= 0x1p-100f || a == 0.0f || b == 0.0f || b == 1.0f);
   if (!exact_product) return false;
-  // TwoSum: e = product + c - s exactly (s finite), unless s - product overflows (s and c
-  // near float32's max, of opposite signs to the product): then e is not finite.
+  // TwoSum: e = product + c - s exactly (s finite), unless s - product overflows (c off the
+  // format's grid near float32's max, the product of the other sign).
   const float s = bits_float(sb);
   const float bb = s - product;
+  if (!(fabsf(bb) < HUGE_VALF)) return false;
   const float e = (product - (s - bb)) + (c - bb);
-  if (!(fabsf(e) < HUGE_VALF)) return false;
   const bool negative = (sb >> 31) != 0u;
   bool up;  // in magnitude
   if (e != 0.0f) {

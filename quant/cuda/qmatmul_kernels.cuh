@@ -30,19 +30,19 @@ constexpr int kThreads = kThreadsX * kThreadsY;     // 256
 constexpr int kRowsPerThread = kTile / kThreadsY;   // rows ty, ty + 8, ty + 16, ty + 24
 static_assert(kThreadsX == kTile && kTile % kThreadsY == 0);
 
-/// The CUDA blocks per multiprocessor a kernel is compiled for: 3 bounds it to 80 registers
-/// (65536 / (256 x 3)), 0 leaves the bound to ptxas. ptxas (sm_90) fits these chains in 80
-/// registers: the one-rounding chain with stochastic rounding (118 unbounded, with its
-/// Philox blocks) without spills, and the general chain without stochastic rounding
-/// without spills but for 24 bytes in three instances (an Up multiply with a NearestAway,
-/// NearestUp or TowardZero accumulator); unbounded, ptxas gives it 102-120 registers, or
-/// 64-80 with 24-44 bytes of spill in 10 of its 36 instances. The general chain with a
-/// stochastic rounding spills 104-228 bytes at 80 (120-128 unbounded), and the other
-/// one-rounding chains take 48-64 unbounded.
+/// The CUDA blocks per multiprocessor a kernel is compiled for: 4 bounds it to 64 registers
+/// (65536 / (256 x 4)), 3 to 80, 0 leaves the bound to ptxas. ptxas (sm_90, nvcc 13) fits
+/// these chains without spills: the one-rounding chain in 64 registers (unbounded, ptxas
+/// chose 48 for three of its modes and spilled 16-24 bytes), with stochastic rounding in 80
+/// (118 unbounded, with its Philox blocks); the general chain without stochastic rounding in
+/// 80 but for 24 bytes in one instance (a NearestEven multiply with a NearestAway
+/// accumulator; unbounded, ptxas gives it 102-120 registers, or 64-80 with 24-44 bytes of
+/// spill in 10 of its 36 instances). The general chain with a stochastic rounding spills
+/// 104-228 bytes at 80 (120-128 unbounded), so it is left unbounded.
 template <class State>
 inline constexpr int kMinBlocksPerMultiprocessor = 0;
-template <>
-inline constexpr int kMinBlocksPerMultiprocessor<PlainMacState<RoundKind::Stochastic>> = 3;
+template <RoundKind KA>
+inline constexpr int kMinBlocksPerMultiprocessor<PlainMacState<KA>> = KA == RoundKind::Stochastic ? 3 : 4;
 template <RoundKind KM, RoundKind KA>
 inline constexpr int kMinBlocksPerMultiprocessor<MacState<KM, KA>> =
     KM == RoundKind::Stochastic || KA == RoundKind::Stochastic ? 0 : 3;
