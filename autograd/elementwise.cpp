@@ -21,12 +21,15 @@ Tensor max_min(const Tensor& a, const Tensor& b, bool is_max) {
   const char* op = is_max ? "maximum" : "minimum";
   Tensor out = ops::binary(is_max ? BinaryOp::Maximum : BinaryOp::Minimum, a, b, op);
   return record(op, out, {a, b}, [&] {
-    return [a = a.detach(), b = b.detach(), is_max](const Tensor& g, const Node&) -> Grads {
-      // Ties split the gradient evenly, as PyTorch does.
-      Tensor half_eq = ops::unary(UnaryOp::MulScalar, ops::binary(BinaryOp::Eq, a, b, "maximum"), 0.5f);
-      Tensor a_wins = ops::binary(is_max ? BinaryOp::Gt : BinaryOp::Lt, a, b, "maximum");
-      Tensor b_wins = ops::binary(is_max ? BinaryOp::Lt : BinaryOp::Gt, a, b, "maximum");
-      return {g * (a_wins + half_eq), g * (b_wins + half_eq)};
+    return [a = a.detach(), b = b.detach(), is_max, op](const Tensor& g, const Node&) -> Grads {
+      // As PyTorch: ties split the gradient evenly, and the side that loses gets +0
+      // (where(a == b, g / 2, g).masked_fill(a < b, 0) for maximum's a); a NaN, which
+      // neither wins nor ties, passes g to both.
+      const Tensor zero = zeros({}, g.device());
+      Tensor shared = ops::where(ops::binary(BinaryOp::Eq, a, b, op), ops::unary(UnaryOp::MulScalar, g, 0.5f), g);
+      Tensor a_loses = ops::binary(is_max ? BinaryOp::Lt : BinaryOp::Gt, a, b, op);
+      Tensor b_loses = ops::binary(is_max ? BinaryOp::Gt : BinaryOp::Lt, a, b, op);
+      return {ops::where(a_loses, zero, shared), ops::where(b_loses, zero, shared)};
     };
   });
 }
@@ -114,9 +117,10 @@ Tensor clamp(const Tensor& x, float lo, float hi) {
   QTORCH_CHECK(lo <= hi, "clamp: expected lo <= hi, got {} and {}", lo, hi);
   return record("clamp", ops::unary(UnaryOp::Clamp, x, lo, hi), {x}, [&] {
     return [x = x.detach(), lo, hi](const Tensor& g, const Node&) -> Grads {
-      // 1 where lo <= x <= hi, as PyTorch.
+      // g where lo <= x <= hi, else +0 (a NaN x included), as PyTorch's where(in range, g, 0).
       Tensor below_hi = ops::unary(UnaryOp::RSubScalar, ops::unary(UnaryOp::GtScalar, x, hi), 1.0f);
-      return {g * (ops::unary(UnaryOp::GeScalar, x, lo) * below_hi)};
+      Tensor in_range = ops::unary(UnaryOp::GeScalar, x, lo) * below_hi;
+      return {ops::where(in_range, g, zeros({}, g.device()))};
     };
   });
 }

@@ -36,9 +36,15 @@ void check_options(const QuantizerOptions& o) {
   }
 }
 
+/// g with +0 where the forward clamp mask is set (masked_fill(mask, 0) in the reference: +0
+/// whatever g holds there, inf and NaN included); g itself without a mask.
+Tensor zero_where_clamped(const Tensor& mask, const Tensor& g) {
+  return mask.defined() ? ops::where(mask, zeros({}, g.device()), g) : g;
+}
+
 /// The gradient the quantizer passes back: the hooks, the backward quantization, then the
-/// clamp mask (keep: 1 where the forward value was not clamped; undefined without one).
-Tensor quantizer_backward(const QuantizerOptions& o, const Tensor& keep, const Tensor& grad_output) {
+/// clamp mask (1 where the forward value was clamped; undefined without one).
+Tensor quantizer_backward(const QuantizerOptions& o, const Tensor& mask, const Tensor& grad_output) {
   Tensor g = grad_output;
   for (const auto& hook : o.backward_hooks) {
     g = hook(g);
@@ -50,23 +56,20 @@ Tensor quantizer_backward(const QuantizerOptions& o, const Tensor& keep, const T
     QuantizeOptions qo{.generator = o.generator.get(), .counter = o.backward_counter.get()};
     g = quantize(g, *o.backward_number, o.backward_rounding, qo);
   }
-  if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
-  return g;
+  return zero_where_clamped(mask, g);
 }
 
 /// The gradient a fused node passes back: through the ReLU's backward first when it took
 /// the ReLU in (y its output), then as the quantizer's. Without hooks, the ReLU's backward
 /// goes into the backward quantization's pass (quantize_fused's gate).
-Tensor fused_backward(const QuantizerOptions& o, const Tensor& keep, const Tensor& relu_out, const Tensor& grad_output) {
-  if (!relu_out.defined()) return quantizer_backward(o, keep, grad_output);
+Tensor fused_backward(const QuantizerOptions& o, const Tensor& mask, const Tensor& relu_out, const Tensor& grad_output) {
+  if (!relu_out.defined()) return quantizer_backward(o, mask, grad_output);
   if (o.backward_hooks.empty() && o.backward_number) {
     QuantizeOptions qo{.generator = o.generator.get(), .counter = o.backward_counter.get()};
-    Tensor g = quantize_fused(grad_output, QuantizeFusion{.gate = relu_out}, *o.backward_number,
-                              o.backward_rounding, qo);
-    if (keep.defined()) g = ops::binary(BinaryOp::Mul, g, keep, "quantizer");
-    return g;
+    return zero_where_clamped(mask, quantize_fused(grad_output, QuantizeFusion{.gate = relu_out},
+                                                   *o.backward_number, o.backward_rounding, qo));
   }
-  return quantizer_backward(o, keep, ops::where(relu_out, grad_output, zeros({}, grad_output.device())));
+  return quantizer_backward(o, mask, ops::where(relu_out, grad_output, zeros({}, grad_output.device())));
 }
 
 /// The quantizer on x, with a bias added first and a ReLU after when `fusion` asks: one
@@ -92,9 +95,6 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
     }
   }
   if (!recording) return y;
-  // 1 where the forward value was not clamped (only with clamping_grad_zero).
-  Tensor keep;
-  if (mask.defined()) keep = ops::unary(UnaryOp::RSubScalar, mask, 1.0f);  // 1 - mask
   const Tensor relu_out = fusion.relu ? y : Tensor();  // captured before it is recorded
   if (bias.defined()) {
     // The sum's gradient goes to x and, summed over the other axes, to the bias: on the last
@@ -103,8 +103,8 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
     // convolution's bias gradient).
     const int64_t a = bias_axis(x, fusion.axis, "quantizer");
     return record(fusion.relu ? "quantizer_bias_add_relu" : "quantizer_bias_add", y, {x, bias},
-                  [options, keep, relu_out, a](const Tensor& grad_output, const Node& n) -> Grads {
-                    Tensor g = fused_backward(*options, keep, relu_out, grad_output);
+                  [options, mask, relu_out, a](const Tensor& grad_output, const Node& n) -> Grads {
+                    Tensor g = fused_backward(*options, mask, relu_out, grad_output);
                     if (!n.needs_input_grad(1)) return {g, Tensor()};
                     const int64_t dims = g.dim();
                     if (a == dims - 1) return {g, dims == 2 ? g : g.reshape({-1, g.size(a)})};
@@ -118,8 +118,8 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
   if (y.is_same(x) || (!o.forward_number && !fusion.relu)) y = as_strided(y, y.shape(), y.strides(), y.offset());
   // Straight-through: backward ignores the forward rounding except for the mask.
   return record(fusion.relu ? "quantizer_relu" : "quantizer", y, {x},
-                [options, keep, relu_out](const Tensor& grad_output, const Node&) -> Grads {
-                  return {fused_backward(*options, keep, relu_out, grad_output)};
+                [options, mask, relu_out](const Tensor& grad_output, const Node&) -> Grads {
+                  return {fused_backward(*options, mask, relu_out, grad_output)};
                 });
 }
 

@@ -110,10 +110,14 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
   for_each_row<4>({&out, &cond, &a, &b}, [&](int64_t n, std::array<float*, 4> p, std::array<int64_t, 4> s) {
     float* o = p[0];
     const float *c = p[1], *x = p[2], *y = p[3];
-    // Contiguous rows, and a scalar b (ReLU's backward: where(out, g, 0)), vectorise.
+    // Contiguous rows, and a scalar b (ReLU's backward: where(out, g, 0)) or a scalar a (a
+    // quantizer's clamp mask: where(mask, 0, g)), vectorise.
     if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 0) {
       const float yv = y[0];
       for (int64_t i = 0; i < n; ++i) o[i] = where_value(c[i], x[i], yv);
+    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0 && s[3] == 1) {
+      const float xv = x[0];
+      for (int64_t i = 0; i < n; ++i) o[i] = where_value(c[i], xv, y[i]);
     } else if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) {
       for (int64_t i = 0; i < n; ++i) o[i] = where_value(c[i], x[i], y[i]);
     } else {

@@ -93,6 +93,28 @@ TEST(Quantizer, ClampMaskZeroesClampedGradients) {
   expect_values(xf.grad().to_vector(), {1.0f, 0.0f, 0.0f, 1.0f});
 }
 
+// The reference zeroes with masked_fill(mask, 0): +0 wherever the mask is set, whatever the
+// gradient holds there (a negative value, inf, NaN), not g * (1 - mask) (-0, NaN).
+TEST(Quantizer, ClampMaskGivesPositiveZeroWhateverTheGradientHolds) {
+  const std::vector<float> x_values = {1.0f, 3.0f, -2.0f, 0.5f, -1.0f, -7.0f};  // clamped: 0, 1, 2, 5
+  const std::vector<float> grads = {-1.0f, kInf, kNaN, -0.25f, -kInf, -0.0625f};
+  for (const bool with_backward_number : {false, true}) {
+    QuantizerOptions o{.forward_number = FixedPoint{.wl = 5, .fl = 4},
+                       .forward_rounding = Rounding::Nearest,
+                       .backward_rounding = Rounding::Nearest,
+                       .clamping_grad_zero = true};
+    // fixed 8,4 maps inf to 7.9375 and keeps NaN; the unclamped -0.25 and -inf become -0.25, -8
+    if (with_backward_number) o.backward_number = FixedPoint{.wl = 8, .fl = 4};
+    Tensor x = leaf(x_values);
+    quantizer(o)(x).backward(T(grads));
+    const std::vector<float> got = x.grad().to_vector();
+    const std::vector<float> want = {0.0f, 0.0f, 0.0f, -0.25f, with_backward_number ? -8.0f : -kInf, 0.0f};
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_EQ(bits_of(got[i]), bits_of(want[i]))
+          << "element " << i << " (backward number: " << with_backward_number << "): got " << got[i];
+  }
+}
+
 TEST(Quantizer, NodeInTheMiddleOfAGraph) {
   auto q = quantizer(
       {.forward_number = FixedPoint{.wl = 8, .fl = 3}, .forward_rounding = Rounding::Nearest});
