@@ -1,8 +1,13 @@
 // Runs CUDA kernels written in plain C++ on the CPU, so that a machine without a GPU can test
 // their indexing, shared memory use, warp reductions and arithmetic: include this before the
 // kernel's .cuh, then call cuda_emulation::launch(kernel, grid, block, args...).
-// - Each thread of a CUDA block is an OS thread (a team kept between launches);
-//   __syncthreads() is a barrier across them, a warp operation one across the warp's 32.
+// - Each thread of a CUDA block is a fiber (ucontext) on the calling thread, with a stack of
+//   its own, and they switch only at barriers: __syncthreads() waits for every thread of the
+//   block that has not returned, a warp operation for every lane of the warp that has not.
+//   Threads that wait at barriers no other thread can reach (a __syncthreads some threads
+//   skip) are an error, where the device would hang or misbehave. (Fibers rather than OS
+//   threads: a barrier of 256 OS threads on a two-core machine cost a context switch per
+//   thread in the kernel; one of fibers costs a user-space switch.)
 // - The blocks of the grid run one after another, so `__shared__` variables (static here) and
 //   a kernel's dynamic shared memory (QTORCH_EXTERN_SHARED: one array of the test's) are
 //   shared by the threads of the block that runs.
@@ -15,23 +20,37 @@
 //   votes, textures, streams.
 // - Kernels get internal linkage here, so that a test's copy never stands in for the
 //   library's kernel of the same name.
+// - Under AddressSanitizer every switch is announced (__sanitizer_start_switch_fiber), so that
+//   it follows the fibers' stacks.
 #pragma once
 
+#include <sys/mman.h>
+#include <ucontext.h>
+
 #include <atomic>
-#include <barrier>
 #include <cmath>
-#include <condition_variable>
-#include <functional>
-#include <math.h>  // isnan and the other math functions at global scope, as nvcc has them
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <math.h>  // isnan and the other math functions at global scope, as nvcc has them
 #include <memory>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
+#include <string>
 #include <type_traits>
 #include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define QTORCH_EMULATION_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define QTORCH_EMULATION_ASAN 1
+#endif
+#endif
+#ifdef QTORCH_EMULATION_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #ifdef __CUDACC__
 #error "tests/support/cuda_emulation.h is for host compilers: nvcc has the real CUDA"
@@ -86,34 +105,192 @@ struct dim3 {
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 
-inline thread_local dim3 threadIdx{0, 0, 0};
-inline thread_local dim3 blockIdx{0, 0, 0};
-inline thread_local dim3 blockDim;
-inline thread_local dim3 gridDim;
+// The running thread's coordinates: set by the scheduler before it resumes a thread.
+inline dim3 threadIdx{0, 0, 0};
+inline dim3 blockIdx{0, 0, 0};
+inline dim3 blockDim;
+inline dim3 gridDim;
 
 namespace cuda_emulation {
-inline std::barrier<>*& block_barrier() {
-  static std::barrier<>* barrier = nullptr;
-  return barrier;
+
+/// Switches from the running context to `to`, whose stack is [bottom, bottom + size),
+/// announced to AddressSanitizer. fake_stack: where the leaving context's fake stack is kept
+/// until it runs again (null: it never runs again).
+inline void switch_context(ucontext_t* from, const ucontext_t* to, [[maybe_unused]] void** fake_stack,
+                           [[maybe_unused]] const void* bottom, [[maybe_unused]] size_t size) {
+#ifdef QTORCH_EMULATION_ASAN
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#endif
+  if (swapcontext(from, to) != 0) throw std::runtime_error("cuda_emulation: swapcontext failed");
+#ifdef QTORCH_EMULATION_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack == nullptr ? nullptr : *fake_stack, nullptr, nullptr);
+#endif
 }
 
-/// The 32 lanes of a warp: a barrier and a slot per lane for the shuffles and reductions.
+/// The threads of one block as fibers on the calling thread, with their stacks kept between
+/// launches. run(body) runs body on every thread to its end; the threads switch only when
+/// they wait at a barrier (wait_block, wait_warp).
+class FiberBlock {
+ public:
+  explicit FiberBlock(unsigned size) : fibers_(size) {
+    for (Fiber& f : fibers_) {
+      void* m = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (m == MAP_FAILED) throw std::runtime_error("cuda_emulation: cannot map a thread's stack");
+      f.stack = static_cast<char*>(m);
+      mprotect(f.stack, kGuardBytes, PROT_NONE);  // an overflow faults instead of corrupting
+    }
+  }
+  ~FiberBlock() {
+    for (Fiber& f : fibers_) munmap(f.stack, kStackBytes);
+  }
+  FiberBlock(const FiberBlock&) = delete;
+  FiberBlock& operator=(const FiberBlock&) = delete;
+
+  unsigned size() const { return static_cast<unsigned>(fibers_.size()); }
+
+  /// body() on every thread of a block of shape `block`, each to its end. Throws where the
+  /// threads wait at barriers that cannot all be passed.
+  void run(const std::function<void()>& body, dim3 block) {
+    body_ = &body;
+    block_ = block;
+    const unsigned n = size();
+    warps_.assign((n + 31) / 32, Count{});
+    for (unsigned t = 0; t < n; ++t) {
+      Fiber& f = fibers_[t];
+#ifdef QTORCH_EMULATION_ASAN
+      // The last run's frames that never returned (each thread's entry) may be left poisoned.
+      ASAN_UNPOISON_MEMORY_REGION(f.stack + kGuardBytes, kStackBytes - kGuardBytes);
+#endif
+      if (getcontext(&f.context) != 0) throw std::runtime_error("cuda_emulation: getcontext failed");
+      f.context.uc_stack.ss_sp = f.stack + kGuardBytes;
+      f.context.uc_stack.ss_size = kStackBytes - kGuardBytes;
+      f.context.uc_link = nullptr;
+      makecontext(&f.context, &FiberBlock::entry, 0);
+      f.state = State::Ready;
+      f.fake_stack = nullptr;
+      ++warps_[t / 32].live;
+    }
+    live_ = n;
+    at_block_barrier_ = 0;
+    current() = this;
+    while (live_ > 0) {
+      bool resumed = false;
+      for (unsigned t = 0; t < n; ++t) {
+        if (fibers_[t].state != State::Ready) continue;
+        resume(t);
+        resumed = true;
+      }
+      if (!resumed)
+        throw std::logic_error("cuda_emulation: the block's threads wait at barriers that the others never reach "
+                               "(a __syncthreads or warp operation some threads skip)");
+    }
+    current() = nullptr;
+  }
+
+  /// The block whose threads are running (null between blocks).
+  static FiberBlock*& current() {
+    static FiberBlock* block = nullptr;
+    return block;
+  }
+
+  /// The running thread waits until every thread of the block that has not returned waits too.
+  void wait_block() {
+    Fiber& f = fibers_[running_];
+    f.state = State::AtBlockBarrier;
+    ++at_block_barrier_;
+    release_block_if_complete();
+    yield(f);
+  }
+  /// The running thread waits until every lane of its warp that has not returned waits too.
+  void wait_warp() {
+    Fiber& f = fibers_[running_];
+    f.state = State::AtWarpBarrier;
+    ++warps_[running_ / 32].waiting;
+    release_warp_if_complete(running_ / 32);
+    yield(f);
+  }
+
+ private:
+  static constexpr size_t kStackBytes = size_t{256} << 10;
+  static constexpr size_t kGuardBytes = size_t{4} << 10;
+  enum class State { Ready, AtBlockBarrier, AtWarpBarrier, Done };
+  struct Fiber {
+    ucontext_t context;
+    char* stack = nullptr;
+    State state = State::Done;
+    void* fake_stack = nullptr;  // AddressSanitizer's fake stack while the fiber is switched out
+  };
+  struct Count {
+    unsigned live = 0, waiting = 0;
+  };
+
+  void resume(unsigned t) {
+    running_ = t;
+    threadIdx = dim3(t % block_.x, t / block_.x % block_.y, t / (block_.x * block_.y));
+    void* fake_stack = nullptr;
+    switch_context(&scheduler_, &fibers_[t].context, &fake_stack, fibers_[t].stack + kGuardBytes,
+                   kStackBytes - kGuardBytes);
+  }
+  /// Back to the scheduler; returns when the scheduler resumes this thread.
+  void yield(Fiber& f) {
+    switch_context(&f.context, &scheduler_, &f.fake_stack, scheduler_bottom_, scheduler_size_);
+  }
+
+  void release_block_if_complete() {
+    if (at_block_barrier_ == 0 || at_block_barrier_ < live_) return;
+    for (Fiber& f : fibers_)
+      if (f.state == State::AtBlockBarrier) f.state = State::Ready;
+    at_block_barrier_ = 0;
+  }
+  void release_warp_if_complete(unsigned w) {
+    Count& c = warps_[w];
+    if (c.waiting == 0 || c.waiting < c.live) return;
+    for (unsigned t = w * 32; t < w * 32 + 32 && t < size(); ++t)
+      if (fibers_[t].state == State::AtWarpBarrier) fibers_[t].state = State::Ready;
+    c.waiting = 0;
+  }
+
+  static void entry() {
+    FiberBlock& b = *current();
+#ifdef QTORCH_EMULATION_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &b.scheduler_bottom_, &b.scheduler_size_);
+#endif
+    (*b.body_)();  // body catches what the kernel throws
+    Fiber& f = b.fibers_[b.running_];
+    f.state = State::Done;
+    --b.live_;
+    --b.warps_[b.running_ / 32].live;
+    b.release_block_if_complete();
+    b.release_warp_if_complete(b.running_ / 32);
+    switch_context(&f.context, &b.scheduler_, nullptr, b.scheduler_bottom_, b.scheduler_size_);
+  }
+
+  std::vector<Fiber> fibers_;
+  std::vector<Count> warps_;
+  const std::function<void()>* body_ = nullptr;
+  dim3 block_;
+  ucontext_t scheduler_;
+  const void* scheduler_bottom_ = nullptr;  // the scheduler's stack, as AddressSanitizer reports it
+  size_t scheduler_size_ = 0;
+  unsigned running_ = 0, live_ = 0, at_block_barrier_ = 0;
+};
+
+/// The 32 lanes of a warp: a slot per lane for the shuffles and reductions.
 struct Warp {
-  std::barrier<> barrier{32};
   uint64_t slot[32] = {};
 };
-inline thread_local Warp* this_warp = nullptr;
+inline Warp* warp_of_thread(unsigned t);
 
 /// Every lane of the calling thread's warp calls it with its value; all get op over them.
 template <class Op>
 unsigned warp_reduce(unsigned value, Op op) {
-  Warp& w = *this_warp;
-  const unsigned lane = threadIdx.x % 32;
-  w.slot[lane] = value;
-  w.barrier.arrive_and_wait();
+  const unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  Warp& w = *warp_of_thread(t);
+  w.slot[t % 32] = value;
+  FiberBlock::current()->wait_warp();
   unsigned r = static_cast<unsigned>(w.slot[0]);
   for (int i = 1; i < 32; ++i) r = op(r, static_cast<unsigned>(w.slot[i]));
-  w.barrier.arrive_and_wait();  // every lane has read before any writes again
+  FiberBlock::current()->wait_warp();  // every lane has read before any writes again
   return r;
 }
 
@@ -122,18 +299,30 @@ unsigned warp_reduce(unsigned value, Op op) {
 template <class T, class Source>
 T warp_shuffle(T value, Source source) {
   static_assert(sizeof(T) <= sizeof(uint64_t) && std::is_trivially_copyable_v<T>, "one 64-bit slot per lane");
-  Warp& w = *this_warp;
-  const unsigned lane = threadIdx.x % 32;
-  std::memcpy(&w.slot[lane], &value, sizeof(T));
-  w.barrier.arrive_and_wait();
+  const unsigned t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  Warp& w = *warp_of_thread(t);
+  std::memcpy(&w.slot[t % 32], &value, sizeof(T));
+  FiberBlock::current()->wait_warp();
   T r;
-  std::memcpy(&r, &w.slot[source(lane)], sizeof(T));
-  w.barrier.arrive_and_wait();
+  std::memcpy(&r, &w.slot[source(t % 32)], sizeof(T));
+  FiberBlock::current()->wait_warp();
   return r;
+}
+
+/// The warps of the running launch (for the kernels that reduce over them, which need whole
+/// warps).
+inline std::vector<Warp>& launch_warps() {
+  static std::vector<Warp> warps;
+  return warps;
+}
+inline Warp* warp_of_thread(unsigned t) {
+  std::vector<Warp>& warps = launch_warps();
+  if (t / 32 >= warps.size()) throw std::logic_error("cuda_emulation: a warp operation in a block of partial warps");
+  return &warps[t / 32];
 }
 }  // namespace cuda_emulation
 
-inline void __syncthreads() { cuda_emulation::block_barrier()->arrive_and_wait(); }
+inline void __syncthreads() { cuda_emulation::FiberBlock::current()->wait_block(); }
 template <class T>
 T __shfl_xor_sync(unsigned /*mask: whole warps only*/, T value, int lane_mask) {
   return cuda_emulation::warp_shuffle(value, [lane_mask](unsigned lane) { return lane ^ static_cast<unsigned>(lane_mask); });
@@ -152,68 +341,14 @@ inline unsigned __reduce_max_sync(unsigned /*mask: whole warps only*/, unsigned 
 
 namespace cuda_emulation {
 
-/// `size` threads kept between launches (making 256 OS threads per launch costs more than
-/// most test kernels): run(job) calls job(t) on thread t for every t and returns when all
-/// have returned.
-class Team {
- public:
-  explicit Team(unsigned size) : size_(size) {
-    for (unsigned t = 0; t < size; ++t) threads_.emplace_back([this, t] { serve(t); });
+/// The fibers for blocks of `size` threads (kept until a launch asks for another size).
+inline FiberBlock& block_of(unsigned size) {
+  static std::unique_ptr<FiberBlock> block;
+  if (!block || block->size() != size) {
+    block.reset();
+    block = std::make_unique<FiberBlock>(size);
   }
-  ~Team() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-      ++generation_;
-    }
-    start_.notify_all();
-    for (std::thread& t : threads_) t.join();
-  }
-  unsigned size() const { return size_; }
-  void run(const std::function<void(unsigned)>& job) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    job_ = &job;
-    running_ = size_;
-    ++generation_;
-    start_.notify_all();
-    done_.wait(lock, [this] { return running_ == 0; });
-    job_ = nullptr;
-  }
-
- private:
-  void serve(unsigned t) {
-    uint64_t seen = 0;
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      start_.wait(lock, [&] { return generation_ != seen; });
-      seen = generation_;
-      if (stop_) return;
-      const std::function<void(unsigned)>* job = job_;
-      lock.unlock();
-      (*job)(t);
-      lock.lock();
-      if (--running_ == 0) done_.notify_one();
-    }
-  }
-
-  unsigned size_;
-  std::vector<std::thread> threads_;
-  std::mutex mutex_;
-  std::condition_variable start_, done_;
-  const std::function<void(unsigned)>* job_ = nullptr;
-  unsigned running_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-};
-
-/// The team for blocks of `size` threads (kept until a launch asks for another size).
-inline Team& team_of(unsigned size) {
-  static std::unique_ptr<Team> team;
-  if (!team || team->size() != size) {
-    team.reset();
-    team = std::make_unique<Team>(size);
-  }
-  return *team;
+  return *block;
 }
 
 /// kernel<<<grid, block>>>(args...), run to the end. The first exception a thread throws is
@@ -222,33 +357,24 @@ inline Team& team_of(unsigned size) {
 template <class... Params, class... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, const Args&... args) {
   const unsigned threads = block.x * block.y * block.z;
-  std::barrier<> barrier(static_cast<std::ptrdiff_t>(threads));
-  // Warps for the kernels that reduce over them (which need whole warps).
-  std::vector<std::unique_ptr<Warp>> warps;
-  if (threads % 32 == 0)
-    for (unsigned w = 0; w < threads / 32; ++w) warps.push_back(std::make_unique<Warp>());
-  block_barrier() = &barrier;
+  launch_warps().assign(threads % 32 == 0 ? threads / 32 : 0, Warp{});
+  blockDim = block;
+  gridDim = grid;
   std::exception_ptr failure;
-  std::mutex failure_mutex;
-  team_of(threads).run([&](unsigned t) {
-    threadIdx = dim3(t % block.x, t / block.x % block.y, t / (block.x * block.y));
-    this_warp = warps.empty() ? nullptr : warps[t / 32].get();
-    blockDim = block;
-    gridDim = grid;
-    for (unsigned z = 0; z < grid.z; ++z)
-      for (unsigned y = 0; y < grid.y; ++y)
-        for (unsigned x = 0; x < grid.x; ++x) {
-          blockIdx = dim3(x, y, z);
-          try {
-            kernel(static_cast<Params>(args)...);
-          } catch (...) {
-            std::lock_guard<std::mutex> lock(failure_mutex);
-            if (!failure) failure = std::current_exception();
-          }
-          barrier.arrive_and_wait();  // the next block starts once this one is done
-        }
-  });
-  block_barrier() = nullptr;
+  const std::function<void()> body = [&] {
+    try {
+      kernel(static_cast<Params>(args)...);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  FiberBlock& fibers = block_of(threads);
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        blockIdx = dim3(x, y, z);
+        fibers.run(body, block);
+      }
   if (failure) std::rethrow_exception(failure);
 }
 
