@@ -48,7 +48,6 @@
 #endif
 #endif
 #ifdef QTORCH_EMULATION_ASAN
-#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -127,8 +126,10 @@ inline void switch_context(ucontext_t* from, const ucontext_t* to, [[maybe_unuse
 #endif
 }
 
-/// The threads of one block as fibers on the calling thread, with their stacks kept between
-/// launches. run(body) runs body on every thread to its end; the threads switch only when
+/// The threads of one block as fibers on the calling thread. Each fiber runs a loop: the
+/// block's body, then a switch back to the scheduler until the next block; so its stack (and
+/// AddressSanitizer's fake stack) is made once and kept between blocks and launches of the
+/// same size. run(body) runs body on every thread to its end; the threads switch only when
 /// they wait at a barrier (wait_block, wait_warp).
 class FiberBlock {
  public:
@@ -138,36 +139,43 @@ class FiberBlock {
       if (m == MAP_FAILED) throw std::runtime_error("cuda_emulation: cannot map a thread's stack");
       f.stack = static_cast<char*>(m);
       mprotect(f.stack, kGuardBytes, PROT_NONE);  // an overflow faults instead of corrupting
+      if (getcontext(&f.context) != 0) throw std::runtime_error("cuda_emulation: getcontext failed");
+      f.context.uc_stack.ss_sp = f.stack + kGuardBytes;
+      f.context.uc_stack.ss_size = kStackBytes - kGuardBytes;
+      f.context.uc_link = nullptr;
+      makecontext(&f.context, &FiberBlock::entry, 0);
     }
   }
+  /// Lets every fiber leave its loop and end (which frees its fake stack), unless a run left
+  /// them waiting at barriers.
   ~FiberBlock() {
+    if (!stuck_) {
+      stopping_ = true;
+      current() = this;
+      for (unsigned t = 0; t < size(); ++t)
+        if (fibers_[t].started) resume(t);
+      current() = nullptr;
+    }
     for (Fiber& f : fibers_) munmap(f.stack, kStackBytes);
   }
   FiberBlock(const FiberBlock&) = delete;
   FiberBlock& operator=(const FiberBlock&) = delete;
 
   unsigned size() const { return static_cast<unsigned>(fibers_.size()); }
+  /// Whether a run ended with threads waiting at barriers that could not all be passed (the
+  /// fibers cannot run again).
+  bool stuck() const { return stuck_; }
 
   /// body() on every thread of a block of shape `block`, each to its end. Throws where the
   /// threads wait at barriers that cannot all be passed.
   void run(const std::function<void()>& body, dim3 block) {
+    if (stuck_) throw std::logic_error("cuda_emulation: run on a block whose threads are stuck");
     body_ = &body;
     block_ = block;
     const unsigned n = size();
     warps_.assign((n + 31) / 32, Count{});
     for (unsigned t = 0; t < n; ++t) {
-      Fiber& f = fibers_[t];
-#ifdef QTORCH_EMULATION_ASAN
-      // The last run's frames that never returned (each thread's entry) may be left poisoned.
-      ASAN_UNPOISON_MEMORY_REGION(f.stack + kGuardBytes, kStackBytes - kGuardBytes);
-#endif
-      if (getcontext(&f.context) != 0) throw std::runtime_error("cuda_emulation: getcontext failed");
-      f.context.uc_stack.ss_sp = f.stack + kGuardBytes;
-      f.context.uc_stack.ss_size = kStackBytes - kGuardBytes;
-      f.context.uc_link = nullptr;
-      makecontext(&f.context, &FiberBlock::entry, 0);
-      f.state = State::Ready;
-      f.fake_stack = nullptr;
+      fibers_[t].state = State::Ready;
       ++warps_[t / 32].live;
     }
     live_ = n;
@@ -180,9 +188,11 @@ class FiberBlock {
         resume(t);
         resumed = true;
       }
-      if (!resumed)
+      if (!resumed) {
+        stuck_ = true;
         throw std::logic_error("cuda_emulation: the block's threads wait at barriers that the others never reach "
                                "(a __syncthreads or warp operation some threads skip)");
+      }
     }
     current() = nullptr;
   }
@@ -218,6 +228,7 @@ class FiberBlock {
     ucontext_t context;
     char* stack = nullptr;
     State state = State::Done;
+    bool started = false;
     void* fake_stack = nullptr;  // AddressSanitizer's fake stack while the fiber is switched out
   };
   struct Count {
@@ -226,6 +237,7 @@ class FiberBlock {
 
   void resume(unsigned t) {
     running_ = t;
+    fibers_[t].started = true;
     threadIdx = dim3(t % block_.x, t / block_.x % block_.y, t / (block_.x * block_.y));
     void* fake_stack = nullptr;
     switch_context(&scheduler_, &fibers_[t].context, &fake_stack, fibers_[t].stack + kGuardBytes,
@@ -252,17 +264,21 @@ class FiberBlock {
 
   static void entry() {
     FiberBlock& b = *current();
+    const unsigned me = b.running_;
+    Fiber& f = b.fibers_[me];
 #ifdef QTORCH_EMULATION_ASAN
     __sanitizer_finish_switch_fiber(nullptr, &b.scheduler_bottom_, &b.scheduler_size_);
 #endif
-    (*b.body_)();  // body catches what the kernel throws
-    Fiber& f = b.fibers_[b.running_];
-    f.state = State::Done;
-    --b.live_;
-    --b.warps_[b.running_ / 32].live;
-    b.release_block_if_complete();
-    b.release_warp_if_complete(b.running_ / 32);
-    switch_context(&f.context, &b.scheduler_, nullptr, b.scheduler_bottom_, b.scheduler_size_);
+    while (!b.stopping_) {
+      (*b.body_)();  // body catches what the kernel throws
+      f.state = State::Done;
+      --b.live_;
+      --b.warps_[me / 32].live;
+      b.release_block_if_complete();
+      b.release_warp_if_complete(me / 32);
+      b.yield(f);  // until the next block
+    }
+    switch_context(&f.context, &b.scheduler_, nullptr, b.scheduler_bottom_, b.scheduler_size_);  // the end
   }
 
   std::vector<Fiber> fibers_;
@@ -273,6 +289,7 @@ class FiberBlock {
   const void* scheduler_bottom_ = nullptr;  // the scheduler's stack, as AddressSanitizer reports it
   size_t scheduler_size_ = 0;
   unsigned running_ = 0, live_ = 0, at_block_barrier_ = 0;
+  bool stopping_ = false, stuck_ = false;
 };
 
 /// The 32 lanes of a warp: a slot per lane for the shuffles and reductions.
@@ -341,10 +358,11 @@ inline unsigned __reduce_max_sync(unsigned /*mask: whole warps only*/, unsigned 
 
 namespace cuda_emulation {
 
-/// The fibers for blocks of `size` threads (kept until a launch asks for another size).
+/// The fibers for blocks of `size` threads (kept until a launch asks for another size, or a
+/// run leaves them stuck).
 inline FiberBlock& block_of(unsigned size) {
   static std::unique_ptr<FiberBlock> block;
-  if (!block || block->size() != size) {
+  if (!block || block->size() != size || block->stuck()) {
     block.reset();
     block = std::make_unique<FiberBlock>(size);
   }
