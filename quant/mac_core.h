@@ -65,12 +65,37 @@ QTORCH_HD double round_double_to_quantum(double a, uint32_t neg, int32_t q, uint
   return kf * pow2_double(q);
 }
 
+/// The largest float32 that is a multiple of 2^q (q <= 127): float32's largest value, or
+/// for q past 104 (float32's step in its top binade) 2^128 - 2^q.
+QTORCH_HD uint32_t float32_top_multiple_bits(int32_t q) {
+  return q <= 104 ? 0x7f7fffffu : 0x7f800000u - (1u << (q - 104));
+}
+
+/// The magnitude bits of the largest value of p's grid (QuantFamily::Float) that float32
+/// holds: its largest value, or where that lies past float32's range (max_bits is the
+/// infinity's: an exponent range reaching 2^128), 2^127 (2 - 2^-man).
+QTORCH_HD uint32_t float32_top_bits(const QuantParams& p) {
+  return p.max_bits < kInfBits ? p.max_bits : float32_top_multiple_bits(127 - p.man);
+}
+
+/// bits (a magnitude) with the sign bit `sign`, but a NaN as the quiet NaN kNaNBits.
+QTORCH_HD uint32_t signed_unless_nan(uint32_t bits, uint32_t sign) {
+  return bits > kInfBits ? kNaNBits : bits | sign;
+}
+
 /// Rounds the double d (finite or not) once to a fixed or floating format described by p
 /// (QuantFamily::Fixed / Float of make_quant_params), with the same range rules as
 /// quantize_fixed / quantize_float: overflow saturates, gives inf or NaN per the format,
 /// the sign of zero is kept. A NaN becomes the quiet NaN kNaNBits, sign bit clear: a NaN
 /// made by double arithmetic has a device-dependent sign (x86's default NaN is negative,
 /// CUDA's canonical NaN positive) and payload, and both devices must give the same bits.
+/// The grid is the format's values that float32 holds:
+/// - fixed point: the multiples of 2^q that are float32 values, so the quantum at a is the
+///   coarser of 2^q and float32's step there (past 2^(24 + q) float32's, without clamp or
+///   with more than 25 bits);
+/// - past float32's range (fixed point without clamp, a floating format whose exponents reach
+///   2^128) the value overflows as float32 does: to the grid's largest float32 where the mode
+///   rounds it toward zero, else to inf.
 /// d must be the exact value or its round-to-odd double. clamped = 1 where the range rule
 /// replaced the rounded value.
 template <RoundKind K>
@@ -79,8 +104,15 @@ QTORCH_HD float round_double_to_format(double d, const QuantParams& p, uint32_t 
   double a = fabs(d);
   clamped = 0u;
   if (a != a) return bits_float(kNaNBits);
+  uint32_t sign = neg << 31;
   if (p.family == QuantFamily::Fixed) {
-    double r = a == HUGE_VAL ? a : round_double_to_quantum<K>(a, neg, p.q, rnd);
+    double r = a;
+    int32_t q = p.q;
+    if (a != HUGE_VAL) {
+      const int32_t float32_step = (a >= 0x1p-126 ? floor_log2_double(a) : -126) - 23;
+      if (q < float32_step) q = float32_step;
+      r = round_double_to_quantum<K>(a, neg, q, rnd);
+    }
     double y = neg ? -r : r;
     if (y > static_cast<double>(p.hi)) {
       clamped = 1u;
@@ -90,22 +122,25 @@ QTORCH_HD float round_double_to_format(double d, const QuantParams& p, uint32_t 
       clamped = 1u;
       return p.lo;
     }
-    return static_cast<float>(y);  // on the grid; past 2^(24 - fl) without clamp: float32's own rounding
+    const uint32_t top = float32_top_multiple_bits(p.q);
+    if (r > static_cast<double>(bits_float(top)) && a != HUGE_VAL) {
+      clamped = 1u;
+      return bits_float((rounds_toward_zero<K>(neg) ? top : kInfBits) | sign);
+    }
+    return static_cast<float>(y);  // exact: a float32 on the grid
   }
-  uint32_t sign = neg << 31;
   if (a == HUGE_VAL) {
     clamped = p.inf_bits != kInfBits ? 1u : 0u;
-    return bits_float(p.inf_bits | sign);
+    return bits_float(signed_unless_nan(p.inf_bits, sign));
   }
   if (a == 0.0) return bits_float(sign);
   int32_t e = floor_log2_double(a);
   int32_t q = e >= p.emin ? e - p.man : p.qsub;
   double r = round_double_to_quantum<K>(a, neg, q, rnd);
-  double max = static_cast<double>(bits_float(p.max_bits));
-  if (r > max) {
+  const uint32_t top = float32_top_bits(p);
+  if (r > static_cast<double>(bits_float(top))) {
     clamped = 1u;
-    uint32_t ovf = rounds_toward_zero<K>(neg) ? p.max_bits : p.ovf_bits;
-    return bits_float(ovf | sign);
+    return bits_float(signed_unless_nan(rounds_toward_zero<K>(neg) ? top : p.ovf_bits, sign));
   }
   return bits_float(float_bits(static_cast<float>(r)) | sign);
 }
@@ -178,7 +213,7 @@ QTORCH_HD bool round_sum_by_bits(double x, double y, const QuantParams& p, uint3
   const int shift = 52 - p.man;  // the double's significand bits below the format's grid
   const uint64_t low = (uint64_t{1} << shift) - 1u;
   const uint64_t min_bits = double_bits(pow2_double(p.emin));
-  const uint64_t max_bits = double_bits(static_cast<double>(bits_float(p.max_bits)));
+  const uint64_t max_bits = double_bits(static_cast<double>(bits_float(float32_top_bits(p))));
   if (ab > max_bits || ab < min_bits) return false;
   uint64_t r;
   if constexpr (K == RoundKind::Stochastic) {
@@ -221,12 +256,6 @@ QTORCH_HD_RARE float mac_round_sum(const MacParams& m, double x, double y, uint3
   return round_double_to_format<KA>(round_to_odd(s.s, s.e), m.acc, rnd, clamped);
 }
 
-/// The magnitude bits of p's largest finite value: max_bits, or float32's largest finite
-/// value where max_bits is the infinity's (a format as wide as float32, no finite max).
-QTORCH_HD uint32_t finite_max_bits(const QuantParams& p) {
-  return p.max_bits < 0x7f800000u ? p.max_bits : 0x7f7fffffu;
-}
-
 /// Where s = fmaf(a, b, c) (bits sb, zero or normal and at most the format's max) is zero or
 /// one of a nearest or directed mode K's decision points in format p (man <= 22), moves sb to
 /// a float32 that round_fma_by_float_bits' bit rule (half a step of bias in every nearest
@@ -267,7 +296,7 @@ QTORCH_HD_RARE bool settle_fma_decision_point(float a, float b, float c, const Q
   }
   const uint32_t moved = up ? sb + 1u : sb - 1u, am = moved & 0x7fffffffu;
   const uint32_t min_bits = static_cast<uint32_t>((p.emin > -126 ? p.emin : -126) + 127) << 23;
-  if (am > finite_max_bits(p) || am < min_bits) return false;
+  if (am > float32_top_bits(p) || am < min_bits) return false;
   sb = moved;
   return true;
 }
@@ -290,7 +319,7 @@ QTORCH_HD bool round_fma_by_float_bits(float a, float b, float c, const QuantPar
   const uint32_t ab = sb & 0x7fffffffu;
   const int shift = 23 - p.man;  // float32's significand bits below the format's grid
   const uint32_t min_bits = static_cast<uint32_t>((p.emin > -126 ? p.emin : -126) + 127) << 23;
-  if (shift < 1 || ab > finite_max_bits(p) || (ab < min_bits && ab != 0u)) return false;
+  if (shift < 1 || ab > float32_top_bits(p) || (ab < min_bits && ab != 0u)) return false;
   const uint32_t low = (1u << shift) - 1u, half = 1u << (shift - 1);
   if (((sb & low) == (kNearest ? half : 0u) || ab == 0u) && !settle_fma_decision_point<K>(a, b, c, p, sb))
     return false;

@@ -33,7 +33,7 @@ struct DoubleFormat {
   __m512i sub_below_bits;
   __m512d magic;      // 2^(qsub + 52)
   __m512d unit;       // 2^qsub
-  __m512d max, ovf, inf;  // largest value, what an overflow gives, what an inf gives
+  __m512d max, ovf, inf;  // largest value within float32 (float32_top_bits), what an overflow gives, what an inf gives
   __m512i max_bits;
   bool top;  // man == 0: the kept significand is the implicit bit alone
   explicit DoubleFormat(const QuantParams& p) {
@@ -49,8 +49,8 @@ struct DoubleFormat {
     sub_below_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(pow2_double(p.emin))));
     magic = _mm512_set1_pd(pow2_double(p.qsub + 52));
     unit = _mm512_set1_pd(pow2_double(p.qsub));
-    max = _mm512_set1_pd(static_cast<double>(bits_float(p.max_bits)));
-    max_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(static_cast<double>(bits_float(p.max_bits)))));
+    max = _mm512_set1_pd(static_cast<double>(bits_float(float32_top_bits(p))));
+    max_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(static_cast<double>(bits_float(float32_top_bits(p))))));
     ovf = _mm512_set1_pd(static_cast<double>(bits_float(p.ovf_bits)));
     inf = _mm512_set1_pd(static_cast<double>(bits_float(p.inf_bits)));
     top = p.man == 0;
@@ -145,9 +145,9 @@ template <RoundKind K>
     const __m512d r = fix_unusual_lanes<K>(_mm512_castsi512_pd(ab), _mm512_castsi512_pd(_mm512_and_si512(rb, f.abs)),
                                            _mm512_movepi64_mask(bits), f);
     rb = _mm512_or_si512(_mm512_castpd_si512(r), _mm512_andnot_si512(f.abs, bits));
-    // NaN: the quiet NaN with the sign bit clear, as the core gives on every device.
-    const __m512d a = _mm512_castsi512_pd(ab);
-    rb = _mm512_mask_mov_epi64(rb, _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q),
+    // NaN (a NaN input, or an overflow or inf that gives NaN): the quiet NaN with the sign
+    // bit clear, as the core gives on every device.
+    rb = _mm512_mask_mov_epi64(rb, _mm512_cmp_pd_mask(r, r, _CMP_UNORD_Q),
                                _mm512_castpd_si512(_mm512_set1_pd(std::numeric_limits<double>::quiet_NaN())));
   }
   return _mm512_castsi512_pd(rb);

@@ -38,7 +38,7 @@ struct FloatFormat {
   __m512i tie_bias;  // nearest even: the bias before the kept lsb's (half a step less one;
                      // half a step when man = 0, whose kept lsb, the implicit bit, is odd)
   __m128i shift;     // 23 - man
-  __m512i max_bits;  // the largest finite value's magnitude bits (finite_max_bits)
+  __m512i max_bits;  // the largest value's magnitude bits within float32 (float32_top_bits)
   __m512i min_bits;  // 2^max(emin, -126): below it the grid is not 2^(e - man)
   template <RoundKind K>
   static FloatFormat of(const QuantParams& p) {
@@ -51,7 +51,7 @@ struct FloatFormat {
     f.lsb_mask = _mm512_set1_epi32(p.man == 0 ? 0 : 1);
     f.tie_bias = _mm512_set1_epi32(static_cast<int32_t>(p.man == 0 ? half : half - 1u));
     f.shift = _mm_cvtsi32_si128(shift);
-    f.max_bits = _mm512_set1_epi32(static_cast<int32_t>(finite_max_bits(p)));
+    f.max_bits = _mm512_set1_epi32(static_cast<int32_t>(float32_top_bits(p)));
     f.min_bits = _mm512_set1_epi32(((p.emin > -126 ? p.emin : -126) + 127) << 23);
     return f;
   }

@@ -36,14 +36,14 @@ struct StochasticFormat {
   __m512i below;     // the bits past F's 32
   __m128i f_shift;   // 52 - man - 32
   __m512i min_bits;  // 2^emin
-  __m512i max_bits;  // the largest value
+  __m512i max_bits;  // the largest value within float32 (float32_top_bits)
   explicit StochasticFormat(const QuantParams& p) {
     const int shift = 52 - p.man;  // >= 33: man <= 19
     low = _mm512_set1_epi64(static_cast<int64_t>((uint64_t{1} << shift) - 1u));
     below = _mm512_set1_epi64(static_cast<int64_t>((uint64_t{1} << (shift - 32)) - 1u));
     f_shift = _mm_cvtsi32_si128(shift - 32);
     min_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(pow2_double(p.emin))));
-    max_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(static_cast<double>(bits_float(p.max_bits)))));
+    max_bits = _mm512_set1_epi64(static_cast<int64_t>(double_bits(static_cast<double>(bits_float(float32_top_bits(p))))));
   }
 };
 

@@ -269,7 +269,7 @@ TEST(QmatmulReference, ProductRoundedAsTheExactProduct) {
       std::vector<std::pair<float, float>> products;
       if (floating) {
         const double q1 = std::ldexp(1.0, -m.mul.man);
-        const double max = static_cast<double>(bits_float(finite_max_bits(m.mul)));
+        const double max = static_cast<double>(bits_float(float32_top_bits(m.mul)));
         const double qmax = std::ldexp(1.0, std::ilogb(max) - m.mul.man);
         const double qmin = std::ldexp(1.0, m.mul.emin - m.mul.man);
         for (double base : {1.0, 1.0 + q1, 2.0 - q1, std::ldexp(1.0, m.mul.emin), std::ldexp(1.0, m.mul.emin) + qmin,
@@ -374,7 +374,7 @@ float soak_operand(std::mt19937_64& gen, const QuantParams& p) {
     case 1:
       return std::ldexp(static_cast<float>(static_cast<int>(gen() % 64) - 32), static_cast<int>(gen() % 80) - 40);
     case 2: {
-      const double bases[] = {std::ldexp(1.0, p.emin), static_cast<double>(bits_float(finite_max_bits(p))),
+      const double bases[] = {std::ldexp(1.0, p.emin), static_cast<double>(bits_float(float32_top_bits(p))),
                               static_cast<double>(FLT_MIN), 1.0, std::ldexp(1.0, p.emin - p.man)};
       const uint32_t step = gen() % 2 ? 1u : (1u << (23 - std::min(p.man, 23))) >> 1;
       const float base = static_cast<float>(bases[gen() % 5]);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -136,6 +137,72 @@ TEST(QmatmulByHand, NaNIsThePositiveQuietNaN) {
   }
   // Fixed point clamps infinities, so only a NaN operand makes a NaN there.
   EXPECT_EQ(qtorch::testing::bits_of(sum({1, negative_nan, 2}, mac("acc=fixed:16:8"))), 0x7fc00000u);
+}
+
+// a . b through the scalar chain (one column) and through the vector kernels (the same
+// column forty times): the bits of every output.
+std::vector<uint32_t> dot_bits_every_kernel(const std::vector<float>& a, const std::vector<float>& b, const MacOptions& o) {
+  const int64_t k = static_cast<int64_t>(a.size()), wide = 40;
+  std::vector<uint32_t> bits = {qtorch::testing::bits_of(dot(a, b, o))};
+  std::vector<float> columns(static_cast<size_t>(k * wide));
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < wide; ++j) columns[i * wide + j] = b[i];
+  for (float y : qmatmul_forward(Tensor::from_vector(a, {1, k}), Tensor::from_vector(columns, {k, wide}), o).to_vector())
+    bits.push_back(qtorch::testing::bits_of(y));
+  return bits;
+}
+
+// The grid is the format's values that float32 holds. Past float32's range (a floating
+// format whose exponents reach 2^128, fixed point without clamp) a value overflows as in
+// float32: to the grid's largest float32 where the mode rounds toward zero, else to inf.
+// Where a fixed-point grid is finer than float32's (past 2^(24 - fl)), float32's step is
+// the grid's: the exact value is still rounded once.
+TEST(QmatmulByHand, PastFloat32sRangeAndStepTheGridIsFloat32s) {
+  const float big = 1e30f, flt_max = std::numeric_limits<float>::max(), two24 = 16777216.0f;
+  struct Case {
+    std::vector<float> a, b;
+    const char* options;
+    uint32_t want;
+  };
+  const Case cases[] = {
+      // float:8:23 (the default): 1e30 x -1e30 = -1e60 -> -inf, and -inf + 1e60 stays -inf.
+      {{big, big}, {-big, big}, "acc=float:8:23", 0xff800000u},
+      {{big, big}, {big, -big}, "acc=float:8:23", 0x7f800000u},
+      // With the products rounded too: -inf + inf.
+      {{big, big}, {-big, big}, "acc=float:8:23,mul=float:8:23", 0x7fc00000u},
+      // 2 x FLT_MAX: toward zero (and up for negatives, down for positives) keeps FLT_MAX.
+      {{flt_max, flt_max}, {1, 1}, "acc=float:8:23,acc_rounding=toward_zero", 0x7f7fffffu},
+      {{flt_max, flt_max}, {1, 1}, "acc=float:8:23,acc_rounding=down", 0x7f7fffffu},
+      {{flt_max, flt_max}, {1, 1}, "acc=float:8:23,acc_rounding=up", 0x7f800000u},
+      {{flt_max, flt_max}, {1, 1}, "acc=float:8:23", 0x7f800000u},
+      {{flt_max, flt_max}, {-1, -1}, "acc=float:8:23,acc_rounding=up", 0xff7fffffu},
+      {{flt_max, flt_max}, {-1, -1}, "acc=float:8:23,acc_rounding=down", 0xff800000u},
+      // float:8:7: 2^100 x 2^100 = 2^200 toward zero: 2^127 (2 - 2^-7), the grid's largest float32.
+      {{0x1p100f}, {0x1p100f}, "acc=float:8:7,acc_rounding=toward_zero", 0x7f7f0000u},
+      {{0x1p100f}, {0x1p100f}, "acc=float:8:7,acc_rounding=nearest_even", 0x7f800000u},
+      {{0x1p100f}, {-0x1p100f}, "acc=float:8:10,acc_rounding=up", 0xff7fe000u},
+      // A product past float32's range in a fixed multiply format without clamp.
+      {{-flt_max}, {2}, "acc=float:8:23,mul=fixed:6:3:noclamp,mul_rounding=toward_zero", 0xff7fffffu},
+      {{-flt_max}, {2}, "acc=float:8:23,mul=fixed:6:3:noclamp,mul_rounding=down", 0xff800000u},
+      // fixed:8:4 without clamp at 2^24 + 0.5: float32's step there is 2, so up gives 2^24 + 2.
+      {{two24, 0.5f}, {1, 1}, "acc=fixed:8:4:noclamp,acc_rounding=up", 0x4b800001u},
+      {{two24, 0.5f}, {1, 1}, "acc=fixed:8:4:noclamp,acc_rounding=down", 0x4b800000u},
+      // 2^24 + 1.25 lies nearer 2^24 + 2 than 2^24 (rounding to 1 first, then to float32, gave 2^24).
+      {{two24, 1.25f}, {1, 1}, "acc=fixed:8:0:noclamp", 0x4b800001u},
+      {{two24, 1.0f}, {1, 1}, "acc=fixed:8:0:noclamp", 0x4b800000u},  // a tie: the even float32
+      // fixed:40:2 clamps at 2^37, beyond float32's step 2 at 2^24: 2^24 + 1.125 -> 2^24 + 2.
+      {{two24, 1.125f}, {1, 1}, "acc=fixed:40:2", 0x4b800001u},
+      // An overflow to NaN (E4M3FN without saturation) is the positive quiet NaN too.
+      {{-1024}, {1}, "acc=e4m3", 0x7fc00000u},
+      {{-INFINITY}, {1}, "acc=e4m3", 0x7fc00000u},
+      {{-1024, 1}, {1, 1}, "acc=fp16,mul=e4m3", 0x7fc00000u},
+  };
+  for (const Case& c : cases) {
+    const std::vector<uint32_t> got = dot_bits_every_kernel(c.a, c.b, mac(c.options));
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(got[i], c.want) << c.options << (i == 0 ? ", one column" : ", forty columns, column ") << (i == 0 ? 0 : i - 1)
+                                << ": got 0x" << std::hex << got[i] << ", want 0x" << c.want;
+  }
 }
 
 TEST(QmatmulByHand, FixedPointAccumulator) {

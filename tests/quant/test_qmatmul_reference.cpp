@@ -54,21 +54,30 @@ Dyadic multiply(float x, float y) {
   return normal({a.m * b.m, a.e + b.e});
 }
 
-// Rounds the exact value to a format, from docs/numerics.md.
+// Rounds the exact value to a format, from docs/numerics.md: to the format's values that
+// float32 holds, once; past float32's range as float32 overflows.
 struct FormatRef {
   bool fixed;
   int man = 0, emin = 0, fl = 0;
   double max = 0, lo = 0, hi = 0;
+  double top = 0;  // the largest value of the grid that float32 holds
   bool saturate = true, ieee = false, finite_nan = false, subnormals = true;
 };
+constexpr double kFloat32Max = 0x1.fffffep127;
 FormatRef format_ref(const Number& n) {
   FormatRef f{};
   if (const auto* x = std::get_if<FixedPoint>(&n)) {
     f.fixed = true;
     f.fl = x->fl;
-    f.hi = qtorch::testing::format_max(n);
+    // The range's ends as float32 values: t_max rounded down (it is not one past 25 bits).
+    const double t_max = qtorch::testing::format_max(n);
+    float hi = static_cast<float>(t_max);
+    if (hi > t_max) hi = std::nextafter(hi, 0.0f);
+    f.hi = hi;
     f.lo = x->symmetric ? -f.hi : -std::ldexp(1.0, x->wl - x->fl - 1);
     if (!x->clamp) f.hi = INFINITY, f.lo = -INFINITY;
+    // The largest float32 that is a multiple of 2^-fl.
+    f.top = std::floor(kFloat32Max * std::ldexp(1.0, x->fl)) * std::ldexp(1.0, -x->fl);
     return f;
   }
   const auto& x = std::get<FloatingPoint>(n);
@@ -80,6 +89,7 @@ FormatRef format_ref(const Number& n) {
   f.ieee = x.range == FloatRange::IEEE;
   f.finite_nan = x.range == FloatRange::FiniteNaN;
   f.subnormals = x.subnormals;
+  f.top = f.max <= kFloat32Max ? f.max : std::ldexp(2.0 - std::ldexp(1.0, -f.man), 127);
   return f;
 }
 
@@ -93,11 +103,11 @@ float round_ref(Dyadic v, const FormatRef& f, Rounding mode, uint32_t rnd) {
   const bool neg = v.m < 0;
   const i128 mag = neg ? -v.m : v.m;
   if (mag == 0) return 0.0f;  // every exact zero here is +0 (sums start at +0)
+  const int e = bit_length(mag) - 1 + v.e;  // floor(log2 |v|)
   int q;
   if (f.fixed) {
-    q = -f.fl;
+    q = std::max(-f.fl, std::max(e, -126) - 23);  // the multiples of 2^-fl that float32 holds
   } else {
-    const int e = bit_length(mag) - 1 + v.e;  // floor(log2 |v|)
     q = e >= f.emin ? e - f.man : (f.subnormals ? f.emin - f.man : f.emin);
   }
   // k = floor(mag * 2^(v.e - q)), rem / den the fraction.
@@ -124,14 +134,19 @@ float round_ref(Dyadic v, const FormatRef& f, Rounding mode, uint32_t rnd) {
   }
   const double r = std::ldexp(static_cast<double>(k + (up ? 1 : 0)), q);
   const double y = neg ? -r : r;
-  if (f.fixed) return static_cast<float>(std::min(std::max(y, f.lo), f.hi));
-  if (r > f.max) {
-    const bool toward_zero = mode == Rounding::TowardZero || (mode == Rounding::Up && neg) ||
-                             (mode == Rounding::Down && !neg);
-    const double o = f.saturate || toward_zero ? f.max : (f.finite_nan ? NAN : INFINITY);
+  const bool toward_zero = mode == Rounding::TowardZero || (mode == Rounding::Up && neg) ||
+                           (mode == Rounding::Down && !neg);
+  if (f.fixed && (y > f.hi || y < f.lo)) return static_cast<float>(y > f.hi ? f.hi : f.lo);
+  if (r > f.top) {
+    double o;
+    if (toward_zero) o = f.top;
+    else if (f.fixed || f.max > kFloat32Max) o = INFINITY;  // float32's own overflow
+    else if (f.saturate) o = f.max;
+    else if (f.finite_nan) return NAN;  // positive
+    else o = INFINITY;
     return static_cast<float>(neg ? -o : o);
   }
-  return static_cast<float>(y);
+  return static_cast<float>(y);  // exact
 }
 
 // A value of the chain: exact (a dyadic) or special (inf, NaN), with IEEE rules for specials.
@@ -154,8 +169,10 @@ float round_special(double v, const FormatRef& f) {
   const bool neg = v < 0;
   double r;
   if (f.fixed) return static_cast<float>(neg ? f.lo : f.hi);
-  if (f.ieee) r = INFINITY;
-  else r = f.saturate ? f.max : (f.finite_nan ? NAN : INFINITY);
+  if (f.ieee || f.max > kFloat32Max) r = INFINITY;  // past float32's range an inf stays inf
+  else if (f.saturate) r = f.max;
+  else if (f.finite_nan) return NAN;  // positive
+  else r = INFINITY;
   return static_cast<float>(neg ? -r : r);
 }
 
@@ -198,13 +215,13 @@ float ref_chain(const std::vector<float>& a, const std::vector<float>& b, const 
   return total;
 }
 
-TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
-  std::mt19937 gen(17);
-  std::uniform_int_distribution<int> exponent(-8, 8), mantissa(-64, 64);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const std::vector<std::string> accs = {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub",
-                                         "fixed:16:8", "fixed:12:6:noclamp:symmetric"};
-  const std::vector<std::string> extras = {"", ",mul=float:5:2", ",mul=float:4:3", ",chunk=3", ",kahan", ",fma"};
+/// qmatmul_forward against ref_chain for every accumulator of `accs` with every option of
+/// `extras` (text appended to "acc=...") in each accumulate rounding (the multiply rounding
+/// cycling through the modes), on random [3, 11] x [11, 4] operands from `operand`. Returns
+/// the number of combinations.
+int expect_reference_bits(const std::vector<std::string>& accs, const std::vector<std::string>& extras,
+                          const std::function<float(std::mt19937&)>& operand, uint32_t seed) {
+  std::mt19937 gen(seed);
   const Rounding modes[] = {Rounding::Nearest, Rounding::NearestEven, Rounding::TowardZero,
                             Rounding::Up,      Rounding::Down,        Rounding::Stochastic};
   int cases = 0;
@@ -217,9 +234,7 @@ TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
         const int64_t M = 3, K = 11, N = 4;
         std::vector<float> av(M * K), bv(K * N);
         for (auto* v : {&av, &bv})
-          for (float& x : *v)
-            x = gen() % 3 == 0 ? std::ldexp(static_cast<float>(mantissa(gen)), exponent(gen) - 4)
-                               : normal(gen) * std::ldexp(1.0f, exponent(gen) / 2);
+          for (float& x : *v) x = operand(gen);
         const Tensor A = Tensor::from_vector(av, {M, K}), B = Tensor::from_vector(bv, {K, N});
         Generator g(99);
         const uint64_t offset = g.offset();
@@ -238,13 +253,55 @@ TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
             const float want = ref_chain(row, col, r, [&](int64_t k, int64_t rounding) {
               return philox_bits(99, offset, first + static_cast<uint64_t>(rounding * S + k));
             });
-            ASSERT_TRUE(same(got[i * N + j], want))
-                << mac_text(o) << " element (" << i << ", " << j << "): got " << qtorch::testing::describe_float(got[i * N + j])
-                << ", want " << qtorch::testing::describe_float(want);
+            // Bit for bit; a NaN is the positive quiet NaN.
+            const bool ok = std::isnan(want) ? qtorch::testing::bits_of(got[i * N + j]) == 0x7fc00000u
+                                             : same(got[i * N + j], want);
+            EXPECT_TRUE(ok) << mac_text(o) << " element (" << i << ", " << j << "): got "
+                            << qtorch::testing::describe_float(got[i * N + j]) << ", want "
+                            << qtorch::testing::describe_float(want);
+            if (!ok) return cases;
           }
         ++cases;
       }
+  return cases;
+}
+
+TEST(QmatmulReference, RandomSmallMatricesBitForBit) {
+  std::uniform_int_distribution<int> exponent(-8, 8), mantissa(-64, 64);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::vector<std::string> accs = {"fp16", "bf16", "float:5:2", "float:4:3:fn", "float:5:7:nosub",
+                                         "fixed:16:8", "fixed:12:6:noclamp:symmetric"};
+  const std::vector<std::string> extras = {"", ",mul=float:5:2", ",mul=float:4:3", ",chunk=3", ",kahan", ",fma"};
+  const int cases = expect_reference_bits(accs, extras, [&](std::mt19937& gen) {
+    return gen() % 3 == 0 ? std::ldexp(static_cast<float>(mantissa(gen)), exponent(gen) - 4)
+                          : normal(gen) * std::ldexp(1.0f, exponent(gen) / 2);
+  }, 17);
   EXPECT_EQ(cases, 7 * 6 * 6);
+}
+
+// Past float32's range (products up to 2^132: a floating format whose exponents reach 2^128,
+// fixed point without clamp) and past 2^24 with fractions below float32's step (fixed point
+// whose grid is finer than float32's there). Every exact value stays within 80 bits here.
+TEST(QmatmulReference, PastFloat32sRangeAndStepBitForBit) {
+  std::uniform_int_distribution<int> mantissa(1, 64), huge(40, 60), bits24(24, 27), sign(0, 1);
+  const std::vector<std::string> extras = {"", ",mul=float:8:7", ",mul=fixed:6:3:noclamp", ",chunk=3", ",kahan", ",fma"};
+  const int wide = expect_reference_bits({"float:8:23", "float:8:7", "float:8:22", "float:8:10:nosub", "fixed:8:4:noclamp"},
+                                         extras, [&](std::mt19937& gen) {
+    return (sign(gen) ? -1.0f : 1.0f) * std::ldexp(static_cast<float>(mantissa(gen)), huge(gen));
+  }, 23);
+  EXPECT_EQ(wide, 5 * 6 * 6);
+  // Near 2^24 to 2^27 with parts of 2^-6: a's large and fractional, b's small integers.
+  const int fine = expect_reference_bits({"fixed:8:4:noclamp", "fixed:8:0:noclamp", "fixed:40:2", "fixed:30:4:noclamp",
+                                          "fixed:32:16", "fixed:26:1"},
+                                         {"", ",mul=fixed:6:3:noclamp", ",chunk=3", ",kahan", ",fma"}, [&](std::mt19937& gen) {
+    const float s = sign(gen) ? -1.0f : 1.0f;
+    switch (gen() % 3) {
+      case 0: return s * std::ldexp(static_cast<float>(mantissa(gen) + 64 * mantissa(gen)), bits24(gen) - 12);
+      case 1: return s * std::ldexp(static_cast<float>(mantissa(gen)), -6);
+      default: return s * static_cast<float>(mantissa(gen) % 4 + 1);
+    }
+  }, 29);
+  EXPECT_EQ(fine, 6 * 5 * 6);
 }
 
 }  // namespace
