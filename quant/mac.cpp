@@ -1,6 +1,7 @@
 // qmatmul: option validation and text form, the kernel dispatch, and the graph op.
 #include "qtorch/quant/mac.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <vector>
@@ -76,9 +77,12 @@ MacOptions parse_mac(std::string_view text) {
     if (!std::isspace(static_cast<unsigned char>(c))) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   MacOptions o;
   bool has_acc = false;
+  std::vector<std::string> seen;  // each key once: a second one would silently win
   for (const std::string& part : split(s, ',')) {
     const size_t eq = part.find('=');
     const std::string key = part.substr(0, eq), value = eq == std::string::npos ? "" : part.substr(eq + 1);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) bad_mac(text, "'" + key + "' given twice");
+    seen.push_back(key);
     auto number = [&]() -> Number {
       std::optional<Number> n;
       try {

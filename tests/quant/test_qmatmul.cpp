@@ -244,6 +244,8 @@ TEST(QmatmulOptions, TextRoundTripsAndErrorsAreClear) {
   EXPECT_THROW_MSG(parse_mac("acc=block:8:0"), "per tensor");
   EXPECT_THROW_MSG(parse_mac("acc=fp16,chunk=0"), "chunk expects a positive integer");
   EXPECT_THROW_MSG(parse_mac("acc=fp16,wat"), "unknown part 'wat'");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,acc=bf16"), "'acc' given twice");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,kahan,kahan"), "'kahan' given twice");
   EXPECT_THROW_MSG(parse_mac("acc=fp99"), "acc:");
   EXPECT_THROW_MSG(parse_mac("acc=fp16,acc_rounding=sideways"), "acc_rounding");
   EXPECT_THROW_MSG(qmatmul_forward(zeros({2, 3}), zeros({4, 2}), mac("acc=fp16")), "expected [M, K] x [K, N], got [2, 3] x [4, 2]");
