@@ -1,5 +1,6 @@
 // The text form of number formats ("fixed:8:6", "float:5:2:ieee", "block:8:0", "fp16",
 // "fp32"), used by command lines and configs; parse_number(number_text(n)) == n.
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <vector>
@@ -110,6 +111,7 @@ std::optional<Number> parse_number(std::string_view text) {
   const std::string& kind = parts[0];
   if (kind == "fixed" && parts.size() >= 3 && parts.size() <= 5) {
     FixedPoint f{.wl = parse_int(text, parts[1], text), .fl = parse_int(text, parts[2], text)};
+    if (parts.size() == 5 && parts[3] == parts[4]) bad_text(text, fmt::format(" (fixed option '{}' given twice)", parts[3]));
     for (size_t i = 3; i < parts.size(); ++i) {
       if (parts[i] == "noclamp")
         f.clamp = false;
@@ -123,8 +125,14 @@ std::optional<Number> parse_number(std::string_view text) {
   }
   if (kind == "float" && parts.size() >= 3) {
     FloatingPoint f{.exp = parse_int(text, parts[1], text), .man = parse_int(text, parts[2], text)};
+    // Each option once: a second would silently win ("ieee" and "fn" both set the range).
+    std::vector<std::string> seen;
     for (size_t i = 3; i < parts.size(); ++i) {
       const std::string& o = parts[i];
+      const std::string key = o == "ieee" || o == "fn" ? "range" : o.rfind("bias=", 0) == 0 ? "bias" : o;
+      if (std::find(seen.begin(), seen.end(), key) != seen.end())
+        bad_text(text, fmt::format(" (float option '{}' given twice)", key == "range" ? "ieee|fn" : key));
+      seen.push_back(key);
       if (o == "ieee")
         f.range = FloatRange::IEEE;
       else if (o == "fn")

@@ -67,6 +67,11 @@ TEST(Formats, BadText) {
                  {"parse_number", "fixed:WL:FL", "block:WL:DIM", "fp16"});
   // well-formed text with out-of-range values gives the format's own message
   expect_error([] { parse_number("float:9:2"); }, {"FloatingPoint", "2 <= exp <= 8", "exp=9"});
+  // an option given twice (or both ranges) would silently let the last one win
+  expect_error([] { parse_number("float:5:2:ieee:fn"); }, {"float option 'ieee|fn' given twice", "float:5:2:ieee:fn"});
+  expect_error([] { parse_number("float:5:2:bias=3:bias=4"); }, {"float option 'bias' given twice"});
+  expect_error([] { parse_number("float:5:2:nosub:nosub"); }, {"float option 'nosub' given twice"});
+  expect_error([] { parse_number("fixed:8:4:noclamp:noclamp"); }, {"fixed option 'noclamp' given twice"});
 }
 
 TEST(Formats, BadArguments) {
