@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kAcceptedForms =
     "fixed:WL:FL[:noclamp][:symmetric], float:EXP:MAN[:ieee|:fn][:nosub][:nosat][:bias=N], "
-    "block:WL:DIM, mx:ELEM:BLOCK[:AXIS] (ELEM: e4m3, e5m2, e3m2, e2m3, e2m1, int8), "
+    "block:WL[:DIM], mx:ELEM:BLOCK[:AXIS] (ELEM: e4m3, e5m2, e3m2, e2m3, e2m1, int8), "
     "nvfp4[:BLOCK[:AXIS]], fp16, bf16, tf32, e4m3, e5m2, e4m3_sat, e5m2_sat, hfp8, mxfp8, "
     "mxfp8_e5m2, mxfp6, mxfp6_e3m2, mxfp4, mxint8, nvfp4, fp32 (no quantization)";
 

@@ -148,7 +148,8 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
   QTORCH_CHECK(out.defined() && out.shape() == x.shape() && out.device() == x.device(),
                "quantize: expected out of shape {} on {}, got {}", shape_str(x.shape()),
                x.device().str(), out.defined() ? shape_str(out.shape()) : "undefined");
-  QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor");
+  QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor, got one of strides {}",
+               shape_str(out.strides()));
   NoGradGuard no_grad;
   const Tensor xc = ops::contiguous(x);
   const int64_t n = xc.numel();

@@ -64,7 +64,7 @@ TEST(Formats, BadText) {
   for (const char* text : {"fixed:8", "fixed:a:6", "fixed:8:6:wrap", "float:5", "block", "fp64", "",
                            "float:5:2:bias=x", "fixed:8:6:1:2:3"})
     expect_error([&] { parse_number(text); },
-                 {"parse_number", "fixed:WL:FL", "block:WL:DIM", "fp16"});
+                 {"parse_number", "fixed:WL:FL", "block:WL[:DIM]", "fp16"});
   // well-formed text with out-of-range values gives the format's own message
   expect_error([] { parse_number("float:9:2"); }, {"FloatingPoint", "2 <= exp <= 8", "exp=9"});
   // an option given twice (or both ranges) would silently let the last one win
