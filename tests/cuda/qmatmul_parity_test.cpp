@@ -4,8 +4,9 @@
 // K = 1, K = 0, sizes that are not multiples of the GPU's 32 x 32 output tile or its
 // 32-wide k slab, and K = 784 (MNIST's fc1); every accumulate and multiply rounding; plain,
 // multiply format, FMA, Kahan and chunk-based chains in fp16, bf16, float:5:2 and
-// fixed:16:8; infinities, NaN, overflow, zeros of both signs and subnormals; the graph op's
-// gradients with forward and backward options that differ.
+// fixed:16:8; infinities, NaN, overflow, zeros of both signs and subnormals; values past
+// float32's range and step; the graph op's gradients with forward and backward options that
+// differ.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -147,6 +148,34 @@ TEST(CudaQmatmul, SpecialValues) {
         o.accumulate_rounding = o.multiply_rounding = r;
         check(a, b, o, "special values");
       }
+}
+
+// Past float32's range (products up to 2^132 into formats whose exponents reach 2^128, or a
+// fixed point without clamp) and past 2^24 with parts below float32's step (fixed-point
+// grids finer than float32's there): the overflow and step rules of round_double_to_format.
+TEST(CudaQmatmul, PastFloat32sRangeAndStep) {
+  QTORCH_REQUIRE_CUDA();
+  std::vector<float> huge_a = mixed_matrix(9, 13, 501).to_vector(), huge_b = mixed_matrix(13, 37, 502).to_vector();
+  for (float& x : huge_a) x = std::ldexp(x, 64);
+  for (float& x : huge_b) x = std::ldexp(x, 62);
+  std::vector<float> fine_a = mixed_matrix(9, 13, 503).to_vector(), fine_b(13 * 37);
+  for (size_t i = 0; i < fine_a.size(); ++i) fine_a[i] = i % 3 ? std::ldexp(1.0f, 24 + static_cast<int>(i % 4)) + fine_a[i] : fine_a[i];
+  for (size_t i = 0; i < fine_b.size(); ++i) fine_b[i] = static_cast<float>(static_cast<int>(i % 5) - 2);
+  const Tensor ha = Tensor::from_vector(huge_a, {9, 13}), hb = Tensor::from_vector(huge_b, {13, 37});
+  const Tensor fa = Tensor::from_vector(fine_a, {9, 13}), fb = Tensor::from_vector(fine_b, {13, 37});
+  for (Rounding r : kRoundings) {
+    for (const char* text : {"acc=float:8:23", "acc=float:8:7", "acc=float:8:23,mul=fixed:6:3:noclamp", "acc=e4m3",
+                             "acc=fixed:8:4:noclamp,kahan"}) {
+      MacOptions o = parse_mac(text);
+      o.accumulate_rounding = o.multiply_rounding = r;
+      check(ha, hb, o, "past float32's range");
+    }
+    for (const char* text : {"acc=fixed:8:4:noclamp", "acc=fixed:8:0:noclamp,chunk=4", "acc=fixed:40:2"}) {
+      MacOptions o = parse_mac(text);
+      o.accumulate_rounding = r;
+      check(fa, fb, o, "past float32's step");
+    }
+  }
 }
 
 TEST(CudaQmatmul, StridedOperands) {

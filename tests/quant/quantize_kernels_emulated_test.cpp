@@ -416,20 +416,32 @@ TEST(QuantizeKernelsEmulated, NVFP4TensorMaximumReadsEveryElementAndSkipsInfAndN
 }
 
 TEST(QuantizeKernelsEmulated, QmatmulGivesTheCpuBits) {
+  // The last four with operands scaled past float32's range (products up to about 2^132)
+  // or past 2^24 (fixed-point grids finer than float32's step there).
   const char* const options_text[] = {"acc=fp16",
                                       "acc=bf16,mul=e5m2,acc_rounding=stochastic,mul_rounding=stochastic",
                                       "acc=e4m3,fma", "acc=fp16,kahan", "acc=bf16,chunk=8",
-                                      "acc=fixed:12:6,mul=fixed:8:4"};
+                                      "acc=fixed:12:6,mul=fixed:8:4",
+                                      "acc=float:8:7,acc_rounding=toward_zero",
+                                      "acc=float:8:23,mul=fixed:6:3:noclamp,mul_rounding=down", "acc=e4m3,acc_rounding=up",
+                                      "acc=fixed:8:4:noclamp,acc_rounding=up"};
+  const int scaled_from = 6;
   struct Size {
     int64_t m, k, n;
   };
   // Two tiles by two with partial edges and two slabs with a partial one; one element.
   const Size sizes[] = {{40, 70, 37}, {1, 1, 1}, {3, 33, 65}};
   uint32_t seed = 900;
-  for (const char* text : options_text)
+  for (int t = 0; t < static_cast<int>(std::size(options_text)); ++t)
     for (const Size& z : sizes) {
+      const char* text = options_text[t];
       const MacOptions options = parse_mac(text);
       std::vector<float> a = mixed(z.m * z.k, seed++), b = mixed(z.k * z.n, seed++);
+      if (t >= scaled_from) {
+        const bool fine = t + 1 == static_cast<int>(std::size(options_text));
+        for (size_t i = 0; i < a.size(); ++i) a[i] = fine && i % 2 ? a[i] + 0x1p25f : std::ldexp(a[i], fine ? 0 : 64);
+        for (float& x : b) x = fine ? std::round(x * 4.0f) : std::ldexp(x, 64);
+      }
       Generator g(kSeed);
       g.set_state(kSeed, kOffset);
       const std::vector<float> want =
