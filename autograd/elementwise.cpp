@@ -57,9 +57,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  return record("div", ops::binary(BinaryOp::Div, a, b, "div"), {a, b}, [&] {
-    return [a = a.detach(), b = b.detach()](const Tensor& g, const Node& n) -> Grads {
-      return {n.needs_input_grad(0) ? g / b : Tensor(), n.needs_input_grad(1) ? -(g * a) / (b * b) : Tensor()};
+  Tensor out = ops::binary(BinaryOp::Div, a, b, "div");
+  return record("div", out, {a, b}, [&] {
+    // d(a / b)/db as PyTorch forms it, -g ((a / b) / b): no overflow or underflow of g a or
+    // b b where the quotient itself is finite.
+    return [b = b.detach(), out](const Tensor& g, const Node& n) -> Grads {
+      return {n.needs_input_grad(0) ? g / b : Tensor(), n.needs_input_grad(1) ? -g * (out / b) : Tensor()};
     };
   });
 }
@@ -106,9 +109,18 @@ Tensor pow(const Tensor& x, float exponent) {
 Tensor pow(const Tensor& x, const Tensor& exponent) {
   Tensor out = ops::binary(BinaryOp::Pow, x, exponent, "pow");
   return record("pow", out, {x, exponent}, [&] {
+    // As PyTorch: 0 for x where e == 0, and 0 for e where x == 0 and e >= 0 (x^e is constant
+    // there), where the formulas would give NaN or -inf.
     return [x = x.detach(), e = exponent.detach(), out](const Tensor& g, const Node& n) -> Grads {
-      return {n.needs_input_grad(0) ? g * e * pow(x, e - 1.0f) : Tensor(),
-              n.needs_input_grad(1) ? g * out * log(x) : Tensor()};
+      const Tensor zero = zeros({}, g.device());
+      Tensor gx, ge;
+      if (n.needs_input_grad(0))
+        gx = ops::where(ops::unary(UnaryOp::EqScalar, e, 0.0f), zero, g * (e * pow(x, e - 1.0f)));
+      if (n.needs_input_grad(1)) {
+        const Tensor constant = ops::unary(UnaryOp::EqScalar, x, 0.0f) * ops::unary(UnaryOp::GeScalar, e, 0.0f);
+        ge = g * ops::where(constant, zero, out * log(x));
+      }
+      return {gx, ge};
     };
   });
 }

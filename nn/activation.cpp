@@ -13,7 +13,7 @@ Tensor Sigmoid::forward(const Tensor& x) { return qtorch::sigmoid(x); }
 Tensor Tanh::forward(const Tensor& x) { return qtorch::tanh(x); }
 
 Dropout::Dropout(float p) : p_(p) {
-  QTORCH_CHECK(p >= 0.0f && p < 1.0f, "Dropout: expected p in [0, 1), got {}", p);
+  QTORCH_CHECK(p >= 0.0f && p <= 1.0f, "Dropout: expected p in [0, 1], got {}", p);
 }
 
 Tensor Dropout::forward(const Tensor& x) {

@@ -139,7 +139,10 @@ TEST(Dropout, ScalesKeptElementsAndIsIdentityInEval) {
   drop->eval();
   Tensor z = drop->forward(x);
   EXPECT_EQ(z.to_vector(), x.to_vector());
-  EXPECT_THROW(nn::Dropout(1.0f), Error);
+  // p = 1 drops everything, as the functional dropout and PyTorch's module; past 1 is an error.
+  auto all = std::make_shared<nn::Dropout>(1.0f);
+  for (float v : all->forward(x).to_vector()) ASSERT_EQ(v, 0.0f);
+  EXPECT_THROW(nn::Dropout(1.5f), Error);
   EXPECT_THROW(nn::Dropout(-0.1f), Error);
 }
 
