@@ -1,8 +1,10 @@
 // qtorch against the reference programs docs/numerics.md names, on their own outputs:
 // Microsoft's microxcaling emulator for MX; QPyTorch's CPU extension for fixed, floating and
 // block floating point (round to nearest); PyTorch's float16 and bfloat16 casts; MPTorch's
-// CPU GEMMs for qmatmul. The vectors were written by those programs
-// (tests/quant/peers/make_peer_vectors.py); nothing here computes an expected value.
+// CPU GEMMs for qmatmul; CPFloat for IEEE-range and extended floating formats in every
+// deterministic rounding mode. The vectors were written by those programs
+// (tests/quant/peers/make_peer_vectors.py, make_cpfloat_vectors.c); nothing here computes
+// an expected value.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -44,16 +46,16 @@ template <typename T>
 std::vector<T> read_values(std::ifstream& in, size_t n, const std::string& what) {
   std::vector<T> v(n);
   in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)));
-  if (!in) throw std::runtime_error("peer_vectors.bin: truncated in " + what);
+  if (!in) throw std::runtime_error("peer vectors: truncated in " + what);
   return v;  // the file is little-endian, as every machine this builds for
 }
 
-PeerVectors load_peer_vectors() {
-  std::ifstream in(QTORCH_PEER_VECTORS, std::ios::binary);
-  if (!in) throw std::runtime_error(std::string("cannot open ") + QTORCH_PEER_VECTORS);
+PeerVectors load_peer_vectors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
   std::string line;
   std::getline(in, line);
-  if (line != "qtorch peer vectors 1") throw std::runtime_error("peer_vectors.bin: bad first line " + line);
+  if (line != "qtorch peer vectors 1") throw std::runtime_error(path + ": bad first line " + line);
   PeerVectors pv;
   std::vector<std::string> input_order;
   while (std::getline(in, line) && line != "end") {
@@ -92,7 +94,7 @@ PeerVectors load_peer_vectors() {
     p.flags = read_values<uint8_t>(in, n, p.options);
   }
   if (in.peek() != std::ifstream::traits_type::eof())
-    throw std::runtime_error("peer_vectors.bin: bytes left after the last case (the header and data disagree)");
+    throw std::runtime_error(path + ": bytes left after the last case (the header and data disagree)");
   return pv;
 }
 
@@ -103,23 +105,30 @@ uint32_t bits_of(float f) {
 }
 
 const PeerVectors& peer_vectors() {
-  static const PeerVectors pv = load_peer_vectors();
+  static const PeerVectors pv = load_peer_vectors(QTORCH_PEER_VECTORS);
+  return pv;
+}
+
+const PeerVectors& cpfloat_vectors() {
+  static const PeerVectors pv = load_peer_vectors(QTORCH_CPFLOAT_VECTORS);
   return pv;
 }
 
 // Every case, every element the reference computes exactly: qtorch's bits. The one rule
 // apart is the sign of zero, which qtorch keeps (docs/numerics.md) where a reference may not:
-// a zero of the reference must be a zero of the input's sign here.
-TEST(PeerVectors, EveryUnflaggedElementHasTheReferenceBits) {
-  const PeerVectors& pv = peer_vectors();
-  ASSERT_EQ(pv.cases.size(), 117u);
+// a zero of the reference must be a zero of the input's sign here. Prints the flagged counts;
+// returns the number of elements compared.
+int64_t expect_reference_bits(const PeerVectors& pv) {
   std::map<std::string, int64_t> flagged;
   int64_t compared = 0;
   for (const PeerCase& c : pv.cases) {
     SCOPED_TRACE(c.peer + " " + c.number + " " + c.rounding);
     const auto& [shape, x] = pv.inputs.at(c.input);
     const std::optional<Number> number = parse_number(c.number);
-    ASSERT_TRUE(number.has_value());
+    if (!number.has_value()) {
+      ADD_FAILURE() << "not a format: " << c.number;
+      continue;
+    }
     const std::vector<float> y =
         quantize(Tensor::from_vector(x, shape), *number, parse_rounding(c.rounding)).to_vector();
     int mismatches = 0;
@@ -139,8 +148,25 @@ TEST(PeerVectors, EveryUnflaggedElementHasTheReferenceBits) {
   }
   for (const auto& [what, count] : flagged) std::printf("  flagged by %s: %lld\n", what.c_str(), (long long)count);
   std::printf("  compared bit for bit: %lld elements in %zu cases\n", (long long)compared, pv.cases.size());
+  return compared;
+}
+
+TEST(PeerVectors, EveryUnflaggedElementHasTheReferenceBits) {
+  const PeerVectors& pv = peer_vectors();
+  ASSERT_EQ(pv.cases.size(), 117u);
   // The flags stay the exception: they name rare float32 artifacts of the references.
-  EXPECT_GT(compared, 200000);
+  EXPECT_GT(expect_reference_bits(pv), 200000);
+}
+
+// CPFloat (make_cpfloat_vectors.c): 19 IEEE-range and extended formats (fp16, bf16, tf32,
+// e5m2, custom widths and bias, without subnormals, saturating or overflowing to inf), each in
+// nearest-even, nearest (ties away), toward zero, up and down, on their decision points, the
+// subnormal grid, the overflow threshold and random values. Flag 1: an inf input to a
+// saturating IEEE-range format, which qtorch keeps as inf and CPFloat saturates.
+TEST(PeerVectors, EveryDeterministicRoundingHasCpfloatsBits) {
+  const PeerVectors& pv = cpfloat_vectors();
+  ASSERT_EQ(pv.cases.size(), 95u);
+  EXPECT_GT(expect_reference_bits(pv), 110000);
 }
 
 // MPTorch's float_mm and fxp_mm (round to nearest; with and without FMA) against qmatmul, on
