@@ -32,13 +32,27 @@ void kill_point(int64_t write_number, const char* stage) {
   if (s.substr(0, colon) == std::to_string(write_number) && s.substr(colon + 1) == stage) ::kill(::getpid(), SIGKILL);
 }
 
+// Test hook of the same tests: QTORCH_TEST_FAIL_WRITE="N" makes the N-th atomic write fail
+// as a full disk would (ENOSPC), so that a caller's handling of a failed write can be tested.
+bool fail_point(int64_t write_number) {
+  static const char* spec = std::getenv("QTORCH_TEST_FAIL_WRITE");
+  return spec != nullptr && std::to_string(write_number) == spec;
+}
+
 std::atomic<int64_t> writes{0};
 
 }  // namespace
 
 std::string temporary_path_beside(const std::string& path) {
   static std::atomic<unsigned> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  const std::string suffix = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  // The temporary's own name must fit in a folder entry (255 bytes) wherever the target's
+  // does: a long name is shortened so that it does, so a valid target is always writable.
+  constexpr size_t kNameMax = 255;
+  const size_t slash = path.rfind('/');
+  const size_t name_length = path.size() - (slash == std::string::npos ? 0 : slash + 1);
+  if (name_length + suffix.size() <= kNameMax) return path + suffix;
+  return path.substr(0, path.size() - (name_length + suffix.size() - kNameMax)) + suffix;
 }
 
 void replace_file(const std::string& temporary, const std::string& path) {
@@ -69,6 +83,7 @@ void write_file_atomically(const std::string& path, const std::string& content) 
       from += static_cast<size_t>(n);
     }
   };
+  if (fail_point(number)) give_up(ENOSPC);
   write_range(0, content.size() / 2);
   kill_point(number, "half");
   write_range(content.size() / 2, content.size());

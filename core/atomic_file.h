@@ -8,7 +8,8 @@
 namespace qtorch {
 
 /// A fresh, unused name for a temporary file beside `path` (same folder, so a rename onto
-/// `path` is atomic): "<path>.tmp.<pid>.<n>".
+/// `path` is atomic): "<path>.tmp.<pid>.<n>", with the end of a long file name cut so that
+/// the temporary's name stays within 255 bytes.
 std::string temporary_path_beside(const std::string& path);
 
 /// Renames `temporary` over `path`. On failure removes `temporary` and throws
@@ -21,7 +22,8 @@ void replace_file(const std::string& temporary, const std::string& path);
 /// unchanged and the temporary file removed.
 /// Test hook: with QTORCH_TEST_KILL_WRITE="N:STAGE" in the environment the process kills
 /// itself (SIGKILL) at STAGE of its N-th atomic write, STAGE one of opened, half, written,
-/// synced, renamed (tests/examples/qtrain_crash_test.cpp).
+/// synced, renamed (tests/examples/qtrain_crash_test.cpp); with QTORCH_TEST_FAIL_WRITE="N"
+/// the N-th atomic write fails as on a full disk (ENOSPC).
 void write_file_atomically(const std::string& path, const std::string& content);
 
 }  // namespace qtorch

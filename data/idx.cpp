@@ -36,7 +36,18 @@ int64_t read_bytes(gzFile f, uint8_t* dst, int64_t n, const std::string& path) {
     unsigned chunk = static_cast<unsigned>(std::min<int64_t>(n - total, 1 << 30));
     int got = gzread(f, dst + total, chunk);
     if (got < 0) QTORCH_FAIL("read_idx: {}: cannot read: {}", path, gz_problem(f));
-    if (got == 0) break;
+    if (got == 0) {
+      // zlib ends a gzip stream cut short (even in its 8-byte trailer, the checksum) with
+      // Z_BUF_ERROR rather than a failed read: without this check such a file would be read
+      // without its checksum.
+      int errnum = Z_OK;
+      gzerror(f, &errnum);
+      QTORCH_CHECK(errnum != Z_BUF_ERROR,
+                   "read_idx: {}: truncated gzip stream: expected the stream to end with its "
+                   "8-byte trailer (checksum and size), got an early end of file",
+                   path);
+      break;
+    }
     total += got;
   }
   return total;

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -23,6 +24,12 @@ std::string trim(const std::string& s) {
 
 // A finite number > 0 spelled out completely ("4096", "1e3").
 bool positive_number(const std::string& s, double& out) { return text::read_finite(s, out) && out > 0; }
+
+// A loss scale multiplies float32 values: it must be a normal float32 itself (a larger one
+// is not a float32 at all; a smaller one is 0 or loses bits in float32).
+bool float32_normal_scale(double v) {
+  return v >= std::numeric_limits<float>::min() && v <= std::numeric_limits<float>::max();
+}
 
 // Shortest text that reads back as exactly v.
 std::string exact(double v) {
@@ -163,7 +170,7 @@ LossScaling parse_loss_scaling(const std::string& text, const std::string& what)
   bool ok = false;
   if (p[0] == "dynamic" && p.size() <= 3) {
     s.kind = LossScaling::Kind::Dynamic;
-    ok = p.size() < 2 || positive_number(p[1], scale);
+    ok = p.size() < 2 || (positive_number(p[1], scale) && float32_normal_scale(scale));
     if (ok && p.size() == 3) {
       double interval = 0;
       ok = positive_number(p[2], interval) && interval == std::floor(interval) && interval <= 1e12;
@@ -171,12 +178,12 @@ LossScaling parse_loss_scaling(const std::string& text, const std::string& what)
     }
   } else if ((p[0] == "static" || p[0] == "multiplier") && p.size() == 2) {
     s.kind = p[0] == "static" ? LossScaling::Kind::Static : LossScaling::Kind::Multiplier;
-    ok = positive_number(p[1], scale);
+    ok = positive_number(p[1], scale) && float32_normal_scale(scale);
   }
   if (!ok)
     QTORCH_FAIL("{}: expected none, static:S, dynamic, dynamic:S, dynamic:S:INTERVAL or multiplier:K (S, K "
-                "finite numbers > 0, INTERVAL a whole number of steps >= 1), got '{}'",
-                what, text);
+                "numbers in float32's normal range [{}, {}], INTERVAL a whole number of steps >= 1), got '{}'",
+                what, exact(std::numeric_limits<float>::min()), exact(std::numeric_limits<float>::max()), text);
   s.scale = scale;
   return s;
 }
@@ -246,8 +253,9 @@ void Recipe::validate() const {
     }
   }
   const LossScaling& s = loss_scaling;
-  QTORCH_CHECK(s.kind == LossScaling::Kind::None || (std::isfinite(s.scale) && s.scale > 0),
-               "recipe: expected a loss scale that is finite and > 0, got {}", s.scale);
+  QTORCH_CHECK(s.kind == LossScaling::Kind::None || float32_normal_scale(s.scale),
+               "recipe: expected a loss scale in float32's normal range [{}, {}], got {}",
+               exact(std::numeric_limits<float>::min()), exact(std::numeric_limits<float>::max()), s.scale);
   QTORCH_CHECK(s.kind != LossScaling::Kind::Dynamic || s.growth_interval >= 1,
                "recipe: expected a dynamic loss scale growth interval >= 1 step, got {}", s.growth_interval);
   QTORCH_CHECK(s.kind != LossScaling::Kind::Multiplier || (*this)[Role::Grad].quantized(),

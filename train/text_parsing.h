@@ -1,6 +1,7 @@
 // Small helpers of train/'s text forms (recipes, loss scaling, schedules).
 #pragma once
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -20,11 +21,15 @@ inline std::vector<std::string> split(const std::string& text, char sep) {
   }
 }
 
-/// A finite number spelled out completely ("4096", "1e3", "0.5"; not "", "1x", "inf").
+/// A finite decimal number spelled out completely ("4096", "1e3", "0.5", "-2"; not "", "1x",
+/// "inf", " 1", "+1" or the hexadecimal "0x10", as the command lines' other numbers).
 inline bool read_finite(const std::string& s, double& out) {
+  if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '.') ||
+      s.find_first_of("xX") != std::string::npos)
+    return false;
   char* end = nullptr;
   out = std::strtod(s.c_str(), &end);
-  return !s.empty() && end == s.c_str() + s.size() && std::isfinite(out);
+  return end == s.c_str() + s.size() && std::isfinite(out);
 }
 
 }  // namespace qtorch::train::text

@@ -352,6 +352,8 @@ optim::TrainingState Trainer::state() {
           .step = &epochs_done_};
 }
 
+bool Trainer::weights_finite() const { return first_non_finite(setup_.model->parameters()) < 0; }
+
 void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts) {
   const int64_t bad = first_non_finite(setup_.model->parameters());
   QTORCH_CHECK(bad < 0, "save_checkpoint: expected finite weights, got NaN or infinite values in parameter {} ({}); "

@@ -185,6 +185,8 @@ class Trainer {
   nn::ModulePtr averaged_model() const;
   optim::LossScaler* loss_scaler() { return scaler_.get(); }
   int64_t epochs_done() const { return epochs_done_; }
+  /// Whether every weight is finite (save_checkpoint refuses NaN or infinite weights).
+  bool weights_finite() const;
   /// Processes training together (1 without a communicator) and this one's rank.
   int ranks() const { return exchange_ ? exchange_->communicator().size() : 1; }
   int rank() const { return exchange_ ? exchange_->communicator().rank() : 0; }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -17,6 +18,17 @@ void put_optional(nlohmann::ordered_json& j, const char* key, const std::optiona
 }
 
 using Json = nlohmann::ordered_json;
+
+// A loss as JSON: a number, or "nan", "inf", "-inf" for a diverged epoch (JSON has no such
+// numbers, and nlohmann-json would write null, which reads back as nothing).
+Json loss_json(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+}
+
+// Metrics files nest two levels; the parser refuses anything much deeper before a copy of it
+// could recurse through the stack.
+constexpr int kMaxJsonDepth = 32;
 
 // Reading one record of a metrics file: every problem names the file and the field
 // ("m.json: epochs[0].epoch: expected an integer >= 1, got 1.7").
@@ -40,6 +52,17 @@ class RecordReader {
   /// The field as a finite number, or `fallback` when absent.
   double number_or(const char* key, double fallback) const {
     return record_.contains(key) ? finite(key, record_[key]) : fallback;
+  }
+  /// A loss: a finite number, or "nan", "inf" or "-inf" (null, as files written before
+  /// losses were spelt so hold, reads as NaN).
+  double loss(const char* key) const {
+    const Json& v = required(key, "a number or \"nan\", \"inf\", \"-inf\"");
+    if (v.is_null() || v == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (v == "inf") return std::numeric_limits<double>::infinity();
+    if (v == "-inf") return -std::numeric_limits<double>::infinity();
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      fail(key, "a number or \"nan\", \"inf\", \"-inf\"", v.dump());
+    return v.get<double>();
   }
   /// The field as a finite number, or nothing when absent or null.
   std::optional<double> optional_number(const char* key) const {
@@ -108,9 +131,9 @@ nlohmann::ordered_json to_json(const RunMetrics& m) {
   nlohmann::ordered_json epochs = nlohmann::ordered_json::array();
   for (const EpochRecord& e : m.epochs) {
     nlohmann::ordered_json j = {{"epoch", e.epoch},
-                        {"train_loss", e.train_loss},
+                        {"train_loss", loss_json(e.train_loss)},
                         {"train_accuracy", e.train_accuracy},
-                        {"test_loss", e.test_loss},
+                        {"test_loss", loss_json(e.test_loss)},
                         {"test_accuracy", e.test_accuracy},
                         {"seconds", e.seconds},
                         {"samples_per_second", e.samples_per_second},
@@ -125,7 +148,7 @@ nlohmann::ordered_json to_json(const RunMetrics& m) {
   nlohmann::ordered_json out = {{"config", m.config}, {"epochs", epochs}};
   if (m.final) {
     nlohmann::ordered_json f = {{"test_accuracy", m.final->test_accuracy},
-                        {"test_loss", m.final->test_loss},
+                        {"test_loss", loss_json(m.final->test_loss)},
                         {"total_seconds", m.final->total_seconds},
                         {"peak_rss_mb", m.final->peak_rss_mb}};
     put_optional(f, "swa_test_accuracy", m.final->swa_test_accuracy);
@@ -139,7 +162,12 @@ RunMetrics read_metrics(const std::string& path) {
   if (!in) throw std::runtime_error(path + ": cannot open the file");
   nlohmann::ordered_json j;
   try {
-    j = nlohmann::ordered_json::parse(in);
+    j = nlohmann::ordered_json::parse(in, [&path](int depth, nlohmann::ordered_json::parse_event_t, Json&) {
+      if (depth > kMaxJsonDepth)
+        throw std::runtime_error(path + ": not a qtrain metrics file (nested deeper than " +
+                                 std::to_string(kMaxJsonDepth) + " levels)");
+      return true;
+    });
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(path + ": not valid JSON: " + e.what());
   }
@@ -151,9 +179,9 @@ RunMetrics read_metrics(const std::string& path) {
     RecordReader e(path, "epochs[" + std::to_string(i) + "]", j["epochs"][i]);
     EpochRecord r;
     r.epoch = e.count_from_one("epoch");
-    r.train_loss = e.number("train_loss");
+    r.train_loss = e.loss("train_loss");
     r.train_accuracy = e.number("train_accuracy");
-    r.test_loss = e.number("test_loss");
+    r.test_loss = e.loss("test_loss");
     r.test_accuracy = e.number("test_accuracy");
     r.seconds = e.number_or("seconds", 0.0);
     r.samples_per_second = e.number_or("samples_per_second", 0.0);
@@ -169,7 +197,7 @@ RunMetrics read_metrics(const std::string& path) {
     RecordReader f(path, "final", j["final"]);
     FinalRecord r;
     r.test_accuracy = f.number("test_accuracy");
-    r.test_loss = f.number_or("test_loss", 0.0);
+    r.test_loss = j["final"].contains("test_loss") ? f.loss("test_loss") : 0.0;
     r.total_seconds = f.number_or("total_seconds", 0.0);
     r.peak_rss_mb = f.number_or("peak_rss_mb", 0.0);
     r.swa_test_accuracy = f.optional_number("swa_test_accuracy");

@@ -135,8 +135,9 @@ void Run::resume() {
     try {
       for (const EpochRecord& e : read_metrics(cfg_.metrics_path).epochs)
         if (e.epoch <= trainer_->epochs_done()) metrics_.epochs.push_back(e);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "qtrain: warning: earlier metrics not kept: %s\n", e.what());
+    } catch (const std::exception& e) {  // rewriting the file would lose its records
+      throw std::invalid_argument(std::string("--metrics: cannot keep the earlier epochs' records (") + e.what() +
+                                  "): give another --metrics file, or move this one away to start it afresh");
     }
   }
   std::printf("resumed from %s after epoch %lld\n", path.c_str(), (long long)trainer_->epochs_done());
@@ -172,10 +173,15 @@ void Run::on_epoch(const train::EpochMetrics& m) {
   metrics_.epochs.push_back(rec);
   write_metrics();
   if (cfg_.checkpoint_path.empty()) return;
+  if (!trainer_->weights_finite()) {  // --no-stop-on-nan: keep the last good checkpoint
+    std::fprintf(stderr, "qtrain: warning: epoch %lld: the weights hold NaN or infinite values: '%s' is not written\n",
+                 (long long)rec.epoch, cfg_.checkpoint_path.c_str());
+    return;
+  }
   try {
     trainer_->save_checkpoint(cfg_.checkpoint_path, run_identity(cfg_));
-  } catch (const qtorch::Error& e) {  // NaN weights (--no-stop-on-nan): keep the last good one
-    std::fprintf(stderr, "qtrain: warning: epoch %lld: %s\n", (long long)rec.epoch, e.what());
+  } catch (const std::exception& e) {  // a checkpoint that cannot be written ends the run, as --metrics does
+    throw std::runtime_error(std::string("--checkpoint: ") + e.what());
   }
 }
 

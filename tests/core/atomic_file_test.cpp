@@ -73,6 +73,21 @@ TEST(AtomicFile, FailedWriteKeepsOldFileAndRemovesTemporary) {
   EXPECT_EQ(files_in(dir.str()), 1) << "a temporary file was left behind";
 }
 
+// A target whose name nearly fills a folder entry (250 of 255 bytes) is writable: the
+// temporary beside it gets a name that fits too.
+TEST(AtomicFile, LongestFileNamesAreWritable) {
+  TempDir dir("atomic_long");
+  for (size_t length : {200u, 240u, 250u, 255u}) {
+    const std::string name = std::string(length - 5, 'n') + ".json";
+    const std::string tmp = temporary_path_beside(dir.file(name));
+    EXPECT_LE(tmp.size() - tmp.rfind('/') - 1, 255u) << tmp;
+    EXPECT_EQ(tmp.rfind(dir.str(), 0), 0u) << "not beside the target: " << tmp;
+    write_file_atomically(dir.file(name), "content");
+    EXPECT_EQ(read_text(dir.file(name)), "content");
+  }
+  EXPECT_EQ(files_in(dir.str()), 4);
+}
+
 TEST(AtomicFile, NamesTheFileAndTheOsReason) {
   TempDir dir("atomic_errors");
   std::filesystem::create_directories(dir.file("adir.json"));

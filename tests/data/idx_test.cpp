@@ -166,6 +166,23 @@ TEST(Idx, TruncatedGzipStream) {
   }
 }
 
+// A file whose gzip stream stops inside its 8-byte trailer (CRC-32 and size) holds all the
+// data but not the checksum: accepting it would let a corrupt download through unchecked.
+TEST(Idx, GzipStreamWithoutItsTrailerIsRefused) {
+  ScratchDir dir("idx");
+  std::vector<uint8_t> data(4000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  write_file(dir.file("full.gz"), idx_bytes({4000}, data), true);
+  std::ifstream in(dir.file("full.gz"), std::ios::binary);
+  const std::vector<uint8_t> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(read_idx(dir.file("full.gz")).data, data);
+  for (size_t cut : {1u, 4u, 8u}) {
+    std::vector<uint8_t> part(gz.begin(), gz.end() - static_cast<std::ptrdiff_t>(cut));
+    write_file(dir.file("cut.gz"), part, false);
+    expect_error(dir.file("cut.gz"), -1, {"truncated gzip stream", "trailer"});
+  }
+}
+
 TEST(Idx, TrailingBytes) {
   ScratchDir dir("idx");
   write_file(dir.file("a"), idx_bytes({2}, {1, 2, 3}), false);

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #ifdef QTRAIN_PATH
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <stdexcept>
 
 #include "examples/qtrain/cli.h"
@@ -127,7 +130,12 @@ TEST(QtrainParts, MetricsNumbersAreChecked) {
   EXPECT_EQ(error_of(R"("epoch": 18446744073709551615, )" + rest),
             m + ": epochs[0].epoch: expected an integer >= 1, got 18446744073709551615");
   EXPECT_EQ(error_of(R"("epoch": "x", )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got \"x\"");
-  EXPECT_EQ(error_of(R"("epoch": 1)"), m + ": epochs[0].train_loss: expected a finite number, got none");
+  EXPECT_EQ(error_of(R"("epoch": 1)"),
+            m + ": epochs[0].train_loss: expected a number or \"nan\", \"inf\", \"-inf\", got none");
+  EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": "x", "train_accuracy": 0.5, "test_loss": 1, "test_accuracy": 0.5)"),
+            m + ": epochs[0].train_loss: expected a number or \"nan\", \"inf\", \"-inf\", got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": 1, "train_accuracy": null, "test_loss": 1, "test_accuracy": 0.5)"),
+            m + ": epochs[0].train_accuracy: expected a finite number, got null");
   EXPECT_EQ(error_of(R"("epoch": 1, "seconds": "x", )" + rest), m + ": epochs[0].seconds: expected a finite number, got \"x\"");
   EXPECT_EQ(error_of(R"("epoch": 1, "loss_scale": [1], )" + rest),
             m + ": epochs[0].loss_scale: expected a finite number, got [1]");
@@ -137,6 +145,51 @@ TEST(QtrainParts, MetricsNumbersAreChecked) {
   EXPECT_EQ(error_of(R"("epoch": 2, )" + rest), "accepted");
   std::ofstream(m) << R"({"epochs": [5]})";
   EXPECT_THROW(read_metrics(m), std::runtime_error);
+}
+
+// A diverged epoch's losses (NaN, inf) are written as "nan", "inf", "-inf" and read back, so
+// --compare and --resume can read every file qtrain writes; null (what JSON libraries write
+// for NaN) reads as NaN.
+TEST(QtrainParts, NonFiniteLossesRoundTrip) {
+  testing::TempDir dir("metrics_nan");
+  RunMetrics m;
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  m.epochs.push_back(EpochRecord{.epoch = 1, .train_loss = nan, .train_accuracy = 0.1, .test_loss = inf,
+                                 .test_accuracy = 0.1});
+  m.epochs.push_back(EpochRecord{.epoch = 2, .train_loss = -inf, .train_accuracy = 0.1, .test_loss = 2.5,
+                                 .test_accuracy = 0.1});
+  m.final = FinalRecord{.test_accuracy = 0.1, .test_loss = nan};
+  const std::string path = dir.file("m.json");
+  write_json_atomically(path, to_json(m));
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(R"("train_loss": "nan")"), std::string::npos) << text;
+  EXPECT_EQ(text.find("null"), std::string::npos) << text;
+  const RunMetrics back = read_metrics(path);
+  ASSERT_EQ(back.epochs.size(), 2u);
+  EXPECT_TRUE(std::isnan(back.epochs[0].train_loss));
+  EXPECT_EQ(back.epochs[0].test_loss, inf);
+  EXPECT_EQ(back.epochs[1].train_loss, -inf);
+  EXPECT_EQ(back.epochs[1].test_loss, 2.5);
+  EXPECT_TRUE(std::isnan(back.final->test_loss));
+  std::ofstream(path) << R"({"epochs": [{"epoch": 1, "train_loss": null, "train_accuracy": 0.1,
+                              "test_loss": 1, "test_accuracy": 0.1}]})";
+  EXPECT_TRUE(std::isnan(read_metrics(path).epochs[0].train_loss));
+}
+
+// A file nested far deeper than a metrics file is refused by the parser with a message, not
+// copied until the stack runs out (100 000 levels crashed --compare and --resume).
+TEST(QtrainParts, DeeplyNestedMetricsAreRefused) {
+  testing::TempDir dir("metrics_deep");
+  const std::string path = dir.file("deep.json");
+  const int depth = 100000;
+  std::ofstream(path) << R"({"epochs": [], "config": )" << std::string(depth, '[') << std::string(depth, ']') << "}";
+  try {
+    read_metrics(path);
+    ADD_FAILURE() << "accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": not a qtrain metrics file (nested deeper than 32 levels)");
+  }
 }
 
 TEST(QtrainParts, GnuplotStringsRejectControlCharacters) {

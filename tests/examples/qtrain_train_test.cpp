@@ -79,18 +79,56 @@ TEST(QtrainEndToEnd, DivergedLossIsReported) {
   EXPECT_EQ(r.out.find("epoch 2/2"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(ckpt));
   // --no-stop-on-nan trains on, warning each epoch, and still never checkpoints NaN weights.
-  r = run_qtrain(small_run(data, "mlp", "fp32", 2) +
-                     std::vector<std::string>{"--lr", "1e30", "--no-stop-on-nan", "--checkpoint", ckpt},
+  // The metrics file spells the NaN losses so that qtrain reads its own file back.
+  const std::string metrics = dir.file("nan.json");
+  r = run_qtrain(small_run(data, "mlp", "fp32", 2) + std::vector<std::string>{"--lr", "1e30", "--no-stop-on-nan",
+                                                                              "--checkpoint", ckpt, "--metrics", metrics},
                  dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("qtrain: warning: epoch 1: the mean training loss is nan"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("qtrain: warning: epoch 2: "), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("save_checkpoint: expected finite weights"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the weights hold NaN or infinite values: '" + ckpt + "' is not written"), std::string::npos)
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(ckpt));
+  r = run_qtrain({"--compare", metrics}, dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
   // A run that trains normally gives no warning.
   r = run_qtrain(small_run(data, "mlp", "fp32", 1), dir);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+}
+
+// A checkpoint that cannot be written ends the run with an error naming the option, as a
+// metrics file that cannot be written does (it was a warning, and the run exited 0 with no
+// checkpoint). QTORCH_TEST_FAIL_WRITE=2 fails the second atomic write: the epoch-1 metrics
+// come first, then the checkpoint.
+TEST(QtrainEndToEnd, FailedCheckpointWriteEndsTheRun) {
+  TempDir dir("ckpt_fail");
+  std::string data = training_data_dir(dir);
+  const std::string ckpt = dir.file("c.ckpt"), metrics = dir.file("m.json");
+  RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 2) +
+                               std::vector<std::string>{"--checkpoint", ckpt, "--metrics", metrics},
+                           dir, "QTORCH_TEST_FAIL_WRITE=2");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("qtrain: error: --checkpoint: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot write '" + ckpt + "': No space left on device"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("epoch 2/2"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(ckpt));
+}
+
+// Output names up to the longest a folder holds (255 bytes) are written: the atomic writer's
+// temporary file gets a name that fits too.
+TEST(QtrainEndToEnd, LongestOutputNamesAreWritten) {
+  TempDir dir("long_names");
+  std::string data = training_data_dir(dir);
+  const std::string metrics = dir.file(std::string(250, 'm') + ".json");
+  const std::string ckpt = dir.file(std::string(250, 'c') + ".ckpt");
+  RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 1) +
+                               std::vector<std::string>{"--checkpoint", ckpt, "--metrics", metrics},
+                           dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(std::filesystem::exists(metrics));
+  EXPECT_TRUE(std::filesystem::exists(ckpt));
 }
 
 TEST(QtrainEndToEnd, LowPrecisionLeNetReportsDiagnostics) {

@@ -119,6 +119,37 @@ TEST(Recipe, LossScalingText) {
     EXPECT_THROW(parse_loss_scaling(bad), Error) << bad;
 }
 
+// A loss scale multiplies float32 losses and gradients: outside float32's normal range it
+// trained nothing (static:1e300, whose float32 conversion is undefined behaviour), or
+// reported divergence (static:1e-50, which is 0 in float32). Numbers are decimal, spelt
+// without blanks, as the command lines' other numbers.
+TEST(Recipe, LossScaleIsANormalFloat32WrittenInDecimal) {
+  EXPECT_EQ(parse_loss_scaling("static:3.4028234663852886e+38").scale, 3.4028234663852886e+38);
+  EXPECT_EQ(parse_loss_scaling("multiplier:1.1754943508222875e-38").scale, 1.1754943508222875e-38);
+  for (const char* bad : {"static:1e300", "dynamic:1e300", "multiplier:1e300", "static:3.5e38", "static:1e-50",
+                          "static:1e-320", "multiplier:1e-320", "dynamic:1e-39", "static: 1024", "static:0x10",
+                          "static:+2", "dynamic:8: 50", "dynamic:8:0x10"}) {
+    try {
+      parse_loss_scaling(bad, "--loss-scale");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("--loss-scale: expected none, static:S") ), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::string("got '") + bad + "'"), std::string::npos) << e.what();
+    }
+  }
+  try {
+    parse_loss_scaling("static:1e300", "--loss-scale");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("float32's normal range [1.1754943508222875e-38, 3.4028234663852886e+38]"),
+              std::string::npos)
+        << e.what();
+  }
+  Recipe r;
+  r.loss_scaling = {LossScaling::Kind::Static, 1e300, 2000};
+  EXPECT_THROW(r.validate(), Error);
+}
+
 // Found by tests/fuzz/recipe_fuzz: an interval too large for int64 (here 2e24) was
 // converted to int64 before the range check rejected it, undefined behaviour that
 // scripts/sanitize.sh reports. Now it is only a qtorch::Error.

@@ -163,6 +163,8 @@ TEST(Trainer, RejectsBadOptions) {
   EXPECT_THROW(parse_schedule("step:0:0.5"), Error);
   EXPECT_THROW(parse_schedule("swalp:10"), Error);
   EXPECT_THROW(parse_schedule("step:2:1.5"), Error);
+  for (const char* bad : {"step: 1:0.5", "step:0x1:0.5", "step:1:+0.5", "step:1:0.5 ", "cosine:"})
+    EXPECT_THROW(parse_schedule(bad), Error) << bad;
   EXPECT_EQ(parse_schedule("swalp:10:0.2"), (Schedule{Schedule::Kind::Swalp, 10, 0.2}));
   EXPECT_EQ(to_string(parse_schedule("step:3:0.5")), "step:3:0.5");
 }
