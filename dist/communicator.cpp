@@ -1,6 +1,7 @@
 // The MPI communicator, and the single-process fallback when MPI is not built or not launched.
 #include "qtorch/dist/communicator.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
@@ -133,5 +134,15 @@ Session::~Session() {
 }
 
 std::shared_ptr<Communicator> world() { return world_slot(); }
+
+int end_run_on_error(int code) {
+#ifdef QTORCH_WITH_MPI
+  if (world_slot()->size() > 1) {
+    std::fflush(nullptr);  // the error line first
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
+#endif
+  return code;
+}
 
 }  // namespace qtorch::dist

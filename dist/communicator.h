@@ -60,4 +60,10 @@ class Session {
 /// The processes of this run: MPI_COMM_WORLD inside a Session under mpirun, else one process.
 std::shared_ptr<Communicator> world();
 
+/// Ends every process of the run with exit status `code` (MPI_Abort) when world() has more
+/// than one process; returns `code` otherwise. For a process that fails on its own (an
+/// error only it met): returning from main would finalise MPI while the others wait in a
+/// collective for it, and the run would hang.
+int end_run_on_error(int code);
+
 }  // namespace qtorch::dist

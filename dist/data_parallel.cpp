@@ -1,6 +1,8 @@
 // The gradient exchange of data-parallel training.
 #include "qtorch/dist/data_parallel.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "qtorch/autograd/elementwise.h"
@@ -45,13 +47,26 @@ GradientExchange::GradientExchange(std::shared_ptr<Communicator> comm, ExchangeO
   generator_.set_state(options_.seed, rank_offset(comm_->rank()));
 }
 
-ExchangeStats GradientExchange::exchange(const std::vector<Tensor>& params, double weight, int64_t count) {
+ExchangeStats GradientExchange::exchange(const std::vector<Tensor>& params, double weight, int64_t count,
+                                         double scale) {
   QTORCH_CHECK(weight >= 0 && weight <= 1, "GradientExchange: expected a batch share in [0, 1], got {}", weight);
+  QTORCH_CHECK(std::isfinite(scale) && scale > 0, "GradientExchange: expected a loss scale > 0, got {}", scale);
   NoGradGuard no_grad;
   std::vector<Tensor> grads;
   grads.reserve(params.size());
   for (const Tensor& p : params) grads.push_back(host_gradient(p));
+  if (options_.error_feedback && scale != residual_scale_) {
+    // The residual was taken from gradients at the old scale: bring it to the new one
+    // (exact for the dynamic scaler's factors of 2).
+    const float ratio = static_cast<float>(scale / residual_scale_);
+    for (Tensor& r : residuals_) r = r * ratio;
+    residual_scale_ = scale;
+  }
   ExchangeStats stats = options_.number ? exchange_quantized(grads, weight, count) : exchange_float32(grads, weight, count);
+  for (const Tensor& g : grads) {
+    const float* v = g.data_ptr();
+    for (int64_t i = 0, n = g.numel(); i < n && !stats.non_finite; ++i) stats.non_finite = !std::isfinite(v[i]);
+  }
   for (size_t i = 0; i < params.size(); ++i) set_gradient(params[i], grads[i]);
   return stats;
 }
@@ -86,18 +101,29 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
     residuals_.clear();
     for (const Tensor& g : grads) residuals_.push_back(zeros(g.shape()));
   }
+  // A rank with no sample sends its zeros alone: the others weigh them by 0, so a residual
+  // sent along would be lost rather than delivered.
+  const bool feed = options_.error_feedback && weight > 0;
   std::vector<uint8_t> message(kHeaderBytes);
-  std::memcpy(message.data(), &weight, sizeof(double));
-  std::memcpy(message.data() + sizeof(double), &count, sizeof(int64_t));
+  std::vector<uint8_t> payloads;
   ExchangeStats stats;
-  quant::QuantizeOptions qopts{.generator = &generator_};
+  std::vector<Tensor> next_residuals;
   for (size_t i = 0; i < grads.size(); ++i) {
-    Tensor v = options_.error_feedback ? grads[i] + residuals_[i] : grads[i];
+    Tensor v = feed ? grads[i] + residuals_[i] : grads[i];
+    QuantStats saturation;
+    quant::QuantizeOptions qopts{.generator = &generator_, .stats = &saturation};
     Tensor q = quant::quantize(v, number, options_.rounding, qopts);
-    if (options_.error_feedback) residuals_[i] = v - q;
-    encode_payload(q, number, message);
+    stats.clamped += saturation.clamped;
+    if (feed) next_residuals.push_back(v - q);
+    encode_payload(q, number, payloads);
     stats.elements += q.numel();
   }
+  // Saturation in the communication format is overflow too (docs/numerics.md, "Overflow must
+  // stay visible"): a saturating format turns it into +-max, which no check for inf sees.
+  const int64_t sent_count = count + stats.clamped;
+  std::memcpy(message.data(), &weight, sizeof(double));
+  std::memcpy(message.data() + sizeof(double), &sent_count, sizeof(int64_t));
+  message.insert(message.end(), payloads.begin(), payloads.end());
   stats.bytes_sent = static_cast<int64_t>(message.size());
 
   const std::vector<std::vector<uint8_t>> all = comm_->all_gather(message);
@@ -124,7 +150,74 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
     QTORCH_CHECK(offset == m.size(), "GradientExchange: rank {} sent {} bytes, {} of them unread (the ranks' "
                  "parameters differ)", r, m.size(), m.size() - offset);
   }
+  if (feed) {
+    // The residual moves on only with a step that is applied: a loss scaler skips one whose
+    // exchange overflowed, and a residual taken from it would hold inf or NaN for good.
+    bool overflow = stats.total_count > 0;
+    for (size_t i = 0; i < grads.size() && !overflow; ++i) {
+      const float* v = grads[i].data_ptr();
+      for (int64_t k = 0, n = grads[i].numel(); k < n && !overflow; ++k) overflow = !std::isfinite(v[k]);
+    }
+    if (!(options_.overflow_skips_step && overflow)) residuals_ = std::move(next_residuals);
+  }
   return stats;
+}
+
+void align_generator(Communicator& comm, Generator& generator) {
+  const uint64_t mine[2] = {generator.seed(), generator.offset()};
+  std::vector<uint8_t> bytes(sizeof mine);
+  std::memcpy(bytes.data(), mine, sizeof mine);
+  const std::vector<std::vector<uint8_t>> all = comm.all_gather(bytes);
+  uint64_t seed = 0, furthest = 0;
+  for (size_t r = 0; r < all.size(); ++r) {
+    QTORCH_CHECK(all[r].size() == sizeof mine, "align_generator: expected 16 bytes (seed, offset) from rank {}, got {}",
+                 r, all[r].size());
+    uint64_t theirs[2];
+    std::memcpy(theirs, all[r].data(), sizeof theirs);
+    if (r == 0) seed = theirs[0];
+    furthest = std::max(furthest, theirs[1]);
+  }
+  generator.set_state(seed, furthest);
+}
+
+void check_same_on_every_rank(Communicator& comm, const std::vector<std::pair<std::string, std::string>>& items,
+                              const std::string& what) {
+  // name and value, each as a 4-byte length and its bytes
+  std::vector<uint8_t> mine;
+  auto put = [&mine](const std::string& text) {
+    const uint32_t n = static_cast<uint32_t>(text.size());
+    mine.insert(mine.end(), reinterpret_cast<const uint8_t*>(&n), reinterpret_cast<const uint8_t*>(&n) + sizeof n);
+    mine.insert(mine.end(), text.begin(), text.end());
+  };
+  for (const auto& [name, value] : items) {
+    put(name);
+    put(value);
+  }
+  const std::vector<std::vector<uint8_t>> all = comm.all_gather(mine);
+  auto read = [](const std::vector<uint8_t>& bytes) {
+    std::vector<std::string> texts;
+    for (size_t at = 0; at + sizeof(uint32_t) <= bytes.size();) {
+      uint32_t n = 0;
+      std::memcpy(&n, bytes.data() + at, sizeof n);
+      at += sizeof n;
+      if (n > bytes.size() - at) break;
+      texts.emplace_back(reinterpret_cast<const char*>(bytes.data() + at), n);
+      at += n;
+    }
+    return texts;
+  };
+  const std::vector<std::string> first = read(all[0]);
+  for (size_t r = 1; r < all.size(); ++r) {
+    const std::vector<std::string> theirs = read(all[r]);
+    for (size_t i = 0; i + 1 < std::max(first.size(), theirs.size()); i += 2) {
+      const bool in_first = i + 1 < first.size(), in_theirs = i + 1 < theirs.size();
+      if (in_first && in_theirs && first[i] == theirs[i] && first[i + 1] == theirs[i + 1]) continue;
+      const std::string name = in_first ? first[i] : theirs[i];
+      QTORCH_FAIL("{}: expected the same {} on every rank, got {} on rank {} and {} on rank 0", what, name,
+                  in_theirs && theirs[i] == name ? "'" + theirs[i + 1] + "'" : "none", r,
+                  in_first && first[i] == name ? "'" + first[i + 1] + "'" : "none");
+    }
+  }
 }
 
 void GradientExchange::broadcast(const std::vector<Tensor>& tensors, int root) {

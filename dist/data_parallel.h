@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "qtorch/core/generator.h"
@@ -29,6 +31,10 @@ struct ExchangeOptions {
   /// Stochastic rounding's stream: Philox keyed by seed, offset per rank, so that ranks
   /// never share random bits (shared bits would correlate their rounding errors).
   uint64_t seed = 0;
+  /// Set when a loss scaler skips the step after an exchange whose result overflowed (a
+  /// total count > 0 or a non-finite value): error feedback then keeps the residual it had
+  /// before that exchange, since the gradient it sent is never applied.
+  bool overflow_skips_step = false;
 };
 
 /// What one exchange did.
@@ -38,8 +44,13 @@ struct ExchangeStats {
   int64_t bytes_sent = 0;
   /// Elements exchanged (all parameters).
   int64_t elements = 0;
-  /// Sum over the ranks of the counts they passed in.
+  /// Sum over the ranks of the counts they passed in and of the elements their
+  /// communication format clamped or saturated (overflow a loss scaler must see).
   int64_t total_count = 0;
+  /// Elements this rank's communication format clamped or saturated (in total_count).
+  int64_t clamped = 0;
+  /// Whether the exchanged gradients hold a NaN or an infinity.
+  bool non_finite = false;
 };
 
 class GradientExchange {
@@ -52,7 +63,10 @@ class GradientExchange {
   /// same order; a missing gradient counts as zeros) with the global one. `weight` is this
   /// rank's share of the global batch (its samples / all samples; 0 for a rank with no
   /// sample). `count` is summed over ranks into the result (e.g. overflows seen locally).
-  ExchangeStats exchange(const std::vector<Tensor>& params, double weight, int64_t count = 0);
+  /// `scale` is the loss scale the gradients carry: error feedback rescales its residual
+  /// when the scale changes between steps. A rank with no sample sends zeros and keeps its
+  /// residual for a later step.
+  ExchangeStats exchange(const std::vector<Tensor>& params, double weight, int64_t count = 0, double scale = 1.0);
 
   /// Copies rank `root`'s values of `tensors` into every rank's (parameters and buffers
   /// at the start of training).
@@ -69,6 +83,22 @@ class GradientExchange {
   ExchangeOptions options_;
   Generator generator_;
   std::vector<Tensor> residuals_;  // error feedback, on the CPU
+  double residual_scale_ = 1.0;    // the loss scale residuals_ carry
 };
+
+/// Brings `generator` on every rank to rank 0's seed and the furthest offset any rank's has
+/// reached. Ranks whose shares of a global batch differ (its last one)
+/// draw different amounts of random bits in their forward and backward quantizers; aligned
+/// after the exchange, the quantizers of the shared state (the optimizer's weights,
+/// gradients and momentum) draw the same bits on every rank, which keeps the ranks' weights
+/// equal.
+void align_generator(Communicator& comm, Generator& generator);
+
+/// Throws qtorch::Error on every rank when the ranks' `items` differ, naming the first item
+/// that differs and its values on rank 0 and on the first rank that differs ("data-parallel
+/// training: rank 1's seed is 2, rank 0's is 1"). Items are (name, value) pairs, the same
+/// names in the same order on every rank. `what` begins the message.
+void check_same_on_every_rank(Communicator& comm, const std::vector<std::pair<std::string, std::string>>& items,
+                              const std::string& what);
 
 }  // namespace qtorch::dist

@@ -3,7 +3,9 @@
 // float, the element's bits for MX), bit-packed, plus each block's scale (block floating
 // point: a 16-bit exponent per block; MX: its 8-bit E8M0 scale). Values a code cannot hold
 // (inf, NaN, fixed point without clamping beyond wl bits) travel as exceptions: their
-// index and float32 value. Decoding gives back the same float32 bits.
+// index and float32 value. Decoding gives back the same float32 values, and the same bits
+// apart from the sign of zero: an integer code (fixed point, block floating point, MX int8)
+// has one zero, so -0 arrives as +0 (the receiver sums into +0 either way).
 #pragma once
 
 #include <cstddef>

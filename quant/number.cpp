@@ -2,6 +2,7 @@
 #include "qtorch/quant/number.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "qtorch/core/error.h"
@@ -14,7 +15,7 @@ void FixedPoint::validate() const {
                "FixedPoint: expected -127 <= fl <= 149 (the quantum 2^-fl must be a float32), "
                "got fl={}",
                fl);
-  QTORCH_CHECK(wl - fl - 1 <= 127,
+  QTORCH_CHECK(int64_t{wl} - fl - 1 <= 127,  // in int64: wl near INT_MAX must not wrap
                "FixedPoint: expected wl - fl - 1 <= 127 (the range 2^(wl-fl-1) must be finite in "
                "float32), got wl={}, fl={}",
                wl, fl);

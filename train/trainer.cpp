@@ -125,11 +125,24 @@ Trainer::Trainer(const nn::ModulePtr& model, const Recipe& recipe, const Trainer
   if (o.averaging.start_epoch > 0)
     swa_ = std::make_unique<optim::SWA>(setup_.model, 0, std::max<int64_t>(o.averaging.every_steps, 1));
   if (o.communicator && o.communicator->size() > 1) {
+    // Ranks launched with other options would exchange gradients of other shapes or in
+    // other formats (garbage, a crash or a hang): refuse that first, on every rank.
+    std::vector<std::pair<std::string, std::string>> items = {
+        {"recipe", to_string(recipe)},
+        {"seed", std::to_string(o.seed)},
+        {"batch size", std::to_string(o.batch_size)},
+        {"optimizer", o.optimizer.kind},
+        {"schedule", to_string(o.schedule)},
+        {"epochs", std::to_string(o.epochs)}};
+    const auto named = setup_.model->named_parameters();
+    for (const auto& [name, p] : named) items.emplace_back("shape of parameter " + name, shape_str(p.shape()));
+    dist::check_same_on_every_rank(*o.communicator, items, "data-parallel training");
     exchange_ = std::make_unique<dist::GradientExchange>(
         o.communicator, dist::ExchangeOptions{.number = recipe.comm.number,
                                               .rounding = recipe.comm.rounding,
                                               .error_feedback = recipe.comm_error_feedback,
-                                              .seed = o.seed ^ 0xc0117e5ee0ull});
+                                              .seed = o.seed ^ 0xc0117e5ee0ull,
+                                              .overflow_skips_step = scaler_ != nullptr});
     exchange_->broadcast(setup_.model->parameters());
     exchange_->broadcast(setup_.model->buffers());
   }
@@ -143,7 +156,11 @@ data::LoaderOptions Trainer::loader_options(bool shuffle) const {
 void Trainer::exchange_gradients(const data::Batch& batch) {
   const double weight = batch.global_size > 0 ? double(batch.size) / double(batch.global_size) : 0.0;
   const int64_t overflow = setup_.overflow ? setup_.overflow->take() : 0;
-  const dist::ExchangeStats stats = exchange_->exchange(setup_.optimizer->parameters(), weight, overflow);
+  const dist::ExchangeStats stats = exchange_->exchange(setup_.optimizer->parameters(), weight, overflow,
+                                                        scaler_ ? scaler_->get_scale() : 1.0);
+  // A rank with a smaller share of the last global batch drew fewer random bits: from here
+  // on (the optimizer's quantizers) every rank draws the same ones and keeps equal weights.
+  dist::align_generator(exchange_->communicator(), default_generator());
   if (stats.total_count > 0 && setup_.overflow) setup_.overflow->report(stats.total_count);
   comm_bytes_ += stats.bytes_sent;
   comm_elements_ = stats.elements;
@@ -294,6 +311,12 @@ TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& 
   // On a GPU the data sets move there once: batches are gathered and evaluated on the device.
   const data::Dataset train = train_given.to(options_.device), test = test_given.to(options_.device);
   TrainResult result;
+  if (exchange_)  // each rank takes its shard of the same global batches: the same data sizes
+    dist::check_same_on_every_rank(exchange_->communicator(),
+                                   {{"number of training items", std::to_string(train.size())},
+                                    {"number of test items", std::to_string(test.size())},
+                                    {"epochs done", std::to_string(epochs_done_)}},
+                                   "data-parallel training");
   {
     data::DataLoader probe(train, loader_options(false));
     steps_per_epoch_ = probe.num_batches();

@@ -103,35 +103,33 @@ void check_device(const std::string& device) {
        "), got '" + device + "'");
 }
 
-// Block formats share one exponent along DIM (MX and NVFP4: blocks along AXIS), which must exist in every tensor the role's
-// quantizer sees: weights, gradients, momentum and accumulators include the 1-D biases
-// (and batch-norm scales); activations and errors are 2-D after linear layers in every
-// model (and 4-D after convolutions in lenet and cnn).
+// Block formats share one exponent along DIM (MX and NVFP4: blocks along AXIS), which must exist in every tensor the
+// option's quantizer sees: weights, gradients, momentum, accumulators and the gradients sent between processes
+// (--comm-format) include the 1-D biases (and batch-norm scales); activations and errors are 2-D after linear layers in
+// every model (and 4-D after convolutions in lenet and cnn).
+void check_format_dims(const std::string& option, const std::optional<qtorch::Number>& number, bool activations,
+                       const Config& c) {
+  if (!number) return;
+  const int smallest_rank = activations ? 2 : 1;
+  const std::string why = activations ? c.model + "'s activations after linear layers are 2-D" : "biases are 1-D";
+  // MX and NVFP4 blocks run along AXIS (negative: from the end), which must exist too.
+  std::optional<int> axis;
+  if (const auto* mx = std::get_if<qtorch::MXFormat>(&*number)) axis = mx->axis;
+  if (const auto* nv = std::get_if<qtorch::NVFP4Format>(&*number)) axis = nv->axis;
+  if (axis && (*axis >= smallest_rank || *axis < -smallest_rank))
+    fail(option + " " + qtorch::number_text(number) + ": expected AXIS " + (activations ? "-2, -1, 0 or 1" : "-1 or 0") +
+         " (" + why + "), got " + std::to_string(*axis));
+  const auto* block = std::get_if<qtorch::BlockFloatingPoint>(&*number);
+  if (block && block->dim >= smallest_rank)
+    fail(option + " " + qtorch::number_text(number) + ": expected DIM " + (activations ? "-1, 0 or 1" : "-1 or 0") +
+         " (" + why + "), got " + std::to_string(block->dim));
+}
+
 void check_block_dims(const Config& c) {
-  for (Role r : train::kRoles) {
-    const std::optional<qtorch::Number>& number = c.recipe[r].number;
-    const bool activations = r == Role::Activation || r == Role::Error;
-    const int smallest_rank = activations ? 2 : 1;
-    // MX and NVFP4 blocks run along AXIS (negative: from the end), which must exist too.
-    std::optional<int> axis;
-    if (const auto* mx = number ? std::get_if<qtorch::MXFormat>(&*number) : nullptr) axis = mx->axis;
-    if (const auto* nv = number ? std::get_if<qtorch::NVFP4Format>(&*number) : nullptr) axis = nv->axis;
-    if (axis && (*axis >= smallest_rank || *axis < -smallest_rank)) {
-      const char* expected = activations ? "-2, -1, 0 or 1" : "-1 or 0";
-      const std::string why = activations ? c.model + "'s activations after linear layers are 2-D"
-                                          : "biases are 1-D";
-      fail(std::string("--") + train::role_name(r) + "-format " + qtorch::number_text(number) + ": expected AXIS " +
-           expected + " (" + why + "), got " + std::to_string(*axis));
-    }
-    const auto* block = number ? std::get_if<qtorch::BlockFloatingPoint>(&*number) : nullptr;
-    if (!block) continue;
-    if (block->dim < smallest_rank) continue;
-    const char* expected = activations ? "-1, 0 or 1" : "-1 or 0";
-    const std::string why = activations ? c.model + "'s activations after linear layers are 2-D"
-                                        : "biases are 1-D";
-    fail(std::string("--") + train::role_name(r) + "-format " + qtorch::number_text(number) + ": expected DIM " +
-         expected + " (" + why + "), got " + std::to_string(block->dim));
-  }
+  for (Role r : train::kRoles)
+    check_format_dims(std::string("--") + train::role_name(r) + "-format", c.recipe[r].number,
+                      r == Role::Activation || r == Role::Error, c);
+  check_format_dims("--comm-format", c.recipe.comm.number, false, c);
 }
 
 // The library's messages start with the function name; the option name replaces it.

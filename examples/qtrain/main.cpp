@@ -41,7 +41,10 @@ int main(int argc, char** argv) {
   const std::unique_ptr<qtorch::dist::Session> mpi = qtorch::examples::start_mpi(&argc, &argv, "qtrain");
   if (!mpi) return 2;
   qtrain::Config config;
-  if (std::optional<int> code = qtrain::parse_command_line(argc, argv, config)) return *code;
+  // Every rank parses the same command line, unless a launch gave the ranks different ones:
+  // a rank that stops alone must end the run, not leave the others waiting (a hang).
+  if (std::optional<int> code = qtrain::parse_command_line(argc, argv, config))
+    return *code == 0 ? 0 : qtorch::dist::end_run_on_error(*code);
   if (qtorch::dist::world()->rank() != 0) {
     // Only rank 0 prints, writes metrics, checkpoints and plots; the others train (or run
     // their share of a sweep) silently and report errors on stderr.
@@ -53,9 +56,13 @@ int main(int argc, char** argv) {
   }
   try {
     if (!config.sweep_path.empty()) return qtrain::run_sweep(config);
-    return config.compare.empty() ? qtrain::run_training(config) : qtrain::run_compare(config);
+    if (!config.compare.empty()) return qtrain::run_compare(config);
+    // Every rank decides to stop a diverged run together (on the loss reduced over the ranks);
+    // any other failure may be one rank's alone (its data folder, a file it writes).
+    const int code = qtrain::run_training(config);
+    return code == 0 || code == qtrain::kDiverged ? code : qtorch::dist::end_run_on_error(code);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qtrain: error: %s\n", e.what());
-    return 1;
+    return qtorch::dist::end_run_on_error(1);  // an error one rank met alone must not hang the others
   }
 }

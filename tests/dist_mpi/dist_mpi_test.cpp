@@ -6,9 +6,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/dist/communicator.h"
 #include "qtorch/dist/data_parallel.h"
@@ -17,6 +19,7 @@
 #include "qtorch/nn/linear.h"
 #include "qtorch/nn/sequential.h"
 #include "qtorch/quant/quantize.h"
+#include "qtorch/train/recipe.h"
 #include "qtorch/train/trainer.h"
 
 namespace qtorch::dist {
@@ -114,6 +117,106 @@ TEST(DistMpi, ErrorFeedbackDeliversWhatRoundingDropsOnAverage) {
   }
 }
 
+// With a loss scaler, a step whose exchange overflowed is skipped: its gradient is never
+// applied, so error feedback keeps the residual from before it (it used to keep v - q of the
+// overflowed step, inf or NaN, and every later step was skipped too).
+TEST(DistMpi, ErrorFeedbackKeepsItsResidualThroughASkippedStep) {
+  GradientExchange exchange(comm(), {.number = BlockFloatingPoint{.wl = 4, .dim = -1},
+                                     .rounding = Rounding::Nearest,
+                                     .error_feedback = true,
+                                     .overflow_skips_step = true});
+  // block:4 with a block maximum in [1, 2): quantum 0.25. 0.1 rounds to 0 and stays behind.
+  Tensor p = parameter_with_grad({1.0f, 0.1f}, {2});
+  exchange.exchange({p}, 0.5, 0);
+  EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{1.0f, 0.0f}));
+  // An overflowed step: inf makes the block NaN; then one with a count of overflows.
+  p = parameter_with_grad({std::numeric_limits<float>::infinity(), 0.1f}, {2});
+  ExchangeStats stats = exchange.exchange({p}, 0.5, 0);
+  EXPECT_TRUE(stats.non_finite);
+  p = parameter_with_grad({1.0f, 0.1f}, {2});
+  stats = exchange.exchange({p}, 0.5, 1);
+  EXPECT_EQ(stats.total_count, 2);
+  // The residual is still the first step's 0.1: 0.1 + 0.1 = 0.2 rounds to 0.25 on both ranks.
+  p = parameter_with_grad({1.0f, 0.1f}, {2});
+  exchange.exchange({p}, 0.5, 0);
+  EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{1.0f, 0.25f}));
+}
+
+// The residual carries the loss scale of the gradient it came from: when the scale doubles
+// it doubles too (it was added at the old scale).
+TEST(DistMpi, ErrorFeedbackRescalesItsResidualWithTheLossScale) {
+  GradientExchange exchange(comm(), {.number = BlockFloatingPoint{.wl = 4, .dim = -1},
+                                     .rounding = Rounding::Nearest,
+                                     .error_feedback = true});
+  Tensor p = parameter_with_grad({1.0f, 0.1f}, {2});
+  exchange.exchange({p}, 0.5, 0, 1.0);  // sends {1, 0}, keeps 0.1
+  // At scale 2: block maximum 2, quantum 0.5; 0.05 + 2 x 0.1 = 0.25 is half a quantum and
+  // rounds up (ties toward +inf), where 0.05 + 0.1 = 0.15 would round to 0.
+  p = parameter_with_grad({2.0f, 0.05f}, {2});
+  exchange.exchange({p}, 0.5, 0, 2.0);
+  EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{2.0f, 0.5f}));
+}
+
+// A rank with no sample sends zeros and keeps its residual: the others weigh its message by
+// 0, so a residual sent along would be lost.
+TEST(DistMpi, ErrorFeedbackKeepsTheResidualOfARankWithNoSample) {
+  GradientExchange exchange(comm(), {.number = BlockFloatingPoint{.wl = 4, .dim = -1},
+                                     .rounding = Rounding::Nearest,
+                                     .error_feedback = true});
+  Tensor p = parameter_with_grad({1.0f, 0.1f}, {2});
+  exchange.exchange({p}, 0.5, 0);  // both keep 0.1
+  const bool empty = comm()->rank() == 1;
+  p = parameter_with_grad(empty ? std::vector<float>{0.0f, 0.0f} : std::vector<float>{1.0f, 0.0f}, {2});
+  exchange.exchange({p}, empty ? 0.0 : 1.0, 0);  // rank 0 sends 0.1 -> 0; rank 1 sends nothing
+  p = parameter_with_grad({1.0f, 0.1f}, {2});
+  exchange.exchange({p}, 0.5, 0);
+  // Rank 0's residual is 0.1 again (0.1 rounded to 0), rank 1's still 0.1: each sends
+  // 0.1 + 0.1 = 0.2 -> 0.25.
+  EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{1.0f, 0.25f}));
+}
+
+// A saturating communication format turns an overflowing gradient into +-max, which no check
+// for inf sees: the saturated elements count as overflow (docs/numerics.md).
+TEST(DistMpi, SaturationInTheCommunicationFormatCountsAsOverflow) {
+  GradientExchange exchange(comm(), {.number = FloatingPoint{.exp = 5, .man = 2}, .rounding = Rounding::Nearest});
+  Tensor p = parameter_with_grad({1e6f, 1.0f, -1e7f}, {3});
+  const ExchangeStats stats = exchange.exchange({p}, 0.5, 0);
+  EXPECT_EQ(stats.clamped, 2);
+  EXPECT_EQ(stats.total_count, 4);
+  EXPECT_FALSE(stats.non_finite);
+  EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{114688.0f, 1.0f, -114688.0f}));
+}
+
+TEST(DistMpi, AlignedGeneratorsAreRankZerosSeedAtTheFurthestOffset) {
+  Generator g(comm()->rank() == 0 ? 11 : 12);
+  g.reserve(comm()->rank() == 0 ? 100 : 250);
+  align_generator(*comm(), g);
+  EXPECT_EQ(g.seed(), 11u);
+  EXPECT_EQ(g.offset(), 250u);
+}
+
+TEST(DistMpi, OptionsThatDifferBetweenRanksAreRefusedOnEveryRank) {
+  const int r = comm()->rank();
+  try {
+    check_same_on_every_rank(*comm(), {{"recipe", "fp32"}, {"seed", r == 0 ? "4" : "5"}}, "data-parallel training");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "data-parallel training: expected the same seed on every rank, got '5' on rank 1 and '4' on rank 0");
+  }
+  EXPECT_NO_THROW(check_same_on_every_rank(*comm(), {{"seed", "4"}}, "x"));
+  train::TrainerOptions o{.epochs = 1, .batch_size = r == 0 ? 16 : 8, .seed = 5};
+  o.communicator = comm();
+  try {
+    train::Trainer dp(std::make_shared<nn::Linear>(4, 2), train::Recipe{}, o);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected the same batch size on every rank, got '8' on rank 1 and '16' on rank 0"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(DistMpi, StochasticRoundingStreamsDifferPerRank) {
   // Identical gradients on both ranks: with stochastic rounding from per-rank streams the
   // two quantized copies differ somewhere (shared bits would make them equal).
@@ -206,6 +309,24 @@ TEST(DistMpi, TwoRanksMatchOneProcessOfTheDoubleBatch) {
   }
   EXPECT_EQ(two.steps, one.steps);
   if (comm()->rank() == 0) std::printf("largest weight difference after %lld steps: %g\n", (long long)one.steps, largest);
+}
+
+// block8 rounds the optimizer's weights, gradients and momentum stochastically. With 97
+// items the last global batch holds one item, so the ranks' forward and backward
+// quantizers draw different amounts of random bits; the generators are aligned after each
+// exchange, so the ranks keep the same weights (179 of 256 differed before).
+TEST(DistMpi, StochasticRecipesKeepTheRanksEqualWhenABatchSplitsUnevenly) {
+  const data::Dataset train_set = synthetic(97, 5), test_set = synthetic(32, 6);
+  for (const char* name : {"block8", "fixed16"}) {
+    train::TrainerOptions o{.epochs = 2, .batch_size = 16, .seed = 8, .update_fraction_samples = 0};
+    o.communicator = comm();
+    train::Trainer dp(small_mlp(3), train::preset(name), o);
+    dp.fit(train_set, test_set);
+    const std::vector<float> w = flat_weights(dp.model());
+    const auto all = comm()->all_gather(std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(w.data()),
+                                                             reinterpret_cast<const uint8_t*>(w.data() + w.size())));
+    EXPECT_EQ(all[0], all[1]) << name << ": the ranks' weights differ";
+  }
 }
 
 TEST(DistMpi, Block8CommunicationKeepsTheRanksIdenticalAndCountsItsBytes) {

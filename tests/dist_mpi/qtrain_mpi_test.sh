@@ -5,7 +5,8 @@
 #     float summation order differs, and 47 steps amplify it; measured 0.0001 and 0.0025);
 #  2. only rank 0 prints and writes metrics and the checkpoint; bytes per step are reported;
 #  3. block8 communication sends 1 byte per element plus scales;
-#  4. a sweep under mpiexec gives the same table as in one process, failed run included.
+#  4. a sweep under mpiexec gives the same table as in one process, failed run included;
+#  5. a rank that fails alone ends the run, and ranks given other options are refused.
 # Usage: qtrain_mpi_test.sh QTRAIN MPIEXEC
 set -euo pipefail
 qtrain=$1
@@ -55,4 +56,20 @@ diff <(table "$tmp/sweep1.txt") <(table "$tmp/sweep2.txt") || fail "the sweep's 
 grep -q "3 runs, 1 failed" "$tmp/sweep2.txt" || fail "expected 3 runs, 1 failed"
 grep -q "FAILED.*--model: expected mlp, lenet or cnn, got 'nope'" "$tmp/sweep2.txt" || fail "the failed run should carry its error"
 grep -q '"rank": 1' "$tmp/sweep2.json" || fail "no run on rank 1"
+# A process that fails alone ends the run (it used to leave the other waiting in a collective
+# for good), and processes launched with other options are refused, naming the option.
+small=(--model mlp --preset fp32 --epochs 1 --limit-train 512 --limit-test 256 --threads 1 --no-progress --batch-size 64)
+status=0
+timeout 120 "$mpiexec" --oversubscribe -n 1 "$qtrain" "${small[@]}" : -n 1 "$qtrain" "${small[@]}" \
+  --data-dir "$tmp/no-such-folder" > "$tmp/alone.txt" 2>&1 || status=$?
+cat "$tmp/alone.txt"
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "a rank that fails alone should end the run, got status $status"
+grep -q "no-such-folder" "$tmp/alone.txt" || fail "the failing rank's error should be printed"
+status=0
+timeout 120 "$mpiexec" --oversubscribe -n 1 "$qtrain" "${small[@]}" --seed 1 : -n 1 "$qtrain" "${small[@]}" \
+  --seed 2 > "$tmp/seeds.txt" 2>&1 || status=$?
+cat "$tmp/seeds.txt"
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "ranks with other seeds should be refused, got status $status"
+grep -q "expected the same seed on every rank, got '2' on rank 1 and '1' on rank 0" "$tmp/seeds.txt" \
+  || fail "the refusal should name the seed and both values"
 echo "qtrain under mpiexec: OK"

@@ -17,6 +17,15 @@ TEST(QtrainBlockDims, OptimizerRolesIncludeOneDimensionalBiases) {
   }
 }
 
+// The gradients sent between processes include the biases too (checked in one process as
+// well: the same command line under mpirun would fail at the first exchange).
+TEST(QtrainBlockDims, CommunicationFormatIncludesOneDimensionalBiases) {
+  expect_rejected({"--model", "mlp", "--comm-format", "block:8:1"},
+                  {"--comm-format block:8:1: expected DIM -1 or 0 (biases are 1-D), got 1"});
+  expect_rejected({"--model", "mlp", "--comm-format", "mx:e4m3:32:1"},
+                  {"--comm-format mx:e4m3:32:1: expected AXIS -1 or 0 (biases are 1-D), got 1"});
+}
+
 TEST(QtrainBlockDims, ActivationsAreTwoDimensionalAfterLinearLayers) {
   for (const char* role : {"activation", "error"})
     for (const char* model : {"mlp", "lenet", "cnn"}) {

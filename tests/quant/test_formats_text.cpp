@@ -80,6 +80,10 @@ TEST(Formats, BadArguments) {
   expect_error([&] { fixed_point_quantize(x, 8, 150); }, {"FixedPoint", "fl <= 149", "fl=150"});
   expect_error([&] { fixed_point_quantize(x, 8, -128); }, {"FixedPoint", "-127 <= fl", "fl=-128"});
   expect_error([&] { fixed_point_quantize(x, 200, 0); }, {"FixedPoint", "wl - fl - 1 <= 127"});
+  // wl - fl - 1 wrapped around in int for wl near INT_MAX, and the format was accepted (and
+  // left FLT_MAX and inf unclamped).
+  expect_error([&] { fixed_point_quantize(x, 2147483647, -1); }, {"wl - fl - 1 <= 127", "wl=2147483647, fl=-1"});
+  expect_error([] { parse_number("fixed:2147483647:-1"); }, {"wl - fl - 1 <= 127"});
   expect_error([&] { float_quantize(x, 1, 2); }, {"FloatingPoint", "2 <= exp <= 8", "exp=1"});
   expect_error([&] { float_quantize(x, 9, 2); }, {"exp=9"});
   expect_error([&] { float_quantize(x, 5, -1); }, {"0 <= man <= 23", "man=-1"});
