@@ -173,8 +173,14 @@ qtorch::train::Recipe trainer_recipe(const ArmConfig& cfg) {
 
 namespace {
 
-qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit) {
-  if (limit < 0 || limit >= d.size()) return d;
+// The first `limit` items (all when < 0). A folder with fewer items than the part's set-up
+// names is refused: the part would train on less than its recipe says, and a FAIL could not
+// be told from a real one.
+qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit, const char* what) {
+  if (limit > d.size())
+    throw std::invalid_argument(std::string("--data: the part trains on the first ") + std::to_string(limit) + " " +
+                                what + " images, the data folder holds " + std::to_string(d.size()));
+  if (limit < 0 || limit == d.size()) return d;
   return {d.images.narrow(0, 0, limit), d.labels.narrow(0, 0, limit), d.num_classes};
 }
 
@@ -226,8 +232,8 @@ ArmResult run_arm(const ArmConfig& cfg, const Data& data) {
     epoch_start = clock::now();
     res.epochs.push_back(log);
   };
-  const qtorch::data::Dataset train = limited(data.train, cfg.limit_train);
-  const qtorch::data::Dataset test = limited(data.test, cfg.limit_test);
+  const qtorch::data::Dataset train = limited(data.train, cfg.limit_train, "training");
+  const qtorch::data::Dataset test = limited(data.test, cfg.limit_test, "test");
   const qtorch::train::TrainResult result = trainer.fit(train, test, callbacks);
 
   if (cfg.probe) {

@@ -256,6 +256,20 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
   cfg.progress = !no_progress;
 
   try {
+    // A given option with an empty value is an error, not "option not given": a script whose
+    // $CHECKPOINT is unset would otherwise train from scratch, or write nothing, silently.
+    for (const char* name : {"--data-dir", "--resume", "--checkpoint", "--metrics", "--plot", "--sweep", "--loss-scale",
+                             "--quantize-after", "--mac-forward", "--mac-backward", "--optimizer", "--schedule",
+                             "--device"}) {
+      const CLI::Option* option = app.get_option(name);
+      if (option->count() > 0)
+        for (const std::string& value : option->results())
+          if (value.empty())
+            fail(std::string(name) + ": expected " +
+                 (one_of(name, {"--data-dir"}) ? "a folder" :
+                  one_of(name, {"--resume", "--checkpoint", "--metrics", "--plot", "--sweep"}) ? "a file name" : "a value") +
+                 ", got ''");
+    }
     cfg.limit_train = parse_count_or_minus_one("--limit-train", limit_train, kMaxLimit, "all");
     cfg.limit_test = parse_count_or_minus_one("--limit-test", limit_test, kMaxLimit, "all");
     cfg.epochs = parse_integer_option("--epochs", epochs, 0, kMaxEpochs);

@@ -1,7 +1,10 @@
 // Recording and comparing the identity of a run in its checkpoints.
 #include "examples/qtrain/resume_check.h"
 
+#include <charconv>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace qtrain {
 namespace {
@@ -23,6 +26,32 @@ std::string format_text(const Config& config, Role role) {
 
 std::string quantize_after(const Config& config) { return qtorch::train::layer_kinds_text(config.recipe.quantize_after); }
 
+// The shortest text that reads back as exactly v.
+std::string exact(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
+// The training options a resumed run must share with the run that wrote the checkpoint:
+// {command-line option, its value}. A resumed run that took another learning rate, seed,
+// batch size, data or schedule would be no continuation of that run (its --threads,
+// --limit-test, outputs and a larger --epochs may change).
+std::vector<std::pair<std::string, std::string>> training_options(const Config& c) {
+  return {{"--optimizer", c.optimizer},
+          {"--lr", exact(c.lr)},
+          {"--momentum", exact(c.momentum)},
+          {"--weight-decay", exact(c.weight_decay)},
+          {"--schedule", c.schedule},
+          {"--seed", std::to_string(c.seed)},
+          {"--batch-size", std::to_string(c.batch_size)},
+          {"--limit-train", c.limit_train < 0 ? "all" : std::to_string(c.limit_train)},
+          {"--normalize", c.normalize ? "on" : "off"},
+          {"--swa-start", c.swa_start < 0 ? "off" : std::to_string(c.swa_start)}};
+}
+
+std::string option_key(const std::string& option) { return "qtrain/option/" + option.substr(2); }
+
 std::string text_or(const qtorch::optim::CheckpointData& checkpoint, const char* key, const std::string& none) {
   auto it = checkpoint.texts.find(key);
   return it == checkpoint.texts.end() ? none : it->second;
@@ -34,6 +63,7 @@ std::map<std::string, std::string> run_identity(const Config& config) {
   std::map<std::string, std::string> identity = {
       {kModel, config.model}, {kPreset, config.preset}, {kQuantizeAfter, quantize_after(config)}};
   for (Role r : kRoles) identity[format_key(r)] = format_text(config, r);
+  for (const auto& [option, value] : training_options(config)) identity[option_key(option)] = value;
   return identity;
 }
 
@@ -69,6 +99,17 @@ void check_resumable(const qtorch::optim::CheckpointData& checkpoint, const Conf
   if (checkpoint.texts.count(kModel) && after != quantize_after(config))
     throw std::invalid_argument(file + " was trained with --quantize-after " + after +
                                 ", this run uses --quantize-after " + quantize_after(config));
+  // Checkpoints of an older qtrain record none of these: they are not checked.
+  std::string then_options, now_options;
+  for (const auto& [option, value] : training_options(config)) {
+    auto it = checkpoint.texts.find(option_key(option));
+    if (it == checkpoint.texts.end() || it->second == value) continue;
+    then_options += " " + option + " " + it->second;
+    now_options += " " + option + " " + value;
+  }
+  if (!then_options.empty())
+    throw std::invalid_argument(file + " was trained with" + then_options + ", this run gives" + now_options +
+                                ": a resumed run continues with the options it was trained with");
   auto step = checkpoint.integers.find("step");
   if (step == checkpoint.integers.end())
     throw std::invalid_argument(file + ": expected an entry 'step' (the epochs done), got none");

@@ -98,6 +98,16 @@ TEST(QtrainBadInput, ResumeWithAnotherPreset) {
 }
 TEST(QtrainBadInput, SwaAfterLastEpoch) { expect_rejected({"--epochs", "2", "--swa-start", "5"}, {"--swa-start"}); }
 
+// An empty value is not a left-out option: `--resume "$CKPT"` with CKPT unset trained from
+// scratch, and `--checkpoint ''` wrote nothing, both with exit status 0.
+TEST(QtrainBadInput, EmptyValuesAreRefused) {
+  for (const char* name : {"--resume", "--checkpoint", "--metrics", "--plot", "--sweep"})
+    expect_rejected({name, ""}, {(std::string(name) + ": expected a file name, got ''").c_str()});
+  for (const char* name : {"--loss-scale", "--schedule", "--mac-forward"})
+    expect_rejected({name, ""}, {(std::string(name) + ": expected a value, got ''").c_str()});
+  expect_rejected({"--data-dir", ""}, {"--data-dir: expected a folder, got ''"});
+}
+
 }  // namespace
 }  // namespace qtrain::testing
 #endif  // QTRAIN_PATH

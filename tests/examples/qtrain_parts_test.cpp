@@ -264,6 +264,50 @@ TEST(QtrainParts, ResumeChecksIdentityAndEpoch) {
   EXPECT_EQ(error_of(then).rfind("warning: --resume: run.ckpt records no model or number formats", 0), 0u);
 }
 
+// A resumed run continues the one that wrote the checkpoint: other training options (they
+// were ignored, or mixed with the checkpoint's state, while the metrics recorded the new
+// values) are refused, naming each with both values. Threads, test limit, outputs and a
+// larger --epochs may change.
+TEST(QtrainParts, ResumeChecksTheTrainingOptions) {
+  Config then = config_of("mlp", "fp32");
+  then.seed = 7;
+  then.swa_start = 2;
+  then.epochs = 3;
+  qtorch::optim::CheckpointData checkpoint;
+  checkpoint.texts = run_identity(then);
+  checkpoint.integers["step"] = 1;
+  auto error_of = [&](Config now) {
+    now.resume_path = "run.ckpt";
+    try {
+      check_resumable(checkpoint, now, nullptr);
+      return std::string("accepted");
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+  };
+  Config free = then;
+  free.threads = 1;
+  free.limit_test = 100;
+  free.epochs = 5;
+  free.metrics_path = "other.json";
+  EXPECT_EQ(error_of(free), "accepted");
+  Config lr = then;
+  lr.lr = 0.5;
+  EXPECT_EQ(error_of(lr), "--resume: run.ckpt was trained with --lr 0.05, this run gives --lr 0.5: a resumed run "
+                          "continues with the options it was trained with");
+  Config several = then;
+  several.seed = 8;
+  several.batch_size = 32;
+  several.normalize = true;
+  several.swa_start = -1;
+  several.schedule = "cosine";
+  several.limit_train = 100;
+  EXPECT_EQ(error_of(several),
+            "--resume: run.ckpt was trained with --schedule constant --seed 7 --batch-size 128 --limit-train all "
+            "--normalize off --swa-start 2, this run gives --schedule cosine --seed 8 --batch-size 32 --limit-train "
+            "100 --normalize on --swa-start off: a resumed run continues with the options it was trained with");
+}
+
 TEST(QtrainParts, FormatsDurations) {
   EXPECT_EQ(format_duration(0), "0:00");
   EXPECT_EQ(format_duration(65), "1:05");

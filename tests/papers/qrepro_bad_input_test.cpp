@@ -55,6 +55,18 @@ TEST(QreproBadInput, UnknownExperimentIsOneLine) {
                           std::string("got '").append(v).append("'").c_str()});
 }
 
+// A data folder smaller than the part's set-up ("the first 20000 images") is an error, exit
+// code 2, not a run on fewer images reported as FAIL under the nominal set-up.
+TEST(QreproBadInput, DataFolderSmallerThanThePartNeeds) {
+  TempDir dir("qrepro_small");
+  qtrain::testing::write_synthetic_mnist(dir.str(), 200, 100);
+  RunResult r = qtrain::testing::run_program(QREPRO_PATH, {"--quick", "-q", "--data", dir.str(), "3a"}, dir);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("qrepro: error in part 3a: --data: the part trains on the first "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("training images, the data folder holds 200"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+}
+
 TEST(QreproBadInput, MissingExperiment) {
   expect_rejected({}, {"qrepro: error: missing the experiment to run (--list shows them)"});
 }
