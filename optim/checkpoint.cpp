@@ -173,8 +173,8 @@ void restore_checkpoint(const CheckpointData& data, const std::string& path, con
   }
   if (state.step) count(data, "step", path);
   if (state.rng) {
-    integer(data, "rng/seed", path);
-    integer(data, "rng/offset", path);
+    integer(data, "rng/seed", path);  // any uint64 seed, stored as its int64 bits
+    count(data, "rng/offset", path);  // an offset past 2^63 is no run's
   }
 
   // 2. Apply.

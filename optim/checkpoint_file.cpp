@@ -19,6 +19,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "qtorch/core/atomic_file.h"
@@ -170,6 +172,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   CheckpointData data;
   Reader r(payload, size, path);
   uint32_t count = r.get<uint32_t>();
+  std::set<std::string> seen;
   for (uint32_t e = 0; e < count; ++e) {
     uint8_t kind = r.get<uint8_t>();
     uint32_t len = r.get<uint32_t>();
@@ -177,6 +180,7 @@ CheckpointData read_checkpoint(const std::string& path) {
                  path, len);
     std::string name(len, '\0');
     r.take(name.data(), len);
+    QTORCH_CHECK(seen.insert(name).second, "load_checkpoint: '{}' is corrupt: entry '{}' appears twice", path, name);
     if (kind == kTensor) {
       uint32_t ndim = r.get<uint32_t>();
       QTORCH_CHECK(ndim <= kMaxDims, "load_checkpoint: '{}' is corrupt: tensor '{}' has {} dims",

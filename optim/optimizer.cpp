@@ -116,6 +116,20 @@ void Optimizer::check_state_dict(const OptimizerState& state) const {
                    t.defined() ? shape_str(t.shape()) : "an undefined tensor");
     }
   }
+  // A buffer is made at a parameter's first step (SGD's momentum only with momentum): where
+  // one parameter that stepped has it, every parameter that stepped must (a missing one
+  // would silently restart from zero).
+  for (const auto& n : names) {
+    size_t with = params.size();
+    for (size_t i = 0; i < params.size() && with == params.size(); ++i)
+      if (state.tensors.contains(std::to_string(i) + "." + n)) with = i;
+    if (with == params.size()) continue;
+    for (size_t i = 0; i < params.size(); ++i)
+      QTORCH_CHECK(state.scalars.at(std::to_string(i) + ".step") == 0 || state.tensors.contains(std::to_string(i) + "." + n),
+                   "{}.load_state_dict: expected an entry '{}' (parameter {} has taken steps, and parameter {} has its "
+                   "'{}'), got none",
+                   name_, std::to_string(i) + "." + n, i, with, n);
+  }
   for (const auto& [key, t] : state.tensors) {
     bool known = false;
     for (size_t i = 0; i < params.size() && !known; ++i)

@@ -275,6 +275,40 @@ TEST_F(Checkpoint, ImpossibleValuesAreRejectedNamingTheEntry) {
   }
 }
 
+// Found by an audit: hand-edited checkpoints with a valid checksum that loaded and changed
+// the run silently. A momentum buffer missing for one parameter (it restarted from zero), a
+// name used twice (the later entry won), a negative generator offset.
+TEST_F(Checkpoint, IncompleteOrDuplicatedEntriesAreRejected) {
+  const optim::CheckpointData good = optim::read_checkpoint(saved());
+  std::string buffer;
+  for (const auto& [k, t] : good.tensors)
+    if (buffer.empty() && k.rfind("optim/", 0) == 0 && k.find("momentum_buffer") != std::string::npos) buffer = k;
+  ASSERT_FALSE(buffer.empty());
+  optim::CheckpointData missing = good;
+  missing.tensors = nn::StateDict();
+  for (const auto& [k, t] : good.tensors)
+    if (k != buffer) missing.tensors.insert(k, t);
+  optim::write_checkpoint(path("missing.ckpt"), missing);
+  ASSERT_EQ(buffer, "optim/inner.0.momentum_buffer");  // the SGD inside OptimLP, its parameter 0
+  expect_load_fails(path("missing.ckpt"), "SGD.load_state_dict: expected an entry '0.momentum_buffer' (parameter 0 "
+                                          "has taken steps, and parameter 1 has its 'momentum_buffer'), got none");
+
+  optim::CheckpointData twice = good;
+  twice.integers["model/0.weight"] = 1;  // the name of a tensor, again as an integer
+  optim::write_checkpoint(path("twice.ckpt"), twice);
+  expect_load_fails(path("twice.ckpt"), "entry 'model/0.weight' appears twice");
+
+  optim::CheckpointData offset = good;
+  offset.integers["rng/offset"] = -1;
+  optim::write_checkpoint(path("offset.ckpt"), offset);
+  expect_load_fails(path("offset.ckpt"), "'" + path("offset.ckpt") + "': entry 'rng/offset': expected an integer >= 0");
+  optim::CheckpointData seed = good;
+  seed.integers["rng/seed"] = -1;  // the seed 2^64 - 1, stored as its int64 bits: valid
+  optim::write_checkpoint(path("seed.ckpt"), seed);
+  TrainRun fresh(5);
+  EXPECT_NO_THROW(optim::load_checkpoint(path("seed.ckpt"), fresh.state()));
+}
+
 // Texts (kind 4, format version 2) round-trip; version 1 files, which have none, still load.
 TEST_F(Checkpoint, TextsRoundTripAndVersion1FilesStillLoad) {
   TrainRun run(1);
