@@ -207,7 +207,7 @@ RunMetrics read_metrics(const std::string& path) {
 }
 
 void write_json_atomically(const std::string& path, const nlohmann::ordered_json& value) {
-  qtorch::write_file_atomically(path, value.dump(2) + "\n");
+  qtorch::write_file_atomically(path, value.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
 }
 
 }  // namespace qtrain

@@ -11,7 +11,9 @@
 #include "examples/qtrain/cli.h"
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/trainer.h"
+#include "qtorch/core/threads.h"
 #include "qtorch/dist/communicator.h"
+#include "qtorch/train/recipe.h"
 
 namespace qtrain {
 namespace {
@@ -45,14 +47,22 @@ nlohmann::ordered_json run_line(size_t index, const std::string& line, int rank)
     result["error"] = "--sweep inside a sweep";
     return result;
   }
+  if (config.recipe.comm != qtorch::train::preset(config.preset).comm || config.recipe.comm_error_feedback) {
+    result["status"] = kBadInput;
+    result["error"] = "--comm-format, --comm-rounding, --comm-error-feedback: a sweep's run trains in one process, "
+                      "which sends no gradients (remove them from the line)";
+    return result;
+  }
   config.data_parallel = false;
   RunMetrics metrics;
   int status = 1;
+  const int threads = qtorch::get_num_threads();  // a line's --threads is its own, not the next line's
   try {
     status = run_training(config, &metrics);
   } catch (const std::exception& e) {
     result["error"] = e.what();
   }
+  qtorch::set_num_threads(threads);
   result["status"] = status;
   if (status != 0 && !result.contains("error")) result["error"] = "exit status " + std::to_string(status);
   result["metrics"] = to_json(metrics);
@@ -84,7 +94,8 @@ int run_sweep(const Config& config) {
   nlohmann::ordered_json mine = nlohmann::ordered_json::array();
   for (size_t i = static_cast<size_t>(rank); i < lines.size(); i += static_cast<size_t>(ranks))
     mine.push_back(run_line(i, lines[i], rank));
-  const std::string text = mine.dump();
+  // A line's bytes that are not UTF-8 become U+FFFD rather than an exception on one rank.
+  const std::string text = mine.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   const std::vector<std::vector<uint8_t>> all = world->all_gather(std::vector<uint8_t>(text.begin(), text.end()));
   std::vector<nlohmann::ordered_json> runs(lines.size());
   for (const std::vector<uint8_t>& part : all)

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <iterator>
+
 #include "tests/examples/qtrain_runner.h"
 
 #ifdef QTRAIN_PATH
@@ -280,6 +283,35 @@ TEST(QtrainEndToEnd, QuantizeAfterChoosesThePlacement) {
   EXPECT_EQ(every["config"]["quantize_after"], "linear,conv,normalization,activation,pooling");
   EXPECT_EQ(base["epochs"][0]["train_loss"], reordered["epochs"][0]["train_loss"]);
   EXPECT_NE(base["epochs"][0]["train_loss"], every["epochs"][0]["train_loss"]);
+}
+
+// A sweep line's --threads is its own (it carried over to the lines after it); a line that
+// names a communication format, which a sweep's one-process run cannot use, fails alone;
+// bytes that are not UTF-8 reach the table and JSON as U+FFFD.
+TEST(QtrainEndToEnd, SweepLinesAreIndependent) {
+  TempDir dir("sweep_lines");
+  std::string data = training_data_dir(dir);
+  const std::string common = "--data-dir " + data + " --model mlp --preset fp32 --epochs 1 --limit-train 64 --limit-test 32";
+  std::ofstream(dir.file("runs.txt")) << common << " --threads 1\n"
+                                      << common << "\n"
+                                      << common << " --comm-format e5m2\n"
+                                      << common << " --seed \xff\n";
+  const RunResult plain = run_qtrain({"--data-dir", data, "--model", "mlp", "--epochs", "0", "--limit-test", "32"}, dir);
+  const size_t at = plain.out.find(" threads");
+  ASSERT_NE(at, std::string::npos) << plain.out;
+  const std::string default_threads = plain.out.substr(plain.out.rfind(' ', at - 1) + 1, at - plain.out.rfind(' ', at - 1) - 1);
+  const std::string metrics = dir.file("sweep.json");
+  RunResult r = run_qtrain({"--sweep", dir.file("runs.txt"), "--metrics", metrics}, dir);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("device cpu, 1 threads"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("device cpu, " + default_threads + " threads"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--comm-format, --comm-rounding, --comm-error-feedback: a sweep's run trains in one process"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("4 runs, 2 failed"), std::string::npos) << r.out;
+  std::ifstream in(metrics);
+  const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(json.find("--seed \xef\xbf\xbd"), std::string::npos) << json;
 }
 
 TEST(QtrainEndToEnd, HelpExitsZero) {
