@@ -376,8 +376,12 @@ void check_config(const Config& c) {
   check_output_path("--checkpoint", c.checkpoint_path);
   qtorch::examples::check_distinct_outputs(
       {{"--metrics", c.metrics_path}, {"--plot", c.plot_path}, {"--checkpoint", c.checkpoint_path}});
+  if (!c.resume_path.empty() && std::filesystem::is_directory(c.resume_path))
+    fail("--resume: expected a checkpoint file, got the folder '" + c.resume_path + "'");
   if (!c.resume_path.empty() && !std::filesystem::is_regular_file(c.resume_path))
     fail("--resume: no such file '" + c.resume_path + "'");
+  if (!c.checkpoint_path.empty() && c.epochs == 0)
+    fail("--checkpoint: --epochs 0 trains nothing, so no checkpoint would be written (remove one of them)");
 }
 
 }  // namespace qtrain

@@ -1,8 +1,12 @@
 // A minimal qtorch program: an MLP learns two interleaved spirals from raw tensor ops,
 // printing its loss as it falls. Usage: spirals [steps] [seed]
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <string>
 
 #include "qtorch/qtorch.h"
@@ -11,12 +15,27 @@ using namespace qtorch;
 
 int main(int argc, char** argv) {
   try {
-    int steps = argc > 1 ? std::stoi(argv[1]) : 2000;
-    uint64_t seed = argc > 2 ? std::stoull(argv[2]) : 0;
-    if (steps < 1) {
-      std::fprintf(stderr, "spirals: expected steps >= 1, got %d\n", steps);
-      return 2;
+    // The whole text as a decimal integer in [min, max], or a usage error naming it.
+    auto number = [](const char* what, const char* text, uint64_t min, uint64_t max) -> std::optional<uint64_t> {
+      uint64_t v = 0;
+      const char* end = text + std::strlen(text);
+      auto [at, ec] = std::from_chars(text, end, v);
+      if (ec != std::errc() || at != end || *text == '\0' || v < min || v > max) {
+        std::fprintf(stderr, "spirals: expected %s as an integer in [%llu, %llu], got '%s' (usage: spirals [steps] [seed])\n",
+                     what, (unsigned long long)min, (unsigned long long)max, text);
+        return std::nullopt;
+      }
+      return v;
+    };
+    if (argc > 3 || (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0))) {
+      std::fprintf(argc > 3 ? stderr : stdout, "usage: spirals [steps (1 to 1000000, default 2000)] [seed (default 0)]\n");
+      return argc > 3 ? 2 : 0;
     }
+    const std::optional<uint64_t> steps_given = argc > 1 ? number("steps", argv[1], 1, 1000000) : 2000;
+    const std::optional<uint64_t> seed_given = argc > 2 ? number("seed", argv[2], 0, UINT64_MAX) : 0;
+    if (!steps_given || !seed_given) return 2;
+    const int steps = static_cast<int>(*steps_given);
+    const uint64_t seed = *seed_given;
     const int per_class = 200;
     std::vector<float> xs, ys;
     for (int c = 0; c < 2; ++c) {

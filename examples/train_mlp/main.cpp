@@ -9,6 +9,11 @@
 
 int main(int argc, char** argv) {
   using namespace qtorch;
+  if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {  // --help, or an option it does not have
+    std::fprintf(argc > 1 && std::string(argv[1]) == "--help" ? stdout : stderr,
+                 "usage: train_mlp [FASHION_MNIST_DIR [CHECKPOINT]]\n");
+    return argc > 1 && std::string(argv[1]) == "--help" ? 0 : 2;
+  }
   try {
     const std::string dir = argc > 1 ? argv[1] : data::kFashionMnistDir;
     const data::Dataset train_set = data::load_mnist(dir, data::Split::Train);

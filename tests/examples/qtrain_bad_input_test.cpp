@@ -98,6 +98,13 @@ TEST(QtrainBadInput, ResumeWithAnotherPreset) {
 }
 TEST(QtrainBadInput, SwaAfterLastEpoch) { expect_rejected({"--epochs", "2", "--swa-start", "5"}, {"--swa-start"}); }
 
+TEST(QtrainBadInput, ResumeFromAFolderAndCheckpointWithoutEpochs) {
+  TempDir dir("resume_folder");
+  expect_rejected({"--resume", dir.str()}, {("--resume: expected a checkpoint file, got the folder '" + dir.str() + "'").c_str()});
+  expect_rejected({"--epochs", "0", "--checkpoint", dir.file("c.ckpt")},
+                  {"--checkpoint: --epochs 0 trains nothing, so no checkpoint would be written"});
+}
+
 // An empty value is not a left-out option: `--resume "$CKPT"` with CKPT unset trained from
 // scratch, and `--checkpoint ''` wrote nothing, both with exit status 0.
 TEST(QtrainBadInput, EmptyValuesAreRefused) {
