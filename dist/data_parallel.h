@@ -25,8 +25,9 @@ struct ExchangeOptions {
   /// The format gradients travel in; empty: float32 (MPI_Allreduce of the weighted gradients).
   std::optional<Number> number{};
   Rounding rounding = Rounding::Nearest;
-  /// Keep what quantization took off (the residual, per rank) and add it to the next
-  /// step's gradient before quantizing (Seide et al. 2014; Karimireddy et al. 2019).
+  /// Keep what quantization took off (the residual v - q, per rank, in float32: exact while
+  /// q is within a factor 2 of v, else rounded to float32) and add it to the next step's
+  /// gradient before quantizing (Seide et al. 2014; Karimireddy et al. 2019).
   bool error_feedback = false;
   /// Stochastic rounding's stream: Philox keyed by seed, offset per rank, so that ranks
   /// never share random bits (shared bits would correlate their rounding errors).
