@@ -44,8 +44,9 @@ class LossScaler {
     checks_.push_back({std::move(check), std::move(prepare)});
   }
 
-  /// Divides every gradient of the optimizer's parameters by the scale (once per step)
-  /// and returns true when they are all finite and no overflow was reported.
+  /// Multiplies every gradient of the optimizer's parameters by float32(1 / scale), as
+  /// PyTorch's GradScaler does (once per step), and returns true when they are all finite
+  /// and no overflow was reported.
   bool unscale(Optimizer& optimizer);
   /// unscale (unless already done) then optimizer.step() if clean, then update().
   /// Returns whether the step ran.

@@ -49,9 +49,10 @@ struct OptimLPOptions {
 /// 5. if weight_quant: weight = weight_quant(weight) (the accumulator keeps its copy);
 /// 6. if momentum_quant: every state buffer of the wrapped optimizer is quantized.
 ///
-/// With an optim::LossScaler, call scaler.step(optlp): the scaler first divides every
-/// gradient by the loss scale (and skips the step on overflow), then OptimLP's step runs, so
-/// grad_quant sees the unscaled gradient, exactly as if no scaling had happened. grad_scaling
+/// With an optim::LossScaler, call scaler.step(optlp): the scaler first unscales every
+/// gradient, multiplying it by float32(1 / scale) as PyTorch's GradScaler does (and skips the
+/// step on overflow), then OptimLP's step runs, so grad_quant sees the unscaled gradient:
+/// exactly as if no scaling had happened when the scale is a power of two. grad_scaling
 /// is the other, QPyTorch way: the gradient stays scaled until grad_quant multiplies it by
 /// grad_scaling just before rounding, and no step is ever skipped.
 class OptimLP : public Optimizer {

@@ -245,8 +245,9 @@ EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Datase
   data::DataLoader loader(train, loader_options(true));
   loader.reset(epoch - 1);
   const int64_t batches = loader.num_batches();
-  const int64_t samples = options_.update_fraction_samples;
-  const int64_t sample_every = samples > 0 ? std::max<int64_t>(1, batches / samples) : 0;
+  // Steps i whose floor((i + 1) samples / batches) moves on: exactly min(samples, batches)
+  // of them, evenly spread, the last step included.
+  const int64_t samples = std::min(options_.update_fraction_samples, batches);
   double update_sum = 0;
   int64_t update_samples = 0;
   std::array<QuantCounts, kNumRoles> counts_before;
@@ -261,7 +262,7 @@ EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Datase
   comm_bytes_ = comm_steps_ = 0;
   data::Batch batch;
   while (loader.next(batch)) {
-    const bool sample = sample_every > 0 && (batch.index + 1) % sample_every == 0;
+    const bool sample = samples > 0 && (batch.index + 1) * samples / batches != batch.index * samples / batches;
     train_step(batch, score, sample, cb, update_sum, update_samples);
     if (cb.on_batch) cb.on_batch(epoch, batch.index + 1, batches, score);
   }

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <filesystem>
 
 #include "qtorch/core/error.h"
@@ -95,6 +97,24 @@ TEST(Trainer, PerStepAveragingAndInitialEvaluation) {
   EXPECT_EQ(r.averaged_snapshots, 2);  // steps 4 and 6 of epoch 2's steps 4..7
   EXPECT_EQ(sampled, 8);
   ASSERT_TRUE(r.averaged_test.has_value());
+}
+
+// update_fraction_samples measures exactly that many steps per epoch, evenly spread (it
+// sampled every max(1, batches / samples) steps: 5 of 10 for 4, and every one of 7 for 4).
+TEST(Trainer, UpdateFractionSamplesTheStepsItIsAskedFor) {
+  for (auto [batches, asked, expected] : {std::tuple{10, 4, 4}, {7, 4, 4}, {12, 5, 5}, {3, 4, 3}, {4, 1, 1}, {5, 0, 0}}) {
+    const data::Dataset d = separable(16 * batches);
+    manual_seed(1);
+    TrainerOptions o = small_options(1);
+    o.update_fraction_samples = asked;
+    Trainer t(models::mlp({4, 8, 2}), Recipe{}, o);
+    std::vector<int64_t> sampled;
+    t.fit(d, d, {.on_step = [&](const StepInfo& s) {
+                   if (s.changed) sampled.push_back(s.step);
+                 }});
+    EXPECT_EQ(int64_t(sampled.size()), expected) << batches << " batches, " << asked << " asked";
+    if (expected > 0) EXPECT_EQ(sampled.back(), batches - 1) << "the last step is one of them";
+  }
 }
 
 TEST(Trainer, CheckpointResumesBitIdentically) {
