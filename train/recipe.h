@@ -55,8 +55,9 @@ struct LossScaling {
     /// As Static, and the scale halves on overflow and doubles after growth_interval
     /// clean steps (optim::LossScaler, dynamic).
     Dynamic,
-    /// loss * scale, and gradients multiplied by 1/scale inside the gradient quantizer,
-    /// just before it rounds (OptimLP's grad_scaling, as Wang et al. 2018); no step is
+    /// loss * scale, and gradients multiplied in float32 by float32(1/scale) inside the
+    /// gradient quantizer, just before it rounds (OptimLP's grad_scaling, as Wang et al.
+    /// 2018, and QPyTorch: two roundings, one when scale is a power of two); no step is
     /// ever skipped. Needs a grad format.
     Multiplier,
   };
