@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/autograd/reduce.h"
@@ -131,7 +133,8 @@ Trainer::Trainer(const nn::ModulePtr& model, const Recipe& recipe, const Trainer
         {"recipe", to_string(recipe)},
         {"seed", std::to_string(o.seed)},
         {"batch size", std::to_string(o.batch_size)},
-        {"optimizer", o.optimizer.kind},
+        {"optimizer", fmt::format("{} lr {} momentum {} weight decay {}", o.optimizer.kind, o.optimizer.lr,
+                                  o.optimizer.momentum, o.optimizer.weight_decay)},
         {"schedule", to_string(o.schedule)},
         {"epochs", std::to_string(o.epochs)}};
     const auto named = setup_.model->named_parameters();
