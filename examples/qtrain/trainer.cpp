@@ -110,6 +110,9 @@ Run::Run(const Config& cfg) : cfg_(cfg), start_(Clock::now()) {
   trainer_ = std::make_unique<train::Trainer>(train::models::by_name(cfg.model, "--model"), cfg.recipe,
                                               trainer_options(cfg));
   metrics_.config = config_to_json(cfg);
+  // What the run trains and tests on: --limit-* beyond the folder's size take all of it.
+  metrics_.config["train_images"] = train_set_.size();
+  metrics_.config["test_images"] = test_set_.size();
   if (!cfg.resume_path.empty()) resume();
 }
 

@@ -44,6 +44,10 @@ TEST(QtrainEndToEnd, TrainsAndWritesMetrics) {
   EXPECT_EQ(m["config"]["preset"], "fp32");
   EXPECT_EQ(m["config"]["batch_size"], 32);
   EXPECT_EQ(m["config"]["formats"]["weight"]["format"], "fp32");
+  // The images actually used: --limit-test 256 beyond the synthetic folder's 200 takes 200.
+  EXPECT_EQ(m["config"]["train_images"], 512);
+  EXPECT_EQ(m["config"]["limit_test"], 256);
+  EXPECT_EQ(m["config"]["test_images"], data == "/usr/share/datasets/fashion-mnist" ? 256 : 200);
   ASSERT_EQ(m["epochs"].size(), 3u);
   for (int e = 0; e < 3; ++e) {
     const json& rec = m["epochs"][e];
