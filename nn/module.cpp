@@ -1,6 +1,8 @@
 // nn::Module: registries, traversal, modes, device moves, state dict, deep copy, printing.
 #include "qtorch/nn/module.h"
 
+#include <unordered_set>
+
 #include <ostream>
 
 #include "qtorch/autograd/grad_mode.h"
@@ -158,13 +160,33 @@ void Module::set_buffer(const std::string& name, const Tensor& value) {
 
 // ---- traversal ----
 
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+namespace {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Each tensor once, under its first name: a layer used twice in a model holds its weights
+// once (an optimizer given them twice would apply every update twice), as in PyTorch.
+NamedTensors first_occurrences(NamedTensors all) {
+  std::unordered_set<const void*> seen;
+  NamedTensors out;
+  for (auto& item : all)
+    if (seen.insert(item.second.impl()).second) out.push_back(std::move(item));
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, Tensor>> Module::every_named_parameter(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out(params_.begin(), params_.end());
   if (recurse) {
     for (const auto& [cname, child] : children_)
-      for (auto& [n, t] : child->named_parameters(true)) out.emplace_back(join_name(cname, n), t);
+      for (auto& [n, t] : child->every_named_parameter(true)) out.emplace_back(join_name(cname, n), t);
   }
   return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+  return first_occurrences(every_named_parameter(recurse));
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -173,15 +195,19 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
-std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+std::vector<std::pair<std::string, Tensor>> Module::every_named_buffer(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& item : buffers_)
     if (item.second.defined()) out.push_back(item);
   if (recurse) {
     for (const auto& [cname, child] : children_)
-      for (auto& [n, t] : child->named_buffers(true)) out.emplace_back(join_name(cname, n), t);
+      for (auto& [n, t] : child->every_named_buffer(true)) out.emplace_back(join_name(cname, n), t);
   }
   return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+  return first_occurrences(every_named_buffer(recurse));
 }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {
@@ -202,10 +228,13 @@ void Module::apply(const std::function<void(Module&)>& fn) {
 }
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
-  out.emplace_back("", shared_from_this());
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> all, out;
+  all.emplace_back("", shared_from_this());
   for (const auto& [cname, child] : children_)
-    for (auto& [n, m] : child->named_modules()) out.emplace_back(join_name(cname, n), m);
+    for (auto& [n, m] : child->named_modules()) all.emplace_back(join_name(cname, n), m);
+  std::unordered_set<const Module*> seen;  // a module used twice: once, as in PyTorch
+  for (auto& item : all)
+    if (seen.insert(item.second.get()).second) out.push_back(std::move(item));
   return out;
 }
 
@@ -276,9 +305,10 @@ void Module::to(Device device) {
 // ---- state dict ----
 
 StateDict Module::state_dict() const {
+  // Every name, a shared layer's under each of its names, as PyTorch's state_dict.
   StateDict out;
-  for (auto& [n, t] : named_parameters(true)) out.insert(n, t);
-  for (auto& [n, t] : named_buffers(true)) out.insert(n, t);
+  for (auto& [n, t] : every_named_parameter(true)) out.insert(n, t);
+  for (auto& [n, t] : every_named_buffer(true)) out.insert(n, t);
   return out;
 }
 

@@ -93,6 +93,8 @@ class Module : public std::enable_shared_from_this<Module> {
   }
 
   // ---- traversal (recursive, registration order; children's names are prefixed) ----
+  // A module used at several places (shared weights) gives its tensors once, under their
+  // first name, as in PyTorch; state_dict() lists them under every name.
   std::vector<Tensor> parameters(bool recurse = true) const;
   std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
   std::vector<Tensor> buffers(bool recurse = true) const;
@@ -103,7 +105,7 @@ class Module : public std::enable_shared_from_this<Module> {
   }
   /// Calls fn on this module and every descendant, depth first.
   void apply(const std::function<void(Module&)>& fn);
-  /// This module ("" name) and every descendant, depth first.
+  /// This module ("" name) and every descendant, depth first, each once.
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules();
 
   /// A parameter or buffer of this module (not recursive) by name; throws when absent.
@@ -169,6 +171,10 @@ class Module : public std::enable_shared_from_this<Module> {
   bool training_ = true;
 
  private:
+  // Every (name, tensor) with the names of each place a shared module sits (state_dict()).
+  std::vector<std::pair<std::string, Tensor>> every_named_parameter(bool recurse) const;
+  std::vector<std::pair<std::string, Tensor>> every_named_buffer(bool recurse) const;
+
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

@@ -8,6 +8,7 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/nn.h"
+#include "qtorch/optim/sgd.h"
 
 using namespace qtorch;
 
@@ -181,4 +182,33 @@ TEST(Sequential, IndexingAndForward) {
   Tensor y = model->forward(Tensor::from_vector({-1, 0.5f}, {2}));
   EXPECT_FLOAT_EQ(y.to_vector()[0], 0.0f);
   EXPECT_NEAR(y.to_vector()[1], std::tanh(0.5f), 1e-6);
+}
+
+// A layer used twice (tied weights) holds its parameters once: an optimizer given them twice
+// applied every update twice (PyTorch's parameters() gives each tensor once). state_dict()
+// keeps both names, as PyTorch's does.
+TEST(Module, SharedLayerGivesItsParametersOnce) {
+  manual_seed(3);
+  auto lin = std::make_shared<nn::Linear>(2, 2);
+  auto model = nn::sequential({lin, std::make_shared<nn::ReLU>(), lin});
+  const auto named = model->named_parameters();
+  ASSERT_EQ(named.size(), 2u);
+  EXPECT_EQ(named[0].first, "0.weight");
+  EXPECT_EQ(named[1].first, "0.bias");
+  EXPECT_EQ(model->parameters().size(), 2u);
+  EXPECT_EQ(model->state_dict().size(), 4u);
+  EXPECT_TRUE(model->state_dict().contains("2.weight"));
+  EXPECT_EQ(model->named_modules().size(), 3u);  // the model, the linear layer, the ReLU
+  // One SGD step with lr 1 moves each weight by its (summed) gradient once.
+  Tensor x = Tensor::from_vector({1.0f, 2.0f}, {1, 2});
+  Tensor loss = sum((*model)(x));
+  loss.backward();
+  const std::vector<float> w = lin->parameter("weight").to_vector();
+  const std::vector<float> g = lin->parameter("weight").grad().to_vector();
+  optim::SGD sgd(model->parameters(), {.lr = 1.0});
+  sgd.step();
+  const std::vector<float> after = lin->parameter("weight").to_vector();
+  for (size_t i = 0; i < w.size(); ++i) EXPECT_EQ(after[i], w[i] - g[i]) << i;
+  // Loading its own state dict (both names, the same values) works.
+  EXPECT_NO_THROW(model->load_state_dict(model->state_dict()));
 }
