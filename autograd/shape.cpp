@@ -40,10 +40,7 @@ Tensor Tensor::flatten(int64_t start_axis, int64_t end_axis) const {
   return record_reshape(*this, ops::flatten(*this, start_axis, end_axis));
 }
 Tensor Tensor::unsqueeze(int64_t axis) const { return record_reshape(*this, ops::unsqueeze(*this, axis)); }
-Tensor Tensor::squeeze(int64_t axis) const {
-  Tensor out = ops::squeeze(*this, axis);
-  return out.is_same(*this) ? out : record_reshape(*this, out);
-}
+Tensor Tensor::squeeze(int64_t axis) const { return record_reshape(*this, ops::squeeze(*this, axis)); }
 
 Tensor Tensor::permute(const Shape& axes) const {
   return record("permute", ops::permute(*this, axes), {*this}, [&] {

@@ -136,7 +136,9 @@ Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length) {
 
 Tensor squeeze(const Tensor& x, int64_t axis_in) {
   int64_t axis = wrap_axis(axis_in, x.dim(), "squeeze");
-  if (x.shape()[axis] != 1) return x;
+  // Nothing to squeeze: a new view all the same (as PyTorch), not x itself, so that what the
+  // caller does to the result's handle (autograd's record, requires_grad_) leaves x alone.
+  if (x.shape()[axis] != 1) return as_strided(x, x.shape(), x.strides(), x.offset());
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + axis);
   strides.erase(strides.begin() + axis);

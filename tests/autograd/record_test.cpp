@@ -50,9 +50,16 @@ TEST(Record, NodeNames) {
   EXPECT_EQ(x.expand({4, 2, 3}).grad_fn_name(), "expand");
   EXPECT_EQ(x.t().contiguous().grad_fn_name(), "contiguous");
   EXPECT_EQ(x.clone().grad_fn_name(), "clone");
-  // No new node where the view is the tensor itself.
-  EXPECT_TRUE(x.squeeze(0).is_same(x));
+  // No new node where the result is the tensor itself (contiguous, as PyTorch)...
   EXPECT_TRUE(x.contiguous().is_same(x));
+  // ...but squeezing an axis whose size is not 1 gives a new view, as PyTorch: it returned x
+  // itself, a leaf, so that the result showed x's gradient and requires_grad_(false) on it
+  // turned off x's.
+  const Tensor same_shape = x.squeeze(0);
+  EXPECT_FALSE(same_shape.is_same(x));
+  EXPECT_FALSE(same_shape.is_leaf());
+  EXPECT_EQ(same_shape.grad_fn_name(), "reshape");
+  EXPECT_EQ(same_shape.shape(), x.shape());
 }
 
 TEST(Record, NothingRecordedWithoutGrad) {
