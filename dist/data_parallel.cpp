@@ -62,11 +62,17 @@ ExchangeStats GradientExchange::exchange(const std::vector<Tensor>& params, doub
     for (Tensor& r : residuals_) r = r * ratio;
     residual_scale_ = scale;
   }
-  ExchangeStats stats = options_.number ? exchange_quantized(grads, weight, count) : exchange_float32(grads, weight, count);
+  std::vector<Tensor> next_residuals;  // error feedback: what this exchange left behind
+  ExchangeStats stats = options_.number ? exchange_quantized(grads, weight, count, next_residuals)
+                                        : exchange_float32(grads, weight, count);
   for (const Tensor& g : grads) {
     const float* v = g.data_ptr();
     for (int64_t i = 0, n = g.numel(); i < n && !stats.non_finite; ++i) stats.non_finite = !std::isfinite(v[i]);
   }
+  // The residual moves on only with a step that is applied: a loss scaler skips one whose
+  // exchange overflowed, and a residual taken from it would hold inf or NaN for good.
+  const bool skipped = options_.overflow_skips_step && (stats.total_count > 0 || stats.non_finite);
+  if (!next_residuals.empty() && !skipped) residuals_ = std::move(next_residuals);
   for (size_t i = 0; i < params.size(); ++i) set_gradient(params[i], grads[i]);
   return stats;
 }
@@ -95,7 +101,8 @@ ExchangeStats GradientExchange::exchange_float32(const std::vector<Tensor>& grad
   return stats;
 }
 
-ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& grads, double weight, int64_t count) {
+ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& grads, double weight, int64_t count,
+                                                   std::vector<Tensor>& next_residuals) {
   const Number& number = *options_.number;
   if (options_.error_feedback && residuals_.size() != grads.size()) {
     residuals_.clear();
@@ -104,10 +111,8 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
   // A rank with no sample sends its zeros alone: the others weigh them by 0, so a residual
   // sent along would be lost rather than delivered.
   const bool feed = options_.error_feedback && weight > 0;
-  std::vector<uint8_t> message(kHeaderBytes);
-  std::vector<uint8_t> payloads;
+  std::vector<uint8_t> message(kHeaderBytes);  // the header is written once the counts are known
   ExchangeStats stats;
-  std::vector<Tensor> next_residuals;
   for (size_t i = 0; i < grads.size(); ++i) {
     Tensor v = feed ? grads[i] + residuals_[i] : grads[i];
     QuantStats saturation;
@@ -115,7 +120,7 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
     Tensor q = quant::quantize(v, number, options_.rounding, qopts);
     stats.clamped += saturation.clamped;
     if (feed) next_residuals.push_back(v - q);
-    encode_payload(q, number, payloads);
+    encode_payload(q, number, message);
     stats.elements += q.numel();
   }
   // Saturation in the communication format is overflow too (docs/numerics.md, "Overflow must
@@ -123,7 +128,6 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
   const int64_t sent_count = count + stats.clamped;
   std::memcpy(message.data(), &weight, sizeof(double));
   std::memcpy(message.data() + sizeof(double), &sent_count, sizeof(int64_t));
-  message.insert(message.end(), payloads.begin(), payloads.end());
   stats.bytes_sent = static_cast<int64_t>(message.size());
 
   const std::vector<std::vector<uint8_t>> all = comm_->all_gather(message);
@@ -149,16 +153,6 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
     }
     QTORCH_CHECK(offset == m.size(), "GradientExchange: rank {} sent {} bytes, {} of them unread (the ranks' "
                  "parameters differ)", r, m.size(), m.size() - offset);
-  }
-  if (feed) {
-    // The residual moves on only with a step that is applied: a loss scaler skips one whose
-    // exchange overflowed, and a residual taken from it would hold inf or NaN for good.
-    bool overflow = stats.total_count > 0;
-    for (size_t i = 0; i < grads.size() && !overflow; ++i) {
-      const float* v = grads[i].data_ptr();
-      for (int64_t k = 0, n = grads[i].numel(); k < n && !overflow; ++k) overflow = !std::isfinite(v[k]);
-    }
-    if (!(options_.overflow_skips_step && overflow)) residuals_ = std::move(next_residuals);
   }
   return stats;
 }

@@ -78,7 +78,9 @@ class GradientExchange {
 
  private:
   ExchangeStats exchange_float32(const std::vector<Tensor>& grads, double weight, int64_t count);
-  ExchangeStats exchange_quantized(const std::vector<Tensor>& grads, double weight, int64_t count);
+  // Fills next_residuals (error feedback on a rank with samples) with v - q of this exchange.
+  ExchangeStats exchange_quantized(const std::vector<Tensor>& grads, double weight, int64_t count,
+                                   std::vector<Tensor>& next_residuals);
 
   std::shared_ptr<Communicator> comm_;
   ExchangeOptions options_;
