@@ -14,7 +14,8 @@ namespace {
 Tensor softmax_impl(const Tensor& x, int64_t axis, bool log) {
   Tensor out = ops::softmax(x, axis, log);
   return record(log ? "log_softmax" : "softmax", out, {x}, [&] {
-    return [out, axis, log](const Tensor& g, const Node&) -> Grads {
+    return [saved_out = save(out), axis, log](const Tensor& g, const Node&) -> Grads {
+      const Tensor& out = saved_out.get();
       if (log) return {g - exp(out) * ops::sum(g, {axis}, true)};  // g - softmax * sum(g)
       return {out * (g - ops::sum(g * out, {axis}, true))};         // s * (g - sum(g * s))
     };
@@ -28,8 +29,8 @@ Tensor relu(const Tensor& x) {
   return record("relu", out, {x}, [&] {
     // g where the output is not zero, else 0: one pass (as PyTorch's threshold_backward, a NaN
     // output passes g on).
-    return [out](const Tensor& g, const Node&) -> Grads {
-      return {ops::where(out, g, zeros({}, g.device()))};
+    return [out = save(out)](const Tensor& g, const Node&) -> Grads {
+      return {ops::where(out.get(), g, zeros({}, g.device()))};
     };
   });
 }
@@ -37,14 +38,20 @@ Tensor relu(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Sigmoid, x);
   return record("sigmoid", out, {x}, [&] {
-    return [out](const Tensor& g, const Node&) -> Grads { return {g * out * (1.0f - out)}; };
+    return [saved_out = save(out)](const Tensor& g, const Node&) -> Grads {
+      const Tensor& out = saved_out.get();
+      return {g * out * (1.0f - out)};
+    };
   });
 }
 
 Tensor tanh(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Tanh, x);
   return record("tanh", out, {x}, [&] {
-    return [out](const Tensor& g, const Node&) -> Grads { return {g * (1.0f - out * out)}; };
+    return [saved_out = save(out)](const Tensor& g, const Node&) -> Grads {
+      const Tensor& out = saved_out.get();
+      return {g * (1.0f - out * out)};
+    };
   });
 }
 

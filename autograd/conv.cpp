@@ -9,7 +9,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   return record("conv2d", ops::conv2d(x, weight, bias, options), std::move(inputs), [&] {
-    return [x = x.detach(), weight = weight.detach(), options](const Tensor& g, const Node& n) -> Grads {
+    return [saved_x = save(x), saved_weight = save(weight), options](const Tensor& g, const Node& n) -> Grads {
+      const Tensor& x = saved_x.get();
+      const Tensor& weight = saved_weight.get();
       Grads grads(n.inputs.size());
       if (n.needs_input_grad(0)) grads[0] = ops::conv2d_backward_input(g, weight, x.shape(), options);
       if (n.needs_input_grad(1)) grads[1] = ops::conv2d_backward_weight(g, x, weight.shape(), options);

@@ -21,7 +21,9 @@ Tensor max_min(const Tensor& a, const Tensor& b, bool is_max) {
   const char* op = is_max ? "maximum" : "minimum";
   Tensor out = ops::binary(is_max ? BinaryOp::Maximum : BinaryOp::Minimum, a, b, op);
   return record(op, out, {a, b}, [&] {
-    return [a = a.detach(), b = b.detach(), is_max, op](const Tensor& g, const Node&) -> Grads {
+    return [saved_a = save(a), saved_b = save(b), is_max, op](const Tensor& g, const Node&) -> Grads {
+      const Tensor& a = saved_a.get();
+      const Tensor& b = saved_b.get();
       // As PyTorch: ties split the gradient evenly, and the side that loses gets +0
       // (where(a == b, g / 2, g).masked_fill(a < b, 0) for maximum's a); a NaN, which
       // neither wins nor ties, passes g to both.
@@ -50,8 +52,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   return record("mul", ops::binary(BinaryOp::Mul, a, b, "mul"), {a, b}, [&] {
-    return [a = a.detach(), b = b.detach()](const Tensor& g, const Node& n) -> Grads {
-      return {n.needs_input_grad(0) ? g * b : Tensor(), n.needs_input_grad(1) ? g * a : Tensor()};
+    return [a = save(a), b = save(b)](const Tensor& g, const Node& n) -> Grads {
+      return {n.needs_input_grad(0) ? g * b.get() : Tensor(), n.needs_input_grad(1) ? g * a.get() : Tensor()};
     };
   });
 }
@@ -61,8 +63,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return record("div", out, {a, b}, [&] {
     // d(a / b)/db as PyTorch forms it, -g ((a / b) / b): no overflow or underflow of g a or
     // b b where the quotient itself is finite.
-    return [b = b.detach(), out](const Tensor& g, const Node& n) -> Grads {
-      return {n.needs_input_grad(0) ? g / b : Tensor(), n.needs_input_grad(1) ? -g * (out / b) : Tensor()};
+    return [b = save(b), out = save(out)](const Tensor& g, const Node& n) -> Grads {
+      return {n.needs_input_grad(0) ? g / b.get() : Tensor(),
+              n.needs_input_grad(1) ? -g * (out.get() / b.get()) : Tensor()};
     };
   });
 }
@@ -74,34 +77,36 @@ Tensor neg(const Tensor& x) { return scale_op(x, ops::unary(UnaryOp::Neg, x), -1
 Tensor exp(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Exp, x);
   return record("exp", out, {x}, [&] {
-    return [out](const Tensor& g, const Node&) -> Grads { return {g * out}; };
+    return [out = save(out)](const Tensor& g, const Node&) -> Grads { return {g * out.get()}; };
   });
 }
 
 Tensor log(const Tensor& x) {
   return record("log", ops::unary(UnaryOp::Log, x), {x}, [&] {
-    return [x = x.detach()](const Tensor& g, const Node&) -> Grads { return {g / x}; };
+    return [x = save(x)](const Tensor& g, const Node&) -> Grads { return {g / x.get()}; };
   });
 }
 
 Tensor sqrt(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::Sqrt, x);
   return record("sqrt", out, {x}, [&] {
-    return [out](const Tensor& g, const Node&) -> Grads { return {g * 0.5f / out}; };
+    return [out = save(out)](const Tensor& g, const Node&) -> Grads { return {g * 0.5f / out.get()}; };
   });
 }
 
 Tensor abs(const Tensor& x) {
   return record("abs", ops::unary(UnaryOp::Abs, x), {x}, [&] {
-    return [x = x.detach()](const Tensor& g, const Node&) -> Grads { return {g * ops::unary(UnaryOp::Sign, x)}; };
+    return [x = save(x)](const Tensor& g, const Node&) -> Grads {
+      return {g * ops::unary(UnaryOp::Sign, x.get())};
+    };
   });
 }
 
 Tensor pow(const Tensor& x, float exponent) {
   return record("pow", ops::unary(UnaryOp::PowScalar, x, exponent), {x}, [&] {
-    return [x = x.detach(), exponent](const Tensor& g, const Node&) -> Grads {
+    return [x = save(x), exponent](const Tensor& g, const Node&) -> Grads {
       if (exponent == 0.0f) return {zeros_like(g)};
-      return {g * (exponent * ops::unary(UnaryOp::PowScalar, x, exponent - 1.0f))};
+      return {g * (exponent * ops::unary(UnaryOp::PowScalar, x.get(), exponent - 1.0f))};
     };
   });
 }
@@ -111,7 +116,11 @@ Tensor pow(const Tensor& x, const Tensor& exponent) {
   return record("pow", out, {x, exponent}, [&] {
     // As PyTorch: 0 for x where e == 0, and 0 for e where x == 0 and e >= 0 (x^e is constant
     // there), where the formulas would give NaN or -inf.
-    return [x = x.detach(), e = exponent.detach(), out](const Tensor& g, const Node& n) -> Grads {
+    return [saved_x = save(x), saved_e = save(exponent), saved_out = save(out)](const Tensor& g,
+                                                                                const Node& n) -> Grads {
+      const Tensor& x = saved_x.get();
+      const Tensor& e = saved_e.get();
+      const Tensor& out = saved_out.get();
       const Tensor zero = zeros({}, g.device());
       Tensor gx, ge;
       if (n.needs_input_grad(0))
@@ -128,7 +137,8 @@ Tensor pow(const Tensor& x, const Tensor& exponent) {
 Tensor clamp(const Tensor& x, float lo, float hi) {
   QTORCH_CHECK(lo <= hi, "clamp: expected lo <= hi, got {} and {}", lo, hi);
   return record("clamp", ops::unary(UnaryOp::Clamp, x, lo, hi), {x}, [&] {
-    return [x = x.detach(), lo, hi](const Tensor& g, const Node&) -> Grads {
+    return [saved_x = save(x), lo, hi](const Tensor& g, const Node&) -> Grads {
+      const Tensor& x = saved_x.get();
       // g where lo <= x <= hi, else +0 (a NaN x included), as PyTorch's where(in range, g, 0).
       Tensor below_hi = ops::unary(UnaryOp::RSubScalar, ops::unary(UnaryOp::GtScalar, x, hi), 1.0f);
       Tensor in_range = ops::unary(UnaryOp::GeScalar, x, lo) * below_hi;
@@ -143,7 +153,8 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return max_min(a, b, false); 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = ops::where(cond, a, b);
   if (!any_requires_grad({&a, &b})) return out;  // cond is not differentiated
-  return record("where", out, {cond.detach(), a, b}, [cond = cond.detach()](const Tensor& g, const Node& n) -> Grads {
+  return record("where", out, {cond.detach(), a, b}, [saved_cond = save(cond)](const Tensor& g, const Node& n) -> Grads {
+    const Tensor& cond = saved_cond.get();
     Tensor zero = scalar_like(0.0f, g);
     return {Tensor(), n.needs_input_grad(1) ? ops::where(cond, g, zero) : Tensor(),
             n.needs_input_grad(2) ? ops::where(cond, zero, g) : Tensor()};
@@ -174,7 +185,9 @@ Tensor operator/(const Tensor& a, float b) { return div(a, scalar_like(b, a)); }
 Tensor operator/(float a, const Tensor& b) {  // s / x
   Tensor out = ops::unary(UnaryOp::RDivScalar, b, a);
   return record("rdiv", out, {b}, [&] {
-    return [x = b.detach(), out](const Tensor& g, const Node&) -> Grads { return {-(g * out) / x}; };
+    return [x = save(b), out = save(out)](const Tensor& g, const Node&) -> Grads {
+      return {-(g * out.get()) / x.get()};
+    };
   });
 }
 

@@ -84,7 +84,12 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
                    "backward: the graph through '{}' was already freed by an earlier backward; "
                    "pass retain_graph = true to the first backward", node->name());
       g = run_hooks(node->hooks, g, node->name().c_str());
-      std::vector<Tensor> input_grads = node->backward(g);
+      std::vector<Tensor> input_grads;
+      try {
+        input_grads = node->backward(g);
+      } catch (const Error& e) {
+        QTORCH_FAIL("backward of '{}': {}", node->name(), e.what());
+      }
       QTORCH_CHECK(input_grads.size() == node->inputs.size(),
                    "backward: '{}' returned {} gradients for {} inputs", node->name(),
                    input_grads.size(), node->inputs.size());

@@ -10,10 +10,10 @@
 namespace qtorch {
 Tensor matmul(const Tensor& a, const Tensor& b) {
   return record("matmul", ops::matmul(a, b), {a, b}, [&] {
-    return [a = a.detach(), b = b.detach()](const Tensor& g, const Node& n) -> Grads {
+    return [a = save(a), b = save(b)](const Tensor& g, const Node& n) -> Grads {
       // dA = g B^T, dB = A^T g; broadcast batch axes are summed back by the engine.
-      return {n.needs_input_grad(0) ? ops::matmul(g, ops::transpose(b, -1, -2)) : Tensor(),
-              n.needs_input_grad(1) ? ops::matmul(ops::transpose(a, -1, -2), g) : Tensor()};
+      return {n.needs_input_grad(0) ? ops::matmul(g, ops::transpose(b.get(), -1, -2)) : Tensor(),
+              n.needs_input_grad(1) ? ops::matmul(ops::transpose(a.get(), -1, -2), g) : Tensor()};
     };
   });
 }
@@ -33,10 +33,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // would give W the transpose of a contiguous [in, out] gradient, which the engine then
   // copies element by element into W's layout (5-9% of an MLP training step).
   Tensor y = record("linear", ops::matmul(x2, ops::transpose(weight, 0, 1)), {x2, weight}, [&] {
-    return [x = x2.detach(), w = weight.detach()](const Tensor& g, const Node& n) -> Grads {
+    return [x = save(x2), w = save(weight)](const Tensor& g, const Node& n) -> Grads {
       // dX = g W, dW = g^T X: both [rows, cols] as their inputs, the transpose a BLAS flag.
-      return {n.needs_input_grad(0) ? ops::matmul(g, w) : Tensor(),
-              n.needs_input_grad(1) ? ops::matmul(ops::transpose(g, 0, 1), x) : Tensor()};
+      return {n.needs_input_grad(0) ? ops::matmul(g, w.get()) : Tensor(),
+              n.needs_input_grad(1) ? ops::matmul(ops::transpose(g, 0, 1), x.get()) : Tensor()};
     };
   });
   if (bias.defined()) y = y + bias;

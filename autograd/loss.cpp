@@ -22,8 +22,8 @@ Tensor gather_rows(const Tensor& x, const Tensor& target, const char* op) {
   }
   if (!any_requires_grad({&x})) return out;  // target is not differentiated
   return record("gather_rows", out, {x, target.detach()},
-                [target = target.detach(), cols = x.size(1)](const Tensor& g, const Node&) -> Grads {
-                  return {ops::scatter_rows(g, target, cols), Tensor()};
+                [target = save(target), cols = x.size(1)](const Tensor& g, const Node&) -> Grads {
+                  return {ops::scatter_rows(g, target.get(), cols), Tensor()};
                 });
 }
 

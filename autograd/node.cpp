@@ -3,8 +3,22 @@
 
 #include "qtorch/autograd/autograd_meta.h"
 #include "qtorch/autograd/grad_mode.h"
+#include "qtorch/core/error.h"
+#include "qtorch/core/shape.h"
 
 namespace qtorch {
+
+SavedTensor::SavedTensor(const Tensor& t)
+    : tensor_(t.defined() ? t.detach() : t), version_(t.defined() ? t.version() : 0) {}
+
+const Tensor& SavedTensor::get() const {
+  QTORCH_CHECK(!tensor_.defined() || tensor_.version() == version_,
+               "a tensor of shape {} that the gradient needs was changed by an in-place op after "
+               "the forward saved it (its version is {}, it was saved at {}); change a clone, or "
+               "make the change after backward",
+               shape_str(tensor_.shape()), tensor_.version(), version_);
+  return tensor_;
+}
 
 bool Node::needs_input_grad(size_t i) const { return i < inputs.size() && takes_part(inputs[i]); }
 

@@ -14,8 +14,27 @@
 
 namespace qtorch {
 
-/// One recorded op. Subclasses keep the tensors their backward needs (saved with detach(),
-/// so a node never owns its own output's graph); record() makes a FunctionNode.
+/// A tensor an op's backward reads, saved with detach() (a node never owns its own output's
+/// graph) and with the version of its memory at the time (core/storage.h). get() throws when
+/// an in-place op wrote into that memory since, as PyTorch does, rather than compute the
+/// gradient from values the forward did not see.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t);
+  /// The saved tensor, unchanged since it was saved (else throws qtorch::Error).
+  const Tensor& get() const;
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+};
+
+/// SavedTensor(t): what a backward closure captures of a tensor it reads.
+inline SavedTensor save(const Tensor& t) { return SavedTensor(t); }
+
+/// One recorded op. Subclasses keep the tensors their backward needs as SavedTensor;
+/// record() makes a FunctionNode.
 class Node {
  public:
   virtual ~Node() = default;
@@ -86,14 +105,14 @@ BackwardFn make_backward(F&& f) {
 ///
 /// `backward` is the closure, called as backward(grad_output, node) -> Grads, or a callable
 /// with no arguments that returns it. Use the second form when the closure captures saved
-/// tensors (each with detach(): `out` itself is fine to capture as it comes in, before it
-/// is recorded) or other values costly to copy, so nothing is captured unless the op is
-/// recorded:
+/// tensors (each with save(), `out` included) or other values costly to copy, so nothing
+/// is captured unless the op is recorded:
 ///
 ///   Tensor out = ops::binary(BinaryOp::Mul, a, b, "mul");
 ///   return record("mul", out, {a, b}, [&] {
-///     return [a = a.detach(), b = b.detach()](const Tensor& g, const Node& n) -> Grads {
-///       return {n.needs_input_grad(0) ? g * b : Tensor(), n.needs_input_grad(1) ? g * a : Tensor()};
+///     return [a = save(a), b = save(b)](const Tensor& g, const Node& n) -> Grads {
+///       return {n.needs_input_grad(0) ? g * b.get() : Tensor(),
+///               n.needs_input_grad(1) ? g * a.get() : Tensor()};
 ///     };
 ///   });
 ///

@@ -61,8 +61,8 @@ Tensor max(const Tensor& x, const Shape& axes, bool keepdim) {
     if (!reduced || keepdim) out_shape.push_back(reduced ? 1 : x.shape()[i]);
   }
   return record("max", ops::reshape(kept, out_shape), {x}, [&] {
-    return [x = x.detach(), kept, axes](const Tensor& g, const Node&) -> Grads {
-      Tensor mask = ops::binary(BinaryOp::Eq, x, kept, "max");
+    return [x = save(x), kept, axes](const Tensor& g, const Node&) -> Grads {
+      Tensor mask = ops::binary(BinaryOp::Eq, x.get(), kept, "max");
       Tensor count = ops::sum(mask, axes, true);
       return {mask * (ops::reshape(g, kept.shape()) / count)};
     };

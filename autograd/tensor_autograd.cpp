@@ -1,6 +1,7 @@
 // The autograd methods of Tensor.
 #include "qtorch/autograd/autograd_meta.h"
 #include "qtorch/autograd/engine.h"
+#include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
 
@@ -20,6 +21,19 @@ std::string autograd_str(const Tensor& t) {
   return fn.empty() ? ", requires_grad" : ", grad_fn=" + fn;
 }
 [[maybe_unused]] const bool autograd_str_registered = (detail::set_autograd_str(&autograd_str), true);
+
+// What the in-place ops of core/tensor.cpp check on a tensor with autograd state. A tensor
+// that a recorded op made would keep that op as its grad_fn, so its gradient would ignore
+// the change (PyTorch records the in-place op instead): refused with grad mode on.
+void check_in_place(const Tensor& t, const char* op) {
+  const AutogradMeta& meta = *t.impl()->autograd;
+  QTORCH_CHECK(!GradMode::is_enabled() || meta.grad_fn == nullptr,
+               "{}: in-place op on a tensor made by '{}' while grad mode is on: its gradient would "
+               "ignore the change; write it out of place (y = y * 3), or change y.detach() or run "
+               "it under NoGradGuard where the gradient should not see it",
+               op, meta.grad_fn ? meta.grad_fn->name() : "");
+}
+[[maybe_unused]] const bool in_place_check_registered = (detail::set_in_place_check(&check_in_place), true);
 }  // namespace
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {

@@ -83,6 +83,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   QTORCH_CHECK(joined == dst.shape(), "copy_: cannot copy a tensor of shape {} into shape {}",
                shape_str(src.shape()), shape_str(dst.shape()));
   if (dst.numel() == 0) return;
+  dst.bump_version();
   if (src.shape() == dst.shape() && src.strides() == dst.strides() && src.device() == dst.device() &&
       src.data_ptr() == dst.data_ptr()) {
     return;  // copying a tensor onto itself

@@ -41,6 +41,7 @@ void take_rows_into(const Tensor& x, const RowIndex& rows, const Tensor& out) {
                "take_rows: expected a contiguous out of shape {} on {}, got {} on {}", shape_str(shape),
                x.device().str(), shape_str(out.shape()), out.device().str());
   if (out.numel() == 0) return;
+  out.bump_version();
   backend_for(x.device()).take_rows(contiguous(x), rows.values(), out);
 }
 

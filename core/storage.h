@@ -1,6 +1,7 @@
 // A reference-counted block of float32 memory on one device.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "qtorch/core/device.h"
@@ -20,10 +21,17 @@ class Storage {
   int64_t numel() const { return numel_; }
   Device device() const { return device_; }
 
+  /// How many in-place writes this memory has had (PyTorch's version counter; every view of
+  /// the storage shares it). Autograd compares it with the count a tensor saved for backward
+  /// had when it was saved (autograd/node.h, SavedTensor).
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
   float* data_ = nullptr;
   int64_t numel_ = 0;
   Device device_;
+  std::atomic<uint64_t> version_{0};
 };
 
 }  // namespace qtorch

@@ -31,6 +31,10 @@ bool Tensor::is_sole_owner() const {
          impl_->storage->numel() == numel();
 }
 
+uint64_t Tensor::version() const { return storage()->version(); }
+
+void Tensor::bump_version() const { storage()->bump_version(); }
+
 int64_t Tensor::size(int64_t axis) const { return shape()[wrap_axis(axis, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
@@ -143,14 +147,33 @@ Tensor Tensor::to(Device target) const {
   return out;
 }
 
-Tensor& Tensor::zero_() { return fill_(0.0f); }
+namespace {
+detail::InPlaceCheckFn in_place_check = nullptr;  // set by autograd/ (tensor_autograd.cpp)
+
+// What every in-place method does before it writes: autograd's check, then the version.
+void begin_in_place(const Tensor& self, const char* op) {
+  QTORCH_CHECK(self.defined(), "{}: undefined tensor", op);
+  if (self.impl()->autograd != nullptr && in_place_check != nullptr) in_place_check(self, op);
+  self.bump_version();
+}
+}  // namespace
+
+void detail::set_in_place_check(InPlaceCheckFn fn) { in_place_check = fn; }
+
+Tensor& Tensor::zero_() {
+  begin_in_place(*this, "zero_");
+  if (numel() > 0) backend_for(device()).fill(*this, 0.0f);
+  return *this;
+}
 
 Tensor& Tensor::fill_(float value) {
+  begin_in_place(*this, "fill_");
   if (numel() > 0) backend_for(device()).fill(*this, value);
   return *this;
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
+  begin_in_place(*this, "copy_");
   ops::copy_into(*this, src);
   return *this;
 }
@@ -175,12 +198,14 @@ void binary_in_place(Tensor& self, BinaryOp op, const Tensor& other, const char*
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other, float alpha) {
+  begin_in_place(*this, "add_");
   Tensor term = alpha == 1.0f ? other : ops::unary(UnaryOp::MulScalar, other, alpha);
   binary_in_place(*this, BinaryOp::Add, term, "add_");
   return *this;
 }
 
 Tensor& Tensor::mul_(float value) {
+  begin_in_place(*this, "mul_");
   if (numel() == 0) return *this;
   if (is_contiguous()) {
     backend_for(device()).unary(UnaryOp::MulScalar, *this, *this, value, 0.0f);
@@ -191,6 +216,7 @@ Tensor& Tensor::mul_(float value) {
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
+  begin_in_place(*this, "mul_");
   binary_in_place(*this, BinaryOp::Mul, other, "mul_");
   return *this;
 }

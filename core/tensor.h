@@ -57,6 +57,12 @@ class Tensor {
   /// the tensor, no view of its storage, no autograd record, and it spans its whole
   /// storage contiguously. Such a tensor can be handed on without a defensive copy.
   bool is_sole_owner() const;
+  /// How many in-place writes this tensor's memory has had (shared with every view of it).
+  uint64_t version() const;
+  /// Records an in-place write into this tensor's memory. Every in-place op and `_into`
+  /// function does; code that writes through data_ptr() into a tensor it did not just make
+  /// calls it, so that a gradient computed from the old values is refused (SavedTensor).
+  void bump_version() const;
 
   // ---- data in and out ----
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
@@ -107,6 +113,10 @@ class Tensor {
   std::string grad_fn_name() const;
 
   // ---- in-place (not differentiable: for optimizers and initialisation) ----
+  // Each bumps the version. With grad mode on, a tensor made by a recorded op (one with a
+  // grad_fn) is refused: its gradient would ignore the change. A leaf that requires grad is
+  // allowed (an optimizer's update), but a backward that reads it as saved by an op before
+  // the change throws, as PyTorch does.
   Tensor& zero_();
   Tensor& fill_(float value);
   /// Copies `src` (broadcast to this shape, any device) into this tensor's elements.
@@ -142,6 +152,10 @@ namespace detail {
 /// autograd/ directly, and only autograd/ gives a tensor autograd state.
 using AutogradStrFn = std::string (*)(const Tensor&);
 void set_autograd_str(AutogradStrFn fn);
+/// The check the in-place ops run on a tensor with autograd state (op is e.g. "mul_"):
+/// registered by autograd/, which knows the grad mode.
+using InPlaceCheckFn = void (*)(const Tensor& self, const char* op);
+void set_in_place_check(InPlaceCheckFn fn);
 }  // namespace detail
 
 /// A view with explicit shape, strides and offset over x's storage (no checks of bounds

@@ -29,6 +29,7 @@ class FusedTensors {
  public:
   /// t's elements, or those of a contiguous copy that finish() copies back into t.
   float* writable(Tensor& t) {
+    t.bump_version();
     if (t.is_contiguous()) return t.data_ptr();
     copies_.emplace_back(t, ops::contiguous(t));
     return copies_.back().second.data_ptr();

@@ -197,10 +197,10 @@ Tensor qmatmul(const Tensor& a, const Tensor& b, const std::optional<MacOptions>
     y = product_with(a, b, forward);
   }
   return record("qmatmul", y, {a, b}, [&] {
-    return [a = a.detach(), b = b.detach(), backward](const Tensor& g, const Node& n) -> Grads {
+    return [a = save(a), b = save(b), backward](const Tensor& g, const Node& n) -> Grads {
       // dA = g B^T and dB = A^T g, each a multiply-accumulate chain of its own.
-      return {n.needs_input_grad(0) ? product_with(g, ops::transpose(b, 0, 1), backward) : Tensor(),
-              n.needs_input_grad(1) ? product_with(ops::transpose(a, 0, 1), g, backward) : Tensor()};
+      return {n.needs_input_grad(0) ? product_with(g, ops::transpose(b.get(), 0, 1), backward) : Tensor(),
+              n.needs_input_grad(1) ? product_with(ops::transpose(a.get(), 0, 1), g, backward) : Tensor()};
     };
   });
 }

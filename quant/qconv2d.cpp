@@ -48,8 +48,9 @@ Tensor qconv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, 
   std::vector<Tensor> inputs{x_in, weight_in};
   if (bias.defined()) inputs.push_back(bias);
   return record("qconv2d", y, std::move(inputs), [&] {
-    return [col, w = weight_in.detach(), x_shape = x_in.shape(), g, backward](const Tensor& grad,
-                                                                             const Node& n) -> Grads {
+    return [col, saved_w = save(weight_in), x_shape = x_in.shape(), g, backward](const Tensor& grad,
+                                                                                const Node& n) -> Grads {
+      const Tensor& w = saved_w.get();
       const int64_t o = w.size(0), k = col.size(0);
       // [N, O, OH, OW] -> [O, N*OH*OW]
       const Tensor dy = ops::reshape(ops::contiguous(ops::permute(grad, {1, 0, 2, 3})), {o, col.size(1)});

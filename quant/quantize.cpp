@@ -150,6 +150,7 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
                x.device().str(), out.defined() ? shape_str(out.shape()) : "undefined");
   QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor, got one of strides {}",
                shape_str(out.strides()));
+  if (!fresh_output) out.bump_version();
   NoGradGuard no_grad;
   const Tensor xc = ops::contiguous(x);
   const int64_t n = xc.numel();
@@ -357,6 +358,7 @@ void quantize_each_in_place(const std::vector<Tensor>& xs, const Number& number,
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor& x = xs[i];
     const QuantParams& p = params[i];
+    x.bump_version();
     Tensor xc = x;
     if (!x.is_contiguous()) {
       xc = ops::contiguous(x);

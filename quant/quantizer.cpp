@@ -95,7 +95,7 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
     }
   }
   if (!recording) return y;
-  const Tensor relu_out = fusion.relu ? y : Tensor();  // captured before it is recorded
+  const SavedTensor relu_out = fusion.relu ? save(y) : SavedTensor();  // saved before it is recorded
   if (bias.defined()) {
     // The sum's gradient goes to x and, summed over the other axes, to the bias: on the last
     // axis as an add node on the [rows, features] view sums it (the engine's sum_to_shape,
@@ -104,7 +104,7 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
     const int64_t a = bias_axis(x, fusion.axis, "quantizer");
     return record(fusion.relu ? "quantizer_bias_add_relu" : "quantizer_bias_add", y, {x, bias},
                   [options, mask, relu_out, a](const Tensor& grad_output, const Node& n) -> Grads {
-                    Tensor g = fused_backward(*options, mask, relu_out, grad_output);
+                    Tensor g = fused_backward(*options, mask, relu_out.get(), grad_output);
                     if (!n.needs_input_grad(1)) return {g, Tensor()};
                     const int64_t dims = g.dim();
                     if (a == dims - 1) return {g, dims == 2 ? g : g.reshape({-1, g.size(a)})};
@@ -119,7 +119,7 @@ Tensor apply(const std::shared_ptr<const QuantizerOptions>& options, const Tenso
   // Straight-through: backward ignores the forward rounding except for the mask.
   return record(fusion.relu ? "quantizer_relu" : "quantizer", y, {x},
                 [options, mask, relu_out](const Tensor& grad_output, const Node&) -> Grads {
-                  return {fused_backward(*options, mask, relu_out, grad_output)};
+                  return {fused_backward(*options, mask, relu_out.get(), grad_output)};
                 });
 }
 
