@@ -97,7 +97,14 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         const Tensor& input = node->inputs[i];
         Tensor gi = input_grads[i];
         if (!gi.defined() || !takes_part(input)) continue;
-        if (gi.shape() != input.shape()) gi = ops::sum_to_shape(gi, input.shape());
+        if (gi.shape() != input.shape()) {
+          try {
+            gi = ops::sum_to_shape(gi, input.shape());  // an input broadcast in the forward
+          } catch (const Error&) {
+            QTORCH_FAIL("backward: '{}' returned a gradient of shape {} for its input {} of shape {}",
+                        node->name(), shape_str(gi.shape()), i, shape_str(input.shape()));
+          }
+        }
         AutogradMeta* meta = input.impl()->autograd.get();
         if (meta->grad_fn != nullptr) {
           accumulate(grads[meta->grad_fn.get()], gi);

@@ -15,6 +15,10 @@ namespace {
 // The shape of the reduced result with keepdim, so gradients broadcast back.
 Shape kept_shape(const Shape& in, const Shape& axes, const char* op) {
   Shape kept = in;
+  if (in.empty()) {  // a 0-d tensor: axis 0 or -1 names the tensor itself, as PyTorch
+    for (int64_t a : axes) wrap_axis(a, 0, op);
+    return kept;
+  }
   if (axes.empty()) {
     std::fill(kept.begin(), kept.end(), 1);
   } else {
@@ -23,12 +27,13 @@ Shape kept_shape(const Shape& in, const Shape& axes, const char* op) {
   return kept;
 }
 
-// The gradient of sum (scale 1) and mean (scale 1/count): g spread back over x's shape.
-Tensor record_sum(const char* op, const Tensor& x, Tensor out, const Shape& axes, float scale) {
+// The gradient of sum (count 1) and mean (divided by the count, as PyTorch's mean_backward):
+// g spread back over x's shape.
+Tensor record_sum(const char* op, const Tensor& x, Tensor out, const Shape& axes, float count) {
   return record(op, std::move(out), {x}, [&] {
-    return [kept = kept_shape(x.shape(), axes, op), scale](const Tensor& g, const Node& n) -> Grads {
+    return [kept = kept_shape(x.shape(), axes, op), count](const Tensor& g, const Node& n) -> Grads {
       Tensor gk = ops::reshape(g, kept);
-      if (scale != 1.0f) gk = ops::unary(UnaryOp::MulScalar, gk, scale);
+      if (count != 1.0f) gk = ops::binary(BinaryOp::Div, gk, full({}, count, gk.device()), "mean");
       return {ops::broadcast_to(gk, n.inputs[0].shape())};
     };
   });
@@ -43,10 +48,11 @@ Tensor sum(const Tensor& x, const Shape& axes, bool keepdim) {
 Tensor mean(const Tensor& x, const Shape& axes, bool keepdim) {
   QTORCH_CHECK(x.defined() && x.numel() > 0, "mean: expected a non-empty tensor");
   Tensor s = ops::sum(x, axes, keepdim);
-  int64_t count = x.numel() / std::max<int64_t>(s.numel(), 1);
-  float scale = 1.0f / static_cast<float>(count);
-  // Named "sum" when it averages one element (scale 1), as it always was.
-  return record_sum(scale == 1.0f ? "sum" : "mean", x, ops::unary(UnaryOp::MulScalar, s, scale), axes, scale);
+  const float count = static_cast<float>(x.numel() / std::max<int64_t>(s.numel(), 1));
+  // The sum divided by the count, as PyTorch's mean (a product with 1 / count differs in the
+  // last bit for counts that are not a power of 2). Named "sum" when it averages one element.
+  if (count == 1.0f) return record_sum("sum", x, s, axes, count);
+  return record_sum("mean", x, ops::binary(BinaryOp::Div, s, full({}, count, s.device()), "mean"), axes, count);
 }
 
 Tensor max(const Tensor& x, const Shape& axes, bool keepdim) {

@@ -65,7 +65,10 @@ void Tensor::zero_grad() {
   if (defined() && impl()->autograd) impl()->autograd->grad = Tensor();
 }
 
-bool Tensor::is_leaf() const { return !impl()->autograd || impl()->autograd->grad_fn == nullptr; }
+bool Tensor::is_leaf() const {
+  QTORCH_CHECK(defined(), "is_leaf: undefined tensor");
+  return !impl()->autograd || impl()->autograd->grad_fn == nullptr;
+}
 
 void Tensor::backward(bool retain_graph) {
   QTORCH_CHECK(numel() == 1, "backward: an implicit gradient needs a one-element tensor, got shape {}; "
@@ -76,6 +79,7 @@ void Tensor::backward(bool retain_graph) {
 void Tensor::backward(const Tensor& grad, bool retain_graph) { run_backward(*this, grad, retain_graph); }
 
 Tensor Tensor::detach() const {
+  QTORCH_CHECK(defined(), "detach: undefined tensor");
   auto impl = std::make_shared<TensorImpl>(*this->impl());
   impl->autograd = nullptr;
   return Tensor(impl);

@@ -74,7 +74,8 @@ class Backend {
   virtual ~Backend() = default;
 
   // ---- memory ----
-  virtual float* allocate(int64_t numel) = 0;
+  /// numel floats on `device` (one of this backend's devices).
+  virtual float* allocate(int64_t numel, Device device) = 0;
   virtual void deallocate(float* ptr) = 0;
   virtual void copy_from_host(const float* host, float* dst, int64_t numel) = 0;
   virtual void copy_to_host(const float* src, float* host, int64_t numel) = 0;

@@ -83,17 +83,29 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   QTORCH_CHECK(joined == dst.shape(), "copy_: cannot copy a tensor of shape {} into shape {}",
                shape_str(src.shape()), shape_str(dst.shape()));
   if (dst.numel() == 0) return;
+  check_writable_elements(dst, "copy_");
   dst.bump_version();
   if (src.shape() == dst.shape() && src.strides() == dst.strides() && src.device() == dst.device() &&
       src.data_ptr() == dst.data_ptr()) {
     return;  // copying a tensor onto itself
   }
-  Tensor from = src.device() == dst.device() ? src : src.to(dst.device());
+  // From another layout over the same memory (x.copy_(x.t()), shifted slices): through a
+  // copy, as PyTorch, so no element is overwritten before it is read.
+  Tensor from = src.device() != dst.device() ? src.to(dst.device())
+                : overlaps_in_other_layout(src, dst) ? clone(src)
+                                                     : src;
   backend_for(dst.device()).copy(expand_view(from, dst.shape()), dst);
 }
 
 Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
+  bool broadcasts = shape.size() <= x.shape().size();
+  for (size_t i = 1; broadcasts && i <= shape.size(); ++i) {
+    const int64_t want = shape[shape.size() - i], have = x.shape()[x.shape().size() - i];
+    broadcasts = want == have || want == 1;
+  }
+  QTORCH_CHECK(broadcasts, "sum_to_shape: expected a tensor whose shape {} broadcasts from {}",
+               shape_str(x.shape()), shape_str(shape));
   size_t lead = x.shape().size() - shape.size();
   Shape axes;
   for (size_t i = 0; i < x.shape().size(); ++i) {

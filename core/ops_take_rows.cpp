@@ -38,11 +38,14 @@ void take_rows_into(const Tensor& x, const RowIndex& rows, const Tensor& out) {
   Shape shape = x.shape();
   shape[0] = rows.size();
   QTORCH_CHECK(out.shape() == shape && out.is_contiguous() && out.device() == x.device(),
-               "take_rows: expected a contiguous out of shape {} on {}, got {} on {}", shape_str(shape),
-               x.device().str(), shape_str(out.shape()), out.device().str());
+               "take_rows: expected a contiguous out of shape {} on {}, got {} on {}{}", shape_str(shape),
+               x.device().str(), shape_str(out.shape()), out.device().str(),
+               out.is_contiguous() ? "" : fmt::format(" with strides {}", shape_str(out.strides())));
   if (out.numel() == 0) return;
   out.bump_version();
-  backend_for(x.device()).take_rows(contiguous(x), rows.values(), out);
+  // Rows of x's own memory (out aliasing x) are read from a copy: a row written first could
+  // be one still to be read.
+  backend_for(x.device()).take_rows(x.storage() == out.storage() ? clone(x) : contiguous(x), rows.values(), out);
 }
 
 void take_rows_into(const Tensor& x, const std::vector<int64_t>& rows, const Tensor& out) {

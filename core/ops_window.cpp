@@ -11,6 +11,13 @@ namespace {
 // padded input: when it does not, (in + 2 pad - span) / stride + 1 truncates a negative
 // numerator towards zero and yields 1, an output whose window reads past the input.
 void set_output_size(Window2d& g, const Tensor& x, const char* op) {
+  // Each below 2^31, so that the spans and padded sizes below fit int64_t.
+  constexpr int64_t kMax = (int64_t{1} << 31) - 1;
+  QTORCH_CHECK(g.kh <= kMax && g.kw <= kMax && g.pad_h <= kMax && g.pad_w <= kMax && g.dil_h <= kMax &&
+                   g.dil_w <= kMax && g.stride_h <= kMax && g.stride_w <= kMax,
+               "{}: expected kernel, padding, dilation and stride below 2^31, got kernel {}x{}, padding "
+               "{}x{}, dilation {}x{}, stride {}x{}",
+               op, g.kh, g.kw, g.pad_h, g.pad_w, g.dil_h, g.dil_w, g.stride_h, g.stride_w);
   const int64_t span_h = g.dil_h * (g.kh - 1) + 1, span_w = g.dil_w * (g.kw - 1) + 1;
   const int64_t padded_h = g.h + 2 * g.pad_h, padded_w = g.w + 2 * g.pad_w;
   QTORCH_CHECK(padded_h >= span_h && padded_w >= span_w,
@@ -73,6 +80,8 @@ Window2d conv2d_geometry(const Tensor& x, const Tensor& weight, const Conv2dPara
   QTORCH_CHECK(o.groups >= 1 && o.stride_h >= 1 && o.stride_w >= 1 && o.dil_h >= 1 && o.dil_w >= 1 &&
                    o.pad_h >= 0 && o.pad_w >= 0,
                "conv2d: expected groups, stride, dilation >= 1 and padding >= 0");
+  QTORCH_CHECK(weight.size(2) >= 1 && weight.size(3) >= 1,
+               "conv2d: expected a kernel of at least 1x1, got weight {}", shape_str(weight.shape()));
   int64_t c = x.size(1), out_c = weight.size(0);
   QTORCH_CHECK(c % o.groups == 0 && out_c % o.groups == 0 && weight.size(1) == c / o.groups,
                "conv2d: expected weight [O, {}, kh, kw] with O divisible by groups={} for input {}, got {}",
@@ -190,7 +199,7 @@ Window2d pool2d_geometry(const Tensor& x, const Pool2dParams& o, const char* nam
   g.pad_h = o.pad_h;
   g.pad_w = o.pad_w;
   QTORCH_CHECK(g.kh >= 1 && g.kw >= 1 && o.stride_h >= 0 && o.stride_w >= 0 && g.pad_h >= 0 &&
-                   g.pad_w >= 0 && 2 * g.pad_h <= g.kh && 2 * g.pad_w <= g.kw,
+                   g.pad_w >= 0 && g.pad_h <= g.kh / 2 && g.pad_w <= g.kw / 2,
                "{}: expected kernel >= 1, stride >= 0, 0 <= padding <= kernel/2, got kernel {}x{} "
                "stride {}x{} padding {}x{}", name, g.kh, g.kw, o.stride_h, o.stride_w, g.pad_h, g.pad_w);
   set_output_size(g, x, name);

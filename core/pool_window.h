@@ -38,9 +38,10 @@ QTORCH_HD void max_pool_window(const float* plane, const G& g, I oh, I ow, float
 }
 
 /// The mean over output (oh, ow)'s window of plane, padding counted as zeros
-/// (count_include_pad): the sum in (i, j) order times inv = 1 / (kh * kw).
+/// (count_include_pad): the sum in (i, j) order divided by kh * kw (as PyTorch divides; a
+/// product with 1 / (kh * kw) differs in the last bit for windows that are not a power of 2).
 template <class G, class I>
-QTORCH_HD float avg_pool_window(const float* plane, const G& g, I oh, I ow, float inv) {
+QTORCH_HD float avg_pool_window(const float* plane, const G& g, I oh, I ow, float window_size) {
   float sum = 0.0f;
   for (I i = 0; i < g.kh; ++i) {
     const I h = oh * g.stride_h - g.pad_h + i;
@@ -50,7 +51,7 @@ QTORCH_HD float avg_pool_window(const float* plane, const G& g, I oh, I ow, floa
       if (w >= 0 && w < g.w) sum += plane[h * g.w + w];
     }
   }
-  return sum * inv;
+  return sum / window_size;
 }
 
 }  // namespace qtorch

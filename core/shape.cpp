@@ -57,4 +57,10 @@ int64_t wrap_axis(int64_t axis, int64_t ndim, const char* op) {
   return axis < 0 ? axis + std::max<int64_t>(ndim, 1) : axis;
 }
 
+int64_t wrap_existing_axis(int64_t axis, int64_t ndim, const char* op) {
+  QTORCH_CHECK(ndim >= 1, "{}: expected a tensor with at least 1 dimension for axis {}, got a 0-d tensor", op,
+               axis);
+  return wrap_axis(axis, ndim, op);
+}
+
 }  // namespace qtorch

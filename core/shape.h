@@ -20,5 +20,8 @@ std::string shape_str(const Shape& shape);
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 /// Wraps a possibly negative axis into [0, ndim); throws naming `op` when out of range.
 int64_t wrap_axis(int64_t axis, int64_t ndim, const char* op);
+/// wrap_axis for ops that index one of the tensor's axes (size, slice, narrow): a 0-d tensor
+/// has none, and is refused naming the op.
+int64_t wrap_existing_axis(int64_t axis, int64_t ndim, const char* op);
 
 }  // namespace qtorch

@@ -18,7 +18,7 @@ Storage::Storage(int64_t numel, Device device) : numel_(numel), device_(device) 
                "Storage: expected 0 to {} floats, got {} (more than {} can address)", kMaxNumel,
                numel, device.str());
   try {
-    data_ = backend_for(device).allocate(numel > 0 ? numel : 1);
+    data_ = backend_for(device).allocate(numel > 0 ? numel : 1, device);
   } catch (const std::bad_alloc&) {
     QTORCH_FAIL("Storage: out of memory: could not allocate {} floats ({:.2f} GiB) on {}", numel,
                 static_cast<double>(numel) * sizeof(float) / (1 << 30), device.str());

@@ -35,7 +35,7 @@ uint64_t Tensor::version() const { return storage()->version(); }
 
 void Tensor::bump_version() const { storage()->bump_version(); }
 
-int64_t Tensor::size(int64_t axis) const { return shape()[wrap_axis(axis, dim(), "size")]; }
+int64_t Tensor::size(int64_t axis) const { return shape()[wrap_existing_axis(axis, dim(), "size")]; }
 
 bool Tensor::is_contiguous() const {
   if (numel() == 0) return true;  // no element is out of place
@@ -79,20 +79,26 @@ Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.device()); }
 
 Tensor arange(float start, float end, float step, Device device) {
   QTORCH_CHECK(step != 0.0f && std::isfinite(step), "arange: expected a finite nonzero step, got {}", step);
-  double count = std::ceil((static_cast<double>(end) - start) / step);
-  int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
-  std::vector<float> values(n);
+  QTORCH_CHECK(std::isfinite(start) && std::isfinite(end), "arange: expected a finite start and end, got {} and {}",
+               start, end);
+  const double count = std::ceil((static_cast<double>(end) - start) / step);
+  QTORCH_CHECK(count < 0x1p62, "arange: expected fewer than 2^62 elements, got {} from {} to {} by {}", count,
+               start, end, step);
+  const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  Tensor out = empty({n});  // the storage's own size and memory checks
+  float* values = out.data_ptr();
   for (int64_t i = 0; i < n; ++i) values[i] = static_cast<float>(start + static_cast<double>(i) * step);
-  return Tensor::from_vector(values, {n}, device);
+  return out.to(device);
 }
 
 Tensor linspace(float start, float end, int64_t steps, Device device) {
   QTORCH_CHECK(steps >= 1, "linspace: expected steps >= 1, got {}", steps);
-  std::vector<float> values(steps);
-  double delta = steps > 1 ? (static_cast<double>(end) - start) / (steps - 1) : 0.0;
-  for (int64_t i = 0; i < steps; ++i) values[i] = static_cast<float>(start + i * delta);
+  Tensor out = empty({steps});
+  float* values = out.data_ptr();
+  double delta = steps > 1 ? (static_cast<double>(end) - start) / static_cast<double>(steps - 1) : 0.0;
+  for (int64_t i = 0; i < steps; ++i) values[i] = static_cast<float>(start + static_cast<double>(i) * delta);
   if (steps > 1) values[steps - 1] = end;
-  return Tensor::from_vector(values, {steps}, device);
+  return out.to(device);
 }
 
 Tensor rand(const Shape& shape, Device device) {
@@ -183,9 +189,8 @@ namespace {
 // element reads only its own position of self, so writing into it is safe).
 void binary_in_place(Tensor& self, BinaryOp op, const Tensor& other, const char* name) {
   // A view of self's own storage laid out differently would be overwritten while read.
-  const bool overlaps = other.storage() == self.storage() &&
-                        !(other.data_ptr() == self.data_ptr() && other.shape() == self.shape() &&
-                          other.strides() == self.strides());
+  ops::check_writable_elements(self, name);
+  const bool overlaps = ops::overlaps_in_other_layout(self, other);
   if (self.is_contiguous() && self.numel() > 0 && !overlaps &&
       broadcast_shapes(self.shape(), other.shape(), name) == self.shape()) {
     ops::check_same_device(name, {&self, &other});

@@ -113,22 +113,23 @@ Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
 }
 
 Tensor slice(const Tensor& x, int64_t axis_in, int64_t start, int64_t end, int64_t step) {
-  int64_t axis = wrap_axis(axis_in, x.dim(), "slice");
+  int64_t axis = wrap_existing_axis(axis_in, x.dim(), "slice");
   QTORCH_CHECK(step >= 1, "slice: expected step >= 1, got {}", step);
   int64_t n = x.shape()[axis];
-  if (start < 0) start += n;
-  if (end < 0) end += n;
+  if (start < 0) start = start < -n ? 0 : start + n;
+  if (end < 0) end = end < -n ? 0 : end + n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
   Shape shape = x.shape(), strides = x.strides();
-  shape[axis] = (end - start + step - 1) / step;
-  strides[axis] *= step;
+  shape[axis] = end == start ? 0 : (end - start - 1) / step + 1;  // no overflow for any step
+  // With one element or none the stride is never used; otherwise it addresses memory, so fits.
+  if (shape[axis] > 1) strides[axis] *= step;
   return as_strided(x, shape, strides, x.offset() + start * x.strides()[axis]);
 }
 
 Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length) {
-  int64_t a = wrap_axis(axis, x.dim(), "narrow");
-  QTORCH_CHECK(start >= 0 && length >= 0 && start + length <= x.shape()[a],
+  int64_t a = wrap_existing_axis(axis, x.dim(), "narrow");
+  QTORCH_CHECK(start >= 0 && length >= 0 && start <= x.shape()[a] && length <= x.shape()[a] - start,
                "narrow: expected [start, start + length) within [0, {}], got start {} length {}",
                x.shape()[a], start, length);
   return slice(x, a, start, start + length);
@@ -136,6 +137,7 @@ Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length) {
 
 Tensor squeeze(const Tensor& x, int64_t axis_in) {
   int64_t axis = wrap_axis(axis_in, x.dim(), "squeeze");
+  if (x.dim() == 0) return as_strided(x, x.shape(), x.strides(), x.offset());  // as PyTorch
   // Nothing to squeeze: a new view all the same (as PyTorch), not x itself, so that what the
   // caller does to the result's handle (autograd's record, requires_grad_) leaves x alone.
   if (x.shape()[axis] != 1) return as_strided(x, x.shape(), x.strides(), x.offset());
@@ -169,6 +171,7 @@ Tensor expand(const Tensor& x, const Shape& target) {
     }
     int64_t have = have_shape[i - lead];
     if (want == -1) want = have;
+    QTORCH_CHECK(want >= 0, "expand: expected sizes >= 0 (or -1 to keep an axis), got {}", shape_str(target));
     QTORCH_CHECK(want == have || have == 1, "expand: cannot expand {} to {}", shape_str(have_shape),
                  shape_str(target));
     shape[i] = want;
@@ -178,6 +181,35 @@ Tensor expand(const Tensor& x, const Shape& target) {
 }
 
 Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
+
+namespace {
+// The first and last element offsets x can address (numel > 0).
+std::pair<int64_t, int64_t> element_range(const Tensor& x) {
+  int64_t lo = x.offset(), hi = x.offset();
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    const int64_t reach = x.strides()[i] * (x.shape()[i] - 1);
+    (reach < 0 ? lo : hi) += reach;
+  }
+  return {lo, hi};
+}
+}  // namespace
+
+bool overlaps_in_other_layout(const Tensor& a, const Tensor& b) {
+  if (a.storage() != b.storage() || a.numel() == 0 || b.numel() == 0) return false;
+  if (a.offset() == b.offset() && a.shape() == b.shape() && a.strides() == b.strides()) return false;
+  const auto [a_lo, a_hi] = element_range(a);
+  const auto [b_lo, b_hi] = element_range(b);
+  return a_lo <= b_hi && b_lo <= a_hi;
+}
+
+void check_writable_elements(const Tensor& x, const char* op) {
+  for (int64_t i = 0; i < x.dim(); ++i) {
+    QTORCH_CHECK(x.strides()[i] != 0 || x.shape()[i] <= 1,
+                 "{}: more than one element of the written tensor (shape {}, strides {}) is one memory "
+                 "location, as after expand; write into a contiguous tensor (clone() or contiguous())",
+                 op, shape_str(x.shape()), shape_str(x.strides()));
+  }
+}
 
 Tensor clone(const Tensor& x) {
   Tensor out = empty(x.shape(), x.device());

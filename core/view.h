@@ -43,4 +43,12 @@ Tensor contiguous(const Tensor& x);
 /// Always a contiguous copy.
 Tensor clone(const Tensor& x);
 
+/// True when a and b lie over memory they share in different layouts, so that writing one
+/// element by element changes what the other still has to read (the same layout, which an
+/// elementwise op may write in place, and disjoint ranges of one storage are false).
+bool overlaps_in_other_layout(const Tensor& a, const Tensor& b);
+/// Throws naming `op` when two of x's elements are one memory location (stride 0 on an axis
+/// longer than 1, as expand makes): a write through x would keep only one of the values.
+void check_writable_elements(const Tensor& x, const char* op);
+
 }  // namespace qtorch::ops

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "qtorch/core/atomic_file.h"
 #include "qtorch/core/error.h"
 
 namespace qtorch::data {
@@ -65,7 +66,8 @@ int64_t IdxArray::item_size() const {
 
 IdxArray read_idx(const std::string& path, int expected_ndim) {
   std::error_code ec;
-  QTORCH_CHECK(std::filesystem::is_regular_file(path, ec), "read_idx: {}: no such file", path);
+  QTORCH_CHECK(std::filesystem::is_regular_file(path, ec), "read_idx: {}: {}", path,
+               std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
   GzFile f(gzopen(path.c_str(), "rb"));
   QTORCH_CHECK(f != nullptr, "read_idx: {}: cannot open the file", path);
   gzbuffer(f.get(), 1 << 17);
@@ -132,26 +134,43 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
 
 void write_idx(const std::string& path, const std::vector<int64_t>& dims,
                const std::vector<uint8_t>& data, bool gzip) {
-  GzFile f(gzopen(path.c_str(), gzip ? "wb6" : "wbT"));
-  QTORCH_CHECK(f != nullptr, "write_idx: {}: cannot create the file", path);
+  // Everything is checked, and the file's bytes made, before anything is written; the file
+  // then appears whole or not at all (write_file_atomically).
   QTORCH_CHECK(!dims.empty() && dims.size() < 256, "write_idx: expected 1 to 255 dimensions, got {}",
                dims.size());
-  std::vector<uint8_t> header = {0, 0, kUnsignedByte, static_cast<uint8_t>(dims.size())};
+  std::string content = {0, 0, static_cast<char>(kUnsignedByte), static_cast<char>(dims.size())};
   int64_t n = 1;
   for (int64_t d : dims) {
-    QTORCH_CHECK(d >= 0 && d <= 0xffffffffLL, "write_idx: dimension {} out of range", d);
-    n *= d;
-    for (int shift = 24; shift >= 0; shift -= 8) header.push_back(static_cast<uint8_t>(d >> shift));
+    QTORCH_CHECK(d >= 0 && d <= 0xffffffffLL, "write_idx: expected dimensions in [0, 2^32), got {}", d);
+    n = n == 0 || d <= static_cast<int64_t>(data.size()) / n ? n * d : -1;  // -1: more than the data
+    for (int shift = 24; shift >= 0; shift -= 8) content.push_back(static_cast<char>(d >> shift));
   }
   QTORCH_CHECK(n == static_cast<int64_t>(data.size()),
-               "write_idx: expected {} bytes of data for these dimensions, got {}", n, data.size());
-  bool ok = gzwrite(f.get(), header.data(), static_cast<unsigned>(header.size())) ==
-            static_cast<int>(header.size());
-  if (ok && !data.empty())
-    ok = gzwrite(f.get(), data.data(), static_cast<unsigned>(data.size())) ==
-         static_cast<int>(data.size());
-  QTORCH_CHECK(ok, "write_idx: {}: write failed: {}", path, gz_problem(f.get()));
-  QTORCH_CHECK(gzclose(f.release()) == Z_OK, "write_idx: {}: cannot finish the file", path);
+               "write_idx: expected as many data bytes as the dimensions' product, got {} bytes for "
+               "dimensions of product {}",
+               data.size(), n < 0 ? std::string("above that") : std::to_string(n));
+  content.append(data.begin(), data.end());
+  if (gzip) {
+    z_stream z{};
+    QTORCH_CHECK(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK,
+                 "write_idx: {}: cannot start gzip compression", path);
+    std::string packed(deflateBound(&z, content.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(content.data());
+    z.avail_in = static_cast<uInt>(content.size());
+    z.next_out = reinterpret_cast<Bytef*>(packed.data());
+    z.avail_out = static_cast<uInt>(packed.size());
+    const bool done = content.size() <= 0xffffffffu && packed.size() <= 0xffffffffu &&
+                      deflate(&z, Z_FINISH) == Z_STREAM_END;
+    packed.resize(z.total_out);
+    deflateEnd(&z);
+    QTORCH_CHECK(done, "write_idx: {}: gzip compression of {} bytes failed", path, content.size());
+    content = std::move(packed);
+  }
+  try {
+    write_file_atomically(path, content);
+  } catch (const std::exception& e) {
+    QTORCH_FAIL("write_idx: {}", e.what());
+  }
 }
 
 }  // namespace qtorch::data

@@ -1,6 +1,7 @@
 // Loading MNIST-layout folders into tensors.
 #include "qtorch/data/mnist.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "qtorch/core/error.h"
@@ -34,7 +35,8 @@ Dataset load_mnist(const std::string& dir, Split split, const MnistOptions& o) {
   const std::string label_path = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
   QTORCH_CHECK(o.num_classes >= 1 && o.num_classes <= 256,
                "load_mnist: expected num_classes in [1, 256], got {}", o.num_classes);
-  QTORCH_CHECK(!o.normalize || o.std > 0.0f, "load_mnist: expected std > 0, got {}", o.std);
+  QTORCH_CHECK(!o.normalize || (std::isfinite(o.mean) && std::isfinite(o.std) && o.std > 0.0f),
+               "load_mnist: expected a finite mean and a finite std > 0, got mean {} and std {}", o.mean, o.std);
 
   IdxArray labels = read_idx(label_path, 1);
   IdxArray images = read_idx(image_path, 3);
@@ -62,17 +64,17 @@ Dataset load_mnist(const std::string& dir, Split split, const MnistOptions& o) {
     label_data[i] = static_cast<float>(c);
   }
 
-  // One multiply-add per pixel: (p / 255 - mean) / std = p * scale + shift.
-  const float scale = o.normalize ? 1.0f / (255.0f * o.std) : 1.0f / 255.0f;
-  const float shift = o.normalize ? -o.mean / o.std : 0.0f;
+  // Each byte's value once, in float32 as torchvision's ToTensor and Normalize form it:
+  // p / 255, then (that - mean) / std.
+  float value_of[256];
+  for (int p = 0; p < 256; ++p) {
+    const float unit = static_cast<float>(p) / 255.0f;
+    value_of[p] = o.normalize ? (unit - o.mean) / o.std : unit;
+  }
   out.images = empty({n, 1, rows, cols});
   float* dst = out.images.data_ptr();
   const uint8_t* src = images.data.data();
-  if (o.normalize) {
-    for (int64_t i = 0; i < n * pixels; ++i) dst[i] = static_cast<float>(src[i]) * scale + shift;
-  } else {
-    for (int64_t i = 0; i < n * pixels; ++i) dst[i] = static_cast<float>(src[i]) / 255.0f;
-  }
+  for (int64_t i = 0; i < n * pixels; ++i) dst[i] = value_of[src[i]];
   return out;
 }
 

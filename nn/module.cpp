@@ -143,6 +143,18 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
                      find_named(buffers_, name) != buffers_.end() ||
                      find_named(children_, name) != children_.end());
   QTORCH_CHECK(module != nullptr, "register_module: expected a module for '{}', got null", name);
+  // A module that holds this one (or is it) would make the tree a cycle: every walk over it
+  // (parameters(), state_dict(), to()) would never end.
+  std::vector<const Module*> pending{module.get()};
+  std::unordered_set<const Module*> seen;
+  while (!pending.empty()) {
+    const Module* m = pending.back();
+    pending.pop_back();
+    QTORCH_CHECK(m != this, "register_module: '{}' ({}) is this {} or holds it; a module tree cannot hold a cycle",
+                 name, module->type_name(), type_name());
+    if (!seen.insert(m).second) continue;
+    for (const auto& child : m->children_) pending.push_back(child.second.get());
+  }
   children_.emplace_back(name, std::move(module));
 }
 

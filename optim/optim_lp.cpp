@@ -60,8 +60,25 @@ OptimLP::OptimLP(std::shared_ptr<Optimizer> optimizer, const OptimLPOptions& opt
       options_(options) {
   QTORCH_CHECK(options.grad_scaling > 0 && std::isfinite(options.grad_scaling),
                "OptimLP: expected grad_scaling > 0, got {}", options.grad_scaling);
+  // Every quantizer takes every parameter's shape (the momentum buffers have them too).
+  const std::vector<Tensor> params = inner_->parameters();
+  const std::pair<const QuantFn*, const char*> roles[] = {{&options_.weight_quant, "weight"},
+                                                          {&options_.grad_quant, "grad"},
+                                                          {&options_.momentum_quant, "momentum"},
+                                                          {&options_.acc_quant, "acc"}};
+  for (const auto& [q, role] : roles) {
+    if (!*q || !q->check_shape) continue;
+    for (size_t i = 0; i < params.size(); ++i) {
+      try {
+        q->check_shape(params[i].shape());
+      } catch (const Error& e) {
+        QTORCH_FAIL("OptimLP: the {} quantizer does not fit parameter {} of shape {}: {}", role, i,
+                    shape_str(params[i].shape()), e.what());
+      }
+    }
+  }
   NoGradGuard no_grad;
-  for (const Tensor& p : inner_->parameters())
+  for (const Tensor& p : params)
     acc_.push_back(options_.acc_quant ? p.detach().clone() : Tensor());
 }
 

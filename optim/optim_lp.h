@@ -26,8 +26,13 @@ struct QuantFn {
   template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, QuantFn> &&
                                               std::is_invocable_r_v<Tensor, F&, const Tensor&>>>
   QuantFn(F f) : one(std::move(f)) {}  // NOLINT(google-explicit-constructor): a function is a QuantFn
-  QuantFn(std::function<Tensor(const Tensor&)> one_fn, std::function<void(const std::vector<Tensor>&)> each_fn)
-      : one(std::move(one_fn)), each_in_place(std::move(each_fn)) {}
+  QuantFn(std::function<Tensor(const Tensor&)> one_fn, std::function<void(const std::vector<Tensor>&)> each_fn,
+          std::function<void(const Shape&)> check_fn = nullptr)
+      : one(std::move(one_fn)), each_in_place(std::move(each_fn)), check_shape(std::move(check_fn)) {}
+  /// Optional: throws qtorch::Error when the quantizer cannot take a tensor of this shape (a
+  /// block dim past its axes). OptimLP runs it on every parameter's shape when it is made,
+  /// so that a misfit is refused before a step has changed anything.
+  std::function<void(const Shape&)> check_shape;
 
   explicit operator bool() const { return static_cast<bool>(one); }
   Tensor operator()(const Tensor& x) const { return one(x); }

@@ -15,7 +15,8 @@ inline QuantFn quant_fn(const Number& number,
   return QuantFn([number, rounding](const Tensor& x) { return quant::quantize(x, number, rounding); },
                  [number, rounding](const std::vector<Tensor>& xs) {
                    quant::quantize_each_in_place(xs, number, rounding);
-                 });
+                 },
+                 [number, rounding](const Shape& shape) { quant::make_quant_params(number, rounding, shape); });
 }
 
 }  // namespace qtorch::optim

@@ -152,7 +152,10 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
                shape_str(out.strides()));
   if (!fresh_output) out.bump_version();
   NoGradGuard no_grad;
-  const Tensor xc = ops::contiguous(x);
+  // out over x's memory in another layout (a shifted slice) would be written before it is
+  // read: quantize a copy. The very same elements (out = x) are fine, element by element or
+  // block by block.
+  const Tensor xc = ops::overlaps_in_other_layout(x, out) ? ops::clone(x) : ops::contiguous(x);
   const int64_t n = xc.numel();
 
   uint64_t seed = 0, offset = 0;

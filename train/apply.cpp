@@ -140,7 +140,8 @@ optim::QuantFn role_quantizer_fn(const RoleFormat& format, Role role, std::share
     for (const Tensor& x : xs) add_nonzero(x);
     quant::quantize_each_in_place(xs, number, rounding, options());
   };
-  return optim::QuantFn(one, each);
+  auto check = [number, rounding](const Shape& shape) { quant::make_quant_params(number, rounding, shape); };
+  return optim::QuantFn(one, each, check);
 }
 
 LowPrecisionSetup apply_recipe(const Recipe& recipe, const nn::ModulePtr& model, const OptimizerFactory& make_optimizer,

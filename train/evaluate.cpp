@@ -34,7 +34,12 @@ Score RunningScore::read() const {
 Score evaluate(nn::Module& model, const data::Dataset& data, int64_t batch_size,
                Device device) {
   NoGradGuard no_grad;
-  const bool was_training = model.is_training();
+  // The model's mode comes back however evaluation ends (an error included).
+  struct RestoreMode {
+    nn::Module& model;
+    bool was_training;
+    ~RestoreMode() { model.train(was_training); }
+  } restore{model, model.is_training()};
   model.eval();
   data::DataLoader loader(data, {.batch_size = batch_size, .shuffle = false, .device = device});
   nn::CrossEntropyLoss criterion;
@@ -44,7 +49,6 @@ Score evaluate(nn::Module& model, const data::Dataset& data, int64_t batch_size,
     Tensor logits = model(batch.images);
     score.add(criterion(logits, batch.labels), logits, batch.labels);
   }
-  model.train(was_training);
   return score.read();
 }
 

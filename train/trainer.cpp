@@ -312,6 +312,8 @@ Score Trainer::evaluate_averaged(const data::Dataset& train, const data::Dataset
 
 TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& test_given,
                          const TrainerCallbacks& cb) {
+  QTORCH_CHECK(train_given.images.defined() && train_given.labels.defined(),
+               "Trainer::fit: expected a training set with images and labels, got an empty Dataset");
   // On a GPU the data sets move there once: batches are gathered and evaluated on the device.
   const data::Dataset train = train_given.to(options_.device), test = test_given.to(options_.device);
   TrainResult result;

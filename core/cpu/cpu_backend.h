@@ -8,7 +8,7 @@ namespace qtorch::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  float* allocate(int64_t numel) override;
+  float* allocate(int64_t numel, Device device) override;
   void deallocate(float* ptr) override;
   void copy_from_host(const float* host, float* dst, int64_t numel) override;
   void copy_to_host(const float* src, float* host, int64_t numel) override;

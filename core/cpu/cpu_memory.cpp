@@ -73,7 +73,7 @@ bool cacheable(std::size_t bytes) { return bytes <= kMaxCached; }
 
 }  // namespace
 
-float* CpuBackend::allocate(int64_t numel) {
+float* CpuBackend::allocate(int64_t numel, Device) {
   std::size_t bytes = (static_cast<std::size_t>(numel) * sizeof(float) + 63) / 64 * 64;
   if (cacheable(bytes)) {
     if (bytes >= kPageRounded) bytes = (bytes + 4095) / 4096 * 4096;  // more reuse between near sizes

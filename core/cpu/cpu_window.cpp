@@ -139,11 +139,12 @@ void CpuBackend::avg_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
   const float* in = x.data_ptr();
   float* o = out.data_ptr();
   const int64_t planes = g.n * g.c;
-  const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
+  const float window_size = static_cast<float>(g.kh * g.kw);
   parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
     const float* src = in + p * g.h * g.w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow) o[(p * g.out_h + oh) * g.out_w + ow] = avg_pool_window(src, g, oh, ow, inv);
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        o[(p * g.out_h + oh) * g.out_w + ow] = avg_pool_window(src, g, oh, ow, window_size);
   });
 }
 
@@ -151,12 +152,12 @@ void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Window2d& g, 
   const float* go = grad_out.data_ptr();
   float* gi = grad_in.data_ptr();
   const int64_t planes = g.n * g.c;
-  const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
+  const float window_size = static_cast<float>(g.kh * g.kw);
   parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
     float* dst = gi + p * g.h * g.w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const float v = go[(p * g.out_h + oh) * g.out_w + ow] * inv;
+        const float v = go[(p * g.out_h + oh) * g.out_w + ow] / window_size;  // as PyTorch divides
         for (int64_t i = 0; i < g.kh; ++i) {
           const int64_t h = oh * g.stride_h - g.pad_h + i;
           if (h < 0 || h >= g.h) continue;

@@ -8,11 +8,11 @@
 
 namespace qtorch::cuda {
 
-float* CudaBackend::allocate(int64_t numel) {
+float* CudaBackend::allocate(int64_t numel, Device device) {
   QTORCH_CHECK(numel >= 0, "cuda allocate: expected a non-negative size, got {}", numel);
   QTORCH_CHECK(device_count_nothrow() > 0, "cuda: {}", cuda_unavailable_reason());
-  return static_cast<float*>(device_alloc(static_cast<size_t>(numel) * sizeof(float),
-                                          current_device()));
+  // On the tensor's own GPU (the allocator sets it around cudaMalloc), not the current one.
+  return static_cast<float*>(device_alloc(static_cast<size_t>(numel) * sizeof(float), device.index));
 }
 
 void CudaBackend::deallocate(float* ptr) { device_free(ptr); }

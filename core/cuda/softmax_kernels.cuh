@@ -63,8 +63,9 @@ __global__ void softmax_kernel(const float* x, float* out, int64_t rows, int64_t
   for (int64_t c = lane; c < cols; c += width) s += expf(xr[c] - m);
   s = kBlock ? block_all<1>(s) : warp_sum(s);
   if (log) {
-    float lse = m + logf(s);
-    for (int64_t c = lane; c < cols; c += width) yr[c] = xr[c] - lse;
+    // (x - max) - log(sum), as the CPU: exact for large x, where x - (max + log(sum)) rounds.
+    const float log_s = logf(s);
+    for (int64_t c = lane; c < cols; c += width) yr[c] = (xr[c] - m) - log_s;
   } else {
     float inv = 1.0f / s;
     for (int64_t c = lane; c < cols; c += width) yr[c] = expf(xr[c] - m) * inv;

@@ -135,23 +135,23 @@ __global__ void max_pool_backward_kernel(const float* grad_out, const float* ind
 template <class I>
 __global__ void avg_pool_kernel(const float* x, WindowIndex<I> g, float* out) {
   const I total = g.n * g.c * g.out_h * g.out_w;
-  const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
+  const float window_size = static_cast<float>(g.kh * g.kw);
   QTORCH_GRID_LOOP(idx, total) {
     const I ow = idx % g.out_w, oh = idx / g.out_w % g.out_h, nc = idx / (g.out_w * g.out_h);
-    out[idx] = avg_pool_window(x + nc * g.h * g.w, g, oh, ow, inv);
+    out[idx] = avg_pool_window(x + nc * g.h * g.w, g, oh, ow, window_size);
   }
 }
 
 template <class I>
 __global__ void avg_pool_backward_kernel(const float* grad_out, WindowIndex<I> g, float* grad_in) {
   const I total = g.n * g.c * g.h * g.w;
-  const float inv = 1.0f / static_cast<float>(g.kh * g.kw);
+  const float window_size = static_cast<float>(g.kh * g.kw);
   QTORCH_GRID_LOOP(idx, total) {
     const I w = idx % g.w, h = idx / g.w % g.h, nc = idx / (g.w * g.h);
     const I base = nc * g.out_h * g.out_w;
     float acc = grad_in[idx];
-    // __fmul_rn: never contracted into an FMA, so each term is rounded as on the CPU.
-    for_each_window(g, h, w, [&](I oh, I ow) { acc += __fmul_rn(grad_out[base + oh * g.out_w + ow], inv); });
+    // __fdiv_rn: the correctly rounded quotient, as the CPU's (and PyTorch's) division.
+    for_each_window(g, h, w, [&](I oh, I ow) { acc += __fdiv_rn(grad_out[base + oh * g.out_w + ow], window_size); });
     grad_in[idx] = acc;
   }
 }

@@ -344,7 +344,9 @@ __global__ void __launch_bounds__(kThreads)
 
 /// Block floating point: a row's 32 values per thread in registers. Without a bound the
 /// stochastic, counted instance takes 98 registers (2 CUDA blocks per SM); three blocks per
-/// SM cap them at 80, with no spills (ptxas -v, sm_90).
+/// SM cap them at 80. ptxas of nvcc 13.0.88 (sm_90) then spills 12-28 bytes (to L1) in the
+/// counted instances and the uncounted stochastic one; whether that costs more than a third
+/// fewer resident blocks waits for a device run (bench/gpu_quantize, the block rows).
 template <RoundKind K, bool Counting>
 __global__ void __launch_bounds__(kThreads, 3)
     block_segments_kernel(SegmentList list, QuantParams p, uint64_t seed, unsigned long long* counters) {

@@ -1,6 +1,7 @@
 // The autograd engine: accumulation, hooks, retain_graph, no_grad, deep graphs, errors.
 #include <gtest/gtest.h>
 
+#include "qtorch/autograd/node.h"
 #include "qtorch/qtorch.h"
 
 using namespace qtorch;
@@ -136,4 +137,57 @@ TEST(Engine, StoredGradientsNeverAlias) {
   sum(v.transpose(0, 1) * 2.0f).backward();
   EXPECT_TRUE(v.grad().is_contiguous());
   EXPECT_EQ(v.grad().to_vector(), (std::vector<float>{2, 2, 2, 2}));
+}
+
+TEST(Engine, AGradientOfTheWrongShapeFromACustomOpIsAnError) {
+  // It was summed "to the input's shape" through a view past its storage (a crash or garbage).
+  Tensor x = zeros({2, 3}).requires_grad_();
+  Tensor y = record("badop", ops::unary(UnaryOp::Neg, x), {x},
+                    [](const Tensor&, const Node&) -> Grads { return {ones({5})}; });
+  try {
+    sum(y).backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("backward: 'badop' returned a gradient of shape [5] for its input 0 of "
+                                         "shape [2, 3]"),
+              std::string::npos)
+        << e.what();
+  }
+  // A gradient that broadcasts to the input is summed back to it, as before.
+  Tensor z = record("broadcast_grad", ops::unary(UnaryOp::Neg, x), {x},
+                    [](const Tensor&, const Node&) -> Grads { return {ones({4, 2, 3})}; });
+  sum(z).backward();
+  EXPECT_EQ(x.grad().to_vector(), std::vector<float>(6, 4.0f));
+}
+
+TEST(Engine, UndefinedTensorsAndZeroDimensionalReductions) {
+  EXPECT_THROW((void)Tensor().is_leaf(), Error);
+  EXPECT_THROW((void)Tensor().detach(), Error);
+  Tensor s = full({}, 2.0f).requires_grad_();
+  Tensor m = max(s, {0});
+  EXPECT_EQ(m.shape(), Shape{});
+  sum(s, {0}).backward();
+  EXPECT_EQ(s.grad().item(), 1.0f);
+  mean(s, {-1}).backward();
+  EXPECT_EQ(s.grad().item(), 2.0f);
+  EXPECT_THROW(sum(s, {1}), Error);
+}
+
+TEST(Engine, MeanDividesTheSumByTheCount) {
+  // As PyTorch's mean and mean_backward: sum / n and g / n, which differ in the last bit from
+  // products with 1 / n where n is not a power of 2.
+  manual_seed(5);
+  Tensor x = randn({400, 3}).requires_grad_();
+  const std::vector<float> sums = sum(x.detach(), {1}).to_vector();
+  Tensor m = mean(x, {1});
+  const std::vector<float> got = m.to_vector();
+  int differs_from_product = 0;
+  for (int r = 0; r < 400; ++r) {
+    const float s = sums[r];
+    EXPECT_EQ(got[r], s / 3.0f) << r;
+    differs_from_product += s / 3.0f != s * (1.0f / 3.0f);
+  }
+  EXPECT_GT(differs_from_product, 0);
+  m.backward(full({400}, 0.7f));
+  EXPECT_EQ(x.grad().to_vector()[0], 0.7f / 3.0f);
 }

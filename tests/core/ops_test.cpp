@@ -158,6 +158,31 @@ TEST(Ops, Pooling) {
   EXPECT_THROW(max_pool2d(zeros({1, 4, 4}), {}), Error);
 }
 
+TEST(Ops, AveragePoolDividesTheWindowSumByItsSize) {
+  // As PyTorch: sum / 9, which differs in the last bit from sum * (1 / 9) for some sums.
+  manual_seed(3);
+  const Tensor x = randn({2, 3, 7, 7});
+  const std::vector<float> v = x.to_vector();
+  const std::vector<float> got = avg_pool2d(x, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}).to_vector();
+  int differs_from_product = 0;
+  for (int64_t p = 0; p < 6; ++p)
+    for (int64_t oh = 0; oh < 3; ++oh)
+      for (int64_t ow = 0; ow < 3; ++ow) {
+        float sum = 0.0f;
+        for (int64_t i = 0; i < 3; ++i)
+          for (int64_t j = 0; j < 3; ++j) sum += v[(p * 7 + oh * 2 + i) * 7 + ow * 2 + j];
+        const float want = sum / 9.0f;
+        EXPECT_EQ(got[(p * 3 + oh) * 3 + ow], want);
+        differs_from_product += want != sum * (1.0f / 9.0f);
+      }
+  EXPECT_GT(differs_from_product, 0);  // the case the division is for occurs here
+  // Backward: each window's gradient share is g / 9.
+  Tensor xg = x.detach().requires_grad_();
+  Tensor y = avg_pool2d(xg, {.kernel_h = 3, .kernel_w = 3, .stride_h = 3, .stride_w = 3});
+  y.backward(full(y.shape(), 1.1f));
+  EXPECT_EQ(xg.grad().to_vector()[0], 1.1f / 9.0f);
+}
+
 // An input smaller than the window made (in - k) / stride + 1 truncate to 1: a 1x1 output
 // whose 2x2 window read past the input (heap-buffer-overflow in max_pool_2x2).
 TEST(Ops, WindowLargerThanInputIsRejected) {
@@ -182,6 +207,14 @@ TEST(Ops, WindowLargerThanInputIsRejected) {
                "conv2d: expected an input of at least 5x5 (padded by 0x0) for the 5x5 window, got input [1, 1, 4, 4]");
   expect_error([&] { conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 3, 3}), Tensor(), {.dil_h = 2, .dil_w = 2}); },
                "for the 5x5 window");
+  expect_error([&] { conv2d(zeros({1, 3, 4, 4}), zeros({2, 3, 0, 3})); },
+               "conv2d: expected a kernel of at least 1x1, got weight [2, 3, 0, 3]");
+  expect_error([&] { conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 3, 3}), Tensor(), {.pad_h = int64_t{1} << 62}); },
+               "conv2d: expected kernel, padding, dilation and stride below 2^31");
+  expect_error([&] { conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 3, 3}), Tensor(), {.dil_h = int64_t{1} << 62}); },
+               "conv2d: expected kernel, padding, dilation and stride below 2^31");
+  expect_error([&] { ops::max_pool2d(zeros({1, 1, 3, 3}), {.kernel_h = 2, .kernel_w = 2, .pad_h = int64_t{1} << 62}); },
+               "max_pool2d: expected kernel >= 1, stride >= 0, 0 <= padding <= kernel/2");
   // Exactly the window, or smaller but padded up to it, is fine.
   EXPECT_EQ(ops::max_pool2d(zeros({1, 1, 2, 2}), k2).first.shape(), (Shape{1, 1, 1, 1}));
   EXPECT_EQ(conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 5, 5}), Tensor(), {.pad_h = 1, .pad_w = 1}).shape(),

@@ -1,6 +1,10 @@
 // Tensor basics: factories, views sharing storage, strides, copies, printing, errors.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
+#include <limits>
+
 #include "qtorch/core/error.h"
 #include "qtorch/core/tensor.h"
 #include "qtorch/qtorch.h"
@@ -139,6 +143,86 @@ TEST(Tensor, InPlaceUpdateFromAnOverlappingViewOfItself) {
   Tensor c = Tensor::from_vector({1, 2}, {2});
   c.copy_(c);
   EXPECT_EQ(c.to_vector(), (std::vector<float>{1, 2}));
+}
+
+TEST(Tensor, CopyFromAnotherLayoutOfTheSameMemoryReadsTheOldValues) {
+  // As PyTorch: the result of copying from a temporary (by hand), not a half-overwritten source.
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3});
+  x.copy_(x.t());
+  EXPECT_EQ(x.to_vector(), (std::vector<float>{1, 4, 7, 2, 5, 8, 3, 6, 9}));
+  Tensor b = Tensor::from_vector({1, 2, 3, 4, 5}, {5});
+  b.slice(0, 1, 5).copy_(b.slice(0, 0, 4));
+  EXPECT_EQ(b.to_vector(), (std::vector<float>{1, 1, 2, 3, 4}));
+  Tensor c = Tensor::from_vector({1, 2, 3, 4, 5}, {5});
+  c.slice(0, 0, 4).copy_(c.slice(0, 1, 5));
+  EXPECT_EQ(c.to_vector(), (std::vector<float>{2, 3, 4, 5, 5}));
+  Tensor d = Tensor::from_vector({1, 2, 3, 4}, {4});  // disjoint halves of one storage
+  d.slice(0, 2, 4).copy_(d.slice(0, 0, 2));
+  EXPECT_EQ(d.to_vector(), (std::vector<float>{1, 2, 1, 2}));
+  Tensor e = Tensor::from_vector({1, 2, 3, 4, 5}, {5});
+  e.slice(0, 1, 5).add_(e.slice(0, 0, 4));
+  EXPECT_EQ(e.to_vector(), (std::vector<float>{1, 3, 5, 7, 9}));
+}
+
+TEST(Tensor, WritesThroughRepeatedElementsAreRefused) {
+  // Several elements of an expanded tensor are one memory location: a copy or an add into it
+  // would keep only the last value (PyTorch refuses the same).
+  Tensor b = zeros({1});
+  for (auto write : std::vector<std::function<void()>>{
+           [&] { b.expand({3}).copy_(Tensor::from_vector({1, 2, 3}, {3})); },
+           [&] { b.expand({3}).add_(Tensor::from_vector({1, 2, 3}, {3})); },
+           [&] { b.expand({3}).mul_(Tensor::from_vector({1, 2, 3}, {3})); }}) {
+    try {
+      write();
+      FAIL() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("more than one element of the written tensor"), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(b.item(), 0.0f);
+  b.expand({3}).fill_(2.0f);  // one value for every element: fine
+  EXPECT_EQ(b.item(), 2.0f);
+}
+
+TEST(Tensor, TakeRowsIntoItsOwnMemoryReadsTheOldRows) {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3});
+  ops::take_rows_into(x, std::vector<int64_t>{2, 1, 0}, x);
+  EXPECT_EQ(x.to_vector(), (std::vector<float>{7, 8, 9, 4, 5, 6, 1, 2, 3}));
+  Tensor y = Tensor::from_vector({1, 2, 3, 4, 5, 6, 7, 8}, {4, 2});
+  ops::take_rows_into(y, std::vector<int64_t>{0, 1, 2}, y.slice(0, 1, 4));
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{1, 2, 1, 2, 3, 4, 5, 6}));
+}
+
+TEST(Tensor, AxisOpsOnZeroDimensionalTensorsAndHugeArguments) {
+  const Tensor s = full({}, 1.0f);
+  const auto fails_with = [](auto&& f, const std::string& want) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error containing '" << want << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+    }
+  };
+  fails_with([&] { (void)s.size(0); }, "size: expected a tensor with at least 1 dimension");
+  fails_with([&] { (void)s.size(-1); }, "size: expected a tensor with at least 1 dimension");
+  fails_with([&] { (void)s.slice(0, 0, 1); }, "slice: expected a tensor with at least 1 dimension");
+  fails_with([&] { (void)s.narrow(0, 0, 1); }, "narrow: expected a tensor with at least 1 dimension");
+  EXPECT_EQ(s.squeeze(0).shape(), Shape{});  // as PyTorch: the tensor unchanged
+  EXPECT_EQ(s.squeeze(-1).item(), 1.0f);
+  fails_with([&] { (void)s.squeeze(1); }, "squeeze: expected axis in [-1, 0], got 1");
+
+  const Tensor a = arange(0, 6).reshape({2, 3});
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(a.slice(1, 0, 3, huge).shape(), (Shape{2, 1}));  // one element: no overflow
+  EXPECT_EQ(a.slice(1, 0, 3, huge).to_vector(), (std::vector<float>{0, 3}));
+  EXPECT_EQ(a.slice(1, std::numeric_limits<int64_t>::min(), huge).shape(), (Shape{2, 3}));
+  fails_with([&] { (void)a.narrow(1, 1, huge); }, "narrow: expected [start, start + length) within [0, 3]");
+  fails_with([&] { (void)Tensor::from_vector({7}, {1}).expand({-5}); }, "expand: expected sizes >= 0");
+  fails_with([&] { (void)a.expand({2, -3}); }, "expand: expected sizes >= 0");
+  fails_with([&] { (void)arange(0, 1e30f); }, "arange: expected fewer than 2^62 elements");
+  fails_with([&] { (void)arange(0, INFINITY); }, "arange: expected a finite start and end");
+  fails_with([&] { (void)Device::parse("cuda:99999999999999"); }, "device: expected 'cpu', 'cuda' or 'cuda:N'");
 }
 
 // Shapes whose element count overflows int64 were wrapped into small allocations that

@@ -59,12 +59,12 @@ TEST(CudaRuntime, RoundTripIsExact) {
 TEST(CudaRuntime, AllocatorReusesFreedBlocks) {
   QTORCH_REQUIRE_CUDA();
   Backend& be = backend_for(kGpu);
-  float* p = be.allocate(1000);
+  float* p = be.allocate(1000, kGpu);
   ASSERT_NE(p, nullptr);
   cuda::MemoryStats before = cuda::memory_stats(0);
   be.deallocate(p);
   EXPECT_EQ(cuda::memory_stats(0).allocated, before.allocated - 4096);  // 4000 bytes -> 4096
-  float* q = be.allocate(1000);
+  float* q = be.allocate(1000, kGpu);
   EXPECT_EQ(q, p) << "a freed block of the same bucket is handed out again";
   EXPECT_EQ(cuda::memory_stats(0).cuda_mallocs, before.cuda_mallocs);
   be.deallocate(q);
@@ -75,7 +75,7 @@ TEST(CudaRuntime, AllocatorReusesFreedBlocks) {
 TEST(CudaRuntime, OutOfMemoryIsAQtorchError) {
   QTORCH_REQUIRE_CUDA();
   try {
-    backend_for(kGpu).allocate(int64_t{1} << 42);  // 16 TiB
+    backend_for(kGpu).allocate(int64_t{1} << 42, kGpu);  // 16 TiB
     FAIL() << "expected qtorch::Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("out of memory"), std::string::npos) << e.what();

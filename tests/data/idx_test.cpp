@@ -213,5 +213,33 @@ TEST(Idx, WriteIdxRoundTrip) {
   EXPECT_THROW(write_idx(dir.file("bad"), {2, 2}, data, false), Error);
 }
 
+TEST(Idx, WriteIdxChecksFirstAndReplacesTheFileWhole) {
+  // A bad call left an empty file where a good one was (it opened the file first).
+  ScratchDir dir("idx");
+  const std::string path = dir.file("keep");
+  write_idx(path, {3}, {1, 2, 3}, false);
+  EXPECT_THROW(write_idx(path, {4}, {1, 2, 3}, false), Error);
+  EXPECT_THROW(write_idx(path, {}, {}, false), Error);
+  try {
+    write_idx(path, {0xffffffffLL, 0xffffffffLL, 3}, {1, 2, 3}, true);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("got 3 bytes for dimensions of product above that"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(read_idx(path, 1).data, (std::vector<uint8_t>{1, 2, 3}));
+  // The write goes through a temporary beside the file, renamed over it: a failed rename (onto
+  // a folder) leaves no temporary behind.
+  ScratchDir target("idx");
+  EXPECT_THROW(write_idx(target.str(), {2}, {7, 8}, false), Error);
+  ScratchDir sub("idx");
+  EXPECT_THROW(read_idx(sub.str(), 1), Error);  // a folder: "not a regular file"
+  try {
+    read_idx(sub.str(), 1);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace qtorch::data

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "qtorch/core/error.h"
 #include "tests/data/idx_file.h"
 
@@ -48,6 +50,26 @@ TEST(Mnist, LoadsAndScales) {
   EXPECT_EQ(test.size(), 4);
 }
 
+TEST(Mnist, NormalisesEveryByteAsTorchvisionAndRefusesNonFiniteStatistics) {
+  ScratchDir dir("mnist");
+  write_split(dir, "train", 1, false);  // pixel j = j mod 256: every byte value
+  const MnistOptions o{.normalize = true, .mean = 0.2860f, .std = 0.3530f};
+  const std::vector<float> px = load_mnist(dir.str(), Split::Train, o).images.to_vector();
+  for (uint32_t j = 0; j < 256; ++j) {
+    const float unit = static_cast<float>(j) / 255.0f;
+    EXPECT_EQ(px[j], (unit - o.mean) / o.std) << j;
+  }
+  for (const MnistOptions bad : {MnistOptions{.normalize = true, .mean = NAN}, MnistOptions{.normalize = true, .std = INFINITY},
+                                 MnistOptions{.normalize = true, .std = NAN}, MnistOptions{.normalize = true, .std = 0.0f}}) {
+    try {
+      load_mnist(dir.str(), Split::Train, bad);
+      ADD_FAILURE() << "expected an error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("expected a finite mean and a finite std > 0"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Mnist, NormalisesAndLimits) {
   ScratchDir dir("mnist");
   write_split(dir, "train", 12, true);
@@ -55,8 +77,9 @@ TEST(Mnist, NormalisesAndLimits) {
   Dataset d = load_mnist(dir.str(), Split::Train, o);
   ASSERT_EQ(d.size(), 5);
   std::vector<float> px = d.images.to_vector();
-  EXPECT_NEAR(px[0], (0 / 255.0f - 0.5f) / 0.25f, 1e-5);
-  EXPECT_NEAR(px[4 * kPixels + 5], (45 / 255.0f - 0.5f) / 0.25f, 1e-5);
+  // torchvision's ToTensor and Normalize, in float32: p / 255, then (that - mean) / std.
+  EXPECT_EQ(px[0], (0 / 255.0f - 0.5f) / 0.25f);
+  EXPECT_EQ(px[4 * kPixels + 5], (45 / 255.0f - 0.5f) / 0.25f);
   o.limit = 100;  // more than there are: all of them
   EXPECT_EQ(load_mnist(dir.str(), Split::Train, o).size(), 12);
 }

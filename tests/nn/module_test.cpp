@@ -212,3 +212,23 @@ TEST(Module, SharedLayerGivesItsParametersOnce) {
   // Loading its own state dict (both names, the same values) works.
   EXPECT_NO_THROW(model->load_state_dict(model->state_dict()));
 }
+
+TEST(Module, ATreeWithACycleIsRefused) {
+  // parameters() and every other walk never ended (a stack overflow).
+  auto s = std::make_shared<nn::Sequential>();
+  EXPECT_THROW(s->register_module<nn::Module>("self", s), Error);
+  auto inner = std::make_shared<nn::Sequential>();
+  s->register_module<nn::Module>("inner", inner);
+  try {
+    inner->register_module<nn::Module>("outer", s);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a module tree cannot hold a cycle"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(s->parameters().empty());
+  // The same module twice (not a cycle) is fine.
+  auto leaf = std::make_shared<nn::Linear>(2, 2);
+  inner->register_module<nn::Module>("a", leaf);
+  inner->register_module<nn::Module>("b", leaf);
+  EXPECT_EQ(s->parameters().size(), 2u);
+}

@@ -118,5 +118,24 @@ TEST(QuantizeEach, RejectsAMaskAndUndefinedTensors) {
   EXPECT_EQ(x.item(), 1.0f);
 }
 
+TEST(QuantizeInto, AnOutOverlappingTheInputInAnotherLayoutGivesTheInputsQuantization) {
+  // out a shifted slice of x's memory was written before x was read (every format).
+  manual_seed(11);
+  const Tensor x = randn({1040});
+  for (const Number& number : {Number(FixedPoint{8, 4}), Number(formats::bf16()), Number(BlockFloatingPoint{6, -1}),
+                               Number(formats::mxfp4()), Number(formats::nvfp4())}) {
+    for (int64_t shift : {1, 5, 17, 40}) {
+      for (int direction : {1, -1}) {
+        Tensor b = x.clone();
+        const Tensor in = direction > 0 ? b.slice(0, 0, 1000) : b.slice(0, shift, 1000 + shift);
+        const Tensor out = direction > 0 ? b.slice(0, shift, 1000 + shift) : b.slice(0, 0, 1000);
+        const Tensor want = quantize(in.clone(), number, Rounding::Nearest);
+        quantize_into(in, out, number, Rounding::Nearest);
+        EXPECT_EQ(out.to_vector(), want.to_vector()) << to_string(number) << " shift " << shift;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qtorch::quant::test

@@ -14,7 +14,7 @@
 // - Provided: the keywords, dim3, float4, threadIdx/blockIdx/blockDim/gridDim, __syncthreads,
 //   __reduce_add_sync and __reduce_max_sync (unsigned), __shfl_xor_sync and __shfl_down_sync
 //   (any type of up to 8 bytes) over whole warps, atomicAdd and atomicMin (unsigned long
-//   long) and atomicMax (unsigned), __fadd_rn and __fmul_rn, cudaStream_t as a type, and
+//   long) and atomicMax (unsigned), __fadd_rn, __fmul_rn and __fdiv_rn, cudaStream_t as a type, and
 //   Launch, the CPU's counterpart of cuda::QueuedLaunch (core/cuda/queued_launch.cuh). fmaf,
 //   expf and the other math functions are the C library's. Not provided: other shuffles,
 //   votes, textures, streams.
@@ -80,6 +80,7 @@ inline float __fmul_rn(float a, float b) {
   volatile float r = a * b;
   return r;
 }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 
 inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
   return std::atomic_ref<unsigned long long>(*address).fetch_add(value);

@@ -35,6 +35,38 @@ TrainerOptions small_options(int64_t epochs) {
   return {.epochs = epochs, .batch_size = 16, .optimizer = {.lr = 0.1, .momentum = 0.9}, .eval_batch_size = 32};
 }
 
+TEST(Trainer, BadInputIsRefusedBeforeAnythingChanges) {
+  // A weight format that does not fit a parameter (block dim 3 of a [2] bias) was found by the
+  // first step, after the SGD update had changed the weights; now when the trainer is made.
+  Recipe r = preset("fp32");
+  r[Role::Weight] = parse_role_format("block:8:3", "nearest");
+  try {
+    Trainer t(models::mlp({4, 8, 2}), r, small_options(1));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("OptimLP: the weight quantizer does not fit parameter 0 of shape [8, 4]"),
+              std::string::npos)
+        << e.what();
+  }
+  manual_seed(1);
+  Trainer t(models::mlp({4, 8, 2}), preset("fp32"), small_options(1));
+  try {
+    t.fit(data::Dataset{}, separable());
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Trainer::fit: expected a training set with images and labels"),
+              std::string::npos)
+        << e.what();
+  }
+  // Evaluation that fails (labels past the model's 2 logits) gives the model its mode back.
+  data::Dataset three = separable();
+  three.labels = full({64}, 2.0f);
+  three.num_classes = 3;
+  t.model().train();
+  EXPECT_THROW(t.evaluate(three), Error);
+  EXPECT_TRUE(t.model().is_training());
+}
+
 TEST(Trainer, LearnsAndReportsEveryEpoch) {
   const data::Dataset d = separable();
   manual_seed(1);
