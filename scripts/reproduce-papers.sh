@@ -87,7 +87,8 @@ if [ "$publish" = 1 ]; then
   mkdir -p docs/papers
   # The commit the results came from (every part's JSON records it), not the one publishing them.
   commit=$(for part in "${order[@]}"; do
-             grep -o '"commit": "[^"]*"' "$out/$part.json" 2>/dev/null | head -1 | cut -d'"' -f4 | cut -c1-12
+             grep -o '"commit": "[^"]*"' "$out/$part.json" 2>/dev/null | head -1 | cut -d'"' -f4 |
+               sed -E 's/^([0-9a-f]{12})[0-9a-f]*/\1/'  # 12 hex digits, keeping "-dirty"
            done | sort -u | paste -sd, - | sed 's/,/, /g')
   commit=${commit:-unknown}
   {

@@ -179,7 +179,7 @@ PartResult run_8a(const RunOptions& o, const Data&) {
       "chunk-based accumulation and floating point stochastic rounding");
   p.claim = "Accumulating a long dot product in fp16 loses the small terms once the running sum is large "
             "(swamping); chunk-based accumulation (sums of 64 products, then a sum of the chunk sums) keeps the "
-            "error near one rounding of fp16. Kahan summation in fp16 (part 8's third claim, not Wang's) does too.";
+            "error within about ten roundings of fp16 (the criterion's bound). Kahan summation in fp16 (part 8's third claim, not Wang's) does too.";
   const int seeds = o.seeds ? o.seeds : (o.quick ? 1 : kSeeds);
   p.recipe = fmt::format("{} dot products per length and seed, {}; x_k in [0, 1) (positive terms) or [-1, 1) (zero "
                          "mean), y_k in [0, 1); products exact (no multiply format), accumulated by qmatmul in "
@@ -192,6 +192,7 @@ PartResult run_8a(const RunOptions& o, const Data&) {
   for (int s = 0; s < seeds; ++s) {
     errors.emplace_back();
     for (int64_t n : kLengths) errors.back().push_back(swamp_errors(n, o.seed_base + uint64_t(s)));
+    p.seeds.push_back(o.seed_base + uint64_t(s));
   }
   auto over_seeds = [&](size_t li, bool positive, size_t acc) {
     std::vector<double> v;

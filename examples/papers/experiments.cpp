@@ -206,10 +206,11 @@ std::string seeds_text(const RunOptions& o, int seeds, int default_seeds) {
   return s;
 }
 
-std::string abstract_figure(const std::string& where, const std::string& quote) {
-  return fmt::format("Abstract (checked at {}): \"{}\". Its tables could not be checked: the search tools of this "
-                     "project return only the beginning of each stored page, so no figure from the paper's tables is "
-                     "quoted here.",
+std::string abstract_figure(const std::string& where, const std::string& quote, const std::string& results) {
+  if (!results.empty()) return fmt::format("Abstract (checked at {}): \"{}\". {}", where, quote, results);
+  return fmt::format("Abstract (checked at {}): \"{}\". Its tables could not be checked: the stored copies of the "
+                     "paper that this project's search tools reach hold only its first page, and no copy of its result "
+                     "tables turned up elsewhere, so no figure from them is quoted here.",
                      where, quote);
 }
 

@@ -102,9 +102,10 @@ Panel test_loss_panel(const ArmSet& set, const std::vector<std::string>& names =
 /// The test accuracy per epoch of the named arms (all when empty): mean over seeds, +- sd band.
 Panel test_accuracy_panel(const ArmSet& set, const std::vector<std::string>& names = {});
 
-/// PartResult::paper_figure for a paper whose headline claim we could check only in its abstract:
-/// "Abstract (checked at <where>): \"<quote>\". Its tables could not be checked here: ...".
-std::string abstract_figure(const std::string& where, const std::string& quote);
+/// PartResult::paper_figure: "Abstract (checked at <where>): \"<quote>\"." followed by `results`, the
+/// paper's result figures with where they were checked, or, when it is empty, a sentence saying
+/// that its tables could not be checked.
+std::string abstract_figure(const std::string& where, const std::string& quote, const std::string& results = "");
 
 /// Fixed point <wl, fl> with clamping.
 qtorch::Number fix(int wl, int fl);

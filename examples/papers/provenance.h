@@ -9,8 +9,8 @@
 namespace qrepro {
 
 /// {"commit": "<sha>[-dirty]" or "unknown", "date": "2026-12-05T01:02:03Z", "threads": N,
-/// "command": "qrepro 1a --seeds 5"}. The commit is read with git from the source tree the
-/// program was built from; "unknown" when git or the tree is missing.
+/// "command": "qrepro 1a --seeds 5"}. The commit is the one the program was built from (read
+/// with git at build time, not when it runs); "unknown" when git or the tree was missing.
 nlohmann::json provenance(int argc, char** argv, int threads);
 
 }  // namespace qrepro

@@ -85,7 +85,7 @@ nlohmann::json to_json(const PartResult& p, const nlohmann::json& provenance) {
   }
   nlohmann::json arms = nlohmann::json::array();
   for (const auto& a : p.arms) arms.push_back(to_json(a));
-  std::set<uint64_t> seeds;
+  std::set<uint64_t> seeds(p.seeds.begin(), p.seeds.end());
   for (const auto& a : p.arms) seeds.insert(a.config.training.seed);
   nlohmann::json prov = provenance;
   prov["seeds"] = std::vector<uint64_t>(seeds.begin(), seeds.end());

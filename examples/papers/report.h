@@ -56,6 +56,7 @@ struct PartResult {
   std::vector<std::string> notes;
   std::vector<Panel> panels;
   std::vector<ArmResult> arms;  ///< every run, all seeds
+  std::vector<uint64_t> seeds;  ///< seeds of runs that are not training arms (8a's dot products)
   double seconds = 0;
 
   bool pass() const;
