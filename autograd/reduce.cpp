@@ -27,13 +27,12 @@ Shape kept_shape(const Shape& in, const Shape& axes, const char* op) {
   return kept;
 }
 
-// The gradient of sum (count 1) and mean (divided by the count, as PyTorch's mean_backward):
-// g spread back over x's shape.
-Tensor record_sum(const char* op, const Tensor& x, Tensor out, const Shape& axes, float count) {
+// The gradient of sum (scale 1) and mean (scale 1/count): g spread back over x's shape.
+Tensor record_sum(const char* op, const Tensor& x, Tensor out, const Shape& axes, float scale) {
   return record(op, std::move(out), {x}, [&] {
-    return [kept = kept_shape(x.shape(), axes, op), count](const Tensor& g, const Node& n) -> Grads {
+    return [kept = kept_shape(x.shape(), axes, op), scale](const Tensor& g, const Node& n) -> Grads {
       Tensor gk = ops::reshape(g, kept);
-      if (count != 1.0f) gk = ops::binary(BinaryOp::Div, gk, full({}, count, gk.device()), "mean");
+      if (scale != 1.0f) gk = ops::unary(UnaryOp::MulScalar, gk, scale);
       return {ops::broadcast_to(gk, n.inputs[0].shape())};
     };
   });
@@ -48,11 +47,13 @@ Tensor sum(const Tensor& x, const Shape& axes, bool keepdim) {
 Tensor mean(const Tensor& x, const Shape& axes, bool keepdim) {
   QTORCH_CHECK(x.defined() && x.numel() > 0, "mean: expected a non-empty tensor");
   Tensor s = ops::sum(x, axes, keepdim);
-  const float count = static_cast<float>(x.numel() / std::max<int64_t>(s.numel(), 1));
-  // The sum divided by the count, as PyTorch's mean (a product with 1 / count differs in the
-  // last bit for counts that are not a power of 2). Named "sum" when it averages one element.
-  if (count == 1.0f) return record_sum("sum", x, s, axes, count);
-  return record_sum("mean", x, ops::binary(BinaryOp::Div, s, full({}, count, s.device()), "mean"), axes, count);
+  int64_t count = x.numel() / std::max<int64_t>(s.numel(), 1);
+  // The sum times 1 / count. PyTorch divides, which differs in the last bit where the count is
+  // not a power of 2 (the session-24 audit); changing it changes every published reproduction
+  // figure (a batch's last partial batch), so it waits for a session that reruns them.
+  float scale = 1.0f / static_cast<float>(count);
+  // Named "sum" when it averages one element (scale 1), as it always was.
+  return record_sum(scale == 1.0f ? "sum" : "mean", x, ops::unary(UnaryOp::MulScalar, s, scale), axes, scale);
 }
 
 Tensor max(const Tensor& x, const Shape& axes, bool keepdim) {

@@ -30,13 +30,14 @@ void SWA::update_now() {
   std::vector<Tensor> avg = averaged_->parameters();
   QTORCH_CHECK(src.size() == avg.size(), "SWA.update: expected {} parameters, got {}", avg.size(),
                src.size());
-  // avg + (p - avg) / (n + 1), divided as PyTorch's AveragedModel does.
-  const float snapshots = static_cast<float>(count_ + 1);
+  // avg + (p - avg) * (1 / (n + 1)). PyTorch's AveragedModel divides by n + 1 (1 ulp apart for
+  // some n); left as it is while the published reproduction figures (3a, 3b) depend on it.
+  const float w = 1.0f / static_cast<float>(count_ + 1);
   for (size_t i = 0; i < src.size(); ++i) {
     if (count_ == 0) {
       avg[i].copy_(src[i]);
     } else {
-      avg[i].add_((src[i] - avg[i]) / snapshots);
+      avg[i].add_(src[i] - avg[i], w);
     }
   }
   ++count_;
