@@ -119,6 +119,13 @@ TEST(CudaSoftmax, SoftmaxAndLogSoftmax) {
     parity::expect_close(ops::softmax(x, -1, true), ops::softmax(g, -1, true), 1e-6f, 2e-5f,
                          "log_softmax " + where);
   }
+  // Logits near 1e3 and 2e4: both devices keep x - max exact (an error of 1e-3 on the GPU
+  // before, where it rounded max + log(sum) at the logits' magnitude).
+  for (const float centre : {1000.0f, 20000.0f}) {
+    Tensor big = parity::random_cpu({64, 10}, seed++, centre - 1.0f, centre + 1.0f);
+    parity::expect_close(ops::softmax(big, -1, true), ops::softmax(big.to(kGpu), -1, true), 1e-6f, 2e-5f,
+                         fmt::format("log_softmax of logits near {}", centre));
+  }
   // Over a non-last axis (the ops layer moves it last).
   Tensor x = parity::random_cpu({4, 9, 3}, 300);
   parity::expect_close(ops::softmax(x, 1, false), ops::softmax(x.to(kGpu), 1, false), 1e-5f, 1e-7f,
