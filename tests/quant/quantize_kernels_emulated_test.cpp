@@ -255,6 +255,59 @@ TEST(QuantizeKernelsEmulated, ListsInOneLaunchGiveTheCpuBits) {
     }
 }
 
+TEST(QuantizeKernelsEmulated, ListsLongerThanOneLaunchGiveTheCpuBits) {
+  // 60 tensors, more than one launch's segments: the list flushes in the middle. Warp rows (13
+  // rows), block rows of 2048 from registers, rows read twice (7 columns, misaligned), single
+  // element blocks, rows past 8192 that run alone, one-warp rows; the session-24 audit's case.
+  const Shape kinds[] = {{13, 64}, {3, 2048}, {5, 7}, {9}, {2, 9000}, {1, 4}};
+  const Number number = BlockFloatingPoint{.wl = 6, .dim = 0};
+  for (Rounding r : {Rounding::Stochastic, Rounding::Nearest}) {
+    std::vector<Shape> shapes;
+    std::vector<Tensor> cpu;
+    std::vector<HostBuffer> host;
+    for (int i = 0; i < 60; ++i) {
+      shapes.push_back(kinds[i % 6]);
+      const std::vector<float> v = mixed(numel_of(shapes.back()), 7 + static_cast<uint32_t>(i));
+      cpu.push_back(Tensor::from_vector(v, shapes.back()));
+      host.emplace_back(v, i % 7 == 3 ? 1 : 0);
+    }
+    Generator g(kSeed);
+    QuantStats stats;
+    quantize_each_in_place(cpu, number, r, {.generator = &g, .stats = &stats});
+    std::vector<QuantizeListItem> items;
+    uint64_t offset = 0;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const int64_t n = numel_of(shapes[i]);
+      const QuantParams p = make_quant_params(number, r, shapes[i]);
+      items.push_back({host[i].data(), n, p, p.kind == RoundKind::Stochastic ? offset : 0});
+      if (p.kind == RoundKind::Stochastic) offset += static_cast<uint64_t>((n + 3) / 4);
+    }
+    unsigned long long counts[2] = {0, 0};
+    int launches = 0;
+    std::vector<std::vector<uint32_t>> scratch;
+    kernels::quantize_list_in_segments(
+        items, kSeed, counts,
+        [&](auto kernel, dim3 grid, dim3 threads, const auto&... args) {
+          ++launches;
+          cuda_emulation::launch(kernel, grid, threads, args...);
+        },
+        [&](const QuantizeListItem& item) {  // a row past 8192: on its own, as the host code runs it
+          kernels::run_quantize(
+              item.x, item.x, nullptr, item.n, item.p, kSeed, item.offset, counts, {}, 1,
+              [&](int64_t c) {
+                scratch.emplace_back(static_cast<size_t>(c), 0u);
+                return scratch.back().data();
+              },
+              cuda_emulation::Launch{.shared_capacity = sizeof(block_maxima_kernels::block_maxima_shared)});
+        });
+    EXPECT_GE(launches, 2) << "the list should take more than one launch";
+    const std::string label = std::string("60 tensors ") + rounding_name(r);
+    for (size_t i = 0; i < shapes.size(); ++i)
+      expect_same_bits(host[i].values(), cpu[i].to_vector(), label + " item " + std::to_string(i));
+    expect_counts(counts, stats, label);
+  }
+}
+
 TEST(QuantizeKernelsEmulated, TwoPassBlockLayoutsGiveTheCpuBits) {
   // Blocks along dim 1 of [6, 10, 3] (outer 6, 10 blocks, inner 3: a group of 4 elements
   // straddles blocks) and of [3, 700] (short rows, in shared memory); dim 1 of [2, 3, 300]
