@@ -125,7 +125,8 @@ ExchangeStats GradientExchange::exchange_quantized(const std::vector<Tensor>& gr
   }
   // Saturation in the communication format is overflow too (docs/numerics.md, "Overflow must
   // stay visible"): a saturating format turns it into +-max, which no check for inf sees.
-  const int64_t sent_count = count + stats.clamped;
+  // Not a block format's: it saturates relative to each block's own scale, at any loss scale.
+  const int64_t sent_count = count + (qtorch::loss_scale_moves_saturation(number) ? stats.clamped : 0);
   std::memcpy(message.data(), &weight, sizeof(double));
   std::memcpy(message.data() + sizeof(double), &sent_count, sizeof(int64_t));
   stats.bytes_sent = static_cast<int64_t>(message.size());

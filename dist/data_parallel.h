@@ -46,9 +46,11 @@ struct ExchangeStats {
   /// Elements exchanged (all parameters).
   int64_t elements = 0;
   /// Sum over the ranks of the counts they passed in and of the elements their
-  /// communication format clamped or saturated (overflow a loss scaler must see).
+  /// communication format clamped or saturated where a loss scale moves saturation (fixed and
+  /// floating point; quant::loss_scale_moves_saturation): overflow a loss scaler must see.
   int64_t total_count = 0;
-  /// Elements this rank's communication format clamped or saturated (in total_count).
+  /// Elements this rank's communication format clamped or saturated (in total_count for
+  /// fixed and floating point formats only).
   int64_t clamped = 0;
   /// Whether the exchanged gradients hold a NaN or an infinity.
   bool non_finite = false;

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <vector>
 
+#include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/optim/loss_scaler.h"
@@ -89,7 +92,7 @@ void check_optimizer_scalars(const CheckpointData& data, const std::string& path
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const TrainingState& state) {
+CheckpointData checkpoint_data(const TrainingState& state) {
   CheckpointData data;
   if (state.model)
     for (const auto& [k, t] : state.model->state_dict()) data.tensors.insert("model/" + k, t);
@@ -115,6 +118,25 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
     data.integers["rng/seed"] = static_cast<int64_t>(default_generator().seed());
     data.integers["rng/offset"] = static_cast<int64_t>(default_generator().offset());
   }
+  return data;
+}
+
+std::string first_non_finite_entry(const CheckpointData& data) {
+  NoGradGuard no_grad;
+  for (const auto& [k, t] : data.tensors) {
+    const bool checked = k.rfind("model/", 0) == 0 || k.rfind("optim/", 0) == 0 || k.rfind("swa/", 0) == 0;
+    if (checked && t.numel() > 0 && !std::isfinite(sum(t * 0.0f).item())) return k;  // 0 * inf = NaN
+  }
+  return "";
+}
+
+void save_checkpoint(const std::string& path, const TrainingState& state) {
+  const CheckpointData data = checkpoint_data(state);
+  const std::string bad = first_non_finite_entry(data);
+  QTORCH_CHECK(bad.empty(),
+               "save_checkpoint: entry '{}' holds NaN or infinite values, which a resume would refuse; '{}' is not "
+               "written",
+               bad, path);
   write_checkpoint(path, data);
 }
 

@@ -49,6 +49,14 @@ struct TrainingState {
   const std::map<std::string, std::string>* texts = nullptr;
 };
 
+/// What save_checkpoint writes for `state`.
+CheckpointData checkpoint_data(const TrainingState& state);
+/// The first tensor entry under model/, optim/ or swa/ holding a NaN or an infinity (what
+/// load_checkpoint refuses), or "" when there is none.
+std::string first_non_finite_entry(const CheckpointData& data);
+/// Writes checkpoint_data(state) to `path` atomically. Refuses (qtorch::Error, `path`
+/// untouched) a state with a NaN or infinite tensor, which load_checkpoint would refuse: a
+/// checkpoint that could not be resumed must not replace the last one that can.
 void save_checkpoint(const std::string& path, const TrainingState& state);
 /// Restores every non-null member of `state` from the file. All parts are checked (file
 /// integrity, names, shapes, presence, and values: finite tensors, counts >= 0, a finite

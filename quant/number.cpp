@@ -98,6 +98,10 @@ void validate(const Number& number) {
   std::visit([](const auto& f) { f.validate(); }, number);
 }
 
+bool loss_scale_moves_saturation(const Number& number) {
+  return std::holds_alternative<FixedPoint>(number) || std::holds_alternative<FloatingPoint>(number);
+}
+
 std::string to_string(const FixedPoint& f) {
   std::string s = fmt::format("FixedPoint(wl={}, fl={}", f.wl, f.fl);
   if (!f.clamp) s += ", clamp=false";

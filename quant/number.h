@@ -141,6 +141,14 @@ using Number = std::variant<FixedPoint, FloatingPoint, BlockFloatingPoint, MXFor
 /// Calls validate() of whichever format `number` holds.
 void validate(const Number& number);
 
+/// True when scaling the values by a power of two moves them into or out of the format's
+/// range, so that a smaller loss scale cures its saturation: fixed and floating point. False
+/// for the shared-scale formats (block floating point, MX, NVFP4): a block saturates relative
+/// to its own scale, which moves with the values, so the same elements saturate at any loss
+/// scale, and a loss scaler must not back off for them (docs/numerics.md, "Overflow must stay
+/// visible").
+bool loss_scale_moves_saturation(const Number& number);
+
 /// Readable form, as Python prints it: "FixedPoint(wl=5, fl=4)", options only when they
 /// differ from the defaults ("FixedPoint(wl=8, fl=6, clamp=false, symmetric=true)").
 std::string to_string(const FixedPoint& f);

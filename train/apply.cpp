@@ -66,7 +66,9 @@ class LayerQuantizer : public nn::Cloneable<LayerQuantizer>, public nn::TakesBia
 /// counts read the same device counters; else a counter of the channel's own.
 std::shared_ptr<quant::StatsCounter> error_counter(const Recipe& recipe, const ApplyOptions& options,
                                                    const QuantCounters& counters) {
-  if (recipe[Role::Error].quantized() && counted(options, Role::Error)) return counters.counter(Role::Error);
+  const RoleFormat& e = recipe[Role::Error];
+  if (e.quantized() && qtorch::loss_scale_moves_saturation(*e.number) && counted(options, Role::Error))
+    return counters.counter(Role::Error);
   return std::make_shared<quant::StatsCounter>();
 }
 
@@ -92,9 +94,13 @@ nn::QuantizerFactory layer_quantizers(const Recipe& recipe, const ApplyOptions& 
         return g;
       });
     if (count_a) o.forward_counter = counters->counter(Role::Activation);
-    // Saturated errors always reach the overflow channel, whose counter is the error
-    // role's when errors are counted.
-    if (e.quantized()) o.backward_counter = overflow->counter();
+    // Saturated errors reach the overflow channel (whose counter is the error role's when
+    // errors are counted) where a smaller loss scale cures them: fixed and floating point.
+    // A block format's saturation is the same at any scale: counted, not an overflow.
+    if (e.quantized())
+      o.backward_counter = qtorch::loss_scale_moves_saturation(*e.number) ? overflow->counter()
+                           : count_e                                    ? counters->counter(Role::Error)
+                                                                        : nullptr;
     return std::make_shared<LayerQuantizer>(std::move(o), count_a && nonzero ? counters : nullptr);
   };
 }

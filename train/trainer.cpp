@@ -42,14 +42,6 @@ int64_t changed_elements(const std::vector<Tensor>& params, const std::vector<Te
   return static_cast<int64_t>(changed);
 }
 
-// The first parameter (by index) holding a NaN or an infinity, or -1.
-int64_t first_non_finite(const std::vector<Tensor>& params) {
-  NoGradGuard no_grad;
-  for (size_t i = 0; i < params.size(); ++i)
-    if (!std::isfinite(sum(params[i] * 0.0f).item())) return static_cast<int64_t>(i);  // 0 * inf = NaN
-  return -1;
-}
-
 }  // namespace
 
 std::shared_ptr<optim::Optimizer> make_optimizer(const OptimizerOptions& o, const std::vector<Tensor>& params) {
@@ -342,11 +334,11 @@ TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& 
   while (epochs_done_ < options_.epochs) {
     EpochMetrics m = train_epoch(train, test, cb);
     if (options_.stop_on_nan) {
-      const int64_t bad = first_non_finite(setup_.model->parameters());
-      if (bad >= 0)
-        throw TrainingDiverged(fmt::format("training diverged in epoch {}: parameter {} ({}) holds NaN or infinite "
-                                           "values (mean training loss {})",
-                                           m.epoch, bad, setup_.model->named_parameters()[bad].first, m.train_loss),
+      const std::string bad = first_non_finite();
+      if (!bad.empty())
+        throw TrainingDiverged(fmt::format("training diverged in epoch {}: '{}' holds NaN or infinite values (mean "
+                                           "training loss {})",
+                                           m.epoch, bad, m.train_loss),
                                m.epoch);
       if (!scaler_ && !std::isfinite(m.train_loss))
         throw TrainingDiverged(fmt::format("training diverged in epoch {}: the mean training loss is {} (some "
@@ -381,13 +373,13 @@ optim::TrainingState Trainer::state() {
           .step = &epochs_done_};
 }
 
-bool Trainer::weights_finite() const { return first_non_finite(setup_.model->parameters()) < 0; }
+std::string Trainer::first_non_finite() {
+  optim::TrainingState s = state();
+  s.rng = false;
+  return optim::first_non_finite_entry(optim::checkpoint_data(s));
+}
 
 void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts) {
-  const int64_t bad = first_non_finite(setup_.model->parameters());
-  QTORCH_CHECK(bad < 0, "save_checkpoint: expected finite weights, got NaN or infinite values in parameter {} ({}); "
-               "'{}' is not written",
-               bad, setup_.model->named_parameters()[bad].first, path);
   std::map<std::string, std::string> all = texts;
   all[kRecipeKey] = to_string(recipe_);
   optim::TrainingState s = state();

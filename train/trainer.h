@@ -185,8 +185,11 @@ class Trainer {
   nn::ModulePtr averaged_model() const;
   optim::LossScaler* loss_scaler() { return scaler_.get(); }
   int64_t epochs_done() const { return epochs_done_; }
-  /// Whether every weight is finite (save_checkpoint refuses NaN or infinite weights).
-  bool weights_finite() const;
+  /// The first entry of the training state (the model's parameters and buffers, the
+  /// optimizer's state, the SWA average) holding a NaN or an infinity, named as in a
+  /// checkpoint ("model/0.weight", "optim/acc.0"), or "" when all are finite: what
+  /// save_checkpoint refuses, and what stop_on_nan stops on.
+  std::string first_non_finite();
   /// Processes training together (1 without a communicator) and this one's rank.
   int ranks() const { return exchange_ ? exchange_->communicator().size() : 1; }
   int rank() const { return exchange_ ? exchange_->communicator().rank() : 0; }

@@ -176,9 +176,10 @@ void Run::on_epoch(const train::EpochMetrics& m) {
   metrics_.epochs.push_back(rec);
   write_metrics();
   if (cfg_.checkpoint_path.empty()) return;
-  if (!trainer_->weights_finite()) {  // --no-stop-on-nan: keep the last good checkpoint
-    std::fprintf(stderr, "qtrain: warning: epoch %lld: the weights hold NaN or infinite values: '%s' is not written\n",
-                 (long long)rec.epoch, cfg_.checkpoint_path.c_str());
+  // --no-stop-on-nan: keep the last good checkpoint (one that a resume would refuse must not replace it)
+  if (const std::string bad = trainer_->first_non_finite(); !bad.empty()) {
+    std::fprintf(stderr, "qtrain: warning: epoch %lld: '%s' holds NaN or infinite values: '%s' is not written\n",
+                 (long long)rec.epoch, bad.c_str(), cfg_.checkpoint_path.c_str());
     return;
   }
   try {

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/nn.h"
@@ -278,6 +279,29 @@ TEST_F(Checkpoint, ImpossibleValuesAreRejectedNamingTheEntry) {
 // Found by an audit: hand-edited checkpoints with a valid checksum that loaded and changed
 // the run silently. A momentum buffer missing for one parameter (it restarted from zero), a
 // name used twice (the later entry won), a negative generator offset.
+TEST_F(Checkpoint, AStateThatAResumeWouldRefuseIsNotWritten) {
+  // An inf in the optimizer's state (or a buffer) with finite weights was written over the
+  // last good checkpoint, which then could not be resumed (the session-24 audit).
+  auto model = std::make_shared<nn::Linear>(2, 2);
+  optim::SGD sgd(model->parameters(), {.lr = 0.1, .momentum = 0.9});
+  sum(model->forward(ones({1, 2}))).backward();
+  sgd.step();
+  const std::string file = path("good.ckpt");
+  optim::save_checkpoint(file, {.model = model.get(), .optimizer = &sgd});
+  const optim::CheckpointData before = optim::read_checkpoint(file);
+  sgd.for_each_state([](Tensor& t) { t.fill_(INFINITY); });
+  try {
+    optim::save_checkpoint(file, {.model = model.get(), .optimizer = &sgd});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("save_checkpoint: entry 'optim/"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("is not written"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(optim::read_checkpoint(file).tensors.size(), before.tensors.size());
+  optim::load_checkpoint(file, {.model = model.get(), .optimizer = &sgd});  // the good one resumes
+  EXPECT_EQ(optim::first_non_finite_entry(optim::checkpoint_data({.model = model.get(), .optimizer = &sgd})), "");
+}
+
 TEST_F(Checkpoint, IncompleteOrDuplicatedEntriesAreRejected) {
   const optim::CheckpointData good = optim::read_checkpoint(saved());
   std::string buffer;

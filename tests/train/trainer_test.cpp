@@ -99,8 +99,8 @@ TEST(Trainer, DynamicLossScalingSkipsOverflowingSteps) {
   r[Role::Error] = {FloatingPoint{.exp = 4, .man = 3, .range = FloatRange::IEEE, .subnormals = true,
                                   .saturate = true},
                     Rounding::Nearest};
-  r.loss_scaling = {LossScaling::Kind::Dynamic, 1e30, 2000};  // saturates at once, backs off
-  Trainer t(models::mlp({4, 8, 2}), r, small_options(1));
+  r.loss_scaling = {LossScaling::Kind::Dynamic, 1 << 20, 2000};  // saturates at once, backs off
+  Trainer t(models::mlp({4, 8, 2}), r, small_options(8));
   int64_t skipped = 0;
   std::vector<double> scales;
   t.fit(d, d, {.on_step = [&](const StepInfo& s) {
@@ -108,8 +108,34 @@ TEST(Trainer, DynamicLossScalingSkipsOverflowingSteps) {
                  scales.push_back(*s.loss_scale);
                }});
   EXPECT_GE(skipped, 1);
-  EXPECT_LT(scales.back(), 1e30);
+  EXPECT_LT(skipped, static_cast<int64_t>(scales.size()));  // it backs off until steps are applied
+  EXPECT_LT(scales.back(), 1 << 20);
   EXPECT_EQ(t.loss_scaler()->skipped_steps(), skipped);
+}
+
+TEST(Trainer, SaturationThatNoLossScaleCuresIsCountedButSkipsNoStep) {
+  // An MX or block error saturates relative to its block's own scale, the same at any loss
+  // scale: a scaler that took it for overflow skipped every step of mxfp8 down to its smallest
+  // scale and trained nothing (the session-24 audit).
+  const data::Dataset d = separable();
+  for (const char* format : {"mxfp8", "block:4:0"}) {
+    manual_seed(1);
+    Recipe r;
+    r[Role::Error] = parse_role_format(format, "nearest");
+    r.loss_scaling = {LossScaling::Kind::Dynamic, 65536, 2000};
+    Trainer t(models::mlp({4, 8, 2}), r, small_options(3));
+    int64_t skipped = 0, steps = 0;
+    const TrainResult res = t.fit(d, d, {.on_step = [&](const StepInfo& s) {
+                                        skipped += s.skipped;
+                                        ++steps;
+                                      }});
+    int64_t saturated = 0;
+    for (const EpochMetrics& m : res.epochs) saturated += m.counts[static_cast<int>(Role::Error)].saturated;
+    EXPECT_GT(saturated, 0) << format << ": the case this test is about";
+    EXPECT_EQ(skipped, 0) << format;
+    EXPECT_EQ(t.loss_scaler()->get_scale(), 65536.0) << format << ": never backed off";
+    EXPECT_GE(res.test.accuracy, 0.9) << format;
+  }
 }
 
 TEST(Trainer, PerStepAveragingAndInitialEvaluation) {
