@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 #include <optional>
 #include <random>
 
@@ -30,10 +31,15 @@ std::vector<float> eval(const Function& f, const std::vector<Tensor>& inputs) {
   return f(inputs).to_vector();
 }
 
-// d f / d x_i (every output) by central differences with step eps; flat: outputs unchanged.
+// d f / d x_i (every output) by central differences with step eps; flat: outputs unchanged;
+// no_step: x_i +- eps round to x_i itself in float32; non_finite: an output at x_i +- eps is
+// NaN or infinite. The last two make the quotient meaningless.
 struct Column {
   std::vector<double> d;
   bool flat = true;
+  bool no_step = false;
+  bool non_finite = false;
+  float value = 0.0f;  // x_i
 };
 Column difference_column(const Function& f, const std::vector<Tensor>& inputs, const Tensor& x, int64_t i, float eps) {
   Tensor cell = element_view(x, i);
@@ -49,11 +55,14 @@ Column difference_column(const Function& f, const std::vector<Tensor>& inputs, c
     cell.fill_(orig);
   }
   Column c;
+  c.value = orig;
   const double h = static_cast<double>(up) - static_cast<double>(down);
+  c.no_step = h == 0.0;
   c.d.resize(yp.size());
   for (size_t j = 0; j < yp.size(); ++j) {
     c.d[j] = (static_cast<double>(yp[j]) - static_cast<double>(ym[j])) / h;
     if (bits_of(yp[j]) != bits_of(ym[j])) c.flat = false;
+    if (!std::isfinite(yp[j]) || !std::isfinite(ym[j])) c.non_finite = true;
   }
   return c;
 }
@@ -160,15 +169,30 @@ GradcheckResult gradcheck(const Function& f, std::vector<Tensor> inputs, const G
     const Tensor& x = inputs[k];
     for (int64_t i = 0; i < x.numel(); ++i) {
       const Column c = difference_column(f, inputs, x, i, options.eps);
+      if (c.no_step || c.non_finite) {
+        // No difference quotient exists here: say so rather than compare with NaN.
+        r.ok = r.meaningful = false;
+        r.worst = {static_cast<int64_t>(k), i, 0, analytic[0][k][i], std::nan("")};
+        r.message = c.no_step
+            ? fmt::format("gradcheck is meaningless: input {} [{}] = {} is so large that +-eps = {} rounds back to it "
+                          "in float32 (no step to difference over); use a larger eps or smaller inputs",
+                          k, i, c.value, options.eps)
+            : fmt::format("gradcheck is meaningless: f gives NaN or infinite outputs at input {} [{}] = {} +- eps = "
+                          "{}; check f where it is finite",
+                          k, i, c.value, options.eps);
+        return r;
+      }
       for (size_t p = 0; p < probes.size(); ++p) {
         const double a = analytic[p][k][i];
         const double n = project(c.d, probes[p]);
         const GradcheckWorst here{static_cast<int64_t>(k), i, full ? static_cast<int64_t>(p) : -1 - static_cast<int64_t>(p),
                                   a, n};
         if (c.flat && std::fabs(a) > options.atol && !flat) flat = here;
-        const double ratio = std::fabs(a - n) / tol(n);
+        // A NaN on either side is a failure, and the worst one (no inequality holds for it).
+        const bool within = std::fabs(a - n) <= tol(n);
+        const double ratio = std::isnan(a - n) ? std::numeric_limits<double>::infinity() : std::fabs(a - n) / tol(n);
         ++r.checked;
-        if (std::fabs(a - n) > tol(n)) ++r.failures;
+        if (!within) ++r.failures;
         if (ratio > worst_ratio) {
           worst_ratio = ratio;
           r.worst = here;
@@ -198,6 +222,7 @@ GradcheckResult gradcheck(const Function& f, std::vector<Tensor> inputs, const G
   const GradcheckWorst& w = r.worst;
   const auto& probe = probes[full ? w.output : -1 - w.output];
   for (float div : {2.0f, 4.0f}) {
+    if (!std::isfinite(w.analytic)) break;  // a NaN or infinite gradient is wrong at any step
     const double n2 = project(difference_column(f, inputs, inputs[w.input], w.element, options.eps / div).d, probe);
     if (std::fabs(n2 - w.numeric) > tol(w.numeric)) {
       r.meaningful = false;

@@ -3,8 +3,12 @@
 // meaningless, and grad_of returns hand-computed gradients.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "qtorch/autograd/activation.h"
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/linalg.h"
+#include "qtorch/autograd/loss.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
 #include "qtorch/quant/quantizer.h"
@@ -115,6 +119,56 @@ TEST(TestingGradOf, HandComputedGradients) {
   EXPECT_FALSE(x.grad().defined());  // previous (absent) gradients restored
   EXPECT_THROW(grad_of([](const V& v) { return v[0] * 2.0f; }, {x}), Error);  // not one element, no grad_output
   EXPECT_THROW(grad_of([](const V& v) { return v[0] * 2.0f; }, {x}, T({1, 2})), Error);
+}
+
+// A NaN gradient failed no inequality and passed (the session-24 audit); now it fails, as
+// the worst entry, and a step lost in float32 or a non-finite f is reported as meaningless.
+TEST(TestingGradcheck, NaNGradientsAndLostStepsDoNotPass) {
+  const auto nan_hook = [](const V& x) {
+    Tensor y = x[0] * 2.0f;
+    if (y.requires_grad()) y.register_hook([](const Tensor& g) { return g * T({1, NAN, 1}); });
+    return y;
+  };
+  const GradcheckResult r = gradcheck(nan_hook, {T({1, 2, 3})});
+  EXPECT_FALSE(r);
+  EXPECT_TRUE(r.meaningful);
+  EXPECT_EQ(r.worst.element, 1);
+  EXPECT_TRUE(std::isnan(r.worst.analytic));
+  const GradcheckResult big = gradcheck([](const V& x) { return x[0] * 0.001f; }, {T({1e6f, 1.0f})});
+  EXPECT_FALSE(big);
+  EXPECT_FALSE(big.meaningful);
+  EXPECT_NE(big.message.find("rounds back to it in float32"), std::string::npos) << big.message;
+  const GradcheckResult neg = gradcheck([](const V& x) { return log(x[0]); }, {T({-1.0f, 2.0f})});
+  EXPECT_FALSE(neg);
+  EXPECT_NE(neg.message.find("NaN or infinite outputs"), std::string::npos) << neg.message;
+}
+
+// The defaults catch what a backward typically gets wrong: a gradient 3% off, and a loss
+// averaged over a batch whose backward drops (or doubles) the 1/N (entries of about 0.015).
+TEST(TestingGradcheck, DefaultTolerancesCatchSmallWrongGradients) {
+  const auto scaled = [](float factor) {
+    return [factor](const V& x) {
+      Tensor y = tanh(x[0]);
+      if (y.requires_grad()) y.register_hook([factor](const Tensor& g) { return g * factor; });
+      return y;
+    };
+  };
+  const Tensor x = T({0.3f, -0.7f, 1.1f});
+  EXPECT_TRUE(gradcheck(scaled(1.0f), {x})) << gradcheck(scaled(1.0f), {x}).message;
+  EXPECT_FALSE(gradcheck(scaled(1.03f), {x}));
+  manual_seed(4);
+  const Tensor logits = randn({64, 10}) * 0.5f;
+  const Tensor labels = Tensor::from_vector(std::vector<float>(64, 3.0f), {64});
+  const auto loss = [&](float factor) {
+    return [&labels, factor](const V& in) {
+      Tensor z = in[0] * 1.0f;
+      if (z.requires_grad()) z.register_hook([factor](const Tensor& g) { return g * factor; });
+      return cross_entropy(z, labels);
+    };
+  };
+  EXPECT_TRUE(gradcheck(loss(1.0f), {logits.clone()})) << gradcheck(loss(1.0f), {logits.clone()}).message;
+  EXPECT_FALSE(gradcheck(loss(0.0f), {logits.clone()}));
+  EXPECT_FALSE(gradcheck(loss(2.0f), {logits.clone()}));
 }
 
 }  // namespace
