@@ -175,7 +175,7 @@ nlohmann::ordered_json run_study(const StudyOptions& o, bool& passed) {
           degrade >= kDegradeLoss);
     judge("block4 without error feedback loses >= 0.5 points of test accuracy", paired(0, 2, &Result::test_accuracy),
           paired(0, 2, &Result::test_accuracy) >= kDegradeAccuracy);
-    judge("block4 with error feedback: mean training loss within 0.007 of fp32", recover, recover <= kRecoverLoss);
+    judge("block4 with error feedback: mean training loss at most 0.007 above fp32", recover, recover <= kRecoverLoss);
     const double closed = degrade > 0 ? (degrade - recover) / degrade : 0.0;
     judge("error feedback closes >= 70% of block4's training-loss gap", closed, degrade > 0 && closed >= kClosed);
     if (leader)
