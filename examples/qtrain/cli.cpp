@@ -239,7 +239,9 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
   app.add_option("--checkpoint", cfg.checkpoint_path, "save model and optimizer state to FILE after every epoch");
   app.add_option("--resume", cfg.resume_path, "continue training from a --checkpoint FILE");
   app.add_flag("--stop-on-nan,!--no-stop-on-nan", cfg.stop_on_nan,
-               "end with exit status 3 once a weight or the mean training loss is NaN or infinite (default on)");
+               "end with exit status 3 once the training state (weights, buffers, optimizer state) holds NaN or "
+               "infinite values, or, without a loss scaler (which skips such steps), the mean training loss does "
+               "(default on)");
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no progress bar or periodic lines");
 

@@ -142,6 +142,7 @@ nlohmann::ordered_json to_json(const RunMetrics& m) {
     put_optional(j, "flush_fraction", e.flush_fraction);
     put_optional(j, "saturation_fraction", e.saturation_fraction);
     put_optional(j, "loss_scale", e.loss_scale);
+    put_optional(j, "skipped_steps", e.skipped_steps);
     put_optional(j, "comm_bytes_per_step", e.comm_bytes_per_step);
     epochs.push_back(j);
   }
@@ -190,6 +191,7 @@ RunMetrics read_metrics(const std::string& path) {
     r.flush_fraction = e.optional_number("flush_fraction");
     r.saturation_fraction = e.optional_number("saturation_fraction");
     r.loss_scale = e.optional_number("loss_scale");
+    r.skipped_steps = e.optional_number("skipped_steps");
     r.comm_bytes_per_step = e.optional_number("comm_bytes_per_step");
     m.epochs.push_back(r);
   }

@@ -25,6 +25,8 @@ struct EpochRecord {
   std::optional<double> flush_fraction{}, saturation_fraction{};
   /// The dynamic loss scale at the end of the epoch.
   std::optional<double> loss_scale{};
+  /// With a loss scaler: the steps it skipped (overflow) in the run so far.
+  std::optional<double> skipped_steps{};
   /// Data-parallel: bytes each process sent per step (its gradient message).
   std::optional<double> comm_bytes_per_step{};
 };

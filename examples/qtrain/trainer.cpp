@@ -61,6 +61,7 @@ EpochRecord record_of(const train::EpochMetrics& m) {
                 .test_loss = m.test_loss, .test_accuracy = m.test_accuracy, .seconds = m.seconds,
                 .samples_per_second = m.samples_per_second, .lr = m.lr, .update_fraction = m.update_fraction,
                 .loss_scale = m.loss_scale, .comm_bytes_per_step = m.comm_bytes_per_step};
+  if (m.loss_scale) r.skipped_steps = static_cast<double>(m.skipped_steps);
   const train::QuantCounts& e = m.counts[static_cast<int>(Role::Error)];
   if (e.numel > 0) {  // shares of all error elements
     r.flush_fraction = double(e.flushed) / double(e.numel);
@@ -164,6 +165,7 @@ void Run::on_epoch(const train::EpochMetrics& m) {
               rec.test_accuracy, rec.seconds, rec.samples_per_second, rec.lr);
   if (rec.update_fraction) std::printf(", updated %.3f", *rec.update_fraction);
   if (rec.loss_scale) std::printf(", loss scale %g", *rec.loss_scale);
+  if (rec.skipped_steps) std::printf(", %.0f steps skipped so far", *rec.skipped_steps);
   if (rec.comm_bytes_per_step) std::printf(", sent %.0f bytes/step", *rec.comm_bytes_per_step);
   std::printf("\n");
   std::fflush(stdout);
