@@ -171,7 +171,9 @@ TEST(Trainer, UpdateFractionSamplesTheStepsItIsAskedFor) {
                    if (s.changed) sampled.push_back(s.step);
                  }});
     EXPECT_EQ(int64_t(sampled.size()), expected) << batches << " batches, " << asked << " asked";
-    if (expected > 0) EXPECT_EQ(sampled.back(), batches - 1) << "the last step is one of them";
+    if (expected > 0) {
+      EXPECT_EQ(sampled.back(), batches - 1) << "the last step is one of them";
+    }
   }
 }
 
