@@ -187,6 +187,18 @@ TEST(DistMpi, SaturationInTheCommunicationFormatCountsAsOverflow) {
   EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{114688.0f, 1.0f, -114688.0f}));
 }
 
+// A block format saturates relative to its block's own scale (block:4 of [30, 1]: 30 rounds
+// to 32, past the block's largest value 28), the same at any loss scale: counted, but no
+// overflow that a loss scaler could cure (docs/numerics.md, "Overflow must stay visible").
+TEST(DistMpi, SaturationOfABlockFormatIsCountedButIsNoOverflow) {
+  GradientExchange exchange(comm(), {.number = BlockFloatingPoint{.wl = 4, .dim = -1}, .rounding = Rounding::Nearest});
+  Tensor p = parameter_with_grad({30.0f, 1.0f}, {2});
+  const ExchangeStats stats = exchange.exchange({p}, 0.5, 0);
+  EXPECT_EQ(stats.clamped, 1);
+  EXPECT_EQ(stats.total_count, 0);
+  EXPECT_EQ(p.grad().to_vector(), (std::vector<float>{28.0f, 0.0f}));
+}
+
 TEST(DistMpi, AlignedGeneratorsAreRankZerosSeedAtTheFurthestOffset) {
   Generator g(comm()->rank() == 0 ? 11 : 12);
   g.reserve(comm()->rank() == 0 ? 100 : 250);
