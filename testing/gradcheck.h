@@ -48,7 +48,7 @@ struct GradcheckResult {
   /// false when the function is not differentiable at the scale of eps, so that the check
   /// says nothing about the gradient (see docs/testing.md): it is piecewise constant around
   /// an input element whose analytic gradient is nonzero (e.g. a narrow forward quantizer),
-  /// or the worst element's difference quotient changes with the step (eps, eps/2, eps/4).
+  /// or the worst element's difference quotient changes with the step (eps, eps/sqrt(2), eps/e).
   /// ok is then false too.
   bool meaningful = true;
   /// Jacobian entries (or projections) compared, and how many were out of tolerance.
