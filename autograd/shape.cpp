@@ -60,7 +60,8 @@ Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) con
 }
 
 Tensor Tensor::narrow(int64_t axis, int64_t start, int64_t length) const {
-  return record_slice(*this, ops::narrow(*this, axis, start, length), axis, start, start + length, 1);
+  Tensor out = ops::narrow(*this, axis, start, length);  // checked first: start + length fits then
+  return record_slice(*this, std::move(out), axis, start, start + length, 1);
 }
 
 Tensor Tensor::expand(const Shape& shape) const {
