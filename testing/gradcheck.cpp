@@ -60,7 +60,7 @@ Column difference_column(const Function& f, const std::vector<Tensor>& inputs, c
   c.no_step = h == 0.0;
   c.d.resize(yp.size());
   for (size_t j = 0; j < yp.size(); ++j) {
-    c.d[j] = (static_cast<double>(yp[j]) - static_cast<double>(ym[j])) / h;
+    c.d[j] = c.no_step ? 0.0 : (static_cast<double>(yp[j]) - static_cast<double>(ym[j])) / h;
     if (bits_of(yp[j]) != bits_of(ym[j])) c.flat = false;
     if (!std::isfinite(yp[j]) || !std::isfinite(ym[j])) c.non_finite = true;
   }
