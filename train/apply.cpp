@@ -62,8 +62,9 @@ class LayerQuantizer : public nn::Cloneable<LayerQuantizer>, public nn::TakesBia
   quant::QuantizerForms fns_;
 };
 
-/// The error role's counter when errors are counted, so that the overflow channel and the
-/// counts read the same device counters; else a counter of the channel's own.
+/// The error role's counter when errors are counted and their saturation is an overflow
+/// (fixed and floating point), so that the overflow channel and the counts read the same
+/// device counters; else a counter of the channel's own.
 std::shared_ptr<quant::StatsCounter> error_counter(const Recipe& recipe, const ApplyOptions& options,
                                                    const QuantCounters& counters) {
   const RoleFormat& e = recipe[Role::Error];
