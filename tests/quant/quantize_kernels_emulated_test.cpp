@@ -90,6 +90,21 @@ void expect_counts(const unsigned long long (&counts)[2], const QuantStats& stat
 }
 
 const Rounding kRoundings[] = {Rounding::Stochastic, Rounding::Nearest, Rounding::Down};
+
+/// The list items of host's buffers, with the Philox offsets the calls one by one reserve
+/// ((n + 3) / 4 blocks each, from 0) for the stochastic ones.
+std::vector<QuantizeListItem> list_items(std::vector<HostBuffer>& host, const std::vector<Shape>& shapes,
+                                         const Number& number, Rounding r) {
+  std::vector<QuantizeListItem> items;
+  uint64_t offset = 0;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const int64_t n = numel_of(shapes[i]);
+    const QuantParams p = make_quant_params(number, r, shapes[i]);
+    items.push_back({host[i].data(), n, p, p.kind == RoundKind::Stochastic ? offset : 0});
+    if (p.kind == RoundKind::Stochastic) offset += static_cast<uint64_t>((n + 3) / 4);
+  }
+  return items;
+}
 constexpr uint64_t kSeed = 9, kOffset = 55;
 
 /// The CPU's result of one quantize call with the generator at (kSeed, kOffset).
@@ -234,15 +249,7 @@ TEST(QuantizeKernelsEmulated, ListsInOneLaunchGiveTheCpuBits) {
       Generator g(kSeed);
       QuantStats stats;
       quantize_each_in_place(cpu, number, r, {.generator = &g, .stats = &stats});
-      // The same Philox offsets as the calls one by one reserve: (n + 3) / 4 blocks each.
-      std::vector<QuantizeListItem> items;
-      uint64_t offset = 0;
-      for (size_t i = 0; i < shapes.size(); ++i) {
-        const int64_t n = numel_of(shapes[i]);
-        const QuantParams p = make_quant_params(number, r, shapes[i]);
-        items.push_back({host[i].data(), n, p, p.kind == RoundKind::Stochastic ? offset : 0});
-        if (p.kind == RoundKind::Stochastic) offset += static_cast<uint64_t>((n + 3) / 4);
-      }
+      const std::vector<QuantizeListItem> items = list_items(host, shapes, number, r);
       unsigned long long counts[2] = {0, 0};
       int alone = 0;
       kernels::quantize_list_in_segments(items, kSeed, counts, cuda_emulation::Launch{},
@@ -274,14 +281,7 @@ TEST(QuantizeKernelsEmulated, ListsLongerThanOneLaunchGiveTheCpuBits) {
     Generator g(kSeed);
     QuantStats stats;
     quantize_each_in_place(cpu, number, r, {.generator = &g, .stats = &stats});
-    std::vector<QuantizeListItem> items;
-    uint64_t offset = 0;
-    for (size_t i = 0; i < shapes.size(); ++i) {
-      const int64_t n = numel_of(shapes[i]);
-      const QuantParams p = make_quant_params(number, r, shapes[i]);
-      items.push_back({host[i].data(), n, p, p.kind == RoundKind::Stochastic ? offset : 0});
-      if (p.kind == RoundKind::Stochastic) offset += static_cast<uint64_t>((n + 3) / 4);
-    }
+    const std::vector<QuantizeListItem> items = list_items(host, shapes, number, r);
     unsigned long long counts[2] = {0, 0};
     int launches = 0;
     std::vector<std::vector<uint32_t>> scratch;
