@@ -10,17 +10,14 @@
 #include "qtorch/testing/bits.h"
 
 namespace qtorch::testing {
-namespace {
-
-}  // namespace
-
 bool elements_equal(float a, float b, const CompareOptions& o) {
   if (std::isnan(a) || std::isnan(b)) {
     if (!(std::isnan(a) && std::isnan(b))) return false;
     return o.nan == NanEquality::AnyNan || bits_of(a) == bits_of(b);
   }
-  if (a == 0.0f && b == 0.0f) return !o.signed_zero || bits_of(a) == bits_of(b);
-  if (o.atol == 0.0 && o.rtol == 0.0) return a == b;
+  const bool exact = o.atol == 0.0 && o.rtol == 0.0;
+  if (a == 0.0f && b == 0.0f) return !exact || !o.signed_zero || bits_of(a) == bits_of(b);
+  if (exact) return a == b;
   if (std::isinf(a) || std::isinf(b)) return a == b;
   const double diff = std::fabs(static_cast<double>(a) - static_cast<double>(b));
   return diff <= o.atol + o.rtol * std::fabs(static_cast<double>(b));

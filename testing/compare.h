@@ -22,7 +22,8 @@ enum class NanEquality {
 /// What counts as equal. The defaults are bitwise equality except that NaNs of any payload
 /// are equal.
 struct CompareOptions {
-  /// true: -0 and +0 differ (bitwise); false: they are equal.
+  /// true: -0 and +0 differ (bitwise); false: they are equal. With a tolerance (atol or
+  /// rtol) they are always equal, as any two values within it are.
   bool signed_zero = true;
   NanEquality nan = NanEquality::AnyNan;
   /// Non-NaN values equal when |a - b| <= atol + rtol * |b| (b the expected value);

@@ -79,6 +79,12 @@ class GradRestorer {
   explicit GradRestorer(std::vector<Tensor>& inputs) : inputs_(inputs) {
     for (Tensor& x : inputs_) {
       QTORCH_CHECK(x.defined(), "testing::gradcheck: expected defined input tensors, got an undefined one");
+      // A view of a parameter (w.t()) or any computed tensor: its gradient goes to the leaf
+      // it came from, so the check would see zeros, and that leaf's gradient is not restored.
+      QTORCH_CHECK(x.is_leaf(),
+                   "testing::gradcheck: expected leaf inputs (tensors no op made while grad mode was on), got "
+                   "input {} made by '{}'; pass the tensor it came from (the parameter itself), or a detached copy",
+                   saved_.size(), x.grad_fn_name());
       saved_.push_back(x.grad());
       x.requires_grad_(true);
     }

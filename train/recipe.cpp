@@ -124,7 +124,13 @@ std::vector<Preset> make_presets() {
 
 }  // namespace
 
-const char* role_name(Role role) { return kRoleNames[static_cast<int>(role)]; }
+int role_index(Role role) {
+  const int i = static_cast<int>(role);
+  QTORCH_CHECK(i >= 0 && i < kNumRoles, "recipe: expected a role (0 to {}), got the value {}", kNumRoles - 1, i);
+  return i;
+}
+
+const char* role_name(Role role) { return kRoleNames[role_index(role)]; }
 
 Role parse_role(const std::string& name) {
   for (Role r : kRoles)

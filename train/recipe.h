@@ -22,6 +22,8 @@ enum class Role { Weight, Activation, Error, Grad, Momentum, Acc };
 inline constexpr int kNumRoles = 6;
 inline constexpr std::array<Role, kNumRoles> kRoles = {Role::Weight, Role::Activation, Role::Error,
                                                        Role::Grad,   Role::Momentum,   Role::Acc};
+/// The role's position in kRoles; throws qtorch::Error for a value outside the six (a cast).
+int role_index(Role role);
 /// "weight", "activation", "error", "grad", "momentum", "acc".
 const char* role_name(Role role);
 /// Parses a role name; throws qtorch::Error listing the six.
@@ -109,8 +111,9 @@ struct Recipe {
   RoleFormat comm{};
   bool comm_error_feedback = false;
 
-  RoleFormat& operator[](Role r) { return roles[static_cast<int>(r)]; }
-  const RoleFormat& operator[](Role r) const { return roles[static_cast<int>(r)]; }
+  /// Throws qtorch::Error for a value outside the six roles (an out-of-range cast).
+  RoleFormat& operator[](Role r) { return roles[role_index(r)]; }
+  const RoleFormat& operator[](Role r) const { return roles[role_index(r)]; }
   /// Activations or errors are quantized: quantizers go into the model.
   bool quantizes_model() const;
   /// Weights, gradients, momentum or accumulator are quantized, a master copy is kept or

@@ -42,6 +42,9 @@ TEST(TestingCompare, SignOfZeroIsAnOption) {
   EXPECT_NE(expect_bitwise_equal(T({-0.0f}), T({0.0f})).message.find("0x80000000"), std::string::npos);
   EXPECT_TRUE(compare(T({-0.0f}), T({0.0f}), {.signed_zero = false}));
   EXPECT_TRUE(expect_equal_values({-0.0f}, {0.0f}));
+  // With a tolerance the sign of zero cannot matter: 1e-30 would be within it of +0.
+  EXPECT_TRUE(compare(T({-0.0f, 1e-30f}), T({0.0f, 0.0f}), {.atol = 1e-6}));
+  EXPECT_TRUE(compare(T({-0.0f}), T({0.0f}), {.rtol = 1e-3}));
 }
 
 TEST(TestingCompare, NanPayloadIsAnOption) {

@@ -103,6 +103,17 @@ TEST(TestingGradcheck, StaircaseQuantizerMakesTheCheckMeaningless) {
 TEST(TestingGradcheck, RejectsBadArguments) {
   EXPECT_THROW(gradcheck([](const V& x) { return x[0]; }, {T({1})}, {.eps = 0}), Error);
   EXPECT_THROW(gradcheck([](const V& x) { return x[0].detach(); }, {T({1})}), Error);
+  // A view of a parameter: its gradient would go to the parameter, and the check see zeros.
+  Tensor w = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}).requires_grad_(true);
+  try {
+    gradcheck([](const V& x) { return x[0] * x[0]; }, {w.t()});
+    ADD_FAILURE() << "a view of a parameter was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("input 0 made by"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(w.grad().defined());
+  // A view of a tensor that needs no gradient is a leaf, and is checked through its strides.
+  expect_gradcheck([](const V& x) { return x[0] * x[0]; }, {Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3}).t()});
 }
 
 TEST(TestingGradOf, HandComputedGradients) {

@@ -70,6 +70,19 @@ TEST(Recipe, EqualityIgnoresTheRoundingOfFloat32Roles) {
   EXPECT_NE(a, b);
 }
 
+TEST(Recipe, ARoleOutsideTheSixIsAnErrorNotARead) {
+  Recipe r;
+  const Role cast = static_cast<Role>(kNumRoles);
+  try {
+    (void)r[cast];
+    ADD_FAILURE() << "no error for an out-of-range role";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected a role (0 to 5), got the value 6"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(role_name(static_cast<Role>(-1)), Error);
+  EXPECT_EQ(role_index(Role::Acc), kNumRoles - 1);
+}
+
 TEST(Recipe, ParseErrorsNameTheKey) {
   EXPECT_EQ(error_of("weight=float:9:99 nearest").rfind("parse_recipe: weight: ", 0), 0u) << error_of("weight=float:9:99 nearest");
   EXPECT_EQ(error_of("grad=fixed:8:4 upish").rfind("parse_recipe: grad: ", 0), 0u) << error_of("grad=fixed:8:4 upish");
