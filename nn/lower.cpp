@@ -2,6 +2,7 @@
 #include "qtorch/nn/lower.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "qtorch/core/error.h"
 #include "qtorch/nn/sequential.h"
@@ -25,23 +26,31 @@ struct Lowering {
     return q;
   }
 
-  // `m` is already a private copy, so its children may be replaced in place.
-  ModulePtr lower(const ModulePtr& m) const {
+  // `m` is already a private copy, so its children may be replaced in place. A module at
+  // several places is lowered once (its layer stays one layer); each place gets its own
+  // quantizer after it.
+  ModulePtr lower(const ModulePtr& m) {
+    if (auto it = done.find(m.get()); it != done.end()) return it->second;
+    ModulePtr out = m;
     if (auto seq = std::dynamic_pointer_cast<Sequential>(m)) {
-      auto out = std::make_shared<Sequential>();
+      auto lowered = std::make_shared<Sequential>();
       for (const auto& child : seq->children()) {
-        out->push_back(lower(child));
-        if (matches(*child)) out->push_back(quantizer());
+        lowered->push_back(lower(child));
+        if (matches(*child)) lowered->push_back(quantizer());
       }
-      return out;
+      out = lowered;
+    } else {
+      for (const auto& [name, child] : std::vector(m->named_children())) {
+        ModulePtr lowered = lower(child);
+        if (matches(*child)) lowered = std::make_shared<Sequential>(std::vector<ModulePtr>{lowered, quantizer()});
+        m->replace_module(name, lowered);
+      }
     }
-    for (const auto& [name, child] : std::vector(m->named_children())) {
-      ModulePtr lowered = lower(child);
-      if (matches(*child)) lowered = std::make_shared<Sequential>(std::vector<ModulePtr>{lowered, quantizer()});
-      m->replace_module(name, lowered);
-    }
-    return m;
+    done.emplace(m.get(), out);
+    return out;
   }
+
+  std::unordered_map<const Module*, ModulePtr> done;
 };
 
 }  // namespace
@@ -50,7 +59,7 @@ ModulePtr make_low_precision(const Module& model, const std::vector<LayerKind>& 
                              const QuantizerFactory& make_quantizer) {
   QTORCH_CHECK(static_cast<bool>(make_quantizer),
                "make_low_precision: expected a quantizer factory, got an empty function");
-  Lowering lowering{kinds, make_quantizer};
+  Lowering lowering{kinds, make_quantizer, {}};
   ModulePtr copy = model.clone();
   ModulePtr out = lowering.lower(copy);
   if (lowering.matches(model) && !std::dynamic_pointer_cast<Sequential>(copy))

@@ -1,6 +1,7 @@
 // nn::Module: registries, traversal, modes, device moves, state dict, deep copy, printing.
 #include "qtorch/nn/module.h"
 
+#include <unordered_map>
 #include <unordered_set>
 
 #include <ostream>
@@ -355,22 +356,41 @@ void Module::check_state_dict(const StateDict& state, bool strict) const {
 
 // ---- copies ----
 
+// What one clone() has copied so far: each module and tensor handle once.
+struct Module::CloneMemo {
+  std::unordered_map<const Module*, std::shared_ptr<Module>> modules;
+  std::unordered_map<const TensorImpl*, Tensor> tensors;
+
+  Tensor copy_of(const Tensor& t) {
+    if (!t.defined()) return t;
+    auto [it, fresh] = tensors.try_emplace(t.impl());
+    if (fresh) {
+      it->second = t.detach().clone();
+      if (t.requires_grad()) it->second.requires_grad_(true);
+    }
+    return it->second;
+  }
+};
+
 std::shared_ptr<Module> Module::clone() const {
+  NoGradGuard no_grad;
+  CloneMemo memo;
+  return clone_with(memo);
+}
+
+std::shared_ptr<Module> Module::clone_with(CloneMemo& memo) const {
+  if (auto it = memo.modules.find(this); it != memo.modules.end()) return it->second;
   std::shared_ptr<Module> copy = shallow_copy();
   if (!copy) {
     QTORCH_CHECK(params_.empty() && buffers_.empty() && children_.empty(),
                  "clone: expected a module deriving from nn::Cloneable, got {}", type_name());
-    return std::const_pointer_cast<Module>(shared_from_this());
+    copy = std::const_pointer_cast<Module>(shared_from_this());
+  } else {
+    for (auto& item : copy->params_) item.second = memo.copy_of(item.second);
+    for (auto& item : copy->buffers_) item.second = memo.copy_of(item.second);
+    for (auto& item : copy->children_) item.second = item.second->clone_with(memo);
   }
-  NoGradGuard no_grad;
-  for (auto& item : copy->params_) {
-    bool requires_grad = item.second.requires_grad();
-    item.second = item.second.detach().clone();
-    item.second.requires_grad_(requires_grad);
-  }
-  for (auto& item : copy->buffers_)
-    if (item.second.defined()) item.second = item.second.detach().clone();
-  for (auto& item : copy->children_) item.second = item.second->clone();
+  memo.modules.emplace(this, copy);
   return copy;
 }
 

@@ -139,8 +139,11 @@ class Module : public std::enable_shared_from_this<Module> {
 
   // ---- copies ----
   /// A deep copy: new parameters, buffers and children with the same values and modes.
-  /// Layers support it by deriving from Cloneable<Self>; a stateless module without
-  /// clone support (no parameters, buffers or children) is shared instead of copied.
+  /// What the original shares, the copy shares too (as Python's deepcopy): a module at
+  /// several places (shared weights) is one copy at those places, and a tensor handle held
+  /// twice one new tensor. Layers support it by deriving from Cloneable<Self>; a
+  /// stateless module without clone support (no parameters, buffers or children) is shared
+  /// instead of copied.
   std::shared_ptr<Module> clone() const;
 
   // ---- kind ----
@@ -171,6 +174,8 @@ class Module : public std::enable_shared_from_this<Module> {
   bool training_ = true;
 
  private:
+  struct CloneMemo;
+  std::shared_ptr<Module> clone_with(CloneMemo& memo) const;
   // Every (name, tensor) with the names of each place a shared module sits (state_dict()).
   std::vector<std::pair<std::string, Tensor>> every_named_parameter(bool recurse) const;
   std::vector<std::pair<std::string, Tensor>> every_named_buffer(bool recurse) const;

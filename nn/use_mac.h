@@ -11,7 +11,9 @@ namespace qtorch::nn {
 
 /// Every Linear becomes a QLinear and every Conv2d a QConv2d (groups = 1; otherwise an
 /// error naming the layer), wherever they sit; layers already Q forms get the new options.
-/// The original model is left unchanged. Empty options: the float32 product for that pass.
+/// A layer at several places (tied weights) stays one layer. A class derived from one of
+/// these four is an error naming the layer: its own forward would be dropped. The original
+/// model is left unchanged. Empty options: the float32 product for that pass.
 ModulePtr use_mac(const Module& model, const std::optional<quant::MacOptions>& forward,
                   const std::optional<quant::MacOptions>& backward);
 

@@ -40,6 +40,14 @@ std::vector<std::string> split(const std::string& s, char sep) {
   }
 }
 
+// The text without spaces, in lower case.
+std::string compact_lower(std::string_view text) {
+  std::string s;
+  for (char c : text)
+    if (!std::isspace(static_cast<unsigned char>(c))) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 [[noreturn]] void bad_mac(std::string_view text, const std::string& why) {
   QTORCH_FAIL("parse_mac: expected comma-separated {}; got '{}': {}", kMacKeys, text, why);
 }
@@ -54,7 +62,9 @@ void MacOptions::validate() const {
   QTORCH_CHECK(!(compensated && chunk > 0),
                "MacOptions: expected compensated (Kahan) or chunk-based accumulation, not both; got "
                "compensated with chunk={}", chunk);
-  QTORCH_CHECK(!(compensated && fma), "MacOptions: expected compensated (Kahan) or fma, not both");
+  QTORCH_CHECK(!(compensated && fma),
+               "MacOptions: expected compensated (Kahan) or fma, not both (Kahan's steps start from a rounded "
+               "product, which fma never forms); got compensated with fma");
   QTORCH_CHECK(chunk >= 0, "MacOptions: expected chunk >= 0 (0: off), got chunk={}", chunk);
 }
 
@@ -72,9 +82,7 @@ std::string mac_text(const MacOptions& o) {
 }
 
 MacOptions parse_mac(std::string_view text) {
-  std::string s;
-  for (char c : text)
-    if (!std::isspace(static_cast<unsigned char>(c))) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string s = compact_lower(text);
   MacOptions o;
   bool has_acc = false;
   std::vector<std::string> seen;  // each key once: a second one would silently win
@@ -90,7 +98,10 @@ MacOptions parse_mac(std::string_view text) {
       } catch (const Error& e) {
         bad_mac(text, fmt::format("{}: {}", key, e.what()));
       }
-      if (!n) bad_mac(text, key + "=fp32 is no format (write a float:8:23 accumulator)");
+      if (!n)
+        bad_mac(text, key == "mul" ? "mul=fp32 is no format (leave mul out: products are then exact)"
+                                   : "acc=fp32 is no format (write acc=float:8:23 for a float32 accumulator, "
+                                     "or the whole option as fp32 for float32 products)");
       return *n;
     };
     auto rounding = [&] {
@@ -120,7 +131,10 @@ MacOptions parse_mac(std::string_view text) {
     } else if (part == "kahan") {
       o.compensated = true;
     } else {
-      bad_mac(text, "unknown part '" + part + "'");
+      bad_mac(text, "unknown part '" + part + "'" +
+                        (part == "fp32" || part == "none"
+                             ? " (the float32 product is no MacOptions; where options are optional, fp32 alone means none)"
+                             : ""));
     }
   }
   if (!has_acc) bad_mac(text, "no acc=FORMAT");
@@ -130,6 +144,12 @@ MacOptions parse_mac(std::string_view text) {
     bad_mac(text, e.what());
   }
   return o;
+}
+
+std::optional<MacOptions> parse_optional_mac(std::string_view text) {
+  const std::string s = compact_lower(text);
+  if (s == "fp32" || s == "none") return std::nullopt;
+  return parse_mac(text);
 }
 
 MacParams mac_params(const MacOptions& options, int64_t M, int64_t K, int64_t N) {

@@ -20,15 +20,16 @@ namespace qtorch::quant {
 struct MacOptions {
   std::optional<Number> multiply;  // product format; empty: exact product
   Number accumulate = FloatingPoint{};  // accumulator format (fixed or floating point)
-  Rounding multiply_rounding = Rounding::Nearest;
+  Rounding multiply_rounding = Rounding::Nearest;  // no effect without a multiply format
   Rounding accumulate_rounding = Rounding::Nearest;
   bool fma = false;          // c = Qacc(a*b + c), one rounding
   bool compensated = false;  // Kahan summation in the accumulator format
   int64_t chunk = 0;         // chunk-based accumulation; 0: off
 
   /// Throws qtorch::Error naming the problem: a block, MX or NVFP4 format (they are
-  /// per-tensor, not per-operation), fma with a multiply format, compensated with chunk, a
-  /// negative chunk, or an invalid format.
+  /// per-tensor, not per-operation), fma with a multiply format, compensated with chunk or
+  /// with fma (the spec defines Kahan's steps on a rounded product p, which fma never
+  /// forms), a negative chunk, or an invalid format.
   void validate() const;
   bool operator==(const MacOptions&) const = default;
 };
@@ -46,6 +47,9 @@ std::string mac_text(const MacOptions& options);
 /// Parses the text form (case-insensitive, spaces ignored); validated. Throws qtorch::Error
 /// naming the bad part and listing the accepted keys.
 MacOptions parse_mac(std::string_view text);
+/// parse_mac, or empty (the float32 product) for "fp32" or "none" in any case: the text of
+/// qtrain's --mac-forward / --mac-backward and of a recipe's mac_forward / mac_backward.
+std::optional<MacOptions> parse_optional_mac(std::string_view text);
 
 /// The product [M, K] x [K, N] -> [M, N] with every multiply and add rounded as `options`
 /// says (float32, any strides; both operands on the CPU or both on one GPU, the result

@@ -177,6 +177,8 @@ std::string number_text(const std::optional<Number>& number);
 /// "none") gives an empty optional: no quantization. Anything else throws qtorch::Error
 /// listing the accepted forms. The result is validated.
 std::optional<Number> parse_number(std::string_view text);
+/// Every form parse_number accepts, in one line (its error messages and qtrain's help).
+const char* number_text_forms();
 
 /// IEEE and OCP presets (with NearestEven they equal real casts bit for bit).
 namespace formats {

@@ -94,6 +94,8 @@ std::string number_text(const std::optional<Number>& number) {
   return s;
 }
 
+const char* number_text_forms() { return kAcceptedForms; }
+
 std::optional<Number> parse_number(std::string_view text) {
   std::string s;
   for (char c : text)

@@ -1,6 +1,8 @@
 // qconv2d: a 2-D convolution whose dot products are low-precision multiply-accumulate
 // chains (quant/mac.h). Each output is the chain over its receptive field in channel-major
 // order (c, kh, kw), as im2col flattens it: y = W [O, C*kh*kw] x col [C*kh*kw, N*OH*OW].
+// Padded taps are steps too (a product 0 * w): they count in chunks, Kahan's compensation
+// and the random words (docs/numerics.md).
 #pragma once
 
 #include <optional>

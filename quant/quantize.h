@@ -17,7 +17,8 @@ namespace qtorch::quant {
 /// Optional inputs and outputs of one quantize call.
 struct QuantizeOptions {
   /// Random bits for Stochastic rounding; null means qtorch::default_generator(). The call
-  /// reserves (numel + 3) / 4 Philox blocks from it, so every call draws fresh bits.
+  /// reserves (numel + 3) / 4 Philox blocks from it (at least 1: an empty tensor too), so
+  /// every call draws fresh bits.
   Generator* generator = nullptr;
   /// Set to this call's counts (clamped/saturated and flushed-to-zero elements). On a GPU
   /// this waits for the device; `counter` does not.

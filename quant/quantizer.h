@@ -26,7 +26,8 @@ struct QuantizerOptions {
   Rounding forward_rounding = Rounding::Stochastic;
   Rounding backward_rounding = Rounding::Stochastic;
   /// Zero the gradient where the forward value was clamped. Needs a forward format that
-  /// clamps: fixed point with clamp=true or a saturating floating point format.
+  /// clamps: fixed point with clamp=true, a saturating floating point format, MX or NVFP4
+  /// (their elements saturate at the element's max).
   bool clamping_grad_zero = false;
   /// Applied in order to the incoming gradient, before backward quantization (always,
   /// unlike the reference, which skips them unless clamping_grad_zero and a backward number).

@@ -46,8 +46,8 @@ struct CompareResult {
   /// Flat index of the first differing element, -1 when none (or on a shape mismatch).
   int64_t first_index = -1;
   float first_actual = 0.0f, first_expected = 0.0f;
-  /// Empty when equal; otherwise e.g. "2 of 8 elements differ; first at [3]: actual 1.5
-  /// (0x3fc00000), expected 1.50000012 (0x3fc00001)".
+  /// Empty when equal; otherwise e.g. "2 of 8 elements differ (bitwise, any NaN == any NaN);
+  /// first at [3]: actual 1.5 (0x3fc00000), expected 1.5000001 (0x3fc00001)".
   std::string message;
   explicit operator bool() const { return equal; }
 };

@@ -92,12 +92,13 @@ std::vector<Preset> make_presets() {
        "weights, gradients and momentum",
        make_recipe({f("bf16", sr), f("bf16", rn), f("bf16", rn), f("bf16", sr), f("bf16", sr), fp32})},
       {"fp8",
-       "8-bit float e5m2 for weights, activations, errors and gradients (Wang et al. 2018), fp16 momentum and "
+       "8-bit float float:5:2 (5 exponent and 2 mantissa bits in the reference range: max 114688, saturating; "
+       "not the IEEE-range e5m2) for weights, activations, errors and gradients (Wang et al. 2018), fp16 momentum and "
        "fp16 stochastic weight accumulation, dynamic loss scaling",
        make_recipe({e5m2, e5m2, e5m2, e5m2, fp16_rn, fp16_sr}, dynamic)},
       {"hfp8",
        "hybrid 8-bit float (Sun et al. 2019): e4m3 with exponent bias 11 (max 30) for weights and activations, "
-       "e5m2 errors and gradients, fp16 momentum and weight accumulation, dynamic loss scaling",
+       "float:5:2 errors and gradients (as fp8), fp16 momentum and weight accumulation, dynamic loss scaling",
        make_recipe({f("hfp8", rn), f("hfp8", rn), e5m2, e5m2, fp16_rn, fp16_sr}, dynamic)},
       {"mxfp8",
        "OCP MXFP8 (Rouhani et al. 2023): e4m3 weights and activations, e5m2 errors and gradients, blocks of 32 "
@@ -316,7 +317,7 @@ Recipe parse_recipe(const std::string& text) {
     } else if (key == "mac_forward" || key == "mac_backward") {
       std::optional<quant::MacOptions>& mac = key == "mac_forward" ? recipe.mac_forward : recipe.mac_backward;
       try {
-        mac = quant::parse_mac(value);
+        mac = quant::parse_optional_mac(value);
       } catch (const Error& e) {
         throw Error("parse_recipe: " + key + ": " + reason(e, "parse_mac: "));
       }

@@ -131,8 +131,9 @@ struct Recipe {
 
 /// The stable text form, one "key=value" per role and option, separated by "; ":
 /// "weight=block:8:0 stochastic; activation=...; ...; acc=fp32; after=linear,conv,normalization;
-/// loss_scale=none", then "mac_forward=acc=fp16,chunk=64" and "mac_backward=..." when set, then
-/// "clamping_grad_zero", "quantize_initial_weights", "master_weights" when set.
+/// loss_scale=none", then "mac_forward=acc=fp16,chunk=64" and "mac_backward=..." when set,
+/// "comm=FORMAT ROUNDING" and "comm_error_feedback" when set, then "clamping_grad_zero",
+/// "quantize_initial_weights", "master_weights" when set.
 /// parse_recipe(to_string(r)) == r.
 std::string to_string(const Recipe& recipe);
 /// Reads the text form; keys may come in any order and missing ones keep their defaults,

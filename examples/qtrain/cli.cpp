@@ -148,8 +148,8 @@ std::string epilog() {
   std::string out = "Presets (--preset; explicit --<role>-format/--<role>-rounding win):\n";
   for (const train::Preset& p : train::presets()) out += "  " + p.name + ": " + p.summary + "\n";
   out +=
-      "Formats: fp32 (no quantization), fixed:WL:FL, float:EXP:MAN, block:WL:DIM (DIM -1: one\n"
-      "block per tensor), fp16, bf16, tf32, e4m3, e5m2, hfp8 (quant's text syntax).\n"
+      "Formats (docs/numerics.md; block DIM -1: one block per tensor): " + std::string(qtorch::number_text_forms()) +
+      ".\n"
       "Roundings: stochastic, nearest, nearest_even, toward_zero, up, down.\n"
       "Without arguments: LeNet on Fashion-MNIST with the block8 preset for 2 epochs.";
   return out;
@@ -201,7 +201,8 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
                                     "number format of the " + name + " role (overrides the preset)");
     format_opts[i]->default_str("");
     rounding_opts[i] = app.add_option("--" + name + "-rounding", rounding_flags[i],
-                                      "rounding of the " + name + " role (overrides the preset)");
+                                      "rounding of the " + name + " role (overrides the preset; a role only --" +
+                                          name + "-format quantizes: nearest)");
     rounding_opts[i]->default_str("");
   }
   std::string loss_scale, quantize_after = train::layer_kinds_text(train::Recipe{}.quantize_after);
@@ -238,10 +239,15 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
       ->expected(1, -1);
   app.add_option("--checkpoint", cfg.checkpoint_path, "save model and optimizer state to FILE after every epoch");
   app.add_option("--resume", cfg.resume_path, "continue training from a --checkpoint FILE");
-  app.add_flag("--stop-on-nan,!--no-stop-on-nan", cfg.stop_on_nan,
-               "end with exit status 3 once the training state (weights, buffers, optimizer state) holds NaN or "
-               "infinite values, or, without a loss scaler (which skips such steps), the mean training loss does "
-               "(default on)");
+  // Two flags rather than CLI11's "--stop-on-nan,!--no-stop-on-nan", whose help reads
+  // "{false}" as if that were the default.
+  auto* stop_on_nan = app.add_flag("--stop-on-nan", cfg.stop_on_nan,
+                                   "end with exit status 3 once the training state (weights, buffers, optimizer "
+                                   "state) holds NaN or infinite values, or, without a loss scaler (which skips such "
+                                   "steps), the mean training loss does (the default)");
+  app.add_flag_callback("--no-stop-on-nan", [&cfg] { cfg.stop_on_nan = false; },
+                        "train on past NaN or inf, with a warning per epoch")
+      ->excludes(stop_on_nan);
   bool no_progress = false;
   app.add_flag("--no-progress", no_progress, "no progress bar or periodic lines");
 
@@ -299,8 +305,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
     cfg.recipe.quantize_after =
         parse_as("--quantize-after", "", [&] { return train::parse_layer_kinds(quantize_after, "--quantize-after"); });
     auto parse_mac_flag = [&](const std::string& option, const std::string& text) -> std::optional<qtorch::quant::MacOptions> {
-      if (text == "fp32" || text == "none") return std::nullopt;
-      return parse_as(option, "parse_mac: ", [&] { return qtorch::quant::parse_mac(text); });
+      return parse_as(option, "parse_mac: ", [&] { return qtorch::quant::parse_optional_mac(text); });
     };
     if (mac_forward_opt->count()) cfg.recipe.mac_forward = parse_mac_flag("--mac-forward", mac_forward);
     if (mac_backward_opt->count()) cfg.recipe.mac_backward = parse_mac_flag("--mac-backward", mac_backward);
@@ -328,9 +333,13 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
       const std::string role = std::string("--") + train::role_name(r);
       if (format_opts[i]->count())
         cfg.recipe[r].number = parse_as(role + "-format", "parse_number: ", [&] { return qtorch::parse_number(format_flags[i]); });
-      if (rounding_opts[i]->count())
+      if (rounding_opts[i]->count()) {
         cfg.recipe[r].rounding =
             parse_as(role + "-rounding", "parse_rounding: ", [&] { return qtorch::parse_rounding(rounding_flags[i]); });
+        if (!cfg.recipe[r].quantized())
+          fail(role + "-rounding: the " + train::role_name(r) + " role stays float32 (neither " + role +
+               "-format nor the preset quantizes it), so no rounding applies; got '" + rounding_flags[i] + "'");
+      }
     }
     check_config(cfg);
   } catch (const std::invalid_argument& e) {

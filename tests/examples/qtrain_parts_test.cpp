@@ -28,7 +28,8 @@ TEST(QtrainParts, RecipeErrorsNameTheOption) {
                               {{"--preset", "fp4"}, "--preset: unknown preset 'fp4'"},
                               {{"--loss-scale", "static:0"}, "--loss-scale: "},
                               {{"--quantize-after", "linear,banana"}, "--quantize-after: "},
-                              {{"--schedule", "step:0:1"}, "--schedule step:0:1: EVERY: "}}) {
+                              {{"--schedule", "step:0:1"}, "--schedule step:0:1: EVERY: "},
+                              {{"--preset", "fp32", "--grad-rounding", "stochastic"}, "--grad-rounding: the grad role stays float32"}}) {
     std::vector<std::string> argv_text = {"qtrain"};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
     std::vector<char*> argv;

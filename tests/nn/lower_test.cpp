@@ -76,6 +76,22 @@ class Dense : public nn::Cloneable<Dense> {
   std::optional<nn::LayerKind> layer_kind() const override { return nn::LayerKind::Linear; }
 };
 
+TEST(Lower, ALayerAtTwoPlacesIsLoweredOnce) {
+  auto lin = std::make_shared<nn::Linear>(2, 2);
+  auto inner = nn::sequential({lin});
+  auto model = nn::sequential({inner, std::make_shared<nn::ReLU>(), inner});
+  int made = 0;
+  auto lp = nn::make_low_precision(*model, {nn::LayerKind::Linear}, [&] {
+    ++made;
+    return std::make_shared<Twice>();
+  });
+  EXPECT_EQ(made, 1);  // the shared Sequential is lowered once: one quantizer after its Linear
+  EXPECT_EQ(lp->repr(), "Sequential(Sequential(Linear(2 -> 2), Q()), ReLU(), Sequential(Linear(2 -> 2), Q()))");
+  EXPECT_EQ(lp->parameters().size(), 2u);
+  const auto& seq = dynamic_cast<const nn::Sequential&>(*lp);
+  EXPECT_EQ(seq[0], seq[2]);
+}
+
 TEST(Lower, KindsAndErrors) {
   EXPECT_EQ(nn::Linear(1, 1).layer_kind(), nn::LayerKind::Linear);
   EXPECT_EQ(nn::Conv2d(1, 1, 1).layer_kind(), nn::LayerKind::Conv);

@@ -8,6 +8,8 @@
 
 #include "qtorch/core/error.h"
 #include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/grad_mode.h"
+#include "qtorch/autograd/reduce.h"
 #include "qtorch/nn/nn.h"
 #include "qtorch/quant/qconv2d.h"
 #include "qtorch/quant/mac.h"
@@ -64,6 +66,19 @@ TEST(QConv2d, EachOutputIsTheChainOverItsChannelMajorReceptiveField) {
           EXPECT_EQ(yv[((n * 3 + oc) * 3 + oh) * 3 + ow], chain(weights, field, o) + b[oc]) << n << oc << oh << ow;
         }
   EXPECT_THROW(nn::QConv2d(4, 4, 3, o, o, nn::Conv2dOptions{.groups = 2}), Error);
+}
+
+// docs/numerics.md's example, by hand: float:4:3 has 3 mantissa bits, so 0.4921875 =
+// 1.11111b x 2^-2 rounds alone to 0.5, 8 + 0.5 is a tie that float's nearest rounds away
+// to 9, and 8 + 0.4921875 rounds to 8.
+TEST(QConv2d, PaddedTapsAreStepsOfTheChain) {
+  const Tensor x = Tensor::from_vector({8.0f, 0.4921875f}, {1, 1, 1, 2});
+  const Tensor w = ones({1, 1, 1, 3});
+  const quant::MacOptions o = mac("acc=float:4:3,chunk=2");
+  const Tensor y = quant::qconv2d(x, w, Tensor(), Conv2dParams{.pad_w = 1}, o, std::nullopt);
+  EXPECT_EQ(y.to_vector(), (std::vector<float>{9.0f, 8.0f}));
+  // The same two products without the padded tap: one chunk, 8.
+  EXPECT_EQ(chain({8.0f, 0.4921875f}, {1.0f, 1.0f}, o), 8.0f);
 }
 
 TEST(QConv2d, WideFormatsAgreeWithConv2dAndFiniteDifferences) {
@@ -132,6 +147,59 @@ TEST(UseMac, SwapsLinearAndConvInACopyWithTheSameParameters) {
   EXPECT_EQ(q->clone()->repr(), q->repr());
   // make_low_precision still sees them as linear and conv layers.
   EXPECT_EQ((*std::dynamic_pointer_cast<nn::Sequential>(q))[0]->layer_kind(), nn::LayerKind::Conv);
+}
+
+// A layer at two places (tied weights) stays one layer: its weight takes both places'
+// gradients. With float32-wide chains on small integers every sum is exact, so the Q form's
+// gradient equals the original's bit for bit.
+TEST(UseMac, ALayerAtTwoPlacesStaysOneLayer) {
+  auto lin = std::make_shared<nn::Linear>(2, 2);
+  {
+    NoGradGuard no_grad;
+    lin->weight().copy_(Tensor::from_vector({1, -2, 3, 1}, {2, 2}));
+    lin->bias().copy_(Tensor::from_vector({1, 0}, {2}));
+  }
+  auto model = nn::sequential({lin, lin});
+  const auto wide = mac("acc=float:8:23");
+  nn::ModulePtr q = nn::use_mac(*model, wide, wide);
+  ASSERT_EQ(q->parameters().size(), 2u);
+  auto& seq = dynamic_cast<nn::Sequential&>(*q);
+  EXPECT_EQ(seq[0], seq[1]);
+  const Tensor x = Tensor::from_vector({1, 2}, {1, 2});
+  sum((*model)(x)).backward();
+  sum((*q)(x)).backward();
+  const auto pa = model->parameters(), pb = q->parameters();
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(pb[i].grad().to_vector(), pa[i].grad().to_vector())) << i;
+}
+
+class Doubled : public nn::Linear {
+ public:
+  using nn::Linear::Linear;
+  Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0f; }
+  std::string type_name() const override { return "Doubled"; }
+
+ protected:
+  std::shared_ptr<nn::Module> shallow_copy() const override { return std::make_shared<Doubled>(*this); }
+};
+
+TEST(UseMac, ASubclassOrAGroupedConvIsAnErrorNamingTheLayer) {
+  const auto o = mac("acc=fp16");
+  auto sub = nn::sequential({std::make_shared<nn::ReLU>(), nn::sequential({std::make_shared<Doubled>(3, 2)})});
+  try {
+    nn::use_mac(*sub, o, o);
+    ADD_FAILURE() << "a subclass of Linear was replaced";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the layer '1.0', a Doubled derived from Linear"), std::string::npos)
+        << e.what();
+  }
+  auto grouped = nn::sequential({nn::sequential({std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dOptions{.groups = 2})})});
+  try {
+    nn::use_mac(*grouped, o, o);
+    ADD_FAILURE() << "a grouped convolution was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("got groups=2 in the layer '0.0', Conv2d("), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

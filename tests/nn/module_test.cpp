@@ -143,6 +143,22 @@ TEST(Module, CloneIsDeep) {
   EXPECT_NE(net->named_children()[0].second, copy->named_children()[0].second);
 }
 
+TEST(Module, CloneSharesWhatTheOriginalShares) {
+  auto lin = std::make_shared<nn::Linear>(2, 2);
+  auto inner = nn::sequential({lin, std::make_shared<nn::ReLU>()});
+  auto model = nn::sequential({inner, lin, inner});
+  ASSERT_EQ(model->parameters().size(), 2u);
+  auto copy = model->clone();
+  ASSERT_EQ(copy->parameters().size(), 2u);
+  const auto& seq = dynamic_cast<const nn::Sequential&>(*copy);
+  const auto& copied_inner = dynamic_cast<const nn::Sequential&>(*seq[0]);
+  EXPECT_EQ(seq[0], seq[2]);
+  EXPECT_EQ(copied_inner[0], seq[1]);
+  EXPECT_NE(seq[1], lin);
+  EXPECT_FALSE(seq[1]->parameters()[0].is_same(lin->weight()));
+  EXPECT_EQ(copy->state_dict().size(), model->state_dict().size());
+}
+
 TEST(Module, ToDeviceKeepsHandles) {
   auto net = std::make_shared<Net>();
   Tensor w = net->parameter("scale");

@@ -248,6 +248,13 @@ TEST(QmatmulOptions, TextRoundTripsAndErrorsAreClear) {
   EXPECT_THROW_MSG(parse_mac("acc=fp16,kahan,kahan"), "'kahan' given twice");
   EXPECT_THROW_MSG(parse_mac("acc=fp99"), "acc:");
   EXPECT_THROW_MSG(parse_mac("acc=fp16,acc_rounding=sideways"), "acc_rounding");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,kahan,fma"), "got compensated with fma");
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,mul=fp32"), "leave mul out");
+  EXPECT_THROW_MSG(parse_mac("acc=fp32"), "acc=float:8:23");
+  EXPECT_THROW_MSG(parse_mac("FP32"), "fp32 alone means none");
+  // Where options are optional, fp32 or none in any case is the float32 product.
+  for (const char* text : {"fp32", " FP32 ", "None"}) EXPECT_FALSE(parse_optional_mac(text).has_value()) << text;
+  EXPECT_EQ(parse_optional_mac("ACC=FP16, Chunk=4"), std::optional<MacOptions>(parse_mac("acc=fp16,chunk=4")));
   EXPECT_THROW_MSG(qmatmul_forward(zeros({2, 3}), zeros({4, 2}), mac("acc=fp16")), "expected [M, K] x [K, N], got [2, 3] x [4, 2]");
   EXPECT_THROW_MSG(qmatmul_forward(zeros({2}), zeros({2, 2}), mac("acc=fp16")), "expected [M, K] x [K, N]");
   MacOptions bad;

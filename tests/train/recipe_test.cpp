@@ -258,6 +258,10 @@ TEST(Recipe, Presets) {
   EXPECT_EQ(quant::mac_text(*mac.mac_backward), "acc=bf16,kahan");
   EXPECT_EQ(parse_recipe(to_string(mac)), mac);
   EXPECT_NE(mac, Recipe{});
+  // fp32 or none (any case), as qtrain's --mac-forward takes them: the float32 product.
+  const Recipe plain = parse_recipe("mac_forward=FP32; mac_backward=none");
+  EXPECT_FALSE(plain.mac_forward.has_value());
+  EXPECT_FALSE(plain.mac_backward.has_value());
   try {
     parse_recipe("mac_forward=acc=fp16,mul=e5m2,fma");
     FAIL();
