@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 namespace qtorch {
@@ -41,6 +43,34 @@ bool fail_point(int64_t write_number) {
 
 std::atomic<int64_t> writes{0};
 
+// Removes the temporaries "<path>.tmp.<pid>.<n>" that writers killed mid-write left beside
+// `path` (no process can clean up after SIGKILL): those of processes that no longer exist
+// on this machine, untouched for a minute (a writer on another machine sharing the folder
+// keeps its file fresh). Best effort: nothing here throws.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  fs::directory_iterator it(folder, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string rest = name.substr(prefix.size());  // "<pid>.<n>"
+    const size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || dot + 1 == rest.size() ||
+        rest.find_first_not_of("0123456789.") != std::string::npos || rest.find('.', dot + 1) != std::string::npos)
+      continue;
+    const long pid = std::strtol(rest.substr(0, dot).c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code time_ec;
+    const auto written = fs::last_write_time(it->path(), time_ec);
+    if (time_ec || fs::file_time_type::clock::now() - written < std::chrono::minutes(1)) continue;
+    fs::remove(it->path(), time_ec);
+  }
+}
+
 }  // namespace
 
 std::string temporary_path_beside(const std::string& path) {
@@ -65,6 +95,7 @@ void replace_file(const std::string& temporary, const std::string& path) {
 
 void write_file_atomically(const std::string& path, const std::string& content) {
   const int64_t number = ++writes;
+  remove_stale_temporaries(path);
   const std::string tmp = temporary_path_beside(path);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot write", path, errno);

@@ -17,7 +17,9 @@ std::string temporary_path_beside(const std::string& path);
 void replace_file(const std::string& temporary, const std::string& path);
 
 /// Writes `content` to `path` atomically (temporary file, flush, fsync, rename, then an
-/// fsync of the folder so the rename itself is durable where the file system allows). Throws
+/// fsync of the folder so the rename itself is durable where the file system allows). It
+/// first removes the temporaries of `path` that killed writers left (their process is gone
+/// from this machine and the file untouched for a minute). Throws
 /// std::runtime_error "cannot write '<path>': <OS reason>" on any failure; `path` is then
 /// unchanged and the temporary file removed.
 /// Test hook: with QTORCH_TEST_KILL_WRITE="N:STAGE" in the environment the process kills

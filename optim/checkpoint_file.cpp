@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -141,9 +142,17 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
 }
 
 CheckpointData read_checkpoint(const std::string& path) {
+  std::error_code ec;
+  QTORCH_CHECK(!std::filesystem::is_directory(path, ec),
+               "load_checkpoint: expected a checkpoint file '{}', got a folder", path);
   std::ifstream in(path, std::ios::binary);
   QTORCH_CHECK(in.good(), "load_checkpoint: expected a readable file '{}', got none", path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<char> bytes;
+  try {
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {
+    QTORCH_FAIL("load_checkpoint: cannot read '{}': {}", path, e.what());
+  }
 
   size_t magic_len = bytes.size() < sizeof(kMagic) ? bytes.size() : sizeof(kMagic);
   QTORCH_CHECK(magic_len == 0 || std::memcmp(bytes.data(), kMagic, magic_len) == 0,

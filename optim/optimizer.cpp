@@ -96,7 +96,11 @@ void Optimizer::check_state_dict(const OptimizerState& state) const {
     return it->second;
   };
   need("step_count");
-  for (size_t g = 0; g < groups_.size(); ++g) need("lr." + std::to_string(g));
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const double lr = need("lr." + std::to_string(g));
+    QTORCH_CHECK(lr >= 0 && std::isfinite(lr), "{}.load_state_dict: expected 'lr.{}' >= 0, as set_lr takes, got {}",
+                 name_, g, lr);
+  }
   QTORCH_CHECK(!state.scalars.count("lr." + std::to_string(groups_.size())),
                "{}.load_state_dict: expected {} parameter groups, got more", name_, groups_.size());
   std::vector<Tensor> params = parameters();

@@ -1,7 +1,6 @@
 // Recipes: text form, validation and the preset table.
 #include "qtorch/train/recipe.h"
 
-#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -31,12 +30,7 @@ bool float32_normal_scale(double v) {
   return v >= std::numeric_limits<float>::min() && v <= std::numeric_limits<float>::max();
 }
 
-// Shortest text that reads back as exactly v.
-std::string exact(double v) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, end);
-}
+using text::exact;
 
 // quant's messages start with the function name; `what` replaces it.
 std::string reason(const std::exception& e, const char* prefix) {

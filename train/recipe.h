@@ -148,6 +148,11 @@ struct Preset {
   Recipe recipe;
 };
 /// Every preset: fp32, block8, fixed16, bf16, fp8, hfp8, mxfp8, mxfp6, mxfp4, nvfp4, fp16acc.
+/// They were made for SGD. With Adam or AdamW, a preset's momentum format (block8, fixed16,
+/// bf16, fp8, hfp8) also rounds Adam's second moment, as QPyTorch's OptimLP does: squared
+/// gradients of about 1e-8 flush to zero in most of these formats and the steps
+/// m / (sqrt(v) + eps) grow by many orders of magnitude (block8 with Adam on the MLP:
+/// training loss 2^43). Give Adam a momentum format that holds squared gradients, or none.
 const std::vector<Preset>& presets();
 /// The recipe of preset `name`; throws qtorch::Error listing the names.
 const Recipe& preset(const std::string& name);

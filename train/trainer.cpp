@@ -2,6 +2,7 @@
 #include "qtorch/train/trainer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -27,6 +28,33 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 constexpr const char* kRecipeKey = "qtorch/recipe";
+
+using text::exact;
+
+// The options besides the recipe that decide a run's numbers, as the texts a checkpoint
+// records under "qtorch/run/NAME": a resumed run must continue with them. Not among them:
+// epochs (a run may be extended), the device, and what is only evaluated or reported.
+std::vector<std::pair<std::string, std::string>> run_options(const TrainerOptions& o, int ranks) {
+  const OptimizerOptions& opt = o.optimizer;
+  std::string optimizer = opt.kind + " lr=" + exact(opt.lr);
+  if (opt.kind == "sgd") optimizer += " momentum=" + exact(opt.momentum);
+  optimizer += " weight_decay=" + exact(opt.weight_decay);
+  const Averaging& avg = o.averaging;
+  const std::string averaging =
+      avg.start_epoch == 0 ? "off"
+                           : "from epoch " + std::to_string(avg.start_epoch) +
+                                 (avg.every_steps > 0 ? ", every " + std::to_string(avg.every_steps) + " steps"
+                                                      : ", every epoch");
+  return {{"optimizer", optimizer},
+          {"schedule", to_string(o.schedule)},
+          {"averaging", averaging},
+          {"batch_size", std::to_string(o.batch_size)},
+          {"data_seed", std::to_string(o.seed)},
+          {"processes", std::to_string(ranks)}};
+}
+
+std::string run_key(const std::string& name) { return "qtorch/run/" + name; }
+constexpr const char* kTrainItemsKey = "qtorch/run/train_items";
 
 bool has_batchnorm(nn::Module& model) {
   for (auto& [name, m] : model.named_modules())
@@ -237,6 +265,11 @@ void Trainer::train_step(const data::Batch& batch, RunningScore& score, bool sam
 
 EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& cb) {
   const int64_t epoch = epochs_done_ + 1;
+  struct InEpoch {  // set while the epoch's batches run, also when one throws
+    int64_t& flag;
+    InEpoch(int64_t& f, int64_t e) : flag(f) { flag = e; }
+    ~InEpoch() { flag = 0; }
+  } in_epoch(epoch_in_progress_, epoch);
   data::DataLoader loader(train, loader_options(true));
   loader.reset(epoch - 1);
   const int64_t batches = loader.num_batches();
@@ -261,6 +294,7 @@ EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Datase
     train_step(batch, score, sample, cb, update_sum, update_samples);
     if (cb.on_batch) cb.on_batch(epoch, batch.index + 1, batches, score);
   }
+  in_epoch.flag = 0;  // every step of the epoch is done
   Score trained = score.read();  // waits for the device
   for (Role r : kRoles) m.counts[static_cast<int>(r)] = setup_.counters->total(r) - counts_before[static_cast<int>(r)];
   if (exchange_) {
@@ -319,7 +353,13 @@ TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& 
     data::DataLoader probe(train, loader_options(false));
     steps_per_epoch_ = probe.num_batches();
   }
-  steps_done_ = std::max(steps_done_, epochs_done_ * steps_per_epoch_);  // after resume
+  // The steps of the epochs done, also after a resume of an earlier checkpoint.
+  steps_done_ = epochs_done_ * steps_per_epoch_;
+  QTORCH_CHECK(!resumed_train_items_ || *resumed_train_items_ == train.size(),
+               "Trainer::fit: the checkpoint resumed was trained on {} items, this call gives {}: a resumed run "
+               "continues on the data it was trained on",
+               resumed_train_items_.value_or(0), train.size());
+  train_items_ = train.size();
   if (options_.evaluate_initial && epochs_done_ == 0) {
     EpochMetrics m0;
     const Score s = evaluate(test);
@@ -380,8 +420,14 @@ std::string Trainer::first_non_finite() {
 }
 
 void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts) {
+  QTORCH_CHECK(epoch_in_progress_ == 0,
+               "save_checkpoint: expected a call between epochs (from on_epoch, or outside fit), got one during "
+               "epoch {}: a checkpoint holds whole epochs, and a resume would train this one's first steps again",
+               epoch_in_progress_);
   std::map<std::string, std::string> all = texts;
   all[kRecipeKey] = to_string(recipe_);
+  for (const auto& [name, value] : run_options(options_, ranks())) all[run_key(name)] = value;
+  if (train_items_) all[kTrainItemsKey] = std::to_string(*train_items_);
   optim::TrainingState s = state();
   s.texts = &all;
   optim::save_checkpoint(path, s);
@@ -390,15 +436,41 @@ void Trainer::save_checkpoint(const std::string& path, const std::map<std::strin
 void Trainer::resume(const std::string& path) {
   const optim::CheckpointData data = optim::read_checkpoint(path);
   auto recipe = data.texts.find(kRecipeKey);
-  if (recipe != data.texts.end() && recipe->second != to_string(recipe_))
+  QTORCH_CHECK(recipe != data.texts.end(),
+               "resume: '{}' records no recipe (written by optim::save_checkpoint, or by a qtorch before recipes "
+               "were recorded), so nothing shows that this trainer continues its run; load it with "
+               "optim::load_checkpoint instead",
+               path);
+  if (recipe->second != to_string(recipe_))
     QTORCH_FAIL("resume: '{}' was trained with the recipe '{}', this run uses '{}'", path, recipe->second,
                 to_string(recipe_));
+  // Checkpoints from before these were recorded are not checked.
+  std::string then, now;
+  for (const auto& [name, value] : run_options(options_, ranks())) {
+    auto it = data.texts.find(run_key(name));
+    if (it == data.texts.end() || it->second == value) continue;
+    then += (then.empty() ? "" : "; ") + name + " " + it->second;
+    now += (now.empty() ? "" : "; ") + name + " " + value;
+  }
+  if (!then.empty())
+    QTORCH_FAIL("resume: '{}' was trained with {}, this trainer has {}: a resumed run continues with the options it "
+                "was trained with",
+                path, then, now);
+  std::optional<int64_t> train_items;
+  if (auto it = data.texts.find(kTrainItemsKey); it != data.texts.end()) {
+    int64_t n = 0;
+    auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), n);
+    QTORCH_CHECK(ec == std::errc() && end == it->second.data() + it->second.size() && n > 0,
+                 "resume: '{}': expected a positive count in '{}', got '{}'", path, kTrainItemsKey, it->second);
+    train_items = n;
+  }
   auto step = data.integers.find("step");
   QTORCH_CHECK(step != data.integers.end(), "resume: '{}': expected an entry 'step' (the epochs done), got none", path);
   QTORCH_CHECK(step->second >= 0 && step->second <= options_.epochs,
                "resume: '{}' is at epoch {}, expected an epoch in [0, {}] (the trainer's epochs)", path, step->second,
                options_.epochs);
   optim::restore_checkpoint(data, path, state());
+  resumed_train_items_ = train_items;
 }
 
 }  // namespace qtorch::train

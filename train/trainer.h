@@ -164,15 +164,27 @@ class Trainer {
   TrainResult fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& callbacks = {});
 
   /// Mean loss and accuracy of `model` (default: the trained one) over `data`, in eval mode;
-  /// nothing is counted meanwhile.
+  /// nothing is counted meanwhile. Quantizers that round stochastically draw from the global
+  /// generator as in training, so a call moves the stream that training draws from next
+  /// (fit's own evaluations are part of every run alike). To evaluate without changing
+  /// what follows, save and restore it: `Generator saved = default_generator(); ...;
+  /// default_generator() = saved;`.
   Score evaluate(const data::Dataset& data, nn::Module* model = nullptr);
 
   /// Saves everything training changes (model, optimizer state, loss scale, schedule,
-  /// average, generator, epochs done) and the recipe's text, atomically. Throws
-  /// qtorch::Error, writing nothing, when a weight is NaN or infinite.
+  /// average, generator, epochs done), the recipe's text and the options that decide the
+  /// run's numbers (optimizer, schedule, averaging, batch size, data seed, processes,
+  /// training items), atomically. Call it between epochs (from on_epoch, or outside fit):
+  /// during an epoch it throws qtorch::Error. Also throws, writing nothing, when a weight is
+  /// NaN or infinite. For a continuation bit for bit identical to an uninterrupted run,
+  /// save from on_epoch: fit's evaluations after its last epoch (of the averaged model)
+  /// draw stochastic rounding from the global generator too (see evaluate).
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& texts = {});
-  /// Restores a checkpoint of the same recipe; throws qtorch::Error naming the file when it
-  /// was written with another recipe or beyond options.epochs (nothing is changed then).
+  /// Restores a checkpoint written by save_checkpoint with the same recipe and options
+  /// (options.epochs may be larger); throws qtorch::Error naming the file and what differs
+  /// when it was written with another recipe or other options, records no recipe, or is
+  /// beyond options.epochs (nothing is changed then). The next fit checks that it gets as
+  /// many training items as the checkpoint's run had.
   void resume(const std::string& path);
 
   nn::Module& model() { return *setup_.model; }
@@ -215,7 +227,10 @@ class Trainer {
   std::unique_ptr<dist::GradientExchange> exchange_;  // data-parallel only
   int64_t comm_bytes_ = 0, comm_steps_ = 0, comm_elements_ = 0;  // this epoch's
   int64_t epochs_done_ = 0;
+  int64_t epoch_in_progress_ = 0;  // the epoch whose batches are running; 0 between epochs
   int64_t steps_done_ = 0;
+  std::optional<int64_t> train_items_;          // the training set fit last ran on
+  std::optional<int64_t> resumed_train_items_;  // the one the resumed checkpoint's run used
   int64_t steps_per_epoch_ = 0;
   Score last_test_{};
 };

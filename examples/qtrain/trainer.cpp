@@ -107,6 +107,12 @@ Run::Run(const Config& cfg) : cfg_(cfg), start_(Clock::now()) {
   } catch (const qtorch::Error& e) {
     throw std::invalid_argument(std::string("--data-dir: ") + e.what());
   }
+  if (cfg.optimizer != "sgd" && cfg.recipe[train::Role::Momentum].quantized())
+    std::fprintf(stderr,
+                 "qtrain: warning: --optimizer %s with momentum=%s: the momentum format also rounds Adam's second "
+                 "moment, whose squared gradients (about 1e-8) may flush to zero and make steps huge; "
+                 "--momentum-format fp32 keeps both moments in float32\n",
+                 cfg.optimizer.c_str(), train::to_string(cfg.recipe[train::Role::Momentum]).c_str());
   qtorch::manual_seed(cfg.seed);
   trainer_ = std::make_unique<train::Trainer>(train::models::by_name(cfg.model, "--model"), cfg.recipe,
                                               trainer_options(cfg));

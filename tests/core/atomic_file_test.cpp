@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <stdexcept>
@@ -51,6 +54,30 @@ TEST(AtomicFile, WritesAndReplacesWithoutLeftovers) {
   write_file_atomically(dir.file("a.txt"), "second");
   EXPECT_EQ(read_text(dir.file("a.txt")), "second");
   EXPECT_EQ(files_in(dir.str()), 1);
+}
+
+// A writer killed mid-write leaves "<path>.tmp.<pid>.<n>"; the next write removes those of
+// processes that are gone, once untouched for a minute, and nothing else.
+TEST(AtomicFile, RemovesTheTemporariesOfKilledWriters) {
+  TempDir dir("atomic_stale");
+  const std::string path = dir.file("run.ckpt");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // a pid no process holds now
+  const std::string dead = path + ".tmp." + std::to_string(child) + ".0";
+  const std::string fresh = path + ".tmp." + std::to_string(child) + ".1";
+  const std::string alive = path + ".tmp." + std::to_string(::getpid()) + ".7";
+  const std::string other = dir.file("other.ckpt.tmp." + std::to_string(child) + ".0");
+  for (const std::string& f : {dead, fresh, alive, other}) std::ofstream(f) << "partial";
+  const auto old = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(5);
+  for (const std::string& f : {dead, alive, other}) std::filesystem::last_write_time(f, old);
+  write_file_atomically(path, "new");
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  EXPECT_TRUE(std::filesystem::exists(fresh));  // perhaps a writer on another machine
+  EXPECT_TRUE(std::filesystem::exists(alive));  // this process's own
+  EXPECT_TRUE(std::filesystem::exists(other));  // another file's
+  EXPECT_EQ(read_text(path), "new");
 }
 
 // A write that fails part-way (a file-size limit, as under `ulimit -f 1`) keeps the old

@@ -258,7 +258,12 @@ TEST_F(Checkpoint, ImpossibleValuesAreRejectedNamingTheEntry) {
   expect_rejected("zero.ckpt", [](auto& d) { d.scalars["scaler/scale"] = 0; }, "scaler/scale");
   expect_rejected("count.ckpt", [](auto& d) { d.scalars["optim/step_count"] = 1e300; }, "optim/step_count");
   expect_rejected("frac.ckpt", [](auto& d) { d.scalars["optim/step_count"] = 2.5; }, "optim/step_count");
-  expect_rejected("lr.ckpt", [](auto& d) { d.scalars["optim/inner.lr.0"] = NAN; }, "optim/inner.lr.0");
+  for (double lr : {-1.0, double(NAN)}) {  // learning rates set_lr refuses
+    optim::CheckpointData data = good;
+    data.scalars.at("optim/inner.lr.0") = lr;
+    optim::write_checkpoint(path("bad_lr.ckpt"), data);
+    expect_load_fails(path("bad_lr.ckpt"), "' does not fit the optimizer: SGD.load_state_dict: expected 'lr.0' >= 0");
+  }
   for (const std::string prefix : {"model/", "optim/", "swa/"}) {
     expect_rejected(
         "nan_tensor.ckpt",

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include <filesystem>
 
@@ -210,6 +213,99 @@ TEST(Trainer, CheckpointResumesBitIdentically) {
   }
   Trainer shorter(models::mlp({4, 8, 2}), preset("block8"), small_options(0));
   EXPECT_THROW(shorter.resume(path), Error);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
+  const data::Dataset d = separable();
+  qtorch::testing::TempDir dir("trainer_options");
+  const std::string path = dir.file("run.ckpt");
+  manual_seed(5);
+  TrainerOptions o = small_options(2);
+  o.schedule = parse_schedule("cosine");
+  Trainer first(models::mlp({4, 8, 2}), preset("block8"), o);
+  first.fit(d, d, {.on_epoch = [&](const EpochMetrics& m) {
+              if (m.epoch == 1) first.save_checkpoint(path);
+            }});
+  auto resume_with = [&](const std::function<void(TrainerOptions&)>& change) {
+    TrainerOptions other = small_options(3);  // more epochs: allowed
+    other.schedule = parse_schedule("cosine");
+    change(other);
+    Trainer t(models::mlp({4, 8, 2}), preset("block8"), other);
+    return error_of([&] { t.resume(path); });
+  };
+  EXPECT_EQ(resume_with([](TrainerOptions&) {}), "");
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.optimizer.kind = "adam"; })
+                .find("was trained with optimizer sgd lr=0.1 momentum=0.9 weight_decay=0, this trainer has optimizer "
+                      "adam lr=0.1 weight_decay=0"),
+            std::string::npos);
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.schedule = {}; }).find("schedule cosine, this trainer has schedule constant"),
+            std::string::npos);
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.batch_size = 8; }).find("batch_size 16"), std::string::npos);
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.seed = 3; }).find("data_seed 0"), std::string::npos);
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.averaging.start_epoch = 2; }).find("averaging off"), std::string::npos);
+  // The same options, but fewer training items than the run had: refused by fit.
+  Trainer t(models::mlp({4, 8, 2}), preset("block8"), [] {
+    TrainerOptions x = small_options(3);
+    x.schedule = parse_schedule("cosine");
+    return x;
+  }());
+  t.resume(path);
+  EXPECT_NE(error_of([&] { t.fit(separable(32), d); }).find("was trained on 64 items, this call gives 32"),
+            std::string::npos);
+  // A file without the recipe (the lower-level optim::save_checkpoint's) is refused too.
+  optim::CheckpointData data = optim::read_checkpoint(path);
+  data.texts.clear();
+  optim::write_checkpoint(dir.file("bare.ckpt"), data);
+  Trainer u(models::mlp({4, 8, 2}), preset("block8"), small_options(3));
+  EXPECT_NE(error_of([&] { u.resume(dir.file("bare.ckpt")); }).find("records no recipe"), std::string::npos);
+  // A folder is no checkpoint.
+  EXPECT_NE(error_of([&] { u.resume(dir.str()); }).find("got a folder"), std::string::npos);
+}
+
+// A checkpoint holds whole epochs: saving during one is refused. A trainer that trained past
+// a checkpoint and resumes it counts its steps from the checkpoint, as a fresh one does.
+TEST(Trainer, CheckpointsAreOfWholeEpochsAndRollBackCountsStepsFromThem) {
+  const data::Dataset d = separable();
+  qtorch::testing::TempDir dir("trainer_epochs");
+  const std::string path = dir.file("e1.ckpt");
+  manual_seed(5);
+  TrainerOptions o = small_options(2);
+  o.averaging = {.start_epoch = 1, .every_steps = 3};
+  Trainer t(models::mlp({4, 8, 2}), preset("block8"), o);
+  std::string during;
+  std::vector<int64_t> steps;
+  t.fit(d, d, {.on_epoch = [&](const EpochMetrics& m) {
+                 if (m.epoch == 1) t.save_checkpoint(path);
+               },
+               .on_batch = [&](int64_t, int64_t done, int64_t, const RunningScore&) {
+                 if (done == 2 && during.empty()) during = error_of([&] { t.save_checkpoint(dir.file("mid.ckpt")); });
+               }});
+  EXPECT_NE(during.find("expected a call between epochs (from on_epoch, or outside fit), got one during epoch 1"),
+            std::string::npos)
+      << during;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("mid.ckpt")));
+
+  manual_seed(99);
+  Trainer fresh(models::mlp({4, 8, 2}), preset("block8"), o);
+  fresh.resume(path);
+  const TrainResult a = fresh.fit(d, d);
+  t.resume(path);  // rolls back from epoch 2
+  const TrainResult b = t.fit(d, d, {.on_step = [&](const StepInfo& s) { steps.push_back(s.step); }});
+  EXPECT_EQ(b.steps, a.steps);
+  ASSERT_FALSE(steps.empty());
+  EXPECT_EQ(steps.front(), 4);  // 64 items in batches of 16: epoch 2 starts at step 4
+  ASSERT_TRUE(a.averaged_test && b.averaged_test);
+  EXPECT_EQ(b.averaged_test->loss, a.averaged_test->loss);
+  EXPECT_EQ(b.test.loss, a.test.loss);
 }
 
 TEST(Trainer, StopsWhenTrainingDivergesAndNeverCheckpointsNanWeights) {
