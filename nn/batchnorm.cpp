@@ -8,6 +8,7 @@
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/ops.h"
 
 namespace qtorch::nn {
 
@@ -24,15 +25,23 @@ BatchNormBase::BatchNormBase(int64_t num_features, const BatchNormOptions& optio
   if (options.track_running_stats) {
     register_buffer("running_mean", zeros({num_features}));
     register_buffer("running_var", ones({num_features}));
+    // PyTorch's int64 count, here in float32 as every tensor: exact up to 2^24 batches.
+    register_buffer("num_batches_tracked", zeros({}));
   }
 }
 
 void BatchNormBase::reset_running_stats() {
-  batches_tracked_ = 0;
   if (!options_.track_running_stats) return;
   buffer("running_mean").zero_();
   buffer("running_var").fill_(1.0f);
+  buffer("num_batches_tracked").zero_();
 }
+
+int64_t BatchNormBase::num_batches_tracked() const {
+  return has_buffer("num_batches_tracked") ? static_cast<int64_t>(buffer("num_batches_tracked").item()) : 0;
+}
+
+std::vector<std::string> BatchNormBase::buffers_older_states_lack() const { return {"num_batches_tracked"}; }
 
 Tensor BatchNormBase::forward(const Tensor& x) {
   check_input(x);
@@ -53,8 +62,10 @@ Tensor BatchNormBase::forward(const Tensor& x) {
     y = xc / sqrt(var + static_cast<float>(options_.eps));
     if (is_training() && options_.track_running_stats) {
       NoGradGuard no_grad;
-      ++batches_tracked_;
-      double f = options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(batches_tracked_);
+      Tensor count = buffer("num_batches_tracked");
+      ops::copy_into(count, ops::unary(UnaryOp::AddScalar, count, 1.0f));  // on the device: no wait
+      // The cumulative average reads the count back (on a GPU this waits, as in PyTorch).
+      double f = options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(count.item());
       Tensor rm = buffer("running_mean");
       Tensor rv = buffer("running_var");
       double unbias = static_cast<double>(n) / static_cast<double>(n - 1);

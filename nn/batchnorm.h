@@ -25,10 +25,13 @@ class BatchNormBase : public Module {
   Tensor forward(const Tensor& x) override;
   /// Running mean back to 0, running variance to 1, the batch count to 0.
   void reset_running_stats();
+  /// The training batches counted since the last reset: the buffer "num_batches_tracked"
+  /// (saved and loaded with the state dict, as PyTorch's; float32, so exact up to 2^24
+  /// batches); 0 without running statistics. On a GPU reading it waits for the device.
+  int64_t num_batches_tracked() const;
   int64_t num_features() const { return features_; }
   const BatchNormOptions& options() const { return options_; }
   void set_momentum(std::optional<double> momentum) { options_.momentum = momentum; }
-  int64_t num_batches_tracked() const { return batches_tracked_; }
   Tensor running_mean() const { return has_buffer("running_mean") ? buffer("running_mean") : Tensor(); }
   Tensor running_var() const { return has_buffer("running_var") ? buffer("running_var") : Tensor(); }
   Tensor weight() const { return has_parameter("weight") ? parameter("weight") : Tensor(); }
@@ -40,11 +43,12 @@ class BatchNormBase : public Module {
  protected:
   BatchNormBase(int64_t num_features, const BatchNormOptions& options);
   virtual void check_input(const Tensor& x) const = 0;
+  /// num_batches_tracked: state dicts and checkpoints of qtorch before it was a buffer lack it.
+  std::vector<std::string> buffers_older_states_lack() const override;
 
  private:
   int64_t features_;
   BatchNormOptions options_;
-  int64_t batches_tracked_ = 0;
 };
 
 /// Input [N, C] or [N, C, L].

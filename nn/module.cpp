@@ -336,10 +336,12 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
 
 void Module::check_state_dict(const StateDict& state, bool strict) const {
   StateDict mine = state_dict();
+  std::unordered_set<std::string> may_lack;
+  collect_buffers_older_states_lack("", may_lack);
   for (const auto& [name, t] : mine) {
     if (!state.contains(name)) {
-      QTORCH_CHECK(!strict, "load_state_dict: expected an entry '{}' in the state dict, got none",
-                   name);
+      QTORCH_CHECK(!strict || may_lack.contains(name),
+                   "load_state_dict: expected an entry '{}' in the state dict, got none", name);
       continue;
     }
     const Tensor& src = state.at(name);
@@ -352,6 +354,12 @@ void Module::check_state_dict(const StateDict& state, bool strict) const {
       QTORCH_CHECK(mine.contains(name),
                    "load_state_dict: expected only entries of this model, got unknown '{}'", name);
   }
+}
+
+void Module::collect_buffers_older_states_lack(const std::string& prefix,
+                                                std::unordered_set<std::string>& out) const {
+  for (const std::string& n : buffers_older_states_lack()) out.insert(join_name(prefix, n));
+  for (const auto& [cname, child] : children_) child->collect_buffers_older_states_lack(join_name(prefix, cname), out);
 }
 
 // ---- copies ----

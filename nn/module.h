@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -166,6 +167,9 @@ class Module : public std::enable_shared_from_this<Module> {
  protected:
   /// Overridden by Cloneable: a copy of this object's own fields (registries still shared).
   virtual std::shared_ptr<Module> shallow_copy() const { return nullptr; }
+  /// Names of this module's own buffers that state dicts written by an older qtorch lack:
+  /// a strict load accepts their absence and keeps their current values.
+  virtual std::vector<std::string> buffers_older_states_lack() const { return {}; }
   /// Replaces the stored tensor in place (keeps the name and position).
   void set_parameter(const std::string& name, const Tensor& value);
   void set_buffer(const std::string& name, const Tensor& value);
@@ -176,6 +180,8 @@ class Module : public std::enable_shared_from_this<Module> {
  private:
   struct CloneMemo;
   std::shared_ptr<Module> clone_with(CloneMemo& memo) const;
+  // Every buffers_older_states_lack() name of the tree, with its dotted prefix.
+  void collect_buffers_older_states_lack(const std::string& prefix, std::unordered_set<std::string>& out) const;
   // Every (name, tensor) with the names of each place a shared module sits (state_dict()).
   std::vector<std::pair<std::string, Tensor>> every_named_parameter(bool recurse) const;
   std::vector<std::pair<std::string, Tensor>> every_named_buffer(bool recurse) const;

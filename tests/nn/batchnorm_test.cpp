@@ -88,3 +88,39 @@ TEST(BatchNorm, Gradients) {
   qtorch::testing::expect_gradcheck([&](const std::vector<Tensor>& v) { return bn->forward(v[0]); },
                                   {randn({2, 2, 2, 2}), bn->weight(), bn->bias()});
 }
+
+// The batch count is state, as PyTorch's num_batches_tracked: a cumulative average resumed
+// from a state dict goes on exactly as the uninterrupted one (it restarted at 1 before,
+// so the first batch after a resume replaced the running statistics).
+TEST(BatchNorm, TheBatchCountIsSavedAndLoadedWithTheState) {
+  manual_seed(3);
+  std::vector<Tensor> batches;
+  for (int i = 0; i < 4; ++i) batches.push_back(randn({8, 2}));
+  nn::BatchNorm1d whole(2, {.momentum = std::nullopt});
+  for (const Tensor& b : batches) whole.forward(b);
+  nn::BatchNorm1d first(2, {.momentum = std::nullopt});
+  for (int i = 0; i < 3; ++i) first.forward(batches[i]);
+  const nn::StateDict saved = first.state_dict();
+  ASSERT_TRUE(saved.contains("num_batches_tracked"));
+  EXPECT_EQ(saved.at("num_batches_tracked").shape(), Shape{});
+  EXPECT_EQ(saved.at("num_batches_tracked").item(), 3.0f);
+  nn::BatchNorm1d resumed(2, {.momentum = std::nullopt});
+  resumed.load_state_dict(saved);
+  EXPECT_EQ(resumed.num_batches_tracked(), 3);
+  resumed.forward(batches[3]);
+  EXPECT_THAT(resumed.running_mean(), qtorch::testing::TensorBitwiseEq(whole.running_mean()));
+  EXPECT_THAT(resumed.running_var(), qtorch::testing::TensorBitwiseEq(whole.running_var()));
+  // A state dict from before the count was a buffer still loads strictly; the count stays.
+  nn::StateDict older;
+  for (const auto& [name, t] : saved)
+    if (name != "num_batches_tracked") older.insert(name, t);
+  nn::BatchNorm1d old(2, {.momentum = std::nullopt});
+  old.load_state_dict(older);
+  EXPECT_EQ(old.num_batches_tracked(), 0);
+  EXPECT_THAT(old.running_mean(), qtorch::testing::TensorBitwiseEq(first.running_mean()));
+  // Only that entry may be missing.
+  nn::StateDict partial;
+  for (const auto& [name, t] : older)
+    if (name != "running_var") partial.insert(name, t);
+  EXPECT_THROW(old.load_state_dict(partial), Error);
+}
