@@ -29,6 +29,8 @@ fi
 
 bash scripts/install-deps.sh
 build=${QTORCH_FUZZ_BUILD_DIR:-build-fuzz}
+# One absolute folder from here on ($root/$build broke an absolute QTORCH_FUZZ_BUILD_DIR).
+build=$(realpath -m "$build")
 # -gline-tables-only: all a report's stack trace reads.
 flags="-O1 -gline-tables-only -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 if [ ! -f "$build/CMakeCache.txt" ]; then
@@ -56,7 +58,7 @@ max_len() {
 
 # Runs one target; its exit status goes to $work/NAME.rc.
 fuzz_one() {
-  local name=$1 work=$root/$build/fuzz
+  local name=$1 work=$build/fuzz
   local corpus=$work/corpus/$name artifacts=$work/artifacts/$name/ scratch=$work/scratch/$name
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$scratch"
@@ -65,14 +67,14 @@ fuzz_one() {
   # qtrain prints its help and error lines; keep libFuzzer's own output readable.
   [ "$name" = cli ] && extra+=(-close_fd_mask=3)
   local rc=0
-  (cd "$scratch" && "$root/$build/tests/fuzz/${name}_fuzz" "$corpus" \
+  (cd "$scratch" && "$build/tests/fuzz/${name}_fuzz" "$corpus" \
      -max_total_time="$seconds" -max_len="$(max_len "$name")" -rss_limit_mb=2048 -timeout=10 \
      -artifact_prefix="$artifacts" -print_final_stats=1 "${extra[@]}") >"$work/$name.log" 2>&1 || rc=$?
   echo "$rc" >"$work/$name.rc"
 }
 
 # One target per core at a time (libFuzzer runs on one thread), each for SECONDS.
-work=$root/$build/fuzz
+work=$build/fuzz
 mkdir -p "$work"
 jobs_at_once=$(nproc)
 pending=()

@@ -32,6 +32,15 @@ void check_output_path(const std::string& option, const std::string& path) {
   ::unlink(probe.c_str());
 }
 
+void check_input_file(const std::string& option, const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw std::invalid_argument(option + ": cannot read '" + path + "': " + ec.message());
+  if (fs::is_directory(st)) throw std::invalid_argument(option + ": expected a " + what + ", got the folder '" + path + "'");
+  if (!fs::is_regular_file(st)) throw std::invalid_argument(option + ": no such file '" + path + "'");
+}
+
 void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& outputs) {
   for (size_t i = 0; i < outputs.size(); ++i) {
     for (size_t j = i + 1; j < outputs.size(); ++j) {

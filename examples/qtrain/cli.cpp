@@ -326,7 +326,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
       for (const char* name : {"--checkpoint", "--resume", "--plot", "--compare"})
         if (app.get_option(name)->count())
           fail(std::string(name) + ": not allowed with --sweep (put it on the sweep's lines instead)");
-      if (!std::filesystem::is_regular_file(cfg.sweep_path)) fail("--sweep: no such file '" + cfg.sweep_path + "'");
+      qtorch::examples::check_input_file("--sweep", cfg.sweep_path);
     }
     for (Role r : train::kRoles) {
       int i = static_cast<int>(r);
@@ -345,14 +345,16 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
   } catch (const std::invalid_argument& e) {
     report(e.what());
     return 2;
+  } catch (const std::exception& e) {  // a check above that failed in an unforeseen way
+    report(std::string("cannot check the command line: ") + e.what());
+    return 2;
   }
   return std::nullopt;
 }
 
 void check_config(const Config& c) {
   if (!c.compare.empty()) {
-    for (const std::string& path : c.compare)
-      if (!std::filesystem::is_regular_file(path)) fail("--compare: no such file '" + path + "'");
+    for (const std::string& path : c.compare) qtorch::examples::check_input_file("--compare", path, "metrics file");
   }
   // With --compare too: an option that is given is valid, even where it has no effect.
   if (!one_of(c.model, {"mlp", "lenet", "cnn"}))
@@ -387,10 +389,7 @@ void check_config(const Config& c) {
   check_output_path("--checkpoint", c.checkpoint_path);
   qtorch::examples::check_distinct_outputs(
       {{"--metrics", c.metrics_path}, {"--plot", c.plot_path}, {"--checkpoint", c.checkpoint_path}});
-  if (!c.resume_path.empty() && std::filesystem::is_directory(c.resume_path))
-    fail("--resume: expected a checkpoint file, got the folder '" + c.resume_path + "'");
-  if (!c.resume_path.empty() && !std::filesystem::is_regular_file(c.resume_path))
-    fail("--resume: no such file '" + c.resume_path + "'");
+  if (!c.resume_path.empty()) qtorch::examples::check_input_file("--resume", c.resume_path, "checkpoint file");
   if (!c.checkpoint_path.empty() && c.epochs == 0)
     fail("--checkpoint: --epochs 0 trains nothing, so no checkpoint would be written (remove one of them)");
 }

@@ -28,6 +28,13 @@ TEST(QtrainBadInput, SweepFile) {
   expect_rejected({"--sweep", "/dev/null", "--checkpoint", "c.ckpt"}, {"--checkpoint", "not allowed with --sweep"});
 }
 
+// A file name longer than a folder entry allows made std::filesystem throw, and qtrain abort.
+TEST(QtrainBadInput, FileNamesTooLongForTheSystem) {
+  const std::string name(256, 'a');
+  for (const char* option : {"--resume", "--compare", "--sweep"})
+    expect_rejected({option, name}, {option, "cannot read", "File name too long"});
+}
+
 TEST(QtrainBadInput, UnknownPreset) { expect_rejected({"--preset", "fp4"}, {"--preset", "fp4", "block8"}); }
 TEST(QtrainBadInput, NegativeEpochs) { expect_rejected({"--epochs=-1"}, {"--epochs", "-1"}); }
 TEST(QtrainBadInput, NegativeEpochsSeparateValue) { expect_rejected({"--epochs", "-3"}, {"--epochs"}); }
