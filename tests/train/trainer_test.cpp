@@ -228,16 +228,18 @@ TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
   const data::Dataset d = separable();
   qtorch::testing::TempDir dir("trainer_options");
   const std::string path = dir.file("run.ckpt");
+  const auto cosine = [](int64_t epochs) {
+    TrainerOptions o = small_options(epochs);
+    o.schedule = parse_schedule("cosine");
+    return o;
+  };
   manual_seed(5);
-  TrainerOptions o = small_options(2);
-  o.schedule = parse_schedule("cosine");
-  Trainer first(models::mlp({4, 8, 2}), preset("block8"), o);
+  Trainer first(models::mlp({4, 8, 2}), preset("block8"), cosine(2));
   first.fit(d, d, {.on_epoch = [&](const EpochMetrics& m) {
               if (m.epoch == 1) first.save_checkpoint(path);
             }});
   auto resume_with = [&](const std::function<void(TrainerOptions&)>& change) {
-    TrainerOptions other = small_options(3);  // more epochs: allowed
-    other.schedule = parse_schedule("cosine");
+    TrainerOptions other = cosine(3);  // more epochs: allowed
     change(other);
     Trainer t(models::mlp({4, 8, 2}), preset("block8"), other);
     return error_of([&] { t.resume(path); });
@@ -253,11 +255,7 @@ TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
   EXPECT_NE(resume_with([](TrainerOptions& x) { x.seed = 3; }).find("data_seed 0"), std::string::npos);
   EXPECT_NE(resume_with([](TrainerOptions& x) { x.averaging.start_epoch = 2; }).find("averaging off"), std::string::npos);
   // The same options, but fewer training items than the run had: refused by fit.
-  Trainer t(models::mlp({4, 8, 2}), preset("block8"), [] {
-    TrainerOptions x = small_options(3);
-    x.schedule = parse_schedule("cosine");
-    return x;
-  }());
+  Trainer t(models::mlp({4, 8, 2}), preset("block8"), cosine(3));
   t.resume(path);
   EXPECT_NE(error_of([&] { t.fit(separable(32), d); }).find("was trained on 64 items, this call gives 32"),
             std::string::npos);
