@@ -12,12 +12,25 @@
 
 namespace qtorch::nn {
 
+namespace {
+
+void check_momentum(std::optional<double> momentum) {
+  QTORCH_CHECK(!momentum || (*momentum >= 0 && *momentum <= 1),
+               "BatchNorm: expected momentum in [0, 1] (or none, the cumulative average), got {}", momentum.value_or(0));
+}
+
+}  // namespace
+
+void BatchNormBase::set_momentum(std::optional<double> momentum) {
+  check_momentum(momentum);
+  options_.momentum = momentum;
+}
+
 BatchNormBase::BatchNormBase(int64_t num_features, const BatchNormOptions& options)
     : features_(num_features), options_(options) {
   QTORCH_CHECK(num_features > 0, "BatchNorm: expected num_features > 0, got {}", num_features);
   QTORCH_CHECK(options.eps > 0, "BatchNorm: expected eps > 0, got {}", options.eps);
-  QTORCH_CHECK(!options.momentum || (*options.momentum >= 0 && *options.momentum <= 1),
-               "BatchNorm: expected momentum in [0, 1], got {}", options.momentum.value_or(0));
+  check_momentum(options.momentum);
   if (options.affine) {
     register_parameter("weight", ones({num_features}));
     register_parameter("bias", zeros({num_features}));

@@ -31,7 +31,8 @@ class BatchNormBase : public Module {
   int64_t num_batches_tracked() const;
   int64_t num_features() const { return features_; }
   const BatchNormOptions& options() const { return options_; }
-  void set_momentum(std::optional<double> momentum) { options_.momentum = momentum; }
+  /// As the option: in [0, 1], or nullopt for the cumulative average.
+  void set_momentum(std::optional<double> momentum);
   Tensor running_mean() const { return has_buffer("running_mean") ? buffer("running_mean") : Tensor(); }
   Tensor running_var() const { return has_buffer("running_var") ? buffer("running_var") : Tensor(); }
   Tensor weight() const { return has_parameter("weight") ? parameter("weight") : Tensor(); }

@@ -1,10 +1,13 @@
 // nn::Module: registries, traversal, modes, device moves, state dict, deep copy, printing.
 #include "qtorch/nn/module.h"
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <ostream>
+#include <typeinfo>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <ostream>
 
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
@@ -69,7 +72,9 @@ FusedForward Module::forward_fused(std::span<Module* const>, const Tensor&) { re
 Tensor Module::operator()(const Tensor& x) {
   Tensor out = forward(x);
   if (forward_hooks_.empty() && backward_hooks_.empty()) return out;
-  for (const auto& [id, hook] : forward_hooks_) {
+  // A copy: a hook may remove itself or register another (the new one runs from the next call).
+  const auto hooks_now = forward_hooks_;
+  for (const auto& [id, hook] : hooks_now) {
     Tensor replaced = hook(*this, x, out);
     if (replaced.defined()) out = replaced;
   }
@@ -122,8 +127,10 @@ Tensor Module::register_parameter(const std::string& name, const Tensor& value, 
                      find_named(buffers_, name) != buffers_.end() ||
                      find_named(children_, name) != children_.end());
   QTORCH_CHECK(value.defined(), "register_parameter: expected a defined tensor for '{}'", name);
-  Tensor t = value.detach();
-  t.requires_grad_(requires_grad);
+  // A leaf as asked is kept itself (a parameter of another module: tied weights).
+  const bool keep = value.is_leaf() && value.requires_grad() == requires_grad;
+  Tensor t = keep ? value : value.detach();
+  if (!keep) t.requires_grad_(requires_grad);
   params_.emplace_back(name, t);
   return t;
 }
@@ -144,19 +151,23 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
                      find_named(buffers_, name) != buffers_.end() ||
                      find_named(children_, name) != children_.end());
   QTORCH_CHECK(module != nullptr, "register_module: expected a module for '{}', got null", name);
+  check_no_cycle("register_module", name, *module);
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::check_no_cycle(const std::string& op, const std::string& name, const Module& module) const {
   // A module that holds this one (or is it) would make the tree a cycle: every walk over it
   // (parameters(), state_dict(), to()) would never end.
-  std::vector<const Module*> pending{module.get()};
+  std::vector<const Module*> pending{&module};
   std::unordered_set<const Module*> seen;
   while (!pending.empty()) {
     const Module* m = pending.back();
     pending.pop_back();
-    QTORCH_CHECK(m != this, "register_module: '{}' ({}) is this {} or holds it; a module tree cannot hold a cycle",
-                 name, module->type_name(), type_name());
+    QTORCH_CHECK(m != this, "{}: '{}' ({}) is this {} or holds it; a module tree cannot hold a cycle", op, name,
+                 module.type_name(), type_name());
     if (!seen.insert(m).second) continue;
     for (const auto& child : m->children_) pending.push_back(child.second.get());
   }
-  children_.emplace_back(name, std::move(module));
 }
 
 void Module::set_parameter(const std::string& name, const Tensor& value) {
@@ -279,6 +290,7 @@ void Module::replace_module(const std::string& name, std::shared_ptr<Module> mod
   QTORCH_CHECK(it != children_.end(), "replace_module: expected a child named '{}' in {}, got none",
                name, type_name());
   QTORCH_CHECK(module != nullptr, "replace_module: expected a module for '{}', got null", name);
+  check_no_cycle("replace_module", name, *module);
   it->second = std::move(module);
 }
 
@@ -320,28 +332,37 @@ void Module::to(Device device) {
 StateDict Module::state_dict() const {
   // Every name, a shared layer's under each of its names, as PyTorch's state_dict.
   StateDict out;
-  for (auto& [n, t] : every_named_parameter(true)) out.insert(n, t);
-  for (auto& [n, t] : every_named_buffer(true)) out.insert(n, t);
+  every_named_entry("", out);
   return out;
 }
 
-void Module::load_state_dict(const StateDict& state, bool strict) {
+void Module::every_named_entry(const std::string& prefix, StateDict& out) const {
+  for (const auto& [n, t] : params_) out.insert(join_name(prefix, n), t);
+  for (const auto& [n, t] : buffers_)
+    if (t.defined()) out.insert(join_name(prefix, n), t);
+  for (const auto& [cname, child] : children_) child->every_named_entry(join_name(prefix, cname), out);
+}
+
+Module::LoadResult Module::load_state_dict(const StateDict& state, bool strict) {
   // Validate everything first: a failure must leave the module untouched.
-  check_state_dict(state, strict);
+  LoadResult result = check_state_dict(state, strict);
   StateDict mine = state_dict();
   NoGradGuard no_grad;
   for (const auto& [name, t] : mine)
     if (state.contains(name)) Tensor(t).copy_(state.at(name));
+  return result;
 }
 
-void Module::check_state_dict(const StateDict& state, bool strict) const {
+Module::LoadResult Module::check_state_dict(const StateDict& state, bool strict) const {
   StateDict mine = state_dict();
   std::unordered_set<std::string> may_lack;
   collect_buffers_older_states_lack("", may_lack);
+  LoadResult result;
   for (const auto& [name, t] : mine) {
     if (!state.contains(name)) {
       QTORCH_CHECK(!strict || may_lack.contains(name),
                    "load_state_dict: expected an entry '{}' in the state dict, got none", name);
+      if (!strict) result.missing.push_back(name);
       continue;
     }
     const Tensor& src = state.at(name);
@@ -349,11 +370,12 @@ void Module::check_state_dict(const StateDict& state, bool strict) const {
     QTORCH_CHECK(src.shape() == t.shape(), "load_state_dict: expected '{}' of shape {}, got {}",
                  name, shape_str(t.shape()), shape_str(src.shape()));
   }
-  if (strict) {
-    for (const auto& [name, t] : state)
-      QTORCH_CHECK(mine.contains(name),
-                   "load_state_dict: expected only entries of this model, got unknown '{}'", name);
+  for (const auto& [name, t] : state) {
+    if (mine.contains(name)) continue;
+    QTORCH_CHECK(!strict, "load_state_dict: expected only entries of this model, got unknown '{}'", name);
+    result.unexpected.push_back(name);
   }
+  return result;
 }
 
 void Module::collect_buffers_older_states_lack(const std::string& prefix,
@@ -383,20 +405,42 @@ struct Module::CloneMemo {
 std::shared_ptr<Module> Module::clone() const {
   NoGradGuard no_grad;
   CloneMemo memo;
-  return clone_with(memo);
+  return clone_with(memo, "");
 }
 
-std::shared_ptr<Module> Module::clone_with(CloneMemo& memo) const {
+namespace {
+
+// The C++ name of an object's dynamic type ("Doubled", "ns::Net"), for errors.
+std::string class_name(const std::type_info& type) {
+  int status = 0;
+  char* text = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
+  std::string out = status == 0 && text ? text : type.name();
+  std::free(text);
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<Module> Module::clone_with(CloneMemo& memo, const std::string& path) const {
   if (auto it = memo.modules.find(this); it != memo.modules.end()) return it->second;
+  const std::string where = path.empty() ? "the model" : "the module '" + path + "'";
   std::shared_ptr<Module> copy = shallow_copy();
   if (!copy) {
     QTORCH_CHECK(params_.empty() && buffers_.empty() && children_.empty(),
-                 "clone: expected a module deriving from nn::Cloneable, got {}", type_name());
+                 "clone: expected a module deriving from nn::Cloneable, got {}, a {}", where, class_name(typeid(*this)));
     copy = std::const_pointer_cast<Module>(shared_from_this());
   } else {
+    // A subclass that did not derive from Cloneable<Self, Base> copies as its base and
+    // would lose its own forward.
+    const Module& copied = *copy;
+    QTORCH_CHECK(typeid(copied) == typeid(*this),
+                 "clone: expected a copy of {}, a {}, of its own class, got a {}: derive {} from "
+                 "nn::Cloneable<{}, {}> (or override shallow_copy)",
+                 where, class_name(typeid(*this)), class_name(typeid(copied)), class_name(typeid(*this)),
+                 class_name(typeid(*this)), class_name(typeid(copied)));
     for (auto& item : copy->params_) item.second = memo.copy_of(item.second);
     for (auto& item : copy->buffers_) item.second = memo.copy_of(item.second);
-    for (auto& item : copy->children_) item.second = item.second->clone_with(memo);
+    for (auto& [name, child] : copy->children_) child = child->clone_with(memo, path.empty() ? name : path + "." + name);
   }
   memo.modules.emplace(this, copy);
   return copy;

@@ -82,7 +82,11 @@ class Module : public std::enable_shared_from_this<Module> {
   void remove_hook(int64_t id);
 
   // ---- registration (each returns what it stored) ----
-  /// Stores `value` (detached, as a leaf with requires_grad set as asked) under `name`.
+  /// Stores a parameter under `name` and returns it. A leaf tensor whose requires_grad is
+  /// the one asked for is stored as it is, the same tensor: registering another module's
+  /// parameter ties the two (one tensor, one gradient, one entry in parameters(); PyTorch's
+  /// `m2.weight = m1.weight`). Anything else (a tensor computed by ops, or a leaf with the
+  /// other requires_grad) is stored detached, as a new leaf sharing its storage.
   Tensor register_parameter(const std::string& name, const Tensor& value, bool requires_grad = true);
   /// Stores a non-trained tensor (e.g. BatchNorm running statistics) under `name`.
   Tensor register_buffer(const std::string& name, const Tensor& value);
@@ -114,7 +118,8 @@ class Module : public std::enable_shared_from_this<Module> {
   Tensor buffer(const std::string& name) const;
   bool has_parameter(const std::string& name) const;
   bool has_buffer(const std::string& name) const;
-  /// Replaces the child registered under `name` (e.g. to wrap a layer); throws when absent.
+  /// Replaces the child registered under `name` (e.g. to wrap a layer); throws when absent
+  /// or when `module` is this module or holds it (a cycle).
   void replace_module(const std::string& name, std::shared_ptr<Module> module);
 
   // ---- modes and housekeeping ----
@@ -129,22 +134,32 @@ class Module : public std::enable_shared_from_this<Module> {
   void to(Device device);
 
   // ---- state dict ----
-  /// Every parameter and buffer, by dotted name ("0.weight", "bn.running_mean").
+  /// Every parameter and buffer, by dotted name ("0.weight", "bn.running_mean"), in
+  /// PyTorch's order: module by module (depth first), each module's parameters then its
+  /// buffers.
   StateDict state_dict() const;
+  /// What a load left out: the model's names the state lacks, and the state's names the
+  /// model lacks (both empty after a strict load).
+  struct LoadResult {
+    std::vector<std::string> missing;
+    std::vector<std::string> unexpected;
+  };
   /// Copies values in. Every name and shape is checked before anything is copied, so a
   /// mismatch throws qtorch::Error and leaves the module untouched. With strict, names
-  /// missing on either side are errors too.
-  void load_state_dict(const StateDict& state, bool strict = true);
+  /// missing on either side are errors too; without, they are returned.
+  LoadResult load_state_dict(const StateDict& state, bool strict = true);
   /// The checks of load_state_dict without copying anything; throws qtorch::Error.
-  void check_state_dict(const StateDict& state, bool strict = true) const;
+  LoadResult check_state_dict(const StateDict& state, bool strict = true) const;
 
   // ---- copies ----
   /// A deep copy: new parameters, buffers and children with the same values and modes.
   /// What the original shares, the copy shares too (as Python's deepcopy): a module at
   /// several places (shared weights) is one copy at those places, and a tensor handle held
-  /// twice one new tensor. Layers support it by deriving from Cloneable<Self>; a
-  /// stateless module without clone support (no parameters, buffers or children) is shared
-  /// instead of copied.
+  /// twice one new tensor. Layers support it by deriving from Cloneable<Self> (a subclass
+  /// of a built-in layer: Cloneable<Self, Layer>); a copy of another type than the
+  /// original's (a subclass that did not) is an error naming the module. A stateless
+  /// module without clone support (no parameters, buffers or children) is shared instead
+  /// of copied.
   std::shared_ptr<Module> clone() const;
 
   // ---- kind ----
@@ -179,12 +194,16 @@ class Module : public std::enable_shared_from_this<Module> {
 
  private:
   struct CloneMemo;
-  std::shared_ptr<Module> clone_with(CloneMemo& memo) const;
+  std::shared_ptr<Module> clone_with(CloneMemo& memo, const std::string& path) const;
+  // Throws unless `module` can become a child of this one: not this module, not holding it.
+  void check_no_cycle(const std::string& op, const std::string& name, const Module& module) const;
   // Every buffers_older_states_lack() name of the tree, with its dotted prefix.
   void collect_buffers_older_states_lack(const std::string& prefix, std::unordered_set<std::string>& out) const;
   // Every (name, tensor) with the names of each place a shared module sits (state_dict()).
   std::vector<std::pair<std::string, Tensor>> every_named_parameter(bool recurse) const;
   std::vector<std::pair<std::string, Tensor>> every_named_buffer(bool recurse) const;
+  // Both, module by module: each module's parameters, its buffers, then its children's.
+  void every_named_entry(const std::string& prefix, StateDict& out) const;
 
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
@@ -196,11 +215,19 @@ class Module : public std::enable_shared_from_this<Module> {
 
 using ModulePtr = std::shared_ptr<Module>;
 
-/// Derive a layer from Cloneable<Layer> to make Module::clone() work for it. The layer
-/// must keep its tensors in the registry (register_parameter/buffer/module) and read them
-/// back through parameter()/buffer()/named_children(), not through member handles.
-template <class Derived>
-class Cloneable : public Module {
+/// Derive a layer from Cloneable<Layer> to make Module::clone() work for it, and a
+/// subclass of a built-in layer from Cloneable<Layer, Base> (it takes Base's constructors):
+///   class Doubled : public nn::Cloneable<Doubled, nn::Linear> {
+///     using Cloneable::Cloneable;
+///     Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0f; }
+///   };
+/// The layer must keep its tensors in the registry (register_parameter/buffer/module) and
+/// read them back through parameter()/buffer()/named_children(), not through member handles.
+template <class Derived, class Base = Module>
+class Cloneable : public Base {
+ public:
+  using Base::Base;
+
  protected:
   std::shared_ptr<Module> shallow_copy() const override {
     return std::make_shared<Derived>(static_cast<const Derived&>(*this));

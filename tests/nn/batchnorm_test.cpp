@@ -124,3 +124,14 @@ TEST(BatchNorm, TheBatchCountIsSavedAndLoadedWithTheState) {
     if (name != "running_var") partial.insert(name, t);
   EXPECT_THROW(old.load_state_dict(partial), Error);
 }
+
+TEST(BatchNorm, SetMomentumChecksAsTheConstructorDoes) {
+  nn::BatchNorm1d bn(2);
+  EXPECT_THROW(bn.set_momentum(5.0), Error);
+  EXPECT_THROW(bn.set_momentum(-3.0), Error);
+  EXPECT_THROW(bn.set_momentum(std::nan("")), Error);
+  bn.set_momentum(std::nullopt);
+  EXPECT_NE(bn.extra_repr().find("momentum=None"), std::string::npos);
+  bn.set_momentum(0.25);
+  EXPECT_NE(bn.extra_repr().find("momentum=0.25"), std::string::npos);
+}

@@ -78,5 +78,29 @@ TEST(LossErrors, BadClassIndexNamesTheUsersOp) {
   }
 }
 
+// A hook that removes itself or registers another ran on freed memory (the loop walked the
+// list it changed). As in PyTorch: the change takes effect from the next call.
+TEST(ModuleHooks, AHookMayRemoveItselfOrRegisterAnother) {
+  auto relu = std::make_shared<nn::ReLU>();
+  int once = 0, added = 0;
+  int64_t id = 0;
+  id = relu->register_forward_hook([&](nn::Module& m, const Tensor&, const Tensor&) {
+    ++once;
+    m.remove_hook(id);
+    m.register_forward_hook([&](nn::Module&, const Tensor&, const Tensor& out) {
+      ++added;
+      return out * 2.0f;
+    });
+    return Tensor();
+  });
+  const Tensor x = Tensor::from_vector({1.0f, -1.0f}, {2});
+  EXPECT_EQ((*relu)(x).to_vector(), (std::vector<float>{1.0f, 0.0f}));
+  EXPECT_EQ(once, 1);
+  EXPECT_EQ(added, 0);
+  EXPECT_EQ((*relu)(x).to_vector(), (std::vector<float>{2.0f, 0.0f}));
+  EXPECT_EQ(once, 1);
+  EXPECT_EQ(added, 1);
+}
+
 }  // namespace
 }  // namespace qtorch::nn

@@ -173,14 +173,11 @@ TEST(UseMac, ALayerAtTwoPlacesStaysOneLayer) {
     EXPECT_TRUE(qtorch::testing::expect_bitwise_equal(pb[i].grad().to_vector(), pa[i].grad().to_vector())) << i;
 }
 
-class Doubled : public nn::Linear {
+class Doubled : public nn::Cloneable<Doubled, nn::Linear> {
  public:
-  using nn::Linear::Linear;
+  using Cloneable::Cloneable;
   Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0f; }
   std::string type_name() const override { return "Doubled"; }
-
- protected:
-  std::shared_ptr<nn::Module> shallow_copy() const override { return std::make_shared<Doubled>(*this); }
 };
 
 TEST(UseMac, ASubclassOrAGroupedConvIsAnErrorNamingTheLayer) {

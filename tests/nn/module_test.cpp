@@ -5,6 +5,7 @@
 
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/autograd/elementwise.h"
+#include "qtorch/autograd/linalg.h"
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/nn.h"
@@ -247,4 +248,125 @@ TEST(Module, ATreeWithACycleIsRefused) {
   inner->register_module<nn::Module>("a", leaf);
   inner->register_module<nn::Module>("b", leaf);
   EXPECT_EQ(s->parameters().size(), 2u);
+}
+
+TEST(Module, ReplaceModuleRefusesACycle) {
+  // replace_module("0", self) was accepted, and the next parameters() overflowed the stack.
+  auto s = nn::sequential({std::make_shared<nn::ReLU>()});
+  auto outer = nn::sequential({s});
+  EXPECT_THROW(s->replace_module("0", s), Error);
+  try {
+    s->replace_module("0", outer);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("replace_module: '0'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot hold a cycle"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(outer->parameters().empty());
+  s->replace_module("0", std::make_shared<nn::Linear>(2, 2));
+  EXPECT_EQ(outer->parameters().size(), 2u);
+}
+
+// PyTorch's order, module by module (depth first), each module's parameters then its buffers:
+// what torch.nn.Sequential(Linear(3, 4), BatchNorm1d(4), Linear(4, 2)).state_dict() lists.
+TEST(Module, StateDictIsInPyTorchsOrder) {
+  auto model = nn::sequential({std::make_shared<nn::Linear>(3, 4), std::make_shared<nn::BatchNorm1d>(4),
+                               std::make_shared<nn::Linear>(4, 2)});
+  std::vector<std::string> names;
+  for (const auto& [n, t] : model->state_dict()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                                             "1.running_var", "1.num_batches_tracked", "2.weight", "2.bias"}));
+  // A module with its own parameter and buffer before its children.
+  names.clear();
+  for (const auto& [n, t] : std::make_shared<Net>()->state_dict()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"scale", "count", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}));
+}
+
+TEST(Module, NonStrictLoadSaysWhatItLeftOut) {
+  auto a = std::make_shared<Net>();
+  nn::StateDict partial;
+  partial.insert("scale", full({1}, 3.0f));
+  partial.insert("fc9.weight", zeros({1}));
+  const nn::Module::LoadResult r = a->load_state_dict(partial, false);
+  EXPECT_EQ(r.missing, (std::vector<std::string>{"count", "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}));
+  EXPECT_EQ(r.unexpected, (std::vector<std::string>{"fc9.weight"}));
+  EXPECT_EQ(a->parameter("scale").item(), 3.0f);
+  const nn::Module::LoadResult strict = a->load_state_dict(a->state_dict());
+  EXPECT_TRUE(strict.missing.empty() && strict.unexpected.empty());
+}
+
+namespace {
+
+// A subclass of a built-in layer with its own forward: copies itself through Cloneable<Self, Base>.
+class Doubling : public nn::Cloneable<Doubling, nn::Linear> {
+ public:
+  using Cloneable::Cloneable;
+  Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 2.0f; }
+};
+
+// The same without: Linear's copy would be a plain Linear.
+class Halving : public nn::Linear {
+ public:
+  using nn::Linear::Linear;
+  Tensor forward(const Tensor& x) override { return nn::Linear::forward(x) * 0.5f; }
+};
+
+}  // namespace
+
+TEST(Module, CloneOfASubclassKeepsItsForwardOrNamesIt) {
+  manual_seed(4);
+  const Tensor x = Tensor::from_vector({1.0f, -2.0f, 0.5f}, {1, 3});
+  auto doubling = nn::sequential({std::make_shared<nn::ReLU>(), std::make_shared<Doubling>(3, 2)});
+  auto copy = doubling->clone();
+  EXPECT_NE(dynamic_cast<Doubling*>((*std::dynamic_pointer_cast<nn::Sequential>(copy))[1].get()), nullptr);
+  EXPECT_EQ((*copy)(x).to_vector(), (*doubling)(x).to_vector());
+  // Halving's copy was a Linear that computed twice Halving's output, silently.
+  auto halving = nn::sequential({std::make_shared<nn::ReLU>(), nn::sequential({std::make_shared<Halving>(3, 2)})});
+  try {
+    halving->clone();
+    FAIL() << "a subclass was copied as its base";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("the module '1.0', a (anonymous namespace)::Halving"), std::string::npos) << what;
+    EXPECT_NE(what.find("got a qtorch::nn::Linear"), std::string::npos) << what;
+    EXPECT_NE(what.find("nn::Cloneable<"), std::string::npos) << what;
+  }
+}
+
+// register_parameter of another module's parameter ties the two, as PyTorch's
+// `m2.weight = m1.weight`: one tensor, one gradient (the sum of both uses), one entry in
+// parameters(). Before, it stored a detached copy sharing storage: two gradients, so an
+// optimizer applied weight decay twice and Adam about twice the step.
+namespace {
+
+class Holder : public nn::Cloneable<Holder> {};
+
+}  // namespace
+
+TEST(Module, RegisteringAnotherModulesParameterTiesThem) {
+  manual_seed(5);
+  auto first = std::make_shared<nn::Linear>(2, 2, nn::LinearOptions{.bias = false});
+  auto second = std::make_shared<Holder>();
+  Tensor tied = second->register_parameter("weight", first->parameter("weight"));
+  EXPECT_TRUE(tied.is_same(first->parameter("weight")));
+  auto outer = std::make_shared<Holder>();
+  outer->register_module("a", first);
+  outer->register_module("b", second);
+  ASSERT_EQ(outer->parameters().size(), 1u);
+  EXPECT_EQ(outer->state_dict().size(), 2u);  // both names, as PyTorch's
+  // y = W x + W z: dL/dW for L = sum(y) is ones (x + z)^T, one gradient on the one tensor.
+  const Tensor x = Tensor::from_vector({1.0f, 2.0f}, {1, 2}), z = Tensor::from_vector({3.0f, -5.0f}, {1, 2});
+  sum((*first)(x) + matmul(z, second->parameter("weight").t())).backward();
+  EXPECT_EQ(first->parameter("weight").grad().to_vector(), (std::vector<float>{4.0f, -3.0f, 4.0f, -3.0f}));
+  // A copy keeps them tied.
+  auto copy = outer->clone();
+  EXPECT_EQ(copy->parameters().size(), 1u);
+  // A leaf with the other requires_grad, or a computed tensor, is still stored detached.
+  nn::Module m;
+  Tensor frozen = m.register_parameter("frozen", first->parameter("weight"), false);
+  EXPECT_FALSE(frozen.is_same(first->parameter("weight")));
+  EXPECT_FALSE(frozen.requires_grad());
+  Tensor computed = m.register_parameter("computed", first->parameter("weight") * 2.0f);
+  EXPECT_TRUE(computed.is_leaf());
+  EXPECT_TRUE(computed.requires_grad());
 }
