@@ -164,13 +164,13 @@ void restore_checkpoint(const CheckpointData& data, const std::string& path, con
   if (state.optimizer) {
     need(has_section(data, "optim/"), "optimizer");
     optim_sd = optimizer_state_of(data);
+    check_optimizer_scalars(data, path);  // first: its errors name the file's entry
     try {
       state.optimizer->check_state_dict(optim_sd);
     } catch (const Error& e) {
       QTORCH_FAIL("load_checkpoint: '{}' does not fit the optimizer: {}", path, e.what());
     }
     check_finite_tensors(data, "optim/", path);
-    check_optimizer_scalars(data, path);
   }
   double scale = 0;
   if (state.scaler) {

@@ -20,6 +20,9 @@ LossScaler::LossScaler(const LossScalerOptions& options) : options_(options), sc
                options.growth_factor, options.backoff_factor);
   QTORCH_CHECK(options.growth_interval > 0, "LossScaler: expected growth_interval > 0, got {}",
                options.growth_interval);
+  QTORCH_CHECK(options.min_scale > 0 && options.min_scale <= options.max_scale && std::isfinite(options.max_scale),
+               "LossScaler: expected 0 < min_scale <= max_scale, both finite, got {} and {}", options.min_scale,
+               options.max_scale);
 }
 
 Tensor LossScaler::scale(const Tensor& loss) const { return loss * static_cast<float>(scale_); }
@@ -34,15 +37,16 @@ bool LossScaler::unscale(Optimizer& optimizer) {
   if (unscaled_) return !found_overflow_;
   NoGradGuard no_grad;
   const float inv = static_cast<float>(1.0 / scale_);
-  // sum(g * 0) is 0 when every element is finite and NaN otherwise (0 * inf = NaN), so one
-  // device-side reduction per parameter and one read at the end find any inf or NaN.
+  // sum(u * 0) is 0 when every element is finite and NaN otherwise (0 * inf = NaN), so one
+  // device-side reduction per parameter and one read at the end find any inf or NaN. It
+  // probes the unscaled gradient: under a scale below 1, a finite g may overflow there.
   Tensor probe;
   for (Tensor& p : optimizer.parameters()) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     Tensor unscaled = g * inv;  // out of place: gradients may share storage
     p.set_grad(unscaled);
-    Tensor s = sum(g * 0.0f);
+    Tensor s = sum(unscaled * 0.0f);
     probe = probe.defined() ? probe + s : s;
   }
   for (auto& c : checks_)

@@ -58,8 +58,10 @@ OptimLP::OptimLP(std::shared_ptr<Optimizer> optimizer, const OptimLPOptions& opt
     : Optimizer(checked(optimizer).param_groups(), checked(optimizer).lr(), "OptimLP"),
       inner_(std::move(optimizer)),
       options_(options) {
-  QTORCH_CHECK(options.grad_scaling > 0 && std::isfinite(options.grad_scaling),
-               "OptimLP: expected grad_scaling > 0, got {}", options.grad_scaling);
+  // Checked as the float32 it is applied in: 1e-60 would be 0, 1e300 infinity.
+  const float scaling = static_cast<float>(options.grad_scaling);
+  QTORCH_CHECK(scaling > 0 && std::isfinite(scaling),
+               "OptimLP: expected grad_scaling > 0 and finite in float32, got {}", options.grad_scaling);
   // Every quantizer takes every parameter's shape (the momentum buffers have them too).
   const std::vector<Tensor> params = inner_->parameters();
   const std::pair<const QuantFn*, const char*> roles[] = {{&options_.weight_quant, "weight"},
@@ -154,8 +156,7 @@ OptimizerState strip_inner(const OptimizerState& state) {
 }  // namespace
 
 void OptimLP::check_state_dict(const OptimizerState& state) const {
-  QTORCH_CHECK(state.scalars.count("step_count"),
-               "OptimLP.load_state_dict: expected an entry 'step_count', got none");
+  check_count(state, "step_count", "OptimLP");
   inner_->check_state_dict(strip_inner(state));
   std::vector<Tensor> params = inner_->parameters();
   for (size_t i = 0; i < acc_.size(); ++i) {

@@ -71,6 +71,10 @@ class OptimLP : public Optimizer {
   void zero_grad() override { inner_->zero_grad(); }
   double lr() const override { return inner_->lr(); }
   void set_lr(double lr) override { inner_->set_lr(lr); }
+  void set_group_lr(size_t group, double lr) override { inner_->set_group_lr(group, lr); }
+  /// The wrapped optimizer's groups, shared (as QPyTorch's OptimLP shares them).
+  const std::vector<ParamGroup>& param_groups() const override { return inner_->param_groups(); }
+  std::vector<ParamGroup>& param_groups() override { return inner_->param_groups(); }
   /// Visits the wrapped optimizer's state buffers (not the accumulators).
   void for_each_state(const std::function<void(Tensor&)>& fn) override {
     inner_->for_each_state(fn);

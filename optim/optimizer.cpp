@@ -14,8 +14,12 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, const ch
   QTORCH_CHECK(default_lr >= 0 && std::isfinite(default_lr),
                "{}: expected a learning rate >= 0, got {}", name, default_lr);
   size_t count = 0;
-  for (auto& g : groups_) {
-    if (g.lr < 0) g.lr = default_lr;
+  for (size_t k = 0; k < groups_.size(); ++k) {
+    ParamGroup& g = groups_[k];
+    QTORCH_CHECK(g.lr == -1.0 || (g.lr >= 0 && std::isfinite(g.lr)),
+                 "{}: expected the learning rate of parameter group {} >= 0 (or -1, the default), got {}", name, k,
+                 g.lr);
+    if (g.lr == -1.0) g.lr = default_lr;
     for (const auto& p : g.params) {
       QTORCH_CHECK(p.defined(), "{}: expected defined parameters, got an undefined tensor", name);
       ++count;
@@ -41,6 +45,14 @@ void Optimizer::set_lr(double lr) {
   QTORCH_CHECK(lr >= 0 && std::isfinite(lr), "{}.set_lr: expected a learning rate >= 0, got {}",
                name_, lr);
   for (auto& g : groups_) g.lr = lr;
+}
+
+void Optimizer::set_group_lr(size_t group, double lr) {
+  QTORCH_CHECK(group < groups_.size(), "{}.set_group_lr: expected a group below {}, got {}", name_, groups_.size(),
+               group);
+  QTORCH_CHECK(lr >= 0 && std::isfinite(lr), "{}.set_group_lr: expected a learning rate >= 0 for group {}, got {}",
+               name_, group, lr);
+  groups_[group].lr = lr;
 }
 
 std::vector<Tensor> Optimizer::parameters() const {
@@ -88,6 +100,17 @@ OptimizerState Optimizer::state_dict() const {
   return out;
 }
 
+double check_count(const OptimizerState& state, const std::string& key, const std::string& optimizer) {
+  auto it = state.scalars.find(key);
+  QTORCH_CHECK(it != state.scalars.end(), "{}.load_state_dict: expected an entry '{}', got none", optimizer, key);
+  const double n = it->second;
+  // A whole number a step counter can hold exactly (int64 and double agree up to 2^53).
+  QTORCH_CHECK(n >= 0 && n <= 9007199254740992.0 && n == std::floor(n),
+               "{}.load_state_dict: expected '{}' to be a whole number of steps in [0, 2^53], got {}", optimizer, key,
+               n);
+  return n;
+}
+
 void Optimizer::check_state_dict(const OptimizerState& state) const {
   auto need = [&](const std::string& key) {
     auto it = state.scalars.find(key);
@@ -95,7 +118,7 @@ void Optimizer::check_state_dict(const OptimizerState& state) const {
                  name_, key);
     return it->second;
   };
-  need("step_count");
+  check_count(state, "step_count", name_);
   for (size_t g = 0; g < groups_.size(); ++g) {
     const double lr = need("lr." + std::to_string(g));
     QTORCH_CHECK(lr >= 0 && std::isfinite(lr), "{}.load_state_dict: expected 'lr.{}' >= 0, as set_lr takes, got {}",
@@ -109,30 +132,23 @@ void Optimizer::check_state_dict(const OptimizerState& state) const {
                params.size());
   std::vector<std::string> names = state_names();
   for (size_t i = 0; i < params.size(); ++i) {
-    need(std::to_string(i) + ".step");
+    const double steps = check_count(state, std::to_string(i) + ".step", name_);
     for (const auto& n : names) {
       std::string key = std::to_string(i) + "." + n;
-      if (!state.tensors.contains(key)) continue;  // never created (e.g. no step yet)
+      // Every buffer is made at a parameter's first step (SGD's momentum only with
+      // momentum), so a parameter that stepped has them all: a missing one would silently
+      // restart from zero, under the step count of a run that had it (Adam's bias correction).
+      if (!state.tensors.contains(key)) {
+        QTORCH_CHECK(steps == 0, "{}.load_state_dict: expected an entry '{}' (parameter {} has taken {} steps), got none",
+                     name_, key, i, steps);
+        continue;
+      }
       const Tensor& t = state.tensors.at(key);
       QTORCH_CHECK(t.defined() && t.shape() == params[i].shape(),
                    "{}.load_state_dict: expected '{}' of shape {}, got {}", name_, key,
                    shape_str(params[i].shape()),
                    t.defined() ? shape_str(t.shape()) : "an undefined tensor");
     }
-  }
-  // A buffer is made at a parameter's first step (SGD's momentum only with momentum): where
-  // one parameter that stepped has it, every parameter that stepped must (a missing one
-  // would silently restart from zero).
-  for (const auto& n : names) {
-    size_t with = params.size();
-    for (size_t i = 0; i < params.size() && with == params.size(); ++i)
-      if (state.tensors.contains(std::to_string(i) + "." + n)) with = i;
-    if (with == params.size()) continue;
-    for (size_t i = 0; i < params.size(); ++i)
-      QTORCH_CHECK(state.scalars.at(std::to_string(i) + ".step") == 0 || state.tensors.contains(std::to_string(i) + "." + n),
-                   "{}.load_state_dict: expected an entry '{}' (parameter {} has taken steps, and parameter {} has its "
-                   "'{}'), got none",
-                   name_, std::to_string(i) + "." + n, i, with, n);
   }
   for (const auto& [key, t] : state.tensors) {
     bool known = false;

@@ -13,7 +13,8 @@
 
 namespace qtorch::optim {
 
-/// A set of parameters sharing a learning rate. lr < 0 means "the optimizer's default".
+/// A set of parameters sharing a learning rate. lr = -1 (the default value) means "the
+/// optimizer's default"; any other negative, NaN or infinite lr is an error.
 struct ParamGroup {
   std::vector<Tensor> params;
   double lr = -1.0;
@@ -32,6 +33,10 @@ struct ParamState {
   std::vector<Tensor> buffers;  // in the order of Optimizer::state_names()
 };
 
+/// The step count `key` of a state dict: a whole number in [0, 2^53]; throws qtorch::Error
+/// naming `optimizer` and the entry otherwise.
+double check_count(const OptimizerState& state, const std::string& key, const std::string& optimizer);
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -46,8 +51,11 @@ class Optimizer {
   virtual double lr() const;
   /// Sets the learning rate of every group.
   virtual void set_lr(double lr);
-  const std::vector<ParamGroup>& param_groups() const { return groups_; }
-  std::vector<ParamGroup>& param_groups() { return groups_; }
+  /// Sets the learning rate of group `group` (what a schedule does group by group).
+  virtual void set_group_lr(size_t group, double lr);
+  /// The groups whose learning rates step() uses (OptimLP: the wrapped optimizer's).
+  virtual const std::vector<ParamGroup>& param_groups() const { return groups_; }
+  virtual std::vector<ParamGroup>& param_groups() { return groups_; }
   /// Every parameter, group by group, in order.
   std::vector<Tensor> parameters() const;
   /// How many times step() has run.

@@ -9,20 +9,25 @@
 
 namespace qtorch::optim {
 
-/// Sets the optimizer's learning rate to lr_at(epoch). The constructor reads the
-/// optimizer's current learning rate as the base and applies lr_at(0).
+/// Sets each parameter group's learning rate to lr_at(epoch, its base), as PyTorch's
+/// schedulers do group by group. The constructor reads the groups' current learning rates
+/// as their bases and applies epoch 0.
 class LRScheduler {
  public:
   explicit LRScheduler(Optimizer& optimizer);
   virtual ~LRScheduler() = default;
-  /// The learning rate for an epoch (pure function of base_lr and the schedule).
-  virtual double lr_at(int64_t epoch) const = 0;
-  /// Advances one epoch and sets the optimizer's learning rate.
+  /// The learning rate for an epoch of a group whose base is `base` (a pure function).
+  virtual double lr_at(int64_t epoch, double base) const = 0;
+  /// The learning rate of the first group for an epoch.
+  double lr_at(int64_t epoch) const { return lr_at(epoch, base_lr()); }
+  /// Advances one epoch and sets the optimizer's learning rates.
   void step();
   int64_t epoch() const { return epoch_; }
-  /// Jumps to an epoch (e.g. when resuming) and sets the learning rate.
+  /// Jumps to an epoch (e.g. when resuming) and sets the learning rates.
   void set_epoch(int64_t epoch);
-  double base_lr() const { return base_lr_; }
+  /// The first group's base learning rate; base_lrs() has every group's.
+  double base_lr() const { return base_lrs_.front(); }
+  const std::vector<double>& base_lrs() const { return base_lrs_; }
 
  protected:
   /// Derived constructors call this once their fields are set (lr_at is virtual).
@@ -30,7 +35,7 @@ class LRScheduler {
 
  private:
   Optimizer& optimizer_;
-  double base_lr_;
+  std::vector<double> base_lrs_;
   int64_t epoch_ = 0;
 };
 
@@ -38,18 +43,20 @@ class LRScheduler {
 class StepLR : public LRScheduler {
  public:
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
-  double lr_at(int64_t epoch) const override;
+  using LRScheduler::lr_at;
+  double lr_at(int64_t epoch, double base) const override;
 
  private:
   int64_t step_size_;
   double gamma_;
 };
 
-/// base_lr * gamma^(number of milestones <= epoch)
+/// base_lr * gamma^(number of milestones <= epoch); milestones >= 0, increasing.
 class MultiStepLR : public LRScheduler {
  public:
   MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1);
-  double lr_at(int64_t epoch) const override;
+  using LRScheduler::lr_at;
+  double lr_at(int64_t epoch, double base) const override;
 
  private:
   std::vector<int64_t> milestones_;
@@ -57,11 +64,12 @@ class MultiStepLR : public LRScheduler {
 };
 
 /// eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2, constant at eta_min
-/// after t_max.
+/// after t_max (PyTorch's rises again: its cosine is periodic, of period 2 t_max).
 class CosineAnnealingLR : public LRScheduler {
  public:
   CosineAnnealingLR(Optimizer& optimizer, int64_t t_max, double eta_min = 0.0);
-  double lr_at(int64_t epoch) const override;
+  using LRScheduler::lr_at;
+  double lr_at(int64_t epoch, double base) const override;
 
  private:
   int64_t t_max_;
@@ -73,7 +81,8 @@ class CosineAnnealingLR : public LRScheduler {
 class SWALPScheduleLR : public LRScheduler {
  public:
   SWALPScheduleLR(Optimizer& optimizer, int64_t total_epochs, double ratio = 0.01);
-  double lr_at(int64_t epoch) const override;
+  using LRScheduler::lr_at;
+  double lr_at(int64_t epoch, double base) const override;
 
  private:
   int64_t total_;

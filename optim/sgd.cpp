@@ -1,6 +1,7 @@
 // optim::SGD with momentum, dampening, Nesterov and weight decay (PyTorch's update rule).
 #include "qtorch/optim/sgd.h"
 
+#include <cmath>
 #include <vector>
 
 #include "qtorch/autograd/grad_mode.h"
@@ -21,9 +22,11 @@ SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& options)
 }
 
 void SGD::check_options() const {
-  QTORCH_CHECK(options_.momentum >= 0, "SGD: expected momentum >= 0, got {}", options_.momentum);
-  QTORCH_CHECK(options_.weight_decay >= 0, "SGD: expected weight_decay >= 0, got {}",
-               options_.weight_decay);
+  QTORCH_CHECK(options_.momentum >= 0 && std::isfinite(options_.momentum), "SGD: expected momentum >= 0, got {}",
+               options_.momentum);
+  QTORCH_CHECK(std::isfinite(options_.dampening), "SGD: expected a finite dampening, got {}", options_.dampening);
+  QTORCH_CHECK(options_.weight_decay >= 0 && std::isfinite(options_.weight_decay),
+               "SGD: expected weight_decay >= 0, got {}", options_.weight_decay);
   QTORCH_CHECK(!options_.nesterov || (options_.momentum > 0 && options_.dampening == 0),
                "SGD: expected momentum > 0 and dampening = 0 for Nesterov, got momentum {} and "
                "dampening {}",

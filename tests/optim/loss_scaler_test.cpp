@@ -115,3 +115,17 @@ TEST(LossScaler, StaticScaleNeverChangesAndWorksWithOptimLP) {
   EXPECT_EQ(w.item(), -0.5f);
   EXPECT_THROW(optim::LossScaler({.init_scale = 0}), Error);
 }
+
+// Under a scale below 1, a finite scaled gradient can overflow when unscaled: that step is an
+// overflow too (it applied -inf to the weight: the probe read the scaled gradient).
+TEST(LossScaler, AGradientThatOverflowsWhenUnscaledIsAnOverflow) {
+  Tensor w = full({1}, 1.0f).requires_grad_();
+  optim::SGD opt({w}, {.lr = 1.0});
+  optim::LossScaler scaler({.init_scale = 0.25});
+  w.set_grad(full({1}, 3e38f));
+  EXPECT_FALSE(scaler.step(opt));
+  EXPECT_EQ(w.item(), 1.0f);
+  EXPECT_EQ(scaler.get_scale(), 0.125);
+  EXPECT_THROW(optim::LossScaler({.min_scale = 2, .max_scale = 1}), Error);
+  EXPECT_THROW(optim::LossScaler({.min_scale = 0}), Error);
+}

@@ -142,7 +142,17 @@ TEST(OptimLP, ForwardsLearningRateAndChecksArguments) {
   EXPECT_DOUBLE_EQ(opt.lr(), 0.3);
   EXPECT_THROW(optim::OptimLP(sgd, {}, 0.0), Error);
   EXPECT_THROW(optim::OptimLP(sgd, {}, -1.0), Error);
+  EXPECT_THROW(optim::OptimLP(sgd, {}, 1e-60), Error);  // 0 in float32, where it is applied
+  EXPECT_THROW(optim::OptimLP(sgd, {}, 1e300), Error);  // infinity in float32
   EXPECT_THROW(optim::OptimLP(nullptr), Error);
+  // The groups are the wrapped optimizer's, shared (a copy went stale: a rate written there
+  // did nothing, and set_lr did not show in it).
+  opt.param_groups()[0].lr = 0.5;
+  EXPECT_DOUBLE_EQ(sgd->lr(), 0.5);
+  opt.set_lr(0.2);
+  EXPECT_DOUBLE_EQ(opt.param_groups()[0].lr, 0.2);
+  opt.set_group_lr(0, 0.4);
+  EXPECT_DOUBLE_EQ(sgd->param_groups()[0].lr, 0.4);
   optim::OptimLP bad(sgd, [](const Tensor&) { return zeros({3}); });
   p.set_grad(full({1}, 1.0f));
   EXPECT_THROW(bad.step(), Error);

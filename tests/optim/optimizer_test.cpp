@@ -170,3 +170,58 @@ TEST(Optimizer, StateDictRoundTripAndChecks) {
   optim::SGD d({q}, {.lr = 0.1, .momentum = 0.9});
   EXPECT_THROW(d.load_state_dict(sd), Error);  // Adam buffers in an SGD
 }
+
+TEST(Optimizer, GroupLearningRatesAreChecked) {
+  Tensor a = param(1), b = param(1);
+  using Groups = std::vector<optim::ParamGroup>;
+  EXPECT_THROW(optim::SGD(Groups{{{a}, std::nan("")}}, {.lr = 0.1}), Error);
+  EXPECT_THROW(optim::SGD(Groups{{{a}, INFINITY}}, {.lr = 0.1}), Error);
+  EXPECT_THROW(optim::SGD(Groups{{{a}, -0.5}}, {.lr = 0.1}), Error);  // was the default, silently
+  optim::SGD opt(Groups{{{a}}, {{b}, 0.0}}, {.lr = 0.1});                // -1 (unset): the default
+  EXPECT_EQ(opt.param_groups()[0].lr, 0.1);
+  EXPECT_EQ(opt.param_groups()[1].lr, 0.0);
+  opt.set_group_lr(1, 0.5);
+  EXPECT_EQ(opt.param_groups()[1].lr, 0.5);
+  EXPECT_THROW(opt.set_group_lr(2, 0.5), Error);
+  EXPECT_THROW(opt.set_group_lr(0, -1.0), Error);
+  EXPECT_THROW(optim::SGD({a}, {.lr = 0.1, .momentum = 0.9, .dampening = std::nan("")}), Error);
+}
+
+// A state with no buffers for parameters that took steps restarted them from zero under the
+// old step count (Adam's next update 0.00064 instead of 0.001); step counts that are not
+// whole numbers >= 0 became NaN weights or INT64_MIN.
+TEST(Optimizer, LoadStateDictRefusesMissingBuffersAndBadStepCounts) {
+  Tensor p = param(2);
+  optim::Adam adam({p}, {.lr = 0.001});
+  p.set_grad(full({1}, 1.0f));
+  adam.step();
+  const optim::OptimizerState good = adam.state_dict();
+  optim::Adam fresh({param(2)}, {.lr = 0.001});
+  EXPECT_NO_THROW(fresh.check_state_dict(good));
+  optim::OptimizerState no_buffers = good;
+  no_buffers.tensors = {};
+  try {
+    fresh.load_state_dict(no_buffers);
+    FAIL() << "a stepped parameter without buffers was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected an entry '0.exp_avg' (parameter 0 has taken 1 steps)"),
+              std::string::npos)
+        << e.what();
+  }
+  for (double bad : {-1.0, 2.5, 1e30, std::nan("")}) {
+    for (const char* key : {"0.step", "step_count"}) {
+      optim::OptimizerState s = good;
+      s.scalars[key] = bad;
+      EXPECT_THROW(fresh.load_state_dict(s), Error) << key << " = " << bad;
+    }
+  }
+  // SGD with momentum: the same rule; without momentum there is no buffer to ask for.
+  Tensor q = param(1);
+  optim::SGD sgd({q}, {.lr = 0.1, .momentum = 0.9});
+  q.set_grad(full({1}, 1.0f));
+  sgd.step();
+  optim::OptimizerState momentum = sgd.state_dict();
+  momentum.tensors = {};
+  EXPECT_THROW(optim::SGD({param(1)}, {.lr = 0.1, .momentum = 0.9}).load_state_dict(momentum), Error);
+  EXPECT_NO_THROW(optim::SGD({param(1)}, {.lr = 0.1}).load_state_dict(momentum));
+}

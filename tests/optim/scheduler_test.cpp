@@ -62,3 +62,38 @@ TEST(Scheduler, SWALPPiecewise) {
   s.set_epoch(7);
   EXPECT_NEAR(opt.lr(), 0.2 * 0.505, 1e-12);
 }
+
+// Each group keeps its own base, as torch's base_lrs: before, every schedule set all groups to
+// group 0's rate from its constructor on (groups at 0.1 and 0.01 both trained at 0.1).
+TEST(Scheduler, EachParameterGroupKeepsItsOwnBase) {
+  Tensor a = zeros({1}).requires_grad_(), b = zeros({1}).requires_grad_();
+  optim::SGD opt(std::vector<optim::ParamGroup>{{{a}, 0.1}, {{b}, 0.01}}, {.lr = 0.1});
+  optim::StepLR s(opt, 2, 0.5);
+  auto rates = [&] { return std::vector<double>{opt.param_groups()[0].lr, opt.param_groups()[1].lr}; };
+  EXPECT_EQ(rates(), (std::vector<double>{0.1, 0.01}));
+  s.step();
+  s.step();
+  EXPECT_EQ(rates(), (std::vector<double>{0.1 * 0.5, 0.01 * 0.5}));
+  EXPECT_EQ(s.base_lrs(), (std::vector<double>{0.1, 0.01}));
+  optim::CosineAnnealingLR c(opt, 4, 0.001);  // bases: the rates now, 0.05 and 0.005
+  c.set_epoch(2);
+  EXPECT_DOUBLE_EQ(opt.param_groups()[0].lr, 0.001 + (0.05 - 0.001) * 0.5);
+  EXPECT_DOUBLE_EQ(opt.param_groups()[1].lr, 0.001 + (0.005 - 0.001) * 0.5);
+}
+
+TEST(Scheduler, BadParametersAreRefusedAtConstruction) {
+  // They were accepted, and training failed later in set_lr (or decayed at epoch 0).
+  Tensor p = zeros({1}).requires_grad_();
+  optim::SGD opt({p}, {.lr = 1.0});
+  EXPECT_THROW(optim::StepLR(opt, 2, -0.5), Error);
+  EXPECT_THROW(optim::StepLR(opt, 2, std::nan("")), Error);
+  EXPECT_THROW(optim::MultiStepLR(opt, {-1, 3}), Error);
+  EXPECT_THROW(optim::MultiStepLR(opt, {2, 5}, INFINITY), Error);
+  EXPECT_THROW(optim::CosineAnnealingLR(opt, 4, -0.01), Error);
+  try {
+    optim::StepLR(opt, 2, -0.5);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("StepLR: expected gamma >= 0, got -0.5"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(opt.lr(), 1.0);
+}
