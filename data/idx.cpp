@@ -1,4 +1,4 @@
-// IDX reader and writer on top of zlib's gzFile, which reads gzip and raw files alike.
+// IDX reader (through FileBytes, which reads gzip and raw files alike) and writer.
 #include "qtorch/data/idx.h"
 
 #include <zlib.h>
@@ -9,6 +9,7 @@
 
 #include "qtorch/core/atomic_file.h"
 #include "qtorch/core/error.h"
+#include "qtorch/data/file_bytes.h"
 
 namespace qtorch::data {
 namespace {
@@ -16,43 +17,6 @@ namespace {
 constexpr uint8_t kUnsignedByte = 0x08;
 // Larger than any IDX data set we know of; guards against allocating for a corrupt header.
 constexpr int64_t kMaxBytes = int64_t{1} << 34;
-
-struct GzCloser {
-  void operator()(gzFile_s* f) const {
-    if (f) gzclose(f);
-  }
-};
-using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
-
-std::string gz_problem(gzFile f) {
-  int errnum = 0;
-  const char* msg = gzerror(f, &errnum);
-  return errnum != Z_OK && msg && *msg ? msg : "unexpected end of file";
-}
-
-// Reads up to n bytes; returns how many were read (fewer at the end of the file).
-int64_t read_bytes(gzFile f, uint8_t* dst, int64_t n, const std::string& path) {
-  int64_t total = 0;
-  while (total < n) {
-    unsigned chunk = static_cast<unsigned>(std::min<int64_t>(n - total, 1 << 30));
-    int got = gzread(f, dst + total, chunk);
-    if (got < 0) QTORCH_FAIL("read_idx: {}: cannot read: {}", path, gz_problem(f));
-    if (got == 0) {
-      // zlib ends a gzip stream cut short (even in its 8-byte trailer, the checksum) with
-      // Z_BUF_ERROR rather than a failed read: without this check such a file would be read
-      // without its checksum.
-      int errnum = Z_OK;
-      gzerror(f, &errnum);
-      QTORCH_CHECK(errnum != Z_BUF_ERROR,
-                   "read_idx: {}: truncated gzip stream: expected the stream to end with its "
-                   "8-byte trailer (checksum and size), got an early end of file",
-                   path);
-      break;
-    }
-    total += got;
-  }
-  return total;
-}
 
 }  // namespace
 
@@ -68,12 +32,10 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
   std::error_code ec;
   QTORCH_CHECK(std::filesystem::is_regular_file(path, ec), "read_idx: {}: {}", path,
                std::filesystem::exists(path, ec) ? "not a regular file" : "no such file");
-  GzFile f(gzopen(path.c_str(), "rb"));
-  QTORCH_CHECK(f != nullptr, "read_idx: {}: cannot open the file", path);
-  gzbuffer(f.get(), 1 << 17);
+  FileBytes f(path);
 
   uint8_t magic[4] = {};
-  int64_t got = read_bytes(f.get(), magic, 4, path);
+  int64_t got = f.read(magic, 4);
   QTORCH_CHECK(got == 4, "read_idx: {}: truncated: expected a 4-byte magic number, got {} bytes",
                path, got);
   QTORCH_CHECK(magic[0] == 0 && magic[1] == 0,
@@ -89,7 +51,7 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
                "read_idx: {}: expected {} dimensions, got {}", path, expected_ndim, ndim);
 
   std::vector<uint8_t> header(4 * static_cast<size_t>(ndim));
-  got = read_bytes(f.get(), header.data(), static_cast<int64_t>(header.size()), path);
+  got = f.read(header.data(), static_cast<int64_t>(header.size()));
   QTORCH_CHECK(got == static_cast<int64_t>(header.size()),
                "read_idx: {}: truncated: expected {} bytes of dimensions, got {}", path,
                header.size(), got);
@@ -116,7 +78,7 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
   while (got < bytes) {
     int64_t chunk = std::min(bytes - got, std::max<int64_t>(got, int64_t{1} << 20));
     out.data.resize(static_cast<size_t>(got + chunk));
-    int64_t n = read_bytes(f.get(), out.data.data() + got, chunk, path);
+    int64_t n = f.read(out.data.data() + got, chunk);
     got += n;
     if (n < chunk) break;
   }
@@ -124,7 +86,7 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
   QTORCH_CHECK(got == bytes, "read_idx: {}: truncated: expected {} bytes of data, got {}", path,
                bytes, got);
   uint8_t extra[64];
-  int64_t left = read_bytes(f.get(), extra, sizeof extra, path);
+  int64_t left = f.read(extra, sizeof extra);
   QTORCH_CHECK(left == 0,
                "read_idx: {}: {}{} bytes left over after the {} bytes of data the header "
                "announces",

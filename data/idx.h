@@ -23,9 +23,9 @@ struct IdxArray {
 /// both accepted (zlib tells them apart). When `expected_ndim` is positive the file must
 /// have that many dimensions. Throws qtorch::Error naming the file and the problem: missing
 /// file, bad magic number, unsupported element type, wrong number of dimensions, a
-/// truncated file, or bytes left over after the data. One gap: in a gzip file, bytes after
-/// the last gzip member that are no gzip member themselves are ignored, as zlib's gzread
-/// ignores them (the decompressed IDX data are still checked in full).
+/// truncated file, or bytes left over after the data; in a gzip file also corrupt data, a
+/// checksum or length that does not match, a stream cut short (even inside its trailer)
+/// and bytes after the last member that start no other member (data/file_bytes.h).
 IdxArray read_idx(const std::string& path, int expected_ndim = -1);
 
 /// Writes an IDX file of unsigned bytes (raw, or gzip-compressed when `gzip`); for tests

@@ -12,6 +12,10 @@ namespace qtorch::data {
 std::string find_idx_file(const std::string& dir, const std::string& name) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  QTORCH_CHECK(fs::is_directory(dir, ec) || !fs::exists(dir, ec),
+               "mnist: data folder '{}' is not a folder (a file of that name exists); expected a folder holding the "
+               "IDX files {{train,t10k}}-{{images-idx3,labels-idx1}}-ubyte[.gz]",
+               dir);
   QTORCH_CHECK(fs::is_directory(dir, ec),
                "mnist: data folder '{}' does not exist; install the Debian package "
                "dataset-fashion-mnist (sudo apt-get install dataset-fashion-mnist, or run "

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <iterator>
 
 #include "qtorch/core/error.h"
@@ -180,6 +181,70 @@ TEST(Idx, GzipStreamWithoutItsTrailerIsRefused) {
     std::vector<uint8_t> part(gz.begin(), gz.end() - static_cast<std::ptrdiff_t>(cut));
     write_file(dir.file("cut.gz"), part, false);
     expect_error(dir.file("cut.gz"), -1, {"truncated gzip stream", "trailer"});
+  }
+}
+
+namespace {
+
+std::vector<uint8_t> file_bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Pseudo-random bytes (compress poorly, so the file is as large as the data).
+std::vector<uint8_t> noise(size_t n) {
+  std::vector<uint8_t> data(n);
+  uint32_t x = 12345;
+  for (auto& b : data) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<uint8_t>(x >> 24);
+  }
+  return data;
+}
+
+}  // namespace
+
+// The same with a file of megabytes: zlib's gzread returned the end of file without an error
+// when a read ended exactly where the cut file did, so Fashion-MNIST's image file cut by a
+// few bytes loaded, its checksum unread (the s26 data audit).
+TEST(Idx, LargeGzipFileCutAnywhereInItsTrailerIsRefused) {
+  ScratchDir dir("idx");
+  const std::vector<uint8_t> data = noise(3u << 20);
+  write_file(dir.file("full.gz"), idx_bytes({static_cast<uint32_t>(data.size())}, data), true);
+  const std::vector<uint8_t> gz = file_bytes_of(dir.file("full.gz"));
+  ASSERT_EQ(read_idx(dir.file("full.gz")).data, data);
+  for (size_t cut = 1; cut <= 9; ++cut) {
+    write_file(dir.file("cut.gz"), std::vector<uint8_t>(gz.begin(), gz.end() - static_cast<std::ptrdiff_t>(cut)),
+               false);
+    expect_error(dir.file("cut.gz"), -1, {"truncated gzip stream", "trailer"});
+  }
+  // A wrong checksum (the trailer's CRC-32, its first 4 bytes) or length is refused too.
+  for (size_t from_end : {8u, 1u}) {
+    std::vector<uint8_t> bad = gz;
+    bad[bad.size() - from_end] ^= 0x01;
+    write_file(dir.file("bad.gz"), bad, false);
+    expect_error(dir.file("bad.gz"), -1, {"corrupt gzip data", from_end == 8 ? "data check" : "length check"});
+  }
+}
+
+// A gzip file of several members (as `cat a.gz b.gz` makes) is their bytes in order, as gzip
+// reads it; bytes after the last member that start no other member are refused (gzread
+// ignored them).
+TEST(Idx, GzipMembersAreReadInOrderAndTrailingGarbageIsRefused) {
+  ScratchDir dir("idx");
+  const std::vector<uint8_t> whole = idx_bytes({6}, {1, 2, 3, 4, 5, 6});
+  write_file(dir.file("a.gz"), std::vector<uint8_t>(whole.begin(), whole.begin() + 7), true);
+  write_file(dir.file("b.gz"), std::vector<uint8_t>(whole.begin() + 7, whole.end()), true);
+  std::vector<uint8_t> two = file_bytes_of(dir.file("a.gz"));
+  const std::vector<uint8_t> b = file_bytes_of(dir.file("b.gz"));
+  two.insert(two.end(), b.begin(), b.end());
+  write_file(dir.file("two.gz"), two, false);
+  EXPECT_EQ(read_idx(dir.file("two.gz")).data, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
+  for (const std::vector<uint8_t>& junk : {std::vector<uint8_t>{0}, std::vector<uint8_t>{'x', 'y', 'z'}}) {
+    std::vector<uint8_t> trailing = two;
+    trailing.insert(trailing.end(), junk.begin(), junk.end());
+    write_file(dir.file("junk.gz"), trailing, false);
+    expect_error(dir.file("junk.gz"), -1, {"after the end of the last gzip member"});
   }
 }
 

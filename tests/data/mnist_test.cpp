@@ -95,6 +95,19 @@ TEST(Mnist, MissingFolderSaysHowToInstall) {
   }
 }
 
+TEST(Mnist, AFileGivenAsTheFolderIsNamedAsSuch) {
+  // It said the folder "does not exist".
+  ScratchDir dir("mnist");
+  write_file(dir.file("plain"), {1, 2, 3}, false);
+  try {
+    load_mnist(dir.file("plain"), Split::Train);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not a folder (a file of that name exists)"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Mnist, MissingFileNamed) {
   ScratchDir dir("mnist");
   write_split(dir, "t10k", 3, true);
