@@ -1,5 +1,6 @@
-// The global seeded generator: a seed plus an offset that every random call advances,
-// so two calls never share a stream and results do not depend on the thread count.
+// The seeded generator random calls draw from: a seed plus an offset that every random
+// call advances, so two calls never share a stream and results do not depend on the
+// thread count. One process-wide, unless a thread puts its own in place (GeneratorGuard).
 #pragma once
 
 #include <atomic>
@@ -37,9 +38,29 @@ class Generator {
   std::atomic<uint64_t> offset_{0};
 };
 
-/// The process-wide generator used when no other is given.
+/// The generator random calls use when none is given: the calling thread's, which is the
+/// process-wide one unless a GeneratorGuard on this thread has put another in its place.
 Generator& default_generator();
-/// Sets the global seed and resets the global offset to 0.
+/// Sets default_generator()'s seed and resets its offset to 0.
 void manual_seed(uint64_t seed);
+
+/// Makes `generator` the calling thread's default_generator() while the guard lives (guards
+/// nest; other threads keep theirs). Everything that draws from the default generator on
+/// this thread (initialisation, rand/randn, dropout, stochastic rounding, recipes, a
+/// Trainer, checkpoints' saved and restored generator state) then uses `generator`: two
+/// trainings in two threads, each under a guard with its own seeded Generator, give the bits
+/// each gives alone. `generator` must outlive the guard; destroy guards on the thread that
+/// made them, in reverse order. Kernels' OpenMP workers receive their random ranges from
+/// the calling thread, so they need no guard.
+class GeneratorGuard {
+ public:
+  explicit GeneratorGuard(Generator& generator);
+  ~GeneratorGuard();
+  GeneratorGuard(const GeneratorGuard&) = delete;
+  GeneratorGuard& operator=(const GeneratorGuard&) = delete;
+
+ private:
+  Generator* previous_;
+};
 
 }  // namespace qtorch

@@ -71,7 +71,12 @@ struct FileBytes::State {
     int64_t done = 0;
     while (done < n) {
       if (member_ended) {
-        // Another member follows, or this was the end.
+        // Another member follows, or this was the end. Zero bytes between are padding (as
+        // gzip and Python's gzip module take them).
+        for (want_input(1); z.avail_in > 0 && z.next_in[0] == 0; want_input(1)) {
+          ++z.next_in;
+          --z.avail_in;
+        }
         want_input(2);
         if (z.avail_in == 0) break;
         if (z.avail_in < 2 || z.next_in[0] != 0x1f || z.next_in[1] != 0x8b)

@@ -21,7 +21,8 @@ class FileBytes {
   /// Reads up to n bytes into dst and returns how many: fewer only at the end of the data.
   /// Throws qtorch::Error naming the file for a read error, and in a gzip file for corrupt
   /// compressed data, a checksum or length that does not match, a stream cut short (even
-  /// inside its 8-byte trailer), or bytes after the last member that are no gzip member.
+  /// inside its 8-byte trailer), or bytes after the last member that are no gzip member
+  /// (zero bytes there are padding, as gzip takes them).
   int64_t read(uint8_t* dst, int64_t n);
   /// Whether the file is gzip-compressed.
   bool is_gzip() const;

@@ -8,7 +8,13 @@
 namespace qtorch::data {
 
 /// A stream of 32-bit words from Philox4x32-10 keyed by `seed`; `stream` selects one of
-/// 2^64 independent sequences (its counter words 2 and 3), so epochs never share bits.
+/// 2^64 sequences (its counter words 2 and 3), so epochs never share bits. Stream 0 is
+/// the global generator's own sequence for the same seed (core/generator.h: counter words
+/// 2 and 3 are zero there too): qtrain passes its one seed to both (as does a Trainer whose
+/// options.seed is manual_seed's), so epoch 0's order is drawn from the words that
+/// initialised the weights. Each order is still a uniform permutation; it is not
+/// independent of the initial weights. Kept as it is: a different stream would change the
+/// batch order, and so every published run.
 class PhiloxStream {
  public:
   PhiloxStream(uint64_t seed, uint64_t stream) : seed_(seed), stream_(stream) {}

@@ -1,8 +1,9 @@
 // What the fused optimizer updates (optim/sgd_kernel.h, optim/adam_kernel.h) share on the
 // host: every parameter with a gradient as contiguous float pointers (a tensor that is not
 // contiguous is updated in a contiguous copy and copied back), grouped by device so that a
-// GPU gets one call for all its parameters (a parameter listed twice is updated twice, in
-// order, one call each); and the CPU's chunked loop. Internal to optim/.
+// GPU gets one call for all its parameters (parameters that share a storage, e.g. views of
+// one buffer, are updated in order, one call each); and the CPU's chunked loop. Internal to
+// optim/.
 #pragma once
 
 #include <algorithm>

@@ -23,6 +23,9 @@ LossScaler::LossScaler(const LossScalerOptions& options) : options_(options), sc
   QTORCH_CHECK(options.min_scale > 0 && options.min_scale <= options.max_scale && std::isfinite(options.max_scale),
                "LossScaler: expected 0 < min_scale <= max_scale, both finite, got {} and {}", options.min_scale,
                options.max_scale);
+  QTORCH_CHECK(!options.dynamic || (options.init_scale >= options.min_scale && options.init_scale <= options.max_scale),
+               "LossScaler: expected init_scale in [min_scale, max_scale] = [{}, {}] for a dynamic scale, got {}",
+               options.min_scale, options.max_scale, options.init_scale);
 }
 
 Tensor LossScaler::scale(const Tensor& loss) const { return loss * static_cast<float>(scale_); }

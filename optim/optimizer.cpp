@@ -3,6 +3,7 @@
 #include "qtorch/optim/optimizer.h"
 
 #include <cmath>
+#include <unordered_map>
 
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/core/error.h"
@@ -14,6 +15,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, const ch
   QTORCH_CHECK(default_lr >= 0 && std::isfinite(default_lr),
                "{}: expected a learning rate >= 0, got {}", name, default_lr);
   size_t count = 0;
+  std::unordered_map<const void*, size_t> positions;  // each tensor's flat index
+  std::vector<size_t> group_of;
   for (size_t k = 0; k < groups_.size(); ++k) {
     ParamGroup& g = groups_[k];
     QTORCH_CHECK(g.lr == -1.0 || (g.lr >= 0 && std::isfinite(g.lr)),
@@ -22,6 +25,11 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, const ch
     if (g.lr == -1.0) g.lr = default_lr;
     for (const auto& p : g.params) {
       QTORCH_CHECK(p.defined(), "{}: expected defined parameters, got an undefined tensor", name);
+      // The same tensor twice would take every update twice (PyTorch refuses it too).
+      const auto [first, fresh] = positions.try_emplace(p.impl(), count);
+      QTORCH_CHECK(fresh, "{}: expected each parameter once, got parameter {} (group {}) again as parameter {}", name,
+                   first->second, group_of[first->second], count);
+      group_of.push_back(k);
       ++count;
     }
   }

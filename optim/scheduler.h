@@ -11,7 +11,8 @@ namespace qtorch::optim {
 
 /// Sets each parameter group's learning rate to lr_at(epoch, its base), as PyTorch's
 /// schedulers do group by group. The constructor reads the groups' current learning rates
-/// as their bases and applies epoch 0.
+/// as their bases and applies epoch 0: make it before loading a saved optimizer state (as
+/// load_checkpoint's callers do), whose rates are already scheduled ones.
 class LRScheduler {
  public:
   explicit LRScheduler(Optimizer& optimizer);

@@ -32,7 +32,9 @@ struct QuantizerOptions {
   /// Applied in order to the incoming gradient, before backward quantization (always,
   /// unlike the reference, which skips them unless clamping_grad_zero and a backward number).
   std::vector<std::function<Tensor(const Tensor&)>> backward_hooks = {};
-  /// Random bits for both directions; null: qtorch::default_generator().
+  /// Random bits for both directions; null: qtorch::default_generator() (the calling
+  /// thread's). A copy of the quantizer (Module::clone) shares this generator: give a copy
+  /// used in another thread a Generator of its own.
   std::shared_ptr<Generator> generator = nullptr;
   /// Each forward / backward quantization adds its counts of clamped (saturated) and
   /// flushed-to-zero elements to these, without waiting for the device, e.g. to report

@@ -23,15 +23,16 @@ QuantCounters::QuantCounters() {
 
 QuantCounts QuantCounters::total(Role role) const {
   const QuantStats s = counter(role)->read();
-  return {s.numel, nonzero_[static_cast<int>(role)], s.flushed, s.clamped};
+  return {s.numel, nonzero_[static_cast<int>(role)].load(std::memory_order_relaxed), s.flushed, s.clamped};
 }
 
 void QuantCounters::add_nonzero(Role role, int64_t count) {
-  if (!paused_) nonzero_[static_cast<int>(role)] += count;
+  if (!paused_.load(std::memory_order_relaxed))
+    nonzero_[static_cast<int>(role)].fetch_add(count, std::memory_order_relaxed);
 }
 
 void QuantCounters::pause(bool paused) {
-  paused_ = paused;
+  paused_.store(paused, std::memory_order_relaxed);
   for (auto& c : counters_) c->pause(paused);
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -32,9 +33,11 @@ struct QuantCounts {
 };
 
 /// Running totals per role, shared by every quantizer that apply_recipe makes (and their
-/// copies, such as the SWA model's). The quantizers add to one quant::StatsCounter per role,
-/// on the device when they run there, so counting never waits for a GPU; total() reads
-/// them. While paused (during evaluation) nothing is added.
+/// copies, such as the SWA model's or any Module::clone of the model: what a copy computes,
+/// in any thread, counts in the run's totals). The quantizers add to one
+/// quant::StatsCounter per role, on the device when they run there, so counting never
+/// waits for a GPU; total() reads them. While paused (during evaluation) nothing is added.
+/// Safe to add to from several threads at once.
 class QuantCounters {
  public:
   QuantCounters();
@@ -50,8 +53,8 @@ class QuantCounters {
 
  private:
   std::array<std::shared_ptr<quant::StatsCounter>, kNumRoles> counters_;
-  std::array<int64_t, kNumRoles> nonzero_{};
-  bool paused_ = false;
+  std::array<std::atomic<int64_t>, kNumRoles> nonzero_{};
+  std::atomic<bool> paused_ = false;
 };
 
 /// Finite nonzero elements of x (on any device; a CUDA tensor is copied to the host).

@@ -13,6 +13,7 @@
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/generator.h"
 #include "qtorch/data/loader.h"
 #include "qtorch/autograd/loss.h"
 #include "qtorch/optim/adam.h"
@@ -210,7 +211,30 @@ void Trainer::reduce_over_ranks(Score& trained, std::array<QuantCounts, kNumRole
 
 nn::ModulePtr Trainer::averaged_model() const { return swa_ ? swa_->averaged_model() : nullptr; }
 
+namespace {
+
+// With a seed, this thread's default generator is Generator(seed) from offset 0 for the
+// scope's life (TrainerOptions::evaluation_seed); training's, and other threads', are left
+// alone.
+class EvaluationStream {
+ public:
+  explicit EvaluationStream(const std::optional<uint64_t>& seed) : generator_(seed.value_or(0)) {
+    if (seed) guard_.emplace(generator_);
+  }
+
+ private:
+  Generator generator_;
+  std::optional<GeneratorGuard> guard_;
+};
+
+}  // namespace
+
 Score Trainer::evaluate(const data::Dataset& data, nn::Module* model) {
+  EvaluationStream stream(options_.evaluation_seed);
+  return evaluate_with_current_generator(data, model);
+}
+
+Score Trainer::evaluate_with_current_generator(const data::Dataset& data, nn::Module* model) {
   const bool was_paused = setup_.counters->paused();
   setup_.counters->pause(true);
   Score s = train::evaluate(model ? *model : *setup_.model, data, options_.eval_batch_size, options_.device);
@@ -324,6 +348,7 @@ EpochMetrics Trainer::train_epoch(const data::Dataset& train, const data::Datase
 }
 
 Score Trainer::evaluate_averaged(const data::Dataset& train, const data::Dataset& test) {
+  EvaluationStream stream(options_.evaluation_seed);
   nn::ModulePtr avg = swa_->averaged_model();
   if (has_batchnorm(*avg)) {
     NoGradGuard no_grad;
@@ -333,7 +358,7 @@ Score Trainer::evaluate_averaged(const data::Dataset& train, const data::Dataset
       while (loader.next(b)) run_batch(b.images);
     });
   }
-  return evaluate(test, avg.get());
+  return evaluate_with_current_generator(test, avg.get());
 }
 
 TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& test_given,

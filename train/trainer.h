@@ -74,6 +74,14 @@ struct TrainerOptions {
   int64_t eval_batch_size = 256;
   /// Evaluate the model before the first step (reported as epoch 0).
   bool evaluate_initial = false;
+  /// nullopt (the default): evaluations round stochastically with draws from the global
+  /// generator, as training does (and as PyTorch and QPyTorch do), so the test set and how
+  /// often it is evaluated move the stream training draws from next. A seed: every
+  /// evaluation (with the batch-norm pass before evaluating the averaged model) draws from
+  /// Generator(seed) from offset 0 in the generator's place (a GeneratorGuard), so
+  /// evaluating cannot change training, and an evaluation's result depends on the model and
+  /// data alone (also while other threads draw).
+  std::optional<uint64_t> evaluation_seed{};
   /// Measure the share of weights a step changes this many times per epoch, evenly spread
   /// (each costs a copy of the weights); >= the batches per epoch: every step; 0: never.
   int64_t update_fraction_samples = 4;
@@ -164,11 +172,10 @@ class Trainer {
   TrainResult fit(const data::Dataset& train, const data::Dataset& test, const TrainerCallbacks& callbacks = {});
 
   /// Mean loss and accuracy of `model` (default: the trained one) over `data`, in eval mode;
-  /// nothing is counted meanwhile. Quantizers that round stochastically draw from the global
-  /// generator as in training, so a call moves the stream that training draws from next
-  /// (fit's own evaluations are part of every run alike). To evaluate without changing
-  /// what follows, save and restore it: `Generator saved = default_generator(); ...;
-  /// default_generator() = saved;`.
+  /// nothing is counted meanwhile. Without options.evaluation_seed, quantizers that round
+  /// stochastically draw from the global generator as in training, so a call moves the
+  /// stream that training draws from next (fit's own evaluations are part of every run
+  /// alike); with it, evaluations leave that stream alone.
   Score evaluate(const data::Dataset& data, nn::Module* model = nullptr);
 
   /// Saves everything training changes (model, optimizer state, loss scale, schedule,
@@ -216,6 +223,8 @@ class Trainer {
   void reduce_over_ranks(Score& trained, std::array<QuantCounts, kNumRoles>& counts);
   data::LoaderOptions loader_options(bool shuffle) const;
   Score evaluate_averaged(const data::Dataset& train, const data::Dataset& test);
+  // evaluate() without choosing the generator (the callers above do).
+  Score evaluate_with_current_generator(const data::Dataset& data, nn::Module* model);
   optim::TrainingState state();
 
   Recipe recipe_;

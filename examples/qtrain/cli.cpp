@@ -188,6 +188,10 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
   app.add_option("--optimizer", cfg.optimizer, "sgd, adam or adamw");
   app.add_option("--schedule", cfg.schedule, "learning-rate schedule: constant, cosine, step:EVERY:GAMMA or swalp:EPOCHS:RATIO (epochs)");
   app.add_option("--seed", seed, "seed of initialisation, shuffling and stochastic rounding (0 to 2^64 - 1)")->type_name("INT");
+  app.add_flag("--isolated-evaluation", cfg.isolated_evaluation,
+               "evaluations round stochastically with a stream of their own (seed: --seed xor 0x9E3779B97F4A7C15) "
+               "and leave training's alone, so the test set and how often it is evaluated cannot change training "
+               "(default: one stream for both, as QPyTorch)");
   app.add_option("--threads", threads, "CPU threads, 0 to " + std::to_string(kMaxThreads) + " (0: the library default)")->type_name("INT");
   app.add_option("--device", cfg.device, "cpu or cuda[:N]");
 

@@ -29,6 +29,10 @@ struct Config {
   std::string optimizer = "sgd";     ///< sgd | adam | adamw
   std::string schedule = "constant"; ///< constant | cosine | step:EVERY:GAMMA
   uint64_t seed = 0;
+  /// Evaluations draw stochastic rounding from a stream of their own (seed: seed xor
+  /// kEvaluationSeedMix) and leave training's alone (train::TrainerOptions::evaluation_seed).
+  bool isolated_evaluation = false;
+  static constexpr uint64_t kEvaluationSeedMix = 0x9E3779B97F4A7C15ull;
   int threads = 0;  ///< 0: the library's default
   std::string device = "cpu";
   /// Under mpirun: train data-parallel over every process (false: each trains alone, as

@@ -112,6 +112,7 @@ nlohmann::ordered_json config_to_json(const Config& c) {
       {"optimizer", c.optimizer},
       {"schedule", c.schedule},
       {"seed", c.seed},
+      {"isolated_evaluation", c.isolated_evaluation},
       {"threads", c.threads},
       {"device", c.device},
       {"preset", c.preset},

@@ -52,6 +52,8 @@ train::TrainerOptions trainer_options(const Config& c) {
           // Evaluation batch: large enough to amortise per-batch costs, small enough that
           // the convolution buffers (im2col) stay far below the training set's 188 MB.
           .eval_batch_size = 256,
+          .evaluation_seed = c.isolated_evaluation ? std::optional<uint64_t>(c.seed ^ Config::kEvaluationSeedMix)
+                                                   : std::nullopt,
           .stop_on_nan = c.stop_on_nan,
           .communicator = c.data_parallel ? qtorch::dist::world() : nullptr};
 }

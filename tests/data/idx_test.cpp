@@ -228,8 +228,8 @@ TEST(Idx, LargeGzipFileCutAnywhereInItsTrailerIsRefused) {
 }
 
 // A gzip file of several members (as `cat a.gz b.gz` makes) is their bytes in order, as gzip
-// reads it; bytes after the last member that start no other member are refused (gzread
-// ignored them).
+// reads it; zero bytes after a member are padding (as gzip and Python take them); other
+// bytes after the last member that start no other member are refused (gzread ignored them).
 TEST(Idx, GzipMembersAreReadInOrderAndTrailingGarbageIsRefused) {
   ScratchDir dir("idx");
   const std::vector<uint8_t> whole = idx_bytes({6}, {1, 2, 3, 4, 5, 6});
@@ -240,7 +240,15 @@ TEST(Idx, GzipMembersAreReadInOrderAndTrailingGarbageIsRefused) {
   two.insert(two.end(), b.begin(), b.end());
   write_file(dir.file("two.gz"), two, false);
   EXPECT_EQ(read_idx(dir.file("two.gz")).data, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
-  for (const std::vector<uint8_t>& junk : {std::vector<uint8_t>{0}, std::vector<uint8_t>{'x', 'y', 'z'}}) {
+  for (const std::vector<uint8_t>& padding : {std::vector<uint8_t>{0}, std::vector<uint8_t>(512, 0)}) {
+    std::vector<uint8_t> padded(two.begin(), two.end() - static_cast<std::ptrdiff_t>(b.size()));
+    padded.insert(padded.end(), padding.begin(), padding.end());
+    padded.insert(padded.end(), b.begin(), b.end());
+    padded.insert(padded.end(), padding.begin(), padding.end());
+    write_file(dir.file("padded.gz"), padded, false);
+    EXPECT_EQ(read_idx(dir.file("padded.gz")).data, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
+  }
+  for (const std::vector<uint8_t>& junk : {std::vector<uint8_t>{'x', 'y', 'z'}, std::vector<uint8_t>{0, 0, 7}}) {
     std::vector<uint8_t> trailing = two;
     trailing.insert(trailing.end(), junk.begin(), junk.end());
     write_file(dir.file("junk.gz"), trailing, false);

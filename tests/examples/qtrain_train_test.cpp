@@ -289,6 +289,30 @@ TEST(QtrainEndToEnd, QuantizeAfterChoosesThePlacement) {
   EXPECT_NE(base["epochs"][0]["train_loss"], every["epochs"][0]["train_loss"]);
 }
 
+// --isolated-evaluation: the test set's size cannot change training (it did under block8,
+// whose evaluations round stochastically: the s26 data audit, 1000 vs 999 test images).
+TEST(QtrainEndToEnd, IsolatedEvaluationKeepsTheTestSetOutOfTraining) {
+  TempDir dir("isolated_evaluation");
+  std::string data = training_data_dir(dir);
+  auto run = [&](const std::string& limit_test, bool isolated, const std::string& name) {
+    std::string metrics = dir.file(name + ".json");
+    std::vector<std::string> args = {"--data-dir", data,  "--model",     "mlp", "--preset",     "block8",
+                                     "--epochs",   "2",   "--limit-train", "256", "--limit-test", limit_test,
+                                     "--batch-size", "32", "--seed",     "1",   "--threads",    "1",
+                                     "--metrics",  metrics};
+    if (isolated) args.push_back("--isolated-evaluation");
+    RunResult r = run_qtrain(args, dir);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return read_json(metrics);
+  };
+  const json a = run("100", true, "a"), b = run("99", true, "b");
+  EXPECT_EQ(a["config"]["isolated_evaluation"], true);
+  EXPECT_EQ(a["epochs"][1]["train_loss"], b["epochs"][1]["train_loss"]);
+  const json c = run("100", false, "c"), d = run("99", false, "d");
+  EXPECT_EQ(c["config"]["isolated_evaluation"], false);
+  EXPECT_NE(c["epochs"][1]["train_loss"], d["epochs"][1]["train_loss"]);
+}
+
 // A sweep line's --threads is its own (it carried over to the lines after it); a line that
 // names a communication format, which a sweep's one-process run cannot use, fails alone;
 // bytes that are not UTF-8 reach the table and JSON as U+FFFD.

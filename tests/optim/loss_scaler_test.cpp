@@ -129,3 +129,9 @@ TEST(LossScaler, AGradientThatOverflowsWhenUnscaledIsAnOverflow) {
   EXPECT_THROW(optim::LossScaler({.min_scale = 2, .max_scale = 1}), Error);
   EXPECT_THROW(optim::LossScaler({.min_scale = 0}), Error);
 }
+
+TEST(LossScaler, ADynamicScaleStartsWithinItsBounds) {
+  EXPECT_THROW(optim::LossScaler({.init_scale = 4, .max_scale = 2}), Error);
+  EXPECT_THROW(optim::LossScaler({.init_scale = 0.5, .min_scale = 1}), Error);
+  EXPECT_NO_THROW(optim::LossScaler({.init_scale = 4, .dynamic = false, .max_scale = 2}));  // static: never moves
+}

@@ -225,3 +225,17 @@ TEST(Optimizer, LoadStateDictRefusesMissingBuffersAndBadStepCounts) {
   EXPECT_THROW(optim::SGD({param(1)}, {.lr = 0.1, .momentum = 0.9}).load_state_dict(momentum), Error);
   EXPECT_NO_THROW(optim::SGD({param(1)}, {.lr = 0.1}).load_state_dict(momentum));
 }
+
+TEST(Optimizer, TheSameParameterTwiceIsRefused) {
+  // It took every update twice (PyTorch refuses it too).
+  Tensor a = param(1), b = param(2);
+  try {
+    optim::SGD(std::vector<optim::ParamGroup>{{{a, b}}, {{a}}}, {.lr = 0.1});
+    FAIL() << "a parameter given twice was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected each parameter once, got parameter 0 (group 0) again as parameter 2"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(optim::Adam({a, a}, {}), Error);
+}
