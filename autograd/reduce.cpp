@@ -46,6 +46,7 @@ Tensor sum(const Tensor& x, const Shape& axes, bool keepdim) {
 
 Tensor mean(const Tensor& x, const Shape& axes, bool keepdim) {
   QTORCH_CHECK(x.defined() && x.numel() > 0, "mean: expected a non-empty tensor");
+  (void)kept_shape(x.shape(), axes, "mean");  // bad axes are the mean's error, not the sum's
   Tensor s = ops::sum(x, axes, keepdim);
   int64_t count = x.numel() / std::max<int64_t>(s.numel(), 1);
   // The sum times 1 / count. PyTorch divides, which differs in the last bit where the count is
@@ -68,10 +69,12 @@ Tensor max(const Tensor& x, const Shape& axes, bool keepdim) {
     if (!reduced || keepdim) out_shape.push_back(reduced ? 1 : x.shape()[i]);
   }
   return record("max", ops::reshape(kept, out_shape), {x}, [&] {
-    return [x = save(x), kept, axes](const Tensor& g, const Node&) -> Grads {
-      Tensor mask = ops::binary(BinaryOp::Eq, x.get(), kept, "max");
+    // kept is the output's storage: saved as every op's saved tensors are, so that an
+    // in-place change of the output (m.detach().fill_(100)) is an error, not a NaN gradient.
+    return [x = save(x), kept = save(kept), axes](const Tensor& g, const Node&) -> Grads {
+      Tensor mask = ops::binary(BinaryOp::Eq, x.get(), kept.get(), "max");
       Tensor count = ops::sum(mask, axes, true);
-      return {mask * (ops::reshape(g, kept.shape()) / count)};
+      return {mask * (ops::reshape(g, kept.get().shape()) / count)};
     };
   });
 }

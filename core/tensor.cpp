@@ -198,6 +198,9 @@ void binary_in_place(Tensor& self, BinaryOp op, const Tensor& other, const char*
     backend_for(self.device()).binary(op, self, b, self);
     return;
   }
+  const Shape out = broadcast_shapes(self.shape(), other.shape(), name);
+  QTORCH_CHECK(out == self.shape(), "{}: expected a tensor that broadcasts to {}, the shape written in place, got {}",
+               name, shape_str(self.shape()), shape_str(other.shape()));
   ops::copy_into(self, ops::binary(op, self, other, name));
 }
 }  // namespace
@@ -215,6 +218,7 @@ Tensor& Tensor::mul_(float value) {
   if (is_contiguous()) {
     backend_for(device()).unary(UnaryOp::MulScalar, *this, *this, value, 0.0f);
   } else {
+    ops::check_writable_elements(*this, "mul_");
     ops::copy_into(*this, ops::unary(UnaryOp::MulScalar, *this, value));
   }
   return *this;

@@ -150,7 +150,16 @@ void quantize_to(const Tensor& x, const Tensor& out, const QuantParams& p, const
                x.device().str(), out.defined() ? shape_str(out.shape()) : "undefined");
   QTORCH_CHECK(out.is_contiguous(), "quantize: expected a contiguous out tensor, got one of strides {}",
                shape_str(out.strides()));
-  if (!fresh_output) out.bump_version();
+  if (!fresh_output) {
+    // As the in-place ops of core/tensor.h: the gradient of a tensor an op made would ignore
+    // the write (the straight-through graph op is quant/quantizer.h's quantizer).
+    QTORCH_CHECK(!GradMode::is_enabled() || out.grad_fn_name().empty(),
+                 "quantize_into: in-place write into a tensor made by '{}' while grad mode is on: its gradient "
+                 "would ignore the change; quantize it out of place (quantize(x, ...)), or write into x.detach() "
+                 "or under NoGradGuard where the gradient should not see it",
+                 out.grad_fn_name());
+    out.bump_version();
+  }
   NoGradGuard no_grad;
   // out over x's memory in another layout (a shifted slice) would be written before it is
   // read: quantize a copy. The very same elements (out = x) are fine, element by element or

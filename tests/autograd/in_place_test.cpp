@@ -122,3 +122,47 @@ TEST(InPlace, AnOptimizerStepBetweenTwoBackwardsOfOneGraphIsRefused) {
     sgd.step();
   }
 }
+
+// max's backward read its output without the version check every other saved tensor has:
+// a changed output gave a NaN gradient (or sent it to another element), where PyTorch raises.
+TEST(InPlace, ChangingMaxsOutputBeforeBackwardIsRefused) {
+  Tensor w = Tensor::from_vector({1, 5, 3}, {3}).requires_grad_();
+  Tensor m = max(w);
+  m.detach().fill_(100);
+  EXPECT_NE(error_of([&] { m.backward(); }).find("was changed by an"), std::string::npos);
+  Tensor rows = Tensor::from_vector({1, 5, 3, 2, 0, 4}, {2, 3}).requires_grad_();
+  Tensor mr = max(rows, {1});
+  mr.detach().add_(Tensor::from_vector({1, 1}, {2}));
+  EXPECT_NE(error_of([&] { sum(mr).backward(); }).find("was changed by an"), std::string::npos);
+  // Unchanged, the gradient goes to the maximum.
+  Tensor v = Tensor::from_vector({1, 5, 3}, {3}).requires_grad_();
+  max(v).backward();
+  EXPECT_EQ(v.grad().to_vector(), (std::vector<float>{0, 1, 0}));
+}
+
+// quantize_into wrote into an op's output with grad mode on, which add_ refuses: the
+// gradient would ignore the quantization.
+TEST(InPlace, QuantizeIntoARecordedOutputIsRefusedWithGradModeOn) {
+  Tensor w = full({4}, 0.3f).requires_grad_();
+  Tensor y = w * 2.0f;
+  EXPECT_NE(error_of([&] { quant::quantize_into(y, y, FixedPoint{.wl = 8, .fl = 2}, Rounding::Nearest); })
+                .find("quantize_into: in-place write into a tensor made by 'mul'"),
+            std::string::npos);
+  {
+    NoGradGuard no_grad;
+    EXPECT_NO_THROW(quant::quantize_into(y, y, FixedPoint{.wl = 8, .fl = 2}, Rounding::Nearest));
+  }
+  // A leaf (a weight, as OptimLP quantizes them) is fine.
+  EXPECT_NO_THROW(quant::quantize_into(w, w, FixedPoint{.wl = 8, .fl = 2}, Rounding::Nearest));
+}
+
+// The errors name the op the user called (they said "copy_" and "sum").
+TEST(InPlace, ErrorsNameTheOpCalled) {
+  Tensor x = zeros({2, 3});
+  EXPECT_NE(error_of([&] { x.add_(zeros({4, 2, 3})); }).find("add_: expected a tensor that broadcasts to [2, 3]"),
+            std::string::npos);
+  Tensor e = zeros({1, 3}).expand({2, 3});
+  EXPECT_EQ(error_of([&] { e.mul_(2.0f); }).rfind("mul_:", 0), 0u) << error_of([&] { e.mul_(2.0f); });
+  EXPECT_EQ(error_of([&] { mean(zeros({2, 3}), {7}); }).rfind("mean:", 0), 0u)
+      << error_of([&] { mean(zeros({2, 3}), {7}); });
+}
