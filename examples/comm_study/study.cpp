@@ -51,8 +51,12 @@ Stats stats_of(const std::vector<double>& v) {
 Result run_arm(const Arm& arm, uint64_t seed, const StudyOptions& o, const qtorch::data::Dataset& train_set,
                const qtorch::data::Dataset& test_set) {
   qtorch::manual_seed(seed);
-  train::TrainerOptions t{.epochs = o.epochs, .batch_size = o.batch_per_rank, .seed = seed,
-                          .update_fraction_samples = 0};
+  // Field by field: g++ 12 warns (falsely, -Wmaybe-uninitialized) on the designated form.
+  train::TrainerOptions t;
+  t.epochs = o.epochs;
+  t.batch_size = o.batch_per_rank;
+  t.seed = seed;
+  t.update_fraction_samples = 0;
   t.optimizer = {.kind = "sgd", .lr = 0.05, .momentum = 0.9};
   t.communicator = qtorch::dist::world();
   train::Trainer trainer(train::models::by_name("mlp"), train::parse_recipe(arm.comm), t);

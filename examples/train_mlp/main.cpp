@@ -20,8 +20,11 @@ int main(int argc, char** argv) {
     const data::Dataset test_set = data::load_mnist(dir, data::Split::Test);
 
     manual_seed(0);  // initial weights and stochastic rounding
-    train::Trainer trainer(train::models::mlp({784, 256, 256, 10}), train::preset("block8"),
-                           {.epochs = 1, .batch_size = 128, .optimizer = {.lr = 0.05, .momentum = 0.9}});
+    train::TrainerOptions options;
+    options.epochs = 1;
+    options.batch_size = 128;
+    options.optimizer = {.lr = 0.05, .momentum = 0.9};
+    train::Trainer trainer(train::models::mlp({784, 256, 256, 10}), train::preset("block8"), options);
     const train::TrainResult result = trainer.fit(train_set, test_set, {
         .on_epoch = [](const train::EpochMetrics& m) {
           std::printf("epoch %lld: train loss %.4f, test loss %.4f\n", (long long)m.epoch, m.train_loss,
