@@ -85,7 +85,7 @@ void check_optimizer_scalars(const CheckpointData& data, const std::string& path
     QTORCH_CHECK(std::isfinite(v), "load_checkpoint: '{}': entry '{}': expected a finite number, got {}", path,
                  k, v);
     const bool is_count = k.ends_with("step_count") || k.ends_with(".step");
-    QTORCH_CHECK(!is_count || (v >= 0 && v <= 9007199254740992.0 && v == std::floor(v)),
+    QTORCH_CHECK(!is_count || is_step_count(v),
                  "load_checkpoint: '{}': entry '{}': expected a whole number >= 0, got {}", path, k, v);
   }
 }

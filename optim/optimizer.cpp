@@ -15,8 +15,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, const ch
   QTORCH_CHECK(default_lr >= 0 && std::isfinite(default_lr),
                "{}: expected a learning rate >= 0, got {}", name, default_lr);
   size_t count = 0;
-  std::unordered_map<const void*, size_t> positions;  // each tensor's flat index
-  std::vector<size_t> group_of;
+  std::unordered_map<const void*, std::pair<size_t, size_t>> seen;  // each tensor's flat index and group
   for (size_t k = 0; k < groups_.size(); ++k) {
     ParamGroup& g = groups_[k];
     QTORCH_CHECK(g.lr == -1.0 || (g.lr >= 0 && std::isfinite(g.lr)),
@@ -26,10 +25,9 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, const ch
     for (const auto& p : g.params) {
       QTORCH_CHECK(p.defined(), "{}: expected defined parameters, got an undefined tensor", name);
       // The same tensor twice would take every update twice (PyTorch refuses it too).
-      const auto [first, fresh] = positions.try_emplace(p.impl(), count);
+      const auto [first, fresh] = seen.try_emplace(p.impl(), count, k);
       QTORCH_CHECK(fresh, "{}: expected each parameter once, got parameter {} (group {}) again as parameter {}", name,
-                   first->second, group_of[first->second], count);
-      group_of.push_back(k);
+                   first->second.first, first->second.second, count);
       ++count;
     }
   }
@@ -108,12 +106,16 @@ OptimizerState Optimizer::state_dict() const {
   return out;
 }
 
+bool is_step_count(double n) {
+  // A whole number a step counter can hold exactly (int64 and double agree up to 2^53).
+  return n >= 0 && n <= 9007199254740992.0 && n == std::floor(n);
+}
+
 double check_count(const OptimizerState& state, const std::string& key, const std::string& optimizer) {
   auto it = state.scalars.find(key);
   QTORCH_CHECK(it != state.scalars.end(), "{}.load_state_dict: expected an entry '{}', got none", optimizer, key);
   const double n = it->second;
-  // A whole number a step counter can hold exactly (int64 and double agree up to 2^53).
-  QTORCH_CHECK(n >= 0 && n <= 9007199254740992.0 && n == std::floor(n),
+  QTORCH_CHECK(is_step_count(n),
                "{}.load_state_dict: expected '{}' to be a whole number of steps in [0, 2^53], got {}", optimizer, key,
                n);
   return n;

@@ -33,6 +33,8 @@ struct ParamState {
   std::vector<Tensor> buffers;  // in the order of Optimizer::state_names()
 };
 
+/// Whether n is a step count: a whole number in [0, 2^53] (converted back to int64 exactly).
+bool is_step_count(double n);
 /// The step count `key` of a state dict: a whole number in [0, 2^53]; throws qtorch::Error
 /// naming `optimizer` and the entry otherwise.
 double check_count(const OptimizerState& state, const std::string& key, const std::string& optimizer);
