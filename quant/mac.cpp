@@ -55,6 +55,8 @@ std::string compact_lower(std::string_view text) {
 }  // namespace
 
 void MacOptions::validate() const {
+  check_rounding(accumulate_rounding, "MacOptions: accumulate_rounding");
+  check_rounding(multiply_rounding, "MacOptions: multiply_rounding");
   if (multiply) check_operation_format(*multiply, "multiply");
   check_operation_format(accumulate, "accumulate");
   QTORCH_CHECK(!(fma && multiply), "MacOptions: fma rounds a*b + c once, so it takes no multiply format; got "

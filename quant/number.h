@@ -180,7 +180,8 @@ std::optional<Number> parse_number(std::string_view text);
 /// Every form parse_number accepts, in one line (its error messages and qtrain's help).
 const char* number_text_forms();
 
-/// IEEE and OCP presets (with NearestEven they equal real casts bit for bit).
+/// IEEE and OCP presets (with NearestEven they equal real casts bit for bit, except that a
+/// NaN keeps its sign and payload, docs/numerics.md).
 namespace formats {
 /// IEEE binary16: exp 5, man 10, overflow to inf.
 FloatingPoint fp16();

@@ -109,6 +109,7 @@ ElementFormat element_format(MXElement e) {
 
 QuantParams make_quant_params(const Number& number, Rounding rounding, const Shape& shape) {
   validate(number);
+  check_rounding(rounding, "quantize: rounding");
   QuantParams p;
   if (auto* f = std::get_if<FixedPoint>(&number))
     fixed_params(*f, p);

@@ -14,6 +14,8 @@ namespace {
 void check_options(const QuantizerOptions& o) {
   if (o.forward_number) validate(*o.forward_number);
   if (o.backward_number) validate(*o.backward_number);
+  check_rounding(o.forward_rounding, "quantizer: forward_rounding");
+  check_rounding(o.backward_rounding, "quantizer: backward_rounding");
   for (size_t i = 0; i < o.backward_hooks.size(); ++i)
     QTORCH_CHECK(static_cast<bool>(o.backward_hooks[i]), "quantizer: expected backward hook {} to be a function, got an empty one", i);
   if (!o.clamping_grad_zero) return;

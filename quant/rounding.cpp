@@ -45,4 +45,12 @@ Rounding parse_rounding(std::string_view text) {
       text);
 }
 
+void check_rounding(Rounding rounding, std::string_view what) {
+  for (const Named& n : kNames)
+    if (n.mode == rounding) return;
+  std::string names;
+  for (const Named& n : kNames) names += std::string(names.empty() ? "" : ", ") + n.name;
+  QTORCH_FAIL("{}: expected a rounding mode ({}), got the value {}", what, names, static_cast<int>(rounding));
+}
+
 }  // namespace qtorch

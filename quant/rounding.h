@@ -32,4 +32,8 @@ std::ostream& operator<<(std::ostream& os, Rounding rounding);
 /// listing the valid names otherwise.
 Rounding parse_rounding(std::string_view text);
 
+/// Throws qtorch::Error naming `what` unless `rounding` is one of the modes above (a value
+/// cast from an integer out of range would otherwise round as something else).
+void check_rounding(Rounding rounding, std::string_view what);
+
 }  // namespace qtorch

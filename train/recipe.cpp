@@ -8,6 +8,7 @@
 
 #include "qtorch/core/error.h"
 #include "qtorch/dist/payload.h"
+#include "qtorch/optim/loss_scaler.h"
 #include "qtorch/quant/quantizer.h"
 #include "qtorch/train/text_parsing.h"
 
@@ -28,6 +29,17 @@ bool positive_number(const std::string& s, double& out) { return text::read_fini
 // is not a float32 at all; a smaller one is 0 or loses bits in float32).
 bool float32_normal_scale(double v) {
   return v >= std::numeric_limits<float>::min() && v <= std::numeric_limits<float>::max();
+}
+
+// A dynamic scale starts inside the range the scaler keeps it in (optim::LossScalerOptions).
+bool dynamic_scale_in_range(double v) {
+  const optim::LossScalerOptions range;
+  return v >= range.min_scale && v <= range.max_scale;
+}
+
+std::string dynamic_scale_range() {
+  const optim::LossScalerOptions range;
+  return fmt::format("[{}, {}]", text::exact(range.min_scale), text::exact(range.max_scale));
 }
 
 using text::exact;
@@ -171,7 +183,7 @@ LossScaling parse_loss_scaling(const std::string& text, const std::string& what)
   bool ok = false;
   if (p[0] == "dynamic" && p.size() <= 3) {
     s.kind = LossScaling::Kind::Dynamic;
-    ok = p.size() < 2 || (positive_number(p[1], scale) && float32_normal_scale(scale));
+    ok = p.size() < 2 || (positive_number(p[1], scale) && dynamic_scale_in_range(scale));
     if (ok && p.size() == 3) {
       double interval = 0;
       ok = positive_number(p[2], interval) && interval == std::floor(interval) && interval <= 1e12;
@@ -183,8 +195,10 @@ LossScaling parse_loss_scaling(const std::string& text, const std::string& what)
   }
   if (!ok)
     QTORCH_FAIL("{}: expected none, static:S, dynamic, dynamic:S, dynamic:S:INTERVAL or multiplier:K (S, K "
-                "numbers in float32's normal range [{}, {}], INTERVAL a whole number of steps >= 1), got '{}'",
-                what, exact(std::numeric_limits<float>::min()), exact(std::numeric_limits<float>::max()), text);
+                "numbers in float32's normal range [{}, {}], a dynamic S in the dynamic scaler's range {}, "
+                "INTERVAL a whole number of steps >= 1), got '{}'",
+                what, exact(std::numeric_limits<float>::min()), exact(std::numeric_limits<float>::max()),
+                dynamic_scale_range(), text);
   s.scale = scale;
   return s;
 }
@@ -257,6 +271,9 @@ void Recipe::validate() const {
   QTORCH_CHECK(s.kind == LossScaling::Kind::None || float32_normal_scale(s.scale),
                "recipe: expected a loss scale in float32's normal range [{}, {}], got {}",
                exact(std::numeric_limits<float>::min()), exact(std::numeric_limits<float>::max()), s.scale);
+  QTORCH_CHECK(s.kind != LossScaling::Kind::Dynamic || dynamic_scale_in_range(s.scale),
+               "recipe: expected a dynamic loss scale's initial value in the dynamic scaler's range {}, got {}",
+               dynamic_scale_range(), exact(s.scale));
   QTORCH_CHECK(s.kind != LossScaling::Kind::Dynamic || s.growth_interval >= 1,
                "recipe: expected a dynamic loss scale growth interval >= 1 step, got {}", s.growth_interval);
   QTORCH_CHECK(s.kind != LossScaling::Kind::Multiplier || (*this)[Role::Grad].quantized(),

@@ -34,7 +34,9 @@ using text::exact;
 
 // The options besides the recipe that decide a run's numbers, as the texts a checkpoint
 // records under "qtorch/run/NAME": a resumed run must continue with them. Not among them:
-// epochs (a run may be extended), the device, and what is only evaluated or reported.
+// epochs (a run may be extended) unless they are a cosine schedule's length, the device, the
+// evaluation seed's value (an isolated evaluation leaves training alone; a shared one does
+// not, so which of the two is recorded), and what is only reported.
 std::vector<std::pair<std::string, std::string>> run_options(const TrainerOptions& o, int ranks) {
   const OptimizerOptions& opt = o.optimizer;
   std::string optimizer = opt.kind + " lr=" + exact(opt.lr);
@@ -46,12 +48,16 @@ std::vector<std::pair<std::string, std::string>> run_options(const TrainerOption
                            : "from epoch " + std::to_string(avg.start_epoch) +
                                  (avg.every_steps > 0 ? ", every " + std::to_string(avg.every_steps) + " steps"
                                                       : ", every epoch");
-  return {{"optimizer", optimizer},
-          {"schedule", to_string(o.schedule)},
-          {"averaging", averaging},
-          {"batch_size", std::to_string(o.batch_size)},
-          {"data_seed", std::to_string(o.seed)},
-          {"processes", std::to_string(ranks)}};
+  std::vector<std::pair<std::string, std::string>> options = {
+      {"optimizer", optimizer},
+      {"schedule", to_string(o.schedule)},
+      {"averaging", averaging},
+      {"batch_size", std::to_string(o.batch_size)},
+      {"data_seed", std::to_string(o.seed)},
+      {"processes", std::to_string(ranks)},
+      {"evaluation", o.evaluation_seed ? "isolated (evaluation_seed)" : "shared with training"}};
+  if (o.schedule.kind == Schedule::Kind::Cosine) options.emplace_back("cosine_epochs", std::to_string(o.epochs));
+  return options;
 }
 
 std::string run_key(const std::string& name) { return "qtorch/run/" + name; }

@@ -234,12 +234,14 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
                "keep each process's quantization residual and add it to its next gradient");
   app.add_option("--sweep", cfg.sweep_path,
                  "run every line of FILE (qtrain options) as its own training run, spread over the MPI processes; "
-                 "--metrics names the JSON of all runs");
+                 "every line is checked before the first run; --metrics names the JSON of all runs (the only "
+                 "other option allowed beside --sweep, with --no-progress)");
   app.add_option("--swa-start", swa_start, "average weights from this epoch on (SWA); -1: off")->type_name("INT");
 
   app.add_option("--metrics", cfg.metrics_path, "write configuration and per-epoch metrics to FILE.json");
   app.add_option("--plot", cfg.plot_path, "draw loss and accuracy per epoch to FILE.png or FILE.svg (gnuplot)");
-  app.add_option("--compare", cfg.compare, "plot several metrics files together (no training); with --plot")
+  app.add_option("--compare", cfg.compare, "plot several metrics files together (no training); with --plot, "
+                                           "the only other option allowed beside it (and --no-progress)")
       ->expected(1, -1);
   app.add_option("--checkpoint", cfg.checkpoint_path, "save model and optimizer state to FILE after every epoch");
   app.add_option("--resume", cfg.resume_path, "continue training from a --checkpoint FILE");
@@ -292,14 +294,18 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
     cfg.seed = parse_unsigned_option("--seed", seed);
     cfg.threads = static_cast<int>(parse_integer_option("--threads", threads, 0, kMaxThreads));
     cfg.swa_start = parse_count_or_minus_one("--swa-start", swa_start, kMaxEpochs, "off");
-    if (!cfg.compare.empty()) {
-      // --compare only reads metrics files and plots them: a file these options name
-      // would silently never be written or read.
-      for (const char* name : {"--metrics", "--checkpoint", "--resume"})
-        if (app.get_option(name)->count())
-          fail(std::string(name) + ": has no effect with --compare (which only plots metrics files); "
-               "remove one of them");
-    }
+    // --compare only reads metrics files and plots them, and a sweep's runs take their options
+    // from its lines: any other option given beside them would silently change nothing.
+    auto refuse_options_besides = [&](std::initializer_list<const char*> allowed, const std::string& why) {
+      for (const CLI::Option* option : app.get_options())
+        if (option->count() && !one_of(option->get_name(), allowed)) fail(option->get_name() + ": " + why);
+    };
+    if (!cfg.compare.empty())
+      refuse_options_besides({"--compare", "--plot", "--no-progress"},
+                             "has no effect with --compare (which only plots metrics files); remove one of them");
+    if (!cfg.sweep_path.empty())
+      refuse_options_besides({"--sweep", "--metrics", "--no-progress"},
+                             "not allowed with --sweep (put it on the sweep's lines instead)");
     if (cfg.optimizer != "sgd" && app.get_option("--momentum")->count())
       fail("--momentum: applies to --optimizer sgd only, got --optimizer " + cfg.optimizer +
            " (Adam keeps its own moments, betas 0.9 and 0.999)");
@@ -326,12 +332,7 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
     if (cfg.recipe.comm_error_feedback && !cfg.recipe.comm.quantized())
       fail("--comm-error-feedback: keeps the residual of the gradients' communication format, so it needs "
            "--comm-format (got fp32)");
-    if (!cfg.sweep_path.empty()) {
-      for (const char* name : {"--checkpoint", "--resume", "--plot", "--compare"})
-        if (app.get_option(name)->count())
-          fail(std::string(name) + ": not allowed with --sweep (put it on the sweep's lines instead)");
-      qtorch::examples::check_input_file("--sweep", cfg.sweep_path);
-    }
+    if (!cfg.sweep_path.empty()) qtorch::examples::check_input_file("--sweep", cfg.sweep_path);
     for (Role r : train::kRoles) {
       int i = static_cast<int>(r);
       const std::string role = std::string("--") + train::role_name(r);
@@ -360,7 +361,7 @@ void check_config(const Config& c) {
   if (!c.compare.empty()) {
     for (const std::string& path : c.compare) qtorch::examples::check_input_file("--compare", path, "metrics file");
   }
-  // With --compare too: an option that is given is valid, even where it has no effect.
+  // With --compare too: an option's value (its default) is valid.
   if (!one_of(c.model, {"mlp", "lenet", "cnn"}))
     fail("--model: expected mlp, lenet or cnn, got '" + c.model + "'");
   check_integer("--epochs", c.epochs, 0, kMaxEpochs);
@@ -396,6 +397,8 @@ void check_config(const Config& c) {
   if (!c.resume_path.empty()) qtorch::examples::check_input_file("--resume", c.resume_path, "checkpoint file");
   if (!c.checkpoint_path.empty() && c.epochs == 0)
     fail("--checkpoint: --epochs 0 trains nothing, so no checkpoint would be written (remove one of them)");
+  if (!c.plot_path.empty() && c.epochs == 0 && c.compare.empty())
+    fail("--plot: --epochs 0 trains nothing, so there would be no epoch to draw (remove one of them)");
 }
 
 }  // namespace qtrain

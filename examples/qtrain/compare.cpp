@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "examples/qtrain/metrics.h"
 #include "examples/qtrain/plot.h"
@@ -35,16 +38,31 @@ int run_compare(const Config& cfg) {
   }
   std::printf("%-24s %8s %10s %10s %10s %10s %10s\n", "run", "epochs", "test acc", "best acc",
               "test loss", "s/epoch", "peak MB");
+  // A figure the file does not hold is shown as "-".
+  auto shown = [](std::optional<double> v, const char* format) {
+    return v ? fmt::format(fmt::runtime(format), *v) : std::string("-");
+  };
   for (const auto& [label, m] : runs) {
-    double best = 0, seconds = 0;
-    for (const EpochRecord& e : m.epochs) {
-      best = std::max(best, e.test_accuracy);
-      seconds += e.seconds;
+    // The last test figures: the last epoch's, or the final record's (an --epochs 0 run).
+    std::optional<double> test_accuracy, best, test_loss, seconds_per_epoch, peak;
+    if (!m.epochs.empty()) {
+      double seconds = 0;
+      best = 0.0;
+      for (const EpochRecord& e : m.epochs) {
+        best = std::max(*best, e.test_accuracy);
+        seconds += e.seconds;
+      }
+      test_accuracy = m.epochs.back().test_accuracy;
+      test_loss = m.epochs.back().test_loss;
+      seconds_per_epoch = seconds / static_cast<double>(m.epochs.size());
+    } else if (m.final) {
+      test_accuracy = best = m.final->test_accuracy;
+      test_loss = m.final->test_loss;
     }
-    const EpochRecord* last = m.epochs.empty() ? nullptr : &m.epochs.back();
-    std::printf("%-24s %8zu %10.4f %10.4f %10.4f %10.2f %10.0f\n", label.c_str(), m.epochs.size(),
-                last ? last->test_accuracy : 0.0, best, last ? last->test_loss : 0.0,
-                m.epochs.empty() ? 0.0 : seconds / m.epochs.size(), m.final ? m.final->peak_rss_mb : 0.0);
+    if (m.final) peak = m.final->peak_rss_mb;
+    std::printf("%-24s %8zu %10s %10s %10s %10s %10s\n", label.c_str(), m.epochs.size(),
+                shown(test_accuracy, "{:.4f}").c_str(), shown(best, "{:.4f}").c_str(), shown(test_loss, "{:.4f}").c_str(),
+                shown(seconds_per_epoch, "{:.2f}").c_str(), shown(peak, "{:.0f}").c_str());
   }
   if (cfg.plot_path.empty()) {
     std::printf("(add --plot FILE.png or FILE.svg to draw these runs together)\n");

@@ -53,15 +53,15 @@ class RecordReader {
   double number_or(const char* key, double fallback) const {
     return record_.contains(key) ? finite(key, record_[key]) : fallback;
   }
-  /// A loss: a finite number, or "nan", "inf" or "-inf" (null, as files written before
-  /// losses were spelt so hold, reads as NaN).
+  /// A loss (a cross-entropy): a finite number >= 0, or "nan", "inf" or "-inf" as loss_json
+  /// spells them (null, as files written before losses were spelt so hold, reads as NaN).
   double loss(const char* key) const {
-    const Json& v = required(key, "a number or \"nan\", \"inf\", \"-inf\"");
+    const char* expected = "a number >= 0 or \"nan\", \"inf\", \"-inf\"";
+    const Json& v = required(key, expected);
     if (v.is_null() || v == "nan") return std::numeric_limits<double>::quiet_NaN();
     if (v == "inf") return std::numeric_limits<double>::infinity();
     if (v == "-inf") return -std::numeric_limits<double>::infinity();
-    if (!v.is_number() || !std::isfinite(v.get<double>()))
-      fail(key, "a number or \"nan\", \"inf\", \"-inf\"", v.dump());
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) fail(key, expected, v.dump());
     return v.get<double>();
   }
   /// The field as a finite number, or nothing when absent or null.
@@ -69,11 +69,22 @@ class RecordReader {
     if (!record_.contains(key) || record_[key].is_null()) return std::nullopt;
     return finite(key, record_[key]);
   }
+  /// The field as a share (an accuracy, a fraction of elements): a number in [0, 1].
+  double fraction(const char* key) const { return in_unit_interval(key, required(key, "a number in [0, 1]")); }
+  /// A share, or nothing when absent or null.
+  std::optional<double> optional_fraction(const char* key) const {
+    if (!record_.contains(key) || record_[key].is_null()) return std::nullopt;
+    return in_unit_interval(key, record_[key]);
+  }
 
  private:
   const Json& required(const char* key, const char* expected) const {
     if (!record_.contains(key)) fail(key, expected, "none");
     return record_[key];
+  }
+  double in_unit_interval(const char* key, const Json& v) const {
+    if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() <= 1)) fail(key, "a number in [0, 1]", v.dump());
+    return v.get<double>();
   }
   double finite(const char* key, const Json& v) const {
     if (!v.is_number() || !std::isfinite(v.get<double>())) fail(key, "a finite number", v.dump());
@@ -181,16 +192,20 @@ RunMetrics read_metrics(const std::string& path) {
     RecordReader e(path, "epochs[" + std::to_string(i) + "]", j["epochs"][i]);
     EpochRecord r;
     r.epoch = e.count_from_one("epoch");
+    if (!m.epochs.empty() && r.epoch <= m.epochs.back().epoch)
+      throw std::runtime_error(path + ": epochs[" + std::to_string(i) + "].epoch: expected an epoch after " +
+                               std::to_string(m.epochs.back().epoch) + " (the records in order), got " +
+                               std::to_string(r.epoch));
     r.train_loss = e.loss("train_loss");
-    r.train_accuracy = e.number("train_accuracy");
+    r.train_accuracy = e.fraction("train_accuracy");
     r.test_loss = e.loss("test_loss");
-    r.test_accuracy = e.number("test_accuracy");
+    r.test_accuracy = e.fraction("test_accuracy");
     r.seconds = e.number_or("seconds", 0.0);
     r.samples_per_second = e.number_or("samples_per_second", 0.0);
     r.lr = e.number_or("lr", 0.0);
-    r.update_fraction = e.optional_number("update_fraction");
-    r.flush_fraction = e.optional_number("flush_fraction");
-    r.saturation_fraction = e.optional_number("saturation_fraction");
+    r.update_fraction = e.optional_fraction("update_fraction");
+    r.flush_fraction = e.optional_fraction("flush_fraction");
+    r.saturation_fraction = e.optional_fraction("saturation_fraction");
     r.loss_scale = e.optional_number("loss_scale");
     r.skipped_steps = e.optional_number("skipped_steps");
     r.comm_bytes_per_step = e.optional_number("comm_bytes_per_step");
@@ -199,11 +214,11 @@ RunMetrics read_metrics(const std::string& path) {
   if (j.contains("final")) {
     RecordReader f(path, "final", j["final"]);
     FinalRecord r;
-    r.test_accuracy = f.number("test_accuracy");
-    r.test_loss = j["final"].contains("test_loss") ? f.loss("test_loss") : 0.0;
+    r.test_accuracy = f.fraction("test_accuracy");
+    r.test_loss = j["final"].contains("test_loss") ? f.loss("test_loss") : std::numeric_limits<double>::quiet_NaN();
     r.total_seconds = f.number_or("total_seconds", 0.0);
     r.peak_rss_mb = f.number_or("peak_rss_mb", 0.0);
-    r.swa_test_accuracy = f.optional_number("swa_test_accuracy");
+    r.swa_test_accuracy = f.optional_fraction("swa_test_accuracy");
     m.final = r;
   }
   return m;

@@ -17,7 +17,8 @@ struct EpochRecord {
   int64_t epoch = 0;  ///< from 1
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
   double seconds = 0, samples_per_second = 0, lr = 0;
-  /// Share of weight elements that the last sampled optimizer step changed.
+  /// Share of weight elements that an optimizer step changed: the mean over the steps
+  /// sampled in the epoch (train::TrainerOptions::update_fraction_samples).
   std::optional<double> update_fraction{};
   /// Share of the error quantizers' elements (the gradients flowing back through the
   /// layer quantizers) that were nonzero and became zero, and share clipped or saturated

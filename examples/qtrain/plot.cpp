@@ -1,6 +1,7 @@
 // gnuplot driver: writes a script with inline data blocks and runs it.
 #include "examples/qtrain/plot.h"
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -30,7 +31,10 @@ std::string plot_commands(const std::vector<std::pair<std::string, RunMetrics>>&
   s << "set multiplot layout 1,2\n"
     << "set grid\nset key outside bottom center horizontal\nset xlabel 'epoch'\n"
     << "set xtics 1\nset mxtics 1\nset offsets 0.1, 0.1, 0, 0\n";
-  auto panel = [&](const char* title, int train_col, int test_col) {
+  // A panel whose every point is NaN or infinite (a diverged run's losses) would stop gnuplot
+  // ("all points y value undefined"), and the other panel with it: it is drawn empty instead.
+  auto panel = [&](const char* title, int train_col, int test_col, bool any_finite) {
+    if (!any_finite) s << "set yrange [0:1]\nset label 1 'no finite " << title << " to draw' at graph 0.5, 0.5 center\n";
     s << "set title '" << title << "'\nplot ";
     for (size_t r = 0; r < runs.size(); ++r) {
       const std::string& name = runs[r].first;
@@ -40,9 +44,14 @@ std::string plot_commands(const std::vector<std::pair<std::string, RunMetrics>>&
         << " with linespoints lc " << r + 1 << " dt 1 pt 7 title " << qtorch::examples::gnuplot_string(name + " test");
     }
     s << "\n";
+    if (!any_finite) s << "unset label 1\nset autoscale y\n";
   };
-  panel("loss", 2, 3);
-  panel("accuracy", 4, 5);
+  bool finite_loss = false;
+  for (const auto& run : runs)
+    for (const EpochRecord& e : run.second.epochs)
+      finite_loss = finite_loss || std::isfinite(e.train_loss) || std::isfinite(e.test_loss);
+  panel("loss", 2, 3, finite_loss);
+  panel("accuracy", 4, 5, true);
   s << "unset multiplot\n";
   return s.str();
 }
@@ -56,10 +65,10 @@ void check_plot_path(const std::string& path) {
 
 void plot_runs(const std::vector<std::pair<std::string, RunMetrics>>& runs, const std::string& path) {
   check_plot_path(path);
-  if (runs.empty()) throw std::runtime_error("plot: no runs to draw");
+  if (runs.empty()) throw std::runtime_error("--plot: no runs to draw");
   for (const auto& run : runs)
     if (run.second.epochs.empty())
-      throw std::runtime_error("plot: run '" + run.first + "' has no epochs to draw");
+      throw std::runtime_error("--plot: run '" + run.first + "' has no epochs to draw");
   qtorch::examples::run_gnuplot(terminal_for(path), plot_commands(runs), path, "--plot", "qtrain_plot");
 }
 

@@ -35,10 +35,12 @@ std::string exact(double v) {
 
 // The training options a resumed run must share with the run that wrote the checkpoint:
 // {command-line option, its value}. A resumed run that took another learning rate, seed,
-// batch size, data or schedule would be no continuation of that run (its --threads,
-// --limit-test, outputs and a larger --epochs may change).
+// batch size, data, schedule or evaluation stream would be no continuation of that run (its
+// --threads, --limit-test, outputs and a larger --epochs may change, except under the cosine
+// schedule, whose length --epochs is).
 std::vector<std::pair<std::string, std::string>> training_options(const Config& c) {
-  return {{"--optimizer", c.optimizer},
+  std::vector<std::pair<std::string, std::string>> options = {
+          {"--optimizer", c.optimizer},
           {"--lr", exact(c.lr)},
           {"--momentum", exact(c.momentum)},
           {"--weight-decay", exact(c.weight_decay)},
@@ -47,7 +49,11 @@ std::vector<std::pair<std::string, std::string>> training_options(const Config& 
           {"--batch-size", std::to_string(c.batch_size)},
           {"--limit-train", c.limit_train < 0 ? "all" : std::to_string(c.limit_train)},
           {"--normalize", c.normalize ? "on" : "off"},
-          {"--swa-start", c.swa_start < 0 ? "off" : std::to_string(c.swa_start)}};
+          {"--swa-start", c.swa_start < 0 ? "off" : std::to_string(c.swa_start)},
+          {"--isolated-evaluation", c.isolated_evaluation ? "on" : "off"}};
+  if (c.schedule == "cosine")
+    options.emplace_back("--epochs", std::to_string(c.epochs) + " (the cosine schedule's length)");
+  return options;
 }
 
 std::string option_key(const std::string& option) { return "qtrain/option/" + option.substr(2); }

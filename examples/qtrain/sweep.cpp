@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "examples/qtrain/cli.h"
@@ -25,35 +26,31 @@ std::vector<std::string> words(const std::string& line) {
   return out;
 }
 
-// One run of the sweep as JSON: its line, rank, exit status, and metrics or error.
-nlohmann::ordered_json run_line(size_t index, const std::string& line, int rank) {
-  nlohmann::ordered_json result = {{"run", index}, {"options", line}, {"rank", rank}};
+// The Config of one line's options, or the reason the line is no run this sweep can make.
+std::string parse_line(const std::string& line, Config& config) {
   std::vector<std::string> args = {"qtrain"};
   for (const std::string& w : words(line)) args.push_back(w);
   args.push_back("--no-progress");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  Config config;
   std::string error;
-  std::optional<int> parse_status = parse_command_line(static_cast<int>(args.size()), argv.data(), config, &error);
-  if (parse_status) {  // a bad option, or --help (which is no run)
-    result["status"] = *parse_status == 0 ? kBadInput : *parse_status;
-    result["error"] = error.empty() ? "not a training run (--help?)" : error;
-    return result;
-  }
-  if (!config.sweep_path.empty()) {
-    result["status"] = kBadInput;
-    result["error"] = "--sweep inside a sweep";
-    return result;
-  }
-  if (config.recipe.comm != qtorch::train::preset(config.preset).comm || config.recipe.comm_error_feedback) {
-    result["status"] = kBadInput;
-    result["error"] = "--comm-format, --comm-rounding, --comm-error-feedback: a sweep's run trains in one process, "
-                      "which sends no gradients (remove them from the line)";
-    return result;
-  }
+  if (std::optional<int> status = parse_command_line(static_cast<int>(args.size()), argv.data(), config, &error))
+    return error.empty() ? "not a training run (--help?)" : error;  // a bad option, or --help
+  if (!config.sweep_path.empty()) return "--sweep inside a sweep";
+  if (!config.compare.empty()) return "--compare: compares metrics files, which is no training run (run it alone)";
+  if (config.recipe.comm != qtorch::train::preset(config.preset).comm || config.recipe.comm_error_feedback)
+    return "--comm-format, --comm-rounding, --comm-error-feedback: a sweep's run trains in one process, which sends "
+           "no gradients (remove them from the line)";
   config.data_parallel = false;
+  return "";
+}
+
+// One run of the sweep as JSON: its line, rank, exit status, and metrics or error.
+nlohmann::ordered_json run_line(size_t index, const SweepLine& line, int rank) {
+  nlohmann::ordered_json result = {{"run", index}, {"line", line.number}, {"options", line.options}, {"rank", rank}};
+  Config config;
+  parse_line(line.options, config);  // read_sweep checked every line
   RunMetrics metrics;
   int status = 1;
   const int threads = qtorch::get_num_threads();  // a line's --threads is its own, not the next line's
@@ -69,23 +66,40 @@ nlohmann::ordered_json run_line(size_t index, const std::string& line, int rank)
   return result;
 }
 
+std::string fixed4(double v) { return fmt::format("{:.4f}", v); }
+
 }  // namespace
 
-std::vector<std::string> read_sweep(const std::string& path) {
+std::vector<SweepLine> read_sweep(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::invalid_argument("--sweep: cannot read '" + path + "'");
-  std::vector<std::string> lines;
+  std::vector<SweepLine> lines;
+  std::string errors;
+  size_t number = 0;
   for (std::string line; std::getline(in, line);) {
+    ++number;
     const size_t start = line.find_first_not_of(" \t\r");
     if (start == std::string::npos || line[start] == '#') continue;
-    lines.push_back(line.substr(start));
+    SweepLine run{number, line.substr(start)};
+    Config config;
+    if (const std::string error = parse_line(run.options, config); !error.empty())
+      errors += "\n  line " + std::to_string(number) + ": " + error;
+    lines.push_back(std::move(run));
   }
+  if (!errors.empty())
+    throw std::invalid_argument("--sweep: '" + path + "' holds lines that are no run, so nothing was run:" + errors);
   if (lines.empty()) throw std::invalid_argument("--sweep: '" + path + "' holds no run (one line of options per run)");
   return lines;
 }
 
 int run_sweep(const Config& config) {
-  const std::vector<std::string> lines = read_sweep(config.sweep_path);
+  std::vector<SweepLine> lines;
+  try {
+    lines = read_sweep(config.sweep_path);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "qtrain: error: %s\n", e.what());
+    return kBadInput;
+  }
   std::shared_ptr<qtorch::dist::Communicator> world = qtorch::dist::world();
   const int rank = world->rank(), ranks = world->size();
   std::printf("qtrain: sweep of %zu runs from %s over %d process%s\n", lines.size(), config.sweep_path.c_str(), ranks,
@@ -102,7 +116,7 @@ int run_sweep(const Config& config) {
     for (const auto& run : nlohmann::ordered_json::parse(std::string(part.begin(), part.end())))
       runs[run["run"].get<size_t>()] = run;
   int failed = 0;
-  std::printf("\n%-4s %-5s %-7s %-9s %-8s %s\n", "run", "rank", "status", "test acc", "seconds", "options");
+  std::printf("\n%-5s %-5s %-7s %-9s %-8s %s\n", "line", "rank", "status", "test acc", "seconds", "options");
   for (const auto& run : runs) {
     const bool ok = run["status"].get<int>() == 0;
     failed += ok ? 0 : 1;
@@ -111,10 +125,9 @@ int run_sweep(const Config& config) {
       acc = run["metrics"]["final"]["test_accuracy"].get<double>();
       seconds = run["metrics"]["final"]["total_seconds"].get<double>();
     }
-    std::printf("%-4zu %-5d %-7s %-9s %-8s %s%s\n", run["run"].get<size_t>(), run["rank"].get<int>(),
-                ok ? "ok" : "FAILED", ok ? std::to_string(acc).substr(0, 6).c_str() : "-",
-                ok ? std::to_string(seconds).substr(0, 6).c_str() : "-", run["options"].get<std::string>().c_str(),
-                ok ? "" : ("  (" + run["error"].get<std::string>() + ")").c_str());
+    std::printf("%-5zu %-5d %-7s %-9s %-8s %s%s\n", run["line"].get<size_t>(), run["rank"].get<int>(),
+                ok ? "ok" : "FAILED", ok ? fixed4(acc).c_str() : "-", ok ? fmt::format("{:.1f}", seconds).c_str() : "-",
+                run["options"].get<std::string>().c_str(), ok ? "" : ("  (" + run["error"].get<std::string>() + ")").c_str());
   }
   std::printf("%zu runs, %d failed\n", runs.size(), failed);
   if (!config.metrics_path.empty()) {

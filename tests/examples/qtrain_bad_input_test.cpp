@@ -67,6 +67,14 @@ TEST(QtrainBadInput, UnknownDevice) { expect_rejected({"--device", "tpu"}, {"tpu
 TEST(QtrainBadInput, GnuplotMissingSaysHowToInstall) {
   expect_rejected({"--plot", "out.png"}, {"--plot", "gnuplot", "gnuplot-nox"}, "PATH=/nonexistent");
 }
+TEST(QtrainBadInput, PlotOfAnEvaluationOnlyRun) {
+  expect_rejected({"--epochs", "0", "--plot", "out.png"}, {"--plot", "--epochs 0", "no epoch to draw"});
+}
+// A dynamic scale starts inside the range the scaler keeps it in, checked before any data loads.
+TEST(QtrainBadInput, DynamicLossScaleOutsideTheScalersRange) {
+  for (const char* scale : {"dynamic:3e38", "dynamic:1e-6"})
+    expect_rejected({"--loss-scale", scale}, {"--loss-scale", "dynamic scaler's range [1.52587890625e-05, 1099511627776]", scale});
+}
 TEST(QtrainBadInput, PlotExtension) { expect_rejected({"--plot", "out.jpg"}, {"--plot", "out.jpg"}); }
 TEST(QtrainBadInput, MetricsFolderMissing) {
   expect_rejected({"--metrics", "/nonexistent/dir/m.json"}, {"--metrics", "/nonexistent/dir"});

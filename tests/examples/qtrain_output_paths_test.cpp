@@ -42,13 +42,18 @@ TEST(QtrainOutputPaths, CheckpointAndMetricsSameFile) {
                   {"same file"});
 }
 
-TEST(QtrainOutputPaths, CompareValidatesTheOtherOptions) {
+// --compare only reads metrics files: any training or output option beside it (other than
+// --plot) would silently change nothing, and a sweep's runs take their options from its lines.
+TEST(QtrainOutputPaths, CompareAndSweepRefuseTheOptionsTheyIgnore) {
   TempDir dir("out_compare");
   std::ofstream(dir.file("a.json")) << "{}";
-  expect_rejected({"--compare", dir.file("a.json"), "--lr", "-5", "--model", "foo"}, {"qtrain: error: --"});
-  expect_rejected({"--compare", dir.file("a.json"), "--lr", "-5"}, {"--lr: expected a finite number > 0, got '-5'"});
+  expect_rejected({"--compare", dir.file("a.json"), "--lr", "0.5"}, {"--lr: has no effect with --compare"});
   expect_rejected({"--compare", dir.file("a.json"), "--metrics", dir.file("m.json")},
                   {"--metrics: has no effect with --compare"});
+  expect_rejected({"--compare", dir.file("a.json"), "--data-dir", dir.str()}, {"--data-dir: has no effect with --compare"});
+  std::ofstream(dir.file("runs.txt")) << "--epochs 1\n";
+  for (const char* option : {"--epochs", "--model", "--threads"})
+    expect_rejected({"--sweep", dir.file("runs.txt"), option, "1"}, {option, "not allowed with --sweep", "lines"});
 }
 
 }  // namespace

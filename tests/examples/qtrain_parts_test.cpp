@@ -110,7 +110,8 @@ TEST(QtrainParts, MetricsRoundTripAndAtomicWrite) {
   EXPECT_THROW(write_json_atomically(dir.file("no/such/dir/m.json"), to_json(m)), std::runtime_error);
 }
 
-// --compare reads only whole epochs >= 1 and finite numbers, naming the file and field.
+// --compare reads only whole epochs >= 1 in order, accuracies in [0, 1], losses >= 0 and finite
+// numbers, naming the file and field.
 TEST(QtrainParts, MetricsNumbersAreChecked) {
   testing::TempDir dir("metrics_numbers");
   auto error_of = [&](const std::string& epoch_fields, const std::string& final_fields = "") {
@@ -132,11 +133,21 @@ TEST(QtrainParts, MetricsNumbersAreChecked) {
             m + ": epochs[0].epoch: expected an integer >= 1, got 18446744073709551615");
   EXPECT_EQ(error_of(R"("epoch": "x", )" + rest), m + ": epochs[0].epoch: expected an integer >= 1, got \"x\"");
   EXPECT_EQ(error_of(R"("epoch": 1)"),
-            m + ": epochs[0].train_loss: expected a number or \"nan\", \"inf\", \"-inf\", got none");
+            m + ": epochs[0].train_loss: expected a number >= 0 or \"nan\", \"inf\", \"-inf\", got none");
   EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": "x", "train_accuracy": 0.5, "test_loss": 1, "test_accuracy": 0.5)"),
-            m + ": epochs[0].train_loss: expected a number or \"nan\", \"inf\", \"-inf\", got \"x\"");
+            m + ": epochs[0].train_loss: expected a number >= 0 or \"nan\", \"inf\", \"-inf\", got \"x\"");
+  EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": 1, "train_accuracy": 0.5, "test_loss": -3, "test_accuracy": 0.5)"),
+            m + ": epochs[0].test_loss: expected a number >= 0 or \"nan\", \"inf\", \"-inf\", got -3");
   EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": 1, "train_accuracy": null, "test_loss": 1, "test_accuracy": 0.5)"),
-            m + ": epochs[0].train_accuracy: expected a finite number, got null");
+            m + ": epochs[0].train_accuracy: expected a number in [0, 1], got null");
+  EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": 1, "train_accuracy": 7, "test_loss": 1, "test_accuracy": 0.5)"),
+            m + ": epochs[0].train_accuracy: expected a number in [0, 1], got 7");
+  EXPECT_EQ(error_of(R"("epoch": 1, "train_loss": 1, "train_accuracy": 0.5, "test_loss": 1, "test_accuracy": -0.5)"),
+            m + ": epochs[0].test_accuracy: expected a number in [0, 1], got -0.5");
+  EXPECT_EQ(error_of(R"("epoch": 2, )" + rest + R"(}, {"epoch": 1, )" + rest),
+            m + ": epochs[1].epoch: expected an epoch after 2 (the records in order), got 1");
+  EXPECT_EQ(error_of(R"("epoch": 1, )" + rest, R"(, "final": {"test_accuracy": 1.5})"),
+            m + ": final.test_accuracy: expected a number in [0, 1], got 1.5");
   EXPECT_EQ(error_of(R"("epoch": 1, "seconds": "x", )" + rest), m + ": epochs[0].seconds: expected a finite number, got \"x\"");
   EXPECT_EQ(error_of(R"("epoch": 1, "loss_scale": [1], )" + rest),
             m + ": epochs[0].loss_scale: expected a finite number, got [1]");
@@ -307,6 +318,21 @@ TEST(QtrainParts, ResumeChecksTheTrainingOptions) {
             "--resume: run.ckpt was trained with --schedule constant --seed 7 --batch-size 128 --limit-train all "
             "--normalize off --swa-start 2, this run gives --schedule cosine --seed 8 --batch-size 32 --limit-train "
             "100 --normalize on --swa-start off: a resumed run continues with the options it was trained with");
+  // Evaluations that share training's stream change training; isolated ones do not.
+  Config isolated = then;
+  isolated.isolated_evaluation = true;
+  EXPECT_EQ(error_of(isolated), "--resume: run.ckpt was trained with --isolated-evaluation off, this run gives "
+                                "--isolated-evaluation on: a resumed run continues with the options it was trained with");
+  // Under the cosine schedule --epochs is its length: a longer run would bend it mid-run.
+  Config cosine = then;
+  cosine.schedule = "cosine";
+  checkpoint.texts = run_identity(cosine);
+  Config longer = cosine;
+  longer.epochs = 5;
+  EXPECT_EQ(error_of(longer), "--resume: run.ckpt was trained with --epochs 3 (the cosine schedule's length), this "
+                              "run gives --epochs 5 (the cosine schedule's length): a resumed run continues with the "
+                              "options it was trained with");
+  EXPECT_EQ(error_of(cosine), "accepted");
 }
 
 TEST(QtrainParts, FormatsDurations) {

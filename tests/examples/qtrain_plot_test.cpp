@@ -83,6 +83,36 @@ TEST(QtrainPlot, FailedDrawingKeepsTheEarlierPicture) {
   EXPECT_EQ(leftovers(dir), 0);
 }
 
+// A diverged run's losses are all NaN or infinite: the loss panel is drawn empty (gnuplot
+// stopped on it, and lost the accuracy panel with it).
+TEST(QtrainPlot, LossesThatAreAllNaNStillDraw) {
+  if (!has_gnuplot()) GTEST_SKIP() << "gnuplot-nox is not installed";
+  TempDir dir("plot_nan");
+  const std::string a = dir.file("nan.json");
+  std::ofstream(a) << R"({"epochs": [
+    {"epoch": 1, "train_loss": "nan", "train_accuracy": 0.1, "test_loss": "nan", "test_accuracy": 0.1},
+    {"epoch": 2, "train_loss": "inf", "train_accuracy": 0.1, "test_loss": "nan", "test_accuracy": 0.1}]})";
+  RunResult r = run_qtrain({"--compare", a, "--plot", dir.file("p.png")}, dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_text(dir.file("p.png")).substr(1, 3), "PNG");
+  r = run_qtrain({"--compare", a, write_metrics(dir, "b.json"), "--plot", dir.file("q.svg")}, dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// An evaluate-only run's metrics file has no epochs: --compare shows its final figures, and
+// refuses to draw it.
+TEST(QtrainPlot, CompareShowsTheFinalRecordOfAnEvaluationOnlyRun) {
+  TempDir dir("compare_final");
+  const std::string a = dir.file("eval.json");
+  std::ofstream(a) << R"({"epochs": [], "final": {"test_accuracy": 0.1169, "test_loss": 2.306}})";
+  RunResult r = run_qtrain({"--compare", a}, dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("0.1169     0.1169     2.3060          -"), std::string::npos) << r.out;
+  if (!has_gnuplot()) return;
+  r = run_qtrain({"--compare", a, "--plot", dir.file("p.png")}, dir);
+  EXPECT_NE(r.err.find("--plot: run 'eval' has no epochs to draw"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace qtrain::testing
 #endif  // QTRAIN_PATH

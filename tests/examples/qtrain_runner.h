@@ -127,8 +127,8 @@ inline std::string training_data_dir(const TempDir& dir) {
 inline void expect_rejected(std::vector<std::string> args, std::initializer_list<const char*> parts,
                             const std::string& env = "") {
   TempDir dir("bad");
-  bool has_data = false;
-  for (const std::string& a : args) has_data |= a == "--data-dir";
+  bool has_data = false;  // --sweep and --compare take no --data-dir
+  for (const std::string& a : args) has_data |= a == "--data-dir" || a == "--sweep" || a == "--compare";
   if (!has_data) {
     write_synthetic_mnist(dir.str(), 20, 10);
     args.insert(args.begin(), {"--data-dir", dir.str()});

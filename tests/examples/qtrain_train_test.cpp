@@ -313,17 +313,39 @@ TEST(QtrainEndToEnd, IsolatedEvaluationKeepsTheTestSetOutOfTraining) {
   EXPECT_NE(c["epochs"][1]["train_loss"], d["epochs"][1]["train_loss"]);
 }
 
+// Every line of a sweep is checked before the first run: lines that are no run (bad options,
+// communication options a one-process run cannot use, --compare) refuse the whole file, each
+// named by its line number in the file, and nothing trains.
+TEST(QtrainEndToEnd, SweepRefusesBadLinesBeforeAnyRun) {
+  TempDir dir("sweep_bad_lines");
+  std::string data = training_data_dir(dir);
+  const std::string common = "--data-dir " + data + " --model mlp --preset fp32 --epochs 1 --limit-train 64 --limit-test 32";
+  std::ofstream(dir.file("runs.txt")) << "# a comment, then a blank line\n\n"
+                                      << common << "\n"
+                                      << common << " --comm-format e5m2\n"
+                                      << common << " --seed \xff\n"
+                                      << common << " --compare a.json\n";
+  RunResult r = run_qtrain({"--sweep", dir.file("runs.txt")}, dir);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_EQ(r.out.find("epoch 1"), std::string::npos) << "trained anyway: " << r.out;
+  EXPECT_EQ(r.err.find("line 3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 4: --comm-format, --comm-rounding, --comm-error-feedback: a sweep's run trains in one process"),
+            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 5: --seed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("line 6: --model: has no effect with --compare"), std::string::npos) << r.err;
+}
+
 // A sweep line's --threads is its own (it carried over to the lines after it); a line that
-// names a communication format, which a sweep's one-process run cannot use, fails alone;
-// bytes that are not UTF-8 reach the table and JSON as U+FFFD.
+// fails while it runs (here it diverges) fails alone; the table names each run's line in the
+// file and rounds its accuracy; bytes that are not UTF-8 reach the JSON as U+FFFD.
 TEST(QtrainEndToEnd, SweepLinesAreIndependent) {
   TempDir dir("sweep_lines");
   std::string data = training_data_dir(dir);
   const std::string common = "--data-dir " + data + " --model mlp --preset fp32 --epochs 1 --limit-train 64 --limit-test 32";
   std::ofstream(dir.file("runs.txt")) << common << " --threads 1\n"
-                                      << common << "\n"
-                                      << common << " --comm-format e5m2\n"
-                                      << common << " --seed \xff\n";
+                                      << "# the next line takes the default thread count\n"
+                                      << common << " --metrics " << dir.file("m\xff.json") << "\n"
+                                      << common << " --lr 1e30 --batch-size 8\n";
   const RunResult plain = run_qtrain({"--data-dir", data, "--model", "mlp", "--epochs", "0", "--limit-test", "32"}, dir);
   const size_t at = plain.out.find(" threads");
   ASSERT_NE(at, std::string::npos) << plain.out;
@@ -333,13 +355,22 @@ TEST(QtrainEndToEnd, SweepLinesAreIndependent) {
   EXPECT_EQ(r.code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("device cpu, 1 threads"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("device cpu, " + default_threads + " threads"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("--comm-format, --comm-rounding, --comm-error-feedback: a sweep's run trains in one process"),
-            std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("4 runs, 2 failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 runs, 1 failed"), std::string::npos) << r.out;
+  const json sweep = read_json(metrics);
+  ASSERT_EQ(sweep["runs"].size(), 3u);
+  EXPECT_EQ(sweep["runs"][0]["line"], 1);
+  EXPECT_EQ(sweep["runs"][1]["line"], 3);
+  EXPECT_EQ(sweep["runs"][2]["line"], 4);
+  EXPECT_EQ(sweep["runs"][0]["status"], 0);
+  EXPECT_NE(sweep["runs"][2]["status"], 0);
+  // The table's row of line 1: its line number, and the accuracy as the run printed it (%.4f).
+  const double accuracy = sweep["runs"][0]["metrics"]["final"]["test_accuracy"].get<double>();
+  char row[64];
+  std::snprintf(row, sizeof row, "\n1     0     ok      %.4f", accuracy);
+  EXPECT_NE(r.out.find(row), std::string::npos) << row << " not in:\n" << r.out;
   std::ifstream in(metrics);
-  const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(json.find("--seed \xef\xbf\xbd"), std::string::npos) << json;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("m\xef\xbf\xbd.json"), std::string::npos) << text;
 }
 
 TEST(QtrainEndToEnd, HelpExitsZero) {

@@ -4,7 +4,9 @@
 
 #include "qtorch/core/error.h"
 #include "qtorch/core/tensor.h"
+#include "qtorch/quant/mac.h"
 #include "qtorch/quant/quantize.h"
+#include "qtorch/quant/quantizer.h"
 #include "quant_test_util.h"
 
 namespace qtorch::quant::test {
@@ -58,6 +60,20 @@ TEST(Formats, RoundingNames) {
   expect_error(
       [] { parse_rounding("nearst"); },
       {"parse_rounding", "stochastic, nearest, nearest_even, toward_zero, up, down", "'nearst'"});
+}
+
+// A Rounding cast from an integer out of range (a config read as a number) is refused where
+// it is used, rather than rounding as some other mode.
+TEST(Formats, RoundingOutOfRangeIsRefused) {
+  const Rounding bad = static_cast<Rounding>(42);
+  const Tensor x = Tensor::from_vector({0.3f, -1.7f}, {2});
+  expect_error([&] { quantize(x, FixedPoint{8, 4}, bad); }, {"quantize: rounding", "stochastic, nearest", "42"});
+  expect_error([&] { quant::QuantizerOptions o; o.forward_number = FixedPoint{8, 4}; o.backward_rounding = bad;
+                     quant::quantizer(o); },
+               {"quantizer: backward_rounding", "42"});
+  expect_error([&] { quant::MacOptions o; o.accumulate = FloatingPoint{5, 10}; o.multiply_rounding = bad; o.validate(); },
+               {"MacOptions: multiply_rounding", "42"});
+  EXPECT_EQ(rounding_name(bad), std::string("unknown"));
 }
 
 TEST(Formats, BadText) {

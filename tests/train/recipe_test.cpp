@@ -163,6 +163,26 @@ TEST(Recipe, LossScaleIsANormalFloat32WrittenInDecimal) {
   EXPECT_THROW(r.validate(), Error);
 }
 
+// A dynamic scale starts inside [min_scale, max_scale] of the scaler that keeps it (2^-16 to
+// 2^40 by default): the parser and validate() say so, not the LossScaler once data is loaded.
+TEST(Recipe, DynamicLossScaleStartsInsideTheScalersRange) {
+  EXPECT_EQ(parse_loss_scaling("dynamic:1099511627776").scale, 1099511627776.0);
+  EXPECT_EQ(parse_loss_scaling("dynamic:1.52587890625e-05").scale, 1.0 / 65536);
+  for (const char* bad : {"dynamic:3e38", "dynamic:1e-6", "dynamic:2199023255552:10"})
+    try {
+      parse_loss_scaling(bad, "--loss-scale");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("a dynamic S in the dynamic scaler's range [1.52587890625e-05, 1099511627776]"),
+                std::string::npos)
+          << e.what();
+    }
+  EXPECT_EQ(parse_loss_scaling("static:3e38").scale, 3e38);  // a static scale is not kept in that range
+  Recipe r;
+  r.loss_scaling = {LossScaling::Kind::Dynamic, 3e38, 2000};
+  EXPECT_THROW(r.validate(), Error);
+}
+
 // Found by tests/fuzz/recipe_fuzz: an interval too large for int64 (here 2e24) was
 // converted to int64 before the range check rejected it, undefined behaviour that
 // scripts/sanitize.sh reports. Now it is only a qtorch::Error.

@@ -274,7 +274,7 @@ TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
               if (m.epoch == 1) first.save_checkpoint(path);
             }});
   auto resume_with = [&](const std::function<void(TrainerOptions&)>& change) {
-    TrainerOptions other = cosine(3);  // more epochs: allowed
+    TrainerOptions other = cosine(2);
     change(other);
     Trainer t(models::mlp({4, 8, 2}), preset("block8"), other);
     return error_of([&] { t.resume(path); });
@@ -289,8 +289,14 @@ TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
   EXPECT_NE(resume_with([](TrainerOptions& x) { x.batch_size = 8; }).find("batch_size 16"), std::string::npos);
   EXPECT_NE(resume_with([](TrainerOptions& x) { x.seed = 3; }).find("data_seed 0"), std::string::npos);
   EXPECT_NE(resume_with([](TrainerOptions& x) { x.averaging.start_epoch = 2; }).find("averaging off"), std::string::npos);
+  // More epochs would stretch the cosine schedule, whose length they are, mid-run.
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.epochs = 3; }).find("cosine_epochs 2, this trainer has cosine_epochs 3"),
+            std::string::npos);
+  EXPECT_NE(resume_with([](TrainerOptions& x) { x.evaluation_seed = 7; })
+                .find("evaluation shared with training, this trainer has evaluation isolated"),
+            std::string::npos);
   // The same options, but fewer training items than the run had: refused by fit.
-  Trainer t(models::mlp({4, 8, 2}), preset("block8"), cosine(3));
+  Trainer t(models::mlp({4, 8, 2}), preset("block8"), cosine(2));
   t.resume(path);
   EXPECT_NE(error_of([&] { t.fit(separable(32), d); }).find("was trained on 64 items, this call gives 32"),
             std::string::npos);
