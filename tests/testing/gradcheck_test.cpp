@@ -1,6 +1,7 @@
 // testing::gradcheck and grad_of: correct gradients pass, a planted wrong gradient fails
 // with its element named, a narrow forward quantizer is reported as making the check
 // meaningless, and grad_of returns hand-computed gradients.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -58,6 +59,27 @@ TEST(TestingGradcheck, PlantedWrongGradientIsReportedAtItsElement) {
   EXPECT_NEAR(r.worst.numeric, 2.0, 1e-4);
   EXPECT_NE(r.message.find("d output[2] / d input 0 [2]"), std::string::npos) << r.message;
   EXPECT_NE(r.message.find("analytic 6"), std::string::npos) << r.message;
+}
+
+// expect_gradcheck reports its failure at the caller's file and line.
+TEST(TestingGradcheck, ExpectGradcheckFailsAtTheCallersLine) {
+  const auto f = [](const V& x) {
+    Tensor y = x[0] * 2.0f;
+    if (y.requires_grad()) y.register_hook([](const Tensor& g) { return g * 3.0f; });
+    return y;
+  };
+  ::testing::TestPartResultArray failures;
+  int line = 0;
+  {
+    ::testing::ScopedFakeTestPartResultReporter reporter(::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD,
+                                                         &failures);
+    line = __LINE__ + 1;
+    expect_gradcheck(f, {T({1, 2})});
+  }
+  ASSERT_EQ(failures.size(), 1);
+  EXPECT_TRUE(failures.GetTestPartResult(0).nonfatally_failed());
+  EXPECT_EQ(failures.GetTestPartResult(0).line_number(), line);
+  EXPECT_NE(std::string(failures.GetTestPartResult(0).file_name()).find("gradcheck_test.cpp"), std::string::npos);
 }
 
 // A quantizer whose backward hook scales the gradient (a loss-scaling hook not divided out)
