@@ -410,12 +410,12 @@ TrainResult Trainer::fit(const data::Dataset& train_given, const data::Dataset& 
         throw TrainingDiverged(fmt::format("training diverged in epoch {}: '{}' holds NaN or infinite values (mean "
                                            "training loss {})",
                                            m.epoch, bad, m.train_loss),
-                               m.epoch);
+                               m);
       if (!scaler_ && !std::isfinite(m.train_loss))
         throw TrainingDiverged(fmt::format("training diverged in epoch {}: the mean training loss is {} (some "
                                            "batch gave a non-finite loss; a loss scaler would skip such steps)",
                                            m.epoch, m.train_loss),
-                               m.epoch);
+                               m);
     }
     if (scheduler_) scheduler_->step();
     epochs_done_ = m.epoch;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qtorch/core/device.h"
@@ -100,17 +101,6 @@ struct TrainerOptions {
   std::shared_ptr<dist::Communicator> communicator = nullptr;
 };
 
-/// Thrown by Trainer::fit when training diverged (TrainerOptions::stop_on_nan); the epoch's
-/// figures say how. Nothing is checkpointed after a diverged epoch.
-class TrainingDiverged : public std::runtime_error {
- public:
-  TrainingDiverged(const std::string& what, int64_t epoch) : std::runtime_error(what), epoch_(epoch) {}
-  int64_t epoch() const { return epoch_; }
-
- private:
-  int64_t epoch_;
-};
-
 /// One epoch's figures.
 struct EpochMetrics {
   int64_t epoch = 0;  ///< from 1; 0 for the evaluation before training
@@ -128,6 +118,19 @@ struct EpochMetrics {
   /// and the gradient elements exchanged per step.
   std::optional<double> comm_bytes_per_step{};
   int64_t comm_elements_per_step = 0;
+};
+
+/// Thrown by Trainer::fit when training diverged (TrainerOptions::stop_on_nan), with the
+/// figures of the epoch that diverged (on_epoch is not called for it). Nothing is
+/// checkpointed after a diverged epoch.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  TrainingDiverged(const std::string& what, EpochMetrics metrics) : std::runtime_error(what), metrics_(std::move(metrics)) {}
+  int64_t epoch() const { return metrics_.epoch; }
+  const EpochMetrics& metrics() const { return metrics_; }
+
+ private:
+  EpochMetrics metrics_;
 };
 
 /// What each step did (for per-step diagnostics).

@@ -78,11 +78,14 @@ class Run {
   explicit Run(const Config& config);
   void train();
   const RunMetrics& metrics() const { return metrics_; }
+  /// Prints and records the epoch that diverged (TrainingDiverged), which on_epoch never saw.
+  void record_diverged(const train::EpochMetrics& m) { report(m); }
 
  private:
   void resume();
   void write_metrics() const;
   void on_epoch(const train::EpochMetrics& m);
+  void report(const train::EpochMetrics& m);
 
   const Config& cfg_;
   Clock::time_point start_;  // first: total_seconds includes loading the data
@@ -164,7 +167,8 @@ void Run::write_metrics() const {
   }
 }
 
-void Run::on_epoch(const train::EpochMetrics& m) {
+// Prints the epoch's line and adds its record to the metrics file.
+void Run::report(const train::EpochMetrics& m) {
   if (progress_) progress_->finish();
   progress_.reset();
   const EpochRecord rec = record_of(m);
@@ -185,11 +189,15 @@ void Run::on_epoch(const train::EpochMetrics& m) {
                  std::isfinite(rec.train_loss) ? rec.test_loss : rec.train_loss);
   metrics_.epochs.push_back(rec);
   write_metrics();
+}
+
+void Run::on_epoch(const train::EpochMetrics& m) {
+  report(m);
   if (cfg_.checkpoint_path.empty()) return;
   // --no-stop-on-nan: keep the last good checkpoint (one that a resume would refuse must not replace it)
   if (const std::string bad = trainer_->first_non_finite(); !bad.empty()) {
     std::fprintf(stderr, "qtrain: warning: epoch %lld: '%s' holds NaN or infinite values: '%s' is not written\n",
-                 (long long)rec.epoch, bad.c_str(), cfg_.checkpoint_path.c_str());
+                 (long long)m.epoch, bad.c_str(), cfg_.checkpoint_path.c_str());
     return;
   }
   try {
@@ -261,7 +269,12 @@ int run_training(const Config& config, RunMetrics* metrics) {
   try {
     run->train();
   } catch (const train::TrainingDiverged& e) {
-    std::fprintf(stderr, "\nqtrain: error: %s; stopped (--no-stop-on-nan trains on)\n", e.what());
+    try {
+      run->record_diverged(e.metrics());  // its line, and its record in the metrics file (no final record)
+    } catch (const std::exception& write_error) {
+      std::fprintf(stderr, "qtrain: error: %s\n", write_error.what());
+    }
+    std::fprintf(stderr, "qtrain: error: %s; stopped (--no-stop-on-nan trains on)\n", e.what());
     return kDiverged;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\nqtrain: error: %s\n", e.what());

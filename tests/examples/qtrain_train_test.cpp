@@ -76,15 +76,23 @@ TEST(QtrainEndToEnd, DivergedLossIsReported) {
   TempDir dir("diverged");
   std::string data = training_data_dir(dir);
   // By default the run stops after the first diverged epoch, exit status 3, and writes no
-  // checkpoint of NaN weights.
-  const std::string ckpt = dir.file("nan.ckpt");
+  // checkpoint of NaN weights. The diverged epoch is printed and recorded in the metrics
+  // file, which then has no final record.
+  const std::string ckpt = dir.file("nan.ckpt"), stopped = dir.file("stopped.json");
   RunResult r = run_qtrain(small_run(data, "mlp", "fp32", 2) +
-                               std::vector<std::string>{"--lr", "1e30", "--checkpoint", ckpt}, dir);
+                               std::vector<std::string>{"--lr", "1e30", "--checkpoint", ckpt, "--metrics", stopped},
+                           dir);
   EXPECT_EQ(r.code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("qtrain: error: training diverged in epoch 1: "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--no-stop-on-nan trains on"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("epoch 1/2"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("epoch 2/2"), std::string::npos) << r.out;
   EXPECT_FALSE(std::filesystem::exists(ckpt));
+  const json record = read_json(stopped);
+  ASSERT_EQ(record["epochs"].size(), 1u);
+  EXPECT_EQ(record["epochs"][0]["epoch"], 1);
+  EXPECT_EQ(record["epochs"][0]["train_loss"], "nan");
+  EXPECT_FALSE(record.contains("final"));
   // --no-stop-on-nan trains on, warning each epoch, and still never checkpoints NaN weights.
   // The metrics file spells the NaN losses so that qtrain reads its own file back.
   const std::string metrics = dir.file("nan.json");

@@ -361,6 +361,8 @@ TEST(Trainer, StopsWhenTrainingDivergesAndNeverCheckpointsNanWeights) {
   } catch (const TrainingDiverged& e) {
     EXPECT_EQ(e.epoch(), 1);
     EXPECT_NE(std::string(e.what()).find("training diverged in epoch 1"), std::string::npos) << e.what();
+    EXPECT_EQ(e.metrics().epoch, 1);  // the diverged epoch's figures travel with the exception
+    EXPECT_GT(e.metrics().lr, 1e29);
   }
   EXPECT_TRUE(reported.empty());  // the diverged epoch is not reported as a normal one
   EXPECT_THROW(t.save_checkpoint(dir.file("nan.ckpt")), Error);
