@@ -5,7 +5,8 @@
 #     float summation order differs, and 47 steps amplify it; measured 0.0001 and 0.0025);
 #  2. only rank 0 prints and writes metrics and the checkpoint; bytes per step are reported;
 #  3. block8 communication sends 1 byte per element plus scales;
-#  4. a sweep under mpiexec gives the same table as in one process, failed run included;
+#  4. a sweep under mpiexec gives the same table as in one process, failed run included, and a
+#     sweep file with a bad line is refused on every rank before any run;
 #  5. a rank that fails alone ends the run, and ranks given other options are refused.
 # Usage: qtrain_mpi_test.sh QTRAIN MPIEXEC
 set -euo pipefail
@@ -43,19 +44,28 @@ expected=$(( 16 + (4 + 256*784 + 256*2) + (4 + 256 + 256*2) + (4 + 256*256 + 256
   + (4 + 10*256 + 10*2) + (4 + 10 + 10*2) ))
 grep -q "sent $expected bytes/step" "$tmp/block.txt" || { cat "$tmp/block.txt"; fail "block8 should send $expected bytes per step"; }
 
-# A sweep: two runs and one with a bad option, in one process and over 2 ranks.
-printf '# a comment\n--model mlp --preset fp32 --epochs 1 --limit-train 1000 --limit-test 500 --seed 1\n\n--model nope\n--model mlp --preset block8 --epochs 1 --limit-train 1000 --limit-test 500 --seed 2\n' > "$tmp/sweep.txt"
-table() { sed -n '/^run /,$p' "$1" | awk '{ print $1, $3, $4 }'; }
-status=0; "$qtrain" --sweep "$tmp/sweep.txt" --threads 1 --metrics "$tmp/sweep1.json" > "$tmp/sweep1.txt" 2>/dev/null || status=$?
+# A sweep: two runs and one that diverges (fails while it runs), in one process and over 2
+# ranks; a file with a line that is no run is refused before any run, on every rank.
+runs='--epochs 1 --limit-train 1000 --limit-test 500 --threads 1'
+printf '# a comment\n--model mlp --preset fp32 %s --seed 1\n\n--model mlp --preset fp32 %s --lr 1e30 --batch-size 8\n--model mlp --preset block8 %s --seed 2\n' \
+  "$runs" "$runs" "$runs" > "$tmp/sweep.txt"
+table() { sed -n '/^line /,$p' "$1" | awk '{ print $1, $3, $4 }'; }
+status=0; "$qtrain" --sweep "$tmp/sweep.txt" --metrics "$tmp/sweep1.json" > "$tmp/sweep1.txt" 2>/dev/null || status=$?
 [ "$status" -eq 1 ] || fail "a sweep with a failed run should exit 1, got $status"
-status=0; "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/sweep.txt" --threads 1 --metrics "$tmp/sweep2.json" \
+status=0; "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/sweep.txt" --metrics "$tmp/sweep2.json" \
   > "$tmp/sweep2.txt" 2>/dev/null || status=$?
 [ "$status" -ne 0 ] || fail "the sweep under mpiexec should fail (one run failed)"
 cat "$tmp/sweep1.txt" "$tmp/sweep2.txt"
 diff <(table "$tmp/sweep1.txt") <(table "$tmp/sweep2.txt") || fail "the sweep's table differs between 1 and 2 processes"
 grep -q "3 runs, 1 failed" "$tmp/sweep2.txt" || fail "expected 3 runs, 1 failed"
-grep -q "FAILED.*--model: expected mlp, lenet or cnn, got 'nope'" "$tmp/sweep2.txt" || fail "the failed run should carry its error"
+grep -q "^4 .*FAILED.*exit status 3" "$tmp/sweep2.txt" || fail "the diverged run (line 4) should carry its exit status"
 grep -q '"rank": 1' "$tmp/sweep2.json" || fail "no run on rank 1"
+printf -- '--model mlp --epochs 1\n--model nope\n' > "$tmp/bad.txt"
+status=0; timeout 120 "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/bad.txt" > "$tmp/bad.out" 2>&1 || status=$?
+cat "$tmp/bad.out"
+[ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "a sweep with a bad line should be refused, got status $status"
+grep -q "line 2: --model: expected mlp, lenet or cnn, got 'nope'" "$tmp/bad.out" || fail "the bad line should be named"
+grep -q "^epoch" "$tmp/bad.out" && fail "a refused sweep trained"
 # A process that fails alone ends the run (it used to leave the other waiting in a collective
 # for good), and processes launched with other options are refused, naming the option.
 small=(--model mlp --preset fp32 --epochs 1 --limit-train 512 --limit-test 256 --threads 1 --no-progress --batch-size 64)
