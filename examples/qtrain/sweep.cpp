@@ -49,8 +49,7 @@ std::string parse_line(const std::string& line, Config& config) {
 // One run of the sweep as JSON: its line, rank, exit status, and metrics or error.
 nlohmann::ordered_json run_line(size_t index, const SweepLine& line, int rank) {
   nlohmann::ordered_json result = {{"run", index}, {"line", line.number}, {"options", line.options}, {"rank", rank}};
-  Config config;
-  parse_line(line.options, config);  // read_sweep checked every line
+  Config config = line.config;  // parsed and checked by read_sweep
   RunMetrics metrics;
   int status = 1;
   const int threads = qtorch::get_num_threads();  // a line's --threads is its own, not the next line's
@@ -66,8 +65,6 @@ nlohmann::ordered_json run_line(size_t index, const SweepLine& line, int rank) {
   return result;
 }
 
-std::string fixed4(double v) { return fmt::format("{:.4f}", v); }
-
 }  // namespace
 
 std::vector<SweepLine> read_sweep(const std::string& path) {
@@ -81,8 +78,7 @@ std::vector<SweepLine> read_sweep(const std::string& path) {
     const size_t start = line.find_first_not_of(" \t\r");
     if (start == std::string::npos || line[start] == '#') continue;
     SweepLine run{number, line.substr(start)};
-    Config config;
-    if (const std::string error = parse_line(run.options, config); !error.empty())
+    if (const std::string error = parse_line(run.options, run.config); !error.empty())
       errors += "\n  line " + std::to_string(number) + ": " + error;
     lines.push_back(std::move(run));
   }
@@ -126,7 +122,7 @@ int run_sweep(const Config& config) {
       seconds = run["metrics"]["final"]["total_seconds"].get<double>();
     }
     std::printf("%-5zu %-5d %-7s %-9s %-8s %s%s\n", run["line"].get<size_t>(), run["rank"].get<int>(),
-                ok ? "ok" : "FAILED", ok ? fixed4(acc).c_str() : "-", ok ? fmt::format("{:.1f}", seconds).c_str() : "-",
+                ok ? "ok" : "FAILED", ok ? fmt::format("{:.4f}", acc).c_str() : "-", ok ? fmt::format("{:.1f}", seconds).c_str() : "-",
                 run["options"].get<std::string>().c_str(), ok ? "" : ("  (" + run["error"].get<std::string>() + ")").c_str());
   }
   std::printf("%zu runs, %d failed\n", runs.size(), failed);

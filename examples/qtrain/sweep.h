@@ -9,10 +9,11 @@
 
 namespace qtrain {
 
-/// One run of a sweep: its line number in the file (from 1) and its options.
+/// One run of a sweep: its line number in the file (from 1), its options, and what they parse to.
 struct SweepLine {
   size_t number = 0;
   std::string options;
+  Config config{};
 };
 
 /// The runs of a sweep file: each line holds qtrain options separated by spaces; blank

@@ -78,14 +78,14 @@ class Run {
   explicit Run(const Config& config);
   void train();
   const RunMetrics& metrics() const { return metrics_; }
-  /// Prints and records the epoch that diverged (TrainingDiverged), which on_epoch never saw.
-  void record_diverged(const train::EpochMetrics& m) { report(m); }
+  /// Prints the epoch's line and adds its record to the metrics file (on_epoch does, and
+  /// train()'s caller for the epoch that diverged, which on_epoch never sees).
+  void report(const train::EpochMetrics& m);
 
  private:
   void resume();
   void write_metrics() const;
   void on_epoch(const train::EpochMetrics& m);
-  void report(const train::EpochMetrics& m);
 
   const Config& cfg_;
   Clock::time_point start_;  // first: total_seconds includes loading the data
@@ -167,7 +167,6 @@ void Run::write_metrics() const {
   }
 }
 
-// Prints the epoch's line and adds its record to the metrics file.
 void Run::report(const train::EpochMetrics& m) {
   if (progress_) progress_->finish();
   progress_.reset();
@@ -270,7 +269,7 @@ int run_training(const Config& config, RunMetrics* metrics) {
     run->train();
   } catch (const train::TrainingDiverged& e) {
     try {
-      run->record_diverged(e.metrics());  // its line, and its record in the metrics file (no final record)
+      run->report(e.metrics());  // its line, and its record in the metrics file (no final record)
     } catch (const std::exception& write_error) {
       std::fprintf(stderr, "qtrain: error: %s\n", write_error.what());
     }
