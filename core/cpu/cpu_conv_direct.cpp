@@ -8,9 +8,13 @@
 // accumulate in the order c, i, j, by fused multiply-adds from +0 (the GPU's direct kernels
 // add in the same order and give the same bits). The input gradient is the same correlation of the padded
 // output gradient with the flipped, transposed kernel; the weight gradient a dot product per
-// tap and output channel over the wide positions (tiles of 4 channels x 5 taps), summed lane by
-// lane over a fixed chunk of 8 samples, the chunks then added in order. Samples (chunks) are
-// split among threads, so the bits do not depend on the thread count.
+// tap and output channel over the wide positions (tiles of 4 channels x 5 taps): 16 partial sums,
+// one per position modulo 16, each added in position order over a fixed chunk of 8 samples, the
+// 16 then added in a fixed tree (sum_of_16) and the chunks in order. Samples (chunks) are split
+// among threads, and the 16 partial sums do not follow the vector width (4, 8 or 16 floats), so
+// the bits depend neither on the thread count nor on the build (portable, AVX2, AVX-512). A
+// sample whose input holds an infinity or a NaN is summed over its real positions only
+// (weight_sample_exact): a wide column's zero gradient times an infinity is NaN.
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -38,6 +42,8 @@ constexpr int kMaxBlock = 8;           // output channels per register tile
 constexpr int64_t kChunk = 8;          // samples per partial weight gradient
 constexpr int kWeightBlock = 4;        // weight gradient: output channels x taps per register tile
 constexpr int kWeightTaps = 5;
+constexpr int64_t kSumLanes = 16;      // weight gradient: partial sums per tap, whatever kLanes is
+static_assert(kSumLanes % kLanes == 0, "the vector width must divide the weight gradient's 16 sums");
 
 int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 
@@ -104,16 +110,17 @@ void correlate_block(const float* in, const Padded& p, const int64_t* off, int64
   }
 }
 
-// Lane-wise partial weight gradients of R consecutive taps d0.. (tap d = c * taps + q reads
-// in + at[d]) for B output channels: part[o][d] += dy[o][t] * in[at[d] + t] over t < len, a
-// multiple of kLanes; part holds kLanes floats per (o, d), rows depth apart.
+// Partial weight gradients of R consecutive taps d0.. (tap d = c * taps + q reads in + at[d])
+// for B output channels, for the kLanes sums first.. of the kSumLanes: part[o][d][l] +=
+// dy[o][t] * in[at[d] + t] over t < len with t = l modulo kSumLanes, in the order of t (len a
+// multiple of kSumLanes); part holds kSumLanes floats per (o, d), rows depth apart.
 template <int B, int R>
-void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy, int64_t len, float* part,
-                 int64_t depth) {
+void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy, int64_t len, int64_t first,
+                 float* part, int64_t depth) {
   V acc[B][R];
   for (int o = 0; o < B; ++o)
     for (int r = 0; r < R; ++r) acc[o][r] = V(0.0f);
-  for (int64_t t = 0; t < len; t += kLanes) {
+  for (int64_t t = first; t < len; t += kSumLanes) {
     V x[R];
     for (int r = 0; r < R; ++r) x[r] = V::load_unaligned(in + at[d0 + r] + t);
     for (int o = 0; o < B; ++o) {
@@ -123,10 +130,47 @@ void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy
   }
   for (int o = 0; o < B; ++o)
     for (int r = 0; r < R; ++r) {
-      float* dst = part + (o * depth + d0 + r) * kLanes;
+      float* dst = part + (o * depth + d0 + r) * kSumLanes + first;
       (V::load_unaligned(dst) + acc[o][r]).store_unaligned(dst);
     }
 }
+
+// The partial weight gradients of one sample whose input holds an infinity or a NaN, over the
+// output's own positions only: the wide rows' extra columns multiply a zero output gradient by
+// the input there, which is exact for a finite input but NaN for an infinite one, where the
+// gradient (as im2col's and PyTorch's) has no such product. Same order as weight_tile's lanes.
+void weight_sample_exact(const float* in, const int64_t* at, int64_t depth, const float* dy, int64_t out_ch,
+                         int64_t len, int64_t out_h, int64_t out_w, int64_t row, float* part) {
+  for (int64_t o = 0; o < out_ch; ++o)
+    for (int64_t d = 0; d < depth; ++d) {
+      float chain[kSumLanes] = {};
+      for (int64_t r = 0; r < out_h; ++r)
+        for (int64_t col = 0; col < out_w; ++col) {
+          const int64_t t = r * row + col;
+          float& s = chain[t % kSumLanes];
+          s = std::fma(dy[o * len + t], in[at[d] + t], s);
+        }
+      float* dst = part + (o * depth + d) * kSumLanes;
+      for (int64_t l = 0; l < kSumLanes; ++l) dst[l] += chain[l];
+    }
+}
+
+bool all_finite(const float* x, int64_t n) {
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(x[i]);
+  return finite;
+}
+
+// x[0] + ... + x[15] in a fixed order: halves added lane by lane twice (x[k] + x[k + 8], then
+// + the sum 4 further), then the four sums in pairs (the order of xsimd's AVX-512 hadd, so the
+// AVX-512 build kept its bits when the order was fixed).
+float sum_of_16(const float* x) {
+  float a[8], b[4];
+  for (int k = 0; k < 8; ++k) a[k] = x[k] + x[k + 8];
+  for (int k = 0; k < 4; ++k) b[k] = a[k] + a[k + 4];
+  return (b[0] + b[1]) + (b[2] + b[3]);
+}
+static_assert(kSumLanes == 16, "sum_of_16 adds the weight gradient's partial sums");
 
 // Calls f(std::integral_constant<int, k>) for the run-time k in [1, Max].
 template <int Max, class F>
@@ -266,9 +310,9 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
   const std::vector<int64_t> off = tap_offsets(g, p.w);
   std::vector<int64_t> at(static_cast<size_t>(depth));  // where tap d = c * taps + q reads
   for (int64_t d = 0; d < depth; ++d) at[static_cast<size_t>(d)] = d / taps * p.plane() + off[d % taps];
-  const int64_t len = round_up(g.out_h * p.w, kLanes);
+  const int64_t len = round_up(g.out_h * p.w, kSumLanes);
   const int64_t image = (p.ch - 1) * p.plane() + len + off.back();
-  const int64_t chunks = (g.n + kChunk - 1) / kChunk, lanes = out_ch * depth * kLanes;
+  const int64_t chunks = (g.n + kChunk - 1) / kChunk, lanes = out_ch * depth * kSumLanes;
   Tensor partial = empty({chunks, out_ch * depth});
   const int threads = omp_get_max_threads();
   // Per thread: the padded image; the output gradient on the same wide rows (zeros in the
@@ -287,21 +331,26 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
       const Padded dy_rows{1, g.out_h, p.w};  // one plane per call: dy_wide's planes are len apart
       for (int64_t o = 0; o < out_ch; ++o)
         pad_into(dys + (n * out_ch + o) * out_plane, 1, g.out_h, g.out_w, dy_rows, 0, 0, dy_wide + o * len);
+      if (!all_finite(xs + n * g.c * g.h * g.w, g.c * g.h * g.w)) {
+        weight_sample_exact(padded, at.data(), depth, dy_wide, out_ch, len, g.out_h, g.out_w, p.w, part);
+        continue;
+      }
       for (int64_t o0 = 0; o0 < out_ch; o0 += kWeightBlock) {
         const int b = static_cast<int>(std::min<int64_t>(kWeightBlock, out_ch - o0));
         for (int64_t d0 = 0; d0 < depth; d0 += kWeightTaps) {
           const int r = static_cast<int>(std::min<int64_t>(kWeightTaps, depth - d0));
           with_constant<kWeightBlock>(b, [&](auto block) {
             with_constant<kWeightTaps>(r, [&](auto run) {
-              weight_tile<block.value, run.value>(padded, at.data(), d0, dy_wide + o0 * len, len,
-                                                  part + o0 * depth * kLanes, depth);
+              for (int64_t first = 0; first < kSumLanes; first += kLanes)
+                weight_tile<block.value, run.value>(padded, at.data(), d0, dy_wide + o0 * len, len, first,
+                                                    part + o0 * depth * kSumLanes, depth);
             });
           });
         }
       }
     }
     float* dw = partial.data_ptr() + k * out_ch * depth;
-    for (int64_t e = 0; e < out_ch * depth; ++e) dw[e] = xsimd::hadd(V::load_unaligned(part + e * kLanes));
+    for (int64_t e = 0; e < out_ch * depth; ++e) dw[e] = sum_of_16(part + e * kSumLanes);
   });
   // Chunks summed in chunk order: the same bits on any thread count.
   float* out = grad_weight.data_ptr();

@@ -7,7 +7,9 @@
 // the number of products (+1 for a bias); that sum is the same op on |x| and |w|.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -108,6 +110,153 @@ TEST_P(ConvDirect, SameBitsOnAnyThreadCount) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvDirect, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& info) { return "case" + std::to_string(info.index); });
+
+// The order the direct convolution documents (core/cpu/cpu_conv_direct.cpp), written out one
+// float at a time: each sum a chain of fused multiply-adds from +0, the forward over (c, i, j)
+// then + bias, the input gradient over (o, flipped tap), the weight gradient as 16 partial sums
+// (one per position t = row * padded width + column, modulo 16; each sample's chain from +0
+// added to its partial sum), those 16 added in a fixed tree and the chunks of 8 samples in order.
+// Bits, not a tolerance: a build whose vectors hold 4 or 8 floats must give the AVX-512 build's.
+struct Reference {
+  const Case& k;
+  std::vector<float> x, w, b, dy;
+  int64_t oh, ow;
+  float X(int64_t n, int64_t c, int64_t r, int64_t col) const {  // padded input
+    r -= k.pad_h, col -= k.pad_w;
+    if (r < 0 || r >= k.h || col < 0 || col >= k.w) return 0.0f;
+    return x[static_cast<size_t>(((n * k.c + c) * k.h + r) * k.w + col)];
+  }
+  float W(int64_t o, int64_t c, int64_t i, int64_t j) const {
+    return w[static_cast<size_t>(((o * k.c + c) * k.kh + i) * k.kw + j)];
+  }
+  float DY(int64_t n, int64_t o, int64_t r, int64_t col) const {  // zero outside the output
+    if (r < 0 || r >= oh || col < 0 || col >= ow) return 0.0f;
+    return dy[static_cast<size_t>(((n * k.o + o) * oh + r) * ow + col)];
+  }
+  std::vector<float> forward() const {
+    std::vector<float> y;
+    for (int64_t n = 0; n < k.n; ++n)
+      for (int64_t o = 0; o < k.o; ++o)
+        for (int64_t r = 0; r < oh; ++r)
+          for (int64_t col = 0; col < ow; ++col) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < k.c; ++c)
+              for (int64_t i = 0; i < k.kh; ++i)
+                for (int64_t j = 0; j < k.kw; ++j)
+                  acc = std::fma(W(o, c, i, j), X(n, c, r + i * k.dil_h, col + j * k.dil_w), acc);
+            y.push_back(k.bias ? acc + b[static_cast<size_t>(o)] : acc);
+          }
+    return y;
+  }
+  std::vector<float> input_gradient() const {
+    const int64_t reach_h = (k.kh - 1) * k.dil_h, reach_w = (k.kw - 1) * k.dil_w;
+    std::vector<float> dx;
+    for (int64_t n = 0; n < k.n; ++n)
+      for (int64_t c = 0; c < k.c; ++c)
+        for (int64_t r = 0; r < k.h; ++r)
+          for (int64_t col = 0; col < k.w; ++col) {
+            float acc = 0.0f;  // row r + pad_h of the padded input's gradient
+            for (int64_t o = 0; o < k.o; ++o)
+              for (int64_t i = 0; i < k.kh; ++i)  // flipped taps: (kh-1-i, kw-1-j) of the kernel
+                for (int64_t j = 0; j < k.kw; ++j)
+                  acc = std::fma(W(o, c, k.kh - 1 - i, k.kw - 1 - j),
+                                 DY(n, o, r + k.pad_h + i * k.dil_h - reach_h, col + k.pad_w + j * k.dil_w - reach_w),
+                                 acc);
+            dx.push_back(acc);
+          }
+    return dx;
+  }
+  std::vector<float> weight_gradient() const {
+    const int64_t wide = k.w + 2 * k.pad_w;  // the padded width: t = row * wide + column
+    std::vector<float> dw;
+    for (int64_t o = 0; o < k.o; ++o)
+      for (int64_t c = 0; c < k.c; ++c)
+        for (int64_t i = 0; i < k.kh; ++i)
+          for (int64_t j = 0; j < k.kw; ++j) {
+            float total = 0.0f;
+            for (int64_t n0 = 0; n0 < k.n; n0 += 8) {
+              float part[16] = {};
+              for (int64_t n = n0; n < std::min(k.n, n0 + 8); ++n) {
+                float chain[16] = {};
+                for (int64_t r = 0; r < oh; ++r)
+                  for (int64_t col = 0; col < ow; ++col) {
+                    float& s = chain[(r * wide + col) % 16];
+                    s = std::fma(DY(n, o, r, col), X(n, c, r + i * k.dil_h, col + j * k.dil_w), s);
+                  }
+                for (int l = 0; l < 16; ++l) part[l] += chain[l];
+              }
+              float a[8], q[4];
+              for (int l = 0; l < 8; ++l) a[l] = part[l] + part[l + 8];
+              for (int l = 0; l < 4; ++l) q[l] = a[l] + a[l + 4];
+              const float chunk = (q[0] + q[1]) + (q[2] + q[3]);
+              total = n0 == 0 ? chunk : total + chunk;
+            }
+            dw.push_back(total);
+          }
+    return dw;
+  }
+};
+
+TEST_P(ConvDirect, BitsOfTheDocumentedOrder) {
+  const Case& k = GetParam();
+  manual_seed(14);
+  Tensor x = randn({k.n, k.c, k.h, k.w}), w = randn({k.o, k.c, k.kh, k.kw});
+  Tensor b = k.bias ? randn({k.o}) : Tensor();
+  const Shape y_shape = ops::conv2d(x, w, b, params(k, ConvAlgorithm::Im2col)).shape();
+  Tensor dy = randn(y_shape);
+  const Reference ref{k, x.to_vector(), w.to_vector(), k.bias ? b.to_vector() : std::vector<float>{},
+                      dy.to_vector(), y_shape[2], y_shape[3]};
+  const Results direct = run(k, x, w, b, dy, ConvAlgorithm::Direct);
+  EXPECT_EQ(direct.y, ref.forward()) << k.what << ": forward";
+  EXPECT_EQ(direct.dx, ref.input_gradient()) << k.what << ": input gradient";
+  EXPECT_EQ(direct.dw, ref.weight_gradient()) << k.what << ": weight gradient";
+}
+
+// An infinite or NaN input meets the wide rows' extra columns, where the output gradient is
+// zero: the weight gradient must not gain 0 * inf = NaN there. Taps that never see the special
+// value keep finite gradients, as with im2col and in PyTorch (conv2d's weight.grad, 1.13: for
+// a 6x6 input of ones with inf at row 0, column 5, a 3x3 kernel and dy of ones, [16, 16, inf,
+// 16, 16, 16, 16, 16, 16]); the other samples of the chunk keep the documented order.
+TEST(ConvDirectSpecials, InfiniteOrNaNInputGivesTheWeightGradientOfItsOwnPositions) {
+  {
+    std::vector<float> xv(36, 1.0f), dyv(16, 1.0f);
+    xv[5] = std::numeric_limits<float>::infinity();
+    const Conv2dParams o{.algorithm = ConvAlgorithm::Direct};
+    const std::vector<float> dw =
+        ops::conv2d_backward_weight(Tensor::from_vector(dyv, {1, 1, 4, 4}), Tensor::from_vector(xv, {1, 1, 6, 6}),
+                                    {1, 1, 3, 3}, o)
+            .to_vector();
+    const float inf = std::numeric_limits<float>::infinity();
+    EXPECT_EQ(dw, (std::vector<float>{16, 16, inf, 16, 16, 16, 16, 16, 16}));
+  }
+  for (const Case& k : kCases) {
+    manual_seed(15);
+    Tensor x = randn({k.n, k.c, k.h, k.w}), w = randn({k.o, k.c, k.kh, k.kw});
+    std::vector<float> xv = x.to_vector();
+    // The last column of the first sample's first row (read by the wide columns of the rows
+    // above it and of its own) and a NaN at the end of the last sample.
+    xv[static_cast<size_t>(k.w - 1)] = std::numeric_limits<float>::infinity();
+    xv.back() = std::nanf("");
+    x = Tensor::from_vector(xv, x.shape());
+    Tensor dy = randn(ops::conv2d(x, w, Tensor(), params(k, ConvAlgorithm::Im2col)).shape());
+    const Reference ref{k, xv, w.to_vector(), {}, dy.to_vector(), dy.size(2), dy.size(3)};
+    const std::vector<float> want = ref.weight_gradient();
+    const std::vector<float> got = ops::conv2d_backward_weight(dy, x, w.shape(), params(k, ConvAlgorithm::Direct)).to_vector();
+    ASSERT_EQ(got.size(), want.size());
+    int finite = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      finite += std::isfinite(want[i]);
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << k.what << " at " << i;
+      } else {
+        EXPECT_EQ(got[i], want[i]) << k.what << " at " << i;
+      }
+    }
+    if (k.kw > 1 && k.n > 1) {
+      EXPECT_GT(finite, 0) << k.what << ": some taps should miss both special values";
+    }
+  }
+}
 
 // Large enough that every kernel runs on several threads (the thread test's cases are small).
 TEST(ConvDirectThreads, LeNetBatchSameBitsOnOneAndTwoThreads) {
