@@ -52,15 +52,16 @@ nlohmann::ordered_json run_line(size_t index, const SweepLine& line, int rank) {
   Config config = line.config;  // parsed and checked by read_sweep
   RunMetrics metrics;
   int status = 1;
+  std::string error;
   const int threads = qtorch::get_num_threads();  // a line's --threads is its own, not the next line's
   try {
-    status = run_training(config, &metrics);
+    status = run_training(config, &metrics, &error);
   } catch (const std::exception& e) {
-    result["error"] = e.what();
+    error = e.what();
   }
   qtorch::set_num_threads(threads);
   result["status"] = status;
-  if (status != 0 && !result.contains("error")) result["error"] = "exit status " + std::to_string(status);
+  if (status != 0) result["error"] = error.empty() ? "exit status " + std::to_string(status) : error;
   result["metrics"] = to_json(metrics);
   return result;
 }

@@ -250,7 +250,7 @@ void Run::train() {
 
 }  // namespace
 
-int run_training(const Config& config, RunMetrics* metrics) {
+int run_training(const Config& config, RunMetrics* metrics, std::string* error) {
   std::unique_ptr<Run> run;
   struct KeepMetrics {
     const std::unique_ptr<Run>& run;
@@ -259,11 +259,15 @@ int run_training(const Config& config, RunMetrics* metrics) {
       if (out && run) *out = run->metrics();
     }
   } keep{run, metrics};
+  auto fail = [&](int status, const std::string& message, const char* before = "") {
+    std::fprintf(stderr, "%sqtrain: error: %s\n", before, message.c_str());
+    if (error != nullptr) *error = message;
+    return status;
+  };
   try {
     run = std::make_unique<Run>(config);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "qtrain: error: %s\n", e.what());
-    return kBadInput;
+    return fail(kBadInput, e.what());
   }
   try {
     run->train();
@@ -273,11 +277,9 @@ int run_training(const Config& config, RunMetrics* metrics) {
     } catch (const std::exception& write_error) {
       std::fprintf(stderr, "qtrain: error: %s\n", write_error.what());
     }
-    std::fprintf(stderr, "qtrain: error: %s; stopped (--no-stop-on-nan trains on)\n", e.what());
-    return kDiverged;
+    return fail(kDiverged, std::string(e.what()) + "; stopped (--no-stop-on-nan trains on)");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "\nqtrain: error: %s\n", e.what());
-    return 1;
+    return fail(1, e.what(), "\n");
   }
   return 0;
 }

@@ -3,6 +3,8 @@
 // checkpoints and SWA, then reports and plots.
 #pragma once
 
+#include <string>
+
 #include "examples/qtrain/config.h"
 #include "examples/qtrain/metrics.h"
 
@@ -16,7 +18,8 @@ inline constexpr int kDiverged = 3;
 /// Runs the configured training; returns the process exit code (0 on success, kBadInput
 /// for bad options or data, 1 for a failure during training). Prints errors as one line
 /// "qtrain: error: ..." on stderr.
-/// `metrics`, when not null, receives the run's metrics (also on failure: what was done).
-int run_training(const Config& config, RunMetrics* metrics = nullptr);
+/// `metrics`, when not null, receives the run's metrics (also on failure: what was done);
+/// `error`, when not null, the printed error's message on failure.
+int run_training(const Config& config, RunMetrics* metrics = nullptr, std::string* error = nullptr);
 
 }  // namespace qtrain

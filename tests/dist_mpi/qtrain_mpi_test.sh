@@ -58,7 +58,8 @@ status=0; "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/sweep.txt" --m
 cat "$tmp/sweep1.txt" "$tmp/sweep2.txt"
 diff <(table "$tmp/sweep1.txt") <(table "$tmp/sweep2.txt") || fail "the sweep's table differs between 1 and 2 processes"
 grep -q "3 runs, 1 failed" "$tmp/sweep2.txt" || fail "expected 3 runs, 1 failed"
-grep -q "^4 .*FAILED.*exit status 3" "$tmp/sweep2.txt" || fail "the diverged run (line 4) should carry its exit status"
+grep -q "^4 .*FAILED.*(training diverged in epoch 1: " "$tmp/sweep2.txt" || fail "the diverged run (line 4) should say why it failed"
+grep -q "\"status\": 3" "$tmp/sweep2.json" || fail "the diverged run should carry its exit status 3"
 grep -q '"rank": 1' "$tmp/sweep2.json" || fail "no run on rank 1"
 printf -- '--model mlp --epochs 1\n--model nope\n' > "$tmp/bad.txt"
 status=0; timeout 120 "$mpiexec" -n 2 --oversubscribe "$qtrain" --sweep "$tmp/bad.txt" > "$tmp/bad.out" 2>&1 || status=$?

@@ -370,7 +370,13 @@ TEST(QtrainEndToEnd, SweepLinesAreIndependent) {
   EXPECT_EQ(sweep["runs"][1]["line"], 3);
   EXPECT_EQ(sweep["runs"][2]["line"], 4);
   EXPECT_EQ(sweep["runs"][0]["status"], 0);
-  EXPECT_NE(sweep["runs"][2]["status"], 0);
+  EXPECT_EQ(sweep["runs"][2]["status"], 3);  // qtrain::kDiverged
+  // The failed run says why, in the JSON and the table (it said only "exit status 3").
+  const std::string why = sweep["runs"][2]["error"].get<std::string>();
+  EXPECT_EQ(why.rfind("training diverged in epoch 1: ", 0), 0u) << why;
+  EXPECT_NE(r.out.find("FAILED  -         -        " + common + " --lr 1e30 --batch-size 8  (training diverged in epoch 1: "),
+            std::string::npos)
+      << r.out;
   // The table's row of line 1: its line number, and the accuracy as the run printed it (%.4f).
   const double accuracy = sweep["runs"][0]["metrics"]["final"]["test_accuracy"].get<double>();
   char row[64];
