@@ -13,6 +13,7 @@
 #include "examples/comm_study/study.h"
 #include "examples/common/mpi_start.h"
 #include "examples/common/option_number.h"
+#include "examples/common/option_values.h"
 #include "examples/common/output_path.h"
 #include "qtorch/core/atomic_file.h"
 #include "qtorch/core/threads.h"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
       throw std::invalid_argument(std::string(e.what()) + " (see qcomm --help)");
     }
+    qtorch::examples::refuse_empty_values(app, {{"--json", "a file name"}, {"--data-dir", "a folder"}});
     if (seeds_option->count()) o.seeds = parse_integer_option("--seeds", seeds, 1, 1000);
     if (seed_base_option->count()) o.seed_base = parse_integer_option("--seed-base", seed_base, 0, 1000000);
     if (epochs_option->count()) o.epochs = parse_integer_option("--epochs", epochs, 1, 1000);
@@ -83,7 +85,8 @@ int main(int argc, char** argv) {
     bool passed = false;
     const nlohmann::ordered_json report = qcomm::run_study(o, passed);
     if (world->rank() == 0 && !json_path.empty()) {
-      qtorch::write_file_atomically(json_path, report.dump(2) + "\n");
+      qtorch::write_file_atomically(  // bytes that are not UTF-8 (a file name) become U+FFFD
+          json_path, report.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
       std::printf("report: %s\n", json_path.c_str());
     }
     // Rank 0 carries the status: a non-zero exit of another rank would make mpirun stop

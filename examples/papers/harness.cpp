@@ -173,13 +173,18 @@ qtorch::train::Recipe trainer_recipe(const ArmConfig& cfg) {
 
 namespace {
 
-// The first `limit` items (all when < 0). A folder with fewer items than the part's set-up
-// names is refused: the part would train on less than its recipe says, and a FAIL could not
-// be told from a real one.
-qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit, const char* what) {
+// The first `limit` items, or with a limit < 0 the whole split of Fashion-MNIST (`whole`
+// items: 60 000 training, 10 000 test images), as the parts' set-ups and criteria say. A folder
+// with fewer items than that is refused, and with another count for a whole split too: the part
+// would train or be judged on another set than it says, and a FAIL (or PASS) could not be told
+// from a real one.
+qtorch::data::Dataset limited(const qtorch::data::Dataset& d, int64_t limit, int64_t whole, const char* what) {
   if (limit > d.size())
     throw std::invalid_argument(std::string("--data: the part trains on the first ") + std::to_string(limit) + " " +
                                 what + " images, the data folder holds " + std::to_string(d.size()));
+  if (limit < 0 && d.size() != whole)
+    throw std::invalid_argument(std::string("--data: the part uses all ") + std::to_string(whole) + " " + what +
+                                " images of Fashion-MNIST, the data folder holds " + std::to_string(d.size()));
   if (limit < 0 || limit == d.size()) return d;
   return {d.images.narrow(0, 0, limit), d.labels.narrow(0, 0, limit), d.num_classes};
 }
@@ -232,8 +237,8 @@ ArmResult run_arm(const ArmConfig& cfg, const Data& data) {
     epoch_start = clock::now();
     res.epochs.push_back(log);
   };
-  const qtorch::data::Dataset train = limited(data.train, cfg.limit_train, "training");
-  const qtorch::data::Dataset test = limited(data.test, cfg.limit_test, "test");
+  const qtorch::data::Dataset train = limited(data.train, cfg.limit_train, 60000, "training");
+  const qtorch::data::Dataset test = limited(data.test, cfg.limit_test, 10000, "test");
   const qtorch::train::TrainResult result = trainer.fit(train, test, callbacks);
 
   if (cfg.probe) {

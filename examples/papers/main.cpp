@@ -18,6 +18,7 @@
 #include "qtorch/dist/communicator.h"
 #include "examples/common/mpi_start.h"
 #include "examples/common/option_number.h"
+#include "examples/common/option_values.h"
 #include "examples/common/output_path.h"
 #include "examples/papers/experiments.h"
 #include "examples/papers/provenance.h"
@@ -104,6 +105,10 @@ int main(int argc, char** argv) {
   std::vector<const qrepro::PartInfo*> parts;
   int thread_count = 1;
   try {
+    qtorch::examples::refuse_empty_values(app, {{"--json", "a file name"},
+                                                {"--plot", "a file name"},
+                                                {"--markdown", "a file name"},
+                                                {"--data", "a folder"}});
     parts = parts_to_run(which, experiment->count() > 0);
     if (seeds_option->count()) options.seeds = static_cast<int>(parse_integer_option("--seeds", seeds, 1, 100));
     if (seed_base_option->count())
@@ -193,7 +198,8 @@ int main(int argc, char** argv) {
       return false;
     }
     try {
-      if (!json_path.empty()) qtorch::write_file_atomically(json_path, out.dump(2) + "\n");
+      if (!json_path.empty()) qtorch::write_file_atomically(  // bytes that are not UTF-8 (a file name) become U+FFFD
+          json_path, out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     } catch (const std::exception& e) {
       std::cerr << "qrepro: error: --json: " << e.what() << "\n";
       return false;
@@ -212,7 +218,7 @@ int main(int argc, char** argv) {
       std::cout << "qrepro: " << parts.size() << " parts over " << ranks << " processes (MPI)\n" << std::flush;
     nlohmann::json mine = nlohmann::json::array();
     for (size_t i = rank; i < parts.size(); i += ranks) mine.push_back(run_one(i));
-    const std::string text = mine.dump();
+    const std::string text = mine.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     const auto all = world->all_gather(std::vector<uint8_t>(text.begin(), text.end()));
     std::vector<nlohmann::json> by_part(parts.size());
     for (const auto& bytes : all)

@@ -13,6 +13,7 @@
 
 #include "qtorch/data/mnist.h"
 #include "examples/common/option_number.h"
+#include "examples/common/option_values.h"
 #include "examples/common/output_path.h"
 #include "qtorch/core/error.h"
 #include "qtorch/dist/payload.h"
@@ -33,6 +34,7 @@ bool one_of(const std::string& v, std::initializer_list<const char*> names) {
 
 using qtorch::examples::check_output_path;
 using qtorch::examples::parse_integer_option;
+using qtorch::examples::refuse_empty_values;
 using qtorch::examples::parse_real_option;
 using qtorch::examples::parse_unsigned_option;
 
@@ -272,18 +274,19 @@ std::optional<int> parse_command_line(int argc, char** argv, Config& cfg, std::s
   try {
     // A given option with an empty value is an error, not "option not given": a script whose
     // $CHECKPOINT is unset would otherwise train from scratch, or write nothing, silently.
-    for (const char* name : {"--data-dir", "--resume", "--checkpoint", "--metrics", "--plot", "--sweep", "--loss-scale",
-                             "--quantize-after", "--mac-forward", "--mac-backward", "--optimizer", "--schedule",
-                             "--device"}) {
-      const CLI::Option* option = app.get_option(name);
-      if (option->count() > 0)
-        for (const std::string& value : option->results())
-          if (value.empty())
-            fail(std::string(name) + ": expected " +
-                 (one_of(name, {"--data-dir"}) ? "a folder" :
-                  one_of(name, {"--resume", "--checkpoint", "--metrics", "--plot", "--sweep"}) ? "a file name" : "a value") +
-                 ", got ''");
-    }
+    refuse_empty_values(app, {{"--data-dir", "a folder"},
+                              {"--resume", "a file name"},
+                              {"--checkpoint", "a file name"},
+                              {"--metrics", "a file name"},
+                              {"--plot", "a file name"},
+                              {"--sweep", "a file name"},
+                              {"--loss-scale", "a value"},
+                              {"--quantize-after", "a value"},
+                              {"--mac-forward", "a value"},
+                              {"--mac-backward", "a value"},
+                              {"--optimizer", "a value"},
+                              {"--schedule", "a value"},
+                              {"--device", "a value"}});
     cfg.limit_train = parse_count_or_minus_one("--limit-train", limit_train, kMaxLimit, "all");
     cfg.limit_test = parse_count_or_minus_one("--limit-test", limit_test, kMaxLimit, "all");
     cfg.epochs = parse_integer_option("--epochs", epochs, 0, kMaxEpochs);

@@ -9,10 +9,21 @@
 
 int main(int argc, char** argv) {
   using namespace qtorch;
-  if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {  // --help, or an option it does not have
-    std::fprintf(argc > 1 && std::string(argv[1]) == "--help" ? stdout : stderr,
-                 "usage: train_mlp [FASHION_MNIST_DIR [CHECKPOINT]]\n");
-    return argc > 1 && std::string(argv[1]) == "--help" ? 0 : 2;
+  const char* usage = "usage: train_mlp [FASHION_MNIST_DIR [CHECKPOINT]]\n";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    }
+    if (arg.size() > 1 && arg[0] == '-') {
+      std::fprintf(stderr, "train_mlp: error: unknown option '%s' (it takes none but --help)\n%s", argv[i], usage);
+      return 2;
+    }
+  }
+  if (argc > 3) {
+    std::fprintf(stderr, "train_mlp: error: expected at most 2 arguments, got %d\n%s", argc - 1, usage);
+    return 2;
   }
   try {
     const std::string dir = argc > 1 ? argv[1] : data::kFashionMnistDir;
@@ -30,8 +41,9 @@ int main(int argc, char** argv) {
           std::printf("epoch %lld: train loss %.4f, test loss %.4f\n", (long long)m.epoch, m.train_loss,
                       m.test_loss);
         }});
-    if (argc > 2) trainer.save_checkpoint(argv[2]);
     std::printf("test accuracy %.4f\n", result.test.accuracy);
+    std::fflush(stdout);
+    if (argc > 2) trainer.save_checkpoint(argv[2]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_mlp: error: %s\n", e.what());
     return 1;

@@ -72,9 +72,11 @@ TEST(CudaQuantize, ElementOpsInTheQuantizePassGiveTheCpuBits) {
   enum Kind { Bias, Relu, Gate, BiasRelu };
   const char* const kind_names[] = {"bias", "relu", "gate", "bias relu"};
   uint32_t seed = 300;
-  for (const auto& [shape, axis] : cases)
+  for (const Case& c : cases)
     for (const Number& number : formats)
       for (Kind kind : {Bias, Relu, Gate, BiasRelu}) {
+        const Shape& shape = c.shape;  // not structured bindings: clang 14 cannot capture those
+        const int axis = c.axis;
         const Tensor x = mixed(shape, seed++);
         const Tensor gate = relu_output(shape, seed++);
         const Tensor bias = mixed({axis == 1 ? shape[1] : shape.back()}, seed++);

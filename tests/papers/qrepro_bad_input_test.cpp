@@ -44,6 +44,17 @@ TEST(QreproBadInput, ThreadsOutOfRangeOrNotANumber) {
     expect_rejected({"1a", "--threads", v}, {"--threads: expected an integer in [1, 256]", std::string("got '").append(v).c_str()});
 }
 
+// An empty value is not a left-out option: `--json "$OUT"` with OUT unset wrote nothing and
+// `--data ''` read the default folder, both with exit status 0.
+TEST(QreproBadInput, EmptyValuesAreRefused) {
+  for (const char* name : {"--json", "--plot", "--markdown"})
+    expect_rejected({"1a", name, ""}, {(std::string(name) + ": expected a file name, got ''").c_str()});
+  TempDir dir("qrepro_empty_data");
+  RunResult r = qtrain::testing::run_program(QREPRO_PATH, {"1a", "--quick", "-q", "--data", ""}, dir);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_EQ(r.err, "qrepro: error: --data: expected a folder, got ''\n");
+}
+
 TEST(QreproBadInput, ExtraPositionalAndUnknownOption) {
   expect_rejected({"1a", "1b"}, {"1b"});
   expect_rejected({"1a", "--seed", "3"}, {"--seed"});
@@ -65,6 +76,20 @@ TEST(QreproBadInput, DataFolderSmallerThanThePartNeeds) {
   EXPECT_NE(r.err.find("qrepro: error in part 3a: --data: the part trains on the first "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("training images, the data folder holds 200"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
+}
+
+// A part that uses a whole split ("all 10 000 test images", every part's evaluation) refuses a
+// folder holding another count: 1a --quick on 300 test images printed PASS on 300.
+TEST(QreproBadInput, DataFolderWithoutTheWholeTestSet) {
+  TempDir dir("qrepro_short_test");
+  qtrain::testing::write_synthetic_mnist(dir.str(), 20000, 300);
+  RunResult r = qtrain::testing::run_program(QREPRO_PATH, {"--quick", "-q", "--data", dir.str(), "1a"}, dir);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("qrepro: error in part 1a: --data: the part uses all 10000 test images of Fashion-MNIST, "
+                       "the data folder holds 300"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("PASS"), std::string::npos) << r.out;
 }
 
 TEST(QreproBadInput, MissingExperiment) {

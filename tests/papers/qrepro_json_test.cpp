@@ -1,6 +1,7 @@
 // qrepro --json replaces its file atomically: a write that fails (here under a 1 KiB
 // file-size limit) keeps the previous file whole and leaves no temporary behind. Every part's
-// JSON carries its provenance, and --markdown writes the part's section of docs/papers.md.
+// JSON carries its provenance (bytes of the command line that are not UTF-8 as U+FFFD), and
+// --markdown writes the part's section of docs/papers.md.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -51,7 +52,9 @@ TEST(QreproJson, ProvenanceAndMarkdown) {
     GTEST_SKIP() << "Fashion-MNIST is not installed";
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("qrepro_prov_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  const std::string json = (dir / "r.json").string(), md = (dir / "r.md").string();
+  // A file name that is no UTF-8 reaches the JSON's command line as U+FFFD (the JSON was lost
+  // after the whole run).
+  const std::string json = (dir / "r.json").string(), md = (dir / "r\xff.md").string();
   const std::string command =
       std::string(QREPRO_PATH) + " 1a --quick -q --threads 1 --seed-base 7 --json " + json + " --markdown " + md + " >/dev/null";
   ASSERT_EQ(std::system(command.c_str()), 0);
@@ -63,6 +66,7 @@ TEST(QreproJson, ProvenanceAndMarkdown) {
   EXPECT_EQ(prov.at("threads").get<int>(), 1);
   EXPECT_EQ(prov.at("seeds"), nlohmann::json::array({7}));
   EXPECT_NE(prov.at("command").get<std::string>().find("1a --quick -q --threads 1 --seed-base 7"), std::string::npos);
+  EXPECT_NE(prov.at("command").get<std::string>().find("r\xef\xbf\xbd.md"), std::string::npos) << prov.at("command");
   EXPECT_FALSE(parts[0].at("paper_figure").get<std::string>().empty());
   const std::string text = read_text(md);
   EXPECT_EQ(text.rfind("## 1a. ", 0), 0u) << text.substr(0, 80);

@@ -32,10 +32,14 @@ float bf16_cast(float x) {
 }
 
 TEST(IeeeFormats, Fp16EqualsFloat16Cast) {
+#if defined(__FLT16_MANT_DIG__)  // g++ 12 on x86-64; clang 14 only where the CPU has AVX-512 FP16
   auto x = wide_sample();
   std::vector<float> want(x.size());
   for (size_t i = 0; i < x.size(); ++i) want[i] = static_cast<float>(static_cast<_Float16>(x[i]));
   expect_bits(q(x, formats::fp16()), want, x);
+#else
+  GTEST_SKIP() << "this compiler has no _Float16 for this target (clang 14 without AVX-512 FP16)";
+#endif
 }
 
 TEST(IeeeFormats, Bf16EqualsBfloat16Cast) {

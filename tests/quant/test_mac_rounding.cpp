@@ -126,7 +126,8 @@ TEST(QmatmulReference, SumRoundedFromTheNearestDoubleAsThroughTheExactPath) {
           uint32_t clamped = 0;
           return round_double_to_format<K>(round_to_odd(pair.s, pair.e), m.acc, rnd, clamped);
         };
-        for (const auto& [x, y] : sums) {
+        for (const auto& xy : sums) {  // named, not bound: clang 14 cannot capture bindings
+          const double x = xy.first, y = xy.second;
           const std::vector<uint32_t> words =
               test_words<K>([&](uint32_t rnd) { return exact_path(x, y, rnd); }, gen);
           for (const uint32_t rnd : words) {
@@ -298,7 +299,8 @@ TEST(QmatmulReference, ProductRoundedAsTheExactProduct) {
           uint32_t clamped = 0;
           return round_double_to_format<K>(static_cast<double>(a) * static_cast<double>(b), m.mul, rnd, clamped);
         };
-        for (const auto& [a, b] : products) {
+        for (const auto& ab : products) {  // named, not bound: clang 14 cannot capture bindings
+          const float a = ab.first, b = ab.second;
           const std::vector<uint32_t> words =
               test_words<K>([&](uint32_t rnd) { return exact_path(a, b, rnd); }, gen);
           for (const uint32_t rnd : words) {
