@@ -7,6 +7,49 @@
 #include "qtorch/core/cpu/parallel.h"
 
 namespace qtorch::cpu {
+namespace {
+
+// The reduction of one contiguous row to its largest (IsMax) or smallest value, as the
+// strided loop below defines it: the row's first NaN if it holds one, else of the values
+// equal to the extreme the first (which tells +0 from -0). The extreme is found over 16
+// lanes, a pure select that vectorises; equal nonzero values have equal bits, so only a NaN
+// or a zero extreme needs the row's first such element, found by a second pass.
+template <bool IsMax>
+float row_extreme(const float* row, int64_t n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes];
+  int unordered[kLanes] = {};
+  for (int l = 0; l < kLanes; ++l) lane[l] = row[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const float v = row[i + l];
+      unordered[l] |= v != v;
+      lane[l] = (IsMax ? v > lane[l] : v < lane[l]) ? v : lane[l];
+    }
+  for (; i < n; ++i) {
+    const float v = row[i];
+    unordered[0] |= v != v;
+    lane[0] = (IsMax ? v > lane[0] : v < lane[0]) ? v : lane[0];
+  }
+  int any_nan = 0;
+  float best = lane[0];
+  for (int l = 0; l < kLanes; ++l) {
+    any_nan |= unordered[l];
+    best = (IsMax ? lane[l] > best : lane[l] < best) ? lane[l] : best;
+  }
+  if (any_nan != 0) {
+    for (int64_t j = 0; j < n; ++j)
+      if (std::isnan(row[j])) return row[j];
+  }
+  if (best == 0.0f) {
+    for (int64_t j = 0; j < n; ++j)
+      if (row[j] == 0.0f) return row[j];
+  }
+  return best;
+}
+
+}  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, int64_t inner,
                         const Tensor& out) {
@@ -14,7 +57,8 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, 
   float* o = out.data_ptr();
   const bool parallel = outer * n * inner > kParallelGrain;
   if (inner == 1 && op == ReduceOp::Sum) {
-    // Rows: fixed blocks of 1024 summed in float (vectorised), block sums in double.
+    // Rows: fixed blocks of 1024 summed in float in order (one add after another, so every
+    // build gives the same bits), block sums in double.
     parallel_for(outer, parallel && outer > 1, [&](int64_t r) {
       const float* row = in + r * n;
       double total = 0.0;
@@ -25,6 +69,12 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t n, 
         total += s;
       }
       o[r] = static_cast<float>(total);
+    });
+    return;
+  }
+  if (inner == 1 && (op == ReduceOp::Max || op == ReduceOp::Min)) {
+    parallel_for(outer, parallel && outer > 1, [&](int64_t r) {
+      o[r] = op == ReduceOp::Max ? row_extreme<true>(in + r * n, n) : row_extreme<false>(in + r * n, n);
     });
     return;
   }

@@ -1,7 +1,9 @@
 // Runs a row kernel over K same-shaped strided tensors: axes are merged where the
-// layout allows, the last axis becomes the row, and rows are split across OpenMP threads.
+// layout allows, the last axis becomes the row (in blocks of columns when a tensor is
+// walked transposed), and rows are split across OpenMP threads.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -46,7 +48,21 @@ StridedRows<K> merge_axes(const std::array<const Tensor*, K>& ts) {
   return r;
 }
 
-/// Calls row(n, ptrs, inner_strides) for every row; rows run in parallel when large.
+/// Whether some tensor walks the last merged axis with a stride > 1 and the one before it
+/// with stride 1 (a transposed view): along a row it reads one cache line per element.
+template <size_t K>
+bool walks_transposed(const StridedRows<K>& r) {
+  const size_t d = r.shape.size();
+  if (d < 2) return false;
+  for (size_t k = 0; k < K; ++k)
+    if (r.strides[k][d - 1] > 1 && r.strides[k][d - 2] == 1) return true;
+  return false;
+}
+
+/// Calls row(n, ptrs, inner_strides) for every row; rows run in parallel when large. Each
+/// element is visited once, so the order is free: when a tensor is walked transposed, the
+/// last two axes go in blocks of kTileColumns columns, every row of a block in turn, so that
+/// the cache lines one row of the block reads serve the next rows too.
 template <size_t K, class Row>
 void for_each_row(const std::array<const Tensor*, K>& ts, Row&& row) {
   StridedRows<K> r = merge_axes(ts);
@@ -56,6 +72,29 @@ void for_each_row(const std::array<const Tensor*, K>& ts, Row&& row) {
   for (int64_t i = 0; i + 1 < d; ++i) rows *= r.shape[i];
   std::array<int64_t, K> inner;
   for (size_t k = 0; k < K; ++k) inner[k] = r.strides[k][d - 1];
+
+  if (walks_transposed(r)) {
+    constexpr int64_t kTileColumns = 32;
+    const int64_t block_rows = r.shape[d - 2], outer = rows / block_rows;
+    const int64_t blocks = (n + kTileColumns - 1) / kTileColumns;
+    parallel_for(outer * blocks, rows * n > 4 * kParallelGrain, [&](int64_t t) {
+      std::array<float*, K> p = r.base;
+      int64_t rem = t / blocks;
+      for (int64_t i = d - 3; i >= 0; --i) {
+        const int64_t c = rem % r.shape[i];
+        rem /= r.shape[i];
+        for (size_t k = 0; k < K; ++k) p[k] += c * r.strides[k][i];
+      }
+      const int64_t first = t % blocks * kTileColumns;
+      for (size_t k = 0; k < K; ++k) p[k] += first * inner[k];
+      for (int64_t j = 0; j < block_rows; ++j) {
+        std::array<float*, K> q = p;
+        for (size_t k = 0; k < K; ++k) q[k] += j * r.strides[k][d - 2];
+        row(std::min(kTileColumns, n - first), q, inner);
+      }
+    });
+    return;
+  }
 
   auto run_rows = [&](int64_t begin, int64_t end) {
     for (int64_t idx = begin; idx < end; ++idx) {
