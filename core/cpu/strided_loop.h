@@ -73,6 +73,7 @@ void for_each_row(const std::array<const Tensor*, K>& ts, Row&& row) {
   std::array<int64_t, K> inner;
   for (size_t k = 0; k < K; ++k) inner[k] = r.strides[k][d - 1];
 
+  if (rows * n == 0) return;  // no element (callers skip empty tensors; this keeps rows / block_rows defined)
   if (walks_transposed(r)) {
     constexpr int64_t kTileColumns = 32;
     const int64_t block_rows = r.shape[d - 2], outer = rows / block_rows;
