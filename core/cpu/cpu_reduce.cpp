@@ -1,6 +1,8 @@
 // CPU reductions over [outer, n, inner]. Each output is summed in a fixed order, so the
 // result does not depend on the number of threads.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "qtorch/core/cpu/cpu_backend.h"
@@ -12,41 +14,44 @@ namespace {
 // The reduction of one contiguous row to its largest (IsMax) or smallest value, as the
 // strided loop below defines it: the row's first NaN if it holds one, else of the values
 // equal to the extreme the first (which tells +0 from -0). The extreme is found over 16
-// lanes, a pure select that vectorises; equal nonzero values have equal bits, so only a NaN
-// or a zero extreme needs the row's first such element, found by a second pass.
+// lanes (one vector, a compare and a select per 16 values); equal nonzero values have equal
+// bits, so only a NaN or a zero extreme needs the row's first such element, found by a
+// second pass.
+using Floats16 = float __attribute__((vector_size(64)));
+using Ints16 = int32_t __attribute__((vector_size(64)));
+
 template <bool IsMax>
 float row_extreme(const float* row, int64_t n) {
-  constexpr int kLanes = 16;
-  float lane[kLanes];
-  int unordered[kLanes] = {};
-  for (int l = 0; l < kLanes; ++l) lane[l] = row[0];
+  constexpr int64_t kLanes = 16;
+  Floats16 best = Floats16{} + row[0];
+  Ints16 unordered = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      const float v = row[i + l];
-      unordered[l] |= v != v;
-      lane[l] = (IsMax ? v > lane[l] : v < lane[l]) ? v : lane[l];
-    }
+  for (; i + kLanes <= n; i += kLanes) {
+    Floats16 v;
+    std::memcpy(&v, row + i, sizeof v);
+    unordered |= v != v;
+    best = (IsMax ? v > best : v < best) ? v : best;
+  }
+  bool any_nan = false;
+  float extreme = best[0];
+  for (int l = 0; l < kLanes; ++l) {
+    any_nan |= unordered[l] != 0;
+    extreme = (IsMax ? best[l] > extreme : best[l] < extreme) ? best[l] : extreme;
+  }
   for (; i < n; ++i) {
     const float v = row[i];
-    unordered[0] |= v != v;
-    lane[0] = (IsMax ? v > lane[0] : v < lane[0]) ? v : lane[0];
+    any_nan |= v != v;
+    extreme = (IsMax ? v > extreme : v < extreme) ? v : extreme;
   }
-  int any_nan = 0;
-  float best = lane[0];
-  for (int l = 0; l < kLanes; ++l) {
-    any_nan |= unordered[l];
-    best = (IsMax ? lane[l] > best : lane[l] < best) ? lane[l] : best;
-  }
-  if (any_nan != 0) {
+  if (any_nan) {
     for (int64_t j = 0; j < n; ++j)
       if (std::isnan(row[j])) return row[j];
   }
-  if (best == 0.0f) {
+  if (extreme == 0.0f) {
     for (int64_t j = 0; j < n; ++j)
       if (row[j] == 0.0f) return row[j];
   }
-  return best;
+  return extreme;
 }
 
 }  // namespace
