@@ -68,6 +68,36 @@ B fused_multiply_add(B a, B b, B c) {
   return B::load_aligned(x);
 }
 
+// The kernels' fused multiply-add, as a policy: the build's own (above), or, in a build
+// without FMA instructions (the portable build, 4 floats per vector) running on a CPU that
+// has them, the instruction itself, chosen at run time (has_fma_instruction). Both round once,
+// so both give the same bits; lane by lane std::fma made the portable build's LeNet about 30
+// times slower.
+struct BuildFma {
+  template <class B>
+  static B fma(B a, B b, B c) {
+    return fused_multiply_add(a, b, c);
+  }
+};
+
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(__FMA__)
+#define QTORCH_CONV_FMA_AT_RUN_TIME 1
+__attribute__((target("fma"))) inline __m128 fma_instruction(__m128 a, __m128 b, __m128 c) {
+  return _mm_fmadd_ps(a, b, c);
+}
+struct InstructionFma {
+  template <class B>
+  static B fma(B a, B b, B c) {
+    static_assert(B::size == 4, "the run-time FMA path is the portable build's, 4 floats per vector");
+    return B(fma_instruction(a, b, c));
+  }
+};
+bool has_fma_instruction() {
+  static const bool has = __builtin_cpu_supports("fma");
+  return has;
+}
+#endif
+
 // A zero-padded image: `ch` planes of `rows` x `w` floats; kernel tap q reads at offset[q].
 struct Padded {
   int64_t ch = 0, rows = 0, w = 0;
@@ -84,7 +114,7 @@ std::vector<int64_t> tap_offsets(const Window2d& g, int64_t w) {
 
 // out[o][t] for B output channels, t in [0, len), len a multiple of kTile; wt holds the B rows
 // of the kernel, each in.ch * taps long.
-template <int B>
+template <class Fma, int B>
 void correlate_block(const float* in, const Padded& p, const int64_t* off, int64_t taps, const float* wt,
                      float* out, int64_t len) {
   const int64_t depth = p.ch * taps;
@@ -98,8 +128,8 @@ void correlate_block(const float* in, const Padded& p, const int64_t* off, int64
         const V x0 = V::load_unaligned(src + off[q]), x1 = V::load_unaligned(src + off[q] + kLanes);
         for (int o = 0; o < B; ++o) {
           const V w(wc[o * depth + q]);
-          acc0[o] = fused_multiply_add(w, x0, acc0[o]);
-          acc1[o] = fused_multiply_add(w, x1, acc1[o]);
+          acc0[o] = Fma::fma(w, x0, acc0[o]);
+          acc1[o] = Fma::fma(w, x1, acc1[o]);
         }
       }
     }
@@ -114,7 +144,7 @@ void correlate_block(const float* in, const Padded& p, const int64_t* off, int64
 // for B output channels, for the kLanes sums first.. of the kSumLanes: part[o][d][l] +=
 // dy[o][t] * in[at[d] + t] over t < len with t = l modulo kSumLanes, in the order of t (len a
 // multiple of kSumLanes); part holds kSumLanes floats per (o, d), rows depth apart.
-template <int B, int R>
+template <class Fma, int B, int R>
 void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy, int64_t len, int64_t first,
                  float* part, int64_t depth) {
   V acc[B][R];
@@ -125,7 +155,7 @@ void weight_tile(const float* in, const int64_t* at, int64_t d0, const float* dy
     for (int r = 0; r < R; ++r) x[r] = V::load_unaligned(in + at[d0 + r] + t);
     for (int o = 0; o < B; ++o) {
       const V g = V::load_unaligned(dy + o * len + t);
-      for (int r = 0; r < R; ++r) acc[o][r] = fused_multiply_add(g, x[r], acc[o][r]);
+      for (int r = 0; r < R; ++r) acc[o][r] = Fma::fma(g, x[r], acc[o][r]);
     }
   }
   for (int o = 0; o < B; ++o)
@@ -182,15 +212,68 @@ void with_constant(int k, F&& f) {
 }
 
 // out[o][t] = correlation of the padded image with kernel rows wt [out_ch][p.ch * taps].
-void correlate(const float* in, const Padded& p, const std::vector<int64_t>& off, const float* wt,
-               int64_t out_ch, float* out, int64_t len) {
-  const int64_t taps = static_cast<int64_t>(off.size()), depth = p.ch * taps;
+template <class Fma>
+void correlate_with(const float* in, const Padded& p, const int64_t* off, int64_t taps, const float* wt,
+                    int64_t out_ch, float* out, int64_t len) {
+  const int64_t depth = p.ch * taps;
   for (int64_t o0 = 0; o0 < out_ch; o0 += kMaxBlock) {
     const int b = static_cast<int>(std::min<int64_t>(kMaxBlock, out_ch - o0));
     with_constant<kMaxBlock>(b, [&](auto block) {
-      correlate_block<block.value>(in, p, off.data(), taps, wt + o0 * depth, out + o0 * len, len);
+      correlate_block<Fma, block.value>(in, p, off, taps, wt + o0 * depth, out + o0 * len, len);
     });
   }
+}
+
+// The partial weight gradients of one sample (its padded image `in`, its output gradient on
+// the wide rows `dy`) added to part, tile by tile.
+template <class Fma>
+void weight_sample_with(const float* in, const int64_t* at, int64_t depth, const float* dy, int64_t out_ch,
+                        int64_t len, float* part) {
+  for (int64_t o0 = 0; o0 < out_ch; o0 += kWeightBlock) {
+    const int b = static_cast<int>(std::min<int64_t>(kWeightBlock, out_ch - o0));
+    for (int64_t d0 = 0; d0 < depth; d0 += kWeightTaps) {
+      const int r = static_cast<int>(std::min<int64_t>(kWeightTaps, depth - d0));
+      with_constant<kWeightBlock>(b, [&](auto block) {
+        with_constant<kWeightTaps>(r, [&](auto run) {
+          for (int64_t first = 0; first < kSumLanes; first += kLanes)
+            weight_tile<Fma, block.value, run.value>(in, at, d0, dy + o0 * len, len, first, part + o0 * depth * kSumLanes,
+                                                     depth);
+        });
+      });
+    }
+  }
+}
+
+#ifdef QTORCH_CONV_FMA_AT_RUN_TIME
+// The kernels compiled for the FMA instruction: flatten inlines every call into these two
+// functions, so only their own code uses it, and only after has_fma_instruction().
+__attribute__((target("fma"), flatten)) void correlate_fma(const float* in, const Padded& p, const int64_t* off,
+                                                          int64_t taps, const float* wt, int64_t out_ch, float* out,
+                                                          int64_t len) {
+  correlate_with<InstructionFma>(in, p, off, taps, wt, out_ch, out, len);
+}
+__attribute__((target("fma"), flatten)) void weight_sample_fma(const float* in, const int64_t* at, int64_t depth,
+                                                              const float* dy, int64_t out_ch, int64_t len,
+                                                              float* part) {
+  weight_sample_with<InstructionFma>(in, at, depth, dy, out_ch, len, part);
+}
+#endif
+
+void correlate(const float* in, const Padded& p, const std::vector<int64_t>& off, const float* wt, int64_t out_ch,
+               float* out, int64_t len) {
+  const int64_t taps = static_cast<int64_t>(off.size());
+#ifdef QTORCH_CONV_FMA_AT_RUN_TIME
+  if (has_fma_instruction()) return correlate_fma(in, p, off.data(), taps, wt, out_ch, out, len);
+#endif
+  correlate_with<BuildFma>(in, p, off.data(), taps, wt, out_ch, out, len);
+}
+
+void weight_sample(const float* in, const int64_t* at, int64_t depth, const float* dy, int64_t out_ch, int64_t len,
+                   float* part) {
+#ifdef QTORCH_CONV_FMA_AT_RUN_TIME
+  if (has_fma_instruction()) return weight_sample_fma(in, at, depth, dy, out_ch, len, part);
+#endif
+  weight_sample_with<BuildFma>(in, at, depth, dy, out_ch, len, part);
 }
 
 // Copies `ch` planes of rows x cols floats into a padded image at (top, left); the rest of
@@ -335,19 +418,7 @@ void CpuBackend::conv2d_direct_backward_weight(const Tensor& grad_out, const Ten
         weight_sample_exact(padded, at.data(), depth, dy_wide, out_ch, len, g.out_h, g.out_w, p.w, part);
         continue;
       }
-      for (int64_t o0 = 0; o0 < out_ch; o0 += kWeightBlock) {
-        const int b = static_cast<int>(std::min<int64_t>(kWeightBlock, out_ch - o0));
-        for (int64_t d0 = 0; d0 < depth; d0 += kWeightTaps) {
-          const int r = static_cast<int>(std::min<int64_t>(kWeightTaps, depth - d0));
-          with_constant<kWeightBlock>(b, [&](auto block) {
-            with_constant<kWeightTaps>(r, [&](auto run) {
-              for (int64_t first = 0; first < kSumLanes; first += kLanes)
-                weight_tile<block.value, run.value>(padded, at.data(), d0, dy_wide + o0 * len, len, first,
-                                                    part + o0 * depth * kSumLanes, depth);
-            });
-          });
-        }
-      }
+      weight_sample(padded, at.data(), depth, dy_wide, out_ch, len, part);
     }
     float* dw = partial.data_ptr() + k * out_ch * depth;
     for (int64_t e = 0; e < out_ch * depth; ++e) dw[e] = sum_of_16(part + e * kSumLanes);
