@@ -13,6 +13,7 @@
 
 #include <cmath>  // core/philox.h uses logf/sqrtf/cosf
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 #include "qtorch/quant/cpu/exact_subnormals.h"
@@ -83,9 +84,10 @@ struct Counts {
   int64_t clamped = 0, flushed = 0;
 };
 
-/// The scalar loop over a run of elements sharing one op (x and out may alias). Per
-/// element it records events (bit 0 clamped, bit 1 flushed) instead of counting, which
-/// keeps the loop free of reductions so that it vectorises; then counts them.
+/// The scalar loop over a run of elements sharing one op (x and out may alias); an op that
+/// also takes the element's index in the run gets it. Per element it records events (bit 0
+/// clamped, bit 1 flushed) instead of counting, which keeps the loop free of reductions so
+/// that it vectorises; then counts them.
 template <RoundKind K, bool Track, class Op>
 void generic_segment(const Op& op, const float* x, float* out, float* mask,
                      const uint32_t* __restrict rnd, uint32_t* __restrict events, int64_t n,
@@ -93,7 +95,13 @@ void generic_segment(const Op& op, const float* x, float* out, float* mask,
   for (int64_t i = 0; i < n; ++i) {
     uint32_t c;
     float xi = x[i];
-    float y = op(xi, K == RoundKind::Stochastic ? rnd[i] : 0u, c);
+    const uint32_t r = K == RoundKind::Stochastic ? rnd[i] : 0u;
+    float y;
+    if constexpr (std::is_invocable_v<const Op&, float, uint32_t, uint32_t&, int64_t>) {
+      y = op(xi, r, c, i);
+    } else {
+      y = op(xi, r, c);
+    }
     if constexpr (Track) events[i] = c | (flushed_to_zero(xi, y) ? 2u : 0u);
     out[i] = y;
   }
@@ -146,20 +154,24 @@ std::vector<uint32_t> block_max_bits(const float* x, int64_t n, const QuantParam
     return result;
   }
   const int64_t rows = p.outer * p.blocks;
-  if (n < parallel_min()) {
-    for (int64_t r = 0; r < rows; ++r) {
-      uint32_t& m = result[static_cast<size_t>(r % p.blocks)];
-      m = std::max(m, max_abs_bits_of(x + r * p.inner, p.inner));
+  // Rows [begin, end) into `into` (row r is block r mod blocks, counted along, not divided);
+  // a row of one element (one block per column) is read in place, not through a call.
+  auto rows_max = [&](int64_t begin, int64_t end, std::vector<uint32_t>& into) {
+    int64_t j = begin % p.blocks;
+    for (int64_t r = begin; r < end; ++r) {
+      const uint32_t m = p.inner == 1 ? float_bits(x[r]) & kAbsMask : max_abs_bits_of(x + r * p.inner, p.inner);
+      into[static_cast<size_t>(j)] = std::max(into[static_cast<size_t>(j)], m);
+      if (++j == p.blocks) j = 0;
     }
+  };
+  if (n < parallel_min()) {
+    rows_max(0, rows, result);
     return result;
   }
   qtorch::cpu::parallel_region(true, [&] {
     std::vector<uint32_t> local(static_cast<size_t>(p.blocks), 0u);
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      size_t j = static_cast<size_t>(r % p.blocks);
-      local[j] = std::max(local[j], max_abs_bits_of(x + r * p.inner, p.inner));
-    }
+    const int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+    rows_max(rows * t / threads, rows * (t + 1) / threads, local);
 #pragma omp critical(qtorch_block_max)
     for (size_t j = 0; j < local.size(); ++j) result[j] = std::max(result[j], local[j]);
   });
@@ -187,6 +199,16 @@ BlockKernel make_block_kernel(uint32_t max_abs_bits, int32_t wl, bool allow_fast
 #endif
   return k;
 }
+
+/// Blocks along the last axis (x seen as [outer, blocks, 1]: one block per column): element
+/// i of a run along a row takes block i of `blocks` (the run's first column's).
+template <RoundKind K>
+struct ColumnBlockOp {
+  const BlockKernel* blocks;
+  float operator()(float x, uint32_t r, uint32_t& c, int64_t i) const {
+    return quantize_block<K>(x, blocks[i].scale, r, c);
+  }
+};
 
 /// Per-call choices: which kernel each family (each block) takes.
 struct Plan {
@@ -350,6 +372,14 @@ void run(const float* x, float* out, float* mask, int64_t n, const QuantParams& 
       } else if (p.outer == 1 && p.inner == 1 && p.blocks > 1) {
         generic_segment<K, Track>(OwnBlockOp<K>{p.wl}, x + i0, out + i0, m, buffer(), events, len,
                                   counts);
+      } else if (p.inner == 1 && p.blocks > 1) {
+        // One block per column: the chunk in runs along its rows, each one call.
+        for (int64_t i = i0; i < i0 + len;) {
+          const int64_t column = i % p.blocks, run = std::min(i0 + len - i, p.blocks - column), k = i - i0;
+          generic_segment<K, Track>(ColumnBlockOp<K>{plan.blocks.data() + column}, x + i, out + i,
+                                    m ? m + k : nullptr, buffer() + k, events + (Track ? k : 0), run, counts);
+          i += run;
+        }
       } else {
         // Pieces of the chunk that lie in one row of one block (one piece: a single block).
         for (int64_t i = i0; i < i0 + len;) {

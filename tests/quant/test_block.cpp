@@ -80,32 +80,36 @@ TEST(BlockFloat, DirectedModes) {
   expect_values(blk(x, 4, -1, Rounding::Down), {8.0f, -12.0f, 4.0f, 28.0f});
 }
 
-// Against a double reference (nearest ties toward +inf) on random 3-D data, every dim.
+// Against a double reference (nearest ties toward +inf) on random 3-D data, every dim; the
+// larger shape spans many chunks of 4096 (split inside rows of 333 blocks for dim 2, one
+// block per column) and the threaded block-maximum pass.
 TEST(BlockFloat, RandomAgainstScalarReference) {
-  manual_seed(3);
-  Tensor x = randn({6, 7, 5}) * 10.0f;
-  auto in = x.to_vector();
-  for (int dim : {-1, 0, 1, 2}) {
-    for (int wl : {2, 5, 8, 24}) {
-      std::vector<double> maxima(dim == -1 ? 1 : x.size(dim), 0.0);
-      auto block_of = [&](size_t i) -> size_t {
-        if (dim == -1) return 0;
-        size_t inner = 1;
-        for (int d = dim + 1; d < 3; ++d) inner *= static_cast<size_t>(x.size(d));
-        return (i / inner) % static_cast<size_t>(x.size(dim));
-      };
-      for (size_t i = 0; i < in.size(); ++i)
-        maxima[block_of(i)] = std::max(maxima[block_of(i)], std::fabs(static_cast<double>(in[i])));
-      std::vector<float> want(in.size());
-      for (size_t i = 0; i < in.size(); ++i) {
-        int E;
-        std::frexp(maxima[block_of(i)], &E);
-        E -= 1;
-        double q = std::ldexp(1.0, E + 2 - wl), sat = std::ldexp(1.0, E + 1) - q;
-        double r = std::floor(in[i] / q + 0.5) * q;
-        want[i] = static_cast<float>(std::clamp(r, -sat, sat));
+  for (const Shape& shape : {Shape{6, 7, 5}, Shape{23, 41, 333}}) {
+    manual_seed(3);
+    Tensor x = randn(shape) * 10.0f;
+    auto in = x.to_vector();
+    for (int dim : {-1, 0, 1, 2}) {
+      for (int wl : {2, 5, 8, 24}) {
+        std::vector<double> maxima(dim == -1 ? 1 : x.size(dim), 0.0);
+        auto block_of = [&](size_t i) -> size_t {
+          if (dim == -1) return 0;
+          size_t inner = 1;
+          for (int d = dim + 1; d < 3; ++d) inner *= static_cast<size_t>(x.size(d));
+          return (i / inner) % static_cast<size_t>(x.size(dim));
+        };
+        for (size_t i = 0; i < in.size(); ++i)
+          maxima[block_of(i)] = std::max(maxima[block_of(i)], std::fabs(static_cast<double>(in[i])));
+        std::vector<float> want(in.size());
+        for (size_t i = 0; i < in.size(); ++i) {
+          int E;
+          std::frexp(maxima[block_of(i)], &E);
+          E -= 1;
+          double q = std::ldexp(1.0, E + 2 - wl), sat = std::ldexp(1.0, E + 1) - q;
+          double r = std::floor(in[i] / q + 0.5) * q;
+          want[i] = static_cast<float>(std::clamp(r, -sat, sat));
+        }
+        expect_values(blk(x, wl, dim), want, in);
       }
-      expect_values(blk(x, wl, dim), want, in);
     }
   }
 }
