@@ -1,7 +1,8 @@
 // Elementwise ops and copies of transposed views (the CPU walks them in blocks of 32 columns,
 // gathering strided values 64 at a time): every element against the value computed from the
 // base tensor's own index, for shapes around the block sizes, a batch axis in front, a
-// broadcast operand, and one thread or two.
+// broadcast operand, and one thread or two (the last shape, 231 300 elements, is past the
+// 131 072 at which the blocks are split among threads).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -34,7 +35,7 @@ TEST(TransposedLayout, ElementwiseOpsAndCopiesReadEveryElementFromItsPlace) {
   const int before = get_num_threads();
   for (int threads : {1, 2})
     for (const auto& [batch, rows, cols] : std::vector<std::array<int64_t, 3>>{
-             {1, 1, 1}, {1, 31, 33}, {1, 64, 65}, {3, 37, 45}, {2, 300, 129}}) {
+             {1, 1, 1}, {1, 31, 33}, {1, 64, 65}, {3, 37, 45}, {2, 300, 129}, {3, 257, 300}}) {
       set_num_threads(threads);
       // base [batch, rows, cols]; x = base transposed to [batch, cols, rows]
       const std::vector<float> bv = pattern(batch * rows * cols, 3.0f), cv = pattern(batch * rows * cols, -2.0f);
