@@ -14,7 +14,9 @@
 // among threads, and the 16 partial sums do not follow the vector width (4, 8 or 16 floats), so
 // the bits depend neither on the thread count nor on the build (portable, AVX2, AVX-512). A
 // sample whose input holds an infinity or a NaN is summed over its real positions only
-// (weight_sample_exact): a wide column's zero gradient times an infinity is NaN.
+// (weight_sample_exact): a wide column's zero gradient times an infinity is NaN; likewise
+// the input gradient of weights holding one (input_gradient_exact), where the padding's zeros
+// would meet it.
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -183,6 +185,31 @@ void weight_sample_exact(const float* in, const int64_t* at, int64_t depth, cons
       float* dst = part + (o * depth + d) * kSumLanes;
       for (int64_t l = 0; l < kSumLanes; ++l) dst[l] += chain[l];
     }
+}
+
+// The input gradient of one sample (dy: its [out_ch][out_h][out_w], dx: its [c][h][w]) over
+// the products of real output positions only, for weights that hold an infinity or a NaN:
+// the padded output gradient's zeros times an infinite weight are NaN, where the gradient (as
+// im2col's and PyTorch's) has no such product. Same order as the correlation: o, then the
+// flipped kernel's taps.
+void input_gradient_exact(const float* dy, const float* w, const Window2d& g, int64_t out_ch, float* dx) {
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t h = 0; h < g.h; ++h)
+      for (int64_t col = 0; col < g.w; ++col) {
+        float acc = 0.0f;
+        for (int64_t o = 0; o < out_ch; ++o)
+          for (int64_t i = 0; i < g.kh; ++i) {
+            const int64_t oh = h + g.pad_h - (g.kh - 1 - i) * g.dil_h;
+            if (oh < 0 || oh >= g.out_h) continue;
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t ow = col + g.pad_w - (g.kw - 1 - j) * g.dil_w;
+              if (ow < 0 || ow >= g.out_w) continue;
+              const float wt = w[((o * g.c + c) * g.kh + (g.kh - 1 - i)) * g.kw + (g.kw - 1 - j)];
+              acc = std::fma(wt, dy[(o * g.out_h + oh) * g.out_w + ow], acc);
+            }
+          }
+        dx[(c * g.h + h) * g.w + col] = acc;
+      }
 }
 
 bool all_finite(const float* x, int64_t n) {
@@ -374,7 +401,12 @@ void CpuBackend::conv2d_direct_backward_input(const Tensor& grad_out, const Tens
   const float* dys = grad_out.data_ptr();
   float* dxs = grad_in.data_ptr();
   const int64_t out_plane = g.out_h * g.out_w, in_plane = g.h * g.w;
+  const bool finite_weights = all_finite(ws, out_ch * g.c * taps);
   parallel_for(g.n, parallel(g.n * out_ch * out_plane * g.c * taps), [&](int64_t n) {
+    if (!finite_weights) {
+      input_gradient_exact(dys + n * out_ch * out_plane, ws, g, out_ch, dxs + n * g.c * in_plane);
+      return;
+    }
     float* padded = scratch.of(omp_get_thread_num());
     float* wide = padded + image;
     pad_into(dys + n * out_ch * out_plane, out_ch, g.out_h, g.out_w, p, reach_h, reach_w, padded);

@@ -4,12 +4,15 @@
 //
 // The forward pass and the input gradient give the bits of the CPU's direct kernels
 // (core/cpu/cpu_conv_direct.cpp): each value is accumulated with fmaf from +0 in the same
-// order, and a tap in the padding multiplies 0 as the CPU's padded image does (so an infinite
-// weight gives NaN there on both devices):
+// order. In the forward pass a tap in the padding multiplies 0, as the CPU's padded image
+// and im2col do (an infinite weight gives NaN there, as in PyTorch); the input gradient has
+// no product for an output position outside dy (as im2col's and PyTorch's: an infinite
+// weight gives inf, not NaN), which for finite weights is the same sum:
 //   y[n][o][oh][ow]  = (sum over c, i, j of w[o][c][i][j] * x[n][c][oh - pad_h + i*dil_h][ow - pad_w + j*dil_w])
 //                      + bias[o] where there is a bias
 //   dx[n][c][h][w]   =  sum over o, i, j of w[o][c][kh-1-i][kw-1-j]
-//                      * dy[n][o][h + pad_h - (kh-1-i)*dil_h][w + pad_w - (kw-1-j)*dil_w]
+//                      * dy[n][o][h + pad_h - (kh-1-i)*dil_h][w + pad_w - (kw-1-j)*dil_w], over the
+//                      (o, i, j) whose dy position lies inside dy
 // The weight gradient sums dy[n][o][p] * x[n][c][tap of p] over the positions of a chunk of
 // samples in each CUDA block (a fixed tree over its threads), then the chunks in order: the
 // same bits on every run and every GPU, since the chunks follow from the shape alone.
@@ -153,7 +156,8 @@ __global__ void backward_input_kernel(const float* __restrict__ dy, const float*
         const bool row_inside = oh >= 0 && oh < g.out_h;
         for (I j = 0; j < g.kw; ++j, wd += B) {
           const I ow = wc + g.pad_w - (g.kw - 1 - j) * g.dil_w;
-          const float v = row_inside && ow >= 0 && ow < g.out_w ? dyo[oh * g.out_w + ow] : 0.0f;
+          if (!row_inside || ow < 0 || ow >= g.out_w) continue;  // no product (w * 0 is NaN for w = inf)
+          const float v = dyo[oh * g.out_w + ow];
           for (int c = 0; c < B; ++c) acc[c] = fmaf(wd[c], v, acc[c]);
         }
       }

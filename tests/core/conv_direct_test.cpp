@@ -258,6 +258,43 @@ TEST(ConvDirectSpecials, InfiniteOrNaNInputGivesTheWeightGradientOfItsOwnPositio
   }
 }
 
+// An infinite weight meets the padded output gradient's zeros in the input gradient: the
+// gradient has no such products (im2col's has none), so it is inf where the weight reaches,
+// not NaN. PyTorch 1.13, conv2d of a 4x4 input of ones, a 3x3 kernel of ones with inf at
+// [0][0], padding 1, dy of ones: x.grad = [[inf, inf, inf, 4], [inf, inf, inf, 6],
+// [inf, inf, inf, 6], [4, 6, 6, 4]]. (The forward pass multiplies the padding, as PyTorch
+// does: NaN there.)
+TEST(ConvDirectSpecials, InfiniteWeightGivesTheInputGradientOfItsOwnProducts) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> wv(9, 1.0f);
+  wv[0] = inf;
+  const Tensor w = Tensor::from_vector(wv, {1, 1, 3, 3}), dy = Tensor::from_vector(std::vector<float>(16, 1.0f), {1, 1, 4, 4});
+  const std::vector<float> want = {inf, inf, inf, 4, inf, inf, inf, 6, inf, inf, inf, 6, 4, 6, 6, 4};
+  for (ConvAlgorithm a : {ConvAlgorithm::Direct, ConvAlgorithm::Im2col}) {
+    const Conv2dParams o{.pad_h = 1, .pad_w = 1, .algorithm = a};
+    EXPECT_EQ(ops::conv2d_backward_input(dy, w, {1, 1, 4, 4}, o).to_vector(), want) << static_cast<int>(a);
+  }
+  // Finite weights: the documented order's bits are kept (BitsOfTheDocumentedOrder); with an
+  // infinite one on a larger case, every value agrees with im2col's where that is not NaN.
+  for (const Case& k : kCases) {
+    manual_seed(16);
+    Tensor x = randn({k.n, k.c, k.h, k.w});
+    std::vector<float> kv = randn({k.o, k.c, k.kh, k.kw}).to_vector();
+    kv[0] = inf;
+    const Tensor wk = Tensor::from_vector(kv, {k.o, k.c, k.kh, k.kw});
+    const Tensor dyk = randn(ops::conv2d(x, wk, Tensor(), params(k, ConvAlgorithm::Im2col)).shape());
+    const std::vector<float> direct = ops::conv2d_backward_input(dyk, wk, x.shape(), params(k, ConvAlgorithm::Direct)).to_vector();
+    const std::vector<float> im2col = ops::conv2d_backward_input(dyk, wk, x.shape(), params(k, ConvAlgorithm::Im2col)).to_vector();
+    for (size_t i = 0; i < direct.size(); ++i) {
+      if (std::isinf(im2col[i])) {
+        EXPECT_EQ(direct[i], im2col[i]) << k.what << " at " << i;
+      } else {
+        EXPECT_EQ(std::isnan(direct[i]), std::isnan(im2col[i])) << k.what << " at " << i;
+      }
+    }
+  }
+}
+
 // Large enough that every kernel runs on several threads (the thread test's cases are small).
 TEST(ConvDirectThreads, LeNetBatchSameBitsOnOneAndTwoThreads) {
   const Case k{"LeNet conv2, batch 128", 128, 6, 14, 14, 16, 5, 5, 0, 0, 1, 1, true};
