@@ -45,10 +45,15 @@ Tensor sum(const Tensor& x, const Shape& axes, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, const Shape& axes, bool keepdim) {
-  QTORCH_CHECK(x.defined() && x.numel() > 0, "mean: expected a non-empty tensor");
-  (void)kept_shape(x.shape(), axes, "mean");  // bad axes are the mean's error, not the sum's
+  QTORCH_CHECK(x.defined(), "mean: expected a defined tensor, got an undefined one");
+  const Shape kept = kept_shape(x.shape(), axes, "mean");  // bad axes are the mean's error, not the sum's
+  int64_t count = 1;  // elements per mean: the product of the reduced axes
+  for (size_t i = 0; i < kept.size(); ++i)
+    if (kept[i] != x.shape()[i]) count *= x.shape()[i];
+  // No mean over no elements (PyTorch gives NaN); an empty tensor whose reduced axes hold
+  // elements gives an empty result, as in PyTorch.
+  QTORCH_CHECK(count > 0, "mean: expected elements along every reduced axis, got shape {}", shape_str(x.shape()));
   Tensor s = ops::sum(x, axes, keepdim);
-  int64_t count = x.numel() / std::max<int64_t>(s.numel(), 1);
   // The sum times 1 / count. PyTorch divides, which differs in the last bit where the count is
   // not a power of 2 (the session-24 audit); changing it changes every published reproduction
   // figure (a batch's last partial batch), so it waits for a session that reruns them.

@@ -32,8 +32,12 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& axes_in, bool keepdim, 
   std::sort(axes.begin(), axes.end());
   QTORCH_CHECK(std::adjacent_find(axes.begin(), axes.end()) == axes.end(),
                "{}: expected distinct axes, got {}", name, shape_str(axes_in));
-  QTORCH_CHECK(op == ReduceOp::Sum || x.numel() > 0, "{}: expected a non-empty tensor, got shape {}",
-               name, shape_str(x.shape()));
+  // Max, min and argmax have no value over no elements (PyTorch refuses too); an empty
+  // tensor whose reduced axes hold elements gives an empty result, as in PyTorch.
+  for (int64_t a : axes)  // (a 0-d tensor, one element, names axis 0 or -1 as itself)
+    QTORCH_CHECK(op == ReduceOp::Sum || x.dim() == 0 || x.shape()[a] > 0,
+                 "{}: expected elements along every reduced axis, got shape {} (axis {} is empty)", name,
+                 shape_str(x.shape()), a);
   QTORCH_CHECK(op != ReduceOp::ArgMax || axes.size() == 1 || x.dim() <= 1,
                "{}: expected one axis", name);
   Tensor r = contiguous(x);

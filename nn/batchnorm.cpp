@@ -66,7 +66,16 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   int64_t n = x.numel() / features_;
 
   Tensor y;
-  if (is_training() || !options_.track_running_stats) {
+  if (x.numel() == 0 && (is_training() || !options_.track_running_stats)) {
+    // A batch of no samples, as PyTorch 1.13: an empty output, the running statistics as
+    // they were, the batch counted.
+    if (is_training() && options_.track_running_stats) {
+      NoGradGuard no_grad;
+      Tensor count = buffer("num_batches_tracked");
+      ops::copy_into(count, ops::unary(UnaryOp::AddScalar, count, 1.0f));
+    }
+    y = x * 1.0f;
+  } else if (is_training() || !options_.track_running_stats) {
     QTORCH_CHECK(n > 1, "{}: expected more than 1 value per channel in training, got input {}",
                  type_name(), shape_str(x.shape()));
     Tensor mu = mean(x, axes, true);

@@ -6,6 +6,7 @@
 
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
+#include "qtorch/autograd/reduce.h"
 #include "qtorch/nn/batchnorm.h"
 #include "qtorch/testing/gtest.h"
 
@@ -134,4 +135,25 @@ TEST(BatchNorm, SetMomentumChecksAsTheConstructorDoes) {
   EXPECT_NE(bn.extra_repr().find("momentum=None"), std::string::npos);
   bn.set_momentum(0.25);
   EXPECT_NE(bn.extra_repr().find("momentum=0.25"), std::string::npos);
+}
+
+// A batch of no samples, as PyTorch 1.13 (BatchNorm2d(3) in training on [0, 3, 4, 4]): an
+// empty output, the running statistics as they were (0 and 1), num_batches_tracked 1, and in
+// the backward zero gradients for the affine parameters. It was refused ("expected more than
+// 1 value per channel"), so a Sequential with BatchNorm could not run an empty batch.
+TEST(BatchNorm2d, EmptyBatchInTrainingGivesAnEmptyOutputAndCountsTheBatch) {
+  nn::BatchNorm2d bn(3);
+  Tensor x = zeros({0, 3, 4, 4}).requires_grad_();
+  Tensor y = bn.forward(x);
+  EXPECT_EQ(y.shape(), (Shape{0, 3, 4, 4}));
+  expect_near(bn.running_mean(), {0, 0, 0});
+  expect_near(bn.running_var(), {1, 1, 1});
+  EXPECT_EQ(bn.num_batches_tracked(), 1);
+  sum(y).backward();
+  EXPECT_EQ(x.grad().shape(), (Shape{0, 3, 4, 4}));
+  expect_near(bn.weight().grad(), {0, 0, 0});
+  expect_near(bn.bias().grad(), {0, 0, 0});
+  nn::BatchNorm1d bn1(3);
+  EXPECT_EQ(bn1.forward(zeros({0, 3})).shape(), (Shape{0, 3}));
+  EXPECT_EQ(bn1.num_batches_tracked(), 1);
 }
