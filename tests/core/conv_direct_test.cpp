@@ -71,15 +71,27 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
   }
 }
 
+// A case's random input, kernel, bias (when it has one) and output gradient.
+struct Inputs {
+  Tensor x, w, b, dy;
+};
+
+Inputs random_inputs(const Case& k, uint64_t seed) {
+  manual_seed(seed);
+  Inputs in;
+  in.x = randn({k.n, k.c, k.h, k.w});
+  in.w = randn({k.o, k.c, k.kh, k.kw});
+  in.b = k.bias ? randn({k.o}) : Tensor();
+  in.dy = randn(ops::conv2d(in.x, in.w, in.b, params(k, ConvAlgorithm::Im2col)).shape());
+  return in;
+}
+
 class ConvDirect : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ConvDirect, MatchesIm2colGemm) {
   const Case& k = GetParam();
-  manual_seed(11);
-  Tensor x = randn({k.n, k.c, k.h, k.w}), w = randn({k.o, k.c, k.kh, k.kw});
-  Tensor b = k.bias ? randn({k.o}) : Tensor();
-  const Shape y_shape = ops::conv2d(x, w, b, params(k, ConvAlgorithm::Im2col)).shape();
-  Tensor dy = randn(y_shape);
+  const auto [x, w, b, dy] = random_inputs(k, 11);
+  const Shape y_shape = dy.shape();
   const Results direct = run(k, x, w, b, dy, ConvAlgorithm::Direct);
   const Results ref = run(k, x, w, b, dy, ConvAlgorithm::Im2col);
   const Results abs = run(k, abs_of(x), abs_of(w), k.bias ? abs_of(b) : b, abs_of(dy), ConvAlgorithm::Im2col);
@@ -91,10 +103,7 @@ TEST_P(ConvDirect, MatchesIm2colGemm) {
 
 TEST_P(ConvDirect, SameBitsOnAnyThreadCount) {
   const Case& k = GetParam();
-  manual_seed(12);
-  Tensor x = randn({k.n, k.c, k.h, k.w}), w = randn({k.o, k.c, k.kh, k.kw});
-  Tensor b = k.bias ? randn({k.o}) : Tensor();
-  Tensor dy = randn(ops::conv2d(x, w, b, params(k, ConvAlgorithm::Im2col)).shape());
+  const auto [x, w, b, dy] = random_inputs(k, 12);
   const int before = get_num_threads();
   set_num_threads(1);
   const Results one = run(k, x, w, b, dy, ConvAlgorithm::Direct);
@@ -199,11 +208,8 @@ struct Reference {
 
 TEST_P(ConvDirect, BitsOfTheDocumentedOrder) {
   const Case& k = GetParam();
-  manual_seed(14);
-  Tensor x = randn({k.n, k.c, k.h, k.w}), w = randn({k.o, k.c, k.kh, k.kw});
-  Tensor b = k.bias ? randn({k.o}) : Tensor();
-  const Shape y_shape = ops::conv2d(x, w, b, params(k, ConvAlgorithm::Im2col)).shape();
-  Tensor dy = randn(y_shape);
+  const auto [x, w, b, dy] = random_inputs(k, 14);
+  const Shape y_shape = dy.shape();
   const Reference ref{k, x.to_vector(), w.to_vector(), k.bias ? b.to_vector() : std::vector<float>{},
                       dy.to_vector(), y_shape[2], y_shape[3]};
   const Results direct = run(k, x, w, b, dy, ConvAlgorithm::Direct);
