@@ -11,19 +11,13 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
 #include "qtorch/qtorch.h"
+#include "support/error_of.h"
 
 namespace {
 
 using namespace qtorch;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using qtorch::testing::error_of;
 
 TEST(EmptyReduce, ReducingAxesThatHoldElementsGivesAnEmptyResult) {
   const Tensor x = zeros({0, 3, 4}).requires_grad_();

@@ -6,21 +6,11 @@
 #include <string>
 
 #include "qtorch/qtorch.h"
+#include "support/error_of.h"
 
 using namespace qtorch;
 
-namespace {
-// The message of the qtorch::Error that f throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using qtorch::testing::error_of;
 
 TEST(InPlace, EveryInPlaceWriteBumpsTheVersionSharedByViews) {
   Tensor x = zeros({2, 3});

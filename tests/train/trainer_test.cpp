@@ -15,6 +15,7 @@
 #include "qtorch/core/error.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/core/threads.h"
+#include "tests/support/error_of.h"
 #include "tests/support/temp_dir.h"
 #include "qtorch/train/models.h"
 
@@ -250,14 +251,7 @@ TEST(Trainer, CheckpointResumesBitIdentically) {
   EXPECT_THROW(shorter.resume(path), Error);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using qtorch::testing::error_of;
 
 TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
   const data::Dataset d = separable();
