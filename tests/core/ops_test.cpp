@@ -1,7 +1,10 @@
 // Primitive ops against hand-computed values and naive reference loops.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "qtorch/core/ops.h"
 #include "qtorch/core/row_index.h"
@@ -227,45 +230,60 @@ TEST(Ops, DeviceMismatchAndEmptyChecks) {
 }
 
 TEST(Ops, MaxPoolTiesAndNaNMatchAReferenceScan) {
-  // Small integers give many ties; the first maximum in scan order must win, and a NaN
-  // wins over everything (first NaN), on the 2x2 fast path and the general path alike.
+  // Small integers give many ties; the first maximum in scan order must win, a NaN wins over
+  // everything (the first NaN, its payload kept), and of +0 and -0 the first one wins; on the
+  // 2x2 fast path (planes of fewer and more outputs than a 16-float vector, odd sizes whose
+  // last row or column no window reads, rows of one output) and the general path alike. The
+  // output is one of its window's elements, so its bits are compared.
+  const auto bits = [](float f) { return std::bit_cast<uint32_t>(f); };
+  const std::vector<Shape> shapes = {{2, 3, 8, 6},  {1, 1, 2, 2},   {3, 2, 10, 10}, {2, 1, 9, 7},
+                                     {1, 2, 28, 28}, {1, 1, 3, 35}, {1, 1, 34, 2},  {2, 2, 6, 33}};
+  const std::vector<Pool2dParams> windows = {
+      Pool2dParams{.kernel_h = 2, .kernel_w = 2},
+      Pool2dParams{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1}};
   manual_seed(11);
-  Tensor x = (rand({2, 3, 8, 6}) * 4.0f).contiguous();
-  std::vector<float> v = x.to_vector();
-  for (int i = 0; i < 3; ++i) v[static_cast<size_t>(i * 37 + 5)] = std::nanf("");
-  x = Tensor::from_vector(v, x.shape());
-  for (float& f : v) f = std::isnan(f) ? f : std::floor(f);
-  x = Tensor::from_vector(v, x.shape());
-  for (Pool2dParams o : {Pool2dParams{.kernel_h = 2, .kernel_w = 2},
-                          Pool2dParams{.kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1}}) {
-    auto [out, idx] = ops::max_pool2d(x, o);
-    Window2d g = ops::pool2d_geometry(x, o, "test");
-    std::vector<float> got = out.to_vector(), got_idx = idx.to_vector();
-    for (int64_t p = 0; p < g.n * g.c; ++p)
-      for (int64_t oh = 0; oh < g.out_h; ++oh)
-        for (int64_t ow = 0; ow < g.out_w; ++ow) {
-          float best = 0;
-          int64_t at = -1;
-          for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j) {
-              int64_t h = oh * g.stride_h - g.pad_h + i, w = ow * g.stride_w - g.pad_w + j;
-              if (h < 0 || h >= g.h || w < 0 || w >= g.w) continue;
-              float val = v[static_cast<size_t>(p * g.h * g.w + h * g.w + w)];
-              bool take = at < 0 || (!std::isnan(best) && (val > best || std::isnan(val)));
-              if (take) {
-                best = val;
-                at = h * g.w + w;
+  int64_t checked = 0;
+  for (const Shape& shape : shapes) {
+    std::vector<float> v = (rand(shape) * 4.0f).to_vector();
+    for (float& f : v) f = std::floor(f) - 1.0f;  // -1, 0, 1, 2: ties everywhere
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == 0.0f && i % 3 == 0) v[i] = -0.0f;
+      // NaNs with payload i, some beside another NaN in their row or column
+      const size_t width = static_cast<size_t>(shape[3]);
+      const auto nan = [&](size_t at) { v[at] = std::bit_cast<float>(0x7fc00000u + static_cast<uint32_t>(at)); };
+      if (i % 41 == 7) nan(i);
+      if (i % 41 == 7 && i % 2 == 0 && i + 1 < v.size()) nan(i + 1);
+      if (i % 41 == 30 && i + width < v.size()) nan(i + width);
+      if (i % 53 == 11) v[i] = i % 2 ? INFINITY : -INFINITY;
+    }
+    const Tensor x = Tensor::from_vector(v, shape);
+    for (const Pool2dParams& o : windows) {
+      auto [out, idx] = ops::max_pool2d(x, o);
+      const Window2d g = ops::pool2d_geometry(x, o, "test");
+      const std::vector<float> got = out.to_vector(), got_idx = idx.to_vector();
+      for (int64_t p = 0; p < g.n * g.c; ++p)
+        for (int64_t oh = 0; oh < g.out_h; ++oh)
+          for (int64_t ow = 0; ow < g.out_w; ++ow) {
+            float best = 0;
+            int64_t at = -1;
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t h = oh * g.stride_h - g.pad_h + i, w = ow * g.stride_w - g.pad_w + j;
+                if (h < 0 || h >= g.h || w < 0 || w >= g.w) continue;
+                const float val = v[static_cast<size_t>(p * g.h * g.w + h * g.w + w)];
+                if (at < 0 || (!std::isnan(best) && (val > best || std::isnan(val)))) {
+                  best = val;
+                  at = h * g.w + w;
+                }
               }
-            }
-          size_t k = static_cast<size_t>((p * g.out_h + oh) * g.out_w + ow);
-          if (std::isnan(best)) {
-            EXPECT_TRUE(std::isnan(got[k])) << k;
-          } else {
-            EXPECT_EQ(got[k], best) << k;
+            const size_t k = static_cast<size_t>((p * g.out_h + oh) * g.out_w + ow);
+            EXPECT_EQ(bits(got[k]), bits(best)) << shape_str(shape) << " window " << o.kernel_h << " output " << k;
+            EXPECT_EQ(got_idx[k], static_cast<float>(at)) << shape_str(shape) << " window " << o.kernel_h << " output " << k;
+            ++checked;
           }
-          EXPECT_EQ(got_idx[k], static_cast<float>(at)) << k;
-        }
+    }
   }
+  EXPECT_GT(checked, 1000);
 }
 
 TEST(Ops, TakeRowsSelectsRowsInTheGivenOrder) {
