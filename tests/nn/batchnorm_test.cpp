@@ -9,18 +9,11 @@
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/nn/batchnorm.h"
 #include "qtorch/testing/gtest.h"
+#include "support/expect_near.h"
 
 using namespace qtorch;
 
-namespace {
-
-void expect_near(const Tensor& t, const std::vector<float>& expected, float tol = 1e-5f) {
-  std::vector<float> got = t.to_vector();
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
-
-}  // namespace
+using qtorch::testing::expect_near;
 
 TEST(BatchNorm2d, TrainingUsesBatchStatisticsAndUpdatesRunningOnes) {
   nn::BatchNorm2d bn(1);

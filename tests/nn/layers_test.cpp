@@ -10,18 +10,11 @@
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/nn.h"
 #include "qtorch/testing/gtest.h"
+#include "support/expect_near.h"
 
 using namespace qtorch;
 
-namespace {
-
-void expect_near(const Tensor& t, const std::vector<float>& expected, float tol = 1e-5f) {
-  std::vector<float> got = t.to_vector();
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], tol) << "element " << i;
-}
-
-}  // namespace
+using qtorch::testing::expect_near;
 
 TEST(Linear, ForwardHandValues) {
   nn::Linear fc(3, 2);
