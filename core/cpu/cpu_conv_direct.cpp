@@ -305,12 +305,26 @@ void weight_sample(const float* in, const int64_t* at, int64_t depth, const floa
 
 // Copies `ch` planes of rows x cols floats into a padded image at (top, left); the rest of
 // the image keeps what it had (zeros, written once).
+// n floats from src to dst. Rows here are short (LeNet's are 10-28 floats): inline vector
+// copies, where a memcpy call per row cost 4-5% of a LeNet step.
+inline void copy_row(const float* src, int64_t n, float* dst) {
+#if defined(__AVX512F__)
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) _mm512_storeu_ps(dst + k, _mm512_loadu_ps(src + k));
+  if (k < n) {
+    const __mmask16 rest = static_cast<__mmask16>((1u << (n - k)) - 1u);
+    _mm512_mask_storeu_ps(dst + k, rest, _mm512_maskz_loadu_ps(rest, src + k));
+  }
+#else
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+#endif
+}
+
 void pad_into(const float* src, int64_t ch, int64_t rows, int64_t cols, const Padded& p, int64_t top,
               int64_t left, float* dst) {
   for (int64_t c = 0; c < ch; ++c)
     for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(dst + c * p.plane() + (r + top) * p.w + left, src + (c * rows + r) * cols,
-                  static_cast<size_t>(cols) * sizeof(float));
+      copy_row(src + (c * rows + r) * cols, cols, dst + c * p.plane() + (r + top) * p.w + left);
 }
 
 // Per-thread scratch from the tensor allocator (its cache serves every call after the first).
