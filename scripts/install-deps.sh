@@ -5,12 +5,12 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev libopenblas-openmp-dev
-  libfmt-dev libgtest-dev libbenchmark-dev
+  libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   zlib1g-dev libcli11-dev nlohmann-json3-dev gnuplot-nox dataset-fashion-mnist
   # data-parallel training (dist/, -DQTORCH_MPI): Open MPI and its mpirun
   libopenmpi-dev openmpi-bin
-  # scripts/fuzz.sh: clang and its libFuzzer/sanitizer runtimes
-  clang libclang-rt-14-dev
+  # scripts/fuzz.sh: clang, its libFuzzer/sanitizer runtimes and its OpenMP
+  clang libclang-rt-14-dev libomp-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
