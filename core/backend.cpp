@@ -23,6 +23,14 @@ Backend& backend_for(Device device) {
   return *b;
 }
 
+void check_gemm_extents(const GemmArgs& g, const char* op) {
+  constexpr int64_t kIntLimit = int64_t{1} << 31;
+  QTORCH_CHECK(g.n < kIntLimit && g.k < kIntLimit && g.lda < kIntLimit && g.ldb < kIntLimit && g.ldc < kIntLimit,
+               "{}: expected a matrix product whose N, K and row strides are below 2^31 (BLAS takes int), "
+               "got [M={}, K={}] x [K, N={}] with row strides {}, {} and {}",
+               op, g.m, g.k, g.n, g.lda, g.ldb, g.ldc);
+}
+
 }  // namespace qtorch
 
 namespace qtorch {

@@ -59,6 +59,11 @@ struct GemmArgs {
   int64_t batch = 1;
 };
 
+/// Refuses a product that BLAS (OpenBLAS's cblas_sgemm, cuBLAS) cannot take: N, K or a leading
+/// dimension at or past 2^31 (their int). M is split by the backends into calls of fewer rows.
+/// `op` names the operation in the message.
+void check_gemm_extents(const GemmArgs& g, const char* op);
+
 /// Geometry of a 2-D window op (convolution or pooling) over [N, C, H, W] input.
 struct Window2d {
   int64_t n = 0, c = 0, h = 0, w = 0;

@@ -13,10 +13,12 @@ struct MatrixLayout {
   bool ok = false;
 };
 
+// A row stride at or past 2^31 (BLAS's int) is no layout: such a view is copied.
 MatrixLayout layout_of(const Tensor& x) {
   int64_t d = x.dim();
   int64_t rows = x.shape()[d - 2], cols = x.shape()[d - 1];
   int64_t rs = x.strides()[d - 2], cs = x.strides()[d - 1];
+  if (std::max(rs, cs) >= (int64_t{1} << 31) && rows > 1 && cols > 1) return {};
   if ((cs == 1 || cols == 1) && rs >= std::max<int64_t>(cols, 1)) return {false, rs, true};
   if ((rs == 1 || rows == 1) && cs >= std::max<int64_t>(rows, 1)) return {true, cs, true};
   if (rows == 1 && cols == 1) return {false, 1, true};
@@ -51,6 +53,11 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   int64_t m = a_in.size(-2), k = a_in.size(-1), k2 = b_in.size(-2), n = b_in.size(-1);
   QTORCH_CHECK(k == k2, "matmul: expected [M, K] x [K, N], got {} x {}", shape_str(a_in.shape()),
                shape_str(b_in.shape()));
+  GemmArgs extents;  // refused before any copy when BLAS cannot take them
+  extents.m = m;
+  extents.n = n;
+  extents.k = k;
+  check_gemm_extents(extents, "matmul");
   Shape a_batch(a_in.shape().begin(), a_in.shape().end() - 2);
   Shape b_batch(b_in.shape().begin(), b_in.shape().end() - 2);
   Shape batch_shape = broadcast_shapes(a_batch, b_batch, "matmul");
@@ -100,6 +107,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   g.ldc = n;
   g.stride_c = m * n;
   g.batch = batch;
+  check_gemm_extents(g, "matmul");
   backend_for(a.device()).gemm(g);
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include "qtorch/core/backend.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/float_index.h"
 #include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
 
@@ -49,6 +50,11 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& axes_in, bool keepdim, 
     r = as_strided(r, {r.numel()}, {1}, r.offset());
     axes = {0};
   }
+  if (op == ReduceOp::ArgMax)  // the index is a float32: exact up to 2^24
+    QTORCH_CHECK(r.shape()[axes[0]] <= kMaxFloatIndex + 1,
+                 "{}: expected at most 2^24 + 1 elements along the axis (the index is a float32, exact up to "
+                 "2^24), got shape {} (axis {})",
+                 name, shape_str(x.shape()), axes[0]);
   for (int64_t a : axes) r = reduce_axis(op, r, a);
   Shape out_shape;
   for (int64_t i = 0; i < x.dim(); ++i) {

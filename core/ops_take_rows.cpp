@@ -3,6 +3,7 @@
 
 #include "qtorch/core/backend.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/float_index.h"
 #include "qtorch/core/ops.h"
 #include "qtorch/core/row_index.h"
 #include "qtorch/core/view.h"
@@ -11,7 +12,7 @@ namespace qtorch::ops {
 
 RowIndex::RowIndex(const std::vector<int64_t>& rows, int64_t bound, Device device) : bound_(bound), device_(device) {
   // The index travels to the device as float32, exact for row numbers below 2^24.
-  QTORCH_CHECK(bound >= 0 && bound <= (int64_t{1} << 24), "take_rows: expected at most 2^24 rows, got {}", bound);
+  QTORCH_CHECK(bound >= 0 && bound <= kMaxFloatIndex, "take_rows: expected at most 2^24 rows, got {}", bound);
   std::vector<float> index(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     QTORCH_CHECK(rows[i] >= 0 && rows[i] < bound, "take_rows: expected row numbers in [0, {}), got {} at position {}",

@@ -2,6 +2,7 @@
 // GEMM per group) and pooling.
 #include "qtorch/core/backend.h"
 #include "qtorch/core/error.h"
+#include "qtorch/core/float_index.h"
 #include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
 
@@ -112,9 +113,12 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, c
     QTORCH_CHECK(bias.dim() == 1 && bias.size(0) == out_c, "conv2d: expected bias [{}], got {}",
                  out_c, shape_str(bias.shape()));
   }
+  const bool direct = use_direct(x_in.device(), g, out_c, o);
+  if (!direct)
+    check_gemm_extents(plain_gemm(nullptr, false, ckk, nullptr, false, cols, nullptr, og, cols, ckk, 0.0f), "conv2d");
   Tensor x = contiguous(x_in), weight = contiguous(weight_in);
   Backend& be = backend_for(x.device());
-  if (use_direct(x.device(), g, out_c, o)) {
+  if (direct) {
     Tensor y = empty({g.n, out_c, g.out_h, g.out_w}, x.device());
     if (y.numel() > 0) be.conv2d_direct(x, weight, contiguous_or_undefined(bias), g, y);
     return y;
@@ -138,9 +142,13 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, co
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
   check_grad_out(grad_out, g, out_c, "conv2d_backward_input");
+  const bool direct = use_direct(grad_out.device(), g, out_c, o);
+  if (!direct)
+    check_gemm_extents(plain_gemm(nullptr, true, ckk, nullptr, false, cols, nullptr, ckk, cols, og, 0.0f),
+                       "conv2d_backward_input");
   Tensor weight = contiguous(weight_in);
   Backend& be = backend_for(grad_out.device());
-  if (use_direct(grad_out.device(), g, out_c, o)) {
+  if (direct) {
     Tensor dx = empty(x_shape, grad_out.device());
     if (dx.numel() > 0) be.conv2d_direct_backward_input(contiguous(grad_out), weight, g, dx);
     return dx;
@@ -163,10 +171,14 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const 
   int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
   int64_t cols = g.n * g.out_h * g.out_w;
   check_grad_out(grad_out, g, out_c, "conv2d_backward_weight");
+  const bool direct = use_direct(x_in.device(), g, out_c, o);
+  if (!direct)
+    check_gemm_extents(plain_gemm(nullptr, false, cols, nullptr, true, cols, nullptr, og, ckk, cols, 0.0f),
+                       "conv2d_backward_weight");
   Tensor x = contiguous(x_in);
   Backend& be = backend_for(x.device());
   Tensor dw = empty(w_shape, x.device());
-  if (use_direct(x.device(), g, out_c, o)) {
+  if (direct) {
     if (x.numel() > 0 && grad_out.numel() > 0) {
       be.conv2d_direct_backward_weight(contiguous(grad_out), x, g, dw);
     } else {
@@ -208,6 +220,11 @@ Window2d pool2d_geometry(const Tensor& x, const Pool2dParams& o, const char* nam
 
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dParams& o) {
   Window2d g = pool2d_geometry(x_in, o, "max_pool2d");
+  // The indices are float32 positions in a plane: exact up to 2^24.
+  QTORCH_CHECK(g.h * g.w <= kMaxFloatIndex + 1,
+               "max_pool2d: expected planes of at most 2^24 + 1 elements (the indices are float32, exact up "
+               "to 2^24), got {}x{} in {}",
+               g.h, g.w, shape_str(x_in.shape()));
   Tensor x = contiguous(x_in);
   Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
   Tensor idx = empty(out.shape(), x.device());

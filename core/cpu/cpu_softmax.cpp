@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "qtorch/core/float_index.h"
 #include "qtorch/core/cpu/cpu_backend.h"
 #include "qtorch/core/cpu/parallel.h"
 #include "qtorch/core/error.h"
@@ -35,7 +36,7 @@ void CpuBackend::softmax(const Tensor& x, const Tensor& out, int64_t rows, int64
 
 namespace {
 int64_t checked_index(float v, int64_t cols, const char* op) {
-  QTORCH_CHECK(v >= 0.0f && v < static_cast<float>(cols) && v == std::floor(v),
+  QTORCH_CHECK(is_class_index(v, cols),
                "{}: expected class indices in [0, {}), got {}", op, cols, v);
   return static_cast<int64_t>(v);
 }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "qtorch/core/float_index.h"
 #include "qtorch/core/cuda/grid.h"
 
 namespace qtorch::cuda::row_kernels {
@@ -34,7 +35,7 @@ __global__ void gather_rows_kernel(const float* x, const float* index, float* ou
   int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (r >= rows) return;
   float v = index[r];
-  if (!(v >= 0.0f && v < static_cast<float>(cols) && v == floorf(v))) {
+  if (!is_class_index(v, cols)) {
     atomicMin(bad, static_cast<unsigned long long>(r));
     out[r] = NAN;
     return;
@@ -49,7 +50,7 @@ __global__ void scatter_add_rows_kernel(const float* values, const float* index,
   float v = index[r];
   // A bad index is skipped: reporting it would need a wait for the GPU, and the forward
   // gather_rows of the same index has already thrown.
-  if (!(v >= 0.0f && v < static_cast<float>(cols) && v == floorf(v))) return;
+  if (!is_class_index(v, cols)) return;
   out[r * cols + static_cast<int64_t>(v)] += values[r];
 }
 

@@ -131,10 +131,14 @@ struct Tally {
       _mm512_mask_storeu_ps(mask, live,
                             _mm512_mask_blend_ps(clamped, _mm512_setzero_ps(), _mm512_set1_ps(1.0f)));
   }
-  /// The counts so far (each lane counts at most one element in 16, so int32 lanes hold
-  /// any chunk the kernels are given).
-  int64_t clamped() const { return _mm512_reduce_add_epi32(clamped_lanes); }
-  int64_t flushed() const { return _mm512_reduce_add_epi32(flushed_lanes); }
+  /// The counts so far: the lanes added in 64 bits (each lane counts at most one element
+  /// in 16 of a chunk, so int32 lanes hold any chunk the kernels are given; their sum may not).
+  int64_t clamped() const { return sum_of_lanes(clamped_lanes); }
+  int64_t flushed() const { return sum_of_lanes(flushed_lanes); }
+  static int64_t sum_of_lanes(__m512i lanes) {
+    return _mm512_reduce_add_epi64(_mm512_cvtepu32_epi64(_mm512_castsi512_si256(lanes))) +
+           _mm512_reduce_add_epi64(_mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(lanes, 1)));
+  }
 };
 
 // sign | magnitude

@@ -141,9 +141,14 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
   const int64_t B = p.block, L = p.len, inner = p.inner;
   const int64_t per_row = (L + B - 1) / B;  // blocks along one [len] line
   const int64_t nblocks = p.outer * per_row;
-  const int64_t block_elems = B * inner;
-  const int64_t blocks_per_chunk = std::max<int64_t>(1, kChunk / block_elems);
-  const int64_t nchunks = (nblocks + blocks_per_chunk - 1) / blocks_per_chunk;
+  // Blocks along the contiguous axis (inner == 1): chunks of whole blocks, about kChunk
+  // elements. Blocks down columns (inner > 1): items of one block and a slab of its columns,
+  // about kChunk elements, so that a tensor of few block rows still splits over the threads
+  // and its random words come a slab at a time.
+  const int64_t blocks_per_chunk = std::max<int64_t>(1, kChunk / B);
+  const int64_t slab = std::max<int64_t>(16, kChunk / B / 16 * 16);  // columns of an item
+  const int64_t slabs = inner > 1 ? (inner + slab - 1) / slab : 0;
+  const int64_t nitems = inner == 1 ? (nblocks + blocks_per_chunk - 1) / blocks_per_chunk : nblocks * slabs;
   // Flat index where block u starts (u = nblocks: n).
   auto block_begin = [&](int64_t u) {
     const int64_t o = u / per_row, j = u % per_row;
@@ -164,85 +169,104 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
     const cpu::BitRule bit_rule(23 - p.element.man);
 #endif
 #pragma omp for schedule(static)
-    for (int64_t c = 0; c < nchunks; ++c) {
-      const int64_t u0 = c * blocks_per_chunk, u1 = std::min(nblocks, u0 + blocks_per_chunk);
-      const int64_t i0 = block_begin(u0), i1 = u1 == nblocks ? n : block_begin(u1);
-      // The chunk's random words: rnd[k] belongs to element i0 + k.
-      const uint32_t* rnd = nullptr;
-      if (kStochastic && given_rnd) {
-        rnd = given_rnd + i0;
-      } else if (kStochastic) {
-        const int64_t lead = i0 % 4, groups = (i1 - i0 + lead + 63) / 64;
-        bits.resize(static_cast<size_t>(groups * 64));
-        cpu::philox_fill_groups(seed, offset + static_cast<uint64_t>(i0 / 4), groups, bits.data());
-        rnd = bits.data() + lead;
-      }
+    for (int64_t item = 0; item < nitems; ++item) {
       Counts counts;
 #if QTORCH_QUANT_AVX512
       cpu::Tally tally;
 #endif
-      // Blocks along the contiguous axis, kGroup at a time: first every block's largest
-      // magnitude and scale (kScaleBatch blocks per call, NVFP4 computing them in one
-      // vector), then every block's elements, from cache. The scales of one batch do not
-      // wait for the elements of the last.
-      int64_t o = u0 / per_row, j = u0 % per_row;  // block (o, j) is the next to start
-      for (int64_t g0 = u0; inner == 1 && g0 < u1; g0 += kGroup) {
-        const int64_t ng = std::min(kGroup, u1 - g0);
-        for (int64_t k = 0; k <= ng; ++k) {
-          begin[static_cast<size_t>(k)] = g0 + k == nblocks ? n : o * L + std::min(L, j * B);
-          if (k < ng && ++j == per_row) {
-            j = 0;
-            ++o;
-          }
+      if (inner == 1) {
+        const int64_t u0 = item * blocks_per_chunk, u1 = std::min(nblocks, u0 + blocks_per_chunk);
+        const int64_t i0 = block_begin(u0), i1 = u1 == nblocks ? n : block_begin(u1);
+        // The chunk's random words: rnd[k] belongs to element i0 + k.
+        const uint32_t* rnd = nullptr;
+        if (kStochastic && given_rnd) {
+          rnd = given_rnd + i0;
+        } else if (kStochastic) {
+          const int64_t lead = i0 % 4, groups = (i1 - i0 + lead + 63) / 64;
+          bits.resize(static_cast<size_t>(groups * 64));
+          cpu::philox_fill_groups(seed, offset + static_cast<uint64_t>(i0 / 4), groups, bits.data());
+          rnd = bits.data() + lead;
         }
-        for (int64_t b = 0; b < ng; b += kScaleBatch) {
-          const int nb = static_cast<int>(std::min(kScaleBatch, ng - b));
-          const int64_t* bb = begin.data() + b;
-          uint32_t maxima[kScaleBatch];
-#if QTORCH_QUANT_AVX512
-          if (nb == kScaleBatch && B % 16 == 0 && bb[nb] - bb[0] == kScaleBatch * B)
-            cpu::block_max_abs_bits8(x + bb[0], B, maxima);
-          else
-#endif
-            for (int k = 0; k < nb; ++k) maxima[k] = max_abs_bits_of(x + bb[k], bb[k + 1] - bb[k]);
-          rule.scales(maxima, nb, group_scales.data() + b, group_steps[static_cast<size_t>(b / kScaleBatch)]);
-        }
-        for (int64_t k = 0; k < ng; ++k) {
-          const int64_t b0 = begin[static_cast<size_t>(k)], len = begin[static_cast<size_t>(k + 1)] - b0;
-          const auto& s = group_scales[static_cast<size_t>(k)];
-          const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
-          float* m = mask ? mask + b0 : nullptr;
-#if QTORCH_QUANT_AVX512
-          if constexpr (Rule::kIsMX) {
-            if (len % 16 == 0 && cpu::mx_fast_supported(s)) {
-              cpu::mx_block_fast<K, Track>(x + b0, out + b0, m, r, len, s, bit_rule, tally);
-              continue;
-            }
-          } else {
-            if (!s.nan && !s.zero) {
-              cpu::nvfp4_block_fast<K, Track>(x + b0, out + b0, m, r, len, s,
-                                              group_steps[static_cast<size_t>(k / kScaleBatch)],
-                                              static_cast<int>(k % kScaleBatch), tally);
-              continue;
+        // kGroup blocks at a time: first every block's largest magnitude and scale (kScaleBatch
+        // blocks per call, NVFP4 computing them in one vector), then every block's elements,
+        // from cache. The scales of one batch do not wait for the elements of the last.
+        int64_t o = u0 / per_row, j = u0 % per_row;  // block (o, j) is the next to start
+        for (int64_t g0 = u0; g0 < u1; g0 += kGroup) {
+          const int64_t ng = std::min(kGroup, u1 - g0);
+          for (int64_t k = 0; k <= ng; ++k) {
+            begin[static_cast<size_t>(k)] = g0 + k == nblocks ? n : o * L + std::min(L, j * B);
+            if (k < ng && ++j == per_row) {
+              j = 0;
+              ++o;
             }
           }
+          for (int64_t b = 0; b < ng; b += kScaleBatch) {
+            const int nb = static_cast<int>(std::min(kScaleBatch, ng - b));
+            const int64_t* bb = begin.data() + b;
+            uint32_t maxima[kScaleBatch];
+#if QTORCH_QUANT_AVX512
+            if (nb == kScaleBatch && B % 16 == 0 && bb[nb] - bb[0] == kScaleBatch * B)
+              cpu::block_max_abs_bits8(x + bb[0], B, maxima);
+            else
 #endif
-          quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, len, counts);
+              for (int k = 0; k < nb; ++k) maxima[k] = max_abs_bits_of(x + bb[k], bb[k + 1] - bb[k]);
+            rule.scales(maxima, nb, group_scales.data() + b, group_steps[static_cast<size_t>(b / kScaleBatch)]);
+          }
+          for (int64_t k = 0; k < ng; ++k) {
+            const int64_t b0 = begin[static_cast<size_t>(k)], len = begin[static_cast<size_t>(k + 1)] - b0;
+            const auto& s = group_scales[static_cast<size_t>(k)];
+            const uint32_t* r = kStochastic ? rnd + (b0 - i0) : nullptr;
+            float* m = mask ? mask + b0 : nullptr;
+#if QTORCH_QUANT_AVX512
+            if constexpr (Rule::kIsMX) {
+              if (len % 16 == 0 && cpu::mx_fast_supported(s)) {
+                cpu::mx_block_fast<K, Track>(x + b0, out + b0, m, r, len, s, bit_rule, tally);
+                continue;
+              }
+            } else {
+              if (!s.nan && !s.zero) {
+                cpu::nvfp4_block_fast<K, Track>(x + b0, out + b0, m, r, len, s,
+                                                group_steps[static_cast<size_t>(k / kScaleBatch)],
+                                                static_cast<int>(k % kScaleBatch), tally);
+                continue;
+              }
+            }
+#endif
+            quantize_run<K, Track>(rule, s, x + b0, out + b0, m, r, len, counts);
+          }
         }
-      }
-      // Blocks down columns (inner > 1): sixteen adjacent columns at a time, each lane with
-      // its own block's scale; the lanes the vector kernels leave (MX scales outside their
-      // rule) and builds without them take the core one column at a time.
-      for (int64_t u = u0; u < u1 && inner > 1; ++u) {
+      } else {
+        const int64_t u = item / slabs;
+        const int64_t first_column = item % slabs * slab, last_column = std::min(inner, first_column + slab);
         const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
-        for (int64_t k0 = 0; k0 < inner; k0 += 16) {
-          const int columns = static_cast<int>(std::min<int64_t>(16, inner - k0));
-          uint32_t done = 0;  // the columns quantized in vectors
+        // The item's random words by row: row_words(row) + c is the word of element
+        // row + first_column + c, for the block's rows row = b0, b0 + inner, ...
+        const int64_t row_stride = (last_column - first_column + 3 + 63) / 64 * 64;
+        if (kStochastic && !given_rnd) {
+          bits.resize(static_cast<size_t>((b1 - b0) / inner * row_stride));
+          for (int64_t row = b0, k = 0; row < b1; row += inner, ++k) {
+            const int64_t e = row + first_column;
+            cpu::philox_fill_groups(seed, offset + static_cast<uint64_t>(e / 4),
+                                    (last_column - first_column + e % 4 + 63) / 64, bits.data() + k * row_stride);
+          }
+        }
+        auto row_words = [&](int64_t row) -> const uint32_t* {
+          if (given_rnd) return given_rnd + row + first_column;
+          return bits.data() + (row - b0) / inner * row_stride + (row + first_column) % 4;
+        };
+        // Sixteen adjacent columns at a time, each lane with its own block's scale; the lanes
+        // the vector kernels leave (MX scales outside their rule) and builds without them take
+        // the core one column at a time.
+        for (int64_t k0 = first_column; k0 < last_column; k0 += 16) {
+          const int columns = static_cast<int>(std::min<int64_t>(16, last_column - k0));
+          const int64_t c0 = k0 - first_column;  // the columns' place in a row's words
+          uint32_t done = 0;                     // the columns quantized in vectors
 #if QTORCH_QUANT_AVX512
           const __mmask16 live = cpu::tail_mask(columns);
           __m512i column_max = _mm512_setzero_si512();
           for (int64_t row = b0; row < b1; row += inner)
-            column_max = _mm512_max_epu32(column_max, _mm512_and_si512(_mm512_maskz_loadu_epi32(live, x + row + k0), cpu::abs_mask()));
+            column_max = _mm512_max_epu32(
+                column_max, _mm512_and_si512(_mm512_maskz_loadu_epi32(live, x + row + k0), cpu::abs_mask()));
           if constexpr (Rule::kIsMX) {
             const cpu::MXLanes lanes = cpu::mx_scale_lanes(column_max, live, rule.element);
             cpu::Grid grid;
@@ -250,7 +274,7 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
             done = lanes.fast | lanes.nan;
             for (int64_t row = b0; row < b1 && done != 0; row += inner)
               cpu::mx_lanes_fast<K, Track>(x + row + k0, out + row + k0, mask ? mask + row + k0 : nullptr,
-                                           kStochastic ? rnd + (row - i0) + k0 : nullptr, lanes, bit_rule, grid,
+                                           kStochastic ? row_words(row) + c0 : nullptr, lanes, bit_rule, grid,
                                            have_grid, tally);
           } else {
             alignas(64) uint32_t maxima[16];
@@ -259,7 +283,7 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
             cpu::nvfp4_scale_lanes<K>(maxima, columns, rule.g, lanes);
             for (int64_t row = b0; row < b1; row += inner)
               cpu::nvfp4_lanes_fast<K, Track>(x + row + k0, out + row + k0, mask ? mask + row + k0 : nullptr,
-                                              kStochastic ? rnd + (row - i0) + k0 : nullptr, live, lanes, tally);
+                                              kStochastic ? row_words(row) + c0 : nullptr, live, lanes, tally);
             done = live;
           }
 #endif
@@ -267,15 +291,17 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
           if (pending == 0) continue;
           uint32_t amax[16] = {};
           typename Rule::Scale column_scale[16];
-          for (int64_t row = b0 + k0; row < b1; row += inner)
+          for (int64_t row = b0; row < b1; row += inner)
             for (int c = 0; c < columns; ++c)
-              if ((pending >> c) & 1u) amax[c] = std::max(amax[c], float_bits(x[row + c]) & kAbsMask);
+              if ((pending >> c) & 1u) amax[c] = std::max(amax[c], float_bits(x[row + k0 + c]) & kAbsMask);
           for (int c = 0; c < columns; ++c) column_scale[c] = rule.scale(amax[c]);
-          for (int64_t row = b0 + k0; row < b1; row += inner)
+          for (int64_t row = b0; row < b1; row += inner)
             for (int c = 0; c < columns; ++c)
-              if ((pending >> c) & 1u)
-                quantize_run<K, Track>(rule, column_scale[c], x + row + c, out + row + c, mask ? mask + row + c : nullptr,
-                                       kStochastic ? rnd + (row + c - i0) : nullptr, 1, counts);
+              if ((pending >> c) & 1u) {
+                const int64_t e = row + k0 + c;
+                quantize_run<K, Track>(rule, column_scale[c], x + e, out + e, mask ? mask + e : nullptr,
+                                       kStochastic ? row_words(row) + c0 + c : nullptr, 1, counts);
+              }
         }
       }
 #if QTORCH_QUANT_AVX512
