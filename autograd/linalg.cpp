@@ -28,7 +28,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     QTORCH_CHECK(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: expected bias [{}], got {}",
                  weight.size(0), shape_str(bias.shape()));
   }
-  Tensor x2 = x.dim() == 2 ? x : x.reshape({-1, x.size(-1)});
+  // [*, in] as [rows, in]; the rows counted, not inferred with -1, which no shape of 0 features allows
+  const Shape lead(x.shape().begin(), x.shape().end() - 1);
+  Tensor x2 = x.dim() == 2 ? x : x.reshape({numel_of(lead), x.size(-1)});
   // y = x W^T for x [N, in] and W [out, in]. Its own node rather than matmul(x, W.t()): that
   // would give W the transpose of a contiguous [in, out] gradient, which the engine then
   // copies element by element into W's layout (5-9% of an MLP training step).

@@ -9,7 +9,9 @@ namespace qtorch {
 
 enum class Reduction { Mean, Sum, None };
 
-/// logits [N, C], targets [N] holding class indices as floats in [0, C).
+/// logits [N, C], targets [N] holding class indices as floats in [0, C). A batch of no
+/// samples (N = 0) is refused, where PyTorch gives NaN (Mean), 0 (Sum) or an empty tensor
+/// (None): a training step should not take a NaN loss silently. So is nll_loss's.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
                      Reduction reduction = Reduction::Mean, float label_smoothing = 0.0f);
 /// log_probs [N, C], targets [N].

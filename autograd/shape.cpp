@@ -2,6 +2,7 @@
 // unsqueeze, expand, contiguous, clone. Each computes with its core primitive
 // (core/view.h) and records a backward that maps the gradient back to the input's layout.
 #include "qtorch/autograd/node.h"
+#include "qtorch/core/error.h"
 #include "qtorch/core/ops.h"
 #include "qtorch/core/view.h"
 
@@ -53,6 +54,12 @@ Tensor Tensor::permute(const Shape& axes) const {
 Tensor Tensor::transpose(int64_t axis0, int64_t axis1) const {
   return record("permute", ops::transpose(*this, axis0, axis1), {*this},
                 [axis0, axis1](const Tensor& g, const Node&) -> Grads { return {ops::transpose(g, axis0, axis1)}; });
+}
+
+Tensor Tensor::t() const {
+  QTORCH_CHECK(dim() <= 2, "t: expected a tensor of at most 2 axes, got shape {} (transpose(a, b) swaps any two)",
+               shape_str(shape()));
+  return dim() == 2 ? transpose(0, 1) : reshape(shape());
 }
 
 Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) const {

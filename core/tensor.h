@@ -82,8 +82,9 @@ class Tensor {
   Tensor view(const Shape& shape) const;
   Tensor flatten(int64_t start_axis = 0, int64_t end_axis = -1) const;
   Tensor transpose(int64_t axis0, int64_t axis1) const;
-  /// Transpose of a 2-D tensor.
-  Tensor t() const { return transpose(0, 1); }
+  /// Transpose of a 2-D tensor; a tensor of 0 or 1 axes is its own transpose (a view of it),
+  /// more axes are refused (PyTorch's t()).
+  Tensor t() const;
   Tensor permute(const Shape& axes) const;
   Tensor slice(int64_t axis, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor narrow(int64_t axis, int64_t start, int64_t length) const;

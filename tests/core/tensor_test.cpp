@@ -44,6 +44,25 @@ TEST(Tensor, TransposeIsAViewWithSwappedStrides) {
   EXPECT_EQ(c.to_vector(), tt.to_vector());
 }
 
+TEST(Tensor, TOfFewerThanTwoAxesIsTheTensorAndOfMoreIsRefused) {
+  // As PyTorch's t(): 0 and 1 axes give a view of the tensor itself; 3 axes are refused (it
+  // swapped the first two silently, audit s29).
+  const Tensor v = Tensor::from_vector({1, 2, 3}, {3});
+  const Tensor vt = v.t();
+  EXPECT_EQ(vt.shape(), (Shape{3}));
+  EXPECT_EQ(vt.data_ptr(), v.data_ptr());
+  EXPECT_EQ(Tensor::from_vector({7}, {}).t().item(), 7.0f);
+  try {
+    zeros({2, 3, 4}).t();
+    ADD_FAILURE() << "t() of a 3-D tensor did not throw";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "t: expected a tensor of at most 2 axes, got shape [2, 3, 4] (transpose(a, b) swaps any two)");
+  }
+  Tensor x = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  sum(x.t() * Tensor::from_vector({3, 5}, {2})).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{3, 5}));
+}
+
 TEST(Tensor, WritesThroughViewsReachTheBase) {
   Tensor t = zeros({3, 4});
   t.slice(1, 1, 3).fill_(7.0f);

@@ -7,6 +7,7 @@
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/reduce.h"
 #include "qtorch/core/error.h"
+#include "qtorch/autograd/linalg.h"
 #include "qtorch/core/generator.h"
 #include "qtorch/nn/nn.h"
 #include "qtorch/testing/gtest.h"
@@ -24,6 +25,18 @@ TEST(Linear, ForwardHandValues) {
   EXPECT_EQ(y.shape(), (Shape{2, 2}));
   expect_near(y, {-1.5f, -3, 4.5f, 12});
   EXPECT_THROW(fc.forward(zeros({2, 4})), Error);
+}
+
+TEST(Linear, NoInputFeaturesGiveTheBiasForAnyLeadingShape) {
+  // x [*, 0]: every output is the empty sum plus the bias, as in PyTorch; it threw for inputs
+  // of 1 and 3 axes (reshape could not infer -1 rows of 0 features, audit s29).
+  const Tensor w = zeros({2, 0}), b = Tensor::from_vector({1.5f, -2}, {2});
+  EXPECT_EQ(linear(zeros({0}), w, b).to_vector(), (std::vector<float>{1.5f, -2}));
+  const Tensor y = linear(zeros({3, 4, 0}), w, b);
+  EXPECT_EQ(y.shape(), (Shape{3, 4, 2}));
+  for (size_t i = 0; i < 24; ++i) EXPECT_EQ(y.to_vector()[i], i % 2 ? -2.0f : 1.5f) << i;
+  EXPECT_EQ(linear(zeros({3, 0}), w).to_vector(), std::vector<float>(6, 0.0f));
+  EXPECT_EQ(linear(zeros({0, 5, 0}), w, b).shape(), (Shape{0, 5, 2}));
 }
 
 TEST(Linear, WithoutBias) {
