@@ -146,7 +146,7 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
   // about kChunk elements, so that a tensor of few block rows still splits over the threads
   // and its random words come a slab at a time.
   const int64_t blocks_per_chunk = std::max<int64_t>(1, kChunk / B);
-  const int64_t slab = std::max<int64_t>(16, kChunk / B / 16 * 16);  // columns of an item
+  const int64_t slab = std::max<int64_t>(16, 4 * kChunk / B / 16 * 16);  // columns of an item
   const int64_t slabs = inner > 1 ? (inner + slab - 1) / slab : 0;
   const int64_t nitems = inner == 1 ? (nblocks + blocks_per_chunk - 1) / blocks_per_chunk : nblocks * slabs;
   // Flat index where block u starts (u = nblocks: n).
@@ -239,8 +239,8 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
         const int64_t u = item / slabs;
         const int64_t first_column = item % slabs * slab, last_column = std::min(inner, first_column + slab);
         const int64_t b0 = block_begin(u), b1 = u + 1 == nblocks ? n : block_begin(u + 1);
-        // The item's random words by row: row_words(row) + c is the word of element
-        // row + first_column + c, for the block's rows row = b0, b0 + inner, ...
+        // The item's random words by row: row_words(row, k) + c is the word of element
+        // row + first_column + c, for the block's rows row = b0 + k inner, k = 0, 1, ...
         const int64_t row_stride = (last_column - first_column + 3 + 63) / 64 * 64;
         if (kStochastic && !given_rnd) {
           bits.resize(static_cast<size_t>((b1 - b0) / inner * row_stride));
@@ -250,9 +250,9 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
                                     (last_column - first_column + e % 4 + 63) / 64, bits.data() + k * row_stride);
           }
         }
-        auto row_words = [&](int64_t row) -> const uint32_t* {
+        auto row_words = [&](int64_t row, int64_t k) -> const uint32_t* {
           if (given_rnd) return given_rnd + row + first_column;
-          return bits.data() + (row - b0) / inner * row_stride + (row + first_column) % 4;
+          return bits.data() + k * row_stride + (row + first_column) % 4;
         };
         // Sixteen adjacent columns at a time, each lane with its own block's scale; the lanes
         // the vector kernels leave (MX scales outside their rule) and builds without them take
@@ -272,18 +272,18 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
             cpu::Grid grid;
             bool have_grid = false;
             done = lanes.fast | lanes.nan;
-            for (int64_t row = b0; row < b1 && done != 0; row += inner)
+            for (int64_t row = b0, k = 0; row < b1 && done != 0; row += inner, ++k)
               cpu::mx_lanes_fast<K, Track>(x + row + k0, out + row + k0, mask ? mask + row + k0 : nullptr,
-                                           kStochastic ? row_words(row) + c0 : nullptr, lanes, bit_rule, grid,
+                                           kStochastic ? row_words(row, k) + c0 : nullptr, lanes, bit_rule, grid,
                                            have_grid, tally);
           } else {
             alignas(64) uint32_t maxima[16];
             _mm512_store_si512(maxima, column_max);
             cpu::NVFP4Lanes lanes;
             cpu::nvfp4_scale_lanes<K>(maxima, columns, rule.g, lanes);
-            for (int64_t row = b0; row < b1; row += inner)
+            for (int64_t row = b0, k = 0; row < b1; row += inner, ++k)
               cpu::nvfp4_lanes_fast<K, Track>(x + row + k0, out + row + k0, mask ? mask + row + k0 : nullptr,
-                                              kStochastic ? row_words(row) + c0 : nullptr, live, lanes, tally);
+                                              kStochastic ? row_words(row, k) + c0 : nullptr, live, lanes, tally);
             done = live;
           }
 #endif
@@ -295,12 +295,12 @@ void run(const Rule& rule, const float* x, float* out, float* mask, int64_t n,
             for (int c = 0; c < columns; ++c)
               if ((pending >> c) & 1u) amax[c] = std::max(amax[c], float_bits(x[row + k0 + c]) & kAbsMask);
           for (int c = 0; c < columns; ++c) column_scale[c] = rule.scale(amax[c]);
-          for (int64_t row = b0; row < b1; row += inner)
+          for (int64_t row = b0, k = 0; row < b1; row += inner, ++k)
             for (int c = 0; c < columns; ++c)
               if ((pending >> c) & 1u) {
                 const int64_t e = row + k0 + c;
                 quantize_run<K, Track>(rule, column_scale[c], x + e, out + e, mask ? mask + e : nullptr,
-                                       kStochastic ? row_words(row) + c0 + c : nullptr, 1, counts);
+                                       kStochastic ? row_words(row, k) + c0 + c : nullptr, 1, counts);
               }
         }
       }

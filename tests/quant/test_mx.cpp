@@ -202,16 +202,16 @@ TEST(MXReference, RandomTensorsEveryElementModeBlockAndAxis) {
 
 TEST(MXReference, BlocksDownManyColumnsGoInSlabsWithTheirElementsWords) {
   // Blocks down columns (axis 0) of tensors wider than the CPU's slab of columns per work item
-  // (256 for blocks of 32, 512 for 16), with a partial last block row: every mode with given
+  // (1024 for blocks of 32, 2048 for 16), with a partial last block row: every mode with given
   // words, and stochastic rounding with the library's own stream (element i takes word i), on
   // 1, 2 and 3 threads; the clamped and flushed counts against the reference's.
   std::mt19937 gen(17);
   std::uniform_int_distribution<uint32_t> word;
   const int threads_before = get_num_threads();
   const std::vector<std::pair<Number, Shape>> cases = {
-      {Number(MXFormat{.element = MXElement::E4M3, .block = 32, .axis = 0}), {70, 600}},
-      {Number(MXFormat{.element = MXElement::E2M1, .block = 32, .axis = 0}), {33, 530}},
-      {Number(NVFP4Format{.block = 16, .axis = 0}), {40, 1100}}};
+      {Number(MXFormat{.element = MXElement::E4M3, .block = 32, .axis = 0}), {35, 2100}},
+      {Number(MXFormat{.element = MXElement::E2M1, .block = 32, .axis = 0}), {33, 1030}},
+      {Number(NVFP4Format{.block = 16, .axis = 0}), {20, 4200}}};
   for (const auto& [number, shape] : cases) {
     std::vector<float> x = random_values(gen, numel_of(shape));
     for (size_t i = 0; i < x.size(); i += 997) x[i] = i % 2 ? kNaN : kInf;
@@ -219,29 +219,35 @@ TEST(MXReference, BlocksDownManyColumnsGoInSlabsWithTheirElementsWords) {
       if (const auto* mx = std::get_if<MXFormat>(&number)) return reference_mx(x, shape, *mx, mode, rnd);
       return reference_nvfp4(x, shape, std::get<NVFP4Format>(number), mode, rnd);
     };
+    const std::string what = number_text(number) + " " + shape_str(shape);
+    for (Rounding mode : kModes) {
+      std::vector<uint32_t> rnd(x.size());
+      for (auto& r : rnd) r = word(gen);
+      const RefOut want = reference(mode, rnd);
+      int64_t clamped = 0, flushed = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        clamped += want.mask[i] != 0.0f;
+        flushed += std::isfinite(x[i]) && x[i] != 0.0f && want.y[i] == 0.0f;
+      }
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        const std::string where = what + " " + to_string(mode) + " on " + std::to_string(threads) + " threads";
+        QuantStats stats;
+        expect_same_bits(run_kernel(x, shape, number, mode, rnd, &stats), want, x, where);
+        EXPECT_EQ(stats.clamped, clamped) << where;
+        EXPECT_EQ(stats.flushed, flushed) << where;
+      }
+    }
+    Generator g(77);
+    const uint64_t offset = g.offset();
+    std::vector<uint32_t> stream(x.size());
+    for (size_t i = 0; i < stream.size(); ++i) stream[i] = philox_bits(77, offset, i);
+    const std::vector<float> want = reference(Rounding::Stochastic, stream).y;
     for (int threads : {1, 2, 3}) {
       set_num_threads(threads);
-      const std::string where = number_text(number) + " " + shape_str(shape) + " on " + std::to_string(threads) + " threads";
-      for (Rounding mode : kModes) {
-        std::vector<uint32_t> rnd(x.size());
-        for (auto& r : rnd) r = word(gen);
-        QuantStats stats;
-        const RefOut want = reference(mode, rnd);
-        expect_same_bits(run_kernel(x, shape, number, mode, rnd, &stats), want, x, where + " " + to_string(mode));
-        int64_t clamped = 0, flushed = 0;
-        for (size_t i = 0; i < x.size(); ++i) {
-          clamped += want.mask[i] != 0.0f;
-          flushed += std::isfinite(x[i]) && x[i] != 0.0f && want.y[i] == 0.0f;
-        }
-        EXPECT_EQ(stats.clamped, clamped) << where << " " << to_string(mode);
-        EXPECT_EQ(stats.flushed, flushed) << where << " " << to_string(mode);
-      }
-      Generator g(77);
-      const uint64_t offset = g.offset();
-      const Tensor y = quantize(Tensor::from_vector(x, shape), number, Rounding::Stochastic, {.generator = &g});
-      std::vector<uint32_t> stream(x.size());
-      for (size_t i = 0; i < stream.size(); ++i) stream[i] = philox_bits(77, offset, i);
-      expect_values(y.to_vector(), reference(Rounding::Stochastic, stream).y, x);
+      Generator same(77);
+      expect_values(quantize(Tensor::from_vector(x, shape), number, Rounding::Stochastic, {.generator = &same}).to_vector(),
+                    want, x);
     }
   }
   set_num_threads(threads_before);
