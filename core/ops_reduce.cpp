@@ -41,6 +41,11 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& axes_in, bool keepdim, 
                  shape_str(x.shape()), a);
   QTORCH_CHECK(op != ReduceOp::ArgMax || axes.size() == 1 || x.dim() <= 1,
                "{}: expected one axis", name);
+  if (op == ReduceOp::ArgMax && x.dim() > 0)  // the index is a float32: exact up to 2^24
+    QTORCH_CHECK((axes.size() > 1 ? x.numel() : x.shape()[axes[0]]) <= kMaxFloatIndex + 1,
+                 "{}: expected at most 2^24 + 1 elements along the axis (the index is a float32, exact up to "
+                 "2^24), got shape {} (axis {})",
+                 name, shape_str(x.shape()), axes[0]);
   Tensor r = contiguous(x);
   if (x.dim() == 0) {
     r = as_strided(r, {1}, {1}, r.offset());
@@ -50,11 +55,6 @@ Tensor reduce(ReduceOp op, const Tensor& x, const Shape& axes_in, bool keepdim, 
     r = as_strided(r, {r.numel()}, {1}, r.offset());
     axes = {0};
   }
-  if (op == ReduceOp::ArgMax)  // the index is a float32: exact up to 2^24
-    QTORCH_CHECK(r.shape()[axes[0]] <= kMaxFloatIndex + 1,
-                 "{}: expected at most 2^24 + 1 elements along the axis (the index is a float32, exact up to "
-                 "2^24), got shape {} (axis {})",
-                 name, shape_str(x.shape()), axes[0]);
   for (int64_t a : axes) r = reduce_axis(op, r, a);
   Shape out_shape;
   for (int64_t i = 0; i < x.dim(); ++i) {
