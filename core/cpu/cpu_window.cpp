@@ -104,10 +104,11 @@ __mmask16 pool_wins16(__m512 x, __m512 y) {
          (_mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(x, x, _CMP_ORD_Q));
 }
 
-// The 2x2 window's selections (max_pool_2x2 in builds without AVX-512) over 16 outputs of a plane at a time, its four corners gathered
-// through corner[k], the position 2 oh w + 2 ow of output k's top-left element. Rows of few
-// outputs (LeNet's second pool has 5) leave a row-by-row loop no vector to fill; the plane
-// as one run of outputs does. The same comparisons as max_pool_2x2, so the same bits.
+// The 2x2 window's selections (max_pool_2x2 in builds without AVX-512) over 16 outputs of a
+// plane at a time, their four corners gathered through corner[k], the position 2 oh w + 2 ow
+// of output k's top-left element. Rows of few outputs (LeNet's second pool has 5) leave a
+// row-by-row loop no vector to fill; the plane as one run of outputs does. The same
+// comparisons as max_pool_2x2, so the same bits.
 void max_pool_2x2_gathered(const float* src, float* out, float* index, const Window2d& g,
                            const int32_t* corner) {
   const int64_t outputs = g.out_h * g.out_w;
@@ -127,8 +128,8 @@ void max_pool_2x2_gathered(const float* src, float* out, float* index, const Win
     const __m512 bottom_at = _mm512_mask_blend_ps(d_wins, w, w_plus_one);
     const __mmask16 bottom_wins = pool_wins16(top, bottom);
     _mm512_mask_storeu_ps(out + k, live, _mm512_mask_blend_ps(bottom_wins, top, bottom));
-    _mm512_mask_storeu_ps(index + k, live,
-                          _mm512_add_ps(_mm512_maskz_cvtepi32_ps(live, at), _mm512_mask_blend_ps(bottom_wins, top_at, bottom_at)));
+    const __m512 offset = _mm512_mask_blend_ps(bottom_wins, top_at, bottom_at);
+    _mm512_mask_storeu_ps(index + k, live, _mm512_add_ps(_mm512_maskz_cvtepi32_ps(live, at), offset));
   }
 }
 #endif
