@@ -80,6 +80,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
 Window2d pool2d_geometry(const Tensor& x, const Pool2dParams& o, const char* name);
 /// Returns {out, indices}.
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& o);
+/// grad_out and indices [N, C, out_h, out_w] (indices from max_pool2d): each output's gradient
+/// goes to the position its index names when its window holds it, and nowhere otherwise.
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& x_shape,
                            const Pool2dParams& o);
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& o);

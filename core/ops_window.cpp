@@ -218,13 +218,19 @@ Window2d pool2d_geometry(const Tensor& x, const Pool2dParams& o, const char* nam
   return g;
 }
 
+namespace {
+// The indices are float32 positions in a plane: exact up to 2^24.
+void check_plane_for_indices(const Window2d& g, const Shape& x_shape, const char* op) {
+  QTORCH_CHECK(g.h * g.w <= kMaxFloatIndex + 1,
+               "{}: expected planes of at most 2^24 + 1 elements (the indices are float32, exact up to 2^24), "
+               "got {}x{} in {}",
+               op, g.h, g.w, shape_str(x_shape));
+}
+}  // namespace
+
 std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dParams& o) {
   Window2d g = pool2d_geometry(x_in, o, "max_pool2d");
-  // The indices are float32 positions in a plane: exact up to 2^24.
-  QTORCH_CHECK(g.h * g.w <= kMaxFloatIndex + 1,
-               "max_pool2d: expected planes of at most 2^24 + 1 elements (the indices are float32, exact up "
-               "to 2^24), got {}x{} in {}",
-               g.h, g.w, shape_str(x_in.shape()));
+  check_plane_for_indices(g, x_in.shape(), "max_pool2d");
   Tensor x = contiguous(x_in);
   Tensor out = empty({g.n, g.c, g.out_h, g.out_w}, x.device());
   Tensor idx = empty(out.shape(), x.device());
@@ -236,8 +242,16 @@ Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const 
                            const Pool2dParams& o) {
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "max_pool2d");
+  check_plane_for_indices(g, x_shape, "max_pool2d_backward");
+  const Shape out_shape{g.n, g.c, g.out_h, g.out_w};
+  QTORCH_CHECK(grad_out.shape() == out_shape && indices.defined() && indices.shape() == out_shape,
+               "max_pool2d_backward: expected grad_out and indices {} for input {}, got {} and {}",
+               shape_str(out_shape), shape_str(x_shape), shape_str(grad_out.shape()),
+               indices.defined() ? shape_str(indices.shape()) : "undefined");
+  check_same_device("max_pool2d_backward", {&grad_out, &indices});
   Tensor dx = empty(x_shape, grad_out.device());
-  if (dx.numel() > 0) backend_for(dx.device()).max_pool2d_backward(contiguous(grad_out), indices, g, dx);
+  if (dx.numel() > 0)
+    backend_for(dx.device()).max_pool2d_backward(contiguous(grad_out), contiguous(indices), g, dx);
   return dx;
 }
 
@@ -252,6 +266,9 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& o) {
 Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dParams& o) {
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "avg_pool2d");
+  const Shape out_shape{g.n, g.c, g.out_h, g.out_w};
+  QTORCH_CHECK(grad_out.shape() == out_shape, "avg_pool2d_backward: expected grad_out {} for input {}, got {}",
+               shape_str(out_shape), shape_str(x_shape), shape_str(grad_out.shape()));
   Tensor dx = zeros(x_shape, grad_out.device());
   if (dx.numel() > 0) backend_for(dx.device()).avg_pool2d_backward(contiguous(grad_out), g, dx);
   return dx;

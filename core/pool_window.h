@@ -37,6 +37,18 @@ QTORCH_HD void max_pool_window(const float* plane, const G& g, I oh, I ow, float
   }
 }
 
+/// Whether `at` names a position of output (oh, ow)'s window in its plane: a whole number
+/// h * g.w + w with h and w inside the window and the plane. Max pooling's backward sends an
+/// output's gradient there, and nowhere for any other value (-1 for a window wholly in the
+/// padding, or indices that did not come from the forward pass).
+template <class G, class I>
+QTORCH_HD bool pool_window_holds(const G& g, I oh, I ow, float at) {
+  if (!(at >= 0.0f && static_cast<double>(at) < static_cast<double>(g.h * g.w) && at == floorf(at))) return false;
+  const I p = static_cast<I>(at), h = p / g.w, w = p % g.w;
+  const I h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+  return h >= h0 && h < h0 + g.kh && w >= w0 && w < w0 + g.kw;
+}
+
 /// The mean over output (oh, ow)'s window of plane, padding counted as zeros
 /// (count_include_pad): the sum in (i, j) order divided by kh * kw (as PyTorch divides; a
 /// product with 1 / (kh * kw) differs in the last bit for windows that are not a power of 2).

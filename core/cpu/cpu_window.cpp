@@ -181,13 +181,14 @@ void CpuBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indic
   const float* ix = indices.data_ptr();
   float* gi = grad_in.data_ptr();
   const int64_t planes = g.n * g.c, per = g.out_h * g.out_w;
-  // Each plane is zeroed just before its maxima are added: one pass, one parallel region.
+  // Each plane is zeroed just before its maxima are added: one pass, one parallel region. An
+  // output's gradient goes to the position its index names, if its window holds it.
   parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
-    std::fill(gi + p * g.h * g.w, gi + (p + 1) * g.h * g.w, 0.0f);
-    for (int64_t k = 0; k < per; ++k) {
-      const int64_t idx = static_cast<int64_t>(ix[p * per + k]);
-      if (idx >= 0) gi[p * g.h * g.w + idx] += go[p * per + k];
-    }
+    float* plane = gi + p * g.h * g.w;
+    std::fill(plane, plane + g.h * g.w, 0.0f);
+    for (int64_t oh = 0, k = p * per; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow, ++k)
+        if (pool_window_holds(g, oh, ow, ix[k])) plane[static_cast<int64_t>(ix[k])] += go[k];
   });
 }
 

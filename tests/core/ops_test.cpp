@@ -218,6 +218,15 @@ TEST(Ops, WindowLargerThanInputIsRejected) {
                "conv2d: expected kernel, padding, dilation and stride below 2^31");
   expect_error([&] { ops::max_pool2d(zeros({1, 1, 3, 3}), {.kernel_h = 2, .kernel_w = 2, .pad_h = int64_t{1} << 62}); },
                "max_pool2d: expected kernel >= 1, stride >= 0, 0 <= padding <= kernel/2");
+  // The backward passes take grad_out (and indices) of the forward output's shape: others
+  // read past them (audit s29).
+  expect_error([&] { ops::max_pool2d_backward(ones({1, 1, 2, 2}), zeros({1, 1, 1, 1}), {1, 1, 4, 4}, k2); },
+               "max_pool2d_backward: expected grad_out and indices [1, 1, 2, 2] for input [1, 1, 4, 4], got "
+               "[1, 1, 2, 2] and [1, 1, 1, 1]");
+  expect_error([&] { ops::max_pool2d_backward(ones({1, 1, 3, 2}), zeros({1, 1, 3, 2}), {1, 1, 4, 4}, k2); },
+               "got [1, 1, 3, 2] and [1, 1, 3, 2]");
+  expect_error([&] { ops::avg_pool2d_backward(ones({1, 1, 1, 1}), {1, 1, 4, 4}, k2); },
+               "avg_pool2d_backward: expected grad_out [1, 1, 2, 2] for input [1, 1, 4, 4], got [1, 1, 1, 1]");
   // Exactly the window, or smaller but padded up to it, is fine.
   EXPECT_EQ(ops::max_pool2d(zeros({1, 1, 2, 2}), k2).first.shape(), (Shape{1, 1, 1, 1}));
   EXPECT_EQ(conv2d(zeros({1, 1, 3, 3}), zeros({2, 1, 5, 5}), Tensor(), {.pad_h = 1, .pad_w = 1}).shape(),

@@ -105,6 +105,42 @@ TEST(WindowKernelsEmulated, PoolingForwardAndBackwardGiveTheCpuBits) {
     std::vector<float> dx_got(static_cast<size_t>(x.numel()), -1.0f);
     wk::run_max_pool_backward(dy.data_ptr(), idx.data_ptr(), g, dx_got.data(), cuda_emulation::Launch{});
     expect_same_bits(dx_got, ops::max_pool2d_backward(dy, idx, x.shape(), o), "max_pool backward " + what);
+    // Indices not from the forward pass: another position of the window (the gradient goes
+    // there), one outside it, -1, a fraction, past the plane, NaN: none but the first take it.
+    std::vector<float> odd = idx.to_vector();
+    const float plane = static_cast<float>(g.h * g.w);
+    for (size_t k = 0; k < odd.size(); ++k) {
+      const float v = odd[k];
+      switch (k % 7) {
+        case 0: odd[k] = v > 0.0f ? v - 1.0f : v; break;  // the element before, maybe in the window
+        case 1: odd[k] = std::fmod(v + plane / 2.0f, plane); break;
+        case 2: odd[k] = -1.0f; break;
+        case 3: odd[k] = v + 0.5f; break;
+        case 4: odd[k] = plane + v; break;
+        case 5: odd[k] = std::nanf(""); break;
+        default: break;
+      }
+    }
+    const Tensor odd_idx = Tensor::from_vector(odd, idx.shape());
+    std::fill(dx_got.begin(), dx_got.end(), -1.0f);
+    wk::run_max_pool_backward(dy.data_ptr(), odd_idx.data_ptr(), g, dx_got.data(), cuda_emulation::Launch{});
+    const Tensor dx_odd = ops::max_pool2d_backward(dy, odd_idx, x.shape(), o);
+    expect_same_bits(dx_got, dx_odd, "max_pool backward, other indices, " + what);
+    // Independently: each output's gradient added where its index names a position of its window.
+    std::vector<float> want(static_cast<size_t>(x.numel()), 0.0f);
+    const std::vector<float> dyv = dy.to_vector();
+    for (int64_t p = 0, k = 0; p < g.n * g.c; ++p)
+      for (int64_t oh = 0; oh < g.out_h; ++oh)
+        for (int64_t ow = 0; ow < g.out_w; ++ow, ++k) {
+          const float at = odd[static_cast<size_t>(k)];
+          if (!(at >= 0.0f && at < plane) || at != std::floor(at)) continue;
+          const int64_t h = static_cast<int64_t>(at) / g.w, w = static_cast<int64_t>(at) % g.w;
+          const int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+          if (h >= h0 && h < h0 + g.kh && w >= w0 && w < w0 + g.kw)
+            want[static_cast<size_t>(p * g.h * g.w + static_cast<int64_t>(at))] += dyv[static_cast<size_t>(k)];
+        }
+    const std::vector<float> got_odd = dx_odd.to_vector();
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got_odd[i], want[i], 1e-5f) << what << " element " << i;
 
     // Average: the CPU zeroes the gradient, then adds.
     const Tensor xa = random_tensor({2, 3, 12, 10}, seed++);
