@@ -60,8 +60,9 @@ struct GemmArgs {
 };
 
 /// Refuses a product that BLAS (OpenBLAS's cblas_sgemm, cuBLAS) cannot take: N, K or a leading
-/// dimension at or past 2^31 (their int). M is split by the backends into calls of fewer rows.
-/// `op` names the operation in the message.
+/// dimension at or past 2^31 (their int). The CPU splits M into calls of fewer rows; the CUDA
+/// backend refuses M and the batch count at 2^31 itself (core/cuda/gemm.cu). `op` names the
+/// operation in the message.
 void check_gemm_extents(const GemmArgs& g, const char* op);
 
 /// Geometry of a 2-D window op (convolution or pooling) over [N, C, H, W] input.

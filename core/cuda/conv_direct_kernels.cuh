@@ -262,7 +262,7 @@ void run_forward(const float* x, const float* w, const float* bias, const Window
   with_channel_block(out_c, [&](auto block) {
     constexpr int B = decltype(block)::value;
     const auto shared = launch.with_shared(static_cast<size_t>(g.c * g.kh * g.kw * B) * sizeof(float));
-    with_index_type(largest_of(g, out_c), [&](auto zero) {
+    with_window_index_type(g, largest_of(g, out_c), [&](auto zero) {
       using I = decltype(zero);
       shared(forward_kernel<B, I>, position_grid(g.n * g.out_h * g.out_w, out_c, B), dim3(kThreads), x, w, bias,
              WindowIndex<I>(g), static_cast<I>(out_c), y);
@@ -276,7 +276,7 @@ void run_backward_input(const float* dy, const float* w, const Window2d& g, int6
   with_channel_block(g.c, [&](auto block) {
     constexpr int B = decltype(block)::value;
     const auto shared = launch.with_shared(static_cast<size_t>(out_c * g.kh * g.kw * B) * sizeof(float));
-    with_index_type(largest_of(g, out_c), [&](auto zero) {
+    with_window_index_type(g, largest_of(g, out_c), [&](auto zero) {
       using I = decltype(zero);
       shared(backward_input_kernel<B, I>, position_grid(g.n * g.h * g.w, g.c, B), dim3(kThreads), dy, w,
              WindowIndex<I>(g), static_cast<I>(out_c), dx);
@@ -291,7 +291,7 @@ void run_backward_weight(const float* dy, const float* x, const Window2d& g, int
                          Launch launch) {
   const int64_t depth = g.c * g.kh * g.kw, weights = out_c * depth;
   const WeightChunks chunks = weight_chunks(g.n, g.out_h * g.out_w, out_c, depth);
-  with_index_type(std::max(largest_of(g, out_c), chunks.chunks * weights), [&](auto zero) {
+  with_window_index_type(g, std::max(largest_of(g, out_c), chunks.chunks * weights), [&](auto zero) {
     using I = decltype(zero);
     launch.with_shared(kWeightShared)(weight_partial_kernel<I>, weight_grid(out_c, depth, chunks), dim3(kThreads), dy,
                                       x, WindowIndex<I>(g), static_cast<I>(out_c), static_cast<I>(chunks.samples),

@@ -4,6 +4,7 @@
 // every index it forms fits (fits_int32), and int64_t otherwise.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "qtorch/core/backend.h"
@@ -33,6 +34,21 @@ void with_index_type(int64_t largest, Launch launch) {
     launch(int32_t{});
   else
     launch(int64_t{});
+}
+
+/// The largest value a window kernel forms from g's geometry alone: padded extents, strided
+/// output positions with their taps, and kh * kw (average pooling's divisor). Element counts
+/// alone missed them: a padding of 2^30 with stride 2 summed past int32 in col2im, and a
+/// 46341 x 46341 window's divisor came out negative.
+inline int64_t window_geometry_extent(const Window2d& g) {
+  return std::max({g.h + 2 * g.pad_h, g.w + 2 * g.pad_w, (g.out_h + 1) * g.stride_h + g.pad_h + g.kh * g.dil_h,
+                   (g.out_w + 1) * g.stride_w + g.pad_w + g.kw * g.dil_w, g.kh * g.kw});
+}
+
+/// with_index_type for a window launch over g whose element indices stay below `largest`.
+template <class Launch>
+void with_window_index_type(const Window2d& g, int64_t largest, Launch launch) {
+  with_index_type(std::max(largest, window_geometry_extent(g)), launch);
 }
 
 }  // namespace qtorch::cuda

@@ -166,7 +166,7 @@ void run_im2col(const float* x, int64_t x_channels, int64_t c0, const Window2d& 
   const int64_t rows = g.c * g.kh * g.kw, cols = g.n * g.out_h * g.out_w;
   if (rows * cols == 0) return;
   const dim3 grid(blocks_for(cols, 256, 4096), static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
-  with_index_type(std::max(g.n * x_channels * g.h * g.w, rows * cols), [&](auto zero) {
+  with_window_index_type(g, std::max(g.n * x_channels * g.h * g.w, rows * cols), [&](auto zero) {
     using I = decltype(zero);
     launch(im2col_kernel<I>, grid, dim3(256), x, static_cast<I>(x_channels), static_cast<I>(c0), WindowIndex<I>(g),
            col);
@@ -178,7 +178,8 @@ template <class Launch>
 void run_col2im(const float* col, int64_t x_channels, int64_t c0, const Window2d& g, float* x_grad, Launch launch) {
   const int64_t total = g.n * g.c * g.h * g.w;
   if (total == 0) return;
-  with_index_type(std::max(g.n * x_channels * g.h * g.w, g.c * g.kh * g.kw * g.n * g.out_h * g.out_w), [&](auto zero) {
+  const int64_t elements = std::max(g.n * x_channels * g.h * g.w, g.c * g.kh * g.kw * g.n * g.out_h * g.out_w);
+  with_window_index_type(g, elements, [&](auto zero) {
     using I = decltype(zero);
     launch(col2im_kernel<I>, dim3(blocks_for(total, 256)), dim3(256), col, static_cast<I>(x_channels),
            static_cast<I>(c0), WindowIndex<I>(g), x_grad);
@@ -194,7 +195,7 @@ template <class Launch>
 void run_max_pool(const float* x, const Window2d& g, float* out, float* indices, Launch launch) {
   const int64_t outputs = g.n * g.c * g.out_h * g.out_w;
   if (outputs == 0) return;
-  with_index_type(pool_largest(g), [&](auto zero) {
+  with_window_index_type(g, pool_largest(g), [&](auto zero) {
     using I = decltype(zero);
     launch(max_pool_kernel<I>, dim3(blocks_for(outputs, 256)), dim3(256), x, WindowIndex<I>(g), out, indices);
   });
@@ -205,7 +206,7 @@ void run_max_pool_backward(const float* grad_out, const float* indices, const Wi
                            Launch launch) {
   const int64_t inputs = g.n * g.c * g.h * g.w;
   if (inputs == 0) return;
-  with_index_type(pool_largest(g), [&](auto zero) {
+  with_window_index_type(g, pool_largest(g), [&](auto zero) {
     using I = decltype(zero);
     launch(max_pool_backward_kernel<I>, dim3(blocks_for(inputs, 256)), dim3(256), grad_out, indices,
            WindowIndex<I>(g), grad_in);
@@ -216,7 +217,7 @@ template <class Launch>
 void run_avg_pool(const float* x, const Window2d& g, float* out, Launch launch) {
   const int64_t outputs = g.n * g.c * g.out_h * g.out_w;
   if (outputs == 0) return;
-  with_index_type(pool_largest(g), [&](auto zero) {
+  with_window_index_type(g, pool_largest(g), [&](auto zero) {
     using I = decltype(zero);
     launch(avg_pool_kernel<I>, dim3(blocks_for(outputs, 256)), dim3(256), x, WindowIndex<I>(g), out);
   });
@@ -227,7 +228,7 @@ template <class Launch>
 void run_avg_pool_backward(const float* grad_out, const Window2d& g, float* grad_in, Launch launch) {
   const int64_t inputs = g.n * g.c * g.h * g.w;
   if (inputs == 0) return;
-  with_index_type(pool_largest(g), [&](auto zero) {
+  with_window_index_type(g, pool_largest(g), [&](auto zero) {
     using I = decltype(zero);
     launch(avg_pool_backward_kernel<I>, dim3(blocks_for(inputs, 256)), dim3(256), grad_out, WindowIndex<I>(g),
            grad_in);

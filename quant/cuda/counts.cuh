@@ -21,6 +21,15 @@ struct Counts {
     flushed += flushed_to_zero(x, y) ? 1u : 0u;
   }
 
+  /// The warp's sum of v in lane 0, in 64 bits: a thread's count holds up to 2^32 - 1 (an MX
+  /// or NVFP4 block down a column is one thread's), so 32 of them may not fit 32 bits (as
+  /// __reduce_add_sync would add them).
+  static __device__ __forceinline__ unsigned long long warp_sum(unsigned v) {
+    unsigned long long sum = v;
+    for (unsigned offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    return sum;
+  }
+
   /// Every thread of the CUDA block must call it, once per kernel, at the end (a block-wide
   /// sum through shared memory, then at most two atomics per CUDA block: a warp's atomics
   /// on the same two addresses cost about a clock each, which per warp of a 2^26-element
@@ -28,9 +37,8 @@ struct Counts {
   __device__ __forceinline__ void add_to(unsigned long long* counters) const {
     if (counters == nullptr) return;  // a kernel argument: the same for every thread
     constexpr int kMaxWarps = 32;     // 1024 threads
-    __shared__ unsigned warp_sums[2][kMaxWarps];
-    const unsigned c = __reduce_add_sync(0xffffffffu, clamped);
-    const unsigned f = __reduce_add_sync(0xffffffffu, flushed);
+    __shared__ unsigned long long warp_sums[2][kMaxWarps];
+    const unsigned long long c = warp_sum(clamped), f = warp_sum(flushed);
     if (threadIdx.x % 32 == 0) {
       warp_sums[0][threadIdx.x / 32] = c;
       warp_sums[1][threadIdx.x / 32] = f;

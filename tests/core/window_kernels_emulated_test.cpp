@@ -157,3 +157,37 @@ TEST(WindowKernelsEmulated, PoolingForwardAndBackwardGiveTheCpuBits) {
 }
 
 }  // namespace
+
+// Geometry past int32 on tiny tensors: the launches chose int32 indices by element counts
+// alone (audit s29), so col2im's h + pad summed past 2^31 and dropped a gradient term, and
+// average pooling's kh * kw wrapped (a negative mean, or inf). They now count the geometry.
+TEST(WindowKernelsEmulated, GeometryPastInt32TakesInt64Indices) {
+  const Tensor x = Tensor::from_vector({10.0f, 20.0f}, {1, 1, 2, 1});
+  const Tensor w = Tensor::from_vector({1.0f}, {1, 1, 1, 1});
+  const Conv2dParams o{.stride_h = int64_t{1} << 30, .pad_h = (int64_t{1} << 31) - 1,
+                       .algorithm = ConvAlgorithm::Im2col};
+  const Window2d g = ops::conv2d_geometry(x, w, o);
+  ASSERT_EQ(g.out_h, 4);  // output row 2 reads input row 1: 2 * 2^30 - (2^31 - 1) = 1
+  std::vector<float> col(4, -1.0f);
+  wk::run_im2col(x.data_ptr(), 1, 0, g, col.data(), cuda_emulation::Launch{});
+  EXPECT_EQ(col, (std::vector<float>{0, 0, 20, 0}));
+  const Tensor dcol = Tensor::from_vector({1, 2, 3, 4}, {1, 4});
+  std::vector<float> dx(2, 0.0f);  // col2im adds into it
+  wk::run_col2im(dcol.data_ptr(), 1, 0, g, dx.data(), cuda_emulation::Launch{});
+  EXPECT_EQ(dx, (std::vector<float>{0, 3}));
+  expect_same_bits(dx, ops::conv2d_backward_input(Tensor::from_vector({1, 2, 3, 4}, {1, 1, 4, 1}), w, x.shape(), o),
+                   "col2im with padding 2^31 - 1");
+
+  for (const int64_t k : {int64_t{46341}, int64_t{65536}}) {  // k * k wraps to a negative number, and to 0
+    const Pool2dParams p{.kernel_h = k, .kernel_w = k, .pad_h = k / 2, .pad_w = k / 2};
+    const Tensor one = ones({1, 1, 1, 1});
+    const Window2d pg = ops::pool2d_geometry(one, p, "avg_pool2d");
+    const float want = 1.0f / static_cast<float>(k * k);  // PyTorch 1.13: 4.656602881e-10, 2.328306437e-10
+    std::vector<float> y(1, -1.0f), dy(1, 0.0f);  // the backward adds into dy
+    wk::run_avg_pool(one.data_ptr(), pg, y.data(), cuda_emulation::Launch{});
+    EXPECT_EQ(y[0], want) << k;
+    expect_same_bits(y, ops::avg_pool2d(one, p), "avg_pool2d " + std::to_string(k));
+    wk::run_avg_pool_backward(one.data_ptr(), pg, dy.data(), cuda_emulation::Launch{});
+    EXPECT_EQ(dy[0], want) << k;
+  }
+}

@@ -159,6 +159,26 @@ void expect_dispatch_gives_the_cpu_bits(const std::vector<float>& x, const Shape
   }
 }
 
+// Every thread's counts near 2^32 (an MX block down a column is one thread's), summed into
+// the device counters by Counts::add_to.
+__global__ void count_near_limit(unsigned clamped, unsigned flushed, unsigned long long* counters) {
+  Counts counts;
+  counts.clamped = clamped;
+  counts.flushed = threadIdx.x % 2 ? flushed : 0u;
+  counts.add_to(counters);
+}
+
+TEST(QuantizeKernelsEmulated, CountsOfAWarpAreSummedIn64Bits) {
+  // 32 threads of 2^32 - 1 clamped elements passed 2^32 within the warp's 32-bit sum (audit s29).
+  for (unsigned threads : {32u, 64u, 256u}) {
+    unsigned long long counters[2] = {5, 7};
+    unsigned long long* device_counters = counters;
+    cuda_emulation::Launch{}(count_near_limit, dim3(3), dim3(threads), 0xffffffffu, 0x80000001u, device_counters);
+    EXPECT_EQ(counters[0], 5ull + 3ull * threads * 0xffffffffull) << threads;
+    EXPECT_EQ(counters[1], 7ull + 3ull * (threads / 2) * 0x80000001ull) << threads;
+  }
+}
+
 TEST(QuantizeKernelsEmulated, SegmentsWithElementOpsGiveTheCpuBits) {
   struct Case {
     Shape shape;
