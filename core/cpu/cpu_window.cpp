@@ -73,6 +73,21 @@ void CpuBackend::col2im(const Tensor& col, int64_t x_channels, int64_t c0, const
 }
 
 namespace {
+// 2x2 windows of stride 2 without padding, in planes whose positions float32 and int32 hold.
+bool two_by_two_windows(const Window2d& g) {
+  return g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+         g.h * g.w < (int64_t{1} << 24);
+}
+
+// Output k's top-left position 2 oh w + 2 ow in its plane, for 2x2 windows of stride 2.
+std::vector<int32_t> corners_2x2(const Window2d& g) {
+  std::vector<int32_t> corner;
+  corner.reserve(static_cast<size_t>(g.out_h * g.out_w));
+  for (int64_t oh = 0; oh < g.out_h; ++oh)
+    for (int64_t ow = 0; ow < g.out_w; ++ow) corner.push_back(static_cast<int32_t>(2 * oh * g.w + 2 * ow));
+  return corner;
+}
+
 // The common 2x2 window, stride 2, no padding. Every output takes the first maximum of its
 // window in (i, j) order: the first of a and b above, the first of c and d below, then the
 // first of those two, the order max_pool_window scans (pool_wins). Positions are exact in
@@ -152,15 +167,9 @@ void CpuBackend::max_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
   float* o = out.data_ptr();
   float* ix = indices.data_ptr();
   const int64_t planes = g.n * g.c, plane_out = g.out_h * g.out_w;
-  const bool two_by_two = g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 &&
-                          g.pad_h == 0 && g.pad_w == 0 && g.h * g.w < (int64_t{1} << 24);
+  const bool two_by_two = two_by_two_windows(g);
 #if defined(__AVX512F__)
-  std::vector<int32_t> corner;  // output k's top-left position in its plane
-  if (two_by_two) {
-    corner.reserve(static_cast<size_t>(plane_out));
-    for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow) corner.push_back(static_cast<int32_t>(2 * oh * g.w + 2 * ow));
-  }
+  const std::vector<int32_t> corner = two_by_two ? corners_2x2(g) : std::vector<int32_t>();
 #endif
   parallel_for(planes, planes * g.h * g.w > 4 * kParallelGrain, [&](int64_t p) {
     if (two_by_two) {
@@ -175,20 +184,56 @@ void CpuBackend::max_pool2d(const Tensor& x, const Window2d& g, const Tensor& ou
   });
 }
 
+namespace {
+// One plane of max pooling's backward: zeroed, then each output's gradient added at the
+// position its index names, if its window holds it (pool_window_holds). For 2x2 windows of
+// stride 2 without padding (`corner` given): the index is one of the four offsets from the
+// window's corner, compared in float (exact below 2^24, no division); the windows do not
+// overlap, so each position takes at most one gradient, 0 + g, written 16 at a time.
+void max_pool_backward_plane(const float* go, const float* ix, const Window2d& g, const int32_t* corner,
+                             float* plane) {
+  std::fill(plane, plane + g.h * g.w, 0.0f);
+  const int64_t outputs = g.out_h * g.out_w;
+  if (corner != nullptr) {
+    const float w = static_cast<float>(g.w), w_plus_one = w + 1.0f;
+    int64_t k = 0;
+#if defined(__AVX512F__)
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), wv = _mm512_set1_ps(w),
+                 wv1 = _mm512_set1_ps(w_plus_one);
+    for (; k < outputs; k += 16) {
+      const int64_t left = outputs - k;
+      const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+      const __m512 at = _mm512_maskz_loadu_ps(live, ix + k);
+      const __m512 d = _mm512_sub_ps(at, _mm512_maskz_cvtepi32_ps(live, _mm512_maskz_loadu_epi32(live, corner + k)));
+      const __mmask16 held = live & (_mm512_cmp_ps_mask(d, zero, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(d, one, _CMP_EQ_OQ) |
+                                     _mm512_cmp_ps_mask(d, wv, _CMP_EQ_OQ) | _mm512_cmp_ps_mask(d, wv1, _CMP_EQ_OQ));
+      const __m512 value = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(live, go + k));  // 0 + g, as the sum
+      _mm512_mask_i32scatter_ps(plane, held, _mm512_maskz_cvttps_epi32(held, at), value, 4);
+    }
+#endif
+    for (; k < outputs; ++k) {
+      const float d = ix[k] - static_cast<float>(corner[k]);
+      if (d == 0.0f || d == 1.0f || d == w || d == w_plus_one) plane[static_cast<int64_t>(ix[k])] += go[k];
+    }
+    return;
+  }
+  for (int64_t oh = 0, k = 0; oh < g.out_h; ++oh)
+    for (int64_t ow = 0; ow < g.out_w; ++ow, ++k)
+      if (pool_window_holds(g, oh, ow, ix[k])) plane[static_cast<int64_t>(ix[k])] += go[k];
+}
+}  // namespace
+
 void CpuBackend::max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Window2d& g,
                                      const Tensor& grad_in) {
   const float* go = grad_out.data_ptr();
   const float* ix = indices.data_ptr();
   float* gi = grad_in.data_ptr();
   const int64_t planes = g.n * g.c, per = g.out_h * g.out_w;
-  // Each plane is zeroed just before its maxima are added: one pass, one parallel region. An
-  // output's gradient goes to the position its index names, if its window holds it.
+  const std::vector<int32_t> corner = two_by_two_windows(g) ? corners_2x2(g) : std::vector<int32_t>();
+  // One pass, one parallel region.
   parallel_for(planes, planes * g.h * g.w > kParallelGrain, [&](int64_t p) {
-    float* plane = gi + p * g.h * g.w;
-    std::fill(plane, plane + g.h * g.w, 0.0f);
-    for (int64_t oh = 0, k = p * per; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow, ++k)
-        if (pool_window_holds(g, oh, ow, ix[k])) plane[static_cast<int64_t>(ix[k])] += go[k];
+    max_pool_backward_plane(go + p * per, ix + p * per, g, corner.empty() ? nullptr : corner.data(),
+                            gi + p * g.h * g.w);
   });
 }
 

@@ -105,19 +105,21 @@ TEST(WindowKernelsEmulated, PoolingForwardAndBackwardGiveTheCpuBits) {
     std::vector<float> dx_got(static_cast<size_t>(x.numel()), -1.0f);
     wk::run_max_pool_backward(dy.data_ptr(), idx.data_ptr(), g, dx_got.data(), cuda_emulation::Launch{});
     expect_same_bits(dx_got, ops::max_pool2d_backward(dy, idx, x.shape(), o), "max_pool backward " + what);
-    // Indices not from the forward pass: another position of the window (the gradient goes
-    // there), one outside it, -1, a fraction, past the plane, NaN: none but the first take it.
+    // Indices not from the forward pass: other positions, in the window (the gradient goes
+    // there) or not, -1, a fraction, past the plane, NaN (no gradient).
     std::vector<float> odd = idx.to_vector();
     const float plane = static_cast<float>(g.h * g.w);
     for (size_t k = 0; k < odd.size(); ++k) {
       const float v = odd[k];
-      switch (k % 7) {
+      switch (k % 9) {
         case 0: odd[k] = v > 0.0f ? v - 1.0f : v; break;  // the element before, maybe in the window
         case 1: odd[k] = std::fmod(v + plane / 2.0f, plane); break;
         case 2: odd[k] = -1.0f; break;
         case 3: odd[k] = v + 0.5f; break;
         case 4: odd[k] = plane + v; break;
         case 5: odd[k] = std::nanf(""); break;
+        case 6: odd[k] = v + 2.0f; break;                            // two columns on
+        case 7: odd[k] = v + static_cast<float>(g.w); break;        // the row below
         default: break;
       }
     }
