@@ -212,7 +212,9 @@ TEST(MXReference, BlocksDownManyColumnsGoInSlabsWithTheirElementsWords) {
       {Number(MXFormat{.element = MXElement::E4M3, .block = 32, .axis = 0}), {35, 2100}},
       {Number(MXFormat{.element = MXElement::E2M1, .block = 32, .axis = 0}), {33, 1030}},
       {Number(NVFP4Format{.block = 16, .axis = 0}), {20, 4200}}};
-  for (const auto& [number, shape] : cases) {
+  for (const auto& one_case : cases) {
+    const Number& number = one_case.first;  // named, not bound: clang 14 captures no bindings
+    const Shape& shape = one_case.second;
     std::vector<float> x = random_values(gen, numel_of(shape));
     for (size_t i = 0; i < x.size(); i += 997) x[i] = i % 2 ? kNaN : kInf;
     const auto reference = [&](Rounding mode, const std::vector<uint32_t>& rnd) {
