@@ -137,6 +137,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias, c
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, const Shape& x_shape,
                              const Conv2dParams& o) {
+  QTORCH_CHECK(grad_out.defined() && weight_in.defined(),
+               "conv2d_backward_input: expected a defined grad_out and weight");
   Tensor x_meta = as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0);
   Window2d g = conv2d_geometry(x_meta, weight_in, o);
   int64_t out_c = weight_in.size(0), og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
@@ -166,6 +168,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight_in, co
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x_in, const Shape& w_shape,
                               const Conv2dParams& o) {
+  QTORCH_CHECK(grad_out.defined() && x_in.defined(), "conv2d_backward_weight: expected a defined grad_out and input");
   Tensor w_meta = as_strided(grad_out, w_shape, contiguous_strides(w_shape), 0);
   Window2d g = conv2d_geometry(x_in, w_meta, o);
   int64_t out_c = w_shape[0], og = out_c / o.groups, ckk = g.c * g.kh * g.kw;
@@ -240,14 +243,14 @@ std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dParams& o) 
 
 Tensor max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Shape& x_shape,
                            const Pool2dParams& o) {
+  QTORCH_CHECK(grad_out.defined() && indices.defined(), "max_pool2d_backward: expected a defined grad_out and indices");
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "max_pool2d");
   check_plane_for_indices(g, x_shape, "max_pool2d_backward");
   const Shape out_shape{g.n, g.c, g.out_h, g.out_w};
-  QTORCH_CHECK(grad_out.shape() == out_shape && indices.defined() && indices.shape() == out_shape,
+  QTORCH_CHECK(grad_out.shape() == out_shape && indices.shape() == out_shape,
                "max_pool2d_backward: expected grad_out and indices {} for input {}, got {} and {}",
-               shape_str(out_shape), shape_str(x_shape), shape_str(grad_out.shape()),
-               indices.defined() ? shape_str(indices.shape()) : "undefined");
+               shape_str(out_shape), shape_str(x_shape), shape_str(grad_out.shape()), shape_str(indices.shape()));
   check_same_device("max_pool2d_backward", {&grad_out, &indices});
   Tensor dx = empty(x_shape, grad_out.device());
   if (dx.numel() > 0)
@@ -264,6 +267,7 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& o) {
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_out, const Shape& x_shape, const Pool2dParams& o) {
+  QTORCH_CHECK(grad_out.defined(), "avg_pool2d_backward: expected a defined grad_out");
   Window2d g = pool2d_geometry(as_strided(grad_out, x_shape, contiguous_strides(x_shape), 0), o,
                                "avg_pool2d");
   const Shape out_shape{g.n, g.c, g.out_h, g.out_w};

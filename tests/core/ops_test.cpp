@@ -225,6 +225,14 @@ TEST(Ops, WindowLargerThanInputIsRejected) {
                "[1, 1, 2, 2] and [1, 1, 1, 1]");
   expect_error([&] { ops::max_pool2d_backward(ones({1, 1, 3, 2}), zeros({1, 1, 3, 2}), {1, 1, 4, 4}, k2); },
                "got [1, 1, 3, 2] and [1, 1, 3, 2]");
+  expect_error([&] { ops::max_pool2d_backward(Tensor(), zeros({1, 1, 2, 2}), {1, 1, 4, 4}, k2); },
+               "max_pool2d_backward: expected a defined grad_out and indices");
+  expect_error([&] { ops::avg_pool2d_backward(Tensor(), {1, 1, 4, 4}, k2); },
+               "avg_pool2d_backward: expected a defined grad_out");
+  expect_error([&] { ops::conv2d_backward_input(Tensor(), ones({1, 1, 3, 3}), {1, 1, 5, 5}, {}); },
+               "conv2d_backward_input: expected a defined grad_out and weight");
+  expect_error([&] { ops::conv2d_backward_weight(ones({1, 1, 3, 3}), Tensor(), {1, 1, 3, 3}, {}); },
+               "conv2d_backward_weight: expected a defined grad_out and input");
   expect_error([&] { ops::avg_pool2d_backward(ones({1, 1, 1, 1}), {1, 1, 4, 4}, k2); },
                "avg_pool2d_backward: expected grad_out [1, 1, 2, 2] for input [1, 1, 4, 4], got [1, 1, 1, 1]");
   // Exactly the window, or smaller but padded up to it, is fine.
