@@ -67,7 +67,8 @@ void MacOptions::validate() const {
   QTORCH_CHECK(!(compensated && fma),
                "MacOptions: expected compensated (Kahan) or fma, not both (Kahan's steps start from a rounded "
                "product, which fma never forms); got compensated with fma");
-  QTORCH_CHECK(chunk >= 0, "MacOptions: expected chunk >= 0 (0: off), got chunk={}", chunk);
+  QTORCH_CHECK(chunk >= 0 && chunk < (int64_t{1} << 31),
+               "MacOptions: expected 0 <= chunk < 2^31 (0: off), got chunk={}", chunk);
 }
 
 std::string mac_text(const MacOptions& o) {

@@ -4,6 +4,7 @@
 #include "qtorch/autograd/elementwise.h"
 #include "qtorch/autograd/grad_mode.h"
 #include "qtorch/autograd/reduce.h"
+#include "qtorch/core/error.h"
 #include "qtorch/data/loader.h"
 #include "qtorch/nn/loss.h"
 
@@ -13,6 +14,12 @@ RunningScore::RunningScore(Device device)
     : loss_sum_(zeros({}, device)), correct_(zeros({}, device)) {}
 
 void RunningScore::add(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
+  QTORCH_CHECK(loss.defined() && loss.numel() == 1 && logits.defined() && labels.defined() && labels.dim() == 1 &&
+                   logits.dim() == 2 && logits.size(0) == labels.size(0),
+               "RunningScore::add: expected a loss of one element, logits [N, C] and labels [N], got {}, {} and {}",
+               loss.defined() ? shape_str(loss.shape()) : "undefined",
+               logits.defined() ? shape_str(logits.shape()) : "undefined",
+               labels.defined() ? shape_str(labels.shape()) : "undefined");
   NoGradGuard no_grad;
   const int64_t n = labels.size(0);
   loss_sum_.add_(loss.detach(), static_cast<float>(n));

@@ -259,7 +259,9 @@ TEST(QmatmulOptions, TextRoundTripsAndErrorsAreClear) {
   EXPECT_THROW_MSG(qmatmul_forward(zeros({2}), zeros({2, 2}), mac("acc=fp16")), "expected [M, K] x [K, N]");
   MacOptions bad;
   bad.chunk = -1;
-  EXPECT_THROW_MSG(bad.validate(), "chunk >= 0");
+  EXPECT_THROW_MSG(bad.validate(), "0 <= chunk < 2^31");
+  // A chunk near INT64_MAX overflowed the random words' layout (audit s29).
+  EXPECT_THROW_MSG(parse_mac("acc=fp16,chunk=9223372036854775807"), "0 <= chunk < 2^31");
 }
 
 // ---------------------------------------------------------------------------------------

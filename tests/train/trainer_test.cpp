@@ -253,6 +253,15 @@ TEST(Trainer, CheckpointResumesBitIdentically) {
 
 using qtorch::testing::error_of;
 
+TEST(RunningScore, RefusesLogitsOfAnotherBatchThanTheLabels) {
+  // Logits [4, 3] against labels [1] broadcast in the comparison and scored 4 of 1 (audit s29).
+  RunningScore score(Device::cpu());
+  EXPECT_EQ(error_of([&] { score.add(zeros({}), zeros({4, 3}), zeros({1})); }),
+            "RunningScore::add: expected a loss of one element, logits [N, C] and labels [N], got [], [4, 3] and [1]");
+  score.add(ones({}), Tensor::from_vector({0, 1, 1, 0}, {2, 2}), Tensor::from_vector({1, 1}, {2}));
+  EXPECT_EQ(score.read().accuracy, 0.5);
+}
+
 TEST(Trainer, ResumeRefusesACheckpointOfOtherOptions) {
   const data::Dataset d = separable();
   qtorch::testing::TempDir dir("trainer_options");
